@@ -1,0 +1,394 @@
+//! Build the [`Plan`] from the decoded placement: controller attributes (chassis, port,
+//! bus_nr), USB and drive addresses, multifunction flags, and what is left free.
+
+use crate::catalog::{Catalog, Family, ReserveKind};
+use crate::error::{Error, Result};
+use crate::normalize::{counts_for_reserve, Problem};
+use crate::solve::decode::Placement;
+use crate::spec::Tunables;
+use crate::topology::{
+    Address, ControllerEntry, DriveAddress, Free, Plan, PlanHeader, UsbAddress,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version of the placement rules; recorded in every plan.
+pub const POLICY_VERSION: u32 = 1;
+
+pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Plan> {
+    let mut controllers = pci_controllers(p, cat, pl);
+    assign_bus_nr(cat, &mut controllers);
+    for (si, s) in p.storage.iter().enumerate() {
+        if s.device.is_some() {
+            continue;
+        }
+        let address = s.address.or_else(|| pl.storage.get(&si).copied());
+        controllers.push(ControllerEntry {
+            id: s.id.clone(),
+            model: s.model.clone(),
+            index: s.index,
+            ports: s.ports,
+            builtin: s.builtin.then_some(true),
+            address: address.map(Address::Pci),
+            ..Default::default()
+        });
+    }
+    let mut devices = p.spec.devices.clone();
+    for (i, d) in devices.iter_mut().enumerate() {
+        if let Some(a) = p.pinned.get(&i).or(pl.devices.get(&i)) {
+            d.address = Some(Address::Pci(*a));
+        }
+    }
+    assign_usb(p, &mut devices)?;
+    assign_drives(p, cat, &mut devices)?;
+    set_multifunction(&mut controllers, &mut devices, p);
+    let eff = &p.eff;
+    let free = free_capacity(p, cat, pl, &controllers, &devices);
+    Ok(Plan {
+        devaddr: PlanHeader {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            policy: preset_name(eff.preset).to_string(),
+            policy_version: POLICY_VERSION,
+        },
+        name: p.spec.name.clone(),
+        machine: p.spec.machine.clone(),
+        policy: Tunables {
+            preset: Some(eff.preset),
+            hotplug_reserve: Some(eff.hotplug_reserve),
+            hotplug_reserve_per_node: Some(eff.hotplug_reserve_per_node),
+            numa_nodes: Some(eff.numa_nodes),
+            prefer: Some(eff.prefer),
+            multifunction: Some(eff.multifunction),
+            root_port_hotplug: Some(eff.root_port_hotplug),
+        },
+        controllers,
+        devices,
+        free,
+    })
+}
+
+pub(crate) fn preset_name(p: crate::spec::Preset) -> &'static str {
+    use crate::spec::Preset::*;
+    match p {
+        Libvirt => "libvirt",
+        HotplugReady => "hotplug-ready",
+        Numa => "numa",
+        Dense => "dense",
+    }
+}
+
+fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<ControllerEntry> {
+    let mut out = Vec::new();
+    for inst in pl.buses.values() {
+        let m = cat.pci_model(&inst.model);
+        let given = inst
+            .existing
+            .and_then(|e| p.buses[e].entry)
+            .map(|i| p.spec.controllers[i].clone());
+        let mut c = given.unwrap_or_else(|| ControllerEntry {
+            id: format!("pci.{}", inst.index),
+            model: inst.model.clone(),
+            index: inst.index,
+            ..Default::default()
+        });
+        if c.address.is_none() {
+            c.address = inst.address.map(Address::Pci);
+        }
+        if m.numa && c.numa_node.is_none() {
+            c.numa_node = inst.zone;
+        }
+        if m.hotplug_settable && c.hotplug.is_none() {
+            c.hotplug = Some(inst.hotplug);
+        }
+        let a = inst.address;
+        for attr in &m.attrs {
+            match attr.as_str() {
+                "chassis" if c.chassis.is_none() => c.chassis = Some(inst.index),
+                "port" if c.port.is_none() => {
+                    c.port = a.map(|a| {
+                        if m.aggregate {
+                            u32::from(a.slot) * 8 + u32::from(a.function)
+                        } else {
+                            u32::from(a.slot)
+                        }
+                    })
+                }
+                "chassis_nr" if c.chassis_nr.is_none() => c.chassis_nr = Some(inst.index),
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Expander buses get bus-number ranges from the top down (the first expander highest, as
+/// libvirt's 254, 252, …), each sized for the buses below it: the firmware numbers the
+/// buses under an expander from its bus_nr+1 upward and hangs if that wraps past 255.
+fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry]) {
+    let parent: BTreeMap<u32, u32> = ctls
+        .iter()
+        .filter_map(|c| match &c.address {
+            Some(Address::Pci(a)) => Some((c.index, a.bus)),
+            _ => None,
+        })
+        .collect();
+    let model: BTreeMap<u32, String> = ctls.iter().map(|c| (c.index, c.model.clone())).collect();
+    let expander_of = |mut idx: u32| -> Option<u32> {
+        for _ in 0..64 {
+            let m = cat.pci.get(model.get(&idx)?)?;
+            if m.numa {
+                return Some(idx);
+            }
+            idx = *parent.get(&idx)?;
+        }
+        None
+    };
+    let mut need: BTreeMap<u32, u32> = BTreeMap::new();
+    for c in ctls.iter() {
+        let Some(m) = cat.pci.get(&c.model) else { continue };
+        if let Some(e) = expander_of(c.index) {
+            *need.entry(e).or_default() += m.bus_numbers;
+        }
+    }
+    let mut top = ctls
+        .iter()
+        .filter(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa))
+        .filter_map(|c| c.bus_nr)
+        .min()
+        .unwrap_or(256);
+    for c in ctls.iter_mut() {
+        let numa = cat.pci.get(&c.model).is_some_and(|m| m.numa);
+        if numa && c.bus_nr.is_none() {
+            let n = need.get(&c.index).copied().unwrap_or(1);
+            let nr = top.saturating_sub(n);
+            c.bus_nr = Some(nr);
+            top = nr;
+        }
+    }
+}
+
+fn assign_usb(p: &Problem, devices: &mut [crate::spec::DeviceEntry]) -> Result<()> {
+    let ctls: BTreeMap<u32, u32> = p
+        .storage
+        .iter()
+        .filter(|s| s.provides == "usb")
+        .map(|s| (s.index, s.capacity))
+        .collect();
+    let mut used: BTreeSet<(u32, u32)> = BTreeSet::new();
+    for (i, d) in devices.iter().enumerate() {
+        if let Some(Address::Usb(u)) = &d.address {
+            let at = format!("devices[{i}].address");
+            let Some(&ports) = ctls.get(&u.bus) else {
+                return Err(Error::input(
+                    at,
+                    format!("device `{}`: USB bus {} has no USB controller", d.id, u.bus),
+                ));
+            };
+            let port: u32 = u.port.parse().map_err(|_| {
+                Error::input(
+                    at.clone(),
+                    format!(
+                        "device `{}`: USB port `{}`; expected a root port number (hubs are \
+                         not planned)",
+                        d.id, u.port
+                    ),
+                )
+            })?;
+            if port == 0 || port > ports {
+                return Err(Error::input(
+                    at,
+                    format!(
+                        "device `{}`: USB port {port} is outside 1-{ports} of controller {}",
+                        d.id, u.bus
+                    ),
+                ));
+            }
+            if !used.insert((u.bus, port)) {
+                return Err(Error::input(
+                    at,
+                    format!("device `{}`: USB bus {} port {port} is used twice", d.id, u.bus),
+                ));
+            }
+        }
+    }
+    for (i, d) in devices.iter_mut().enumerate() {
+        if p.devs[i].kind.family != Family::Usb || d.address.is_some() {
+            continue;
+        }
+        let slot = ctls
+            .iter()
+            .flat_map(|(&b, &n)| (1..=n).map(move |port| (b, port)))
+            .find(|k| !used.contains(k));
+        if let Some((bus, port)) = slot {
+            used.insert((bus, port));
+            d.address = Some(Address::Usb(UsbAddress {
+                bus,
+                port: port.to_string(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn assign_drives(
+    p: &Problem,
+    cat: &Catalog,
+    devices: &mut [crate::spec::DeviceEntry],
+) -> Result<()> {
+    // (provides, controller) -> (buses, units)
+    let mut shape: BTreeMap<(String, u32), (u32, u32)> = BTreeMap::new();
+    for s in p.storage.iter().filter(|s| s.provides != "usb") {
+        let m = &cat.storage[&s.model];
+        shape.insert(
+            (s.provides.clone(), s.index),
+            (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
+        );
+    }
+    let mut used: BTreeSet<(String, u32, u32, u32, u32)> = BTreeSet::new();
+    for (i, d) in devices.iter().enumerate() {
+        let Some(Address::Drive(a)) = &d.address else { continue };
+        let bus_type = p.devs[i].kind.drive_bus.clone().unwrap_or_default();
+        let at = format!("devices[{i}].address");
+        let Some(&(buses, units)) = shape.get(&(bus_type.clone(), a.controller)) else {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}`: {bus_type} controller {} does not exist",
+                    d.id, a.controller
+                ),
+            ));
+        };
+        let (max_target, max_unit) = if bus_type == "scsi" {
+            (255, 16383)
+        } else {
+            (0, units - 1)
+        };
+        if a.bus >= buses || a.unit > max_unit || a.target > max_target {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}`: drive address bus {} target {} unit {} is outside \
+                     controller {} ({buses} bus(es), units 0-{max_unit})",
+                    d.id, a.bus, a.target, a.unit, a.controller
+                ),
+            ));
+        }
+        if !used.insert((bus_type.clone(), a.controller, a.bus, a.target, a.unit)) {
+            return Err(Error::input(
+                at,
+                format!("device `{}`: drive address used twice", d.id),
+            ));
+        }
+    }
+    for (i, d) in devices.iter_mut().enumerate() {
+        let Some(bus_type) = p.devs[i].kind.drive_bus.clone() else { continue };
+        if d.address.is_some() {
+            continue;
+        }
+        let free = shape
+            .iter()
+            .filter(|((t, _), _)| *t == bus_type)
+            .flat_map(|((_, c), &(buses, units))| {
+                (0..buses).flat_map(move |b| (0..units).map(move |u| (*c, b, u)))
+            })
+            .find(|&(c, b, u)| !used.contains(&(bus_type.clone(), c, b, 0, u)));
+        if let Some((controller, bus, unit)) = free {
+            used.insert((bus_type.clone(), controller, bus, 0, unit));
+            d.address = Some(Address::Drive(DriveAddress {
+                controller,
+                bus,
+                target: 0,
+                unit,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Function 0 of every slot with more than one function in use gets multifunction on.
+fn set_multifunction(
+    ctls: &mut [ControllerEntry],
+    devices: &mut [crate::spec::DeviceEntry],
+    p: &Problem,
+) {
+    let mut count: BTreeMap<(u32, u8), u32> = BTreeMap::new();
+    let pci = |a: &Option<Address>| match a {
+        Some(Address::Pci(x)) => Some(*x),
+        _ => None,
+    };
+    for a in ctls
+        .iter()
+        .map(|c| pci(&c.address))
+        .chain(devices.iter().map(|d| pci(&d.address)))
+        .flatten()
+    {
+        *count.entry((a.bus, a.slot)).or_default() += 1;
+    }
+    let builtin: BTreeSet<(u32, u8)> = p
+        .machine
+        .builtin
+        .iter()
+        .map(|b| (0, b.slot))
+        .collect();
+    let fix = |a: &mut Option<Address>| {
+        if let Some(Address::Pci(x)) = a {
+            if x.function == 0
+                && count.get(&(x.bus, x.slot)).copied().unwrap_or(0) > 1
+                && !builtin.contains(&(x.bus, x.slot))
+                && x.multifunction.is_none()
+            {
+                x.multifunction = Some(true);
+            }
+        }
+    };
+    for c in ctls.iter_mut() {
+        fix(&mut c.address);
+    }
+    for d in devices.iter_mut() {
+        fix(&mut d.address);
+    }
+}
+
+fn free_capacity(
+    p: &Problem,
+    cat: &Catalog,
+    pl: &Placement,
+    ctls: &[ControllerEntry],
+    devices: &[crate::spec::DeviceEntry],
+) -> Free {
+    let mut free = Free::default();
+    for inst in pl.buses.values() {
+        if !inst.hotplug || !counts_for_reserve(cat, &p.machine, &inst.model) {
+            continue;
+        }
+        let m = cat.pci_model(&inst.model);
+        let n = (m.bus.slots[0]..=m.bus.slots[1])
+            .filter(|s| inst.used.get(s).copied().unwrap_or(0) == 0)
+            .count() as u32;
+        let key = inst.zone.map_or("root".to_string(), |z| format!("node{z}"));
+        let map = match p.machine.reserve_kind {
+            ReserveKind::PciePort => &mut free.hotplug_pcie_ports,
+            ReserveKind::PciSlot => &mut free.hotplug_pci_slots,
+        };
+        *map.entry(key).or_default() += n;
+    }
+    let usb_cap: u32 = p
+        .storage
+        .iter()
+        .filter(|s| s.provides == "usb")
+        .map(|s| s.capacity)
+        .sum();
+    let usb_used = devices
+        .iter()
+        .filter(|d| matches!(d.address, Some(Address::Usb(_))))
+        .count() as u32;
+    free.usb_ports = usb_cap.saturating_sub(usb_used);
+    let used: u32 = ctls
+        .iter()
+        .filter_map(|c| cat.pci.get(&c.model))
+        .map(|m| m.bus_numbers)
+        .sum();
+    free.bus_numbers = p.machine.limits.bus_numbers.saturating_sub(used);
+    free
+}
+

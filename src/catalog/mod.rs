@@ -1,0 +1,201 @@
+//! The hardware catalog: machine types, controller models and device kinds, loaded from the
+//! YAML files under `models/` (embedded at build time) or from a user directory.
+
+mod types;
+
+pub use types::*;
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const EMBEDDED_MACHINES: &[(&str, &str)] = &[
+    ("q35.yaml", include_str!("../../models/machines/q35.yaml")),
+    ("pc-i440fx.yaml", include_str!("../../models/machines/pc-i440fx.yaml")),
+    ("virt.yaml", include_str!("../../models/machines/virt.yaml")),
+];
+const EMBEDDED_CONTROLLERS: &str = include_str!("../../models/controllers.yaml");
+const EMBEDDED_DEVICES: &str = include_str!("../../models/devices.yaml");
+
+/// The whole catalog.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub machines: Vec<Machine>,
+    pub pci: BTreeMap<String, PciModel>,
+    pub storage: BTreeMap<String, StorageModel>,
+    pub kinds: Vec<Kind>,
+}
+
+impl Catalog {
+    /// The catalog built into the binary.
+    pub fn embedded() -> &'static Catalog {
+        use std::sync::OnceLock;
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| {
+            Catalog::from_texts(
+                EMBEDDED_MACHINES
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), t.to_string())),
+                EMBEDDED_CONTROLLERS,
+                EMBEDDED_DEVICES,
+            )
+            .unwrap_or_else(|e| panic!("embedded catalog is invalid: {e}"))
+        })
+    }
+
+    /// Load a catalog from a directory laid out like `models/`.
+    pub fn from_dir(dir: &Path) -> Result<Catalog> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| {
+                Error::input(p.display().to_string(), format!("cannot read: {e}"))
+            })
+        };
+        let mut machines = Vec::new();
+        let mdir = dir.join("machines");
+        let entries = std::fs::read_dir(&mdir).map_err(|e| {
+            Error::input(mdir.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        let mut names: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        names.sort();
+        for p in names {
+            machines.push((p.display().to_string(), read(&p)?));
+        }
+        Catalog::from_texts(
+            machines,
+            &read(&dir.join("controllers.yaml"))?,
+            &read(&dir.join("devices.yaml"))?,
+        )
+    }
+
+    fn from_texts(
+        machines: impl IntoIterator<Item = (String, String)>,
+        controllers: &str,
+        devices: &str,
+    ) -> Result<Catalog> {
+        let mut ms = Vec::new();
+        for (name, text) in machines {
+            ms.push(crate::yaml::from_str::<Machine>(&text).map_err(|e| e.in_file(&name))?);
+        }
+        let ctl: ControllersFile =
+            crate::yaml::from_str(controllers).map_err(|e| e.in_file("controllers.yaml"))?;
+        let dev: DevicesFile =
+            crate::yaml::from_str(devices).map_err(|e| e.in_file("devices.yaml"))?;
+        let cat = Catalog {
+            machines: ms,
+            pci: ctl.pci.into_iter().map(|m| (m.model.clone(), m)).collect(),
+            storage: ctl.storage.into_iter().map(|m| (m.model.clone(), m)).collect(),
+            kinds: dev.kinds,
+        };
+        cat.validate()?;
+        Ok(cat)
+    }
+
+    /// Cross-reference checks so that a bad catalog fails at load, not mid-plan.
+    fn validate(&self) -> Result<()> {
+        for m in &self.machines {
+            let need = [Some(&m.root), m.grow.pcie_port.as_ref(), m.grow.pci_bridge.as_ref()];
+            for model in need.into_iter().flatten().chain(m.grow.pci_bridge_first.iter()) {
+                if !self.pci.contains_key(model) {
+                    return Err(Error::input(
+                        format!("machines/{}.grow", m.name),
+                        format!("unknown PCI controller model `{model}`"),
+                    ));
+                }
+            }
+            for c in &m.builtin_controllers {
+                if !self.storage.contains_key(&c.model) {
+                    return Err(Error::input(
+                        format!("machines/{}.builtin_controllers", m.name),
+                        format!("unknown controller model `{}`", c.model),
+                    ));
+                }
+            }
+        }
+        for k in &self.kinds {
+            if let Some(c) = &k.controller {
+                if !self.storage.contains_key(c) {
+                    return Err(Error::input(
+                        format!("devices.yaml kind {}", k.kind),
+                        format!("unknown controller `{c}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Find a machine by name, alias or versioned name (`pc-q35-9.2`, `pc-i440fx-8.0`, `virt-9.0`).
+    pub fn machine(&self, name: &str) -> Option<&Machine> {
+        self.machines
+            .iter()
+            .find(|m| m.name == name || m.aliases.iter().any(|a| a == name))
+            .or_else(|| {
+                self.machines.iter().find(|m| {
+                    std::iter::once(&m.name)
+                        .chain(m.aliases.iter())
+                        .any(|a| a != "pc" && name.starts_with(&format!("{a}-")))
+                })
+            })
+    }
+
+    /// Find a device kind.
+    pub fn kind(&self, name: &str) -> Option<&Kind> {
+        self.kinds.iter().find(|k| k.kind == name)
+    }
+
+    /// A PCI controller model (panics on names that the catalog validated).
+    pub fn pci_model(&self, name: &str) -> &PciModel {
+        &self.pci[name]
+    }
+
+    /// Known names closest to `name`, for "did you mean" messages.
+    pub fn near<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut scored: Vec<(usize, &str)> = candidates
+            .map(|c| (edit_distance(name, c), c))
+            .filter(|(d, c)| *d <= 3.max(name.len() / 3) || c.contains(name) || name.contains(c))
+            .collect();
+        scored.sort();
+        scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalog_loads_and_resolves_aliases() {
+        let c = Catalog::embedded();
+        assert_eq!(c.machine("pc").unwrap().name, "pc-i440fx");
+        assert_eq!(c.machine("pc-i440fx-8.2").unwrap().name, "pc-i440fx");
+        assert_eq!(c.machine("pc-q35-9.0").unwrap().name, "q35");
+        assert_eq!(c.machine("virt-8.0").unwrap().name, "virt");
+        assert!(c.machine("isapc").is_none());
+        assert!(c.kind("virtio-net").is_some());
+        assert_eq!(c.pci_model("pcie-root-port").bus.slots, [0, 0]);
+    }
+
+    #[test]
+    fn near_matches_suggest_close_names() {
+        let c = Catalog::embedded();
+        let n = Catalog::near("virtio-nett", c.kinds.iter().map(|k| k.kind.as_str()));
+        assert_eq!(n.first().map(String::as_str), Some("virtio-net"));
+    }
+}

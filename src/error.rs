@@ -1,0 +1,100 @@
+//! Errors returned by the library. Each maps to a CLI exit code: bad input is 2,
+//! an infeasible request (or a failed check) is 1.
+
+use std::fmt;
+
+/// Where in the input a problem was found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// File name (or `-` for standard input), when known.
+    pub file: Option<String>,
+    /// YAML/JSON path such as `devices[3].numa_node`, or an XML element.
+    pub path: Option<String>,
+    /// 1-based line and column, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl Location {
+    pub fn path(path: impl Into<String>) -> Self {
+        Location {
+            path: Some(path.into()),
+            ..Default::default()
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(file) = &self.file {
+            parts.push(file.clone());
+        }
+        if let Some(line) = self.line {
+            match self.column {
+                Some(c) => parts.push(format!("line {line} column {c}")),
+                None => parts.push(format!("line {line}")),
+            }
+        }
+        if let Some(path) = &self.path {
+            parts.push(path.clone());
+        }
+        write!(f, "{}", parts.join(": "))
+    }
+}
+
+/// A library error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The input is malformed or asks for something that does not exist.
+    #[error("{}{message}", location_prefix(.location))]
+    Input { location: Location, message: String },
+    /// The input is well formed but no topology satisfies it.
+    #[error("infeasible: {requirement}\n  fix: {fix}")]
+    Infeasible {
+        /// The requirement that cannot be met.
+        requirement: String,
+        /// The smallest change that would make the request feasible.
+        fix: String,
+    },
+    /// The independent verifier rejected a plan (a bug if the plan came from `plan()`).
+    #[error("plan fails verification:\n{}", .findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Check { findings: Vec<String> },
+}
+
+fn location_prefix(l: &Location) -> String {
+    let s = l.to_string();
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("{s}: ")
+    }
+}
+
+impl Error {
+    /// A bad-input error at a YAML path.
+    pub fn input(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input {
+            location: Location::path(path),
+            message: message.into(),
+        }
+    }
+
+    /// The process exit code the CLI uses for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input { .. } => 2,
+            Error::Infeasible { .. } | Error::Check { .. } => 1,
+        }
+    }
+
+    /// Attach a file name to an input error.
+    pub fn in_file(mut self, file: &str) -> Self {
+        if let Error::Input { location, .. } = &mut self {
+            location.file = Some(file.to_string());
+        }
+        self
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,259 @@
+//! QEMU command-line arguments, one per element, so that
+//! `qemu-system-x86_64 $(devaddr plan --format qemu spec.yaml)` starts the planned guest.
+//! Backends are placeholders: user-mode networking, null block devices, null chardevs;
+//! vfio-pci without `host:` becomes a stand-in endpoint of the same bus type.
+
+use crate::catalog::Catalog;
+use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
+use std::collections::BTreeMap;
+
+/// QEMU bus names of the plan's buses and storage controllers.
+pub struct Names<'a> {
+    plan: &'a Plan,
+    cat: &'a Catalog,
+    root_bus: String,
+}
+
+impl<'a> Names<'a> {
+    pub fn new(plan: &'a Plan, cat: &'a Catalog) -> Self {
+        let root_bus = cat
+            .machine(&plan.machine)
+            .map_or("pcie.0".to_string(), |m| m.root_bus_name.clone());
+        Names {
+            plan,
+            cat,
+            root_bus,
+        }
+    }
+    /// QEMU name of PCI bus `index`.
+    pub fn pci_bus(&self, index: u32) -> String {
+        if index == 0 {
+            return self.root_bus.clone();
+        }
+        self.plan
+            .controllers
+            .iter()
+            .find(|c| c.index == index && self.cat.pci.contains_key(&c.model))
+            .map_or(format!("pci.{index}"), |c| c.id.clone())
+    }
+    /// The storage/USB controller providing `provides` with `index`: (qemu bus prefix).
+    pub fn storage_bus(&self, provides: &str, index: u32) -> Option<String> {
+        let machine = self.cat.machine(&self.plan.machine)?;
+        if let Some(b) = machine.builtin_controllers.iter().find(|b| {
+            b.index == index && self.cat.storage.get(&b.model).is_some_and(|m| m.provides == provides)
+        }) {
+            return Some(b.qemu_bus_prefix.clone());
+        }
+        let from_ctl = self.plan.controllers.iter().find(|c| {
+            c.index == index
+                && self.cat.storage.get(&c.model).is_some_and(|m| m.provides == provides)
+        });
+        if let Some(c) = from_ctl {
+            return Some(c.id.clone());
+        }
+        // A spec device that is a controller: indexes follow spec order after the others.
+        self.storage_devices(provides)
+            .into_iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, id)| id)
+    }
+    /// Controllers of `provides` declared as spec devices, with their indexes.
+    pub fn storage_devices(&self, provides: &str) -> Vec<(u32, String)> {
+        let mut taken: Vec<u32> = self
+            .plan
+            .controllers
+            .iter()
+            .filter(|c| self.cat.storage.get(&c.model).is_some_and(|m| m.provides == provides))
+            .map(|c| c.index)
+            .collect();
+        let mut out = Vec::new();
+        for d in &self.plan.devices {
+            let Some(k) = self.cat.kind(&d.kind) else { continue };
+            let Some(model) = &k.controller else { continue };
+            if self.cat.storage.get(model).is_none_or(|m| m.provides != provides) {
+                continue;
+            }
+            let idx = (0..).find(|i| !taken.contains(i)).unwrap_or(0);
+            taken.push(idx);
+            out.push((idx, d.id.clone()));
+        }
+        out
+    }
+}
+
+fn addr(a: &PciAddress) -> String {
+    let mut s = format!("addr={:#x}.{:#x}", a.slot, a.function);
+    if a.multifunction == Some(true) {
+        s.push_str(",multifunction=on");
+    }
+    s
+}
+
+/// Controllers in an order where every parent comes before its children.
+fn parent_first<'p>(plan: &'p Plan, cat: &Catalog) -> Vec<&'p ControllerEntry> {
+    let pci: Vec<&ControllerEntry> = plan
+        .controllers
+        .iter()
+        .filter(|c| cat.pci.get(&c.model).is_some_and(|m| m.connect.is_some()))
+        .collect();
+    let mut done: Vec<u32> = vec![0];
+    let mut out = Vec::new();
+    for _ in 0..=pci.len() {
+        for c in &pci {
+            if done.contains(&c.index) {
+                continue;
+            }
+            let parent = match &c.address {
+                Some(Address::Pci(a)) => a.bus,
+                _ => 0,
+            };
+            if done.contains(&parent) {
+                done.push(c.index);
+                out.push(*c);
+            }
+        }
+    }
+    out
+}
+
+/// The argument list.
+pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
+    let names = Names::new(plan, cat);
+    let Some(machine) = cat.machine(&plan.machine) else {
+        return Vec::new();
+    };
+    let mut args: Vec<String> = vec!["-machine".into(), machine.qemu_machine.clone()];
+    args.extend(machine.qemu_extra.iter().cloned());
+    args.push("-nodefaults".into());
+    let nodes = plan.policy.numa_nodes.unwrap_or(0);
+    if nodes > 0 {
+        args.extend(["-m".into(), format!("{}M", 256 * nodes)]);
+        args.extend(["-smp".into(), nodes.to_string()]);
+        for k in 0..nodes {
+            args.push("-object".into());
+            args.push(format!("memory-backend-ram,id=ram-node{k},size=256M"));
+            args.push("-numa".into());
+            args.push(format!("node,nodeid={k},cpus={k},memdev=ram-node{k}"));
+        }
+    } else {
+        args.extend(["-m".into(), "512M".into()]);
+    }
+    let mut device = |s: String| {
+        args.push("-device".into());
+        args.push(s);
+    };
+    for c in parent_first(plan, cat) {
+        let m = &cat.pci[&c.model];
+        let Some(Address::Pci(a)) = &c.address else { continue };
+        let mut s = format!(
+            "{},id={},bus={},{}",
+            m.qemu.as_deref().unwrap_or_default(),
+            c.id,
+            names.pci_bus(a.bus),
+            addr(a)
+        );
+        if let Some(v) = c.chassis {
+            s.push_str(&format!(",chassis={v}"));
+        }
+        if let Some(v) = c.port {
+            s.push_str(&format!(",port={v:#x}"));
+        }
+        if let Some(v) = c.chassis_nr {
+            s.push_str(&format!(",chassis_nr={v}"));
+        }
+        if let Some(v) = c.bus_nr {
+            s.push_str(&format!(",bus_nr={v}"));
+        }
+        if m.numa {
+            if let Some(n) = c.numa_node {
+                s.push_str(&format!(",numa_node={n}"));
+            }
+        }
+        if c.hotplug == Some(false) && m.hotplug_settable {
+            s.push_str(",hotplug=off");
+        }
+        device(s);
+    }
+    for c in &plan.controllers {
+        if c.builtin == Some(true) || !cat.storage.contains_key(&c.model) {
+            continue;
+        }
+        let Some(k) = cat.kind(&c.model) else { continue };
+        let Some(Address::Pci(a)) = &c.address else { continue };
+        let mut s = format!("{},id={},bus={},{}", k.qemu, c.id, names.pci_bus(a.bus), addr(a));
+        if let Some(p) = c.ports.filter(|_| k.qemu == "qemu-xhci") {
+            s.push_str(&format!(",p2={p},p3={p}"));
+        }
+        device(s);
+    }
+    let mut backends: Vec<String> = Vec::new();
+    for (i, d) in plan.devices.iter().enumerate() {
+        let Some(k) = cat.kind(&d.kind) else { continue };
+        let qemu = match (&k.standin, &d.host) {
+            (Some(standin), None) => standin.clone(),
+            _ => k.qemu.clone(),
+        };
+        let mut s = format!("{qemu},id={}", d.id);
+        match &d.address {
+            Some(Address::Pci(a)) => s.push_str(&format!(",bus={},{}", names.pci_bus(a.bus), addr(a))),
+            Some(Address::Usb(u)) => {
+                if let Some(b) = names.storage_bus("usb", u.bus) {
+                    s.push_str(&format!(",bus={b}.0,port={}", u.port));
+                }
+            }
+            Some(Address::Drive(a)) => {
+                let provides = k.drive_bus.as_deref().unwrap_or_default();
+                let Some(b) = names.storage_bus(provides, a.controller) else { continue };
+                match provides {
+                    "sata" => s.push_str(&format!(",bus={b}.{}", a.unit)),
+                    "ide" => s.push_str(&format!(",bus={b}.{},unit={}", a.bus, a.unit)),
+                    _ => s.push_str(&format!(
+                        ",bus={b}.{},channel=0,scsi-id={},lun={}",
+                        a.bus, a.target, a.unit
+                    )),
+                }
+            }
+            None => {}
+        }
+        if let (Some(h), "vfio-pci") = (&d.host, qemu.as_str()) {
+            s.push_str(&format!(",host={h}"));
+        }
+        if let Some(p) = d.ports.filter(|_| k.qemu == "qemu-xhci") {
+            s.push_str(&format!(",p2={p},p3={p}"));
+        }
+        if k.serial {
+            s.push_str(&format!(",serial=devaddr{i}"));
+        }
+        match k.backend.as_deref() {
+            Some("netdev") => {
+                backends.extend(["-netdev".into(), format!("user,id=netdev{i}")]);
+                s.push_str(&format!(",netdev=netdev{i}"));
+            }
+            Some("drive") => {
+                backends.extend([
+                    "-blockdev".into(),
+                    format!("driver=null-co,node-name=drive{i}"),
+                ]);
+                s.push_str(&format!(",drive=drive{i}"));
+            }
+            _ => {}
+        }
+        if qemu == "pci-serial" {
+            backends.extend(["-chardev".into(), format!("null,id=chardev{i}")]);
+            s.push_str(&format!(",chardev=chardev{i}"));
+        }
+        device(s);
+    }
+    args.extend(backends);
+    args
+}
+
+/// Map of PCI bus index to QEMU bus name (for the tree view and tests).
+pub fn bus_names(plan: &Plan, cat: &Catalog) -> BTreeMap<u32, String> {
+    let names = Names::new(plan, cat);
+    plan.controllers
+        .iter()
+        .filter(|c| cat.pci.contains_key(&c.model))
+        .map(|c| (c.index, names.pci_bus(c.index)))
+        .collect()
+}

@@ -1,0 +1,95 @@
+//! # devaddr — device address planning for QEMU/KVM guests
+//!
+//! devaddr takes a minimal description of a guest (machine type, placement tunables, the
+//! devices wanted with optional pinned addresses) and returns the complete addressed
+//! topology: every device with its PCI/PCIe, USB or drive address and every controller
+//! that must be added (root ports, bridges, expander buses per NUMA node, USB/SATA/SCSI
+//! controllers). The placement is solved as an integer linear program over *classes* of
+//! interchangeable devices and buses (good_lp + microlp), decoded deterministically, and
+//! checked by an independent verifier before it is returned.
+//!
+//! ```
+//! let spec = devaddr::Spec::parse(
+//!     r#"
+//! machine: q35
+//! devices:
+//!   - {id: net0, kind: virtio-net, hotplug: true}
+//!   - {id: disk0, kind: virtio-blk}
+//!   - {id: tablet, kind: usb-tablet}
+//! "#,
+//!     "example.yaml",
+//! )?;
+//! let plan = devaddr::plan(&spec)?;
+//! let net0 = plan.devices.iter().find(|d| d.id == "net0").unwrap();
+//! assert!(matches!(net0.address, Some(devaddr::Address::Pci(_))));
+//! // A plan is a valid spec: planning it again changes nothing.
+//! assert_eq!(devaddr::plan(&plan.to_spec())?, plan);
+//! # Ok::<(), devaddr::Error>(())
+//! ```
+
+pub mod catalog;
+mod error;
+pub mod formats;
+mod normalize;
+mod solve;
+pub mod spec;
+pub mod topology;
+pub mod verify;
+mod yaml;
+mod assemble;
+
+pub use catalog::Catalog;
+pub use error::{Error, Location, Result};
+pub use solve::backend::{Backend, Ilp, MicroLp, Outcome};
+pub use spec::{DeviceEntry, Spec};
+pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
+
+/// Options of a planning run.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// The hardware catalog (default: the one built in).
+    pub catalog: &'a Catalog,
+    /// The MIP solver (default: microlp).
+    pub backend: &'a dyn Backend,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            catalog: Catalog::embedded(),
+            backend: &MicroLp,
+        }
+    }
+}
+
+/// Plan a spec with the built-in catalog and the default solver.
+///
+/// The returned plan has passed [`verify::verify`]. Errors: [`Error::Input`] for a spec
+/// that is malformed or names what does not exist; [`Error::Infeasible`] (with the
+/// binding requirement and a fix) when no topology satisfies it.
+pub fn plan(spec: &Spec) -> Result<Plan> {
+    plan_with(spec, Options::default())
+}
+
+/// Plan a spec with explicit options.
+pub fn plan_with(spec: &Spec, opts: Options<'_>) -> Result<Plan> {
+    let problem = normalize::normalize(spec, opts.catalog)?;
+    let placement = solve::solve_with(&problem, opts.catalog, opts.backend)?;
+    let plan = assemble::assemble(&problem, opts.catalog, &placement)?;
+    let findings = verify::verify_against(&plan, spec, opts.catalog);
+    if !findings.is_empty() {
+        return Err(Error::Check { findings });
+    }
+    Ok(plan)
+}
+
+/// Check a plan (or any fully addressed spec) without planning: every rule the planner
+/// guarantees. Returns the list of problems found (empty = valid).
+pub fn check(plan: &Spec) -> Result<Vec<String>> {
+    check_with(plan, Catalog::embedded())
+}
+
+/// [`check`] with an explicit catalog.
+pub fn check_with(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
+    verify::verify_spec(spec, cat)
+}

@@ -1,0 +1,538 @@
+//! normalize: resolve the spec against the catalog and the policy into a placement
+//! problem: existing buses (with what is already used on them), units to place on PCI
+//! buses (devices, multifunction groups, implicit controllers), and non-PCI devices.
+
+mod pins;
+mod storage;
+
+use crate::catalog::{Catalog, Family, IoBar, Kind, Machine, PciType, ReserveKind};
+use crate::error::{Error, Result};
+use crate::spec::{BusType, Effective, Multifunction, Prefer, Spec};
+use crate::topology::{Address, PciAddress};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) use storage::StorageCtl;
+
+/// NUMA zone of a bus or unit: `None` = not below an expander bus.
+pub(crate) type Zone = Option<u32>;
+
+/// How a unit occupies a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Mode {
+    /// A whole slot (functions of a group, or one device at function 0).
+    Whole,
+    /// One function; eight packed to a slot (`multifunction: pack`).
+    Pack,
+    /// One function of a slot shared with others of its kind (pcie-root-port).
+    Aggregate,
+}
+
+/// An existing PCI bus: the root, a controller given in the spec, or a gap controller
+/// added for a pinned address on a bus index that had no controller.
+#[derive(Debug, Clone)]
+pub(crate) struct Bus {
+    pub index: u32,
+    pub model: String,
+    pub zone: Zone,
+    pub hotplug: bool,
+    /// Its own address (None for the root and for controllers still to be placed).
+    pub address: Option<PciAddress>,
+    /// Used functions per slot (bit f = function f).
+    pub used: BTreeMap<u8, u8>,
+    /// Slots whose first user aggregates (root ports share them).
+    pub aggregate_slots: BTreeSet<u8>,
+    /// Where it came from: a spec controller entry (by position), or a gap.
+    pub entry: Option<usize>,
+}
+
+/// What a unit is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum What {
+    /// Spec devices (one, or a multifunction group in function order).
+    Devices(Vec<usize>),
+    /// An implicit storage/USB controller (index into `Problem::storage`).
+    Storage(usize),
+    /// An existing controller without an address (bus index).
+    Controller(u32),
+}
+
+/// Something to place on a PCI bus.
+#[derive(Debug, Clone)]
+pub(crate) struct Unit {
+    pub what: What,
+    /// Connect kind: pci-device, pcie-device, or a controller connect kind.
+    pub connect: String,
+    pub hotplug: bool,
+    pub zone: Zone,
+    /// Needs an I/O window in the bridge above it.
+    pub io: bool,
+    pub mode: Mode,
+    /// Position in the spec (stable placement order).
+    pub order: usize,
+}
+
+/// A resolved spec device.
+#[derive(Debug, Clone)]
+pub(crate) struct Dev {
+    pub kind: Kind,
+    /// For PCI devices: conventional or PCIe after `bus:`/`prefer`/machine resolution.
+    pub pcie: bool,
+    pub hotplug: bool,
+    pub zone: Zone,
+    pub io: bool,
+}
+
+/// The normalized problem.
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    pub machine: Machine,
+    pub eff: Effective,
+    pub spec: Spec,
+    pub devs: Vec<Dev>,
+    pub buses: Vec<Bus>,
+    pub units: Vec<Unit>,
+    /// Fixed PCI addresses of spec devices (by device position).
+    pub pinned: BTreeMap<usize, PciAddress>,
+    /// Storage/USB controllers (builtin, from spec devices, from spec controllers, implicit).
+    pub storage: Vec<StorageCtl>,
+    /// Whether endpoints may sit directly on the PCIe root bus.
+    pub endpoints_on_pcie_root: bool,
+}
+
+impl Problem {
+    pub fn bus(&self, index: u32) -> Option<&Bus> {
+        self.buses.iter().find(|b| b.index == index)
+    }
+}
+
+/// Build the problem from a parsed spec.
+pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
+    let machine = cat
+        .machine(&spec.machine)
+        .ok_or_else(|| {
+            let names = cat
+                .machines
+                .iter()
+                .flat_map(|m| std::iter::once(&m.name).chain(m.aliases.iter()))
+                .map(String::as_str);
+            let mut all: Vec<&str> = names.collect();
+            all.sort();
+            all.dedup();
+            Error::input(
+                "machine",
+                format!(
+                    "unknown machine type `{}`; expected one of: {}",
+                    spec.machine,
+                    all.join(", ")
+                ),
+            )
+        })?
+        .clone();
+    if let Some(arch) = &spec.arch {
+        if arch != &machine.arch {
+            return Err(Error::input(
+                "arch",
+                format!(
+                    "machine `{}` is {}, but arch `{arch}` was given",
+                    machine.name, machine.arch
+                ),
+            ));
+        }
+    }
+    let max_node = spec
+        .devices
+        .iter()
+        .filter_map(|d| d.numa_node)
+        .chain(spec.controllers.iter().filter_map(|c| c.numa_node))
+        .max();
+    let eff = spec.policy.effective(max_node);
+    check_policy(spec, &eff, &machine)?;
+
+    let devs = resolve_devices(spec, cat, &machine, &eff)?;
+    let mut buses = pins::existing_buses(spec, cat, &machine, &eff)?;
+    let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses)?;
+    let mut storage = storage::controllers(spec, cat, &machine, &devs)?;
+    pins::pin_storage(cat, &machine, &mut storage, &mut buses)?;
+
+    let mut p = Problem {
+        endpoints_on_pcie_root: eff.multifunction == Multifunction::Pack,
+        machine,
+        eff,
+        spec: spec.clone(),
+        devs,
+        buses,
+        units: Vec::new(),
+        pinned,
+        storage,
+    };
+    p.units = build_units(&p, cat)?;
+    Ok(p)
+}
+
+fn check_policy(spec: &Spec, eff: &Effective, machine: &Machine) -> Result<()> {
+    if let Some(n) = spec.policy.numa_nodes {
+        if n > 64 {
+            return Err(Error::input(
+                "policy.numa_nodes",
+                format!("{n} NUMA nodes requested; at most 64 are supported"),
+            ));
+        }
+    }
+    if (eff.hotplug_reserve_per_node > 0 || eff.numa_nodes > 0)
+        && machine.grow.numa_expander.is_none()
+        && (eff.numa_nodes > 0 && spec.devices.iter().any(|d| d.numa_node.is_some()))
+    {
+        return Err(Error::input(
+            "policy.numa_nodes",
+            format!(
+                "machine `{}` has no NUMA expander bus model",
+                machine.name
+            ),
+        ));
+    }
+    if eff.multifunction == Multifunction::Off {
+        if let Some((i, d)) = spec
+            .devices
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.group.is_some())
+        {
+            return Err(Error::input(
+                format!("devices[{i}].group"),
+                format!(
+                    "device `{}` names group `{}`, but policy.multifunction is off; \
+                     expected multifunction: group or pack",
+                    d.id,
+                    d.group.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_devices(
+    spec: &Spec,
+    cat: &Catalog,
+    machine: &Machine,
+    eff: &Effective,
+) -> Result<Vec<Dev>> {
+    let mut ids = BTreeMap::new();
+    let mut devs = Vec::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        let at = |field: &str| format!("devices[{i}].{field}");
+        if d.id.is_empty() {
+            return Err(Error::input(at("id"), "empty id; expected a unique name"));
+        }
+        if let Some(prev) = ids.insert(d.id.clone(), i) {
+            return Err(Error::input(
+                at("id"),
+                format!("duplicate id `{}` (also devices[{prev}])", d.id),
+            ));
+        }
+        let kind = cat.kind(&d.kind).ok_or_else(|| {
+            let near = Catalog::near(&d.kind, cat.kinds.iter().map(|k| k.kind.as_str()));
+            let hint = if near.is_empty() {
+                "run `devaddr models` for the list".to_string()
+            } else {
+                format!("did you mean {}?", near.join(", "))
+            };
+            Error::input(
+                at("kind"),
+                format!("unknown device kind `{}` for device `{}`; {hint}", d.kind, d.id),
+            )
+        })?;
+        if let Some(n) = d.numa_node {
+            if n >= eff.numa_nodes {
+                return Err(Error::input(
+                    at("numa_node"),
+                    format!(
+                        "device `{}` names NUMA node {n}, but the guest has {} NUMA node{} \
+                         (nodes 0..{}); raise policy.numa_nodes or pick an existing node",
+                        d.id,
+                        eff.numa_nodes,
+                        if eff.numa_nodes == 1 { "" } else { "s" },
+                        eff.numa_nodes.saturating_sub(1)
+                    ),
+                ));
+            }
+            if kind.family != Family::Pci {
+                return Err(Error::input(
+                    at("numa_node"),
+                    format!(
+                        "device `{}` is a {} device; only PCI devices sit below a NUMA \
+                         expander bus",
+                        d.id,
+                        family_name(kind.family)
+                    ),
+                ));
+            }
+            if machine.grow.numa_expander.is_none() {
+                return Err(Error::input(
+                    at("numa_node"),
+                    format!("machine `{}` has no NUMA expander bus", machine.name),
+                ));
+            }
+        }
+        let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && kind.hotplug);
+        if hotplug && !kind.hotplug {
+            return Err(Error::input(
+                at("hotplug"),
+                format!("device `{}`: kind `{}` cannot be hotplugged", d.id, kind.kind),
+            ));
+        }
+        if d.ports.is_some() && kind.controller.as_deref().is_none_or(|c| {
+            cat.storage.get(c).is_none_or(|s| s.provides != "usb")
+        }) {
+            return Err(Error::input(
+                at("ports"),
+                format!("device `{}`: `ports` applies only to USB controllers", d.id),
+            ));
+        }
+        if d.host.is_some() && kind.kind != "vfio-pci" {
+            return Err(Error::input(
+                at("host"),
+                format!("device `{}`: `host` applies only to vfio-pci", d.id),
+            ));
+        }
+        let pcie = match kind.family {
+            Family::Pci => {
+                let t = kind.pci.unwrap_or(PciType::Pci);
+                match (d.bus, t) {
+                    _ if !machine.pcie => {
+                        if d.bus == Some(BusType::Pcie) {
+                            return Err(Error::input(
+                                at("bus"),
+                                format!(
+                                    "device `{}` asks for PCIe, but machine `{}` has only \
+                                     conventional PCI",
+                                    d.id, machine.name
+                                ),
+                            ));
+                        }
+                        false
+                    }
+                    (Some(BusType::Pcie), PciType::Pci) => {
+                        return Err(Error::input(
+                            at("bus"),
+                            format!(
+                                "device `{}`: kind `{}` is conventional PCI only; expected \
+                                 bus: pci",
+                                d.id, kind.kind
+                            ),
+                        ))
+                    }
+                    (Some(b), _) => b == BusType::Pcie,
+                    (None, PciType::Pcie) => true,
+                    (None, PciType::Pci) => false,
+                    (None, PciType::Either) => eff.prefer == Prefer::Pcie,
+                }
+            }
+            _ => {
+                if d.bus.is_some() {
+                    return Err(Error::input(
+                        at("bus"),
+                        format!(
+                            "device `{}` is a {} device; `bus` applies to PCI devices",
+                            d.id,
+                            family_name(kind.family)
+                        ),
+                    ));
+                }
+                if d.group.is_some() {
+                    return Err(Error::input(
+                        at("group"),
+                        format!(
+                            "device `{}` is a {} device; only PCI devices form \
+                             multifunction groups",
+                            d.id,
+                            family_name(kind.family)
+                        ),
+                    ));
+                }
+                false
+            }
+        };
+        let io = match kind.io_bar {
+            IoBar::None => false,
+            IoBar::Always => true,
+            IoBar::Legacy => !pcie,
+        };
+        devs.push(Dev {
+            kind: kind.clone(),
+            pcie,
+            hotplug,
+            zone: d.numa_node,
+            io,
+        });
+    }
+    Ok(devs)
+}
+
+pub(crate) fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::Pci => "PCI",
+        Family::Usb => "USB",
+        Family::Drive => "drive",
+    }
+}
+
+fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
+    let spec = &p.spec;
+    let mut units = Vec::new();
+    // Groups first gather their members (in spec order).
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut group_order: Vec<&str> = Vec::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        if let Some(g) = &d.group {
+            if !groups.contains_key(g.as_str()) {
+                group_order.push(g);
+            }
+            groups.entry(g).or_default().push(i);
+        }
+    }
+    let mut done_groups = BTreeSet::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        let dev = &p.devs[i];
+        if dev.kind.family != Family::Pci || p.pinned.contains_key(&i) {
+            continue;
+        }
+        let members = match &d.group {
+            Some(g) => {
+                if !done_groups.insert(g.clone()) {
+                    continue;
+                }
+                groups[g.as_str()].clone()
+            }
+            None => vec![i],
+        };
+        let first = &p.devs[members[0]];
+        let (mut hotplug, mut io) = (false, false);
+        for &m in &members {
+            let md = &p.devs[m];
+            let at = format!("devices[{m}]");
+            if md.pcie != first.pcie {
+                return Err(Error::input(
+                    at,
+                    format!(
+                        "group `{}` mixes conventional PCI and PCIe devices (`{}` and `{}`); \
+                         set `bus:` on its members so that they agree",
+                        d.group.as_deref().unwrap_or_default(),
+                        spec.devices[members[0]].id,
+                        spec.devices[m].id
+                    ),
+                ));
+            }
+            if md.zone != first.zone {
+                return Err(Error::input(
+                    format!("{at}.numa_node"),
+                    format!(
+                        "group `{}`: its devices name different NUMA nodes",
+                        d.group.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+            hotplug |= md.hotplug;
+            io |= md.io;
+        }
+        if members.len() > 8 {
+            return Err(Error::input(
+                format!("devices[{}].group", members[8]),
+                format!(
+                    "group `{}` has {} devices; a slot has 8 functions",
+                    d.group.as_deref().unwrap_or_default(),
+                    members.len()
+                ),
+            ));
+        }
+        let mode = if d.group.is_none()
+            && p.eff.multifunction == Multifunction::Pack
+            && !hotplug
+        {
+            Mode::Pack
+        } else {
+            Mode::Whole
+        };
+        units.push(Unit {
+            what: What::Devices(members),
+            connect: connect_of(first.pcie),
+            hotplug,
+            zone: first.zone,
+            io,
+            mode,
+            order: i,
+        });
+    }
+    let _ = group_order;
+    // Implicit storage/USB controllers.
+    for (si, s) in p.storage.iter().enumerate() {
+        if !s.implicit || s.address.is_some() {
+            continue;
+        }
+        let kind = cat.kind(&s.model).expect("storage kinds are in the catalog");
+        let pcie = p.machine.pcie && kind.pci != Some(PciType::Pci);
+        let io = match kind.io_bar {
+            IoBar::None => false,
+            IoBar::Always => true,
+            IoBar::Legacy => !pcie,
+        };
+        units.push(Unit {
+            what: What::Storage(si),
+            connect: connect_of(pcie),
+            hotplug: false,
+            zone: None,
+            io,
+            mode: if p.eff.multifunction == Multifunction::Pack {
+                Mode::Pack
+            } else {
+                Mode::Whole
+            },
+            order: spec.devices.len() + si,
+        });
+    }
+    // Existing controllers that still need a slot.
+    for b in &p.buses {
+        if b.index == 0 || b.address.is_some() {
+            continue;
+        }
+        let m = cat.pci_model(&b.model);
+        units.push(Unit {
+            what: What::Controller(b.index),
+            connect: m.connect.clone().unwrap_or_default(),
+            hotplug: false,
+            zone: if m.numa { None } else { b.zone },
+            io: false,
+            mode: if m.aggregate {
+                Mode::Aggregate
+            } else {
+                Mode::Whole
+            },
+            order: b.index as usize,
+        });
+    }
+    Ok(units)
+}
+
+pub(crate) fn connect_of(pcie: bool) -> String {
+    if pcie { "pcie-device" } else { "pci-device" }.to_string()
+}
+
+/// The reserve kind of a bus model: does an empty slot on it count toward the reserve?
+pub(crate) fn counts_for_reserve(cat: &Catalog, machine: &Machine, model: &str) -> bool {
+    let m = cat.pci_model(model);
+    if !m.bus.hotplug {
+        return false;
+    }
+    match machine.reserve_kind {
+        ReserveKind::PciePort => m.bus.express && m.bus.slot_count() == 1,
+        ReserveKind::PciSlot => !m.bus.express,
+    }
+}
+
+#[allow(dead_code)]
+pub(crate) fn pinned_address(a: &Option<Address>) -> Option<PciAddress> {
+    match a {
+        Some(Address::Pci(p)) => Some(*p),
+        _ => None,
+    }
+}

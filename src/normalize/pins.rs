@@ -1,0 +1,405 @@
+//! Existing buses and pinned addresses: everything the plan must keep exactly.
+
+use super::{Bus, Dev, StorageCtl, Zone};
+use crate::catalog::{Catalog, Family, Machine};
+use crate::error::{Error, Result};
+use crate::spec::{Effective, Spec};
+use crate::topology::{Address, PciAddress};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The root bus, every PCI controller of the spec, and gap controllers for pins on bus
+/// indexes that have none.
+pub(super) fn existing_buses(
+    spec: &Spec,
+    cat: &Catalog,
+    machine: &Machine,
+    eff: &Effective,
+) -> Result<Vec<Bus>> {
+    let root = cat.pci_model(&machine.root);
+    let mut buses = vec![Bus {
+        index: 0,
+        model: machine.root.clone(),
+        zone: None,
+        hotplug: root.bus.hotplug,
+        address: None,
+        used: BTreeMap::new(),
+        aggregate_slots: BTreeSet::new(),
+        entry: None,
+    }];
+    for b in &machine.builtin {
+        for f in &b.functions {
+            *buses[0].used.entry(b.slot).or_default() |= 1 << f;
+        }
+    }
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, c) in spec.controllers.iter().enumerate() {
+        let at = |f: &str| format!("controllers[{i}].{f}");
+        if let Some(prev) = ids.insert(c.id.as_str(), i) {
+            return Err(Error::input(
+                at("id"),
+                format!("duplicate controller id `{}` (also controllers[{prev}])", c.id),
+            ));
+        }
+        if cat.storage.contains_key(&c.model) {
+            continue;
+        }
+        let Some(model) = cat.pci.get(&c.model) else {
+            let near = Catalog::near(
+                &c.model,
+                cat.pci.keys().chain(cat.storage.keys()).map(String::as_str),
+            );
+            return Err(Error::input(
+                at("model"),
+                format!(
+                    "unknown controller model `{}`{}",
+                    c.model,
+                    if near.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; did you mean {}?", near.join(", "))
+                    }
+                ),
+            ));
+        };
+        if model.connect.is_none() {
+            if c.index != 0 || c.model != machine.root {
+                return Err(Error::input(
+                    at("model"),
+                    format!(
+                        "machine `{}` has root bus `{}` at index 0; found `{}` at index {}",
+                        machine.name, machine.root, c.model, c.index
+                    ),
+                ));
+            }
+            continue;
+        }
+        if c.index == 0 {
+            return Err(Error::input(
+                at("index"),
+                format!(
+                    "index 0 is the root bus `{}`; found `{}`",
+                    machine.root, c.model
+                ),
+            ));
+        }
+        if buses.iter().any(|b| b.index == c.index) {
+            return Err(Error::input(
+                at("index"),
+                format!("two PCI controllers have index {}", c.index),
+            ));
+        }
+        let zone = if model.numa {
+            let n = c.numa_node.ok_or_else(|| {
+                Error::input(
+                    at("numa_node"),
+                    format!("expander bus `{}` needs a numa_node", c.id),
+                )
+            })?;
+            if n >= eff.numa_nodes {
+                return Err(Error::input(
+                    at("numa_node"),
+                    format!(
+                        "controller `{}` names NUMA node {n}, but the guest has {} NUMA nodes; \
+                         raise policy.numa_nodes",
+                        c.id, eff.numa_nodes
+                    ),
+                ));
+            }
+            Some(n)
+        } else {
+            None
+        };
+        let address = match &c.address {
+            None => None,
+            Some(Address::Pci(a)) => Some(*a),
+            Some(other) => {
+                return Err(Error::input(
+                    at("address"),
+                    format!("a PCI controller needs a pci address; found {other}"),
+                ))
+            }
+        };
+        buses.push(Bus {
+            index: c.index,
+            model: c.model.clone(),
+            zone,
+            hotplug: model.bus.hotplug && c.hotplug.unwrap_or(true),
+            address,
+            used: BTreeMap::new(),
+            aggregate_slots: BTreeSet::new(),
+            entry: Some(i),
+        });
+    }
+    // Gap controllers for pins on bus indexes with no controller.
+    let gap_model = machine
+        .grow
+        .pcie_port
+        .clone()
+        .or(machine.grow.pci_bridge.clone())
+        .unwrap_or_else(|| machine.root.clone());
+    let mut wanted: BTreeSet<u32> = BTreeSet::new();
+    for d in &spec.devices {
+        if let Some(Address::Pci(a)) = &d.address {
+            wanted.insert(a.bus);
+        }
+    }
+    for c in &spec.controllers {
+        if let Some(Address::Pci(a)) = &c.address {
+            wanted.insert(a.bus);
+        }
+    }
+    for idx in wanted {
+        if buses.iter().all(|b| b.index != idx) {
+            let gm = cat.pci_model(&gap_model);
+            buses.push(Bus {
+                index: idx,
+                model: gap_model.clone(),
+                zone: None,
+                hotplug: gm.bus.hotplug,
+                address: None,
+                used: BTreeMap::new(),
+                aggregate_slots: BTreeSet::new(),
+                entry: None,
+            });
+        }
+    }
+    buses.sort_by_key(|b| b.index);
+    // Controllers occupy their parent's slot; zones flow down from expanders.
+    let placed: Vec<(u32, PciAddress, String, Option<usize>)> = buses
+        .iter()
+        .filter_map(|b| b.address.map(|a| (b.index, a, b.model.clone(), b.entry)))
+        .collect();
+    for (index, a, model, entry) in placed {
+        let at = entry.map_or(format!("pci.{index}"), |i| format!("controllers[{i}].address"));
+        let m = cat.pci_model(&model);
+        let connect = m.connect.clone().unwrap_or_default();
+        occupy(
+            &mut buses,
+            cat,
+            &a,
+            &at,
+            &format!("controller pci.{index}"),
+            Some(&connect),
+            m.aggregate,
+        )?;
+        if a.bus == index {
+            return Err(Error::input(at, format!("controller {index} plugs into itself")));
+        }
+    }
+    // Resolve zones by walking parents (and reject cycles).
+    for i in 0..buses.len() {
+        let mut seen = BTreeSet::new();
+        let mut cur = i;
+        let zone: Zone = loop {
+            if buses[cur].zone.is_some() || buses[cur].index == 0 {
+                break buses[cur].zone;
+            }
+            if !seen.insert(cur) {
+                return Err(Error::input(
+                    format!("controllers (index {})", buses[i].index),
+                    "controllers plug into each other in a cycle",
+                ));
+            }
+            match buses[cur].address {
+                Some(a) => match buses.iter().position(|b| b.index == a.bus) {
+                    Some(p) => cur = p,
+                    None => break None,
+                },
+                None => break None,
+            }
+        };
+        buses[i].zone = zone;
+    }
+    Ok(buses)
+}
+
+/// Mark a PCI address used, checking it exists and is free.
+pub(super) fn occupy(
+    buses: &mut [Bus],
+    cat: &Catalog,
+    a: &PciAddress,
+    at: &str,
+    who: &str,
+    connect: Option<&str>,
+    aggregate: bool,
+) -> Result<()> {
+    if a.domain != 0 {
+        return Err(Error::input(
+            at,
+            format!("{who}: PCI domain {} does not exist; only domain 0", a.domain),
+        ));
+    }
+    let Some(bus) = buses.iter_mut().find(|b| b.index == a.bus) else {
+        return Err(Error::input(
+            at,
+            format!("{who}: bus {} has no PCI controller", a.bus),
+        ));
+    };
+    let m = cat.pci_model(&bus.model);
+    if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] || a.slot > 31 {
+        return Err(Error::input(
+            at,
+            format!(
+                "{who}: slot {:#04x} is outside bus {} ({}), which has slots {:#04x}-{:#04x}",
+                a.slot, a.bus, bus.model, m.bus.slots[0], m.bus.slots[1]
+            ),
+        ));
+    }
+    if a.function > 7 {
+        return Err(Error::input(
+            at,
+            format!("{who}: function {} is out of range 0-7", a.function),
+        ));
+    }
+    if let Some(c) = connect {
+        let ok = m.bus.accepts(c)
+            || (c == "pcie-device" && m.bus.accepts("pci-device"))
+            || (c == "pci-device" && m.bus.accepts("pcie-device"));
+        if !ok {
+            return Err(Error::input(
+                at,
+                format!(
+                    "{who} ({c}) cannot be plugged into bus {} ({}), which accepts {}",
+                    a.bus,
+                    bus.model,
+                    m.bus.accepts.join(", ")
+                ),
+            ));
+        }
+    }
+    let used = bus.used.entry(a.slot).or_default();
+    if *used & (1 << a.function) != 0 {
+        return Err(Error::input(
+            at,
+            format!("{who}: address {a} is already in use (pinned twice or builtin)"),
+        ));
+    }
+    if *used == 0 && aggregate {
+        bus.aggregate_slots.insert(a.slot);
+    }
+    *used |= 1 << a.function;
+    Ok(())
+}
+
+/// Validate and reserve the PCI pins of spec devices; pin the primary video device.
+pub(super) fn pin_devices(
+    spec: &Spec,
+    cat: &Catalog,
+    machine: &Machine,
+    devs: &[Dev],
+    buses: &mut [Bus],
+) -> Result<BTreeMap<usize, PciAddress>> {
+    let mut pinned = BTreeMap::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        let Some(addr) = &d.address else { continue };
+        let at = format!("devices[{i}].address");
+        let dev = &devs[i];
+        let ok_type = matches!(
+            (dev.kind.family, addr),
+            (Family::Pci, Address::Pci(_))
+                | (Family::Usb, Address::Usb(_))
+                | (Family::Drive, Address::Drive(_))
+        );
+        if !ok_type {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}` is a {} device; found address {addr}",
+                    d.id,
+                    super::family_name(dev.kind.family)
+                ),
+            ));
+        }
+        let Address::Pci(a) = addr else { continue };
+        let connect = super::connect_of(dev.pcie);
+        occupy(buses, cat, a, &at, &format!("device `{}`", d.id), Some(&connect), false)?;
+        let bus = buses.iter().find(|b| b.index == a.bus).expect("occupied");
+        if dev.hotplug && !bus.hotplug {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}` needs hotplug, but bus {} ({}) is not hotpluggable",
+                    d.id, a.bus, bus.model
+                ),
+            ));
+        }
+        if dev.zone.is_some() && bus.zone != dev.zone {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}` names NUMA node {}, but bus {} is {}",
+                    d.id,
+                    dev.zone.unwrap_or_default(),
+                    a.bus,
+                    bus.zone
+                        .map_or("not below an expander bus".to_string(), |z| format!(
+                            "on NUMA node {z}"
+                        ))
+                ),
+            ));
+        }
+        pinned.insert(i, *a);
+    }
+    // Groups are pinned all together or not at all.
+    let mut groups: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        if let Some(g) = &d.group {
+            let e = groups.entry(g).or_default();
+            e.0 += 1;
+            e.1 += usize::from(pinned.contains_key(&i));
+        }
+    }
+    for (g, (n, p)) in groups {
+        if p != 0 && p != n {
+            return Err(Error::input(
+                "devices",
+                format!("group `{g}`: {p} of its {n} devices are pinned; pin all or none"),
+            ));
+        }
+    }
+    // The primary video device takes the machine's video slot when it is free.
+    if let Some(pv) = &machine.primary_video {
+        let first_video = (0..spec.devices.len()).find(|&i| devs[i].kind.video);
+        if let Some(i) = first_video {
+            let d = &devs[i];
+            let free = buses[0].used.get(&pv.slot).copied().unwrap_or(0) == 0;
+            let root_hotplug = buses[0].hotplug;
+            if !pinned.contains_key(&i)
+                && spec.devices[i].group.is_none()
+                && d.zone.is_none()
+                && (!d.hotplug || root_hotplug)
+                && free
+            {
+                let a = PciAddress::new(0, pv.slot, 0);
+                *buses[0].used.entry(pv.slot).or_default() |= 1;
+                pinned.insert(i, a);
+            }
+        }
+    }
+    Ok(pinned)
+}
+
+/// Reserve the root-bus functions of builtin and fixed-slot storage/USB controllers.
+pub(super) fn pin_storage(
+    cat: &Catalog,
+    _machine: &Machine,
+    storage: &mut [StorageCtl],
+    buses: &mut [Bus],
+) -> Result<()> {
+    for s in storage.iter_mut() {
+        if s.device.is_some() {
+            continue;
+        }
+        if let Some(a) = s.address {
+            let at = s.at.clone();
+            occupy(buses, cat, &a, &at, &format!("controller `{}`", s.id), None, false)?;
+        } else if let Some(f) = s.fixed.take() {
+            let used = buses[0].used.get(&f.slot).copied().unwrap_or(0);
+            if used & (1 << f.function) == 0 {
+                *buses[0].used.entry(f.slot).or_default() |= 1 << f.function;
+                s.address = Some(PciAddress::new(0, f.slot, f.function));
+            }
+        }
+    }
+    Ok(())
+}

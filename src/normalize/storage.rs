@@ -1,0 +1,253 @@
+//! USB, SATA, SCSI and IDE controllers: the builtin ones, those the spec names, and the
+//! implicit ones the devices need.
+
+use super::Dev;
+use crate::catalog::{Catalog, Family, FixedControllerSlot, Machine};
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+use crate::topology::{Address, PciAddress};
+use std::collections::BTreeSet;
+
+/// A controller of a non-PCI bus.
+#[derive(Debug, Clone)]
+pub(crate) struct StorageCtl {
+    pub id: String,
+    /// Model (a storage model and a device kind of the same name).
+    pub model: String,
+    /// usb | sata | scsi | ide.
+    pub provides: String,
+    /// Index among controllers of the same `provides`.
+    pub index: u32,
+    /// USB ports, when the model has a settable port count.
+    pub ports: Option<u32>,
+    /// Devices it can take.
+    pub capacity: u32,
+    /// Its PCI address once known.
+    pub address: Option<PciAddress>,
+    /// Created by the machine (QEMU makes it; the plan lists it).
+    pub builtin: bool,
+    /// Added by devaddr or given under `controllers:`: listed in the plan's controllers.
+    pub implicit: bool,
+    /// It is a spec device (by position).
+    pub device: Option<usize>,
+    /// A root-bus function the machine reserves for it.
+    pub fixed: Option<FixedControllerSlot>,
+    /// Where it came from, for error messages.
+    pub at: String,
+}
+
+pub(super) fn controllers(
+    spec: &Spec,
+    cat: &Catalog,
+    machine: &Machine,
+    devs: &[Dev],
+) -> Result<Vec<StorageCtl>> {
+    let mut out: Vec<StorageCtl> = Vec::new();
+    let taken_ids: BTreeSet<&str> = spec
+        .devices
+        .iter()
+        .map(|d| d.id.as_str())
+        .chain(spec.controllers.iter().map(|c| c.id.as_str()))
+        .collect();
+    for b in &machine.builtin_controllers {
+        let m = &cat.storage[&b.model];
+        out.push(StorageCtl {
+            id: b.id.clone(),
+            model: b.model.clone(),
+            provides: m.provides.clone(),
+            index: b.index,
+            ports: None,
+            capacity: m.capacity(None),
+            address: Some(PciAddress::new(0, b.slot, b.function)),
+            builtin: true,
+            implicit: false,
+            device: None,
+            fixed: None,
+            at: format!("machine {}", machine.name),
+        });
+    }
+    // Controllers listed in the spec (typically from a previous plan).
+    for (i, c) in spec.controllers.iter().enumerate() {
+        let Some(m) = cat.storage.get(&c.model) else { continue };
+        let at = format!("controllers[{i}]");
+        if c.builtin == Some(true) {
+            // The machine's own controller: it must match.
+            let ok = out
+                .iter()
+                .any(|s| s.builtin && s.id == c.id && s.model == c.model && s.index == c.index);
+            if !ok {
+                return Err(Error::input(
+                    at,
+                    format!(
+                        "controller `{}` is marked builtin, but machine `{}` has no such controller",
+                        c.id, machine.name
+                    ),
+                ));
+            }
+            continue;
+        }
+        if out
+            .iter()
+            .any(|s| s.provides == m.provides && s.index == c.index)
+        {
+            return Err(Error::input(
+                format!("{at}.index"),
+                format!("two {} controllers have index {}", m.provides, c.index),
+            ));
+        }
+        let address = match &c.address {
+            None => None,
+            Some(Address::Pci(a)) => Some(*a),
+            Some(other) => {
+                return Err(Error::input(
+                    format!("{at}.address"),
+                    format!("controller `{}` needs a pci address; found {other}", c.id),
+                ))
+            }
+        };
+        out.push(StorageCtl {
+            id: c.id.clone(),
+            model: c.model.clone(),
+            provides: m.provides.clone(),
+            index: c.index,
+            ports: c.ports.or(m.ports),
+            capacity: m.capacity(c.ports),
+            address,
+            builtin: false,
+            implicit: true,
+            device: None,
+            fixed: None,
+            at: format!("{at}.address"),
+        });
+    }
+    // Spec devices that are controllers, in spec order.
+    for (i, d) in spec.devices.iter().enumerate() {
+        let Some(model) = &devs[i].kind.controller else { continue };
+        let m = &cat.storage[model];
+        let index = next_index(&out, &m.provides);
+        if let Some(p) = d.ports {
+            if p == 0 || m.max_ports.is_some_and(|mx| p > mx) {
+                return Err(Error::input(
+                    format!("devices[{i}].ports"),
+                    format!(
+                        "device `{}`: {p} ports; expected 1-{}",
+                        d.id,
+                        m.max_ports.unwrap_or(1)
+                    ),
+                ));
+            }
+        }
+        out.push(StorageCtl {
+            id: d.id.clone(),
+            model: model.clone(),
+            provides: m.provides.clone(),
+            index,
+            ports: d.ports.or(m.ports).filter(|_| m.provides == "usb"),
+            capacity: m.capacity(d.ports),
+            address: None,
+            builtin: false,
+            implicit: false,
+            device: Some(i),
+            fixed: None,
+            at: format!("devices[{i}]"),
+        });
+    }
+    // Implicit controllers for the devices that need them.
+    for (provides, default) in [
+        ("usb", machine.defaults.usb_controller.as_str()),
+        ("sata", machine.defaults.sata_controller.as_str()),
+        ("scsi", machine.defaults.scsi_controller.as_str()),
+        ("ide", ""),
+    ] {
+        let demand = devs
+            .iter()
+            .filter(|d| match d.kind.family {
+                Family::Usb => provides == "usb",
+                Family::Drive => d.kind.drive_bus.as_deref() == Some(provides),
+                Family::Pci => false,
+            })
+            .count() as u32;
+        let mut capacity: u32 = out
+            .iter()
+            .filter(|s| s.provides == provides)
+            .map(|s| s.capacity)
+            .sum();
+        while capacity < demand {
+            if default.is_empty() {
+                let first = spec
+                    .devices
+                    .iter()
+                    .position(|d| {
+                        cat.kind(&d.kind)
+                            .is_some_and(|k| k.drive_bus.as_deref() == Some(provides))
+                    })
+                    .unwrap_or(0);
+                return Err(Error::input(
+                    format!("devices[{first}]"),
+                    format!(
+                        "{demand} {provides} disk(s), but machine `{}` has room for {capacity}; \
+                         {provides} controllers cannot be added{}",
+                        machine.name,
+                        if capacity == 0 {
+                            " (use sata-disk, scsi-disk or virtio-blk)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+            let remaining = demand - capacity;
+            let mut model = default.to_string();
+            let dm = &cat.storage[&model];
+            if provides == "usb" && dm.max_ports.unwrap_or(0) < remaining {
+                // The default (e.g. a 2-port UHCI) is too small: use an xHCI controller.
+                if let Some(x) = cat
+                    .storage
+                    .values()
+                    .filter(|s| s.provides == "usb")
+                    .max_by_key(|s| (s.max_ports.unwrap_or(0), s.model.clone()))
+                {
+                    model = x.model.clone();
+                }
+            }
+            let m = &cat.storage[&model];
+            let ports = m.ports.map(|p| p.max(remaining.min(m.max_ports.unwrap_or(p))));
+            let index = next_index(&out, provides);
+            let mut id = format!("{provides}{index}");
+            while taken_ids.contains(id.as_str()) || out.iter().any(|s| s.id == id) {
+                id.push('_');
+            }
+            let fixed = machine
+                .fixed_controller_slots
+                .iter()
+                .find(|f| f.model == model)
+                .filter(|_| !out.iter().any(|s| s.model == model))
+                .cloned();
+            capacity += m.capacity(ports);
+            out.push(StorageCtl {
+                id: id.clone(),
+                model: model.clone(),
+                provides: provides.to_string(),
+                index,
+                ports: if provides == "usb" { ports } else { None },
+                capacity: m.capacity(ports),
+                address: None,
+                builtin: false,
+                implicit: true,
+                device: None,
+                fixed,
+                at: format!("implicit {provides} controller"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn next_index(out: &[StorageCtl], provides: &str) -> u32 {
+    let used: BTreeSet<u32> = out
+        .iter()
+        .filter(|s| s.provides == provides)
+        .map(|s| s.index)
+        .collect();
+    (0..).find(|i| !used.contains(i)).unwrap_or(0)
+}

@@ -1,0 +1,201 @@
+//! decode: turn the solved class counts into concrete controllers, indexes, slots and
+//! functions. Deterministic: buses are filled in index order, slots from the lowest, and
+//! units in spec order (I/O devices first on bridges so that fewest bridges need windows).
+
+use super::formulate::Formulation;
+use crate::catalog::Catalog;
+use crate::normalize::{Mode, Problem, What, Zone};
+use crate::topology::PciAddress;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A PCI bus instance after decoding (existing or added).
+#[derive(Debug, Clone)]
+pub(crate) struct Inst {
+    pub index: u32,
+    pub model: String,
+    pub zone: Zone,
+    pub hotplug: bool,
+    pub address: Option<PciAddress>,
+    /// Position in `Problem::buses` for existing buses.
+    pub existing: Option<usize>,
+    pub used: BTreeMap<u8, u8>,
+    agg_slots: BTreeSet<u8>,
+    pack_slots: BTreeSet<u8>,
+    lo: u8,
+    hi: u8,
+}
+
+/// The concrete PCI placement.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Placement {
+    /// Every PCI bus, by index.
+    pub buses: BTreeMap<u32, Inst>,
+    /// Addresses of spec devices placed here (pins are in `Problem::pinned`).
+    pub devices: BTreeMap<usize, PciAddress>,
+    /// Addresses of implicit storage controllers (by position in `Problem::storage`).
+    pub storage: BTreeMap<usize, PciAddress>,
+}
+
+enum Item {
+    Unit(usize),
+    New(usize),
+}
+
+pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]) -> Placement {
+    let mut out = Placement::default();
+    let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
+    for (ci, c) in f.buses.iter().enumerate() {
+        if let Some(e) = c.existing {
+            let b = &p.buses[e];
+            let m = cat.pci_model(&b.model);
+            out.buses.insert(
+                b.index,
+                Inst {
+                    index: b.index,
+                    model: b.model.clone(),
+                    zone: b.zone,
+                    hotplug: b.hotplug,
+                    address: b.address,
+                    existing: Some(e),
+                    used: b.used.clone(),
+                    agg_slots: b.aggregate_slots.clone(),
+                    pack_slots: BTreeSet::new(),
+                    lo: m.bus.slots[0],
+                    hi: m.bus.slots[1],
+                },
+            );
+            class_insts[ci].push(b.index);
+        }
+    }
+    let mut next_index = p.buses.iter().map(|b| b.index).max().unwrap_or(0) + 1;
+    let mut queues: Vec<std::collections::VecDeque<usize>> =
+        f.units.iter().map(|u| u.units.iter().copied().collect()).collect();
+    let mut order: Vec<usize> = (0..f.buses.len()).collect();
+    order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), b));
+    for bi in order {
+        let mut items: Vec<(u8, bool, usize, Item)> = Vec::new();
+        for (ui, u) in f.units.iter().enumerate() {
+            let Some(&v) = f.x.get(&(ui, bi)) else { continue };
+            let k = values[v].max(0) as usize;
+            for _ in 0..k {
+                match u.template {
+                    Some(t) => {
+                        let prio = if u.mode == Mode::Aggregate { 0 } else { 1 };
+                        items.push((prio, false, t, Item::New(t)));
+                    }
+                    None => {
+                        let Some(unit) = queues[ui].pop_front() else { break };
+                        let pu = &p.units[unit];
+                        let prio = match (&pu.what, pu.mode) {
+                            (What::Controller(_), Mode::Aggregate) => 0,
+                            (What::Controller(_), _) => 1,
+                            (_, Mode::Pack) => 3,
+                            _ => 2,
+                        };
+                        let io_first = f.buses[bi].slots > 1 && f.buses[bi].existing.is_none();
+                        items.push((prio, io_first && !pu.io, pu.order, Item::Unit(unit)));
+                    }
+                }
+            }
+        }
+        items.sort_by_key(|(prio, not_io, order, _)| (*prio, *not_io, *order));
+        let insts = class_insts[bi].clone();
+        for (_, _, _, item) in items {
+            let (mode, width) = match &item {
+                Item::New(t) => (
+                    if f.buses[*t].aggregate { Mode::Aggregate } else { Mode::Whole },
+                    1,
+                ),
+                Item::Unit(u) => {
+                    let pu = &p.units[*u];
+                    let width = match &pu.what {
+                        What::Devices(m) => m.len() as u8,
+                        _ => 1,
+                    };
+                    (pu.mode, width)
+                }
+            };
+            let Some((bus, slot, func)) = insts
+                .iter()
+                .find_map(|&i| take(out.buses.get_mut(&i).expect("instance"), mode, width))
+            else {
+                // The program guarantees room; a miss here is caught by the verifier.
+                continue;
+            };
+            let addr = PciAddress::new(bus, slot, func);
+            match item {
+                Item::New(t) => {
+                    let c = &f.buses[t];
+                    let m = cat.pci_model(&c.model);
+                    let index = next_index;
+                    next_index += 1;
+                    out.buses.insert(
+                        index,
+                        Inst {
+                            index,
+                            model: c.model.clone(),
+                            zone: c.zone,
+                            hotplug: c.hotplug,
+                            address: Some(addr),
+                            existing: None,
+                            used: BTreeMap::new(),
+                            agg_slots: BTreeSet::new(),
+                            pack_slots: BTreeSet::new(),
+                            lo: m.bus.slots[0],
+                            hi: m.bus.slots[1],
+                        },
+                    );
+                    class_insts[t].push(index);
+                }
+                Item::Unit(u) => match &p.units[u].what {
+                    What::Devices(members) => {
+                        for (k, &d) in members.iter().enumerate() {
+                            out.devices.insert(d, PciAddress::new(bus, slot, func + k as u8));
+                        }
+                    }
+                    What::Storage(s) => {
+                        out.storage.insert(*s, addr);
+                    }
+                    What::Controller(idx) => {
+                        if let Some(inst) = out.buses.get_mut(idx) {
+                            inst.address = Some(addr);
+                        }
+                    }
+                },
+            }
+        }
+    }
+    out
+}
+
+/// Reserve room for one item on a bus: returns (bus, slot, first function).
+fn take(inst: &mut Inst, mode: Mode, width: u8) -> Option<(u32, u8, u8)> {
+    let shared = match mode {
+        Mode::Aggregate => Some(&inst.agg_slots),
+        Mode::Pack => Some(&inst.pack_slots),
+        Mode::Whole => None,
+    };
+    if let Some(set) = shared {
+        let found = set.iter().find_map(|&s| {
+            let used = inst.used.get(&s).copied().unwrap_or(0);
+            (0..8u8).find(|f| used & (1 << f) == 0).map(|f| (s, f))
+        });
+        if let Some((s, fnc)) = found {
+            *inst.used.entry(s).or_default() |= 1 << fnc;
+            return Some((inst.index, s, fnc));
+        }
+    }
+    let slot = (inst.lo..=inst.hi).find(|s| inst.used.get(s).copied().unwrap_or(0) == 0)?;
+    let mask = if width >= 8 { 0xff } else { (1u8 << width) - 1 };
+    inst.used.insert(slot, mask);
+    match mode {
+        Mode::Aggregate => {
+            inst.agg_slots.insert(slot);
+        }
+        Mode::Pack => {
+            inst.pack_slots.insert(slot);
+        }
+        Mode::Whole => {}
+    }
+    Some((inst.index, slot, 0))
+}

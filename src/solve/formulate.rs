@@ -1,0 +1,537 @@
+//! formulate: the placement as an integer program over *classes*. Identical devices form
+//! one unit class and identical controllers to add form one bus class (model × NUMA zone ×
+//! hotplug), so the program's size does not grow with the number of identical devices.
+//!
+//! Variables: `n_b` (controllers of template class b to add), `x_ub` (units of class u on
+//! buses of class b), `agg_b`/`pack_b` (slots of b shared by eight functions), `w_b`
+//! (instances of bridge class b that need an I/O window).
+
+use super::backend::Ilp;
+use crate::catalog::Catalog;
+use crate::normalize::{counts_for_reserve, Mode, Problem, What, Zone};
+use std::collections::BTreeMap;
+
+/// A class of buses: one existing bus, or a template for controllers to add.
+#[derive(Debug, Clone)]
+pub(crate) struct BusClass {
+    /// Index into `Problem::buses` for an existing bus.
+    pub existing: Option<usize>,
+    pub model: String,
+    pub zone: Zone,
+    pub hotplug: bool,
+    pub depth: u32,
+    /// Slots of one instance.
+    pub slots: u32,
+    /// Existing bus: wholly free slots, and free functions in slots shared by root ports.
+    pub free_whole: u32,
+    pub agg_free: u32,
+    /// Existing bus: it already has an I/O-BAR device on it.
+    pub has_io: bool,
+    /// Template: how many may be added.
+    pub ub: u32,
+    pub cost: u32,
+    pub penalty: u32,
+    pub bus_numbers: u32,
+    pub connect: Option<String>,
+    pub aggregate: bool,
+    pub numa: bool,
+}
+
+impl BusClass {
+    fn is_root(&self) -> bool {
+        self.connect.is_none()
+    }
+}
+
+/// A class of interchangeable units, or a template (its instances must be placed too).
+#[derive(Debug, Clone)]
+pub(crate) struct UnitClass {
+    /// Units (indexes into `Problem::units`, in placement order) or a template bus class.
+    pub units: Vec<usize>,
+    pub template: Option<usize>,
+    pub connect: String,
+    pub hotplug: bool,
+    pub zone: Zone,
+    pub io: bool,
+    pub mode: Mode,
+    pub existing_only: bool,
+}
+
+/// Which requirements to drop (to explain infeasibility).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Relax {
+    pub bus_numbers: bool,
+    pub io_windows: bool,
+    pub reserve: bool,
+    pub templates: bool,
+}
+
+/// The program plus what its variables mean.
+#[derive(Debug, Clone)]
+pub(crate) struct Formulation {
+    pub buses: Vec<BusClass>,
+    pub units: Vec<UnitClass>,
+    pub ilp: Ilp,
+    pub x: BTreeMap<(usize, usize), usize>,
+    pub n: BTreeMap<usize, usize>,
+    /// Bus numbers used by existing controllers (root included).
+    pub existing_bus_numbers: u32,
+}
+
+const INF: u32 = u32::MAX;
+
+pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation {
+    let mut buses = existing_classes(p, cat);
+    let n_existing = buses.len();
+    if !relax.templates {
+        buses.extend(template_classes(p, cat));
+    }
+    let mut units = unit_classes(p);
+    // Template depths: shortest hosting chain from an existing bus.
+    loop {
+        let mut changed = false;
+        for t in n_existing..buses.len() {
+            for h in 0..buses.len() {
+                if h == t || buses[h].depth == INF {
+                    continue;
+                }
+                if hosts_controller(&buses[h], &buses[t], cat)
+                    && buses[h].depth + 1 < buses[t].depth
+                {
+                    buses[t].depth = buses[h].depth + 1;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Keep only templates that are reachable and useful.
+    let eff = &p.eff;
+    let mut useful = vec![false; buses.len()];
+    for (t, b) in buses.iter().enumerate().skip(n_existing) {
+        if b.depth == INF {
+            continue;
+        }
+        let for_reserve = b.hotplug
+            && counts_for_reserve(cat, &p.machine, &b.model)
+            && (eff.hotplug_reserve > 0 || (b.zone.is_some() && eff.hotplug_reserve_per_node > 0));
+        let hosts_units = units.iter().any(|u| compatible(u, b, p, cat));
+        useful[t] = for_reserve || hosts_units;
+    }
+    loop {
+        let mut changed = false;
+        for t in n_existing..buses.len() {
+            if useful[t] || buses[t].depth == INF {
+                continue;
+            }
+            let hosts_useful = (n_existing..buses.len()).any(|c| {
+                useful[c]
+                    && c != t
+                    && buses[t].depth < buses[c].depth
+                    && hosts_controller(&buses[t], &buses[c], cat)
+            });
+            if hosts_useful {
+                useful[t] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut keep = 0;
+    let mut kept = Vec::new();
+    for (i, b) in buses.into_iter().enumerate() {
+        if i < n_existing || useful[i] {
+            kept.push(b);
+            keep += 1;
+        }
+    }
+    let _ = keep;
+    let buses = kept;
+    for (t, b) in buses.iter().enumerate().skip(n_existing) {
+        units.push(UnitClass {
+            units: Vec::new(),
+            template: Some(t),
+            connect: b.connect.clone().unwrap_or_default(),
+            hotplug: false,
+            zone: if b.numa { b.zone } else { b.zone },
+            io: false,
+            mode: if b.aggregate { Mode::Aggregate } else { Mode::Whole },
+            existing_only: false,
+        });
+    }
+
+    let mut ilp = Ilp::default();
+    let mut n = BTreeMap::new();
+    for (t, b) in buses.iter().enumerate().skip(n_existing) {
+        n.insert(t, ilp.var(format!("n[{}:{:?}:{}]", b.model, b.zone, b.hotplug), 0.0, b.ub as f64));
+    }
+    let mut x = BTreeMap::new();
+    for (ui, u) in units.iter().enumerate() {
+        for (bi, b) in buses.iter().enumerate() {
+            let ok = match u.template {
+                Some(t) => {
+                    t != bi
+                        && b.depth < buses[t].depth
+                        && hosts_controller(b, &buses[t], cat)
+                }
+                None => compatible(u, b, p, cat),
+            };
+            if ok {
+                x.insert((ui, bi), ilp.var(format!("x[{ui},{bi}]"), 0.0, f64::INFINITY));
+            }
+        }
+    }
+    // Demand: every unit placed; every added controller placed.
+    for (ui, u) in units.iter().enumerate() {
+        let mut terms: Vec<(usize, f64)> = x
+            .iter()
+            .filter(|((uu, _), _)| *uu == ui)
+            .map(|(_, &v)| (v, 1.0))
+            .collect();
+        match u.template {
+            Some(t) => {
+                terms.push((n[&t], -1.0));
+                ilp.row(format!("place template {t}"), terms, 0.0, 0.0);
+            }
+            None => {
+                let c = u.units.len() as f64;
+                ilp.row(format!("demand {ui}"), terms, c, c);
+            }
+        }
+    }
+    // Capacity per bus class, and the "used" expression for reserves.
+    let mut used_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); buses.len()];
+    for (bi, b) in buses.iter().enumerate() {
+        let on_b: Vec<(usize, Mode)> = units
+            .iter()
+            .enumerate()
+            .filter_map(|(ui, u)| x.get(&(ui, bi)).map(|&v| (v, u.mode)))
+            .collect();
+        let mut used: Vec<(usize, f64)> = on_b
+            .iter()
+            .filter(|(_, m)| *m == Mode::Whole)
+            .map(|&(v, _)| (v, 1.0))
+            .collect();
+        for mode in [Mode::Aggregate, Mode::Pack] {
+            let members: Vec<(usize, f64)> = on_b
+                .iter()
+                .filter(|(_, m)| *m == mode)
+                .map(|&(v, _)| (v, 1.0))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let s = ilp.var(format!("{mode:?}[{bi}]"), 0.0, f64::INFINITY);
+            let mut row = members;
+            row.push((s, -8.0));
+            let spare = if mode == Mode::Aggregate { b.agg_free } else { 0 };
+            ilp.row(format!("{mode:?} fill {bi}"), row, f64::NEG_INFINITY, spare as f64);
+            used.push((s, 1.0));
+        }
+        let mut row = used.clone();
+        match n.get(&bi) {
+            Some(&nv) => {
+                row.push((nv, -(b.slots as f64)));
+                ilp.row(format!("capacity {bi}"), row, f64::NEG_INFINITY, 0.0);
+            }
+            None => ilp.row(
+                format!("capacity {bi}"),
+                row,
+                f64::NEG_INFINITY,
+                b.free_whole as f64,
+            ),
+        }
+        used_terms[bi] = used;
+    }
+    // Hotplug reserves.
+    if !relax.reserve {
+        let mut zones: Vec<(Option<Zone>, u32)> = vec![(None, eff.hotplug_reserve)];
+        for k in 0..eff.numa_nodes {
+            zones.push((Some(Some(k)), eff.hotplug_reserve_per_node));
+        }
+        for (zone, need) in zones {
+            if need == 0 {
+                continue;
+            }
+            let mut terms = Vec::new();
+            let mut constant = 0.0;
+            for (bi, b) in buses.iter().enumerate() {
+                if !b.hotplug || !counts_for_reserve(cat, &p.machine, &b.model) {
+                    continue;
+                }
+                if zone.is_some_and(|z| z != b.zone) {
+                    continue;
+                }
+                match n.get(&bi) {
+                    Some(&nv) => terms.push((nv, b.slots as f64)),
+                    None => constant += b.free_whole as f64,
+                }
+                terms.extend(used_terms[bi].iter().map(|&(v, c)| (v, -c)));
+            }
+            ilp.row(
+                format!("reserve {zone:?}"),
+                terms,
+                need as f64 - constant,
+                f64::INFINITY,
+            );
+        }
+    }
+    // Bus numbers.
+    let existing_bus_numbers: u32 = p
+        .buses
+        .iter()
+        .map(|b| cat.pci_model(&b.model).bus_numbers)
+        .sum();
+    if !relax.bus_numbers {
+        let terms: Vec<(usize, f64)> = n
+            .iter()
+            .map(|(&t, &v)| (v, buses[t].bus_numbers as f64))
+            .collect();
+        let room = p.machine.limits.bus_numbers as f64 - existing_bus_numbers as f64;
+        ilp.row("bus numbers", terms, f64::NEG_INFINITY, room);
+    }
+    // I/O windows of bridges and ports (x86 firmware).
+    let existing_io = buses
+        .iter()
+        .filter(|b| b.existing.is_some() && b.has_io && !b.is_root())
+        .count() as u32;
+    if let (Some(limit), false) = (p.machine.limits.io_windows, relax.io_windows) {
+        let mut terms = Vec::new();
+        for (bi, b) in buses.iter().enumerate() {
+            if b.is_root() || (b.existing.is_some() && b.has_io) {
+                continue;
+            }
+            let io_x: Vec<(usize, f64)> = units
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.io)
+                .filter_map(|(ui, _)| x.get(&(ui, bi)).map(|&v| (v, 1.0)))
+                .collect();
+            if io_x.is_empty() {
+                continue;
+            }
+            if b.slots == 1 {
+                terms.extend(io_x);
+                continue;
+            }
+            let ub = if b.existing.is_some() { 1.0 } else { b.ub as f64 };
+            let w = ilp.var(format!("w[{bi}]"), 0.0, ub);
+            let mut row: Vec<(usize, f64)> = io_x.iter().map(|&(v, _)| (v, -1.0)).collect();
+            row.push((w, b.slots as f64));
+            ilp.row(format!("io cover {bi}"), row, 0.0, f64::INFINITY);
+            if let Some(&nv) = n.get(&bi) {
+                ilp.row(format!("io within {bi}"), vec![(w, 1.0), (nv, -1.0)], f64::NEG_INFINITY, 0.0);
+            }
+            terms.push((w, 1.0));
+        }
+        if !terms.is_empty() {
+            ilp.row(
+                "io windows",
+                terms,
+                f64::NEG_INFINITY,
+                limit as f64 - existing_io as f64,
+            );
+        }
+    }
+    // Objective: fewest (weighted) controllers, then shallow placement.
+    let total_units: usize = units.iter().map(|u| u.units.len()).sum();
+    let weight = 8.0 * (total_units as f64 + 512.0);
+    let mut obj = Vec::new();
+    for (&t, &v) in &n {
+        obj.push((v, weight * buses[t].cost as f64 + buses[t].penalty as f64));
+    }
+    for (&(_, bi), &v) in &x {
+        obj.push((v, buses[bi].depth as f64));
+    }
+    ilp.objective = obj;
+    Formulation {
+        buses,
+        units,
+        ilp,
+        x,
+        n,
+        existing_bus_numbers,
+    }
+}
+
+fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
+    let mut out = Vec::new();
+    for (i, b) in p.buses.iter().enumerate() {
+        let m = cat.pci_model(&b.model);
+        let mut free_whole = 0;
+        for s in m.bus.slots[0]..=m.bus.slots[1] {
+            if b.used.get(&s).copied().unwrap_or(0) == 0 {
+                free_whole += 1;
+            }
+        }
+        let agg_free: u32 = b
+            .aggregate_slots
+            .iter()
+            .map(|s| 8 - b.used.get(s).copied().unwrap_or(0).count_ones())
+            .sum();
+        let has_io = p.pinned.iter().any(|(&d, a)| a.bus == b.index && p.devs[d].io);
+        // Depth: length of the parent chain.
+        let mut depth = 0;
+        let mut cur = b;
+        while let Some(a) = cur.address {
+            depth += 1;
+            match p.bus(a.bus) {
+                Some(parent) if depth < 64 => cur = parent,
+                _ => break,
+            }
+        }
+        if cur.index != 0 && cur.address.is_none() {
+            depth += 1;
+        }
+        out.push(BusClass {
+            existing: Some(i),
+            model: b.model.clone(),
+            zone: b.zone,
+            hotplug: b.hotplug,
+            depth,
+            slots: m.bus.slot_count(),
+            free_whole,
+            agg_free,
+            has_io,
+            ub: 0,
+            cost: m.cost,
+            penalty: 0,
+            bus_numbers: m.bus_numbers,
+            connect: m.connect.clone(),
+            aggregate: m.aggregate,
+            numa: m.numa,
+        });
+    }
+    out
+}
+
+fn template_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
+    let g = &p.machine.grow;
+    let mut models: Vec<&String> = Vec::new();
+    for m in [&g.pcie_port, &g.pci_bridge_first, &g.pci_bridge].into_iter().flatten() {
+        if !models.contains(&m) {
+            models.push(m);
+        }
+    }
+    let mut zones: Vec<Zone> = vec![None];
+    zones.extend((0..p.eff.numa_nodes).map(Some));
+    let budget = p.machine.limits.bus_numbers;
+    let mut out = Vec::new();
+    let mut push = |model: &str, zone: Zone, hotplug: bool, penalty: u32, ub: u32| {
+        let m = cat.pci_model(model);
+        out.push(BusClass {
+            existing: None,
+            model: model.to_string(),
+            zone,
+            hotplug,
+            depth: INF,
+            slots: m.bus.slot_count(),
+            free_whole: 0,
+            agg_free: 0,
+            has_io: false,
+            ub,
+            cost: m.cost,
+            penalty,
+            bus_numbers: m.bus_numbers,
+            connect: m.connect.clone(),
+            aggregate: m.aggregate,
+            numa: m.numa,
+        });
+    };
+    for &zone in &zones {
+        if let (Some(k), Some(x)) = (zone, &g.numa_expander) {
+            let have = p.buses.iter().any(|b| b.zone == Some(k) && cat.pci_model(&b.model).numa);
+            if !have {
+                push(x, zone, cat.pci_model(x).bus.hotplug, 0, 1);
+            }
+        }
+        for model in &models {
+            let m = cat.pci_model(model);
+            if m.hotplug_settable {
+                if p.eff.root_port_hotplug {
+                    push(model, zone, true, 0, budget);
+                } else {
+                    push(model, zone, false, 0, budget);
+                    push(model, zone, true, 1, budget);
+                }
+            } else {
+                push(model, zone, m.bus.hotplug, 0, budget);
+            }
+        }
+    }
+    out
+}
+
+fn unit_classes(p: &Problem) -> Vec<UnitClass> {
+    let mut map: BTreeMap<(String, bool, Zone, bool, Mode, bool, usize), Vec<usize>> =
+        BTreeMap::new();
+    for (i, u) in p.units.iter().enumerate() {
+        let existing_only = matches!(u.what, What::Controller(_));
+        let solo = if existing_only { i } else { usize::MAX };
+        map.entry((
+            u.connect.clone(),
+            u.hotplug,
+            u.zone,
+            u.io,
+            u.mode,
+            existing_only,
+            solo,
+        ))
+        .or_default()
+        .push(i);
+    }
+    map.into_iter()
+        .map(|((connect, hotplug, zone, io, mode, existing_only, _), mut units)| {
+            units.sort_by_key(|&i| p.units[i].order);
+            UnitClass {
+                units,
+                template: None,
+                connect,
+                hotplug,
+                zone,
+                io,
+                mode,
+                existing_only,
+            }
+        })
+        .collect()
+}
+
+/// Can bus class `h` take a controller of template class `t`?
+fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> bool {
+    let Some(connect) = &t.connect else { return false };
+    if !cat.pci_model(&h.model).bus.accepts(connect) {
+        return false;
+    }
+    if t.numa {
+        h.zone.is_none() && h.is_root()
+    } else {
+        h.zone == t.zone
+    }
+}
+
+/// Can a unit of class `u` go on a bus of class `b`?
+fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog) -> bool {
+    let m = cat.pci_model(&b.model);
+    if !m.bus.accepts(&u.connect) {
+        return false;
+    }
+    if u.hotplug && !b.hotplug {
+        return false;
+    }
+    if u.zone != b.zone {
+        return false;
+    }
+    if u.existing_only && b.existing.is_none() {
+        return false;
+    }
+    let endpoint = u.connect == "pci-device" || u.connect == "pcie-device";
+    if endpoint && b.is_root() && m.bus.express && !p.endpoints_on_pcie_root {
+        return false;
+    }
+    true
+}

@@ -1,0 +1,94 @@
+//! The input: a minimal description of the guest (DESIGN §4). A plan is also a valid spec.
+
+mod tunables;
+
+pub use tunables::*;
+
+use crate::error::{Error, Result};
+use crate::topology::{Address, ControllerEntry, PlanHeader};
+use serde::{Deserialize, Serialize};
+
+/// A planning request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Present when the input is a plan written by devaddr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devaddr: Option<PlanHeader>,
+    /// Guest name (used for whole-domain outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Machine type: `q35`, `pc-i440fx` (alias `pc`), `virt`, or a versioned name.
+    pub machine: String,
+    /// Guest architecture; inferred from the machine when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub policy: Tunables,
+    /// Controllers that already exist (with their index and usually their address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controllers: Vec<ControllerEntry>,
+    pub devices: Vec<DeviceEntry>,
+    /// What a plan reports as left over; ignored on input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free: Option<serde_json::Value>,
+}
+
+/// One device wanted (spec) or placed (plan).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// Unique name; the plan refers to devices by id.
+    pub id: String,
+    /// A kind from the catalog (`devaddr models`).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_node: Option<u32>,
+    /// Must sit in a hotpluggable slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug: Option<bool>,
+    /// Force conventional PCI or PCIe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<BusType>,
+    /// Devices sharing a group become functions of one slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// USB controller ports (USB controller kinds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<u32>,
+    /// Host PCI device for vfio-pci (`0000:01:00.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Pinned (spec) or assigned (plan) address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// `bus:` override of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusType {
+    Pci,
+    Pcie,
+}
+
+impl Spec {
+    /// Parse a YAML or JSON spec (or plan). `file` names the input in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Spec> {
+        if text.trim().is_empty() {
+            return Err(Error::Input {
+                location: crate::error::Location {
+                    file: Some(file.into()),
+                    ..Default::default()
+                },
+                message: "empty input: expected a spec with `machine:` and `devices:`".into(),
+            });
+        }
+        crate::yaml::from_str::<Spec>(text).map_err(|e| e.in_file(file))
+    }
+
+    /// Serialize as YAML.
+    pub fn to_yaml(&self) -> String {
+        crate::yaml::to_string(self)
+    }
+}

@@ -1,0 +1,125 @@
+//! Global placement tunables (`policy:` in a spec) and presets.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Policy presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// libvirt's conventions: one PCIe endpoint per root port, bridges for conventional PCI.
+    #[default]
+    Libvirt,
+    /// Every device hotpluggable and four spare hotpluggable ports.
+    HotplugReady,
+    /// One spare hotpluggable port under every NUMA node's expander.
+    Numa,
+    /// Fewest controllers: pack devices that need no hotplug 8 to a slot.
+    Dense,
+}
+
+/// `prefer:` for devices that can be either conventional PCI or PCIe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefer {
+    Pcie,
+    Pci,
+}
+
+/// `multifunction:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Multifunction {
+    /// One device per slot.
+    Off,
+    /// Only explicit `group:`s share a slot.
+    Group,
+    /// Devices that need no hotplug may be packed 8 to a slot.
+    Pack,
+}
+
+/// The `policy:` section. Every field is optional; [`Tunables::effective`] fills defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tunables {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    /// Empty hotpluggable ports (PCIe machines) or slots (PCI machines) to leave, in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug_reserve: Option<u32>,
+    /// Empty hotpluggable ports to leave under each NUMA node's expander bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug_reserve_per_node: Option<u32>,
+    /// Guest NUMA nodes that devices may name (0..numa_nodes-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_nodes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer: Option<Prefer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multifunction: Option<Multifunction>,
+    /// Hotplug setting of added root ports.
+    #[serde(
+        default,
+        deserialize_with = "on_off",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub root_port_hotplug: Option<bool>,
+}
+
+/// Tunables with every default filled in from the preset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub preset: Preset,
+    pub hotplug_reserve: u32,
+    pub hotplug_reserve_per_node: u32,
+    pub numa_nodes: u32,
+    pub prefer: Prefer,
+    pub multifunction: Multifunction,
+    pub root_port_hotplug: bool,
+    /// Devices default to `hotplug: true`.
+    pub hotplug_by_default: bool,
+}
+
+impl Tunables {
+    /// Resolve defaults. `max_node` is the highest `numa_node` any device names.
+    pub fn effective(&self, max_node: Option<u32>) -> Effective {
+        let preset = self.preset.unwrap_or_default();
+        let (reserve, per_node, mf, hp) = match preset {
+            Preset::Libvirt => (0, 0, Multifunction::Group, false),
+            Preset::HotplugReady => (4, 0, Multifunction::Group, true),
+            Preset::Numa => (0, 1, Multifunction::Group, false),
+            Preset::Dense => (0, 0, Multifunction::Pack, false),
+        };
+        Effective {
+            preset,
+            hotplug_reserve: self.hotplug_reserve.unwrap_or(reserve),
+            hotplug_reserve_per_node: self.hotplug_reserve_per_node.unwrap_or(per_node),
+            numa_nodes: self
+                .numa_nodes
+                .unwrap_or_else(|| max_node.map_or(0, |n| n + 1)),
+            prefer: self.prefer.unwrap_or(Prefer::Pcie),
+            multifunction: self.multifunction.unwrap_or(mf),
+            root_port_hotplug: self.root_port_hotplug.unwrap_or(true),
+            hotplug_by_default: hp,
+        }
+    }
+}
+
+fn on_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        B(bool),
+        S(String),
+    }
+    match Option::<V>::deserialize(d)? {
+        None => Ok(None),
+        Some(V::B(b)) => Ok(Some(b)),
+        Some(V::S(s)) => match s.as_str() {
+            "on" | "yes" | "true" => Ok(Some(true)),
+            "off" | "no" | "false" => Ok(Some(false)),
+            other => Err(serde::de::Error::custom(format!(
+                "expected on or off, found `{other}`"
+            ))),
+        },
+    }
+}

@@ -1,0 +1,103 @@
+//! Device addresses: PCI, USB port, drive unit.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// An address as in libvirt: `bus` of a PCI address is the *index* of the controller
+/// providing that bus, not the guest bus number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Address {
+    Pci(PciAddress),
+    Usb(UsbAddress),
+    Drive(DriveAddress),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PciAddress {
+    #[serde(default)]
+    pub domain: u32,
+    pub bus: u32,
+    pub slot: u8,
+    #[serde(default)]
+    pub function: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multifunction: Option<bool>,
+}
+
+impl PciAddress {
+    pub fn new(bus: u32, slot: u8, function: u8) -> Self {
+        PciAddress {
+            domain: 0,
+            bus,
+            slot,
+            function,
+            multifunction: None,
+        }
+    }
+    /// The slot this address lies in, for uniqueness checks.
+    pub fn key(&self) -> (u32, u32, u8, u8) {
+        (self.domain, self.bus, self.slot, self.function)
+    }
+}
+
+impl fmt::Display for PciAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{}",
+            self.domain, self.bus, self.slot, self.function
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsbAddress {
+    /// Index of the USB controller.
+    pub bus: u32,
+    /// Port path: `1`, or `1.3` behind a hub.
+    #[serde(deserialize_with = "port_string")]
+    pub port: String,
+}
+
+fn port_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum P {
+        N(u64),
+        S(String),
+    }
+    Ok(match P::deserialize(d)? {
+        P::N(n) => n.to_string(),
+        P::S(s) => s,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveAddress {
+    /// Index of the disk controller (of the disk's bus type).
+    pub controller: u32,
+    #[serde(default)]
+    pub bus: u32,
+    #[serde(default)]
+    pub target: u32,
+    #[serde(default)]
+    pub unit: u32,
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Pci(p) => write!(f, "pci {p}"),
+            Address::Usb(u) => write!(f, "usb bus {} port {}", u.bus, u.port),
+            Address::Drive(d) => write!(
+                f,
+                "drive controller {} bus {} target {} unit {}",
+                d.controller, d.bus, d.target, d.unit
+            ),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The output: a fully addressed topology (DESIGN §5).
+
+mod address;
+
+pub use address::*;
+
+use crate::spec::{DeviceEntry, Tunables};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `devaddr:` header of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanHeader {
+    pub version: String,
+    pub policy: String,
+    pub policy_version: u32,
+}
+
+/// A controller of the plan: PCI buses (index = bus number used in addresses) and
+/// USB/SATA/SCSI/IDE controllers (index per controller type).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerEntry {
+    pub id: String,
+    pub model: String,
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_node: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chassis: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chassis_nr: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus_nr: Option<u32>,
+    /// USB root ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<u32>,
+    /// Part of the machine: QEMU creates it, the plan only names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// What is left for later: spare capacity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Free {
+    /// Empty hotpluggable PCIe ports, by NUMA node (`root` = not below an expander).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hotplug_pcie_ports: BTreeMap<String, u32>,
+    /// Empty hotpluggable conventional-PCI slots, by NUMA node.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hotplug_pci_slots: BTreeMap<String, u32>,
+    /// Free USB ports on all USB controllers.
+    pub usb_ports: u32,
+    /// PCI bus numbers not yet used (of 256).
+    pub bus_numbers: u32,
+}
+
+/// A complete plan. Also a valid [`crate::Spec`] (feed it back to replan or check).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub devaddr: PlanHeader,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub machine: String,
+    pub policy: Tunables,
+    pub controllers: Vec<ControllerEntry>,
+    pub devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    pub free: Free,
+}
+
+impl Plan {
+    /// YAML text of the plan.
+    pub fn to_yaml(&self) -> String {
+        crate::yaml::to_string(self)
+    }
+    /// JSON text of the plan (same structure as YAML).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+    /// The plan as a spec (every address and controller pinned).
+    pub fn to_spec(&self) -> crate::Spec {
+        crate::Spec {
+            devaddr: Some(self.devaddr.clone()),
+            name: self.name.clone(),
+            machine: self.machine.clone(),
+            arch: None,
+            policy: self.policy.clone(),
+            controllers: self.controllers.clone(),
+            devices: self.devices.clone(),
+            free: None,
+        }
+    }
+    /// Find a PCI controller by index.
+    pub fn pci_controller(&self, index: u32) -> Option<&ControllerEntry> {
+        let cat = crate::Catalog::embedded();
+        self.controllers
+            .iter()
+            .find(|c| c.index == index && cat.pci.contains_key(&c.model))
+    }
+}

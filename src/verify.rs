@@ -1,0 +1,560 @@
+//! verify: an independent checker of a fully addressed topology. It knows nothing of the
+//! integer program; it rebuilds the bus tree from the plan and checks every rule the
+//! planner promises: unique addresses, buses that accept what sits on them, hotplug,
+//! NUMA, multifunction, bus-number and I/O budgets, expander bus ranges, reserves, USB
+//! ports and drive units. Every plan passes through it before it is returned.
+
+use crate::catalog::{Catalog, Family, IoBar, Machine, PciModel, ReserveKind};
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Check a plan against the spec it came from: the rules, plus every spec device present
+/// with its pins kept and every given controller kept.
+pub fn verify_against(plan: &Plan, spec: &Spec, cat: &Catalog) -> Vec<String> {
+    let mut findings = match verify_spec(&plan.to_spec(), cat) {
+        Ok(f) => f,
+        Err(e) => return vec![e.to_string()],
+    };
+    for d in &spec.devices {
+        match plan.devices.iter().find(|p| p.id == d.id) {
+            None => findings.push(format!("device `{}` of the spec is missing", d.id)),
+            Some(p) => {
+                if p.kind != d.kind {
+                    findings.push(format!("device `{}` changed kind", d.id));
+                }
+                if let (Some(want), Some(got)) = (&d.address, &p.address) {
+                    if !same_address(want, got) {
+                        findings.push(format!(
+                            "device `{}` was pinned at {want} but placed at {got}",
+                            d.id
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for c in &spec.controllers {
+        match plan.controllers.iter().find(|p| p.id == c.id) {
+            None => findings.push(format!("controller `{}` of the spec is missing", c.id)),
+            Some(p) => {
+                if p.index != c.index || p.model != c.model {
+                    findings.push(format!("controller `{}` changed index or model", c.id));
+                }
+                if let (Some(want), Some(got)) = (&c.address, &p.address) {
+                    if !same_address(want, got) {
+                        findings.push(format!("controller `{}` moved", c.id));
+                    }
+                }
+            }
+        }
+    }
+    if plan.devices.len() != spec.devices.len() {
+        findings.push("the plan has devices the spec does not name".into());
+    }
+    findings
+}
+
+fn same_address(a: &Address, b: &Address) -> bool {
+    match (a, b) {
+        (Address::Pci(x), Address::Pci(y)) => x.key() == y.key(),
+        _ => a == b,
+    }
+}
+
+struct World<'a> {
+    cat: &'a Catalog,
+    machine: &'a Machine,
+    /// PCI buses by index.
+    buses: BTreeMap<u32, (&'a ControllerEntry, &'a PciModel)>,
+    findings: Vec<String>,
+}
+
+impl World<'_> {
+    fn bad(&mut self, s: String) {
+        self.findings.push(s);
+    }
+    fn parent(&self, index: u32) -> Option<u32> {
+        match self.buses.get(&index)?.0.address {
+            Some(Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        }
+    }
+    /// The NUMA node of the expander above bus `index`, if any.
+    fn node_of(&self, mut index: u32) -> Option<u32> {
+        for _ in 0..=self.buses.len() {
+            let (c, m) = self.buses.get(&index)?;
+            if m.numa {
+                return c.numa_node;
+            }
+            index = self.parent(index)?;
+        }
+        None
+    }
+    fn bus_hotplug(&self, index: u32) -> bool {
+        self.buses
+            .get(&index)
+            .is_some_and(|(c, m)| m.bus.hotplug && c.hotplug != Some(false))
+    }
+}
+
+/// Check a fully addressed spec or plan. `Err` only when the input cannot be read at all
+/// (unknown machine); rule violations come back as findings.
+pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
+    let machine = cat.machine(&spec.machine).ok_or_else(|| {
+        Error::input("machine", format!("unknown machine type `{}`", spec.machine))
+    })?;
+    let root_model = cat.pci_model(&machine.root);
+    let root_entry = ControllerEntry {
+        id: machine.root_bus_name.clone(),
+        model: machine.root.clone(),
+        index: 0,
+        ..Default::default()
+    };
+    let mut w = World {
+        cat,
+        machine,
+        buses: BTreeMap::new(),
+        findings: Vec::new(),
+    };
+    w.buses.insert(0, (&root_entry, root_model));
+    let max_node = spec
+        .devices
+        .iter()
+        .filter_map(|d| d.numa_node)
+        .chain(spec.controllers.iter().filter_map(|c| c.numa_node))
+        .max();
+    let eff = spec.policy.effective(max_node);
+
+    // Identifiers.
+    let mut ids = BTreeSet::new();
+    for id in spec
+        .controllers
+        .iter()
+        .map(|c| &c.id)
+        .chain(spec.devices.iter().map(|d| &d.id))
+    {
+        if !ids.insert(id.clone()) {
+            w.bad(format!("id `{id}` is used twice"));
+        }
+    }
+    // PCI controllers.
+    for c in &spec.controllers {
+        if let Some(m) = cat.pci.get(&c.model) {
+            if m.connect.is_none() {
+                if c.index != 0 || c.model != machine.root {
+                    w.bad(format!(
+                        "controller `{}`: root model {} at index {}; machine {} has {} at 0",
+                        c.id, c.model, c.index, machine.name, machine.root
+                    ));
+                }
+                continue;
+            }
+            if c.index == 0 || w.buses.contains_key(&c.index) {
+                w.bad(format!("controller `{}`: PCI index {} is taken", c.id, c.index));
+                continue;
+            }
+            w.buses.insert(c.index, (c, m));
+        } else if !cat.storage.contains_key(&c.model) {
+            w.bad(format!("controller `{}`: unknown model {}", c.id, c.model));
+        }
+    }
+    // Every address in use, with its owner.
+    let mut used: BTreeMap<(u32, u32, u8, u8), String> = BTreeMap::new();
+    for b in &machine.builtin {
+        for f in &b.functions {
+            used.insert((0, 0, b.slot, *f), format!("chipset ({})", b.what));
+        }
+    }
+    let mut claim = |w: &mut World, a: &PciAddress, who: &str| {
+        if let Some(prev) = used.insert(a.key(), who.to_string()) {
+            w.bad(format!("{who} and {prev} both use {a}"));
+        }
+    };
+    let bus_list: Vec<(u32, &ControllerEntry, &PciModel)> =
+        w.buses.iter().map(|(&i, &(c, m))| (i, c, m)).collect();
+    for &(index, c, m) in &bus_list {
+        if index == 0 {
+            continue;
+        }
+        let Some(Address::Pci(a)) = &c.address else {
+            w.bad(format!("controller `{}` has no PCI address", c.id));
+            continue;
+        };
+        let who = format!("controller `{}`", c.id);
+        claim(&mut w, a, &who);
+        check_slot(&mut w, a, &who, m.connect.as_deref());
+        if m.numa && a.bus != 0 {
+            w.bad(format!("{who}: an expander bus must sit on the root bus"));
+        }
+        // Parent chain reaches the root.
+        let mut cur = index;
+        let mut steps = 0;
+        while cur != 0 {
+            match w.parent(cur) {
+                Some(p) if steps <= w.buses.len() => {
+                    cur = p;
+                    steps += 1;
+                }
+                _ => {
+                    w.bad(format!("{who}: its parent chain does not reach the root bus"));
+                    break;
+                }
+            }
+        }
+        if m.numa {
+            match c.numa_node {
+                None => w.bad(format!("{who}: expander bus without numa_node")),
+                Some(n) if n >= eff.numa_nodes => w.bad(format!(
+                    "{who}: NUMA node {n}, but the guest has {} nodes",
+                    eff.numa_nodes
+                )),
+                _ => {}
+            }
+        }
+    }
+    // Storage/USB controllers: builtin ones, listed ones, and spec devices that are ones.
+    let mut storage: BTreeMap<(String, u32), (String, u32, u32)> = BTreeMap::new();
+    for b in &machine.builtin_controllers {
+        let m = &cat.storage[&b.model];
+        storage.insert(
+            (m.provides.clone(), b.index),
+            (b.id.clone(), m.buses.unwrap_or(1), m.units.unwrap_or(m.ports.unwrap_or(0))),
+        );
+    }
+    for c in &spec.controllers {
+        let Some(m) = cat.storage.get(&c.model) else { continue };
+        if c.builtin == Some(true) {
+            continue;
+        }
+        let shape = if m.provides == "usb" {
+            (1, c.ports.or(m.ports).unwrap_or(0))
+        } else {
+            (m.buses.unwrap_or(1), m.units.unwrap_or(1))
+        };
+        if storage
+            .insert((m.provides.clone(), c.index), (c.id.clone(), shape.0, shape.1))
+            .is_some()
+        {
+            w.bad(format!("two {} controllers have index {}", m.provides, c.index));
+        }
+        match &c.address {
+            Some(Address::Pci(a)) => {
+                let who = format!("controller `{}`", c.id);
+                claim(&mut w, a, &who);
+                let connect = storage_connect(cat, machine, &c.model);
+                check_slot(&mut w, a, &who, Some(&connect));
+            }
+            _ => w.bad(format!("controller `{}` has no PCI address", c.id)),
+        }
+    }
+    for d in &spec.devices {
+        let Some(k) = cat.kind(&d.kind) else { continue };
+        let Some(model) = &k.controller else { continue };
+        let m = &cat.storage[model];
+        let idx = (0..)
+            .find(|i| !storage.contains_key(&(m.provides.clone(), *i)))
+            .unwrap_or(0);
+        let shape = if m.provides == "usb" {
+            (1, d.ports.or(m.ports).unwrap_or(0))
+        } else {
+            (m.buses.unwrap_or(1), m.units.unwrap_or(1))
+        };
+        storage.insert((m.provides.clone(), idx), (d.id.clone(), shape.0, shape.1));
+    }
+    // Devices.
+    let mut io_buses: BTreeSet<u32> = BTreeSet::new();
+    for c in &spec.controllers {
+        if let (Some(k), Some(Address::Pci(a))) = (cat.kind(&c.model), &c.address) {
+            if device_has_io(&w, k.io_bar, a.bus) {
+                io_buses.insert(a.bus);
+            }
+        }
+    }
+    let mut usb_used = BTreeSet::new();
+    let mut drive_used = BTreeSet::new();
+    let mut groups: BTreeMap<&str, Vec<(&str, PciAddress)>> = BTreeMap::new();
+    for d in &spec.devices {
+        let who = format!("device `{}`", d.id);
+        let Some(k) = cat.kind(&d.kind) else {
+            w.bad(format!("{who}: unknown kind {}", d.kind));
+            continue;
+        };
+        let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && k.hotplug);
+        match (k.family, &d.address) {
+            (Family::Pci, Some(Address::Pci(a))) => {
+                claim(&mut w, a, &who);
+                check_slot(&mut w, a, &who, Some("pci-device|pcie-device"));
+                let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
+                match d.bus {
+                    Some(crate::spec::BusType::Pcie) if !express => {
+                        w.bad(format!("{who} asks for PCIe but sits on a conventional bus"))
+                    }
+                    Some(crate::spec::BusType::Pci) if express => {
+                        w.bad(format!("{who} asks for conventional PCI but sits on a PCIe bus"))
+                    }
+                    _ => {}
+                }
+                if hotplug && !w.bus_hotplug(a.bus) {
+                    w.bad(format!("{who} needs hotplug but bus {} is not hotpluggable", a.bus));
+                }
+                if let Some(n) = d.numa_node {
+                    if n >= eff.numa_nodes {
+                        w.bad(format!("{who}: NUMA node {n} does not exist"));
+                    }
+                    if w.node_of(a.bus) != Some(n) {
+                        w.bad(format!("{who} needs NUMA node {n} but bus {} is not below its expander", a.bus));
+                    }
+                }
+                if device_has_io(&w, k.io_bar, a.bus) {
+                    io_buses.insert(a.bus);
+                }
+                if let Some(g) = &d.group {
+                    groups.entry(g).or_default().push((&d.id, *a));
+                }
+            }
+            (Family::Usb, Some(Address::Usb(u))) => {
+                match storage.get(&("usb".to_string(), u.bus)) {
+                    None => w.bad(format!("{who}: USB bus {} has no controller", u.bus)),
+                    Some((_, _, ports)) => {
+                        let ok = u.port.parse::<u32>().is_ok_and(|p| p >= 1 && p <= *ports);
+                        if !ok {
+                            w.bad(format!("{who}: USB port {} outside 1-{ports}", u.port));
+                        }
+                    }
+                }
+                if !usb_used.insert((u.bus, u.port.clone())) {
+                    w.bad(format!("{who}: USB bus {} port {} used twice", u.bus, u.port));
+                }
+            }
+            (Family::Drive, Some(Address::Drive(a))) => {
+                let t = k.drive_bus.clone().unwrap_or_default();
+                match storage.get(&(t.clone(), a.controller)) {
+                    None => w.bad(format!("{who}: no {t} controller {}", a.controller)),
+                    Some((_, buses, units)) => {
+                        let unit_ok = if t == "scsi" { a.unit <= 16383 && a.target <= 255 } else { a.unit < *units && a.target == 0 };
+                        if a.bus >= *buses || !unit_ok {
+                            w.bad(format!("{who}: drive address outside {t} controller {}", a.controller));
+                        }
+                    }
+                }
+                if !drive_used.insert((t, a.controller, a.bus, a.target, a.unit)) {
+                    w.bad(format!("{who}: drive address used twice"));
+                }
+            }
+            (_, None) => w.bad(format!("{who} has no address")),
+            (_, Some(a)) => w.bad(format!("{who}: wrong address type {a}")),
+        }
+    }
+    for (g, members) in groups {
+        let slots: BTreeSet<(u32, u8)> = members.iter().map(|(_, a)| (a.bus, a.slot)).collect();
+        if slots.len() > 1 {
+            w.bad(format!("group `{g}` is spread over several slots"));
+        }
+    }
+    // Multifunction: functions > 0 need function 0, marked multifunction.
+    let all: Vec<PciAddress> = spec
+        .controllers
+        .iter()
+        .map(|c| &c.address)
+        .chain(spec.devices.iter().map(|d| &d.address))
+        .filter_map(|a| match a {
+            Some(Address::Pci(p)) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    let builtin_slots: BTreeSet<u8> = machine.builtin.iter().map(|b| b.slot).collect();
+    let mut per_slot: BTreeMap<(u32, u8), Vec<PciAddress>> = BTreeMap::new();
+    for a in &all {
+        per_slot.entry((a.bus, a.slot)).or_default().push(*a);
+    }
+    for ((bus, slot), fs) in per_slot {
+        if bus == 0 && builtin_slots.contains(&slot) {
+            continue;
+        }
+        if fs.len() > 1 || fs.iter().any(|a| a.function != 0) {
+            match fs.iter().find(|a| a.function == 0) {
+                None => w.bad(format!(
+                    "bus {bus} slot {slot:#04x} uses functions without function 0"
+                )),
+                Some(f0) if fs.len() > 1 && f0.multifunction != Some(true) => w.bad(format!(
+                    "bus {bus} slot {slot:#04x} has {} functions but function 0 is not \
+                     multifunction",
+                    fs.len()
+                )),
+                _ => {}
+            }
+        }
+    }
+    check_budgets(&mut w, spec, &eff, &io_buses, &used);
+    Ok(w.findings)
+}
+
+/// Does a device with this I/O-BAR rule need an I/O window on bus `bus`?
+fn device_has_io(w: &World, io: IoBar, bus: u32) -> bool {
+    let express = w.buses.get(&bus).is_some_and(|(_, m)| m.bus.express);
+    match io {
+        IoBar::None => false,
+        IoBar::Always => true,
+        IoBar::Legacy => !express || bus == 0,
+    }
+}
+
+fn storage_connect(cat: &Catalog, machine: &Machine, model: &str) -> String {
+    let pcie = machine.pcie
+        && cat
+            .kind(model)
+            .is_some_and(|k| k.pci != Some(crate::catalog::PciType::Pci));
+    if pcie { "pcie-device" } else { "pci-device" }.into()
+}
+
+fn check_slot(w: &mut World, a: &PciAddress, who: &str, connect: Option<&str>) {
+    if a.domain != 0 {
+        w.bad(format!("{who}: PCI domain {} does not exist", a.domain));
+    }
+    if a.function > 7 {
+        w.bad(format!("{who}: function {} out of range", a.function));
+    }
+    let Some(&(c, m)) = w.buses.get(&a.bus) else {
+        w.bad(format!("{who}: bus {} has no PCI controller", a.bus));
+        return;
+    };
+    if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] {
+        w.bad(format!(
+            "{who}: slot {:#04x} outside {} `{}` (slots {:#04x}-{:#04x})",
+            a.slot, c.model, c.id, m.bus.slots[0], m.bus.slots[1]
+        ));
+    }
+    if let Some(conn) = connect {
+        let ok = conn.split('|').any(|k| m.bus.accepts(k));
+        if !ok {
+            w.bad(format!(
+                "{who} ({conn}) cannot plug into {} `{}` (accepts {})",
+                c.model,
+                c.id,
+                m.bus.accepts.join(", ")
+            ));
+        }
+    }
+}
+
+fn check_budgets(
+    w: &mut World,
+    spec: &Spec,
+    eff: &crate::spec::Effective,
+    io_buses: &BTreeSet<u32>,
+    used: &BTreeMap<(u32, u32, u8, u8), String>,
+) {
+    let cat = w.cat;
+    let machine = w.machine;
+    // Bus numbers.
+    let total: u32 = w.buses.values().map(|(_, m)| m.bus_numbers).sum();
+    if total > machine.limits.bus_numbers {
+        w.bad(format!(
+            "the topology needs {total} bus numbers; a PCI domain has {}",
+            machine.limits.bus_numbers
+        ));
+    }
+    // Expander ranges: [bus_nr, next expander's bus_nr) must hold the buses below it.
+    let mut below: BTreeMap<u32, u32> = BTreeMap::new(); // expander index -> bus numbers
+    let mut root_need = 1;
+    let indexes: Vec<u32> = w.buses.keys().copied().collect();
+    for &i in &indexes {
+        if i == 0 {
+            continue;
+        }
+        let mut cur = i;
+        let mut owner = None;
+        for _ in 0..=indexes.len() {
+            let Some(&(_, m)) = w.buses.get(&cur) else { break };
+            if m.numa {
+                owner = Some(cur);
+                break;
+            }
+            match w.parent(cur) {
+                Some(p) if p != 0 => cur = p,
+                _ => break,
+            }
+        }
+        let bn = w.buses[&i].1.bus_numbers;
+        match owner {
+            Some(e) => *below.entry(e).or_default() += bn,
+            None => root_need += bn,
+        }
+    }
+    let mut ranges: Vec<(u32, u32, String)> = Vec::new();
+    for (&e, &need) in &below {
+        let (c, _) = w.buses[&e];
+        match c.bus_nr {
+            None => w.bad(format!("expander `{}` has no bus_nr", c.id)),
+            Some(nr) => ranges.push((nr, need, c.id.clone())),
+        }
+    }
+    ranges.sort();
+    let mut limit = 256;
+    for (nr, need, id) in ranges.iter().rev() {
+        if nr + need > limit {
+            w.bad(format!(
+                "expander `{id}` (bus_nr {nr}) needs bus numbers {nr}-{} but only up to {} \
+                 are free before the next expander: the firmware would not enumerate it",
+                nr + need - 1,
+                limit - 1
+            ));
+        }
+        limit = *nr;
+    }
+    if root_need > limit {
+        w.bad(format!(
+            "the root bus hierarchy needs {root_need} bus numbers but the lowest expander \
+             bus_nr is {limit}"
+        ));
+    }
+    // I/O windows.
+    if let Some(limit) = machine.limits.io_windows {
+        let n = io_buses.iter().filter(|&&b| b != 0).count() as u32;
+        if n > limit {
+            w.bad(format!(
+                "{n} bridges/ports hold devices with I/O BARs; the firmware has room for {limit} \
+                 I/O windows"
+            ));
+        }
+    }
+    // Hotplug reserves: empty hotpluggable slots of the machine's reserve kind.
+    let mut free_total = 0;
+    let mut free_node: BTreeMap<u32, u32> = BTreeMap::new();
+    for (&i, &(c, m)) in &w.buses {
+        let counts = m.bus.hotplug
+            && c.hotplug != Some(false)
+            && match machine.reserve_kind {
+                ReserveKind::PciePort => m.bus.express && m.bus.slot_count() == 1,
+                ReserveKind::PciSlot => !m.bus.express,
+            };
+        if !counts {
+            continue;
+        }
+        let empty = (m.bus.slots[0]..=m.bus.slots[1])
+            .filter(|&s| (0..8).all(|f| !used.contains_key(&(0, i, s, f))))
+            .count() as u32;
+        free_total += empty;
+        if let Some(n) = w.node_of(i) {
+            *free_node.entry(n).or_default() += empty;
+        }
+    }
+    if free_total < eff.hotplug_reserve {
+        w.bad(format!(
+            "hotplug reserve: {free_total} empty hotpluggable slots, {} required",
+            eff.hotplug_reserve
+        ));
+    }
+    for k in 0..eff.numa_nodes {
+        let have = free_node.get(&k).copied().unwrap_or(0);
+        if have < eff.hotplug_reserve_per_node {
+            w.bad(format!(
+                "hotplug reserve: NUMA node {k} has {have} empty hotpluggable slots, {} required",
+                eff.hotplug_reserve_per_node
+            ));
+        }
+    }
+    let _ = (spec, cat);
+}
