@@ -17,6 +17,13 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
         if let Some(i) = message.find(" at line ") {
             message.truncate(i);
         }
+        // serde_yaml may prefix the message with the path again ("devices[0]: ...").
+        if let Some((head, rest)) = message.split_once(": ") {
+            if !head.contains(' ') && !head.is_empty() {
+                message = rest.to_string();
+            }
+        }
+        let path = path.trim_end_matches(".?").to_string();
         Error::Input {
             location: Location {
                 file: None,

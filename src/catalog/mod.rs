@@ -96,7 +96,14 @@ impl Catalog {
     /// Cross-reference checks so that a bad catalog fails at load, not mid-plan.
     fn validate(&self) -> Result<()> {
         for m in &self.machines {
-            let need = [Some(&m.root), m.grow.pcie_port.as_ref(), m.grow.pci_bridge.as_ref()];
+            let need = [
+                Some(&m.root),
+                m.grow.pcie_port.as_ref(),
+                m.grow.pci_bridge.as_ref(),
+                m.grow.pcie_switch_upstream.as_ref(),
+                m.grow.pcie_switch_downstream.as_ref(),
+                m.grow.numa_expander.as_ref(),
+            ];
             for model in need.into_iter().flatten().chain(m.grow.pci_bridge_first.iter()) {
                 if !self.pci.contains_key(model) {
                     return Err(Error::input(

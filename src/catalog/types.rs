@@ -94,6 +94,11 @@ pub struct Grow {
     /// Further conventional-PCI buses (pci-bridge).
     #[serde(default)]
     pub pci_bridge: Option<String>,
+    /// PCIe switch (upstream port on a root port, downstream ports on it).
+    #[serde(default)]
+    pub pcie_switch_upstream: Option<String>,
+    #[serde(default)]
+    pub pcie_switch_downstream: Option<String>,
     /// Expander bus carrying a NUMA node.
     #[serde(default)]
     pub numa_expander: Option<String>,

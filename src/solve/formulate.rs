@@ -64,6 +64,8 @@ pub(crate) struct Relax {
     pub io_windows: bool,
     pub reserve: bool,
     pub templates: bool,
+    /// Treat the root bus as having unlimited slots.
+    pub root_slots: bool,
 }
 
 /// The program plus what its variables mean.
@@ -84,7 +86,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     let mut buses = existing_classes(p, cat);
     let n_existing = buses.len();
     if !relax.templates {
-        buses.extend(template_classes(p, cat));
+        buses.extend(template_classes(p, cat, relax));
     }
     let mut units = unit_classes(p);
     // Template depths: shortest hosting chain from an existing bus.
@@ -238,12 +240,14 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 row.push((nv, -(b.slots as f64)));
                 ilp.row(format!("capacity {bi}"), row, f64::NEG_INFINITY, 0.0);
             }
-            None => ilp.row(
-                format!("capacity {bi}"),
-                row,
-                f64::NEG_INFINITY,
-                b.free_whole as f64,
-            ),
+            None => {
+                let cap = if relax.root_slots && b.is_root() {
+                    f64::INFINITY
+                } else {
+                    b.free_whole as f64
+                };
+                ilp.row(format!("capacity {bi}"), row, f64::NEG_INFINITY, cap)
+            }
         }
         used_terms[bi] = used;
     }
@@ -409,17 +413,30 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
     out
 }
 
-fn template_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
+fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
     let g = &p.machine.grow;
     let mut models: Vec<&String> = Vec::new();
-    for m in [&g.pcie_port, &g.pci_bridge_first, &g.pci_bridge].into_iter().flatten() {
+    for m in [
+        &g.pcie_port,
+        &g.pci_bridge_first,
+        &g.pci_bridge,
+        &g.pcie_switch_upstream,
+        &g.pcie_switch_downstream,
+    ]
+    .into_iter()
+    .flatten()
+    {
         if !models.contains(&m) {
             models.push(m);
         }
     }
     let mut zones: Vec<Zone> = vec![None];
     zones.extend((0..p.eff.numa_nodes).map(Some));
-    let budget = p.machine.limits.bus_numbers;
+    let budget = if relax.bus_numbers {
+        16 * p.machine.limits.bus_numbers
+    } else {
+        p.machine.limits.bus_numbers
+    };
     let mut out = Vec::new();
     let mut push = |model: &str, zone: Zone, hotplug: bool, penalty: u32, ub: u32| {
         let m = cat.pci_model(model);

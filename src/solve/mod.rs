@@ -37,27 +37,53 @@ fn explain(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Error {
         let f = formulate(p, cat, relax);
         run(backend, &f.ilp).ok().flatten().map(|v| (f, v))
     };
-    if let Some((f, v)) = try_relax(Relax {
-        bus_numbers: true,
-        ..Default::default()
-    }) {
+    let bus_need = |f: &formulate::Formulation, v: &[i64]| -> u32 {
         let added: u32 = f
             .n
             .iter()
             .map(|(&t, &var)| f.buses[t].bus_numbers * v[var].max(0) as u32)
             .sum();
-        let need = f.existing_bus_numbers + added;
+        f.existing_bus_numbers + added
+    };
+    let bus_error = |need: u32| Error::Infeasible {
+        requirement: format!(
+            "needs {need} bus numbers, a PCI domain has {limit} (every root port, bridge, \
+             switch port and expander bus uses one; a pxb uses two)"
+        ),
+        fix: format!(
+            "remove {} bus number(s) of demand: fewer devices that each need their own port, \
+             `multifunction: pack` to share ports among devices that need no hotplug, or a \
+             smaller hotplug_reserve",
+            need.saturating_sub(limit)
+        ),
+    };
+    // The bus-number need with the root bus unlimited is a lower bound: report it first.
+    let unlimited_root = try_relax(Relax {
+        bus_numbers: true,
+        root_slots: true,
+        ..Default::default()
+    });
+    if let Some((f, v)) = &unlimited_root {
+        let need = bus_need(f, v);
+        if need > limit {
+            return bus_error(need);
+        }
+    }
+    if let Some((f, v)) = try_relax(Relax {
+        bus_numbers: true,
+        ..Default::default()
+    }) {
+        return bus_error(bus_need(&f, &v));
+    }
+    if unlimited_root.is_some() {
         return Error::Infeasible {
             requirement: format!(
-                "needs {need} bus numbers, a PCI domain has {limit} (every root port, \
-                 bridge, switch port and expander bus uses one; a pxb uses two)"
+                "the root bus {} has too few free slots for the ports and expanders needed",
+                p.machine.root_bus_name
             ),
-            fix: format!(
-                "remove {} bus number(s) of demand: fewer devices that each need their own \
-                 port, `multifunction: pack` to share ports among devices that need no \
-                 hotplug, or a smaller hotplug_reserve",
-                need.saturating_sub(limit)
-            ),
+            fix: "unpin devices from the root bus, or pack devices that need no hotplug \
+                  (`multifunction: pack`)"
+                .into(),
         };
     }
     if let Some((f, v)) = try_relax(Relax {
@@ -96,7 +122,7 @@ fn explain(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Error {
         bus_numbers: true,
         io_windows: true,
         reserve: true,
-        templates: false,
+        ..Default::default()
     })
     .is_some()
     {
