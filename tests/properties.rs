@@ -1,0 +1,217 @@
+//! Properties over random specs: every device placed, no address used twice, pins kept,
+//! hotplug and NUMA requirements met, determinism and idempotence. The checks here are
+//! written directly against the plan, not through the library's verifier.
+
+use devaddr::{Address, Catalog, DeviceEntry, Error, PciAddress, Plan, Spec};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const X86_PCI: &[&str] = &[
+    "virtio-net", "virtio-blk", "virtio-scsi", "virtio-rng", "virtio-balloon", "virtio-serial",
+    "virtio-input", "e1000", "e1000e", "nvme", "vfio-pci", "ich9-intel-hda", "i6300esb",
+    "qemu-xhci",
+];
+const OTHER: &[&str] = &["sata-disk", "scsi-disk", "usb-tablet", "usb-kbd", "usb-mouse"];
+
+#[derive(Debug, Clone)]
+struct Gen {
+    machine: &'static str,
+    nodes: u32,
+    reserve: u32,
+    per_node: u32,
+    mf: &'static str,
+    devices: Vec<(usize, Option<u32>, bool, bool, bool)>, // kind, node, hotplug, group, pin
+}
+
+fn gen() -> impl Strategy<Value = Gen> {
+    (
+        prop_oneof![Just("q35"), Just("pc"), Just("virt")],
+        0u32..=3,
+        0u32..=3,
+        0u32..=1,
+        prop_oneof![Just("off"), Just("group"), Just("pack")],
+        prop::collection::vec(
+            (0usize..X86_PCI.len() + OTHER.len(), 0u32..4, any::<bool>(), 0u8..8, 0u8..10),
+            0..40,
+        ),
+    )
+        .prop_map(|(machine, nodes, reserve, per_node, mf, raw)| Gen {
+            machine,
+            nodes,
+            reserve,
+            per_node,
+            mf,
+            devices: raw
+                .into_iter()
+                .map(|(k, n, hp, g, pin)| {
+                    let node = (nodes > 0 && n < nodes && k < X86_PCI.len()).then_some(n);
+                    (k, node, hp, g == 0, pin == 0)
+                })
+                .collect(),
+        })
+}
+
+fn to_spec(g: &Gen) -> Spec {
+    let cat = Catalog::embedded();
+    let mut devices = Vec::new();
+    let mut pin_slot = 0x10u8;
+    let mut group_n = 0;
+    let mut ios = 0;
+    for (i, &(k, node, hp, group, pin)) in g.devices.iter().enumerate() {
+        let mut kind = if k < X86_PCI.len() { X86_PCI[k] } else { OTHER[k - X86_PCI.len()] };
+        if g.machine == "virt" && kind == "ich9-intel-hda" {
+            kind = "virtio-rng";
+        }
+        let kd = cat.kind(kind).unwrap();
+        // Keep I/O-BAR devices few enough for the x86 firmware.
+        if matches!(kind, "e1000" | "e1000e") {
+            ios += 1;
+            if ios > 6 {
+                kind = "virtio-net";
+            }
+        }
+        let mut d = DeviceEntry {
+            id: format!("d{i}"),
+            kind: kind.to_string(),
+            numa_node: node,
+            hotplug: (hp && kd.hotplug && !matches!(kind, "sata-disk")).then_some(true),
+            ..Default::default()
+        };
+        let pci = kd.controller.is_none() && kind.starts_with("virtio");
+        if pin && pci && node.is_none() && d.hotplug.is_none() && pin_slot < 0x18 {
+            d.address = Some(Address::Pci(PciAddress::new(0, pin_slot, 0)));
+            if g.machine != "pc" {
+                d.bus = Some(devaddr::spec::BusType::Pcie);
+            }
+            pin_slot += 1;
+        } else if group && g.mf != "off" && pci && kind.starts_with("virtio") {
+            d.group = Some(format!("g{}", group_n / 2));
+            // Group members share NUMA node and hotplug need.
+            d.numa_node = None;
+            d.hotplug = None;
+            group_n += 1;
+        }
+        devices.push(d);
+    }
+    let text = format!(
+        "machine: {}\npolicy: {{numa_nodes: {}, hotplug_reserve: {}, hotplug_reserve_per_node: {}, multifunction: {}}}\ndevices: []\n",
+        g.machine, g.nodes, g.reserve, g.per_node, g.mf
+    );
+    let mut spec = Spec::parse(&text, "gen").unwrap();
+    spec.devices = devices;
+    spec
+}
+
+fn pci(a: &Option<Address>) -> Option<PciAddress> {
+    match a {
+        Some(Address::Pci(p)) => Some(*p),
+        _ => None,
+    }
+}
+
+fn check_invariants(spec: &Spec, plan: &Plan) {
+    let cat = Catalog::embedded();
+    // Every device placed, with an address of its family.
+    assert_eq!(plan.devices.len(), spec.devices.len());
+    for d in &plan.devices {
+        assert!(d.address.is_some(), "{} has no address", d.id);
+    }
+    // No PCI address used twice (controllers and devices together); USB/drive likewise.
+    let mut seen = BTreeSet::new();
+    for a in plan
+        .controllers
+        .iter()
+        .map(|c| pci(&c.address))
+        .chain(plan.devices.iter().map(|d| pci(&d.address)))
+        .flatten()
+    {
+        assert!(seen.insert(a.key()), "address {a} used twice");
+    }
+    let mut other = BTreeSet::new();
+    for d in &plan.devices {
+        if let Some(a @ (Address::Usb(_) | Address::Drive(_))) = &d.address {
+            let key = format!("{}:{a}", cat.kind(&d.kind).unwrap().drive_bus.clone().unwrap_or_default());
+            assert!(other.insert(key), "{a} used twice");
+        }
+    }
+    // Pins kept.
+    for (s, p) in spec.devices.iter().zip(&plan.devices) {
+        if let (Some(want), Some(got)) = (pci(&s.address), pci(&p.address)) {
+            assert_eq!(want.key(), got.key(), "{} moved", s.id);
+        }
+    }
+    // Bus tree: index -> (model, parent, numa_node, hotplug).
+    let buses: BTreeMap<u32, (&str, Option<u32>, Option<u32>, Option<bool>)> = plan
+        .controllers
+        .iter()
+        .filter(|c| cat.pci.contains_key(&c.model))
+        .map(|c| (c.index, (c.model.as_str(), pci(&c.address).map(|a| a.bus), c.numa_node, c.hotplug)))
+        .collect();
+    for d in &plan.devices {
+        let Some(a) = pci(&d.address) else { continue };
+        let (model, _, _, hp) = buses[&a.bus];
+        if d.hotplug == Some(true) {
+            assert!(
+                cat.pci[model].bus.hotplug && hp != Some(false),
+                "{} needs hotplug but sits on {model}",
+                d.id
+            );
+        }
+        if let Some(n) = d.numa_node {
+            let mut cur = a.bus;
+            let mut found = None;
+            for _ in 0..300 {
+                let (m, parent, node, _) = buses[&cur];
+                if cat.pci[m].numa {
+                    found = node;
+                    break;
+                }
+                match parent {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            assert_eq!(found, Some(n), "{} is not below node {n}'s expander", d.id);
+        }
+    }
+    // Groups share a slot.
+    let mut groups: BTreeMap<&str, BTreeSet<(u32, u8)>> = BTreeMap::new();
+    for d in &plan.devices {
+        if let (Some(g), Some(a)) = (&d.group, pci(&d.address)) {
+            groups.entry(g).or_default().insert((a.bus, a.slot));
+        }
+    }
+    for (g, slots) in groups {
+        assert_eq!(slots.len(), 1, "group {g} spread over {slots:?}");
+    }
+    // Reserves.
+    let free: u32 = plan.free.hotplug_pcie_ports.values().chain(plan.free.hotplug_pci_slots.values()).sum();
+    assert!(free >= plan.policy.hotplug_reserve.unwrap_or(0));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_specs_plan_correctly(g in gen()) {
+        let spec = to_spec(&g);
+        match devaddr::plan(&spec) {
+            Ok(plan) => {
+                check_invariants(&spec, &plan);
+                // The library's own verifier agrees.
+                let findings = devaddr::check(&plan.to_spec()).unwrap();
+                prop_assert!(findings.is_empty(), "{findings:?}");
+                // Determinism: same input, byte-identical output.
+                let again = devaddr::plan(&spec).unwrap();
+                prop_assert_eq!(again.to_yaml(), plan.to_yaml());
+                // Idempotence: a plan planned again is unchanged (also through YAML text).
+                let replanned = devaddr::plan(&plan.to_spec()).unwrap();
+                prop_assert_eq!(&replanned, &plan);
+                let reparsed = Spec::parse(&plan.to_yaml(), "plan").unwrap();
+                prop_assert_eq!(devaddr::plan(&reparsed).unwrap().to_yaml(), plan.to_yaml());
+            }
+            Err(Error::Infeasible { .. }) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e} for {spec:?}"),
+        }
+    }
+}
