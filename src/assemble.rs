@@ -6,9 +6,7 @@ use crate::error::{Error, Result};
 use crate::normalize::{counts_for_reserve, Problem};
 use crate::solve::decode::Placement;
 use crate::spec::Tunables;
-use crate::topology::{
-    Address, ControllerEntry, DriveAddress, Free, Plan, PlanHeader, UsbAddress,
-};
+use crate::topology::{Address, ControllerEntry, DriveAddress, Free, Plan, PlanHeader, UsbAddress};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the placement rules; recorded in every plan.
@@ -145,7 +143,9 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry]) {
     };
     let mut need: BTreeMap<u32, u32> = BTreeMap::new();
     for c in ctls.iter() {
-        let Some(m) = cat.pci.get(&c.model) else { continue };
+        let Some(m) = cat.pci.get(&c.model) else {
+            continue;
+        };
         if let Some(e) = expander_of(c.index) {
             *need.entry(e).or_default() += m.bus_numbers;
         }
@@ -206,7 +206,10 @@ fn assign_usb(p: &Problem, devices: &mut [crate::spec::DeviceEntry]) -> Result<(
             if !used.insert((u.bus, port)) {
                 return Err(Error::input(
                     at,
-                    format!("device `{}`: USB bus {} port {port} is used twice", d.id, u.bus),
+                    format!(
+                        "device `{}`: USB bus {} port {port} is used twice",
+                        d.id, u.bus
+                    ),
                 ));
             }
         }
@@ -246,7 +249,9 @@ fn assign_drives(
     }
     let mut used: BTreeSet<(String, u32, u32, u32, u32)> = BTreeSet::new();
     for (i, d) in devices.iter().enumerate() {
-        let Some(Address::Drive(a)) = &d.address else { continue };
+        let Some(Address::Drive(a)) = &d.address else {
+            continue;
+        };
         let bus_type = p.devs[i].kind.drive_bus.clone().unwrap_or_default();
         let at = format!("devices[{i}].address");
         let Some(&(buses, units)) = shape.get(&(bus_type.clone(), a.controller)) else {
@@ -281,7 +286,9 @@ fn assign_drives(
         }
     }
     for (i, d) in devices.iter_mut().enumerate() {
-        let Some(bus_type) = p.devs[i].kind.drive_bus.clone() else { continue };
+        let Some(bus_type) = p.devs[i].kind.drive_bus.clone() else {
+            continue;
+        };
         if d.address.is_some() {
             continue;
         }
@@ -324,12 +331,7 @@ fn set_multifunction(
     {
         *count.entry((a.bus, a.slot)).or_default() += 1;
     }
-    let builtin: BTreeSet<(u32, u8)> = p
-        .machine
-        .builtin
-        .iter()
-        .map(|b| (0, b.slot))
-        .collect();
+    let builtin: BTreeSet<(u32, u8)> = p.machine.builtin.iter().map(|b| (0, b.slot)).collect();
     let fix = |a: &mut Option<Address>| {
         if let Some(Address::Pci(x)) = a {
             if x.function == 0
@@ -391,4 +393,3 @@ fn free_capacity(
     free.bus_numbers = p.machine.limits.bus_numbers.saturating_sub(used);
     free
 }
-

@@ -27,6 +27,7 @@
 //! # Ok::<(), devaddr::Error>(())
 //! ```
 
+mod assemble;
 pub mod catalog;
 mod error;
 pub mod formats;
@@ -36,7 +37,6 @@ pub mod spec;
 pub mod topology;
 pub mod verify;
 mod yaml;
-mod assemble;
 
 pub use catalog::Catalog;
 pub use error::{Error, Location, Result};

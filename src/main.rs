@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "devaddr", version, about = "Plan device addresses for QEMU/KVM guests")]
+#[command(
+    name = "devaddr",
+    version,
+    about = "Plan device addresses for QEMU/KVM guests"
+)]
 struct Cli {
     /// Use the hardware catalog in DIR (laid out like models/) instead of the built-in one.
     #[arg(long, global = true, value_name = "DIR")]
@@ -158,9 +162,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
 
 fn write_out(path: Option<&PathBuf>, text: &str) -> Result<(), Error> {
     match path {
-        Some(p) => std::fs::write(p, text).map_err(|e| {
-            Error::input(p.display().to_string(), format!("cannot write: {e}"))
-        }),
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| Error::input(p.display().to_string(), format!("cannot write: {e}"))),
         None => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());

@@ -103,7 +103,10 @@ impl World<'_> {
 /// (unknown machine); rule violations come back as findings.
 pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
     let machine = cat.machine(&spec.machine).ok_or_else(|| {
-        Error::input("machine", format!("unknown machine type `{}`", spec.machine))
+        Error::input(
+            "machine",
+            format!("unknown machine type `{}`", spec.machine),
+        )
     })?;
     let root_model = cat.pci_model(&machine.root);
     let root_entry = ControllerEntry {
@@ -152,7 +155,10 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 continue;
             }
             if c.index == 0 || w.buses.contains_key(&c.index) {
-                w.bad(format!("controller `{}`: PCI index {} is taken", c.id, c.index));
+                w.bad(format!(
+                    "controller `{}`: PCI index {} is taken",
+                    c.id, c.index
+                ));
                 continue;
             }
             w.buses.insert(c.index, (c, m));
@@ -198,7 +204,9 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                     steps += 1;
                 }
                 _ => {
-                    w.bad(format!("{who}: its parent chain does not reach the root bus"));
+                    w.bad(format!(
+                        "{who}: its parent chain does not reach the root bus"
+                    ));
                     break;
                 }
             }
@@ -220,11 +228,17 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         let m = &cat.storage[&b.model];
         storage.insert(
             (m.provides.clone(), b.index),
-            (b.id.clone(), m.buses.unwrap_or(1), m.units.unwrap_or(m.ports.unwrap_or(0))),
+            (
+                b.id.clone(),
+                m.buses.unwrap_or(1),
+                m.units.unwrap_or(m.ports.unwrap_or(0)),
+            ),
         );
     }
     for c in &spec.controllers {
-        let Some(m) = cat.storage.get(&c.model) else { continue };
+        let Some(m) = cat.storage.get(&c.model) else {
+            continue;
+        };
         if c.builtin == Some(true) {
             continue;
         }
@@ -234,10 +248,16 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             (m.buses.unwrap_or(1), m.units.unwrap_or(1))
         };
         if storage
-            .insert((m.provides.clone(), c.index), (c.id.clone(), shape.0, shape.1))
+            .insert(
+                (m.provides.clone(), c.index),
+                (c.id.clone(), shape.0, shape.1),
+            )
             .is_some()
         {
-            w.bad(format!("two {} controllers have index {}", m.provides, c.index));
+            w.bad(format!(
+                "two {} controllers have index {}",
+                m.provides, c.index
+            ));
         }
         match &c.address {
             Some(Address::Pci(a)) => {
@@ -288,23 +308,29 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 check_slot(&mut w, a, &who, Some("pci-device|pcie-device"));
                 let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
                 match d.bus {
-                    Some(crate::spec::BusType::Pcie) if !express => {
-                        w.bad(format!("{who} asks for PCIe but sits on a conventional bus"))
-                    }
-                    Some(crate::spec::BusType::Pci) if express => {
-                        w.bad(format!("{who} asks for conventional PCI but sits on a PCIe bus"))
-                    }
+                    Some(crate::spec::BusType::Pcie) if !express => w.bad(format!(
+                        "{who} asks for PCIe but sits on a conventional bus"
+                    )),
+                    Some(crate::spec::BusType::Pci) if express => w.bad(format!(
+                        "{who} asks for conventional PCI but sits on a PCIe bus"
+                    )),
                     _ => {}
                 }
                 if hotplug && !w.bus_hotplug(a.bus) {
-                    w.bad(format!("{who} needs hotplug but bus {} is not hotpluggable", a.bus));
+                    w.bad(format!(
+                        "{who} needs hotplug but bus {} is not hotpluggable",
+                        a.bus
+                    ));
                 }
                 if let Some(n) = d.numa_node {
                     if n >= eff.numa_nodes {
                         w.bad(format!("{who}: NUMA node {n} does not exist"));
                     }
                     if w.node_of(a.bus) != Some(n) {
-                        w.bad(format!("{who} needs NUMA node {n} but bus {} is not below its expander", a.bus));
+                        w.bad(format!(
+                            "{who} needs NUMA node {n} but bus {} is not below its expander",
+                            a.bus
+                        ));
                     }
                 }
                 if device_has_io(&w, k.io_bar, a.bus) {
@@ -325,7 +351,10 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                     }
                 }
                 if !usb_used.insert((u.bus, u.port.clone())) {
-                    w.bad(format!("{who}: USB bus {} port {} used twice", u.bus, u.port));
+                    w.bad(format!(
+                        "{who}: USB bus {} port {} used twice",
+                        u.bus, u.port
+                    ));
                 }
             }
             (Family::Drive, Some(Address::Drive(a))) => {
@@ -333,9 +362,16 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 match storage.get(&(t.clone(), a.controller)) {
                     None => w.bad(format!("{who}: no {t} controller {}", a.controller)),
                     Some((_, buses, units)) => {
-                        let unit_ok = if t == "scsi" { a.unit <= 16383 && a.target <= 255 } else { a.unit < *units && a.target == 0 };
+                        let unit_ok = if t == "scsi" {
+                            a.unit <= 16383 && a.target <= 255
+                        } else {
+                            a.unit < *units && a.target == 0
+                        };
                         if a.bus >= *buses || !unit_ok {
-                            w.bad(format!("{who}: drive address outside {t} controller {}", a.controller));
+                            w.bad(format!(
+                                "{who}: drive address outside {t} controller {}",
+                                a.controller
+                            ));
                         }
                     }
                 }
@@ -467,7 +503,9 @@ fn check_budgets(
         let mut cur = i;
         let mut owner = None;
         for _ in 0..=indexes.len() {
-            let Some(&(_, m)) = w.buses.get(&cur) else { break };
+            let Some(&(_, m)) = w.buses.get(&cur) else {
+                break;
+            };
             if m.numa {
                 owner = Some(cur);
                 break;

@@ -12,7 +12,12 @@ fn devaddr(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("run devaddr");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -62,7 +67,10 @@ fn examples_plan_in_every_format_and_check_ok() {
         let qemu = devaddr(&["plan", &path, "--format", "qemu"], None);
         let args = stdout(&qemu);
         assert!(args.lines().any(|l| l == "-nodefaults"), "{ex}");
-        assert!(args.lines().all(|l| !l.contains(' ')), "{ex}: one argument per line");
+        assert!(
+            args.lines().all(|l| !l.contains(' ')),
+            "{ex}: one argument per line"
+        );
     }
 }
 
@@ -85,12 +93,17 @@ fn output_file_option_writes_the_plan() {
         &["-o", out.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(0));
-    assert!(std::fs::read_to_string(&out).unwrap().contains("virtio-net"));
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("virtio-net"));
 }
 
 #[test]
 fn unknown_kind_exits_2_with_path_and_near_match() {
-    let o = plan_stdin("machine: q35\ndevices:\n  - {id: a, kind: virtio-nett}\n", &[]);
+    let o = plan_stdin(
+        "machine: q35\ndevices:\n  - {id: a, kind: virtio-nett}\n",
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(e.contains("devices[0].kind"), "{e}");
@@ -106,7 +119,10 @@ fn numa_node_out_of_range_exits_2_naming_it() {
     );
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("devices[0].numa_node") && e.contains("NUMA node 3"), "{e}");
+    assert!(
+        e.contains("devices[0].numa_node") && e.contains("NUMA node 3"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -117,12 +133,18 @@ fn duplicate_pin_exits_2_naming_the_address() {
     );
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("devices[1].address") && e.contains("0000:00:05.0"), "{e}");
+    assert!(
+        e.contains("devices[1].address") && e.contains("0000:00:05.0"),
+        "{e}"
+    );
 }
 
 #[test]
 fn malformed_yaml_gives_line_and_column() {
-    let f = tmp("bad.yaml", "machine: q35\ndevices:\n  - {id: a kind: virtio-net\n");
+    let f = tmp(
+        "bad.yaml",
+        "machine: q35\ndevices:\n  - {id: a kind: virtio-net\n",
+    );
     let o = devaddr(&["plan", &f], None);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
@@ -131,12 +153,22 @@ fn malformed_yaml_gives_line_and_column() {
 
 #[test]
 fn unknown_field_and_bad_enum_are_rejected() {
-    let o = plan_stdin("machine: q35\ndevices:\n  - {id: a, kind: virtio-net, colour: red}\n", &[]);
+    let o = plan_stdin(
+        "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, colour: red}\n",
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown field `colour`"));
-    let o = plan_stdin("machine: q35\npolicy: {multifunction: sometimes}\ndevices: []\n", &[]);
+    let o = plan_stdin(
+        "machine: q35\npolicy: {multifunction: sometimes}\ndevices: []\n",
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("policy.multifunction"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("policy.multifunction"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -159,7 +191,11 @@ fn other_bad_inputs_exit_2() {
     for (spec, want) in cases {
         let o = plan_stdin(spec, &[]);
         assert_eq!(o.status.code(), Some(2), "{spec}: {}", stderr(&o));
-        assert!(stderr(&o).contains(want), "{spec}: expected `{want}` in: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(want),
+            "{spec}: expected `{want}` in: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -172,7 +208,10 @@ fn more_than_256_bus_numbers_exits_1_saying_so() {
     let o = plan_stdin(&spec, &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("needs 301 bus numbers, a PCI domain has 256"), "{e}");
+    assert!(
+        e.contains("needs 301 bus numbers, a PCI domain has 256"),
+        "{e}"
+    );
     assert!(e.contains("fix:"), "{e}");
     // The same devices packed eight to a port fit.
     let packed = spec.replace("devices:\n", "policy: {multifunction: pack}\ndevices:\n");
@@ -215,7 +254,16 @@ fn models_lists_and_shows() {
     let o = devaddr(&["models"], None);
     assert_eq!(o.status.code(), Some(0));
     let s = stdout(&o);
-    for want in ["q35", "pc-i440fx", "virt", "pcie-root-port", "pcie-expander-bus", "qemu-xhci", "vfio-pci", "usb-tablet"] {
+    for want in [
+        "q35",
+        "pc-i440fx",
+        "virt",
+        "pcie-root-port",
+        "pcie-expander-bus",
+        "qemu-xhci",
+        "vfio-pci",
+        "usb-tablet",
+    ] {
         assert!(s.contains(want), "missing {want}");
     }
     let o = devaddr(&["models", "pcie-root-port"], None);
@@ -229,5 +277,10 @@ fn models_lists_and_shows() {
 fn usage_errors_exit_2() {
     assert_eq!(devaddr(&["frobnicate"], None).status.code(), Some(2));
     assert_eq!(devaddr(&["plan"], None).status.code(), Some(2));
-    assert_eq!(devaddr(&["plan", "/nonexistent/spec.yaml"], None).status.code(), Some(2));
+    assert_eq!(
+        devaddr(&["plan", "/nonexistent/spec.yaml"], None)
+            .status
+            .code(),
+        Some(2)
+    );
 }

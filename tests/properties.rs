@@ -7,11 +7,28 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 const X86_PCI: &[&str] = &[
-    "virtio-net", "virtio-blk", "virtio-scsi", "virtio-rng", "virtio-balloon", "virtio-serial",
-    "virtio-input", "e1000", "e1000e", "nvme", "vfio-pci", "ich9-intel-hda", "i6300esb",
+    "virtio-net",
+    "virtio-blk",
+    "virtio-scsi",
+    "virtio-rng",
+    "virtio-balloon",
+    "virtio-serial",
+    "virtio-input",
+    "e1000",
+    "e1000e",
+    "nvme",
+    "vfio-pci",
+    "ich9-intel-hda",
+    "i6300esb",
     "qemu-xhci",
 ];
-const OTHER: &[&str] = &["sata-disk", "scsi-disk", "usb-tablet", "usb-kbd", "usb-mouse"];
+const OTHER: &[&str] = &[
+    "sata-disk",
+    "scsi-disk",
+    "usb-tablet",
+    "usb-kbd",
+    "usb-mouse",
+];
 
 #[derive(Debug, Clone)]
 struct Gen {
@@ -31,7 +48,13 @@ fn gen() -> impl Strategy<Value = Gen> {
         0u32..=1,
         prop_oneof![Just("off"), Just("group"), Just("pack")],
         prop::collection::vec(
-            (0usize..X86_PCI.len() + OTHER.len(), 0u32..4, any::<bool>(), 0u8..8, 0u8..10),
+            (
+                0usize..X86_PCI.len() + OTHER.len(),
+                0u32..4,
+                any::<bool>(),
+                0u8..8,
+                0u8..10,
+            ),
             0..40,
         ),
     )
@@ -58,7 +81,11 @@ fn to_spec(g: &Gen) -> Spec {
     let mut group_n = 0;
     let mut ios = 0;
     for (i, &(k, node, hp, group, pin)) in g.devices.iter().enumerate() {
-        let mut kind = if k < X86_PCI.len() { X86_PCI[k] } else { OTHER[k - X86_PCI.len()] };
+        let mut kind = if k < X86_PCI.len() {
+            X86_PCI[k]
+        } else {
+            OTHER[k - X86_PCI.len()]
+        };
         if g.machine == "virt" && kind == "ich9-intel-hda" {
             kind = "virtio-rng";
         }
@@ -130,7 +157,14 @@ fn check_invariants(spec: &Spec, plan: &Plan) {
     let mut other = BTreeSet::new();
     for d in &plan.devices {
         if let Some(a @ (Address::Usb(_) | Address::Drive(_))) = &d.address {
-            let key = format!("{}:{a}", cat.kind(&d.kind).unwrap().drive_bus.clone().unwrap_or_default());
+            let key = format!(
+                "{}:{a}",
+                cat.kind(&d.kind)
+                    .unwrap()
+                    .drive_bus
+                    .clone()
+                    .unwrap_or_default()
+            );
             assert!(other.insert(key), "{a} used twice");
         }
     }
@@ -141,11 +175,23 @@ fn check_invariants(spec: &Spec, plan: &Plan) {
         }
     }
     // Bus tree: index -> (model, parent, numa_node, hotplug).
-    let buses: BTreeMap<u32, (&str, Option<u32>, Option<u32>, Option<bool>)> = plan
+    /// model, parent bus, NUMA node, hotplug.
+    type BusInfo<'a> = (&'a str, Option<u32>, Option<u32>, Option<bool>);
+    let buses: BTreeMap<u32, BusInfo> = plan
         .controllers
         .iter()
         .filter(|c| cat.pci.contains_key(&c.model))
-        .map(|c| (c.index, (c.model.as_str(), pci(&c.address).map(|a| a.bus), c.numa_node, c.hotplug)))
+        .map(|c| {
+            (
+                c.index,
+                (
+                    c.model.as_str(),
+                    pci(&c.address).map(|a| a.bus),
+                    c.numa_node,
+                    c.hotplug,
+                ),
+            )
+        })
         .collect();
     for d in &plan.devices {
         let Some(a) = pci(&d.address) else { continue };
@@ -185,7 +231,12 @@ fn check_invariants(spec: &Spec, plan: &Plan) {
         assert_eq!(slots.len(), 1, "group {g} spread over {slots:?}");
     }
     // Reserves.
-    let free: u32 = plan.free.hotplug_pcie_ports.values().chain(plan.free.hotplug_pci_slots.values()).sum();
+    let free: u32 = plan
+        .free
+        .hotplug_pcie_ports
+        .values()
+        .chain(plan.free.hotplug_pci_slots.values())
+        .sum();
     assert!(free >= plan.policy.hotplug_reserve.unwrap_or(0));
 }
 

@@ -11,7 +11,10 @@ use std::path::Path;
 
 const EMBEDDED_MACHINES: &[(&str, &str)] = &[
     ("q35.yaml", include_str!("../../models/machines/q35.yaml")),
-    ("pc-i440fx.yaml", include_str!("../../models/machines/pc-i440fx.yaml")),
+    (
+        "pc-i440fx.yaml",
+        include_str!("../../models/machines/pc-i440fx.yaml"),
+    ),
     ("virt.yaml", include_str!("../../models/machines/virt.yaml")),
 ];
 const EMBEDDED_CONTROLLERS: &str = include_str!("../../models/controllers.yaml");
@@ -46,15 +49,13 @@ impl Catalog {
     /// Load a catalog from a directory laid out like `models/`.
     pub fn from_dir(dir: &Path) -> Result<Catalog> {
         let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| {
-                Error::input(p.display().to_string(), format!("cannot read: {e}"))
-            })
+            std::fs::read_to_string(p)
+                .map_err(|e| Error::input(p.display().to_string(), format!("cannot read: {e}")))
         };
         let mut machines = Vec::new();
         let mdir = dir.join("machines");
-        let entries = std::fs::read_dir(&mdir).map_err(|e| {
-            Error::input(mdir.display().to_string(), format!("cannot read: {e}"))
-        })?;
+        let entries = std::fs::read_dir(&mdir)
+            .map_err(|e| Error::input(mdir.display().to_string(), format!("cannot read: {e}")))?;
         let mut names: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
@@ -86,7 +87,11 @@ impl Catalog {
         let cat = Catalog {
             machines: ms,
             pci: ctl.pci.into_iter().map(|m| (m.model.clone(), m)).collect(),
-            storage: ctl.storage.into_iter().map(|m| (m.model.clone(), m)).collect(),
+            storage: ctl
+                .storage
+                .into_iter()
+                .map(|m| (m.model.clone(), m))
+                .collect(),
             kinds: dev.kinds,
         };
         cat.validate()?;
@@ -104,7 +109,11 @@ impl Catalog {
                 m.grow.pcie_switch_downstream.as_ref(),
                 m.grow.numa_expander.as_ref(),
             ];
-            for model in need.into_iter().flatten().chain(m.grow.pci_bridge_first.iter()) {
+            for model in need
+                .into_iter()
+                .flatten()
+                .chain(m.grow.pci_bridge_first.iter())
+            {
                 if !self.pci.contains_key(model) {
                     return Err(Error::input(
                         format!("machines/{}.grow", m.name),
@@ -165,7 +174,11 @@ impl Catalog {
             .filter(|(d, c)| *d <= 3.max(name.len() / 3) || c.contains(name) || name.contains(c))
             .collect();
         scored.sort();
-        scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, c)| c.to_string())
+            .collect()
     }
 }
 

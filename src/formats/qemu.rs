@@ -40,13 +40,22 @@ impl<'a> Names<'a> {
     pub fn storage_bus(&self, provides: &str, index: u32) -> Option<String> {
         let machine = self.cat.machine(&self.plan.machine)?;
         if let Some(b) = machine.builtin_controllers.iter().find(|b| {
-            b.index == index && self.cat.storage.get(&b.model).is_some_and(|m| m.provides == provides)
+            b.index == index
+                && self
+                    .cat
+                    .storage
+                    .get(&b.model)
+                    .is_some_and(|m| m.provides == provides)
         }) {
             return Some(b.qemu_bus_prefix.clone());
         }
         let from_ctl = self.plan.controllers.iter().find(|c| {
             c.index == index
-                && self.cat.storage.get(&c.model).is_some_and(|m| m.provides == provides)
+                && self
+                    .cat
+                    .storage
+                    .get(&c.model)
+                    .is_some_and(|m| m.provides == provides)
         });
         if let Some(c) = from_ctl {
             return Some(c.id.clone());
@@ -63,14 +72,26 @@ impl<'a> Names<'a> {
             .plan
             .controllers
             .iter()
-            .filter(|c| self.cat.storage.get(&c.model).is_some_and(|m| m.provides == provides))
+            .filter(|c| {
+                self.cat
+                    .storage
+                    .get(&c.model)
+                    .is_some_and(|m| m.provides == provides)
+            })
             .map(|c| c.index)
             .collect();
         let mut out = Vec::new();
         for d in &self.plan.devices {
-            let Some(k) = self.cat.kind(&d.kind) else { continue };
+            let Some(k) = self.cat.kind(&d.kind) else {
+                continue;
+            };
             let Some(model) = &k.controller else { continue };
-            if self.cat.storage.get(model).is_none_or(|m| m.provides != provides) {
+            if self
+                .cat
+                .storage
+                .get(model)
+                .is_none_or(|m| m.provides != provides)
+            {
                 continue;
             }
             let idx = (0..).find(|i| !taken.contains(i)).unwrap_or(0);
@@ -144,7 +165,9 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     };
     for c in parent_first(plan, cat) {
         let m = &cat.pci[&c.model];
-        let Some(Address::Pci(a)) = &c.address else { continue };
+        let Some(Address::Pci(a)) = &c.address else {
+            continue;
+        };
         let mut s = format!(
             "{},id={},bus={},{}",
             m.qemu.as_deref().unwrap_or_default(),
@@ -178,9 +201,19 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
         if c.builtin == Some(true) || !cat.storage.contains_key(&c.model) {
             continue;
         }
-        let Some(k) = cat.kind(&c.model) else { continue };
-        let Some(Address::Pci(a)) = &c.address else { continue };
-        let mut s = format!("{},id={},bus={},{}", k.qemu, c.id, names.pci_bus(a.bus), addr(a));
+        let Some(k) = cat.kind(&c.model) else {
+            continue;
+        };
+        let Some(Address::Pci(a)) = &c.address else {
+            continue;
+        };
+        let mut s = format!(
+            "{},id={},bus={},{}",
+            k.qemu,
+            c.id,
+            names.pci_bus(a.bus),
+            addr(a)
+        );
         if let Some(p) = c.ports.filter(|_| k.qemu == "qemu-xhci") {
             s.push_str(&format!(",p2={p},p3={p}"));
         }
@@ -195,7 +228,9 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
         };
         let mut s = format!("{qemu},id={}", d.id);
         match &d.address {
-            Some(Address::Pci(a)) => s.push_str(&format!(",bus={},{}", names.pci_bus(a.bus), addr(a))),
+            Some(Address::Pci(a)) => {
+                s.push_str(&format!(",bus={},{}", names.pci_bus(a.bus), addr(a)))
+            }
             Some(Address::Usb(u)) => {
                 if let Some(b) = names.storage_bus("usb", u.bus) {
                     s.push_str(&format!(",bus={b}.0,port={}", u.port));
@@ -203,7 +238,9 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
             }
             Some(Address::Drive(a)) => {
                 let provides = k.drive_bus.as_deref().unwrap_or_default();
-                let Some(b) = names.storage_bus(provides, a.controller) else { continue };
+                let Some(b) = names.storage_bus(provides, a.controller) else {
+                    continue;
+                };
                 match provides {
                     "sata" => s.push_str(&format!(",bus={b}.{}", a.unit)),
                     "ide" => s.push_str(&format!(",bus={b}.{},unit={}", a.bus, a.unit)),

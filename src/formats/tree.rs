@@ -31,12 +31,18 @@ pub fn render(plan: &Plan, cat: &Catalog) -> String {
     }
     for (i, c) in plan.controllers.iter().enumerate() {
         if let Some(Address::Pci(a)) = &c.address {
-            children.entry(a.bus).or_default().insert((a.slot, a.function), Node::Ctl(i));
+            children
+                .entry(a.bus)
+                .or_default()
+                .insert((a.slot, a.function), Node::Ctl(i));
         }
     }
     for (i, d) in plan.devices.iter().enumerate() {
         if let Some(Address::Pci(a)) = &d.address {
-            children.entry(a.bus).or_default().insert((a.slot, a.function), Node::Dev(i));
+            children
+                .entry(a.bus)
+                .or_default()
+                .insert((a.slot, a.function), Node::Dev(i));
         }
     }
     let _ = writeln!(
@@ -50,13 +56,19 @@ pub fn render(plan: &Plan, cat: &Catalog) -> String {
         let _ = i;
         match &d.address {
             Some(Address::Usb(u)) => {
-                let _ = writeln!(out, "usb bus {} port {:<4} {} {}", u.bus, u.port, d.id, d.kind);
+                let _ = writeln!(
+                    out,
+                    "usb bus {} port {:<4} {} {}",
+                    u.bus, u.port, d.id, d.kind
+                );
             }
             Some(Address::Drive(a)) => {
                 let _ = writeln!(
                     out,
                     "drive {} {}:{}:{}:{:<3} {} {}",
-                    cat.kind(&d.kind).and_then(|k| k.drive_bus.clone()).unwrap_or_default(),
+                    cat.kind(&d.kind)
+                        .and_then(|k| k.drive_bus.clone())
+                        .unwrap_or_default(),
                     a.controller,
                     a.bus,
                     a.target,
@@ -98,7 +110,7 @@ fn bus(
         let last = k + 1 == n;
         let branch = if last { "\\-" } else { "+-" };
         let label = match node {
-            Node::Builtin(what) => format!("{what}"),
+            Node::Builtin(what) => what.to_string(),
             Node::Dev(i) => {
                 let d = &plan.devices[*i];
                 let mut s = format!("{} {}", d.id, d.kind);
@@ -129,7 +141,11 @@ fn bus(
                 let is_bus = cat.pci.contains_key(&c.model);
                 if is_bus && !children.contains_key(&c.index) {
                     let hp = cat.pci[&c.model].bus.hotplug && c.hotplug != Some(false);
-                    tags.push(if hp { "empty, hotplug".into() } else { "empty".into() });
+                    tags.push(if hp {
+                        "empty, hotplug".into()
+                    } else {
+                        "empty".into()
+                    });
                 }
                 if !tags.is_empty() {
                     s.push_str(&format!(" [{}]", tags.join(", ")));

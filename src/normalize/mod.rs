@@ -178,16 +178,10 @@ fn check_policy(spec: &Spec, eff: &Effective, machine: &Machine) -> Result<()> {
             ));
         }
     }
-    if (eff.hotplug_reserve_per_node > 0 || eff.numa_nodes > 0)
-        && machine.grow.numa_expander.is_none()
-        && (eff.numa_nodes > 0 && spec.devices.iter().any(|d| d.numa_node.is_some()))
-    {
+    if machine.grow.numa_expander.is_none() && eff.hotplug_reserve_per_node > 0 {
         return Err(Error::input(
-            "policy.numa_nodes",
-            format!(
-                "machine `{}` has no NUMA expander bus model",
-                machine.name
-            ),
+            "policy.hotplug_reserve_per_node",
+            format!("machine `{}` has no NUMA expander bus model", machine.name),
         ));
     }
     if eff.multifunction == Multifunction::Off {
@@ -239,7 +233,10 @@ fn resolve_devices(
             };
             Error::input(
                 at("kind"),
-                format!("unknown device kind `{}` for device `{}`; {hint}", d.kind, d.id),
+                format!(
+                    "unknown device kind `{}` for device `{}`; {hint}",
+                    d.kind, d.id
+                ),
             )
         })?;
         if let Some(n) = d.numa_node {
@@ -278,12 +275,18 @@ fn resolve_devices(
         if hotplug && !kind.hotplug {
             return Err(Error::input(
                 at("hotplug"),
-                format!("device `{}`: kind `{}` cannot be hotplugged", d.id, kind.kind),
+                format!(
+                    "device `{}`: kind `{}` cannot be hotplugged",
+                    d.id, kind.kind
+                ),
             ));
         }
-        if d.ports.is_some() && kind.controller.as_deref().is_none_or(|c| {
-            cat.storage.get(c).is_none_or(|s| s.provides != "usb")
-        }) {
+        if d.ports.is_some()
+            && kind
+                .controller
+                .as_deref()
+                .is_none_or(|c| cat.storage.get(c).is_none_or(|s| s.provides != "usb"))
+        {
             return Err(Error::input(
                 at("ports"),
                 format!("device `{}`: `ports` applies only to USB controllers", d.id),
@@ -445,10 +448,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
                 ),
             ));
         }
-        let mode = if d.group.is_none()
-            && p.eff.multifunction == Multifunction::Pack
-            && !hotplug
-        {
+        let mode = if d.group.is_none() && p.eff.multifunction == Multifunction::Pack && !hotplug {
             Mode::Pack
         } else {
             Mode::Whole
@@ -469,7 +469,9 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         if !s.implicit || s.address.is_some() {
             continue;
         }
-        let kind = cat.kind(&s.model).expect("storage kinds are in the catalog");
+        let kind = cat
+            .kind(&s.model)
+            .expect("storage kinds are in the catalog");
         let pcie = p.machine.pcie && kind.pci != Some(PciType::Pci);
         let io = match kind.io_bar {
             IoBar::None => false,

@@ -37,7 +37,10 @@ pub(super) fn existing_buses(
         if let Some(prev) = ids.insert(c.id.as_str(), i) {
             return Err(Error::input(
                 at("id"),
-                format!("duplicate controller id `{}` (also controllers[{prev}])", c.id),
+                format!(
+                    "duplicate controller id `{}` (also controllers[{prev}])",
+                    c.id
+                ),
             ));
         }
         if cat.storage.contains_key(&c.model) {
@@ -170,7 +173,9 @@ pub(super) fn existing_buses(
         .filter_map(|b| b.address.map(|a| (b.index, a, b.model.clone(), b.entry)))
         .collect();
     for (index, a, model, entry) in placed {
-        let at = entry.map_or(format!("pci.{index}"), |i| format!("controllers[{i}].address"));
+        let at = entry.map_or(format!("pci.{index}"), |i| {
+            format!("controllers[{i}].address")
+        });
         let m = cat.pci_model(&model);
         let connect = m.connect.clone().unwrap_or_default();
         occupy(
@@ -183,7 +188,10 @@ pub(super) fn existing_buses(
             m.aggregate,
         )?;
         if a.bus == index {
-            return Err(Error::input(at, format!("controller {index} plugs into itself")));
+            return Err(Error::input(
+                at,
+                format!("controller {index} plugs into itself"),
+            ));
         }
     }
     // Resolve zones by walking parents (and reject cycles).
@@ -226,7 +234,10 @@ pub(super) fn occupy(
     if a.domain != 0 {
         return Err(Error::input(
             at,
-            format!("{who}: PCI domain {} does not exist; only domain 0", a.domain),
+            format!(
+                "{who}: PCI domain {} does not exist; only domain 0",
+                a.domain
+            ),
         ));
     }
     let Some(bus) = buses.iter_mut().find(|b| b.index == a.bus) else {
@@ -312,7 +323,15 @@ pub(super) fn pin_devices(
         }
         let Address::Pci(a) = addr else { continue };
         let connect = super::connect_of(dev.pcie);
-        occupy(buses, cat, a, &at, &format!("device `{}`", d.id), Some(&connect), false)?;
+        occupy(
+            buses,
+            cat,
+            a,
+            &at,
+            &format!("device `{}`", d.id),
+            Some(&connect),
+            false,
+        )?;
         let bus = buses.iter().find(|b| b.index == a.bus).expect("occupied");
         if dev.hotplug && !bus.hotplug {
             return Err(Error::input(
@@ -392,7 +411,15 @@ pub(super) fn pin_storage(
         }
         if let Some(a) = s.address {
             let at = s.at.clone();
-            occupy(buses, cat, &a, &at, &format!("controller `{}`", s.id), None, false)?;
+            occupy(
+                buses,
+                cat,
+                &a,
+                &at,
+                &format!("controller `{}`", s.id),
+                None,
+                false,
+            )?;
         } else if let Some(f) = s.fixed.take() {
             let used = buses[0].used.get(&f.slot).copied().unwrap_or(0);
             if used & (1 << f.function) == 0 {

@@ -68,7 +68,9 @@ pub(super) fn controllers(
     }
     // Controllers listed in the spec (typically from a previous plan).
     for (i, c) in spec.controllers.iter().enumerate() {
-        let Some(m) = cat.storage.get(&c.model) else { continue };
+        let Some(m) = cat.storage.get(&c.model) else {
+            continue;
+        };
         let at = format!("controllers[{i}]");
         if c.builtin == Some(true) {
             // The machine's own controller: it must match.
@@ -122,7 +124,9 @@ pub(super) fn controllers(
     }
     // Spec devices that are controllers, in spec order.
     for (i, d) in spec.devices.iter().enumerate() {
-        let Some(model) = &devs[i].kind.controller else { continue };
+        let Some(model) = &devs[i].kind.controller else {
+            continue;
+        };
         let m = &cat.storage[model];
         let index = next_index(&out, &m.provides);
         if let Some(p) = d.ports {
@@ -211,7 +215,9 @@ pub(super) fn controllers(
                 }
             }
             let m = &cat.storage[&model];
-            let ports = m.ports.map(|p| p.max(remaining.min(m.max_ports.unwrap_or(p))));
+            let ports = m
+                .ports
+                .map(|p| p.max(remaining.min(m.max_ports.unwrap_or(p))));
             let index = next_index(&out, provides);
             let mut id = format!("{provides}{index}");
             while taken_ids.contains(id.as_str()) || out.iter().any(|s| s.id == id) {

@@ -2,8 +2,8 @@
 //! backend is microlp (pure Rust) through good_lp.
 
 use good_lp::{
-    constraint, solvers::microlp::microlp, variable, Expression, ProblemVariables,
-    ResolutionError, Solution, SolverModel, Variable,
+    constraint, solvers::microlp::microlp, variable, Expression, ProblemVariables, ResolutionError,
+    Solution, SolverModel, Variable,
 };
 
 /// An integer variable with bounds.
@@ -74,9 +74,8 @@ impl Backend for MicroLp {
             .iter()
             .map(|v| pv.add(variable().integer().min(v.lo).max(v.hi).name(&v.name)))
             .collect();
-        let lin = |terms: &[(usize, f64)]| -> Expression {
-            terms.iter().map(|&(i, c)| c * vs[i]).sum()
-        };
+        let lin =
+            |terms: &[(usize, f64)]| -> Expression { terms.iter().map(|&(i, c)| c * vs[i]).sum() };
         let mut model = pv.minimise(lin(&ilp.objective)).using(microlp);
         for r in &ilp.rows {
             let e = lin(&r.terms);

@@ -68,14 +68,19 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         }
     }
     let mut next_index = p.buses.iter().map(|b| b.index).max().unwrap_or(0) + 1;
-    let mut queues: Vec<std::collections::VecDeque<usize>> =
-        f.units.iter().map(|u| u.units.iter().copied().collect()).collect();
+    let mut queues: Vec<std::collections::VecDeque<usize>> = f
+        .units
+        .iter()
+        .map(|u| u.units.iter().copied().collect())
+        .collect();
     let mut order: Vec<usize> = (0..f.buses.len()).collect();
     order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), b));
     for bi in order {
         let mut items: Vec<(u8, bool, usize, Item)> = Vec::new();
         for (ui, u) in f.units.iter().enumerate() {
-            let Some(&v) = f.x.get(&(ui, bi)) else { continue };
+            let Some(&v) = f.x.get(&(ui, bi)) else {
+                continue;
+            };
             let k = values[v].max(0) as usize;
             for _ in 0..k {
                 match u.template {
@@ -84,7 +89,9 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                         items.push((prio, false, t, Item::New(t)));
                     }
                     None => {
-                        let Some(unit) = queues[ui].pop_front() else { break };
+                        let Some(unit) = queues[ui].pop_front() else {
+                            break;
+                        };
                         let pu = &p.units[unit];
                         let prio = match (&pu.what, pu.mode) {
                             (What::Controller(_), Mode::Aggregate) => 0,
@@ -103,7 +110,11 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         for (_, _, _, item) in items {
             let (mode, width) = match &item {
                 Item::New(t) => (
-                    if f.buses[*t].aggregate { Mode::Aggregate } else { Mode::Whole },
+                    if f.buses[*t].aggregate {
+                        Mode::Aggregate
+                    } else {
+                        Mode::Whole
+                    },
                     1,
                 ),
                 Item::Unit(u) => {
@@ -150,7 +161,8 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                 Item::Unit(u) => match &p.units[u].what {
                     What::Devices(members) => {
                         for (k, &d) in members.iter().enumerate() {
-                            out.devices.insert(d, PciAddress::new(bus, slot, func + k as u8));
+                            out.devices
+                                .insert(d, PciAddress::new(bus, slot, func + k as u8));
                         }
                     }
                     What::Storage(s) => {

@@ -159,9 +159,13 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             template: Some(t),
             connect: b.connect.clone().unwrap_or_default(),
             hotplug: false,
-            zone: if b.numa { b.zone } else { b.zone },
+            zone: b.zone,
             io: false,
-            mode: if b.aggregate { Mode::Aggregate } else { Mode::Whole },
+            mode: if b.aggregate {
+                Mode::Aggregate
+            } else {
+                Mode::Whole
+            },
             existing_only: false,
         });
     }
@@ -169,21 +173,29 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     let mut ilp = Ilp::default();
     let mut n = BTreeMap::new();
     for (t, b) in buses.iter().enumerate().skip(n_existing) {
-        n.insert(t, ilp.var(format!("n[{}:{:?}:{}]", b.model, b.zone, b.hotplug), 0.0, b.ub as f64));
+        n.insert(
+            t,
+            ilp.var(
+                format!("n[{}:{:?}:{}]", b.model, b.zone, b.hotplug),
+                0.0,
+                b.ub as f64,
+            ),
+        );
     }
     let mut x = BTreeMap::new();
     for (ui, u) in units.iter().enumerate() {
         for (bi, b) in buses.iter().enumerate() {
             let ok = match u.template {
                 Some(t) => {
-                    t != bi
-                        && b.depth < buses[t].depth
-                        && hosts_controller(b, &buses[t], cat)
+                    t != bi && b.depth < buses[t].depth && hosts_controller(b, &buses[t], cat)
                 }
                 None => compatible(u, b, p, cat),
             };
             if ok {
-                x.insert((ui, bi), ilp.var(format!("x[{ui},{bi}]"), 0.0, f64::INFINITY));
+                x.insert(
+                    (ui, bi),
+                    ilp.var(format!("x[{ui},{bi}]"), 0.0, f64::INFINITY),
+                );
             }
         }
     }
@@ -230,8 +242,17 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             let s = ilp.var(format!("{mode:?}[{bi}]"), 0.0, f64::INFINITY);
             let mut row = members;
             row.push((s, -8.0));
-            let spare = if mode == Mode::Aggregate { b.agg_free } else { 0 };
-            ilp.row(format!("{mode:?} fill {bi}"), row, f64::NEG_INFINITY, spare as f64);
+            let spare = if mode == Mode::Aggregate {
+                b.agg_free
+            } else {
+                0
+            };
+            ilp.row(
+                format!("{mode:?} fill {bi}"),
+                row,
+                f64::NEG_INFINITY,
+                spare as f64,
+            );
             used.push((s, 1.0));
         }
         let mut row = used.clone();
@@ -322,13 +343,22 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 terms.extend(io_x);
                 continue;
             }
-            let ub = if b.existing.is_some() { 1.0 } else { b.ub as f64 };
+            let ub = if b.existing.is_some() {
+                1.0
+            } else {
+                b.ub as f64
+            };
             let w = ilp.var(format!("w[{bi}]"), 0.0, ub);
             let mut row: Vec<(usize, f64)> = io_x.iter().map(|&(v, _)| (v, -1.0)).collect();
             row.push((w, b.slots as f64));
             ilp.row(format!("io cover {bi}"), row, 0.0, f64::INFINITY);
             if let Some(&nv) = n.get(&bi) {
-                ilp.row(format!("io within {bi}"), vec![(w, 1.0), (nv, -1.0)], f64::NEG_INFINITY, 0.0);
+                ilp.row(
+                    format!("io within {bi}"),
+                    vec![(w, 1.0), (nv, -1.0)],
+                    f64::NEG_INFINITY,
+                    0.0,
+                );
             }
             terms.push((w, 1.0));
         }
@@ -377,7 +407,10 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
             .iter()
             .map(|s| 8 - b.used.get(s).copied().unwrap_or(0).count_ones())
             .sum();
-        let has_io = p.pinned.iter().any(|(&d, a)| a.bus == b.index && p.devs[d].io);
+        let has_io = p
+            .pinned
+            .iter()
+            .any(|(&d, a)| a.bus == b.index && p.devs[d].io);
         // Depth: length of the parent chain.
         let mut depth = 0;
         let mut cur = b;
@@ -461,7 +494,10 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
     };
     for &zone in &zones {
         if let (Some(k), Some(x)) = (zone, &g.numa_expander) {
-            let have = p.buses.iter().any(|b| b.zone == Some(k) && cat.pci_model(&b.model).numa);
+            let have = p
+                .buses
+                .iter()
+                .any(|b| b.zone == Some(k) && cat.pci_model(&b.model).numa);
             if !have {
                 push(x, zone, cat.pci_model(x).bus.hotplug, 0, 1);
             }
@@ -484,8 +520,9 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
 }
 
 fn unit_classes(p: &Problem) -> Vec<UnitClass> {
-    let mut map: BTreeMap<(String, bool, Zone, bool, Mode, bool, usize), Vec<usize>> =
-        BTreeMap::new();
+    /// connect, hotplug, zone, io, mode, existing-only, own class (unplaced controllers).
+    type Key = (String, bool, Zone, bool, Mode, bool, usize);
+    let mut map: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (i, u) in p.units.iter().enumerate() {
         let existing_only = matches!(u.what, What::Controller(_));
         let solo = if existing_only { i } else { usize::MAX };
@@ -502,25 +539,29 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
         .push(i);
     }
     map.into_iter()
-        .map(|((connect, hotplug, zone, io, mode, existing_only, _), mut units)| {
-            units.sort_by_key(|&i| p.units[i].order);
-            UnitClass {
-                units,
-                template: None,
-                connect,
-                hotplug,
-                zone,
-                io,
-                mode,
-                existing_only,
-            }
-        })
+        .map(
+            |((connect, hotplug, zone, io, mode, existing_only, _), mut units)| {
+                units.sort_by_key(|&i| p.units[i].order);
+                UnitClass {
+                    units,
+                    template: None,
+                    connect,
+                    hotplug,
+                    zone,
+                    io,
+                    mode,
+                    existing_only,
+                }
+            },
+        )
         .collect()
 }
 
 /// Can bus class `h` take a controller of template class `t`?
 fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> bool {
-    let Some(connect) = &t.connect else { return false };
+    let Some(connect) = &t.connect else {
+        return false;
+    };
     if !cat.pci_model(&h.model).bus.accepts(connect) {
         return false;
     }

@@ -38,11 +38,10 @@ fn explain(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Error {
         run(backend, &f.ilp).ok().flatten().map(|v| (f, v))
     };
     let bus_need = |f: &formulate::Formulation, v: &[i64]| -> u32 {
-        let added: u32 = f
-            .n
-            .iter()
-            .map(|(&t, &var)| f.buses[t].bus_numbers * v[var].max(0) as u32)
-            .sum();
+        let added: u32 =
+            f.n.iter()
+                .map(|(&t, &var)| f.buses[t].bus_numbers * v[var].max(0) as u32)
+                .sum();
         f.existing_bus_numbers + added
     };
     let bus_error = |need: u32| Error::Infeasible {
@@ -139,7 +138,6 @@ fn explain(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Error {
                       the machine's growth models no slot accepts them (check hotplug, \
                       NUMA node and bus type)"
             .into(),
-        fix: "unpin controllers or relax the device's hotplug/bus/numa_node requirements"
-            .into(),
+        fix: "unpin controllers or relax the device's hotplug/bus/numa_node requirements".into(),
     }
 }
