@@ -122,13 +122,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         findings: Vec::new(),
     };
     w.buses.insert(0, (&root_entry, root_model));
-    let max_node = spec
-        .devices
-        .iter()
-        .filter_map(|d| d.numa_node)
-        .chain(spec.controllers.iter().filter_map(|c| c.numa_node))
-        .max();
-    let eff = spec.policy.effective(max_node);
+    let eff = spec.effective_policy();
 
     // Identifiers.
     let mut ids = BTreeSet::new();

@@ -139,13 +139,7 @@ pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
             ));
         }
     }
-    let max_node = spec
-        .devices
-        .iter()
-        .filter_map(|d| d.numa_node)
-        .chain(spec.controllers.iter().filter_map(|c| c.numa_node))
-        .max();
-    let eff = spec.policy.effective(max_node);
+    let eff = spec.effective_policy();
     check_policy(spec, &eff, &machine)?;
 
     let devs = resolve_devices(spec, cat, &machine, &eff)?;

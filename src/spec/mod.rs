@@ -87,6 +87,18 @@ impl Spec {
         crate::yaml::from_str::<Spec>(text).map_err(|e| e.in_file(file))
     }
 
+    /// The policy tunables with every default filled in (NUMA nodes default to the
+    /// highest node any device or controller names, plus one).
+    pub fn effective_policy(&self) -> Effective {
+        let max_node = self
+            .devices
+            .iter()
+            .filter_map(|d| d.numa_node)
+            .chain(self.controllers.iter().filter_map(|c| c.numa_node))
+            .max();
+        self.policy.effective(max_node)
+    }
+
     /// Serialize as YAML.
     pub fn to_yaml(&self) -> String {
         crate::yaml::to_string(self)

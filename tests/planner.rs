@@ -1,0 +1,236 @@
+//! One test per planner capability: each fails if the capability is missing.
+
+use devaddr::{Address, ControllerEntry, PciAddress, Plan, Spec};
+
+fn plan(yaml: &str) -> Plan {
+    let spec = Spec::parse(yaml, "test").unwrap();
+    devaddr::plan(&spec).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn pci(a: &Option<Address>) -> PciAddress {
+    match a {
+        Some(Address::Pci(p)) => *p,
+        other => panic!("not a PCI address: {other:?}"),
+    }
+}
+
+fn dev<'a>(p: &'a Plan, id: &str) -> PciAddress {
+    pci(&p.devices.iter().find(|d| d.id == id).unwrap().address)
+}
+
+fn ctl(p: &Plan, index: u32) -> &ControllerEntry {
+    p.controllers
+        .iter()
+        .find(|c| c.index == index && c.model.starts_with("p"))
+        .unwrap()
+}
+
+fn count(p: &Plan, model: &str) -> usize {
+    p.controllers.iter().filter(|c| c.model == model).count()
+}
+
+fn many(machine: &str, policy: &str, n: usize, kind: &str) -> String {
+    let mut s = format!("machine: {machine}\npolicy: {{{policy}}}\ndevices:\n");
+    for i in 0..n {
+        s.push_str(&format!("  - {{id: d{i}, kind: {kind}}}\n"));
+    }
+    s
+}
+
+#[test]
+fn root_ports_pack_eight_per_slot_with_libvirt_numbering() {
+    let p = plan(&many("q35", "", 10, "virtio-net"));
+    assert_eq!(count(&p, "pcie-root-port"), 10);
+    let first = ctl(&p, 1);
+    let a = pci(&first.address);
+    assert_eq!(
+        (a.bus, a.slot, a.function, a.multifunction),
+        (0, 1, 0, Some(true))
+    );
+    assert_eq!((first.chassis, first.port), (Some(1), Some(8)));
+    let ninth = pci(&ctl(&p, 9).address);
+    assert_eq!((ninth.slot, ninth.function), (2, 0));
+    // Each endpoint alone on its root port at slot 0.
+    for i in 0..10 {
+        let a = dev(&p, &format!("d{i}"));
+        assert_ne!(a.bus, 0);
+        assert_eq!((a.slot, a.function), (0, 0));
+    }
+}
+
+#[test]
+fn conventional_pci_on_q35_goes_behind_one_pcie_to_pci_bridge() {
+    let p = plan(&many("q35", "", 12, "e1000"));
+    assert_eq!(count(&p, "pcie-to-pci-bridge"), 1);
+    assert_eq!(count(&p, "pcie-root-port"), 1);
+    let bridge = p
+        .controllers
+        .iter()
+        .find(|c| c.model == "pcie-to-pci-bridge")
+        .unwrap();
+    for i in 0..12 {
+        assert_eq!(dev(&p, &format!("d{i}")).bus, bridge.index);
+    }
+    // More than 31 conventional devices: a nested pci-bridge, not a second root port.
+    let p = plan(&many("q35", "", 40, "rtl8139"));
+    assert_eq!(count(&p, "pci-bridge"), 1);
+    assert_eq!(count(&p, "pcie-root-port"), 1);
+}
+
+#[test]
+fn pc_fills_the_root_bus_then_adds_pci_bridges() {
+    let p = plan(&many("pc", "", 45, "virtio-blk"));
+    assert_eq!(count(&p, "pci-bridge"), 1);
+    let bridge = p
+        .controllers
+        .iter()
+        .find(|c| c.model == "pci-bridge")
+        .unwrap();
+    assert_eq!(bridge.chassis_nr, Some(bridge.index));
+    let on_root = (0..45)
+        .filter(|i| dev(&p, &format!("d{i}")).bus == 0)
+        .count();
+    // pci.0: slot 0 is the host bridge, 1 the PIIX3, one slot holds the bridge: 29 left.
+    assert_eq!(on_root, 29);
+}
+
+#[test]
+fn numa_devices_sit_below_their_nodes_expander_with_room_in_bus_nr() {
+    let p = plan(
+        "machine: q35\npolicy: {numa_nodes: 2, hotplug_reserve_per_node: 1}\ndevices:\n\
+         - {id: a, kind: virtio-net, numa_node: 0}\n- {id: b, kind: virtio-net, numa_node: 1}\n\
+         - {id: c, kind: nvme, numa_node: 1}\n- {id: d, kind: virtio-blk, numa_node: 1}\n",
+    );
+    let pxb: Vec<&ControllerEntry> = p
+        .controllers
+        .iter()
+        .filter(|c| c.model == "pcie-expander-bus")
+        .collect();
+    assert_eq!(pxb.len(), 2);
+    // node 0: its bus + 2 root ports (1 used, 1 reserve); node 1: its bus + 4 ports.
+    assert_eq!(pxb[0].bus_nr, Some(256 - 3));
+    assert_eq!(pxb[1].bus_nr, Some(256 - 3 - 5));
+    for (id, node) in [("a", 0), ("b", 1), ("c", 1), ("d", 1)] {
+        let port = ctl(&p, dev(&p, id).bus);
+        let parent = pci(&port.address).bus;
+        assert_eq!(ctl(&p, parent).numa_node, Some(node), "{id}");
+    }
+    assert_eq!(p.free.hotplug_pcie_ports.get("node0"), Some(&1));
+    assert_eq!(p.free.hotplug_pcie_ports.get("node1"), Some(&1));
+}
+
+#[test]
+fn pc_numa_uses_pxb_with_two_bus_numbers() {
+    let p = plan("machine: pc\ndevices:\n- {id: a, kind: virtio-net, numa_node: 0}\n");
+    let pxb = p
+        .controllers
+        .iter()
+        .find(|c| c.model == "pci-expander-bus")
+        .unwrap();
+    assert_eq!(pxb.bus_nr, Some(254));
+    assert_eq!(dev(&p, "a").bus, pxb.index);
+}
+
+#[test]
+fn hotplug_reserve_adds_empty_hotpluggable_ports() {
+    let p = plan(&many("q35", "hotplug_reserve: 4", 2, "virtio-net"));
+    assert_eq!(count(&p, "pcie-root-port"), 6);
+    assert_eq!(p.free.hotplug_pcie_ports.get("root"), Some(&4));
+}
+
+#[test]
+fn hotplug_devices_never_sit_on_the_root_bus_even_when_packing() {
+    let mut s = many("q35", "multifunction: pack", 3, "virtio-net");
+    s.push_str("  - {id: hp, kind: virtio-net, hotplug: true}\n");
+    let p = plan(&s);
+    let hp = dev(&p, "hp");
+    assert_ne!(hp.bus, 0);
+    assert_eq!(ctl(&p, hp.bus).model, "pcie-root-port");
+    // The others may share a slot as functions (dense placement).
+    let slots: std::collections::BTreeSet<(u32, u8)> = (0..3)
+        .map(|i| dev(&p, &format!("d{i}")))
+        .map(|a| (a.bus, a.slot))
+        .collect();
+    assert_eq!(slots.len(), 1);
+}
+
+#[test]
+fn pack_fits_a_thousand_devices_into_the_bus_budget() {
+    let p = plan(&many("q35", "multifunction: pack", 1000, "virtio-blk"));
+    assert!(p.free.bus_numbers < 256);
+    let findings = devaddr::check(&p.to_spec()).unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
+}
+
+#[test]
+fn groups_become_functions_of_one_slot() {
+    let p = plan(
+        "machine: q35\ndevices:\n- {id: a, kind: virtio-net, group: g}\n\
+         - {id: b, kind: virtio-blk, group: g}\n- {id: c, kind: virtio-rng, group: g}\n",
+    );
+    let (a, b, c) = (dev(&p, "a"), dev(&p, "b"), dev(&p, "c"));
+    assert_eq!((a.bus, a.slot), (b.bus, b.slot));
+    assert_eq!((a.function, b.function, c.function), (0, 1, 2));
+    assert_eq!(a.multifunction, Some(true));
+    assert_eq!(count(&p, "pcie-root-port"), 1);
+}
+
+#[test]
+fn pins_are_kept_and_pinned_buses_are_created() {
+    let p = plan(
+        "machine: q35\ndevices:\n- {id: a, kind: virtio-net, address: {type: pci, bus: 5, slot: 0}}\n\
+         - {id: b, kind: virtio-net, hotplug: true}\n",
+    );
+    assert_eq!(dev(&p, "a").bus, 5);
+    assert_eq!(ctl(&p, 5).model, "pcie-root-port");
+    assert_ne!(dev(&p, "b").bus, 5);
+}
+
+#[test]
+fn primary_video_takes_the_chipset_video_slot() {
+    let p = plan("machine: q35\ndevices:\n- {id: v, kind: virtio-gpu}\n");
+    assert_eq!((dev(&p, "v").bus, dev(&p, "v").slot), (0, 1));
+    let p = plan("machine: pc\ndevices:\n- {id: v, kind: virtio-gpu}\n");
+    assert_eq!((dev(&p, "v").bus, dev(&p, "v").slot), (0, 2));
+}
+
+#[test]
+fn switch_is_added_when_the_root_bus_has_no_slot_left() {
+    let p = plan(&many("q35", "", 250, "virtio-net"));
+    // pcie.0 slots 1-0x1e hold 240 root ports; one carries the switch, whose downstream
+    // ports take the 11 devices that do not fit.
+    assert_eq!(count(&p, "pcie-root-port"), 240);
+    assert_eq!(count(&p, "pcie-switch-upstream-port"), 1);
+    assert_eq!(count(&p, "pcie-switch-downstream-port"), 11);
+}
+
+#[test]
+fn usb_and_drive_devices_get_ports_units_and_controllers() {
+    let p = plan(
+        "machine: q35\ndevices:\n- {id: t, kind: usb-tablet}\n- {id: k, kind: usb-kbd}\n\
+         - {id: s0, kind: sata-disk}\n- {id: s1, kind: sata-disk}\n- {id: l0, kind: scsi-disk}\n",
+    );
+    let usb: Vec<_> = p
+        .devices
+        .iter()
+        .filter_map(|d| match &d.address {
+            Some(Address::Usb(u)) => Some(u.port.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(usb, ["1", "2"]);
+    assert_eq!(count(&p, "qemu-xhci"), 1);
+    assert_eq!(count(&p, "virtio-scsi"), 1);
+    let units: Vec<_> = p
+        .devices
+        .iter()
+        .filter_map(|d| match &d.address {
+            Some(Address::Drive(a)) if d.kind == "sata-disk" => Some((a.controller, a.unit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(units, [(0, 0), (0, 1)]);
+    // Seven SATA disks need a second AHCI controller on q35 (the builtin one has 6 ports).
+    let p = plan(&many("q35", "", 7, "sata-disk"));
+    assert_eq!(count(&p, "ich9-ahci"), 2);
+}
