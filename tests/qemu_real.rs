@@ -1,0 +1,1134 @@
+//! Boots the topologies `devaddr plan --format qemu` emits in real QEMU and checks that
+//! QEMU (and, on x86, the SeaBIOS firmware) sees exactly the planned PCI topology.
+//!
+//! * Every spec in `tests/qemu-specs/` is planned twice (`--format json`, `--format qemu`).
+//! * The argument list: `-machine q35|pc|virt` (`-cpu cortex-a57` on virt), `-nodefaults`,
+//!   exactly one `-device` per planned device and non-builtin controller, none for builtins.
+//! * `-S` check (x86_64 and aarch64): QEMU is started paused and asked over QMP, for every
+//!   planned PCI device and every non-builtin PCI/storage/USB controller, which bus it sits
+//!   on (`parent_bus`) and at which devfn (`addr`); controller attributes (chassis, port,
+//!   chassis_nr, bus_nr, expander numa_node, port hotplug, multifunction) are compared too.
+//!   USB devices must sit on the planned controller's bus and port, SATA/IDE/SCSI disks on
+//!   the planned controller, bus/port, target and unit. Every planned device must exist.
+//! * Boot check (x86_64 only): QEMU runs until SeaBIOS has enumerated the PCI buses and
+//!   assigned BARs; `query-pci` must show every planned device with all BARs assigned, at the
+//!   planned slot/function, on the guest bus number the firmware gave its parent bus.
+//!
+//! When `qemu-system-x86_64` / `qemu-system-aarch64` is missing the tests print a SKIPPED
+//! line and pass, unless the `CI` environment variable is set (then they fail).
+//!
+//! Run: `cargo test --test qemu_real -- --nocapture`.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const X86: &str = "qemu-system-x86_64";
+const ARM: &str = "qemu-system-aarch64";
+
+/// PCI controller models: they provide a bus (the others sit on one).
+const PCI_CONTROLLER_MODELS: &[&str] = &[
+    "pcie-root",
+    "pci-root",
+    "pcie-root-port",
+    "pcie-to-pci-bridge",
+    "pci-bridge",
+    "pcie-expander-bus",
+    "pci-expander-bus",
+    "pcie-switch-upstream-port",
+    "pcie-switch-downstream-port",
+    "dmi-to-pci-bridge",
+];
+
+fn is_pci_controller(model: &str) -> bool {
+    PCI_CONTROLLER_MODELS.contains(&model) || model.starts_with("pcie-switch-")
+}
+
+// ---------------------------------------------------------------------------------------
+// Environment
+
+fn find_in_path(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// `CI` is set (to anything but empty, `0` or `false`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// The QEMU binary, or `None` after printing a SKIPPED line. Panics under CI.
+fn qemu_or_skip(bin: &str, test: &str) -> Option<PathBuf> {
+    match find_in_path(bin) {
+        Some(p) => Some(p),
+        None => {
+            if in_ci() {
+                panic!("qemu_real::{test}: {bin} not found on PATH, and CI is set: CI must not skip the real-QEMU tests");
+            }
+            eprintln!("SKIPPED qemu_real::{test}: {bin} not found");
+            None
+        }
+    }
+}
+
+fn specs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/qemu-specs")
+}
+
+/// Spec files for one architecture: aarch64 specs are the `virt` machine ones.
+fn spec_files(aarch64: bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(specs_dir())
+        .expect("tests/qemu-specs exists")
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).expect("readable spec");
+            let virt = text.lines().any(|l| {
+                l.strip_prefix("machine:")
+                    .is_some_and(|m| m.trim().trim_matches(['"', '\'']).starts_with("virt"))
+            });
+            virt == aarch64
+        })
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no specs for aarch64={aarch64} in {:?}",
+        specs_dir()
+    );
+    files
+}
+
+fn unique_path(tag: &str, ext: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    // Unix socket paths are limited to ~108 bytes: keep the name short.
+    let tag: String = tag.chars().take(20).collect();
+    std::env::temp_dir().join(format!("devaddr-{}-{n}-{tag}.{ext}", std::process::id()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The plan
+
+fn devaddr(spec: &Path, format: &str) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_devaddr"))
+        .args(["plan", "--format", format])
+        .arg(spec)
+        .output()
+        .map_err(|e| format!("cannot run devaddr: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`devaddr plan --format {format}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("devaddr output is not UTF-8: {e}"))
+}
+
+/// A planned PCI function that QEMU must show: a device or a controller with a PCI address.
+#[derive(Debug, Clone)]
+struct PciItem {
+    id: String,
+    /// `device <kind>` or `controller <model>`.
+    what: String,
+    /// Plan index of the PCI controller providing the bus (0 = root).
+    bus: u64,
+    slot: u64,
+    function: u64,
+    /// Further QOM properties to compare: (property, expected, skip if QEMU lacks it).
+    props: Vec<(&'static str, Value, bool)>,
+}
+
+/// QOM properties that must carry the plan's controller attributes.
+fn controller_props(c: &Value, model: &str) -> Vec<(&'static str, Value, bool)> {
+    let mut props = Vec::new();
+    for key in ["chassis", "port", "chassis_nr", "bus_nr"] {
+        if let Some(v) = c.get(key).and_then(Value::as_u64) {
+            props.push((key, json!(v), false));
+        }
+    }
+    if model.ends_with("expander-bus") {
+        if let Some(v) = c.get("numa_node").and_then(Value::as_u64) {
+            props.push(("numa_node", json!(v), false));
+        }
+    }
+    // Only ports have a `hotplug` property; bridges hotplug through SHPC/ACPI.
+    if let Some(v) = c.get("hotplug").and_then(Value::as_bool) {
+        props.push(("hotplug", json!(v), true));
+    }
+    props
+}
+
+/// `multifunction=on` where the plan asks for it.
+fn multifunction_prop(v: &Value) -> Option<(&'static str, Value, bool)> {
+    let mf = v.get("address")?.get("multifunction")?.as_bool()?;
+    mf.then_some(("multifunction", json!(true), false))
+}
+
+#[derive(Debug)]
+struct Plan {
+    spec: String,
+    machine: String,
+    root_bus_name: String,
+    /// Items to check.
+    pci: Vec<PciItem>,
+    /// Every device id of the plan (PCI or not): each must exist in QEMU.
+    device_ids: Vec<String>,
+    /// PCI controllers by index: (id, model, bus_nr).
+    pci_controllers: BTreeMap<u64, (String, String, Option<u64>)>,
+    /// Builtin controller ids (no -device line).
+    builtin_ids: Vec<String>,
+    /// USB and drive devices with where QEMU must have attached them.
+    attached: Vec<Attached>,
+    args: Vec<String>,
+}
+
+fn pci_addr(v: &Value) -> Option<(u64, u64, u64)> {
+    let a = v.get("address")?;
+    if a.get("type")?.as_str()? != "pci" {
+        return None;
+    }
+    Some((
+        a.get("bus")?.as_u64()?,
+        a.get("slot")?.as_u64()?,
+        a.get("function")?.as_u64()?,
+    ))
+}
+
+/// A USB or drive device: the QEMU bus it must sit on and properties to compare.
+#[derive(Debug, Clone)]
+struct Attached {
+    id: String,
+    what: String,
+    /// Expected last component of `parent_bus` (`usb0.0`, `ide.1`, `scsi0.0`).
+    bus_name: String,
+    /// (QOM property, expected value).
+    props: Vec<(&'static str, Value)>,
+}
+
+/// What a storage/USB controller model (or controller device kind) provides.
+fn provides(model_or_kind: &str) -> Option<&'static str> {
+    Some(match model_or_kind {
+        "ich9-ahci" => "sata",
+        "piix3-ide" => "ide",
+        "piix3-uhci" | "qemu-xhci" => "usb",
+        "virtio-scsi" => "scsi",
+        _ => return None,
+    })
+}
+
+/// What bus a device kind plugs into.
+fn needs(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "sata-disk" => "sata",
+        "ide-disk" => "ide",
+        "scsi-disk" => "scsi",
+        k if k.starts_with("usb-") => "usb",
+        _ => return None,
+    })
+}
+
+/// Storage/USB controllers by (provides, index) -> (id, builtin). Plan controllers keep
+/// their index; controllers declared as spec devices take the free indexes in order.
+fn storage_controllers(
+    controllers: &[Value],
+    devices: &[Value],
+) -> BTreeMap<(String, u64), (String, bool)> {
+    let mut out = BTreeMap::new();
+    for c in controllers {
+        if let Some(p) = provides(str_of(c, "model")) {
+            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let builtin = c.get("builtin").and_then(Value::as_bool) == Some(true);
+            out.insert(
+                (p.to_string(), index),
+                (str_of(c, "id").to_string(), builtin),
+            );
+        }
+    }
+    for d in devices {
+        if let Some(p) = provides(str_of(d, "kind")) {
+            let index = (0..)
+                .find(|i| !out.contains_key(&(p.to_string(), *i)))
+                .unwrap();
+            out.insert((p.to_string(), index), (str_of(d, "id").to_string(), false));
+        }
+    }
+    out
+}
+
+fn attached_devices(controllers: &[Value], devices: &[Value]) -> Result<Vec<Attached>, String> {
+    let ctls = storage_controllers(controllers, devices);
+    let mut out = Vec::new();
+    for d in devices {
+        let id = str_of(d, "id").to_string();
+        let kind = str_of(d, "kind");
+        let Some(a) = d.get("address") else { continue };
+        let Some(need) = needs(kind) else { continue };
+        let num = |k: &str| a.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let what = format!("device {kind}");
+        match str_of(a, "type") {
+            "usb" => {
+                let Some((ctl, builtin)) = ctls.get(&(need.to_string(), num("bus"))) else {
+                    return Err(format!(
+                        "{what} {id}: plan has no USB controller with index {}",
+                        num("bus")
+                    ));
+                };
+                let port = match a.get("port") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                if !builtin {
+                    out.push(Attached {
+                        id,
+                        what,
+                        bus_name: format!("{ctl}.0"),
+                        props: vec![("port", Value::String(port))],
+                    });
+                }
+            }
+            "drive" => {
+                let Some((ctl, builtin)) = ctls.get(&(need.to_string(), num("controller"))) else {
+                    return Err(format!(
+                        "{what} {id}: plan has no {need} controller with index {}",
+                        num("controller")
+                    ));
+                };
+                // QEMU names the buses of the chipset's own IDE/AHCI controller `ide.N`.
+                let prefix = if *builtin { "ide" } else { ctl.as_str() };
+                let (bus_name, props) = match need {
+                    "sata" => (format!("{prefix}.{}", num("unit")), vec![]),
+                    "ide" => (
+                        format!("{prefix}.{}", num("bus")),
+                        vec![("unit", json!(num("unit")))],
+                    ),
+                    _ => (
+                        format!("{prefix}.{}", num("bus")),
+                        vec![
+                            ("scsi-id", json!(num("target"))),
+                            ("lun", json!(num("unit"))),
+                        ],
+                    ),
+                };
+                out.push(Attached {
+                    id,
+                    what,
+                    bus_name,
+                    props,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn load_plan(spec_path: &Path) -> Result<Plan, String> {
+    let spec = spec_path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let json_text = devaddr(spec_path, "json")?;
+    let plan: Value = serde_json::from_str(&json_text)
+        .map_err(|e| format!("plan JSON does not parse: {e}\n{json_text}"))?;
+    let qemu_text = devaddr(spec_path, "qemu")?;
+    let args: Vec<String> = qemu_text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if args.is_empty() {
+        return Err("`devaddr plan --format qemu` printed nothing".into());
+    }
+    let machine = str_of(&plan, "machine").to_string();
+    let controllers = plan
+        .get("controllers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let devices = plan
+        .get("devices")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or("plan JSON has no `devices` array")?;
+    let root_model = controllers
+        .iter()
+        .find(|c| {
+            c.get("index").and_then(Value::as_u64) == Some(0)
+                && is_pci_controller(str_of(c, "model"))
+        })
+        .map(|c| str_of(c, "model").to_string());
+    let root_bus_name = match root_model.as_deref() {
+        Some("pcie-root") => "pcie.0",
+        Some("pci-root") => "pci.0",
+        _ if machine == "q35" || machine.starts_with("pc-q35") || machine.starts_with("virt") => {
+            "pcie.0"
+        }
+        _ => "pci.0",
+    }
+    .to_string();
+
+    let mut pci = Vec::new();
+    let mut pci_controllers = BTreeMap::new();
+    let mut builtin_ids = Vec::new();
+    for c in &controllers {
+        let id = str_of(c, "id").to_string();
+        let model = str_of(c, "model").to_string();
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let builtin = c.get("builtin").and_then(Value::as_bool) == Some(true);
+        if builtin {
+            builtin_ids.push(id.clone());
+        }
+        if is_pci_controller(&model) {
+            pci_controllers.insert(
+                index,
+                (
+                    id.clone(),
+                    model.clone(),
+                    c.get("bus_nr").and_then(Value::as_u64),
+                ),
+            );
+        }
+        if builtin {
+            continue;
+        }
+        if let Some((bus, slot, function)) = pci_addr(c) {
+            let mut props = controller_props(c, &model);
+            props.extend(multifunction_prop(c));
+            pci.push(PciItem {
+                id,
+                what: format!("controller {model}"),
+                bus,
+                slot,
+                function,
+                props,
+            });
+        }
+    }
+    let attached = attached_devices(&controllers, &devices)?;
+    let mut device_ids = Vec::new();
+    for d in &devices {
+        let id = str_of(d, "id").to_string();
+        device_ids.push(id.clone());
+        if let Some((bus, slot, function)) = pci_addr(d) {
+            pci.push(PciItem {
+                id,
+                what: format!("device {}", str_of(d, "kind")),
+                bus,
+                slot,
+                function,
+                props: multifunction_prop(d).into_iter().collect(),
+            });
+        }
+    }
+    Ok(Plan {
+        spec,
+        machine,
+        root_bus_name,
+        pci,
+        device_ids,
+        pci_controllers,
+        builtin_ids,
+        attached,
+        args,
+    })
+}
+
+impl Plan {
+    /// QEMU name of the bus with plan index `bus`.
+    fn expected_bus_name(&self, bus: u64) -> String {
+        if bus == 0 {
+            self.root_bus_name.clone()
+        } else {
+            format!("pci.{bus}")
+        }
+    }
+
+    /// Static checks of the argument list against the plan.
+    fn check_args(&self, failures: &mut Vec<String>) {
+        let spec = &self.spec;
+        let a = &self.args;
+        let has = |s: &str| a.iter().any(|x| x == s);
+        if a.first().map(String::as_str) != Some("-machine") {
+            failures.push(format!(
+                "[{spec}] qemu args: expected to start with `-machine`, got {:?}",
+                a.first()
+            ));
+        }
+        let machine_arg = a.get(1).map(String::as_str).unwrap_or_default();
+        let want_machine = match self.root_bus_name.as_str() {
+            "pci.0" => "pc",
+            _ if self.machine.starts_with("virt") => "virt",
+            _ => "q35",
+        };
+        if machine_arg.split(',').next() != Some(want_machine) {
+            failures.push(format!(
+                "[{spec}] qemu args: `-machine {want_machine}` expected for plan machine {}, got `-machine {machine_arg}`",
+                self.machine
+            ));
+        }
+        if want_machine == "virt" && !a.windows(2).any(|w| w[0] == "-cpu" && w[1] == "cortex-a57") {
+            failures.push(format!(
+                "[{spec}] qemu args: `-cpu cortex-a57` missing for virt"
+            ));
+        }
+        if !has("-nodefaults") {
+            failures.push(format!("[{spec}] qemu args: `-nodefaults` missing"));
+        }
+        let device_lines: Vec<&String> = a
+            .windows(2)
+            .filter(|w| w[0] == "-device")
+            .map(|w| &w[1])
+            .collect();
+        let id_count = |id: &str| {
+            device_lines
+                .iter()
+                .filter(|l| l.split(',').any(|kv| kv == format!("id={id}")))
+                .count()
+        };
+        let mut wanted: Vec<&str> = self.device_ids.iter().map(String::as_str).collect();
+        wanted.extend(self.pci.iter().map(|p| p.id.as_str()));
+        wanted.sort();
+        wanted.dedup();
+        for id in wanted {
+            let n = id_count(id);
+            if n != 1 {
+                failures.push(format!(
+                    "[{spec}] qemu args: expected exactly one `-device ...,id={id}` line, found {n}"
+                ));
+            }
+        }
+        for id in &self.builtin_ids {
+            let n = id_count(id);
+            if n != 0 {
+                failures.push(format!(
+                    "[{spec}] qemu args: builtin controller {id} must get no -device line, found {n}"
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// QEMU process and QMP
+
+struct Qemu {
+    child: Child,
+    files: Vec<PathBuf>,
+    stderr_path: PathBuf,
+    sock: PathBuf,
+    debug_log: Option<PathBuf>,
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+impl Qemu {
+    /// Starts QEMU. `paused`: with `-S`. `debugcon`: x86 SeaBIOS debug log.
+    fn start(bin: &Path, plan: &Plan, paused: bool, debugcon: bool) -> Qemu {
+        let tag = plan.spec.trim_end_matches(".yaml");
+        let sock = unique_path(tag, "sock");
+        let stderr_path = unique_path(tag, "stderr");
+        let mut files = vec![sock.clone(), stderr_path.clone()];
+        let mut cmd = Command::new(bin);
+        cmd.args(&plan.args)
+            .args([
+                "-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none",
+            ])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", sock.display()));
+        if paused {
+            cmd.arg("-S");
+        }
+        let mut debug_log = None;
+        if debugcon {
+            let log = unique_path(tag, "seabios.log");
+            cmd.arg("-chardev")
+                .arg(format!("file,id=seabios,path={}", log.display()))
+                .args(["-device", "isa-debugcon,iobase=0x402,chardev=seabios"]);
+            files.push(log.clone());
+            debug_log = Some(log);
+        }
+        let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        Qemu {
+            child,
+            files,
+            stderr_path,
+            sock,
+            debug_log,
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// `Err` with QEMU's error text when it exited.
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("QEMU exited ({status}): {}", self.stderr_text())),
+            _ => None,
+        }
+    }
+
+    /// Connects to QMP (waits for the socket), negotiates capabilities.
+    fn qmp(&mut self) -> Result<Qmp, String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(e) = self.exited() {
+                return Err(e);
+            }
+            if let Ok(s) = UnixStream::connect(&self.sock) {
+                let mut q = Qmp::new(s)?;
+                q.read_message()?; // greeting
+                q.execute("qmp_capabilities", json!({}))?;
+                return Ok(q);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "QMP socket {} did not come up in 20 s; stderr: {}",
+                    self.sock.display(),
+                    self.stderr_text()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SeaBIOS debug log: error lines plus the tail, for failure messages.
+    fn firmware_log_excerpt(&self) -> String {
+        let Some(p) = &self.debug_log else {
+            return String::new();
+        };
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let errors: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                (l.contains("out of") || l.contains("error") || l.contains("fail"))
+                    && !l.contains("boot failed")
+            })
+            .collect();
+        let tail = &lines[lines.len().saturating_sub(25)..];
+        format!(
+            "SeaBIOS log ({} lines); error lines: {:?}\n  last lines:\n    {}",
+            lines.len(),
+            errors,
+            tail.join("\n    ")
+        )
+    }
+}
+
+struct Qmp {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Qmp {
+    fn new(s: UnixStream) -> Result<Qmp, String> {
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let writer = s.try_clone().map_err(|e| e.to_string())?;
+        Ok(Qmp {
+            reader: BufReader::new(s),
+            writer,
+        })
+    }
+
+    fn read_message(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|e| format!("QMP read: {e}"))?;
+        if n == 0 {
+            return Err("QMP connection closed".into());
+        }
+        serde_json::from_str(&line).map_err(|e| format!("QMP message does not parse ({e}): {line}"))
+    }
+
+    /// Runs a command: `Ok(return value)` or `Err(QMP error description)`.
+    fn execute(&mut self, cmd: &str, args: Value) -> Result<Value, String> {
+        let msg = json!({"execute": cmd, "arguments": args});
+        self.writer
+            .write_all(format!("{msg}\n").as_bytes())
+            .map_err(|e| format!("QMP write: {e}"))?;
+        loop {
+            let m = self.read_message()?;
+            if m.get("event").is_some() {
+                continue;
+            }
+            if let Some(r) = m.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = m.get("error") {
+                return Err(format!("{}: {}", str_of(e, "class"), str_of(e, "desc")));
+            }
+        }
+    }
+
+    fn qom_get(&mut self, path: &str, property: &str) -> Result<Value, String> {
+        self.execute("qom-get", json!({"path": path, "property": property}))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Paused check: QOM parent bus and devfn
+
+fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
+    let spec = &plan.spec;
+    let mut qemu = Qemu::start(bin, plan, true, false);
+    let mut qmp = match qemu.qmp() {
+        Ok(q) => q,
+        Err(e) => {
+            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
+            return;
+        }
+    };
+    for id in &plan.device_ids {
+        if let Err(e) = qmp.qom_get(&format!("/machine/peripheral/{id}"), "type") {
+            failures.push(format!("[{spec}] device {id}: not present in QEMU ({e})"));
+        }
+    }
+    for item in &plan.attached {
+        let path = format!("/machine/peripheral/{}", item.id);
+        match qmp.qom_get(&path, "parent_bus") {
+            Ok(v) => {
+                let qom = v.as_str().unwrap_or_default();
+                let actual = qom.rsplit('/').next().unwrap_or_default();
+                if actual != item.bus_name {
+                    failures.push(format!(
+                        "[{spec}] {} {}: parent bus expected {}, QEMU has {actual} ({qom})",
+                        item.what, item.id, item.bus_name
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!(
+                "[{spec}] {} {}: qom-get parent_bus failed: {e}",
+                item.what, item.id
+            )),
+        }
+        for (prop, want) in &item.props {
+            match qmp.qom_get(&path, prop) {
+                Ok(v) if &v == want => {}
+                Ok(v) => failures.push(format!(
+                    "[{spec}] {} {}: {prop} expected {want}, QEMU has {v}",
+                    item.what, item.id
+                )),
+                Err(e) => failures.push(format!(
+                    "[{spec}] {} {}: qom-get {prop} failed: {e}",
+                    item.what, item.id
+                )),
+            }
+        }
+    }
+    for item in &plan.pci {
+        let path = format!("/machine/peripheral/{}", item.id);
+        let expected_bus = plan.expected_bus_name(item.bus);
+        match qmp.qom_get(&path, "parent_bus") {
+            Ok(v) => {
+                let qom = v.as_str().unwrap_or_default();
+                let actual = qom.rsplit('/').next().unwrap_or_default();
+                if actual != expected_bus {
+                    failures.push(format!(
+                        "[{spec}] {} {}: parent bus expected {expected_bus} (plan bus {}), QEMU has {actual} ({qom})",
+                        item.what, item.id, item.bus
+                    ));
+                }
+            }
+            Err(e) => {
+                failures.push(format!(
+                    "[{spec}] {} {}: qom-get parent_bus failed: {e}",
+                    item.what, item.id
+                ));
+                continue;
+            }
+        }
+        match qmp.qom_get(&path, "addr") {
+            Ok(v) => {
+                let devfn = v.as_i64().unwrap_or(-1);
+                let expected = (item.slot << 3 | item.function) as i64;
+                if devfn != expected {
+                    failures.push(format!(
+                        "[{spec}] {} {}: devfn expected {:#x}.{:#x} (={expected}), QEMU has {} (={devfn})",
+                        item.what,
+                        item.id,
+                        item.slot,
+                        item.function,
+                        if devfn >= 0 { format!("{:#x}.{:#x}", devfn >> 3, devfn & 7) } else { "none".into() },
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!(
+                "[{spec}] {} {}: qom-get addr failed: {e}",
+                item.what, item.id
+            )),
+        }
+        for (prop, want, optional) in &item.props {
+            match qmp.qom_get(&path, prop) {
+                Ok(v) if &v == want => {}
+                Ok(v) => failures.push(format!(
+                    "[{spec}] {} {}: {prop} expected {want} (plan), QEMU has {v}",
+                    item.what, item.id
+                )),
+                Err(e) if *optional && e.contains("not found") => {}
+                Err(e) => failures.push(format!(
+                    "[{spec}] {} {}: qom-get {prop} failed: {e}",
+                    item.what, item.id
+                )),
+            }
+        }
+    }
+}
+
+fn run_paused_checks(bin: &Path, aarch64: bool, test: &str) {
+    let start = Instant::now();
+    let mut failures = Vec::new();
+    for path in spec_files(aarch64) {
+        let t = Instant::now();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let plan = match load_plan(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("[{name}] {e}"));
+                continue;
+            }
+        };
+        let before = failures.len();
+        plan.check_args(&mut failures);
+        check_paused(bin, &plan, &mut failures);
+        eprintln!(
+            "qemu_real::{test}: {name} ({}, {} PCI functions, {} USB/drive devices checked): {} in {:.1} s",
+            plan.machine,
+            plan.pci.len(),
+            plan.attached.len(),
+            if failures.len() == before {
+                "ok"
+            } else {
+                "FAILED"
+            },
+            t.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!(
+        "qemu_real::{test}: done in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Boot check: SeaBIOS enumeration via query-pci
+
+/// One function as the guest sees it.
+#[derive(Debug, Clone)]
+struct Seen {
+    qdev_id: String,
+    bus: i64,
+    slot: i64,
+    function: i64,
+    /// BARs with no address assigned: (bar, type).
+    unassigned: Vec<(i64, String)>,
+    /// Secondary bus number when the function is a bridge.
+    secondary: Option<i64>,
+}
+
+fn collect_seen(devices: &Value, out: &mut Vec<Seen>) {
+    for d in devices.as_array().into_iter().flatten() {
+        let unassigned = d
+            .get("regions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            // BAR 6 is the expansion ROM: SeaBIOS programs it with the enable bit clear
+            // (QEMU then reports address -1), so only BARs 0-5 are checked.
+            .filter(|r| r.get("bar").and_then(Value::as_i64).is_some_and(|b| b < 6))
+            .filter(|r| r.get("address").and_then(Value::as_i64).unwrap_or(-1) == -1)
+            .map(|r| {
+                (
+                    r.get("bar").and_then(Value::as_i64).unwrap_or(-1),
+                    str_of(r, "type").to_string(),
+                )
+            })
+            .collect();
+        let bridge = d.get("pci_bridge");
+        out.push(Seen {
+            qdev_id: str_of(d, "qdev_id").to_string(),
+            bus: d.get("bus").and_then(Value::as_i64).unwrap_or(-1),
+            slot: d.get("slot").and_then(Value::as_i64).unwrap_or(-1),
+            function: d.get("function").and_then(Value::as_i64).unwrap_or(-1),
+            unassigned,
+            secondary: bridge
+                .and_then(|b| b.get("bus"))
+                .and_then(|b| b.get("secondary"))
+                .and_then(Value::as_i64),
+        });
+        if let Some(b) = bridge {
+            if let Some(devs) = b.get("devices") {
+                collect_seen(devs, out);
+            }
+        }
+    }
+}
+
+fn query_pci(qmp: &mut Qmp) -> Result<Vec<Seen>, String> {
+    let buses = qmp.execute("query-pci", json!({}))?;
+    let mut out = Vec::new();
+    for b in buses.as_array().into_iter().flatten() {
+        if let Some(devs) = b.get("devices") {
+            collect_seen(devs, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Guest bus number of plan bus `index` as the firmware numbered it.
+fn guest_bus(plan: &Plan, seen: &[Seen], index: u64) -> Result<i64, String> {
+    if index == 0 {
+        return Ok(0);
+    }
+    let Some((id, model, bus_nr)) = plan.pci_controllers.get(&index) else {
+        return Err(format!("plan has no PCI controller with index {index}"));
+    };
+    // A bridge (and the internal pci-bridge of an i440fx pxb, which has the pxb's id).
+    let bridges: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| &s.qdev_id == id && s.secondary.is_some())
+        .collect();
+    if let [b] = bridges.as_slice() {
+        let n = b.secondary.unwrap();
+        return if n > 0 {
+            Ok(n)
+        } else {
+            Err(format!(
+                "{id} ({model}) has no secondary bus number assigned"
+            ))
+        };
+    }
+    if bridges.len() > 1 {
+        return Err(format!(
+            "{id} ({model}) appears as {} bridges",
+            bridges.len()
+        ));
+    }
+    // pxb-pcie: its root bus has the number bus_nr.
+    match bus_nr {
+        Some(n) => Ok(*n as i64),
+        None => Err(format!(
+            "{id} ({model}) is not visible as a bridge and has no bus_nr"
+        )),
+    }
+}
+
+/// Checks one query-pci snapshot; returns the failures (empty = all enumerated).
+fn enumeration_gaps(plan: &Plan, seen: &[Seen]) -> Vec<String> {
+    let spec = &plan.spec;
+    let mut out = Vec::new();
+    for item in &plan.pci {
+        let label = format!("[{spec}] {} {}", item.what, item.id);
+        let occ: Vec<&Seen> = seen.iter().filter(|s| s.qdev_id == item.id).collect();
+        if occ.is_empty() {
+            out.push(format!("{label}: not enumerated (absent from query-pci)"));
+            continue;
+        }
+        let want_bus = match guest_bus(plan, seen, item.bus) {
+            Ok(n) => n,
+            Err(e) => {
+                out.push(format!(
+                    "{label}: cannot find the guest bus of plan bus {}: {e}",
+                    item.bus
+                ));
+                continue;
+            }
+        };
+        let Some(s) = occ.iter().find(|s| s.bus == want_bus) else {
+            let at: Vec<String> = occ
+                .iter()
+                .map(|s| format!("{:02x}:{:02x}.{}", s.bus, s.slot, s.function))
+                .collect();
+            out.push(format!(
+                "{label}: expected on guest bus {want_bus:#04x} (plan bus {}), enumerated at {at:?}",
+                item.bus
+            ));
+            continue;
+        };
+        if (s.slot, s.function) != (item.slot as i64, item.function as i64) {
+            out.push(format!(
+                "{label}: guest sees slot/function {:#x}.{:#x}, plan says {:#x}.{:#x}",
+                s.slot, s.function, item.slot, item.function
+            ));
+        }
+        if !s.unassigned.is_empty() {
+            out.push(format!(
+                "{label}: firmware left BARs unassigned (bar, type): {:?}",
+                s.unassigned
+            ));
+        }
+        if let Some(sec) = s.secondary {
+            if sec <= 0 {
+                out.push(format!(
+                    "{label}: bridge has no secondary bus number assigned"
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
+    let spec = &plan.spec;
+    let mut qemu = Qemu::start(bin, plan, false, true);
+    let mut qmp = match qemu.qmp() {
+        Ok(q) => q,
+        Err(e) => {
+            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
+            return;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last_count = usize::MAX;
+    let mut stable_since = Instant::now();
+    let gaps = loop {
+        let seen = match query_pci(&mut qmp) {
+            Ok(s) => s,
+            Err(e) => {
+                let why = qemu.exited().unwrap_or_default();
+                failures.push(format!("[{spec}] query-pci failed: {e} {why}"));
+                return;
+            }
+        };
+        let gaps = enumeration_gaps(plan, &seen);
+        if gaps.is_empty() {
+            break gaps;
+        }
+        let count = seen.iter().filter(|s| s.unassigned.is_empty()).count();
+        if count != last_count {
+            last_count = count;
+            stable_since = Instant::now();
+        }
+        let log = qemu.firmware_log_excerpt();
+        // "PCI: out of I/O address space" (or 32-bit memory): SeaBIOS stops assigning.
+        let gave_up = log.contains("PCI: out of");
+        // SeaBIOS has moved past PCI setup when it prints its boot menu / boot attempts.
+        let past_pci = std::fs::read_to_string(qemu.debug_log.as_ref().unwrap())
+            .map(|t| {
+                t.contains("Searching bootorder")
+                    || t.contains("Booting from")
+                    || t.contains("No bootable device")
+            })
+            .unwrap_or(false);
+        let stable_for = stable_since.elapsed();
+        if Instant::now() > deadline || gave_up || (past_pci && stable_for > Duration::from_secs(2))
+        {
+            break gaps;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    if !gaps.is_empty() {
+        failures.extend(gaps);
+        failures.push(format!("[{spec}] {}", qemu.firmware_log_excerpt()));
+    }
+}
+
+fn run_boot_checks(bin: &Path, test: &str) {
+    let start = Instant::now();
+    let mut failures = Vec::new();
+    for path in spec_files(false) {
+        let t = Instant::now();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let plan = match load_plan(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("[{name}] {e}"));
+                continue;
+            }
+        };
+        let before = failures.len();
+        check_boot(bin, &plan, &mut failures);
+        eprintln!(
+            "qemu_real::{test}: {name} ({}, {} PCI functions): {} in {:.1} s",
+            plan.machine,
+            plan.pci.len(),
+            if failures.len() == before {
+                "enumerated"
+            } else {
+                "FAILED"
+            },
+            t.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!(
+        "qemu_real::{test}: done in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn x86_64_qemu_accepts_planned_topology() {
+    let test = "x86_64_qemu_accepts_planned_topology";
+    if let Some(bin) = qemu_or_skip(X86, test) {
+        run_paused_checks(&bin, false, test);
+    }
+}
+
+#[test]
+fn x86_64_seabios_enumerates_planned_topology() {
+    let test = "x86_64_seabios_enumerates_planned_topology";
+    if let Some(bin) = qemu_or_skip(X86, test) {
+        run_boot_checks(&bin, test);
+    }
+}
+
+#[test]
+fn aarch64_qemu_accepts_planned_topology() {
+    let test = "aarch64_qemu_accepts_planned_topology";
+    if let Some(bin) = qemu_or_skip(ARM, test) {
+        run_paused_checks(&bin, true, test);
+    }
+}
