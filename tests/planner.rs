@@ -14,7 +14,7 @@ fn pci(a: &Option<Address>) -> PciAddress {
     }
 }
 
-fn dev<'a>(p: &'a Plan, id: &str) -> PciAddress {
+fn dev(p: &Plan, id: &str) -> PciAddress {
     pci(&p.devices.iter().find(|d| d.id == id).unwrap().address)
 }
 

@@ -1062,8 +1062,23 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
         std::thread::sleep(Duration::from_millis(500));
     };
     if !gaps.is_empty() {
-        failures.extend(gaps);
-        failures.push(format!("[{spec}] {}", qemu.firmware_log_excerpt()));
+        let bad: std::collections::BTreeSet<&str> = plan
+            .pci
+            .iter()
+            .map(|i| i.id.as_str())
+            .filter(|id| gaps.iter().any(|g| g.contains(&format!(" {id}: "))))
+            .collect();
+        failures.push(format!(
+            "[{spec}] SeaBIOS did not enumerate {} of {} planned PCI functions as planned:",
+            bad.len(),
+            plan.pci.len()
+        ));
+        const SHOWN: usize = 20;
+        failures.extend(gaps.iter().take(SHOWN).map(|g| format!("  {g}")));
+        if gaps.len() > SHOWN {
+            failures.push(format!("  ... and {} more", gaps.len() - SHOWN));
+        }
+        failures.push(format!("  [{spec}] {}", qemu.firmware_log_excerpt()));
     }
 }
 
