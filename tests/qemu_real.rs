@@ -188,6 +188,10 @@ struct Plan {
     builtin_ids: Vec<String>,
     /// USB and drive devices with where QEMU must have attached them.
     attached: Vec<Attached>,
+    /// The plan's `controllers`, `devices` and `free` as written.
+    controllers: Vec<Value>,
+    devices: Vec<Value>,
+    free: Value,
     args: Vec<String>,
 }
 
@@ -444,6 +448,9 @@ fn load_plan(spec_path: &Path) -> Result<Plan, String> {
         pci_controllers,
         builtin_ids,
         attached,
+        free: plan.get("free").cloned().unwrap_or(Value::Null),
+        controllers,
+        devices,
         args,
     })
 }
@@ -754,6 +761,13 @@ fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
             }
         }
     }
+    check_pci_items(&mut qmp, plan, failures);
+    // Last: hot-unplug requests and hot-added devices change the topology.
+    check_hotplug(&mut qmp, plan, failures);
+}
+
+fn check_pci_items(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
+    let spec = &plan.spec;
     for item in &plan.pci {
         let path = format!("/machine/peripheral/{}", item.id);
         let expected_bus = plan.expected_bus_name(item.bus);
@@ -808,6 +822,158 @@ fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
                     "[{spec}] {} {}: qom-get {prop} failed: {e}",
                     item.what, item.id
                 )),
+            }
+        }
+    }
+}
+
+/// Hotplug claims of the plan, tried on the paused machine (QEMU treats `device_add` and
+/// `device_del` after machine creation as hotplug and refuses them on buses that cannot):
+/// * every device planned with `hotplug: true` accepts an unplug request;
+/// * for every group of `free.hotplug_pcie_ports` / `free.hotplug_pci_slots` (`root`,
+///   `node<N>`), QEMU accepts a hot-added device in at least that many places: empty
+///   hotpluggable PCIe ports, or free slots of conventional buses, of that group.
+fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
+    let spec = &plan.spec;
+    struct Bus {
+        id: String,
+        model: String,
+        parent: Option<u64>,
+        numa_node: Option<u64>,
+        hotplug: Option<bool>,
+    }
+    let mut buses: BTreeMap<u64, Bus> = BTreeMap::new();
+    for c in &plan.controllers {
+        let model = str_of(c, "model");
+        if !is_pci_controller(model) {
+            continue;
+        }
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+        buses.insert(
+            index,
+            Bus {
+                id: str_of(c, "id").to_string(),
+                model: model.to_string(),
+                parent: pci_addr(c).map(|a| a.0),
+                numa_node: c.get("numa_node").and_then(Value::as_u64),
+                hotplug: c.get("hotplug").and_then(Value::as_bool),
+            },
+        );
+    }
+    // Slots in use per bus index.
+    let mut used: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for v in plan.controllers.iter().chain(&plan.devices) {
+        if let Some((bus, slot, _)) = pci_addr(v) {
+            used.entry(bus).or_default().push(slot);
+        }
+    }
+    let group_of = |mut index: u64| -> String {
+        for _ in 0..64 {
+            let Some(b) = buses.get(&index) else {
+                break;
+            };
+            if b.model.ends_with("expander-bus") {
+                return format!("node{}", b.numa_node.unwrap_or(0));
+            }
+            match b.parent {
+                Some(p) => index = p,
+                None => break,
+            }
+        }
+        "root".to_string()
+    };
+    let bus_name = |index: u64| -> String {
+        if index == 0 {
+            plan.root_bus_name.clone()
+        } else {
+            buses
+                .get(&index)
+                .map_or(format!("pci.{index}"), |b| b.id.clone())
+        }
+    };
+
+    for d in &plan.devices {
+        if d.get("hotplug").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let Some((bus, _, _)) = pci_addr(d) else {
+            continue;
+        };
+        let id = str_of(d, "id");
+        if let Err(e) = qmp.execute("device_del", json!({"id": id})) {
+            failures.push(format!(
+                "[{spec}] device {} {id}: planned `hotplug: true` on {} ({}), but QEMU refuses to unplug it: {e}",
+                str_of(d, "kind"),
+                bus_name(bus),
+                group_of(bus)
+            ));
+        }
+    }
+
+    let mut n = 0;
+    let mut try_add = |qmp: &mut Qmp, bus: &str, slot: u64| -> Result<(), String> {
+        n += 1;
+        qmp.execute(
+            "device_add",
+            json!({"driver": "virtio-rng-pci", "id": format!("devaddr-hp{n}"),
+                   "bus": bus, "addr": format!("{slot:#x}")}),
+        )
+        .map(|_| ())
+    };
+    for (key, pcie) in [("hotplug_pcie_ports", true), ("hotplug_pci_slots", false)] {
+        let Some(claims) = plan.free.get(key).and_then(Value::as_object) else {
+            continue;
+        };
+        // group -> (accepted, errors)
+        let mut accepted: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        for (&index, b) in &buses {
+            let model = &b.model;
+            let group = group_of(index);
+            if !claims.contains_key(&group) {
+                continue;
+            }
+            let is_port = model == "pcie-root-port" || model == "pcie-switch-downstream-port";
+            let conventional = matches!(
+                model.as_str(),
+                "pci-root" | "pci-bridge" | "pci-expander-bus" | "pcie-to-pci-bridge"
+            );
+            let slots: Vec<u64> = if pcie && is_port && b.hotplug != Some(false) {
+                if used.contains_key(&index) {
+                    continue;
+                }
+                vec![0]
+            } else if !pcie && conventional {
+                (0..32)
+                    .filter(|s| !used.get(&index).is_some_and(|u| u.contains(s)))
+                    .collect()
+            } else {
+                continue;
+            };
+            let entry = accepted.entry(group).or_default();
+            let name = bus_name(index);
+            for slot in slots {
+                match try_add(qmp, &name, slot) {
+                    Ok(()) => entry.0 += 1,
+                    Err(e) => {
+                        let whole_bus = e.contains("does not support hotplugging");
+                        entry.1.push(format!("{name} slot {slot:#x}: {e}"));
+                        if whole_bus {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        for (group, claim) in claims {
+            let claim = claim.as_u64().unwrap_or(0);
+            let (ok, errors) = accepted.remove(group).unwrap_or_default();
+            if ok < claim {
+                let mut errors = errors;
+                errors.dedup_by(|a, b| a.split(": ").nth(1) == b.split(": ").nth(1));
+                errors.truncate(4);
+                failures.push(format!(
+                    "[{spec}] free.{key}.{group} = {claim}, but QEMU accepted a hot-added device in only {ok} place(s) of that group; errors: {errors:?}"
+                ));
             }
         }
     }
