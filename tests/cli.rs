@@ -187,6 +187,7 @@ fn other_bad_inputs_exit_2() {
         ("machine: q35\ndevices:\n  - {id: a, kind: usb-tablet, address: {type: usb, bus: 3, port: 1}}\n", "USB bus 3"),
         ("machine: q35\narch: aarch64\ndevices: []\n", "is x86_64"),
         ("", "empty input"),
+        ("machine: q35\ndevices:\n  - {id: b1, kind: virtio-balloon}\n  - {id: b2, kind: virtio-balloon}\n", "at most 1 virtio-balloon"),
     ];
     for (spec, want) in cases {
         let o = plan_stdin(spec, &[]);

@@ -89,6 +89,10 @@ fn to_spec(g: &Gen) -> Spec {
         if g.machine == "virt" && kind == "ich9-intel-hda" {
             kind = "virtio-rng";
         }
+        // QEMU allows one balloon per guest.
+        if kind == "virtio-balloon" && devices.iter().any(|d: &DeviceEntry| d.kind == kind) {
+            kind = "virtio-rng";
+        }
         let kd = cat.kind(kind).unwrap();
         // Keep I/O-BAR devices few enough for the x86 firmware.
         if matches!(kind, "e1000" | "e1000e") {

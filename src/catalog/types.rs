@@ -271,6 +271,9 @@ pub struct Kind {
     /// QEMU device used in place of this one when no host device is named.
     #[serde(default)]
     pub standin: Option<String>,
+    /// At most this many per guest (QEMU refuses more).
+    #[serde(default)]
+    pub max_per_guest: Option<u32>,
     /// Whether it can be hot-plugged.
     #[serde(default = "yes")]
     pub hotplug: bool,

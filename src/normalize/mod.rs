@@ -265,6 +265,21 @@ fn resolve_devices(
                 ));
             }
         }
+        if let Some(max) = kind.max_per_guest {
+            let n = spec.devices[..=i]
+                .iter()
+                .filter(|e| e.kind == kind.kind)
+                .count() as u32;
+            if n > max {
+                return Err(Error::input(
+                    at("kind"),
+                    format!(
+                        "device `{}`: a guest can have at most {max} {} device(s); found {n}",
+                        d.id, kind.kind
+                    ),
+                ));
+            }
+        }
         let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && kind.hotplug);
         if hotplug && !kind.hotplug {
             return Err(Error::input(
