@@ -10,6 +10,9 @@
 //!   chassis_nr, bus_nr, expander numa_node, port hotplug, multifunction) are compared too.
 //!   USB devices must sit on the planned controller's bus and port, SATA/IDE/SCSI disks on
 //!   the planned controller, bus/port, target and unit. Every planned device must exist.
+//!   Then the hotplug claims: every hotpluggable device must accept `device_del`, and
+//!   `free.hotplug_pcie_ports` / `free.hotplug_pci_slots` / `free.usb_ports` must be
+//!   backed by places where QEMU accepts a hot-added device.
 //! * Boot check (x86_64 only): QEMU runs until SeaBIOS has enumerated the PCI buses and
 //!   assigned BARs; `query-pci` must show every planned device with all BARs assigned, at the
 //!   planned slot/function, on the guest bus number the firmware gave its parent bus.
@@ -111,7 +114,13 @@ fn unique_path(tag: &str, ext: &str) -> PathBuf {
     let n = N.fetch_add(1, Ordering::SeqCst);
     // Unix socket paths are limited to ~108 bytes: keep the name short.
     let tag: String = tag.chars().take(20).collect();
-    std::env::temp_dir().join(format!("devaddr-{}-{n}-{tag}.{ext}", std::process::id()))
+    let name = format!("devaddr-{}-{n}-{tag}.{ext}", std::process::id());
+    let dir = std::env::temp_dir();
+    if dir.join(&name).as_os_str().len() < 100 {
+        dir.join(name)
+    } else {
+        Path::new("/tmp").join(name)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -188,6 +197,8 @@ struct Plan {
     builtin_ids: Vec<String>,
     /// USB and drive devices with where QEMU must have attached them.
     attached: Vec<Attached>,
+    /// `policy.preset` of the plan.
+    preset: String,
     /// The plan's `controllers`, `devices` and `free` as written.
     controllers: Vec<Value>,
     devices: Vec<Value>,
@@ -449,6 +460,10 @@ fn load_plan(spec_path: &Path) -> Result<Plan, String> {
         builtin_ids,
         attached,
         free: plan.get("free").cloned().unwrap_or(Value::Null),
+        preset: plan
+            .get("policy")
+            .map(|p| str_of(p, "preset").to_string())
+            .unwrap_or_default(),
         controllers,
         devices,
         args,
@@ -714,14 +729,15 @@ impl Qmp {
 // ---------------------------------------------------------------------------------------
 // Paused check: QOM parent bus and devfn
 
-fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
+/// Returns how many hotplug operations were tried.
+fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) -> usize {
     let spec = &plan.spec;
     let mut qemu = Qemu::start(bin, plan, true, false);
     let mut qmp = match qemu.qmp() {
         Ok(q) => q,
         Err(e) => {
             failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
-            return;
+            return 0;
         }
     };
     for id in &plan.device_ids {
@@ -763,7 +779,7 @@ fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
     }
     check_pci_items(&mut qmp, plan, failures);
     // Last: hot-unplug requests and hot-added devices change the topology.
-    check_hotplug(&mut qmp, plan, failures);
+    check_hotplug(&mut qmp, plan, failures)
 }
 
 fn check_pci_items(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
@@ -829,11 +845,14 @@ fn check_pci_items(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
 
 /// Hotplug claims of the plan, tried on the paused machine (QEMU treats `device_add` and
 /// `device_del` after machine creation as hotplug and refuses them on buses that cannot):
-/// * every device planned with `hotplug: true` accepts an unplug request;
+/// * every device planned with `hotplug: true` (or, under preset hotplug-ready, without
+///   `hotplug: false`) accepts an unplug request;
+/// * `free.usb_ports` more USB devices can be added;
 /// * for every group of `free.hotplug_pcie_ports` / `free.hotplug_pci_slots` (`root`,
 ///   `node<N>`), QEMU accepts a hot-added device in at least that many places: empty
 ///   hotpluggable PCIe ports, or free slots of conventional buses, of that group.
-fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
+fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) -> usize {
+    let mut tried = 0;
     let spec = &plan.spec;
     struct Bus {
         id: String,
@@ -892,17 +911,21 @@ fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
         }
     };
 
+    // Preset hotplug-ready makes every device hotpluggable unless it says `hotplug: false`.
+    let hotplug_by_default = plan.preset == "hotplug-ready";
     for d in &plan.devices {
-        if d.get("hotplug").and_then(Value::as_bool) != Some(true) {
+        let hotplug = d.get("hotplug").and_then(Value::as_bool);
+        if hotplug != Some(true) && !(hotplug_by_default && hotplug.is_none()) {
             continue;
         }
         let Some((bus, _, _)) = pci_addr(d) else {
             continue;
         };
         let id = str_of(d, "id");
+        tried += 1;
         if let Err(e) = qmp.execute("device_del", json!({"id": id})) {
             failures.push(format!(
-                "[{spec}] device {} {id}: planned `hotplug: true` on {} ({}), but QEMU refuses to unplug it: {e}",
+                "[{spec}] device {} {id}: planned hotpluggable on {} ({}), but QEMU refuses to unplug it: {e}",
                 str_of(d, "kind"),
                 bus_name(bus),
                 group_of(bus)
@@ -920,6 +943,20 @@ fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
         )
         .map(|_| ())
     };
+    // free.usb_ports: that many more USB devices fit on the planned USB controllers.
+    if let Some(claim) = plan.free.get("usb_ports").and_then(Value::as_u64) {
+        for k in 0..claim {
+            let id = format!("devaddr-usb{k}");
+            tried += 1;
+            if let Err(e) = qmp.execute("device_add", json!({"driver": "usb-kbd", "id": id})) {
+                failures.push(format!(
+                    "[{spec}] free.usb_ports = {claim}, but hot-adding USB device {} of {claim} failed: {e}",
+                    k + 1
+                ));
+                break;
+            }
+        }
+    }
     for (key, pcie) in [("hotplug_pcie_ports", true), ("hotplug_pci_slots", false)] {
         let Some(claims) = plan.free.get(key).and_then(Value::as_object) else {
             continue;
@@ -952,6 +989,7 @@ fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
             let entry = accepted.entry(group).or_default();
             let name = bus_name(index);
             for slot in slots {
+                tried += 1;
                 match try_add(qmp, &name, slot) {
                     Ok(()) => entry.0 += 1,
                     Err(e) => {
@@ -977,6 +1015,7 @@ fn check_hotplug(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
             }
         }
     }
+    tried
 }
 
 fn run_paused_checks(bin: &Path, aarch64: bool, test: &str) {
@@ -994,9 +1033,9 @@ fn run_paused_checks(bin: &Path, aarch64: bool, test: &str) {
         };
         let before = failures.len();
         plan.check_args(&mut failures);
-        check_paused(bin, &plan, &mut failures);
+        let hotplug_ops = check_paused(bin, &plan, &mut failures);
         eprintln!(
-            "qemu_real::{test}: {name} ({}, {} PCI functions, {} USB/drive devices checked): {} in {:.1} s",
+            "qemu_real::{test}: {name} ({}, {} PCI functions, {} USB/drive devices, {hotplug_ops} hotplug operations checked): {} in {:.1} s",
             plan.machine,
             plan.pci.len(),
             plan.attached.len(),
@@ -1188,7 +1227,8 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
             return;
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // SeaBIOS under TCG assigns BARs at some 25 functions per second.
+    let deadline = Instant::now() + Duration::from_secs(20 + plan.pci.len() as u64 / 10);
     let mut last_count = usize::MAX;
     let mut stable_since = Instant::now();
     let gaps = loop {
