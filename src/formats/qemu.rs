@@ -5,7 +5,6 @@
 
 use crate::catalog::Catalog;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
-use std::collections::BTreeMap;
 
 /// QEMU bus names of the plan's buses and storage controllers.
 pub struct Names<'a> {
@@ -283,14 +282,4 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     }
     args.extend(backends);
     args
-}
-
-/// Map of PCI bus index to QEMU bus name (for the tree view and tests).
-pub fn bus_names(plan: &Plan, cat: &Catalog) -> BTreeMap<u32, String> {
-    let names = Names::new(plan, cat);
-    plan.controllers
-        .iter()
-        .filter(|c| cat.pci.contains_key(&c.model))
-        .map(|c| (c.index, names.pci_bus(c.index)))
-        .collect()
 }

@@ -8,7 +8,7 @@ mod storage;
 use crate::catalog::{Catalog, Family, IoBar, Kind, Machine, PciType, ReserveKind};
 use crate::error::{Error, Result};
 use crate::spec::{BusType, Effective, Multifunction, Prefer, Spec};
-use crate::topology::{Address, PciAddress};
+use crate::topology::PciAddress;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) use storage::StorageCtl;
@@ -394,12 +394,8 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
     // Groups first gather their members (in spec order).
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut group_order: Vec<&str> = Vec::new();
     for (i, d) in spec.devices.iter().enumerate() {
         if let Some(g) = &d.group {
-            if !groups.contains_key(g.as_str()) {
-                group_order.push(g);
-            }
             groups.entry(g).or_default().push(i);
         }
     }
@@ -472,7 +468,6 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             order: i,
         });
     }
-    let _ = group_order;
     // Implicit storage/USB controllers.
     for (si, s) in p.storage.iter().enumerate() {
         if !s.implicit || s.address.is_some() {
@@ -537,13 +532,5 @@ pub(crate) fn counts_for_reserve(cat: &Catalog, machine: &Machine, model: &str) 
     match machine.reserve_kind {
         ReserveKind::PciePort => m.bus.express && m.bus.slot_count() == 1,
         ReserveKind::PciSlot => !m.bus.express,
-    }
-}
-
-#[allow(dead_code)]
-pub(crate) fn pinned_address(a: &Option<Address>) -> Option<PciAddress> {
-    match a {
-        Some(Address::Pci(p)) => Some(*p),
-        _ => None,
     }
 }

@@ -143,16 +143,12 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             break;
         }
     }
-    let mut keep = 0;
-    let mut kept = Vec::new();
-    for (i, b) in buses.into_iter().enumerate() {
-        if i < n_existing || useful[i] {
-            kept.push(b);
-            keep += 1;
-        }
-    }
-    let _ = keep;
-    let buses = kept;
+    let buses: Vec<BusClass> = buses
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i < n_existing || useful[*i])
+        .map(|(_, b)| b)
+        .collect();
     for (t, b) in buses.iter().enumerate().skip(n_existing) {
         units.push(UnitClass {
             units: Vec::new(),

@@ -102,11 +102,4 @@ impl Plan {
             free: None,
         }
     }
-    /// Find a PCI controller by index.
-    pub fn pci_controller(&self, index: u32) -> Option<&ControllerEntry> {
-        let cat = crate::Catalog::embedded();
-        self.controllers
-            .iter()
-            .find(|c| c.index == index && cat.pci.contains_key(&c.model))
-    }
 }
