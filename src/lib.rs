@@ -31,11 +31,13 @@ mod assemble;
 pub mod catalog;
 mod error;
 pub mod formats;
+pub mod libvirt;
 mod normalize;
 mod solve;
 pub mod spec;
 pub mod topology;
 pub mod verify;
+mod xml;
 mod yaml;
 
 pub use catalog::Catalog;

@@ -1,0 +1,162 @@
+//! The chipset's fixed PCI slots (`fixed:` of each machine in models/libvirt.yaml):
+//! functions always reserved, and devices that live at a fixed address when it is free
+//! (or must, when `force`).
+
+use super::domain::{Addr, Dev, Pci};
+use super::pci::{usb2_function, AddrSet};
+use super::policy::{DeviceSelector, Fixed, Policy};
+use super::Machine;
+use crate::Error;
+
+/// The device a selector names, if any.
+fn select(policy: &Policy, devs: &[Dev], sel: &DeviceSelector) -> Option<usize> {
+    match sel {
+        DeviceSelector::Named(n) if n == "primary-video" => super::primary_video(policy, devs),
+        DeviceSelector::Named(n) => {
+            let group: u32 = n.strip_prefix("usb2-group-")?.parse().ok()?;
+            devs.iter().position(|d| {
+                d.is("controller", "usb")
+                    && d.index == Some(group)
+                    && usb2_function(policy, d) == Some(0)
+            })
+        }
+        DeviceSelector::Match {
+            tag,
+            ty,
+            model,
+            models,
+            index,
+            first,
+        } => {
+            let hit = |d: &Dev| {
+                d.tag == *tag
+                    && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
+                    && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
+                    && (models.is_empty()
+                        || d.model.as_ref().is_some_and(|m| models.contains(m)))
+                    && index.is_none_or(|i| d.index == Some(i))
+            };
+            let i = devs.iter().position(hit)?;
+            // `first`: only the first such device, and only while it has no address.
+            if *first && !matches!(devs[i].addr, Addr::None) && !devs[i].addr_new {
+                return None;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// The forced chipset address of `d`, if it has one.
+pub fn forced_home(policy: &Policy, m: &Machine, devs: &[Dev], d: &Dev) -> Option<Pci> {
+    for f in &m.rule?.fixed {
+        if let Fixed::Device {
+            device,
+            at,
+            force: true,
+        } = f
+        {
+            if let Some(i) = select(policy, devs, device) {
+                if std::ptr::eq(&devs[i], d) {
+                    return Some(pci(at));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn pci(at: &[u8; 2]) -> Pci {
+    Pci {
+        bus: 0,
+        slot: at[0],
+        function: at[1],
+        multifunction: None,
+    }
+}
+
+/// Apply the machine's fixed slots to the address set (both passes).
+pub fn apply(
+    set: &mut AddrSet,
+    policy: &Policy,
+    m: &Machine,
+    devs: &mut [Dev],
+    file: &str,
+) -> Result<(), Error> {
+    let Some(rule) = m.rule else { return Ok(()) };
+    if set.buses.is_empty() {
+        return Ok(());
+    }
+    for f in &rule.fixed {
+        match f {
+            Fixed::Reserve { reserve, .. } => {
+                let a = pci(reserve);
+                if set.function_in_use(a) {
+                    let owner = devs.iter().find(|d| d.pci() == Some(a) || d.pci().is_some_and(|p| p.bus == 0 && p.slot == a.slot && p.function == a.function));
+                    return Err(super::fail(
+                        file,
+                        owner.map_or(0, |d| d.line),
+                        &owner.map_or("<devices>".into(), Dev::describe),
+                        format!(
+                            "Attempted double use of PCI Address 0000:00:{:02x}.{:x} (reserved by the {} chipset)",
+                            a.slot, a.function, rule.name
+                        ),
+                    ));
+                }
+                set.mark(a, 0);
+            }
+            Fixed::Device { device, at, force } => {
+                let Some(i) = select(policy, devs, device) else {
+                    continue;
+                };
+                let home = pci(at);
+                let d = &mut devs[i];
+                match d.addr.clone() {
+                    Addr::Pci(p) => {
+                        if *force {
+                            if p.bus != 0 || p.slot != home.slot || p.function != home.function {
+                                return Err(super::fail(
+                                    file,
+                                    d.line,
+                                    &d.describe(),
+                                    format!(
+                                        "{} must have PCI address 0:0:{:x}.{:x} on this machine type",
+                                        d.describe(),
+                                        home.slot,
+                                        home.function
+                                    ),
+                                ));
+                            }
+                            set.mark(home, 0);
+                        }
+                    }
+                    Addr::None => {
+                        let usb2 = matches!(device, DeviceSelector::Named(n) if n.starts_with("usb2"));
+                        if *force {
+                            if set.function_in_use(home) {
+                                return Err(super::fail(
+                                    file,
+                                    d.line,
+                                    &d.describe(),
+                                    format!(
+                                        "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
+                                        home.slot, home.function
+                                    ),
+                                ));
+                            }
+                        } else if set.slot_in_use(0, home.slot) {
+                            continue;
+                        }
+                        set.mark(home, 0);
+                        d.addr = Addr::Pci(Pci {
+                            multifunction: usb2.then_some(true),
+                            ..home
+                        });
+                        d.addr_new = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! The devices of a libvirt domain as devaddr sees them: tag, type/model/bus facets,
+//! controller index and the address, read from (and later written back into) the
+//! `<devices>` element of the document.
+
+use super::fail;
+use crate::xml::Element;
+use crate::Error;
+
+/// A PCI address (`bus` is the index of the controller providing the bus).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pci {
+    pub bus: u32,
+    pub slot: u8,
+    pub function: u8,
+    pub multifunction: Option<bool>,
+}
+
+/// A device's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    None,
+    Pci(Pci),
+    Drive {
+        controller: u32,
+        bus: u32,
+        target: u32,
+        unit: u32,
+    },
+    VirtioSerial {
+        controller: u32,
+        bus: u32,
+        port: u32,
+    },
+    Usb {
+        bus: u32,
+        port: Vec<u32>,
+    },
+    Ccid {
+        controller: u32,
+        slot: u32,
+    },
+    /// Any other address type (virtio-mmio, ccw, isa, spapr-vio, unassigned, dimm…): kept.
+    Other(String),
+}
+
+/// One device element under `<devices>`.
+#[derive(Clone, Debug)]
+pub struct Dev {
+    /// Position among the element children of `<devices>` (None: added by devaddr).
+    pub pos: Option<usize>,
+    pub line: usize,
+    pub tag: String,
+    pub ty: Option<String>,
+    pub model: Option<String>,
+    /// Disk target bus, input bus.
+    pub bus: Option<String>,
+    /// Controller index; disk target name index.
+    pub index: Option<u32>,
+    /// Disk target name (`vda`), channel target name.
+    pub target: Option<String>,
+    pub addr: Addr,
+    /// devaddr assigned `addr` (it must be written back).
+    pub addr_new: bool,
+    /// devaddr filled in the controller's index / model.
+    pub index_new: bool,
+    pub model_new: bool,
+    /// `<model name>` and `<target>` attributes for added PCI controllers.
+    pub pci_target: Vec<(String, String)>,
+    /// Video marked `primary='yes'`.
+    pub primary: bool,
+    /// virtio-serial controller `ports`, xHCI `ports`.
+    pub ports: Option<u32>,
+    /// Graphics/console/etc. elements that matter only to defaults.
+    pub passive: bool,
+    /// A USB companion controller's `<master startport>`.
+    pub master: bool,
+    /// A PCI controller with `<target hotplug='off'/>`.
+    pub hotplug_off: bool,
+}
+
+impl Dev {
+    pub fn new(tag: &str) -> Dev {
+        Dev {
+            pos: None,
+            line: 0,
+            tag: tag.to_string(),
+            ty: None,
+            model: None,
+            bus: None,
+            index: None,
+            target: None,
+            addr: Addr::None,
+            addr_new: false,
+            index_new: false,
+            model_new: false,
+            pci_target: Vec::new(),
+            primary: false,
+            ports: None,
+            passive: false,
+            master: false,
+            hotplug_off: false,
+        }
+    }
+
+    /// `controller type='pci' index='3'`, `disk vda`… for messages.
+    pub fn describe(&self) -> String {
+        match self.tag.as_str() {
+            "controller" => format!(
+                "<controller type='{}' index='{}'{}>",
+                self.ty.as_deref().unwrap_or("?"),
+                self.index.map(|i| i.to_string()).unwrap_or_else(|| "?".into()),
+                self.model
+                    .as_ref()
+                    .map(|m| format!(" model='{m}'"))
+                    .unwrap_or_default()
+            ),
+            "disk" => format!(
+                "<disk> with target dev='{}'",
+                self.target.as_deref().unwrap_or("?")
+            ),
+            t => match &self.model {
+                Some(m) => format!("<{t}> model '{m}'"),
+                None => format!("<{t}>"),
+            },
+        }
+    }
+
+    pub fn is(&self, tag: &str, ty: &str) -> bool {
+        self.tag == tag && self.ty.as_deref() == Some(ty)
+    }
+
+    pub fn pci(&self) -> Option<Pci> {
+        match self.addr {
+            Addr::Pci(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Parse a number the way libvirt does (`0x` hex, leading `0` octal, else decimal).
+pub fn number(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        u64::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn num_attr(el: &Element, name: &str, file: &str) -> Result<Option<u64>, Error> {
+    match el.attr(name) {
+        None => Ok(None),
+        Some(v) => number(&v).map(Some).ok_or_else(|| {
+            fail(
+                file,
+                el.line,
+                &format!("<{}>", el.name),
+                format!("cannot parse {name}='{v}': expected a number"),
+            )
+        }),
+    }
+}
+
+fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
+    let ty = el.attr("type").unwrap_or_default();
+    let n = |name: &str| -> Result<u32, Error> {
+        Ok(num_attr(el, name, file)?.unwrap_or(0) as u32)
+    };
+    Ok(match ty.as_str() {
+        "pci" => {
+            let domain = n("domain")?;
+            let bus = n("bus")?;
+            let slot = n("slot")?;
+            let function = n("function")?;
+            if domain != 0 {
+                return Err(fail(
+                    file,
+                    el.line,
+                    "<address type='pci'>",
+                    format!("Invalid PCI address domain={domain:#06x}: only domain 0 exists"),
+                ));
+            }
+            if bus > 0xff {
+                return Err(fail(
+                    file,
+                    el.line,
+                    "<address type='pci'>",
+                    format!("Invalid PCI address bus={bus:#x}, must be <= 0xFF"),
+                ));
+            }
+            if slot > 0x1f {
+                return Err(fail(
+                    file,
+                    el.line,
+                    "<address type='pci'>",
+                    format!("Invalid PCI address slot={slot:#04x}, must be <= 0x1F"),
+                ));
+            }
+            if function > 7 {
+                return Err(fail(
+                    file,
+                    el.line,
+                    "<address type='pci'>",
+                    format!("Invalid PCI address function={function:#x}, must be <= 7"),
+                ));
+            }
+            let multifunction = el.attr("multifunction").map(|m| m == "on");
+            // domain, bus and slot all zero means "assign one" (libvirt's rule).
+            if bus == 0 && slot == 0 {
+                Addr::None
+            } else {
+                Addr::Pci(Pci {
+                    bus,
+                    slot: slot as u8,
+                    function: function as u8,
+                    multifunction,
+                })
+            }
+        }
+        "drive" => Addr::Drive {
+            controller: n("controller")?,
+            bus: n("bus")?,
+            target: n("target")?,
+            unit: n("unit")?,
+        },
+        "virtio-serial" => Addr::VirtioSerial {
+            controller: n("controller")?,
+            bus: n("bus")?,
+            port: n("port")?,
+        },
+        "ccid" => Addr::Ccid {
+            controller: n("controller")?,
+            slot: n("slot")?,
+        },
+        "usb" => {
+            let port = el.attr("port").unwrap_or_default();
+            let parts: Option<Vec<u32>> = if port.is_empty() {
+                Some(Vec::new())
+            } else {
+                port.split('.').map(|p| p.parse().ok()).collect()
+            };
+            Addr::Usb {
+                bus: n("bus")?,
+                port: parts.ok_or_else(|| {
+                    fail(
+                        file,
+                        el.line,
+                        "<address type='usb'>",
+                        format!("cannot parse USB port '{port}': expected numbers joined by '.'"),
+                    )
+                })?,
+            }
+        }
+        other => Addr::Other(other.to_string()),
+    })
+}
+
+/// The index of a disk target name (`vda` → 0, `sdh` → 7, `hdaa` → 26), as libvirt counts.
+pub fn disk_name_index(name: &str) -> Option<u32> {
+    let rest = ["fd", "hd", "vd", "sd", "xvd", "ubd"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))?;
+    let letters: String = rest.chars().take_while(|c| c.is_ascii_lowercase()).collect();
+    let tail = &rest[letters.len()..];
+    if letters.is_empty() || !tail.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut idx: i64 = -1;
+    for c in letters.chars() {
+        idx = (idx + 1) * 26 + (c as i64 - 'a' as i64);
+        if idx > i32::MAX as i64 / 26 {
+            return None;
+        }
+    }
+    Some(idx as u32)
+}
+
+/// Disk bus from the target name when `bus` is absent (libvirt's inference).
+fn disk_bus_from_name(name: &str) -> &'static str {
+    if name.starts_with("hd") {
+        "ide"
+    } else if name.starts_with("sd") {
+        "scsi"
+    } else if name.starts_with("vd") {
+        "virtio"
+    } else if name.starts_with("xvd") {
+        "xen"
+    } else if name.starts_with("ubd") {
+        "uml"
+    } else if name.starts_with("nvme") {
+        "nvme"
+    } else if name == "fda" || name == "fdb" {
+        "fdc"
+    } else {
+        "ide"
+    }
+}
+
+/// Elements under `<devices>` that take part in addressing (or in defaults).
+const DEVICE_TAGS: &[&str] = &[
+    "disk",
+    "controller",
+    "filesystem",
+    "interface",
+    "hostdev",
+    "video",
+    "sound",
+    "input",
+    "watchdog",
+    "rng",
+    "memballoon",
+    "serial",
+    "console",
+    "channel",
+    "parallel",
+    "iommu",
+    "vsock",
+    "memory",
+    "crypto",
+    "panic",
+    "shmem",
+    "redirdev",
+    "smartcard",
+    "tpm",
+    "hub",
+    "graphics",
+];
+
+/// Read one element of `<devices>`.
+pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, Error> {
+    if !DEVICE_TAGS.contains(&el.name.as_str()) {
+        return Ok(None);
+    }
+    let mut d = Dev::new(&el.name);
+    d.pos = Some(pos);
+    d.line = el.line;
+    let child_attr = |c: &str, a: &str| el.child(c).and_then(|x| x.attr(a));
+    match el.name.as_str() {
+        "controller" => {
+            d.ty = el.attr("type");
+            d.model = el.attr("model");
+            d.index = num_attr(el, "index", file)?.map(|v| v as u32);
+            d.ports = num_attr(el, "ports", file)?.map(|v| v as u32);
+            d.master = el.child("master").is_some();
+            d.hotplug_off = child_attr("target", "hotplug").as_deref() == Some("off");
+        }
+        "disk" => {
+            let target = el.child("target");
+            let dev = target.and_then(|t| t.attr("dev")).unwrap_or_default();
+            d.ty = el.attr("device");
+            d.bus = Some(
+                target
+                    .and_then(|t| t.attr("bus"))
+                    .unwrap_or_else(|| disk_bus_from_name(&dev).to_string()),
+            );
+            d.model = el.attr("model");
+            d.index = disk_name_index(&dev);
+            d.target = Some(dev);
+        }
+        "interface" => {
+            d.ty = el.attr("type");
+            d.model = child_attr("model", "type");
+        }
+        "hostdev" => {
+            d.ty = el.attr("type");
+            d.model = el.attr("model");
+        }
+        "video" => {
+            d.model = child_attr("model", "type");
+            d.primary = child_attr("model", "primary").as_deref() == Some("yes");
+        }
+        "input" => {
+            d.ty = el.attr("type");
+            d.bus = el.attr("bus");
+            d.model = el.attr("model");
+        }
+        "serial" | "console" | "channel" | "parallel" => {
+            d.ty = child_attr("target", "type");
+            d.target = child_attr("target", "name");
+        }
+        "filesystem" => {
+            d.ty = Some(el.attr("type").unwrap_or_else(|| "mount".into()));
+            d.model = el.attr("model");
+        }
+        "shmem" => {
+            d.model = child_attr("model", "type");
+        }
+        "graphics" => {
+            d.passive = true;
+            d.ty = el.attr("type");
+        }
+        _ => {
+            d.ty = el.attr("type");
+            d.model = el.attr("model");
+        }
+    }
+    if let Some(a) = el.child("address") {
+        d.addr = parse_address(a, file)?;
+    }
+    Ok(Some(d))
+}

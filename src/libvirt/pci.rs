@@ -1,0 +1,553 @@
+//! libvirt's PCI address set: buses with their connect flags, first-fit reservation,
+//! growth in the dry run, and the two passes of `qemuDomainAssignPCIAddresses`.
+
+use super::domain::{Addr, Dev, Pci};
+use super::policy::Policy;
+use super::Machine;
+use crate::Error;
+
+/// Connect flags (libvirt's `VIR_PCI_CONNECT_*`).
+pub mod flag {
+    pub const PCI: u32 = 1;
+    pub const PCIE: u32 = 1 << 1;
+    pub const ROOT_PORT: u32 = 1 << 2;
+    pub const SWITCH_UP: u32 = 1 << 3;
+    pub const SWITCH_DOWN: u32 = 1 << 4;
+    pub const DMI_BRIDGE: u32 = 1 << 5;
+    pub const PXB: u32 = 1 << 6;
+    pub const PXB_PCIE: u32 = 1 << 7;
+    pub const PCI_BRIDGE: u32 = 1 << 8;
+    pub const PCIE_PCI_BRIDGE: u32 = 1 << 9;
+    pub const TYPES: u32 = (1 << 10) - 1;
+    pub const AUTOASSIGN: u32 = 1 << 16;
+    pub const HOTPLUG: u32 = 1 << 17;
+    pub const INTEGRATED: u32 = 1 << 18;
+    pub const AGGREGATE: u32 = 1 << 19;
+
+    /// The flag of a connect kind named in models/libvirt.yaml.
+    pub fn of(kind: &str) -> u32 {
+        match kind {
+            "pci" => PCI,
+            "pcie" => PCIE,
+            "root-port" => ROOT_PORT,
+            "switch-up" => SWITCH_UP,
+            "switch-down" => SWITCH_DOWN,
+            "dmi-bridge" => DMI_BRIDGE,
+            "pxb" => PXB,
+            "pxb-pcie" => PXB_PCIE,
+            "pci-bridge" => PCI_BRIDGE,
+            "pcie-pci-bridge" => PCIE_PCI_BRIDGE,
+            _ => 0,
+        }
+    }
+
+    /// A readable name of the type bits (for messages).
+    pub fn describe(f: u32) -> &'static str {
+        if f & PCIE != 0 {
+            "PCI Express endpoint"
+        } else if f & PCI != 0 {
+            "conventional PCI device"
+        } else if f & ROOT_PORT != 0 {
+            "pcie-root-port"
+        } else if f & PCI_BRIDGE != 0 {
+            "pci-bridge"
+        } else if f & PCIE_PCI_BRIDGE != 0 {
+            "pcie-to-pci-bridge"
+        } else if f & DMI_BRIDGE != 0 {
+            "dmi-to-pci-bridge"
+        } else if f & SWITCH_UP != 0 {
+            "pcie-switch-upstream-port"
+        } else if f & SWITCH_DOWN != 0 {
+            "pcie-switch-downstream-port"
+        } else {
+            "PCI expander bus"
+        }
+    }
+}
+
+/// One bus of the address set.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    pub model: String,
+    accepts: u32,
+    min: u8,
+    max: u8,
+    hotplug: bool,
+    /// Bitmask of functions in use, per slot.
+    used: [u8; 32],
+    aggregate: [bool; 32],
+}
+
+impl Bus {
+    pub fn new(policy: &Policy, model: &str, hotplug_off: bool) -> Bus {
+        let rule = policy.buses.get(model);
+        let (accepts, min, max, auto, hotplug) = match rule {
+            Some(r) => (
+                r.accepts.iter().map(|k| flag::of(k)).fold(0, |a, b| a | b),
+                r.slots[0],
+                r.slots[1],
+                r.autoassign,
+                r.hotplug && !hotplug_off,
+            ),
+            None => (0, 0, 0, false, false),
+        };
+        Bus {
+            model: model.to_string(),
+            accepts: accepts | if auto { flag::AUTOASSIGN } else { 0 },
+            min,
+            max,
+            hotplug,
+            used: [0; 32],
+            aggregate: [false; 32],
+        }
+    }
+
+    fn full(&self) -> bool {
+        (self.min..=self.max).all(|s| self.used[s as usize] != 0)
+    }
+}
+
+/// Why a reservation failed.
+pub enum Refusal {
+    NoSlot,
+    Controller(String),
+}
+
+/// The PCI address set of one pass.
+pub struct AddrSet<'p> {
+    pub buses: Vec<Bus>,
+    pub dry_run: bool,
+    policy: &'p Policy,
+    pcie_root: bool,
+}
+
+impl<'p> AddrSet<'p> {
+    pub fn new(policy: &'p Policy, pcie_root: bool, dry_run: bool) -> AddrSet<'p> {
+        AddrSet {
+            buses: Vec::new(),
+            dry_run,
+            policy,
+            pcie_root,
+        }
+    }
+
+    /// Whether a device with `flags` may sit on bus `index`.
+    pub fn compatible(&self, flags: u32, index: usize, from_config: bool) -> bool {
+        let bus = &self.buses[index];
+        let mut accepts = bus.accepts | if bus.hotplug { flag::HOTPLUG } else { 0 };
+        let mut dev = flags;
+        if dev & flag::INTEGRATED != 0 {
+            if index != 0 {
+                return false;
+            }
+            accepts |= flag::PCI | flag::PCIE | flag::AUTOASSIGN;
+        }
+        if from_config {
+            if accepts & (flag::PCI | flag::PCIE) != 0 {
+                accepts |= flag::PCI | flag::PCIE;
+            }
+            if dev & flag::PCI_BRIDGE != 0 {
+                dev |= flag::PCI;
+            }
+        } else if dev & flag::AUTOASSIGN != 0 && accepts & flag::AUTOASSIGN == 0 {
+            return false;
+        }
+        if dev & flag::HOTPLUG != 0 && accepts & flag::HOTPLUG == 0 {
+            return false;
+        }
+        dev & accepts & flag::TYPES != 0
+    }
+
+    pub fn slot_in_use(&self, bus: u32, slot: u8) -> bool {
+        self.buses
+            .get(bus as usize)
+            .is_some_and(|b| b.used[slot as usize] != 0)
+    }
+
+    pub fn function_in_use(&self, a: Pci) -> bool {
+        self.buses
+            .get(a.bus as usize)
+            .is_some_and(|b| b.used[a.slot as usize] & (1 << a.function) != 0)
+    }
+
+    /// Mark an address used (no checks).
+    pub fn mark(&mut self, a: Pci, flags: u32) {
+        let bus = &mut self.buses[a.bus as usize];
+        if bus.used[a.slot as usize] == 0 {
+            bus.aggregate[a.slot as usize] = flags & flag::AGGREGATE != 0;
+        }
+        bus.used[a.slot as usize] |= 1 << a.function;
+    }
+
+    /// Reserve an address given in the configuration, with libvirt's checks.
+    pub fn reserve_given(&mut self, a: Pci, flags: u32) -> Result<(), String> {
+        let text = format!("{:04x}:{:02x}:{:02x}.{:x}", 0, a.bus, a.slot, a.function);
+        if a.bus as usize >= self.buses.len() {
+            if self.dry_run {
+                self.grow_to(a.bus as usize, flags)
+                    .map_err(|r| self.refusal_text(r, flags))?;
+            } else {
+                return Err(format!(
+                    "the PCI controller with index='{}' required for address {text} does not exist",
+                    a.bus
+                ));
+            }
+        }
+        let bus = &self.buses[a.bus as usize];
+        if a.slot < bus.min || a.slot > bus.max {
+            return Err(format!(
+                "Invalid PCI address {text}. slot must be >= {} and <= {} on the {} with index='{}'",
+                bus.min, bus.max, bus.model, a.bus
+            ));
+        }
+        if !self.compatible(flags, a.bus as usize, true) {
+            return Err(format!(
+                "The device at PCI address {text} cannot be plugged into the PCI controller with index='{}' (model '{}'). It requires a controller that accepts a {}.",
+                a.bus,
+                bus.model,
+                flag::describe(flags)
+            ));
+        }
+        if self.function_in_use(a) {
+            return Err(format!("Attempted double use of PCI Address {text}"));
+        }
+        self.mark(a, flags);
+        Ok(())
+    }
+
+    /// First fit: lowest bus index, lowest free slot, function 0 (or `function`);
+    /// an aggregating device may join a slot started by another aggregating device.
+    fn find(&self, flags: u32, function: Option<u8>) -> Option<Pci> {
+        for (bi, bus) in self.buses.iter().enumerate() {
+            if !self.compatible(flags, bi, false) {
+                continue;
+            }
+            for slot in bus.min..=bus.max {
+                let used = bus.used[slot as usize];
+                if used == 0 {
+                    return Some(Pci {
+                        bus: bi as u32,
+                        slot,
+                        function: function.unwrap_or(0),
+                        multifunction: None,
+                    });
+                }
+                if flags & flag::AGGREGATE != 0 && bus.aggregate[slot as usize] && function.is_none()
+                {
+                    if let Some(f) = (0..8u8).find(|f| used & (1 << f) == 0) {
+                        return Some(Pci {
+                            bus: bi as u32,
+                            slot,
+                            function: f,
+                            multifunction: None,
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Reserve the next free address for a device with `flags`, growing in the dry run.
+    pub fn reserve_next(&mut self, flags: u32, function: Option<u8>) -> Result<Pci, Refusal> {
+        if let Some(a) = self.find(flags, function) {
+            self.mark(a, flags);
+            return Ok(a);
+        }
+        if !self.dry_run {
+            return Err(Refusal::NoSlot);
+        }
+        let first_new = self.buses.len();
+        self.grow_to(first_new, flags)?;
+        // The device takes the first slot of the last bus added.
+        let bi = self.buses.len() - 1;
+        let a = Pci {
+            bus: bi as u32,
+            slot: self.buses[bi].min,
+            function: function.unwrap_or(0),
+            multifunction: None,
+        };
+        self.mark(a, flags);
+        Ok(a)
+    }
+
+    /// Add buses until bus `want` exists, with the model libvirt chooses for `flags`.
+    fn grow_to(&mut self, want: usize, flags: u32) -> Result<(), Refusal> {
+        let mut add = want + 1 - self.buses.len();
+        let model;
+        let mut pcie_pci_pair = false;
+        if flags & flag::PCI != 0 {
+            let bridge_ok = self.buses.iter().any(|b| b.accepts & flag::PCI_BRIDGE != 0);
+            if bridge_ok {
+                model = "pci-bridge";
+            } else if self.pcie_root {
+                pcie_pci_pair = true;
+                model = "pcie-to-pci-bridge";
+                add += 1;
+            } else {
+                return Err(Refusal::Controller("pci-bridge".into()));
+            }
+        } else if flags & (flag::PCIE | flag::SWITCH_UP) != 0 {
+            model = "pcie-root-port";
+        } else {
+            return Err(Refusal::Controller(controller_model_of(flags).into()));
+        }
+        if pcie_pci_pair {
+            // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
+            let mut port = Bus::new(self.policy, "pcie-root-port", false);
+            port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
+            self.buses.push(port);
+            add -= 1;
+        }
+        for _ in 0..add {
+            self.buses.push(Bus::new(self.policy, model, false));
+        }
+        Ok(())
+    }
+
+    pub fn refusal_text(&self, r: Refusal, flags: u32) -> String {
+        match r {
+            Refusal::NoSlot => format!(
+                "No more available PCI slots for a {}",
+                flag::describe(flags)
+            ),
+            Refusal::Controller(model) => {
+                let slot = if self.pcie_root && model != "pci-bridge" {
+                    "PCIe"
+                } else {
+                    "PCI"
+                };
+                format!("a {slot} slot is needed to connect a PCI controller model='{model}', but none is available, and it cannot be automatically added")
+            }
+        }
+    }
+
+    pub fn all_full(&self) -> bool {
+        self.buses.iter().all(Bus::full)
+    }
+
+    /// Set multifunction='on' on function 0 of every slot with other functions in use.
+    pub fn needs_multifunction(&self, a: Pci) -> bool {
+        a.function == 0
+            && self
+                .buses
+                .get(a.bus as usize)
+                .is_some_and(|b| b.used[a.slot as usize] & !1 != 0)
+    }
+}
+
+fn controller_model_of(flags: u32) -> &'static str {
+    if flags & flag::ROOT_PORT != 0 {
+        "pcie-root-port"
+    } else if flags & flag::PCI_BRIDGE != 0 {
+        "pci-bridge"
+    } else if flags & flag::DMI_BRIDGE != 0 {
+        "dmi-to-pci-bridge"
+    } else if flags & flag::PCIE_PCI_BRIDGE != 0 {
+        "pcie-to-pci-bridge"
+    } else if flags & flag::SWITCH_DOWN != 0 {
+        "pcie-switch-downstream-port"
+    } else if flags & flag::PXB_PCIE != 0 {
+        "pcie-expander-bus"
+    } else {
+        "pci-expander-bus"
+    }
+}
+
+/// The connect flags of a device, from the policy table (0: no PCI address).
+pub fn device_flags(policy: &Policy, m: &Machine, d: &Dev) -> (u32, u8) {
+    if d.tag == "controller" && d.ty.as_deref() == Some("pci") {
+        let model = d.model.as_deref().unwrap_or("");
+        return match policy.controllers.get(model) {
+            Some(c) if c.root.is_none() => {
+                let agg = if c.aggregate { flag::AGGREGATE } else { 0 };
+                (flag::of(&c.connect) | agg, 1)
+            }
+            _ => (0, 1),
+        };
+    }
+    if d.tag == "controller" && d.ty.as_deref() == Some("usb") {
+        let model = d.model.as_deref().unwrap_or("");
+        let kind = policy.usb.get(model).map(|u| u.connect.as_str()).unwrap_or("none");
+        return (endpoint(kind, m), 5);
+    }
+    let ty = d.ty.as_deref();
+    let bus = d.bus.as_deref();
+    match policy.device_rule(&d.tag, ty, d.model.as_deref(), bus) {
+        Some(r) => {
+            let mut f = endpoint(&r.connect, m);
+            if r.integrated && f != 0 {
+                f |= flag::INTEGRATED;
+            }
+            (f, r.group)
+        }
+        None => (0, 0),
+    }
+}
+
+fn endpoint(kind: &str, m: &Machine) -> u32 {
+    let pcie_ok = m.pcie_root;
+    match kind {
+        "pci" => flag::PCI | flag::AUTOASSIGN,
+        "pcie" | "virtio" if pcie_ok => flag::PCIE | flag::AUTOASSIGN,
+        "pcie" | "virtio" => flag::PCI | flag::AUTOASSIGN,
+        _ => 0,
+    }
+}
+
+/// Make every device's PCI address libvirt's (both passes). `devs` is changed in place:
+/// controllers libvirt would add are appended, addresses filled.
+pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+    let pci_ctl = |d: &Dev| d.is("controller", "pci");
+    let max_idx = devs
+        .iter()
+        .filter(|d| pci_ctl(d))
+        .filter_map(|d| d.index)
+        .max();
+    let (Some(max_idx), Some(rule)) = (max_idx, m.rule) else {
+        return Ok(()); // no PCI at all
+    };
+    // ---- pass 1: which controllers exist
+    let mut set = build(policy, m, devs, max_idx as usize + 1, true);
+    reserve_config(&mut set, policy, m, devs, file)?;
+    super::chipset::apply(&mut set, policy, m, devs, file)?;
+    if rule.spare_pci_slot && !set.all_full() {
+        let _ = set.reserve_next(flag::PCI, None);
+    }
+    place_all(&mut set, policy, m, devs, file)?;
+    if max_idx == 0 && set.buses.len() > 1 && m.pcie_root {
+        set.reserve_next(flag::PCIE | flag::AUTOASSIGN, None)
+            .map_err(|r| super::fail(file, 0, "<devices>", set.refusal_text(r, flag::PCIE)))?;
+    }
+    let mut i = 1;
+    while i < set.buses.len() {
+        if !devs.iter().any(|d| pci_ctl(d) && d.index == Some(i as u32)) {
+            let model = set.buses[i].model.clone();
+            let mut c = Dev::new("controller");
+            c.ty = Some("pci".into());
+            c.model = Some(model);
+            c.index = Some(i as u32);
+            c.index_new = true;
+            c.model_new = true;
+            let (flags, _) = device_flags(policy, m, &c);
+            set.reserve_next(flags, None)
+                .map_err(|r| super::fail(file, 0, &c.describe(), set.refusal_text(r, flags)))?;
+            super::insert_controller(devs, c);
+        }
+        i += 1;
+    }
+    // ---- pass 2: the addresses
+    let nbuses = set.buses.len();
+    let mut set = build(policy, m, devs, nbuses, false);
+    reserve_config(&mut set, policy, m, devs, file)?;
+    super::chipset::apply(&mut set, policy, m, devs, file)?;
+    place_all(&mut set, policy, m, devs, file)?;
+    for d in devs.iter_mut() {
+        if let Addr::Pci(a) = &mut d.addr {
+            if d.addr_new && a.multifunction.is_none() && set.needs_multifunction(*a) {
+                a.multifunction = Some(true);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build<'p>(policy: &'p Policy, m: &Machine, devs: &[Dev], nbuses: usize, dry: bool) -> AddrSet<'p> {
+    let mut set = AddrSet::new(policy, m.pcie_root, dry);
+    let gap = if m.pcie_root { "pcie-root-port" } else { "pci-bridge" };
+    for i in 0..nbuses {
+        let ctl = devs
+            .iter()
+            .find(|d| d.is("controller", "pci") && d.index == Some(i as u32));
+        let bus = match ctl {
+            Some(c) => Bus::new(policy, c.model.as_deref().unwrap_or(gap), c.hotplug_off),
+            None => Bus::new(policy, gap, false),
+        };
+        set.buses.push(bus);
+    }
+    set
+}
+
+/// Reserve every PCI address written in the configuration.
+fn reserve_config(
+    set: &mut AddrSet,
+    policy: &Policy,
+    m: &Machine,
+    devs: &[Dev],
+    file: &str,
+) -> Result<(), Error> {
+    for d in devs {
+        let Some(a) = d.pci() else { continue };
+        if d.addr_new && set.dry_run {
+            continue;
+        }
+        if super::chipset::forced_home(policy, m, devs, d).is_some() {
+            continue; // reserved (and checked) by the chipset step
+        }
+        let (flags, _) = device_flags(policy, m, d);
+        let flags = if flags == 0 { flag::PCI | flag::PCIE } else { flags };
+        set.reserve_given(a, flags)
+            .map_err(|msg| super::fail(file, d.line, &d.describe(), msg))?;
+    }
+    Ok(())
+}
+
+/// Place every device still without a PCI address, group by group.
+fn place_all(
+    set: &mut AddrSet,
+    policy: &Policy,
+    m: &Machine,
+    devs: &mut [Dev],
+    file: &str,
+) -> Result<(), Error> {
+    let order = super::placement_order(policy, m, devs);
+    for i in order {
+        let d = &devs[i];
+        if !matches!(d.addr, Addr::None) {
+            continue;
+        }
+        let (flags, _) = device_flags(policy, m, d);
+        if flags == 0 {
+            continue;
+        }
+        let a = if let Some(f) = usb2_function(policy, d) {
+            // USB2 companions share the slot of a member already placed.
+            let mate = devs.iter().find(|o| {
+                o.is("controller", "usb")
+                    && o.index == d.index
+                    && usb2_function(policy, o).is_some()
+                    && o.pci().is_some()
+            });
+            match mate.and_then(|o| o.pci()) {
+                Some(p) => {
+                    let a = Pci {
+                        function: f,
+                        multifunction: None,
+                        ..p
+                    };
+                    set.mark(a, flags);
+                    Ok(a)
+                }
+                None => set.reserve_next(flags, Some(f)),
+            }
+        } else {
+            set.reserve_next(flags, None)
+        };
+        let a = a.map_err(|r| super::fail(file, d.line, &d.describe(), set.refusal_text(r, flags)))?;
+        if !set.dry_run {
+            let d = &mut devs[i];
+            let multifunction = (usb2_function(policy, d) == Some(0)).then_some(true);
+            d.addr = Addr::Pci(Pci { multifunction, ..a });
+            d.addr_new = true;
+        }
+    }
+    Ok(())
+}
+
+/// The fixed function of an ICH9 USB2 controller (EHCI 7, UHCI1-3 0-2).
+pub fn usb2_function(policy: &Policy, d: &Dev) -> Option<u8> {
+    if !d.is("controller", "usb") {
+        return None;
+    }
+    policy.usb.get(d.model.as_deref()?)?.usb2
+}

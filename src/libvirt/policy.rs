@@ -1,0 +1,182 @@
+//! libvirt's addressing policy tables (`models/libvirt.yaml`), loaded once.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// One value or a list of values in a rule.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn contains(&self, v: &str) -> bool {
+        match self {
+            OneOrMany::One(s) => s == v,
+            OneOrMany::Many(l) => l.iter().any(|s| s == v),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineMatch {
+    #[serde(default)]
+    pub equals: Vec<String>,
+    #[serde(default)]
+    pub prefix: Vec<String>,
+}
+
+/// Selects the device a fixed slot belongs to.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum DeviceSelector {
+    /// `primary-video`, `usb2-group-0`, `usb2-group-1`.
+    Named(String),
+    Match {
+        tag: String,
+        #[serde(rename = "type")]
+        ty: Option<String>,
+        model: Option<String>,
+        #[serde(default)]
+        models: Vec<String>,
+        index: Option<u32>,
+        #[serde(default)]
+        first: bool,
+    },
+}
+
+/// A chipset slot: always reserved, or the home of one device.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum Fixed {
+    Reserve {
+        reserve: [u8; 2],
+        #[serde(default)]
+        multifunction: bool,
+    },
+    Device {
+        device: DeviceSelector,
+        at: [u8; 2],
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineRule {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matches: MachineMatch,
+    pub arch: Vec<String>,
+    pub root: String,
+    pub default_usb: Option<String>,
+    pub explicit_usb: String,
+    pub scsi: String,
+    pub nic: String,
+    pub video: String,
+    pub panic: String,
+    pub memballoon: bool,
+    pub sata: bool,
+    pub builtin_ide: bool,
+    #[serde(default)]
+    pub spare_pci_slot: bool,
+    pub fixed: Vec<Fixed>,
+}
+
+impl MachineRule {
+    pub fn matches(&self, machine: &str, arch: &str) -> bool {
+        self.arch.iter().any(|a| a == arch)
+            && (self.matches.equals.iter().any(|m| m == machine)
+                || self.matches.prefix.iter().any(|p| machine.starts_with(p.as_str())))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusRule {
+    pub accepts: Vec<String>,
+    pub slots: [u8; 2],
+    pub autoassign: bool,
+    pub hotplug: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerRule {
+    pub connect: String,
+    pub name: Option<String>,
+    pub target: Option<String>,
+    pub needs_root: Option<String>,
+    pub root: Option<String>,
+    #[serde(default)]
+    pub aggregate: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsbRule {
+    pub ports: u32,
+    pub connect: String,
+    pub usb2: Option<u8>,
+    #[serde(default)]
+    pub ports_attr: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRule {
+    pub tag: String,
+    #[serde(rename = "type")]
+    pub ty: Option<OneOrMany>,
+    pub model: Option<OneOrMany>,
+    pub bus: Option<OneOrMany>,
+    pub group: u8,
+    pub connect: String,
+    #[serde(default)]
+    pub integrated: bool,
+}
+
+/// All of libvirt's policy tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub machines: Vec<MachineRule>,
+    pub buses: BTreeMap<String, BusRule>,
+    pub controllers: BTreeMap<String, ControllerRule>,
+    pub usb: BTreeMap<String, UsbRule>,
+    pub devices: Vec<DeviceRule>,
+}
+
+impl Policy {
+    /// The embedded tables.
+    pub fn get() -> &'static Policy {
+        static P: OnceLock<Policy> = OnceLock::new();
+        P.get_or_init(|| {
+            crate::yaml::from_str(include_str!("../../models/libvirt.yaml"))
+                .expect("embedded models/libvirt.yaml is valid (checked by tests)")
+        })
+    }
+
+    /// The first device rule matching these facets.
+    pub fn device_rule(
+        &self,
+        tag: &str,
+        ty: Option<&str>,
+        model: Option<&str>,
+        bus: Option<&str>,
+    ) -> Option<&DeviceRule> {
+        let ok = |rule: &Option<OneOrMany>, v: Option<&str>| match (rule, v) {
+            (None, _) => true,
+            (Some(r), Some(v)) => r.contains(v),
+            (Some(_), None) => false,
+        };
+        self.devices
+            .iter()
+            .find(|r| r.tag == tag && ok(&r.ty, ty) && ok(&r.model, model) && ok(&r.bus, bus))
+    }
+}

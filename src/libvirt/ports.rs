@@ -1,0 +1,269 @@
+//! Non-PCI addresses libvirt assigns: virtio-serial ports, USB ports (with hubs), CCID
+//! slots. Drive addresses come from target names at parse time (postparse.rs).
+
+use super::domain::{Addr, Dev};
+use super::policy::Policy;
+
+/// virtio-serial: consoles first (port 0 is theirs), then channels; the first controller
+/// (by index) with a free port wins; a full set adds a controller.
+pub fn virtio_serial(devs: &mut Vec<Dev>) {
+    let mut used: Vec<(u32, u32)> = devs
+        .iter()
+        .filter_map(|d| match d.addr {
+            Addr::VirtioSerial {
+                controller, port, ..
+            } if d.tag == "channel" || d.tag == "console" => Some((controller, port)),
+            _ => None,
+        })
+        .collect();
+    for tag in ["console", "channel"] {
+        for i in 0..devs.len() {
+            let d = &devs[i];
+            if d.tag != tag || d.ty.as_deref() != Some("virtio") {
+                continue;
+            }
+            let want = match d.addr {
+                Addr::None => None,
+                Addr::VirtioSerial {
+                    controller,
+                    port: 0,
+                    ..
+                } => Some(controller),
+                _ => continue,
+            };
+            let first_port = if tag == "console" { 0 } else { 1 };
+            let mut ctls: Vec<(u32, u32)> = devs
+                .iter()
+                .filter(|c| c.is("controller", "virtio-serial"))
+                .map(|c| (c.index.unwrap_or(0), c.ports.unwrap_or(31)))
+                .filter(|(i, _)| want.is_none_or(|w| w == *i))
+                .collect();
+            ctls.sort();
+            let mut found = None;
+            for (ci, ports) in &ctls {
+                if let Some(p) = (first_port..*ports).find(|p| !used.contains(&(*ci, *p))) {
+                    found = Some((*ci, p));
+                    break;
+                }
+            }
+            let (ci, p) = match found {
+                Some(x) => x,
+                None => {
+                    let next = (0..)
+                        .find(|n| {
+                            !devs
+                                .iter()
+                                .any(|c| c.is("controller", "virtio-serial") && c.index == Some(*n))
+                        })
+                        .unwrap_or(0);
+                    let mut c = Dev::new("controller");
+                    c.ty = Some("virtio-serial".into());
+                    c.index = Some(next);
+                    c.index_new = true;
+                    devs.push(c);
+                    (next, first_port)
+                }
+            };
+            used.push((ci, p));
+            // libvirt keeps a console's port reserved but does not write it.
+            if tag == "channel" {
+                devs[i].addr = Addr::VirtioSerial {
+                    controller: ci,
+                    bus: 0,
+                    port: p,
+                };
+                devs[i].addr_new = true;
+            }
+        }
+    }
+}
+
+/// Whether a device sits on USB.
+pub fn is_usb(d: &Dev) -> bool {
+    match d.tag.as_str() {
+        "input" => d.bus.as_deref() == Some("usb"),
+        "hub" | "redirdev" => d.ty.as_deref() == Some("usb") || d.tag == "redirdev",
+        "hostdev" => d.ty.as_deref() == Some("usb"),
+        "disk" => d.bus.as_deref() == Some("usb"),
+        "controller" => d.ty.as_deref() == Some("ccid"),
+        "sound" => d.model.as_deref() == Some("usb"),
+        "serial" => d.ty.as_deref() == Some("usb-serial"),
+        "interface" => d.model.as_deref() == Some("usb-net"),
+        _ => false,
+    }
+}
+
+/// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`).
+const USB_ORDER: &[&str] = &[
+    "hub",
+    "input",
+    "sound",
+    "controller",
+    "serial",
+    "disk",
+    "hostdev",
+    "redirdev",
+    "interface",
+];
+
+struct Hub {
+    /// Which port path this hub sits at (empty: a controller's root hub).
+    path: Vec<u32>,
+    bus: u32,
+    ports: u32,
+    used: Vec<bool>,
+}
+
+/// USB ports for a newly defined domain: hubs added when the ports run out, hubs placed
+/// first, then every other USB device, each at the lowest free port (depth first).
+pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
+    let mut hubs: Vec<Hub> = Vec::new();
+    let mut ctls: Vec<(u32, u32)> = Vec::new();
+    for d in devs.iter().filter(|d| d.is("controller", "usb")) {
+        let model = d.model.as_deref().unwrap_or("");
+        let Some(rule) = policy.usb.get(model) else { continue };
+        let ports = if rule.ports_attr {
+            d.ports.unwrap_or(rule.ports)
+        } else {
+            rule.ports
+        };
+        if ports > 0 && !ctls.iter().any(|(i, _)| Some(*i) == d.index) {
+            ctls.push((d.index.unwrap_or(0), ports));
+        }
+    }
+    if ctls.is_empty() {
+        return;
+    }
+    ctls.sort();
+    for (i, p) in &ctls {
+        hubs.push(Hub {
+            path: Vec::new(),
+            bus: *i,
+            ports: *p,
+            used: vec![false; *p as usize],
+        });
+    }
+    // Hubs to add.
+    let count = devs.iter().filter(|d| is_usb(d)).count() as u32;
+    let existing_hubs = devs.iter().filter(|d| d.tag == "hub").count() as u32;
+    let available: u32 = ctls.iter().map(|(_, p)| p).sum::<u32>() + 8 * existing_hubs;
+    if count > available {
+        let add = (count - available).div_ceil(7);
+        for _ in 0..add {
+            let mut h = Dev::new("hub");
+            h.ty = Some("usb".into());
+            devs.push(h);
+        }
+    }
+    // Reserve given addresses.
+    let mut given: Vec<(u32, Vec<u32>)> = Vec::new();
+    for d in devs.iter() {
+        if let Addr::Usb { bus, port } = &d.addr {
+            given.push((*bus, port.clone()));
+        }
+    }
+    for (bus, port) in &given {
+        mark(&mut hubs, *bus, port);
+    }
+    // Known hubs with addresses become hubs too.
+    for d in devs.iter() {
+        if d.tag == "hub" {
+            if let Addr::Usb { bus, port } = &d.addr {
+                hubs.push(Hub {
+                    path: port.clone(),
+                    bus: *bus,
+                    ports: 8,
+                    used: vec![false; 8],
+                });
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..devs.len()).filter(|&i| is_usb(&devs[i])).collect();
+    order.sort_by_key(|&i| {
+        (
+            USB_ORDER
+                .iter()
+                .position(|t| *t == devs[i].tag)
+                .unwrap_or(USB_ORDER.len()),
+            i,
+        )
+    });
+    for i in order {
+        if !matches!(devs[i].addr, Addr::None) {
+            continue;
+        }
+        let Some((bus, path)) = next_port(&hubs) else { continue };
+        mark(&mut hubs, bus, &path);
+        if devs[i].tag == "hub" {
+            hubs.push(Hub {
+                path: path.clone(),
+                bus,
+                ports: 8,
+                used: vec![false; 8],
+            });
+        }
+        devs[i].addr = Addr::Usb { bus, port: path };
+        devs[i].addr_new = true;
+    }
+}
+
+fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {
+    let Some((last, parent)) = port.split_last() else { return };
+    if let Some(h) = hubs.iter_mut().find(|h| h.bus == bus && h.path == parent) {
+        if let Some(u) = h.used.get_mut(*last as usize - 1) {
+            *u = true;
+        }
+    }
+}
+
+/// The lowest free port: controllers in index order, root hub first, then hubs below
+/// it depth first.
+fn next_port(hubs: &[Hub]) -> Option<(u32, Vec<u32>)> {
+    let mut buses: Vec<u32> = hubs.iter().filter(|h| h.path.is_empty()).map(|h| h.bus).collect();
+    buses.sort();
+    buses.dedup();
+    for bus in buses {
+        if let Some(p) = free_below(hubs, bus, &[]) {
+            return Some((bus, p));
+        }
+    }
+    None
+}
+
+fn free_below(hubs: &[Hub], bus: u32, path: &[u32]) -> Option<Vec<u32>> {
+    let h = hubs.iter().find(|h| h.bus == bus && h.path == path)?;
+    if let Some(p) = h.used.iter().position(|u| !u) {
+        let mut v = path.to_vec();
+        v.push(p as u32 + 1);
+        return Some(v);
+    }
+    for p in 1..=h.ports {
+        let mut v = path.to_vec();
+        v.push(p);
+        if let Some(found) = free_below(hubs, bus, &v) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// CCID: an unaddressed smartcard takes slot 0 of the controller after the highest one
+/// other smartcards use.
+pub fn ccid(devs: &mut [Dev]) {
+    let mut next = 0;
+    for d in devs.iter() {
+        if let Addr::Ccid { controller, .. } = d.addr {
+            next = next.max(controller + 1);
+        }
+    }
+    for d in devs.iter_mut().filter(|d| d.tag == "smartcard") {
+        if matches!(d.addr, Addr::None) {
+            d.addr = Addr::Ccid {
+                controller: next,
+                slot: 0,
+            };
+            d.addr_new = true;
+            next += 1;
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What libvirt does to a domain before it assigns addresses: controller indexes,
+//! the machine's default devices, default models, drive addresses from target names,
+//! and the implicit controllers disks, consoles and smartcards need.
+
+use super::domain::{Addr, Dev};
+use super::policy::Policy;
+use super::{fail, Machine};
+use crate::Error;
+
+pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+    check_pci_controllers(policy, m, devs, file)?;
+    assign_indexes(devs);
+    add_defaults(m, devs, file)?;
+    default_models(m, devs);
+    drive_addresses(devs, file)?;
+    super::ports::ccid(devs);
+    implicit_controllers(m, devs);
+    Ok(())
+}
+
+fn check_pci_controllers(policy: &Policy, m: &Machine, devs: &[Dev], file: &str) -> Result<(), Error> {
+    for d in devs.iter().filter(|d| d.is("controller", "pci")) {
+        let model = d.model.as_deref().unwrap_or("");
+        let rule = policy.controllers.get(model);
+        if m.rule.is_none() {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("Machine type '{}' does not support PCI", m.name),
+            ));
+        }
+        let root = m.root().unwrap_or_default();
+        if rule.is_some_and(|r| r.root.is_some()) && d.index.unwrap_or(0) != 0 {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                "pci-root and pcie-root controllers should have index 0".into(),
+            ));
+        }
+        if d.index == Some(0) && model != root {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("The PCI controller with index='0' must be model='{root}' for this machine type, but model='{model}' was found instead"),
+            ));
+        }
+        if let Some(need) = rule.and_then(|r| r.needs_root.as_deref()) {
+            if need != root {
+                return Err(fail(
+                    file,
+                    d.line,
+                    &d.describe(),
+                    format!("{model} controllers are not supported with this machine type"),
+                ));
+            }
+        }
+        if rule.is_none() && !model.is_empty() {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("unknown PCI controller model '{model}'"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A controller written without `index` gets the lowest unused index of its type; ICH9
+/// UHCI companions take the index of the EHCI controller before them.
+fn assign_indexes(devs: &mut [Dev]) {
+    let mut last_ehci: Option<u32> = None;
+    for i in 0..devs.len() {
+        if devs[i].tag != "controller" {
+            continue;
+        }
+        if devs[i].index.is_none() {
+            let ty = devs[i].ty.clone();
+            let companion = devs[i]
+                .model
+                .as_deref()
+                .is_some_and(|m| m.starts_with("ich9-uhci"));
+            let idx = match (companion, last_ehci) {
+                (true, Some(e)) => e,
+                _ => (0..)
+                    .find(|n| {
+                        !devs
+                            .iter()
+                            .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
+                    })
+                    .unwrap_or(0),
+            };
+            devs[i].index = Some(idx);
+            devs[i].index_new = true;
+        }
+        if devs[i].model.as_deref() == Some("ich9-ehci1") {
+            last_ehci = devs[i].index;
+        }
+    }
+}
+
+fn has_controller(devs: &[Dev], ty: &str, index: u32) -> bool {
+    devs.iter().any(|d| d.is("controller", ty) && d.index == Some(index))
+}
+
+fn new_controller(ty: &str, index: u32, model: Option<&str>) -> Dev {
+    let mut c = Dev::new("controller");
+    c.ty = Some(ty.into());
+    c.index = Some(index);
+    c.model = model.map(str::to_string);
+    c.index_new = true;
+    c.model_new = model.is_some();
+    c
+}
+
+/// `qemuDomainDefAddDefaultDevices`: USB, SATA, the PCI root, the memballoon.
+fn add_defaults(m: &Machine, devs: &mut Vec<Dev>, _file: &str) -> Result<(), Error> {
+    let Some(rule) = m.rule else { return Ok(()) };
+    if let Some(usb) = &rule.default_usb {
+        if !has_controller(devs, "usb", 0) {
+            devs.push(new_controller("usb", 0, Some(usb)));
+        }
+    }
+    if rule.sata && !has_controller(devs, "sata", 0) {
+        devs.push(new_controller("sata", 0, None));
+    }
+    if !has_controller(devs, "pci", 0) {
+        devs.push(new_controller("pci", 0, Some(&rule.root)));
+    }
+    if rule.memballoon && !devs.iter().any(|d| d.tag == "memballoon") {
+        let mut b = Dev::new("memballoon");
+        b.model = Some("virtio".into());
+        devs.push(b);
+    }
+    Ok(())
+}
+
+fn default_models(m: &Machine, devs: &mut [Dev]) {
+    let Some(rule) = m.rule else { return };
+    for d in devs.iter_mut() {
+        let default = match (d.tag.as_str(), d.ty.as_deref()) {
+            ("interface", Some(t)) if t != "hostdev" => Some(&rule.nic),
+            ("video", _) => Some(&rule.video),
+            ("controller", Some("usb")) => Some(&rule.explicit_usb),
+            ("controller", Some("scsi")) => Some(&rule.scsi),
+            ("panic", _) => Some(&rule.panic),
+            _ => None,
+        };
+        let missing = d.model.is_none()
+            || (d.is("controller", "scsi") && d.model.as_deref() == Some("auto"));
+        if let (Some(model), true) = (default, missing) {
+            d.model = Some(model.clone());
+            d.model_new = true;
+        }
+    }
+}
+
+/// Drive addresses from the target name (`virDomainDiskDefAssignAddress`).
+fn drive_addresses(devs: &mut [Dev], file: &str) -> Result<(), Error> {
+    for d in devs.iter_mut().filter(|d| d.tag == "disk") {
+        if !matches!(d.addr, Addr::None) {
+            continue;
+        }
+        let Some(idx) = d.index else {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!(
+                    "Unknown disk name '{}' and no address specified",
+                    d.target.as_deref().unwrap_or("")
+                ),
+            ));
+        };
+        let (per, buses) = match d.bus.as_deref() {
+            Some("scsi") => (7, 1),
+            Some("ide") => (4, 2),
+            Some("sata") => (6, 1),
+            Some("fdc") => (2, 1),
+            _ => continue,
+        };
+        let units = per / buses;
+        d.addr = Addr::Drive {
+            controller: idx / per,
+            bus: (idx % per) / units,
+            target: 0,
+            unit: idx % units,
+        };
+        d.addr_new = true;
+    }
+    Ok(())
+}
+
+/// `virDomainDefAddImplicitDevices`: disk controllers 0..max per bus, virtio-serial for
+/// virtio consoles and channels, CCID for smartcards, a video for graphics.
+fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
+    for bus in ["scsi", "fdc", "ide", "sata"] {
+        let mut max: Option<u32> = None;
+        for d in devs.iter() {
+            let c = match (&d.addr, d.tag.as_str()) {
+                (Addr::Drive { controller, .. }, "disk") if d.bus.as_deref() == Some(bus) => {
+                    *controller
+                }
+                (Addr::Drive { controller, .. }, "hostdev") if bus == "scsi" => *controller,
+                _ => continue,
+            };
+            max = Some(max.map_or(c, |m| m.max(c)));
+        }
+        if let Some(max) = max {
+            for i in 0..=max {
+                if !has_controller(devs, bus, i) {
+                    let model = (bus == "scsi").then(|| m.rule.map(|r| r.scsi.clone())).flatten();
+                    devs.push(new_controller(bus, i, model.as_deref()));
+                }
+            }
+        }
+    }
+    let mut serial: Vec<u32> = Vec::new();
+    for d in devs.iter() {
+        if (d.tag == "channel" || d.tag == "console") && d.ty.as_deref() == Some("virtio") {
+            let c = match d.addr {
+                Addr::VirtioSerial { controller, .. } => controller,
+                _ => 0,
+            };
+            if !serial.contains(&c) {
+                serial.push(c);
+            }
+        }
+    }
+    for c in serial {
+        if !has_controller(devs, "virtio-serial", c) {
+            devs.push(new_controller("virtio-serial", c, None));
+        }
+    }
+    let cards: Vec<u32> = devs
+        .iter()
+        .filter(|d| d.tag == "smartcard")
+        .map(|d| match d.addr {
+            Addr::Ccid { controller, .. } => controller,
+            _ => 0,
+        })
+        .collect();
+    for c in cards {
+        if !has_controller(devs, "ccid", c) {
+            devs.push(new_controller("ccid", c, None));
+        }
+    }
+    if devs.iter().any(|d| d.tag == "graphics") && !devs.iter().any(|d| d.tag == "video") {
+        if let Some(rule) = m.rule {
+            let mut v = Dev::new("video");
+            v.model = Some(rule.video.clone());
+            v.model_new = true;
+            devs.push(v);
+        }
+    }
+}
