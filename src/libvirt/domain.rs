@@ -398,6 +398,17 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
     }
     if let Some(a) = el.child("address") {
         d.addr = parse_address(a, file)?;
+        // libvirt writes every address in full; one written partially is rewritten.
+        let need: &[&str] = match d.addr {
+            Addr::Pci(_) => &["domain", "bus", "slot", "function"],
+            Addr::Drive { .. } => &["controller", "bus", "target", "unit"],
+            Addr::VirtioSerial { .. } => &["controller", "bus", "port"],
+            Addr::Ccid { .. } => &["controller", "slot"],
+            _ => &[],
+        };
+        if need.iter().any(|n| a.attr(n).is_none()) {
+            d.addr_new = true;
+        }
     }
     Ok(Some(d))
 }

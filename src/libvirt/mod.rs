@@ -109,6 +109,7 @@ fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
             types.push(t);
         }
     }
+    let primary = primary_video(policy, devs);
     let mut keyed: Vec<((u8, usize, u64, usize), usize)> = devs
         .iter()
         .enumerate()
@@ -128,6 +129,8 @@ fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
                     i,
                 ),
                 "disk" => (group, 0, d.index.unwrap_or(0) as u64, i),
+                // libvirt moves the primary video to the front of the list.
+                "video" => (group, usize::from(Some(i) != primary), 0, i),
                 _ => (group, 0, 0, i),
             };
             Some((key, i))

@@ -444,8 +444,9 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
     place_all(&mut set, policy, m, devs, file)?;
     for d in devs.iter_mut() {
         if let Addr::Pci(a) = &mut d.addr {
-            if d.addr_new && a.multifunction.is_none() && set.needs_multifunction(*a) {
+            if a.multifunction.is_none() && set.needs_multifunction(*a) {
                 a.multifunction = Some(true);
+                d.addr_new = true;
             }
         }
     }

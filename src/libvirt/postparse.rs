@@ -69,36 +69,41 @@ fn check_pci_controllers(policy: &Policy, m: &Machine, devs: &[Dev], file: &str)
     Ok(())
 }
 
-/// A controller written without `index` gets the lowest unused index of its type; ICH9
-/// UHCI companions take the index of the EHCI controller before them.
+/// A controller written without `index` gets the lowest unused index of its type; an
+/// ICH9 USB2 controller right after another ICH9 USB2 controller joins its group when
+/// that group has no controller of its model yet.
 fn assign_indexes(devs: &mut [Dev]) {
-    let mut last_ehci: Option<u32> = None;
+    let usb2 = |d: &Dev| {
+        d.is("controller", "usb")
+            && d.model.as_deref().is_some_and(|m| m.starts_with("ich9-"))
+    };
+    let mut prev: Option<usize> = None;
     for i in 0..devs.len() {
         if devs[i].tag != "controller" {
             continue;
         }
         if devs[i].index.is_none() {
             let ty = devs[i].ty.clone();
-            let companion = devs[i]
-                .model
-                .as_deref()
-                .is_some_and(|m| m.starts_with("ich9-uhci"));
-            let idx = match (companion, last_ehci) {
-                (true, Some(e)) => e,
-                _ => (0..)
+            let join = prev.filter(|&p| usb2(&devs[p]) && usb2(&devs[i])).and_then(|p| {
+                let group = devs[p].index?;
+                let taken = devs.iter().any(|o| {
+                    o.is("controller", "usb") && o.index == Some(group) && o.model == devs[i].model
+                });
+                (!taken).then_some(group)
+            });
+            let idx = join.unwrap_or_else(|| {
+                (0..)
                     .find(|n| {
                         !devs
                             .iter()
                             .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
                     })
-                    .unwrap_or(0),
-            };
+                    .unwrap_or(0)
+            });
             devs[i].index = Some(idx);
             devs[i].index_new = true;
         }
-        if devs[i].model.as_deref() == Some("ich9-ehci1") {
-            last_ehci = devs[i].index;
-        }
+        prev = Some(i);
     }
 }
 
