@@ -96,13 +96,13 @@ pub fn is_usb(d: &Dev) -> bool {
 /// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`).
 const USB_ORDER: &[&str] = &[
     "hub",
+    "disk",
+    "controller",
     "input",
     "sound",
-    "controller",
-    "serial",
-    "disk",
     "hostdev",
     "redirdev",
+    "serial",
     "interface",
 ];
 
