@@ -106,7 +106,6 @@ fn read_input(path: &str) -> Result<String, Error> {
     Ok(text)
 }
 
-
 fn run(cli: Cli) -> Result<u8, Error> {
     let owned;
     let catalog: &Catalog = match &cli.models {
@@ -126,7 +125,11 @@ fn run(cli: Cli) -> Result<u8, Error> {
             new_domain,
         } => {
             let text = read_input(&spec)?;
-            let name = if spec == "-" { "<stdin>" } else { spec.as_str() };
+            let name = if spec == "-" {
+                "<stdin>"
+            } else {
+                spec.as_str()
+            };
             let xml = match input_format {
                 Some(f) => f == InFormat::Libvirt,
                 None => devaddr::libvirt::is_domain_xml(&text),
@@ -162,7 +165,10 @@ fn run(cli: Cli) -> Result<u8, Error> {
             .map_err(|e| e.in_file(&spec))?;
             let fmt = match format.unwrap_or(OutFormat::Yaml) {
                 OutFormat::Libvirt => {
-                    return Err(Error::input("--format", "libvirt output of a YAML spec is not built yet"))
+                    return Err(Error::input(
+                        "--format",
+                        "libvirt output of a YAML spec is not built yet",
+                    ))
                 }
                 OutFormat::Yaml => Format::Yaml,
                 OutFormat::Json => Format::Json,

@@ -32,8 +32,7 @@ fn select(policy: &Policy, devs: &[Dev], sel: &DeviceSelector) -> Option<usize> 
                 d.tag == *tag
                     && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
                     && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
-                    && (models.is_empty()
-                        || d.model.as_ref().is_some_and(|m| models.contains(m)))
+                    && (models.is_empty() || d.model.as_ref().is_some_and(|m| models.contains(m)))
                     && index.is_none_or(|i| d.index == Some(i))
             };
             let i = devs.iter().position(hit)?;
@@ -91,7 +90,12 @@ pub fn apply(
             Fixed::Reserve { reserve, .. } => {
                 let a = pci(reserve);
                 if set.function_in_use(a) {
-                    let owner = devs.iter().find(|d| d.pci() == Some(a) || d.pci().is_some_and(|p| p.bus == 0 && p.slot == a.slot && p.function == a.function));
+                    let owner = devs.iter().find(|d| {
+                        d.pci() == Some(a)
+                            || d.pci().is_some_and(|p| {
+                                p.bus == 0 && p.slot == a.slot && p.function == a.function
+                            })
+                    });
                     return Err(super::fail(
                         file,
                         owner.map_or(0, |d| d.line),
@@ -111,26 +115,25 @@ pub fn apply(
                 let home = pci(at);
                 let d = &mut devs[i];
                 match d.addr.clone() {
-                    Addr::Pci(p) => {
-                        if *force {
-                            if p.bus != 0 || p.slot != home.slot || p.function != home.function {
-                                return Err(super::fail(
-                                    file,
-                                    d.line,
-                                    &d.describe(),
-                                    format!(
-                                        "{} must have PCI address 0:0:{:x}.{:x} on this machine type",
-                                        d.describe(),
-                                        home.slot,
-                                        home.function
-                                    ),
-                                ));
-                            }
-                            set.mark(home, 0);
+                    Addr::Pci(p) if *force => {
+                        if p.bus != 0 || p.slot != home.slot || p.function != home.function {
+                            return Err(super::fail(
+                                file,
+                                d.line,
+                                &d.describe(),
+                                format!(
+                                    "{} must have PCI address 0:0:{:x}.{:x} on this machine type",
+                                    d.describe(),
+                                    home.slot,
+                                    home.function
+                                ),
+                            ));
                         }
+                        set.mark(home, 0);
                     }
                     Addr::None => {
-                        let usb2 = matches!(device, DeviceSelector::Named(n) if n.starts_with("usb2"));
+                        let usb2 =
+                            matches!(device, DeviceSelector::Named(n) if n.starts_with("usb2"));
                         if *force {
                             if set.function_in_use(home) {
                                 return Err(super::fail(

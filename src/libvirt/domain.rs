@@ -64,8 +64,6 @@ pub struct Dev {
     /// devaddr filled in the controller's index / model.
     pub index_new: bool,
     pub model_new: bool,
-    /// `<model name>` and `<target>` attributes for added PCI controllers.
-    pub pci_target: Vec<(String, String)>,
     /// Video marked `primary='yes'`.
     pub primary: bool,
     /// virtio-serial controller `ports`, xHCI `ports`.
@@ -93,7 +91,6 @@ impl Dev {
             addr_new: false,
             index_new: false,
             model_new: false,
-            pci_target: Vec::new(),
             primary: false,
             ports: None,
             passive: false,
@@ -108,7 +105,9 @@ impl Dev {
             "controller" => format!(
                 "<controller type='{}' index='{}'{}>",
                 self.ty.as_deref().unwrap_or("?"),
-                self.index.map(|i| i.to_string()).unwrap_or_else(|| "?".into()),
+                self.index
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "?".into()),
                 self.model
                     .as_ref()
                     .map(|m| format!(" model='{m}'"))
@@ -165,9 +164,8 @@ fn num_attr(el: &Element, name: &str, file: &str) -> Result<Option<u64>, Error> 
 
 fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
     let ty = el.attr("type").unwrap_or_default();
-    let n = |name: &str| -> Result<u32, Error> {
-        Ok(num_attr(el, name, file)?.unwrap_or(0) as u32)
-    };
+    let n =
+        |name: &str| -> Result<u32, Error> { Ok(num_attr(el, name, file)?.unwrap_or(0) as u32) };
     Ok(match ty.as_str() {
         "pci" => {
             let domain = n("domain")?;
@@ -262,7 +260,10 @@ pub fn disk_name_index(name: &str) -> Option<u32> {
     let rest = ["fd", "hd", "vd", "sd", "xvd", "ubd"]
         .iter()
         .find_map(|p| name.strip_prefix(p))?;
-    let letters: String = rest.chars().take_while(|c| c.is_ascii_lowercase()).collect();
+    let letters: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase())
+        .collect();
     let tail = &rest[letters.len()..];
     if letters.is_empty() || !tail.chars().all(|c| c.is_ascii_digit()) {
         return None;

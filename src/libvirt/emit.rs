@@ -46,7 +46,11 @@ fn addr_element(a: &Addr) -> Option<Element> {
             .with_attr("bus", &bus.to_string())
             .with_attr(
                 "port",
-                &port.iter().map(u32::to_string).collect::<Vec<_>>().join("."),
+                &port
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("."),
             ),
         Addr::Ccid { controller, slot } => e
             .with_attr("type", "ccid")
@@ -71,7 +75,11 @@ pub fn addr_text(a: &Addr) -> String {
 }
 
 /// The attributes libvirt fills on a PCI controller: `<model name>` and `<target>`.
-fn pci_controller_details(policy: &Policy, d: &Dev, devs: &[Dev]) -> (Option<String>, Vec<(String, String)>) {
+fn pci_controller_details(
+    policy: &Policy,
+    d: &Dev,
+    devs: &[Dev],
+) -> (Option<String>, Vec<(String, String)>) {
     let Some(model) = d.model.as_deref() else {
         return (None, Vec::new());
     };
@@ -100,7 +108,10 @@ fn pci_controller_details(policy: &Policy, d: &Dev, devs: &[Dev]) -> (Option<Str
                 .filter(|o| {
                     o.is("controller", "pci")
                         && o.index < d.index
-                        && o.model.as_deref().and_then(|m| policy.controllers.get(m)).and_then(|r| r.target.as_deref())
+                        && o.model
+                            .as_deref()
+                            .and_then(|m| policy.controllers.get(m))
+                            .and_then(|r| r.target.as_deref())
                             == Some("busNr")
                 })
                 .count() as u32;
@@ -126,13 +137,20 @@ fn update(el: &mut Element, d: &Dev, devs: &[Dev], indent: &str) {
             let (name, target) = pci_controller_details(policy, d, devs);
             if let Some(name) = name {
                 if el.child("model").is_none() {
-                    let at = el.elements().count().min(el.elements().take_while(|e| e.name != "target" && e.name != "address").count());
+                    let at = el.elements().count().min(
+                        el.elements()
+                            .take_while(|e| e.name != "target" && e.name != "address")
+                            .count(),
+                    );
                     el.insert_element(at, Element::new("model").with_attr("name", &name), indent);
                 }
             }
             if !target.is_empty() {
                 let fresh = el.child("target").is_none();
-                let mut t = el.child("target").cloned().unwrap_or_else(|| Element::new("target"));
+                let mut t = el
+                    .child("target")
+                    .cloned()
+                    .unwrap_or_else(|| Element::new("target"));
                 for (k, v) in &target {
                     if t.attr(k).is_none() {
                         t.set_attr(k, v);
@@ -153,7 +171,11 @@ fn update(el: &mut Element, d: &Dev, devs: &[Dev], indent: &str) {
                     if let Some(me) = el.child_mut("model") {
                         me.set_attr("type", m);
                     } else {
-                        let at = if d.tag == "video" { 0 } else { el.elements().take_while(|e| e.name != "address").count() };
+                        let at = if d.tag == "video" {
+                            0
+                        } else {
+                            el.elements().take_while(|e| e.name != "address").count()
+                        };
                         el.insert_element(at, Element::new("model").with_attr("type", m), indent);
                     }
                 }
@@ -185,14 +207,43 @@ fn fresh(d: &Dev) -> Element {
 
 /// Where libvirt writes a device kind inside `<devices>` (its formatting order).
 const FORMAT_ORDER: &[&str] = &[
-    "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial",
-    "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio", "video",
-    "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng", "panic",
-    "shmem", "memory", "iommu", "vsock", "crypto",
+    "emulator",
+    "disk",
+    "controller",
+    "lease",
+    "filesystem",
+    "interface",
+    "smartcard",
+    "serial",
+    "parallel",
+    "console",
+    "channel",
+    "input",
+    "tpm",
+    "graphics",
+    "sound",
+    "audio",
+    "video",
+    "hostdev",
+    "redirdev",
+    "redirfilter",
+    "hub",
+    "watchdog",
+    "memballoon",
+    "rng",
+    "panic",
+    "shmem",
+    "memory",
+    "iommu",
+    "vsock",
+    "crypto",
 ];
 
 fn rank(tag: &str) -> usize {
-    FORMAT_ORDER.iter().position(|t| *t == tag).unwrap_or(FORMAT_ORDER.len())
+    FORMAT_ORDER
+        .iter()
+        .position(|t| *t == tag)
+        .unwrap_or(FORMAT_ORDER.len())
 }
 
 /// Write every change back into `<domain>`.
@@ -202,7 +253,9 @@ pub fn write_back(root: &mut Element, devs: &[Dev]) {
         root.insert_element(usize::MAX, Element::new("devices"), dom_indent);
     }
     let dev_indent = "  ".to_string();
-    let Some(devices) = root.child_mut("devices") else { return };
+    let Some(devices) = root.child_mut("devices") else {
+        return;
+    };
     let item_indent = format!("{dev_indent}  ");
     // Update existing elements in place.
     let mut pos = 0;
@@ -229,8 +282,7 @@ pub fn write_back(root: &mut Element, devs: &[Dev]) {
             .enumerate()
             .filter(|(_, e)| {
                 rank(&e.name) < r
-                    || (rank(&e.name) == r
-                        && (d.tag != "controller" || controller_before(e, d)))
+                    || (rank(&e.name) == r && (d.tag != "controller" || controller_before(e, d)))
             })
             .map(|(i, _)| i + 1)
             .max()

@@ -34,7 +34,7 @@ mod postparse;
 use crate::error::Location;
 use crate::xml::{Document, Element};
 use crate::Error;
-use domain::{Addr, Dev};
+use domain::Dev;
 use policy::{MachineRule, Policy};
 
 /// Knobs of the libvirt policy.
@@ -187,7 +187,12 @@ fn read_devices(devices: &Element, file: &str) -> Result<Vec<Dev>, Error> {
 }
 
 /// Address a parsed domain's devices the way libvirt would.
-fn address(devs: &mut Vec<Dev>, m: &Machine, opts: &LibvirtOptions, file: &str) -> Result<(), Error> {
+fn address(
+    devs: &mut Vec<Dev>,
+    m: &Machine,
+    opts: &LibvirtOptions,
+    file: &str,
+) -> Result<(), Error> {
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs);
@@ -202,7 +207,12 @@ fn address(devs: &mut Vec<Dev>, m: &Machine, opts: &LibvirtOptions, file: &str) 
 /// libvirt would, and return the domain XML with all of it filled in.
 pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<String, Error> {
     let mut doc = Document::parse(text).map_err(|e| {
-        fail(file, e.line, "XML", format!("not well-formed XML: {}", e.message))
+        fail(
+            file,
+            e.line,
+            "XML",
+            format!("not well-formed XML: {}", e.message),
+        )
     })?;
     if doc.root.name != "domain" {
         return Err(fail(
@@ -213,7 +223,11 @@ pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<Stri
         ));
     }
     let m = machine_of(&doc.root, file)?;
-    let devices_el = doc.root.child("devices").cloned().unwrap_or_else(|| Element::new("devices"));
+    let devices_el = doc
+        .root
+        .child("devices")
+        .cloned()
+        .unwrap_or_else(|| Element::new("devices"));
     let mut devs = read_devices(&devices_el, file)?;
     address(&mut devs, &m, opts, file)?;
     emit::write_back(&mut doc.root, &devs);
@@ -224,17 +238,29 @@ pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<Stri
 /// requires, with no conflicts. Returns the findings (empty: the domain is complete).
 pub fn check_domain(text: &str, file: &str) -> Result<Vec<String>, Error> {
     let doc = Document::parse(text).map_err(|e| {
-        fail(file, e.line, "XML", format!("not well-formed XML: {}", e.message))
+        fail(
+            file,
+            e.line,
+            "XML",
+            format!("not well-formed XML: {}", e.message),
+        )
     })?;
     let m = machine_of(&doc.root, file)?;
-    let devices_el = doc.root.child("devices").cloned().unwrap_or_else(|| Element::new("devices"));
+    let devices_el = doc
+        .root
+        .child("devices")
+        .cloned()
+        .unwrap_or_else(|| Element::new("devices"));
     let before = read_devices(&devices_el, file)?;
     let mut devs = before.clone();
     address(&mut devs, &m, &LibvirtOptions::default(), file)?;
     let mut findings = Vec::new();
     for d in &devs {
         if d.pos.is_none() {
-            findings.push(format!("{} is missing (libvirt would add it)", d.describe()));
+            findings.push(format!(
+                "{} is missing (libvirt would add it)",
+                d.describe()
+            ));
         } else if d.addr_new {
             findings.push(format!(
                 "{} (line {}) has no address; libvirt would assign {}",

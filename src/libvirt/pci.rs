@@ -232,7 +232,9 @@ impl<'p> AddrSet<'p> {
                         multifunction: None,
                     });
                 }
-                if flags & flag::AGGREGATE != 0 && bus.aggregate[slot as usize] && function.is_none()
+                if flags & flag::AGGREGATE != 0
+                    && bus.aggregate[slot as usize]
+                    && function.is_none()
                 {
                     if let Some(f) = (0..8u8).find(|f| used & (1 << f) == 0) {
                         return Some(Pci {
@@ -368,7 +370,11 @@ pub fn device_flags(policy: &Policy, m: &Machine, d: &Dev) -> (u32, u8) {
     }
     if d.tag == "controller" && d.ty.as_deref() == Some("usb") {
         let model = d.model.as_deref().unwrap_or("");
-        let kind = policy.usb.get(model).map(|u| u.connect.as_str()).unwrap_or("none");
+        let kind = policy
+            .usb
+            .get(model)
+            .map(|u| u.connect.as_str())
+            .unwrap_or("none");
         return (endpoint(kind, m), 5);
     }
     let ty = d.ty.as_deref();
@@ -453,9 +459,19 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
     Ok(())
 }
 
-fn build<'p>(policy: &'p Policy, m: &Machine, devs: &[Dev], nbuses: usize, dry: bool) -> AddrSet<'p> {
+fn build<'p>(
+    policy: &'p Policy,
+    m: &Machine,
+    devs: &[Dev],
+    nbuses: usize,
+    dry: bool,
+) -> AddrSet<'p> {
     let mut set = AddrSet::new(policy, m.pcie_root, dry);
-    let gap = if m.pcie_root { "pcie-root-port" } else { "pci-bridge" };
+    let gap = if m.pcie_root {
+        "pcie-root-port"
+    } else {
+        "pci-bridge"
+    };
     for i in 0..nbuses {
         let ctl = devs
             .iter()
@@ -486,7 +502,11 @@ fn reserve_config(
             continue; // reserved (and checked) by the chipset step
         }
         let (flags, _) = device_flags(policy, m, d);
-        let flags = if flags == 0 { flag::PCI | flag::PCIE } else { flags };
+        let flags = if flags == 0 {
+            flag::PCI | flag::PCIE
+        } else {
+            flags
+        };
         set.reserve_given(a, flags)
             .map_err(|msg| super::fail(file, d.line, &d.describe(), msg))?;
     }
@@ -534,7 +554,8 @@ fn place_all(
         } else {
             set.reserve_next(flags, None)
         };
-        let a = a.map_err(|r| super::fail(file, d.line, &d.describe(), set.refusal_text(r, flags)))?;
+        let a =
+            a.map_err(|r| super::fail(file, d.line, &d.describe(), set.refusal_text(r, flags)))?;
         if !set.dry_run {
             let d = &mut devs[i];
             let multifunction = (usb2_function(policy, d) == Some(0)).then_some(true);

@@ -92,7 +92,11 @@ impl MachineRule {
     pub fn matches(&self, machine: &str, arch: &str) -> bool {
         self.arch.iter().any(|a| a == arch)
             && (self.matches.equals.iter().any(|m| m == machine)
-                || self.matches.prefix.iter().any(|p| machine.starts_with(p.as_str())))
+                || self
+                    .matches
+                    .prefix
+                    .iter()
+                    .any(|p| machine.starts_with(p.as_str())))
     }
 }
 

@@ -121,7 +121,9 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
     let mut ctls: Vec<(u32, u32)> = Vec::new();
     for d in devs.iter().filter(|d| d.is("controller", "usb")) {
         let model = d.model.as_deref().unwrap_or("");
-        let Some(rule) = policy.usb.get(model) else { continue };
+        let Some(rule) = policy.usb.get(model) else {
+            continue;
+        };
         let ports = if rule.ports_attr {
             d.ports.unwrap_or(rule.ports)
         } else {
@@ -192,7 +194,9 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
         if !matches!(devs[i].addr, Addr::None) {
             continue;
         }
-        let Some((bus, path)) = next_port(&hubs) else { continue };
+        let Some((bus, path)) = next_port(&hubs) else {
+            continue;
+        };
         mark(&mut hubs, bus, &path);
         if devs[i].tag == "hub" {
             hubs.push(Hub {
@@ -208,7 +212,9 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
 }
 
 fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {
-    let Some((last, parent)) = port.split_last() else { return };
+    let Some((last, parent)) = port.split_last() else {
+        return;
+    };
     if let Some(h) = hubs.iter_mut().find(|h| h.bus == bus && h.path == parent) {
         if let Some(u) = h.used.get_mut(*last as usize - 1) {
             *u = true;
@@ -219,7 +225,11 @@ fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {
 /// The lowest free port: controllers in index order, root hub first, then hubs below
 /// it depth first.
 fn next_port(hubs: &[Hub]) -> Option<(u32, Vec<u32>)> {
-    let mut buses: Vec<u32> = hubs.iter().filter(|h| h.path.is_empty()).map(|h| h.bus).collect();
+    let mut buses: Vec<u32> = hubs
+        .iter()
+        .filter(|h| h.path.is_empty())
+        .map(|h| h.bus)
+        .collect();
     buses.sort();
     buses.dedup();
     for bus in buses {

@@ -18,7 +18,12 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     Ok(())
 }
 
-fn check_pci_controllers(policy: &Policy, m: &Machine, devs: &[Dev], file: &str) -> Result<(), Error> {
+fn check_pci_controllers(
+    policy: &Policy,
+    m: &Machine,
+    devs: &[Dev],
+    file: &str,
+) -> Result<(), Error> {
     for d in devs.iter().filter(|d| d.is("controller", "pci")) {
         let model = d.model.as_deref().unwrap_or("");
         let rule = policy.controllers.get(model);
@@ -74,8 +79,7 @@ fn check_pci_controllers(policy: &Policy, m: &Machine, devs: &[Dev], file: &str)
 /// that group has no controller of its model yet.
 fn assign_indexes(devs: &mut [Dev]) {
     let usb2 = |d: &Dev| {
-        d.is("controller", "usb")
-            && d.model.as_deref().is_some_and(|m| m.starts_with("ich9-"))
+        d.is("controller", "usb") && d.model.as_deref().is_some_and(|m| m.starts_with("ich9-"))
     };
     let mut prev: Option<usize> = None;
     for i in 0..devs.len() {
@@ -84,13 +88,17 @@ fn assign_indexes(devs: &mut [Dev]) {
         }
         if devs[i].index.is_none() {
             let ty = devs[i].ty.clone();
-            let join = prev.filter(|&p| usb2(&devs[p]) && usb2(&devs[i])).and_then(|p| {
-                let group = devs[p].index?;
-                let taken = devs.iter().any(|o| {
-                    o.is("controller", "usb") && o.index == Some(group) && o.model == devs[i].model
+            let join = prev
+                .filter(|&p| usb2(&devs[p]) && usb2(&devs[i]))
+                .and_then(|p| {
+                    let group = devs[p].index?;
+                    let taken = devs.iter().any(|o| {
+                        o.is("controller", "usb")
+                            && o.index == Some(group)
+                            && o.model == devs[i].model
+                    });
+                    (!taken).then_some(group)
                 });
-                (!taken).then_some(group)
-            });
             let idx = join.unwrap_or_else(|| {
                 (0..)
                     .find(|n| {
@@ -108,7 +116,8 @@ fn assign_indexes(devs: &mut [Dev]) {
 }
 
 fn has_controller(devs: &[Dev], ty: &str, index: u32) -> bool {
-    devs.iter().any(|d| d.is("controller", ty) && d.index == Some(index))
+    devs.iter()
+        .any(|d| d.is("controller", ty) && d.index == Some(index))
 }
 
 fn new_controller(ty: &str, index: u32, model: Option<&str>) -> Dev {
@@ -154,8 +163,8 @@ fn default_models(m: &Machine, devs: &mut [Dev]) {
             ("panic", _) => Some(&rule.panic),
             _ => None,
         };
-        let missing = d.model.is_none()
-            || (d.is("controller", "scsi") && d.model.as_deref() == Some("auto"));
+        let missing =
+            d.model.is_none() || (d.is("controller", "scsi") && d.model.as_deref() == Some("auto"));
         if let (Some(model), true) = (default, missing) {
             d.model = Some(model.clone());
             d.model_new = true;
@@ -217,7 +226,9 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
         if let Some(max) = max {
             for i in 0..=max {
                 if !has_controller(devs, bus, i) {
-                    let model = (bus == "scsi").then(|| m.rule.map(|r| r.scsi.clone())).flatten();
+                    let model = (bus == "scsi")
+                        .then(|| m.rule.map(|r| r.scsi.clone()))
+                        .flatten();
                     devs.push(new_controller(bus, i, model.as_deref()));
                 }
             }
