@@ -165,10 +165,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
             .map_err(|e| e.in_file(&spec))?;
             let fmt = match format.unwrap_or(OutFormat::Yaml) {
                 OutFormat::Libvirt => {
-                    return Err(Error::input(
-                        "--format",
-                        "libvirt output of a YAML spec is not built yet",
-                    ))
+                    let text = devaddr::libvirt::plan_to_domain(&plan, catalog)?;
+                    write_out(output.as_ref(), &text)?;
+                    return Ok(0);
                 }
                 OutFormat::Yaml => Format::Yaml,
                 OutFormat::Json => Format::Json,

@@ -256,6 +256,60 @@ impl Element {
     }
 }
 
+impl Element {
+    /// Write the element indented by two spaces per level, dropping whitespace-only
+    /// text (for documents devaddr builds itself).
+    pub fn pretty(&self, depth: usize, out: &mut String) {
+        let pad = "  ".repeat(depth);
+        let kids: Vec<&Node> = self
+            .children
+            .iter()
+            .filter(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()))
+            .collect();
+        out.push_str(&pad);
+        let mut bare = self.clone();
+        bare.children.clear();
+        bare.self_closing = true;
+        bare.tag_tail.clear();
+        if kids.is_empty() {
+            bare.write(out);
+            out.push('\n');
+            return;
+        }
+        let mut open = String::new();
+        bare.write(&mut open);
+        out.push_str(open.trim_end_matches("/>"));
+        out.push('>');
+        if kids.iter().all(|n| !matches!(n, Node::Element(_))) {
+            for k in kids {
+                k.write(out);
+            }
+        } else {
+            out.push('\n');
+            for k in kids {
+                match k {
+                    Node::Element(e) => e.pretty(depth + 1, out),
+                    other => {
+                        out.push_str(&pad);
+                        out.push_str("  ");
+                        other.write(out);
+                        out.push('\n');
+                    }
+                }
+            }
+            out.push_str(&pad);
+        }
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push_str(">\n");
+    }
+
+    /// Parse a single element from text.
+    pub fn parse(text: &str) -> Result<Element, XmlError> {
+        Document::parse(text).map(|d| d.root)
+    }
+}
+
 impl Node {
     fn write(&self, out: &mut String) {
         match self {

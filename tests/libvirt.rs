@@ -296,3 +296,91 @@ fn random_domains_match_live_libvirt() {
         "live libvirt differential: {exact}/{total} exact, {ok}/{addrs} addresses\n{table}"
     );
 }
+
+/// Specs written as domains (`--format libvirt`): every example and real-QEMU spec libvirt
+/// can express, paired with the YAML it came from.
+fn spec_domains(dir: &Path) -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for folder in ["examples", "tests/qemu-specs"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let n = f.file_stem().unwrap().to_string_lossy().into_owned();
+            let o = devaddr()
+                .args(["plan", "--format", "libvirt"])
+                .arg(&f)
+                .output()
+                .unwrap();
+            if !o.status.success() {
+                // nvme disks and host devices without `host:` have no libvirt 9 element.
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("libvirt"), "{n}: {err}");
+                continue;
+            }
+            let p = dir.join(format!("{n}.in.xml"));
+            std::fs::write(&p, &o.stdout).unwrap();
+            out.push((n, p));
+        }
+    }
+    assert!(
+        out.len() >= 15,
+        "only {} specs could be written as domains",
+        out.len()
+    );
+    out
+}
+
+#[test]
+fn spec_domains_are_complete_for_libvirt() {
+    let dir = tmpdir("spec-domains");
+    for (n, p) in spec_domains(&dir) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        // libvirt's own policy, applied to the written domain, adds and moves nothing.
+        let again = devaddr::libvirt::plan_domain(&text, &n, &Default::default())
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(again, text, "{n}: libvirt would add or change something");
+    }
+}
+
+#[test]
+fn spec_domains_are_accepted_by_live_libvirt() {
+    let Some(shared) = shared() else {
+        return skip("../shared is not beside the repository");
+    };
+    if let Err(why) = libvirt_up() {
+        return skip(&format!("virsh define of spec domains: {why}"));
+    }
+    let dir = tmpdir("spec-live");
+    let (inp, exp, act) = (dir.join("in"), dir.join("expected"), dir.join("libvirt"));
+    std::fs::create_dir_all(&inp).unwrap();
+    std::fs::create_dir_all(&exp).unwrap();
+    let n = spec_domains(&inp).len();
+    for e in std::fs::read_dir(&inp).unwrap() {
+        let p = e.unwrap().path();
+        let name = p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".in.xml", "");
+        std::fs::copy(&p, exp.join(format!("{name}.in.xml"))).unwrap();
+        std::fs::copy(&p, exp.join(format!("{name}.out.xml"))).unwrap();
+    }
+    let oracle = shared.join("tools/libvirt-oracle/oracle.py");
+    let o = Command::new("python3")
+        .arg(&oracle)
+        .arg("define")
+        .arg(&inp)
+        .arg(&act)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(log.contains(&format!("defined {n}, refused 0")), "{log}");
+    // libvirt's dumpxml must hold exactly our addresses and controllers.
+    let ((exact, total, ..), table) = score(&shared, &exp, &act);
+    assert_eq!((exact, total), (n, n), "{table}");
+}

@@ -26,6 +26,7 @@
 mod chipset;
 mod domain;
 mod emit;
+mod from_plan;
 mod pci;
 mod policy;
 mod ports;
@@ -35,6 +36,7 @@ use crate::error::Location;
 use crate::xml::{Document, Element};
 use crate::Error;
 use domain::Dev;
+pub use from_plan::plan_to_domain;
 use policy::{MachineRule, Policy};
 
 /// Knobs of the libvirt policy.

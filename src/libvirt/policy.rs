@@ -154,6 +154,10 @@ pub struct Policy {
     pub controllers: BTreeMap<String, ControllerRule>,
     pub usb: BTreeMap<String, UsbRule>,
     pub devices: Vec<DeviceRule>,
+    /// Element templates for writing a plan as a domain.
+    pub elements: BTreeMap<String, String>,
+    /// Per architecture: devices libvirt would add, written out explicitly.
+    pub explicit_defaults: BTreeMap<String, Vec<String>>,
 }
 
 impl Policy {

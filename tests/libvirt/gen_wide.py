@@ -102,6 +102,9 @@ class Gen:
                 slot = self.rng.randint(1, 31)
         else:
             m = self.bus_model.get(bus)
+            if m in ("pcie-expander-bus", "pci-expander-bus", "dmi-to-pci-bridge", "pcie-switch-upstream-port"):
+                bus = 0
+                m = self.bus_model[0]
             if m is None:  # an auto-added bus: pcie-root-port on q35/virt, pci-bridge on pc
                 m = "pci-bridge" if self.pc else "pcie-root-port"
             if m in ("pcie-root-port", "pcie-switch-downstream-port", "pcie-expander-bus") and self.p(0.97):
@@ -111,7 +114,7 @@ class Gen:
             else:
                 slot = self.rng.randint(0, 31)
         # occasionally deliberately conflict with an earlier pinned slot
-        if self.used_slots and self.p(0.15):
+        if self.used_slots and self.p(0.05):
             bus, slot = self.rng.choice(sorted(self.used_slots))
         self.used_slots[(bus, slot)] = self.used_slots.get((bus, slot), 0) + 1
         SUB(el, "address", type="pci", domain="0x0000", bus="0x%02x" % bus,
@@ -156,13 +159,27 @@ class Gen:
             SUB(mb, "source", type="memfd")
             SUB(mb, "access", mode="shared")
             dom.insert(3, mb)
-        if self.x86 and self.p(0.1):
+        if self.x86 and (getattr(self, "need_acpi", False) or self.p(0.1)):
             feats = SUB(dom, "features")
             SUB(feats, "acpi")
 
         # device order: mostly grouped the way people write it, sometimes shuffled
         if self.p(0.3):
-            rng.shuffle(devs)
+            # shuffle, but keep PCI controllers in their relative order (libvirt gives
+            # unindexed ones the next free index in document order) and a root first
+            def ordered(e):
+                return (e.tag == "controller" and e.get("type") == "pci") or e.tag == "video"
+            pci = [e for e in devs if ordered(e)]
+            rest = [e for e in devs if not ordered(e)]
+            rng.shuffle(rest)
+            head = []
+            if pci and pci[0].get("model") in ("pci-root", "pcie-root"):
+                head = [pci.pop(0)]
+            slots = sorted(rng.sample(range(len(rest) + len(pci)), len(pci)))
+            merged, it_r, it_p = [], iter(rest), iter(pci)
+            for pos in range(len(rest) + len(pci)):
+                merged.append(next(it_p) if pos in slots else next(it_r))
+            devs = head + merged
         d = SUB(dom, "devices")
         SUB(d, "emulator").text = "/usr/bin/qemu-system-" + arch
         for e in devs:
@@ -195,7 +212,7 @@ class Gen:
                 kinds.append(rng.choices(
                     ["pcie-root-port", "pcie-to-pci-bridge", "dmi-to-pci-bridge+pci-bridge",
                      "switch", "pcie-expander-bus", "pci-bridge"],
-                    [10, 2, 2, 2, 1, 1])[0])
+                    [10, 2, 2, 2, 1, 0.3])[0])  # lone pci-bridge on q35: libvirt often refuses
         else:
             for _ in range(n):
                 kinds.append(rng.choices(["pcie-root-port", "pcie-to-pci-bridge", "switch"], [10, 2, 1])[0])
@@ -240,6 +257,10 @@ class Gen:
                 up = ctrl("pcie-switch-upstream-port")
                 for _ in range(rng.randint(1, 4)):
                     ctrl("pcie-switch-downstream-port")
+            elif k == "pcie-to-pci-bridge":
+                if self.q35 and self.p(0.7):
+                    ctrl("pcie-root-port")
+                ctrl(k)
             elif k == "dmi-to-pci-bridge+pci-bridge":
                 d = ctrl("dmi-to-pci-bridge")
                 if self.p(0.8):
@@ -332,7 +353,7 @@ class Gen:
                 SUB(d, "readonly")
             if bus == "virtio":
                 self.pin_pci(d, 0.06)
-            elif bus in ("scsi", "sata", "ide") and self.p(0.1):
+            elif bus in ("scsi", "sata", "ide") and self.p(0.06):
                 if bus == "scsi":
                     a = (rng.randint(0, 2), 0, 0, rng.randint(0, 6))
                 elif bus == "sata":
@@ -633,18 +654,17 @@ class Gen:
             SUB(v, "cid", auto="yes")
             self.pin_pci(v, 0.05)
             out.append(v)
-        # iommu
+        # iommu (needs ACPI)
         if q35 and self.p(0.1):
             m = rng.choice(["virtio", "intel"])
-            if m == "intel":
-                pass
+            self.need_acpi = True
             out.append(ET.Element("iommu", model=m))
         # panic
         if self.p(0.1):
             if x86:
                 out.append(ET.Element("panic", model="isa"))
-            else:
-                out.append(ET.Element("panic", model="pvpanic"))
+            elif self.p(0.1):
+                out.append(ET.Element("panic", model="pvpanic"))  # libvirt 9.0 refuses this on aarch64
         # shmem
         for k in range(rng.choices([0, 1, 2], [9, 2, 1])[0]):
             s = ET.Element("shmem", name="shm%d" % k)

@@ -1,0 +1,304 @@
+//! A devaddr plan written as a complete libvirt domain that `virsh define` accepts as is:
+//! every device and controller with its address, placeholder backends (user-mode NICs,
+//! sparse image files), and every default device libvirt would otherwise add stated
+//! explicitly (USB controller or `model='none'`, memballoon or `model='none'`, PS/2 on
+//! x86), so libvirt adds nothing and moves nothing.
+
+use super::policy::Policy;
+use crate::catalog::Catalog;
+use crate::topology::{Address, ControllerEntry, Plan};
+use crate::xml::Element;
+use crate::Error;
+
+fn address(a: &Address) -> Element {
+    let e = Element::new("address");
+    match a {
+        Address::Pci(p) => {
+            let mut e = e
+                .with_attr("type", "pci")
+                .with_attr("domain", "0x0000")
+                .with_attr("bus", &format!("{:#04x}", p.bus))
+                .with_attr("slot", &format!("{:#04x}", p.slot))
+                .with_attr("function", &format!("{:#x}", p.function));
+            if p.multifunction == Some(true) {
+                e = e.with_attr("multifunction", "on");
+            }
+            e
+        }
+        Address::Drive(d) => e
+            .with_attr("type", "drive")
+            .with_attr("controller", &d.controller.to_string())
+            .with_attr("bus", &d.bus.to_string())
+            .with_attr("target", &d.target.to_string())
+            .with_attr("unit", &d.unit.to_string()),
+        Address::Usb(u) => e
+            .with_attr("type", "usb")
+            .with_attr("bus", &u.bus.to_string())
+            .with_attr("port", &u.port),
+    }
+}
+
+fn template(policy: &Policy, key: &str, what: &str) -> Result<String, Error> {
+    policy.elements.get(key).cloned().ok_or_else(|| {
+        Error::input(
+            what,
+            format!("'{key}' has no libvirt element (models/libvirt.yaml `elements:`); libvirt output cannot express it"),
+        )
+    })
+}
+
+fn element(text: &str, what: &str) -> Result<Element, Error> {
+    Element::parse(text)
+        .map_err(|e| Error::input(what, format!("bad element template: {}", e.message)))
+}
+
+fn letters(mut n: u32) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'a' + (n % 26) as u8);
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    s.reverse();
+    String::from_utf8(s).unwrap_or_default()
+}
+
+fn pci_controller(c: &ControllerEntry) -> Element {
+    let mut e = Element::new("controller")
+        .with_attr("type", "pci")
+        .with_attr("index", &c.index.to_string())
+        .with_attr("model", &c.model);
+    let policy = Policy::get();
+    if let Some(name) = policy
+        .controllers
+        .get(&c.model)
+        .and_then(|r| r.name.clone())
+    {
+        e.insert_element(
+            usize::MAX,
+            Element::new("model").with_attr("name", &name),
+            "",
+        );
+    }
+    let mut t = Element::new("target");
+    if let Some(v) = c.chassis_nr {
+        t.set_attr("chassisNr", &v.to_string());
+    }
+    if let Some(v) = c.chassis {
+        t.set_attr("chassis", &v.to_string());
+    }
+    if let Some(v) = c.port {
+        t.set_attr("port", &format!("{v:#x}"));
+    }
+    if let Some(v) = c.bus_nr {
+        t.set_attr("busNr", &v.to_string());
+    }
+    if c.hotplug == Some(false) {
+        t.set_attr("hotplug", "off");
+    }
+    if let Some(n) = c.numa_node {
+        let mut node = Element::new("node");
+        node.children.push(crate::xml::Node::Text(n.to_string()));
+        t.insert_element(0, node, "");
+    }
+    if !t.attrs.is_empty() || t.elements().next().is_some() {
+        e.insert_element(usize::MAX, t, "");
+    }
+    e
+}
+
+/// Write `plan` as a libvirt domain.
+pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
+    let policy = Policy::get();
+    let machine = cat
+        .machine(&plan.machine)
+        .ok_or_else(|| Error::input("machine", format!("unknown machine '{}'", plan.machine)))?;
+    let name = plan.name.clone().unwrap_or_else(|| "devaddr-guest".into());
+    let mut dom = element(
+        &format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>1024</memory><vcpu>2</vcpu><os><type arch='{}' machine='{}'>hvm</type></os></domain>",
+            machine.arch, plan.machine
+        ),
+        "domain",
+    )?;
+    // Guest NUMA cells for the expander buses' nodes; a CPU model libvirt accepts on TCG.
+    let used = plan
+        .controllers
+        .iter()
+        .filter_map(|c| c.numa_node)
+        .chain(plan.devices.iter().filter_map(|d| d.numa_node))
+        .map(|n| n + 1)
+        .max()
+        .unwrap_or(0);
+    let nodes = plan.policy.numa_nodes.unwrap_or(0).max(used);
+    let mut cpu = element("<cpu mode='custom'/>", "cpu")?;
+    if machine.arch == "aarch64" {
+        cpu.insert_element(0, element("<model>cortex-a57</model>", "cpu")?, "");
+    }
+    if nodes > 0 {
+        let cells: String = (0..nodes)
+            .map(|i| {
+                format!(
+                    "<cell id='{i}' cpus='{i}' memory='{}' unit='MiB'/>",
+                    1024 / nodes
+                )
+            })
+            .collect();
+        cpu.insert_element(
+            usize::MAX,
+            element(&format!("<numa>{cells}</numa>"), "cpu")?,
+            "",
+        );
+        if let Some(v) = dom.child_mut("vcpu") {
+            v.children = vec![crate::xml::Node::Text(nodes.max(2).to_string())];
+        }
+    }
+    if cpu.elements().next().is_some() {
+        dom.insert_element(usize::MAX, cpu, "");
+    }
+    let mut devices = Element::new("devices");
+    let push = |devices: &mut Element, mut el: Element, addr: Option<&Address>| {
+        if let Some(a) = addr {
+            el.insert_element(usize::MAX, address(a), "");
+        }
+        devices.insert_element(usize::MAX, el, "");
+    };
+    let mut has_usb = false;
+    for c in &plan.controllers {
+        if cat.pci.contains_key(&c.model) {
+            let el = pci_controller(c);
+            push(&mut devices, el, c.address.as_ref());
+            continue;
+        }
+        has_usb |= cat
+            .storage
+            .get(&c.model)
+            .is_some_and(|m| m.provides == "usb");
+        let t = template(policy, &c.model, &format!("controllers.{}", c.id))?
+            .replace("{index}", &c.index.to_string())
+            .replace(
+                "{ports}",
+                &c.ports.map(|p| format!(" ports='{p}'")).unwrap_or_default(),
+            );
+        push(&mut devices, element(&t, &c.id)?, c.address.as_ref());
+    }
+    let names = crate::formats::qemu::Names::new(plan, cat);
+    let mut disk_n: std::collections::BTreeMap<&str, u32> = Default::default();
+    let mut has_balloon = false;
+    for d in &plan.devices {
+        let kind = cat.kind(&d.kind);
+        let mut t = template(policy, &d.kind, &format!("devices.{}", d.id))?;
+        if let Some(model) = kind.and_then(|k| k.controller.as_ref()) {
+            let provides = cat
+                .storage
+                .get(model)
+                .map(|m| m.provides.clone())
+                .unwrap_or_default();
+            has_usb |= provides == "usb";
+            let index = names
+                .storage_devices(&provides)
+                .into_iter()
+                .find(|(_, id)| *id == d.id)
+                .map_or(0, |(i, _)| i);
+            t = t.replace("{index}", &index.to_string());
+        }
+        has_balloon |= d.kind == "virtio-balloon";
+        if t.contains("{dev}") {
+            let prefix = match kind.and_then(|k| k.drive_bus.as_deref()) {
+                Some("ide") => "hd",
+                Some(_) => "sd",
+                None => "vd",
+            };
+            let n = disk_n.entry(prefix).or_insert(0);
+            t = t.replace("{dev}", &format!("{prefix}{}", letters(*n)));
+            *n += 1;
+        }
+        if t.contains("{index}") {
+            // Controllers written as devices (virtio-serial): numbered per kind.
+            let n = plan
+                .devices
+                .iter()
+                .take_while(|o| o.id != d.id)
+                .filter(|o| o.kind == d.kind)
+                .count();
+            t = t.replace("{index}", &n.to_string());
+        }
+        if t.contains("{mac}") {
+            // A stable MAC from the guest name and device id (FNV-1a).
+            let h = format!("{name}/{}", d.id)
+                .bytes()
+                .fold(0xcbf29ce484222325u64, |h, b| {
+                    (h ^ b as u64).wrapping_mul(0x100000001b3)
+                });
+            t = t.replace(
+                "{mac}",
+                &format!(
+                    "52:54:00:{:02x}:{:02x}:{:02x}",
+                    (h >> 16) as u8,
+                    (h >> 8) as u8,
+                    h as u8
+                ),
+            );
+        }
+        t = t.replace(
+            "{file}",
+            &format!("/var/lib/libvirt/images/{name}-{}.img", d.id),
+        );
+        t = t.replace(
+            "{ports}",
+            &d.ports.map(|p| format!(" ports='{p}'")).unwrap_or_default(),
+        );
+        if t.contains("{host}") {
+            let host = d.host.as_deref().ok_or_else(|| {
+                Error::input(
+                    format!("devices.{}.host", d.id),
+                    "a passed-through device needs its host PCI address (host: 0000:65:00.0) for libvirt output",
+                )
+            })?;
+            let parts: Vec<&str> = host.split([':', '.']).collect();
+            let (dom_, bus, slot, func) = match parts.as_slice() {
+                [a, b, c, d] => (*a, *b, *c, *d),
+                [b, c, d] => ("0000", *b, *c, *d),
+                _ => {
+                    return Err(Error::input(
+                        format!("devices.{}.host", d.id),
+                        format!("cannot read host address '{host}': expected DDDD:BB:SS.F"),
+                    ))
+                }
+            };
+            t = t.replace(
+                "{host}",
+                &format!("<address domain='0x{dom_}' bus='0x{bus}' slot='0x{slot}' function='0x{func}'/>"),
+            );
+        }
+        push(&mut devices, element(&t, &d.id)?, d.address.as_ref());
+    }
+    if !has_usb {
+        push(
+            &mut devices,
+            element("<controller type='usb' index='0' model='none'/>", "usb")?,
+            None,
+        );
+    }
+    if !has_balloon {
+        push(
+            &mut devices,
+            element("<memballoon model='none'/>", "memballoon")?,
+            None,
+        );
+    }
+    for extra in policy
+        .explicit_defaults
+        .get(&machine.arch)
+        .into_iter()
+        .flatten()
+    {
+        push(&mut devices, element(extra, "defaults")?, None);
+    }
+    dom.insert_element(usize::MAX, devices, "");
+    let mut out = String::new();
+    dom.pretty(0, &mut out);
+    Ok(out)
+}
