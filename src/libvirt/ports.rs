@@ -64,9 +64,9 @@ pub fn virtio_serial(devs: &mut Vec<Dev>) {
                     (next, first_port)
                 }
             };
-            used.push((ci, p));
-            // libvirt keeps a console's port reserved but does not write it.
+            // A virtio console's port is neither written nor held in the saved definition.
             if tag == "channel" {
+                used.push((ci, p));
                 devs[i].addr = Addr::VirtioSerial {
                     controller: ci,
                     bus: 0,
