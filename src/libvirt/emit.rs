@@ -5,33 +5,41 @@ use super::domain::{Addr, Dev};
 use super::policy::Policy;
 use crate::xml::{Element, Node};
 
+/// A PCI `<address>` in libvirt's notation (`bus='0x05'`).
+pub fn pci_address(bus: u32, slot: u8, function: u8, multifunction: Option<bool>) -> Element {
+    let e = Element::new("address")
+        .with_attr("type", "pci")
+        .with_attr("domain", "0x0000")
+        .with_attr("bus", &format!("{bus:#04x}"))
+        .with_attr("slot", &format!("{slot:#04x}"))
+        .with_attr("function", &format!("{function:#x}"));
+    match multifunction {
+        Some(m) => e.with_attr("multifunction", if m { "on" } else { "off" }),
+        None => e,
+    }
+}
+
+/// A drive `<address>`.
+pub fn drive_address(controller: u32, bus: u32, target: u32, unit: u32) -> Element {
+    Element::new("address")
+        .with_attr("type", "drive")
+        .with_attr("controller", &controller.to_string())
+        .with_attr("bus", &bus.to_string())
+        .with_attr("target", &target.to_string())
+        .with_attr("unit", &unit.to_string())
+}
+
 /// libvirt's text of an address element's attributes.
 fn addr_element(a: &Addr) -> Option<Element> {
     let e = Element::new("address");
     Some(match a {
-        Addr::Pci(p) => {
-            let mut e = e
-                .with_attr("type", "pci")
-                .with_attr("domain", "0x0000")
-                .with_attr("bus", &format!("{:#04x}", p.bus))
-                .with_attr("slot", &format!("{:#04x}", p.slot))
-                .with_attr("function", &format!("{:#x}", p.function));
-            if let Some(m) = p.multifunction {
-                e = e.with_attr("multifunction", if m { "on" } else { "off" });
-            }
-            e
-        }
+        Addr::Pci(p) => pci_address(p.bus, p.slot, p.function, p.multifunction),
         Addr::Drive {
             controller,
             bus,
             target,
             unit,
-        } => e
-            .with_attr("type", "drive")
-            .with_attr("controller", &controller.to_string())
-            .with_attr("bus", &bus.to_string())
-            .with_attr("target", &target.to_string())
-            .with_attr("unit", &unit.to_string()),
+        } => drive_address(*controller, *bus, *target, *unit),
         Addr::VirtioSerial {
             controller,
             bus,

@@ -4,6 +4,7 @@
 //! explicitly (USB controller or `model='none'`, memballoon or `model='none'`, PS/2 on
 //! x86), so libvirt adds nothing and moves nothing.
 
+use super::emit::{drive_address, pci_address};
 use super::policy::Policy;
 use crate::catalog::Catalog;
 use crate::topology::{Address, ControllerEntry, Plan};
@@ -11,27 +12,14 @@ use crate::xml::Element;
 use crate::Error;
 
 fn address(a: &Address) -> Element {
-    let e = Element::new("address");
     match a {
         Address::Pci(p) => {
-            let mut e = e
-                .with_attr("type", "pci")
-                .with_attr("domain", "0x0000")
-                .with_attr("bus", &format!("{:#04x}", p.bus))
-                .with_attr("slot", &format!("{:#04x}", p.slot))
-                .with_attr("function", &format!("{:#x}", p.function));
-            if p.multifunction == Some(true) {
-                e = e.with_attr("multifunction", "on");
-            }
-            e
+            // A plan says multifunction only where it is on.
+            let multi = (p.multifunction == Some(true)).then_some(true);
+            pci_address(p.bus, p.slot, p.function, multi)
         }
-        Address::Drive(d) => e
-            .with_attr("type", "drive")
-            .with_attr("controller", &d.controller.to_string())
-            .with_attr("bus", &d.bus.to_string())
-            .with_attr("target", &d.target.to_string())
-            .with_attr("unit", &d.unit.to_string()),
-        Address::Usb(u) => e
+        Address::Drive(d) => drive_address(d.controller, d.bus, d.target, d.unit),
+        Address::Usb(u) => Element::new("address")
             .with_attr("type", "usb")
             .with_attr("bus", &u.bus.to_string())
             .with_attr("port", &u.port),

@@ -205,10 +205,9 @@ fn address(
     Ok(())
 }
 
-/// Plan a libvirt domain: read it, assign every address and add every controller
-/// libvirt would, and return the domain XML with all of it filled in.
-pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<String, Error> {
-    let mut doc = Document::parse(text).map_err(|e| {
+/// Parse a domain document: the tree, its machine and its devices.
+fn read_domain(text: &str, file: &str) -> Result<(Document, Machine, Vec<Dev>), Error> {
+    let doc = Document::parse(text).map_err(|e| {
         fail(
             file,
             e.line,
@@ -225,12 +224,17 @@ pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<Stri
         ));
     }
     let m = machine_of(&doc.root, file)?;
-    let devices_el = doc
-        .root
-        .child("devices")
-        .cloned()
-        .unwrap_or_else(|| Element::new("devices"));
-    let mut devs = read_devices(&devices_el, file)?;
+    let devs = match doc.root.child("devices") {
+        Some(devices) => read_devices(devices, file)?,
+        None => Vec::new(),
+    };
+    Ok((doc, m, devs))
+}
+
+/// Plan a libvirt domain: read it, assign every address and add every controller
+/// libvirt would, and return the domain XML with all of it filled in.
+pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<String, Error> {
+    let (mut doc, m, mut devs) = read_domain(text, file)?;
     address(&mut devs, &m, opts, file)?;
     emit::write_back(&mut doc.root, &devs);
     Ok(doc.write())
@@ -239,21 +243,7 @@ pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<Stri
 /// Check a hand-written domain: every device must already have the address libvirt
 /// requires, with no conflicts. Returns the findings (empty: the domain is complete).
 pub fn check_domain(text: &str, file: &str) -> Result<Vec<String>, Error> {
-    let doc = Document::parse(text).map_err(|e| {
-        fail(
-            file,
-            e.line,
-            "XML",
-            format!("not well-formed XML: {}", e.message),
-        )
-    })?;
-    let m = machine_of(&doc.root, file)?;
-    let devices_el = doc
-        .root
-        .child("devices")
-        .cloned()
-        .unwrap_or_else(|| Element::new("devices"));
-    let before = read_devices(&devices_el, file)?;
+    let (_, m, before) = read_domain(text, file)?;
     let mut devs = before.clone();
     address(&mut devs, &m, &LibvirtOptions::default(), file)?;
     let mut findings = Vec::new();
