@@ -14,7 +14,11 @@ pub const POLICY_VERSION: u32 = 1;
 
 pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Plan> {
     let mut controllers = pci_controllers(p, cat, pl);
-    assign_bus_nr(cat, &mut controllers);
+    assign_bus_nr(
+        cat,
+        &mut controllers,
+        p.eff.preset != crate::spec::Preset::Libvirt,
+    );
     for (si, s) in p.storage.iter().enumerate() {
         if s.device.is_some() {
             continue;
@@ -58,6 +62,7 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             multifunction: Some(eff.multifunction),
             root_port_hotplug: Some(eff.root_port_hotplug),
         },
+        order: p.spec.order.clone(),
         controllers,
         devices,
         free,
@@ -120,9 +125,12 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
 }
 
 /// Expander buses get bus-number ranges from the top down (the first expander highest, as
-/// libvirt's 254, 252, …), each sized for the buses below it: the firmware numbers the
-/// buses under an expander from its bus_nr+1 upward and hangs if that wraps past 255.
-fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry]) {
+/// libvirt's 254, 252, …), below any expander that keeps its own, each sized for the buses
+/// below it: the firmware numbers the buses under an expander from its bus_nr+1 upward and
+/// hangs if that wraps past 255. `spread`: share the free bus numbers evenly between the root hierarchy and each new
+/// expander, so every NUMA node can grow at next boot without its expander's bus_nr (and
+/// the guest-visible bus numbers below it) changing; otherwise pack them (libvirt's way).
+fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool) {
     let parent: BTreeMap<u32, u32> = ctls
         .iter()
         .filter_map(|c| match &c.address {
@@ -156,10 +164,26 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry]) {
         .filter_map(|c| c.bus_nr)
         .min()
         .unwrap_or(256);
+    let is_new = |c: &ControllerEntry| {
+        c.bus_nr.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa)
+    };
+    let new: Vec<u32> = ctls.iter().filter(|c| is_new(c)).map(|c| c.index).collect();
+    let share = if spread && !new.is_empty() {
+        let root_need: u32 = 1 + ctls
+            .iter()
+            .filter(|c| c.index != 0 && expander_of(c.index).is_none())
+            .filter_map(|c| cat.pci.get(&c.model))
+            .map(|m| m.bus_numbers)
+            .sum::<u32>();
+        let new_need: u32 = new.iter().map(|i| need.get(i).copied().unwrap_or(1)).sum();
+        top.saturating_sub(root_need + new_need) / (new.len() as u32 + 1)
+    } else {
+        0
+    };
     for c in ctls.iter_mut() {
         let numa = cat.pci.get(&c.model).is_some_and(|m| m.numa);
         if numa && c.bus_nr.is_none() {
-            let n = need.get(&c.index).copied().unwrap_or(1);
+            let n = need.get(&c.index).copied().unwrap_or(1) + share;
             let nr = top.saturating_sub(n);
             c.bus_nr = Some(nr);
             top = nr;

@@ -32,7 +32,9 @@ pub mod catalog;
 mod error;
 pub mod formats;
 pub mod libvirt;
+mod lifecycle;
 mod normalize;
+mod order;
 mod solve;
 pub mod spec;
 pub mod topology;
@@ -41,6 +43,10 @@ mod xml;
 mod yaml;
 
 pub use catalog::Catalog;
+pub use lifecycle::{
+    capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,
+    CapacityRow, Hotplugged, Move, Replanned,
+};
 pub use error::{Error, Location, Result};
 pub use solve::backend::{Backend, Ilp, MicroLp, Outcome};
 pub use spec::{DeviceEntry, Spec};
@@ -75,9 +81,15 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
 
 /// Plan a spec with explicit options.
 pub fn plan_with(spec: &Spec, opts: Options<'_>) -> Result<Plan> {
-    let problem = normalize::normalize(spec, opts.catalog)?;
+    plan_in(spec, opts, normalize::Context::default())
+}
+
+/// The pipeline for one kind of run: normalize → formulate/solve → decode → order → verify.
+pub(crate) fn plan_in(spec: &Spec, opts: Options<'_>, ctx: normalize::Context) -> Result<Plan> {
+    let problem = normalize::normalize_in(spec, opts.catalog, ctx)?;
     let placement = solve::solve_with(&problem, opts.catalog, opts.backend)?;
-    let plan = assemble::assemble(&problem, opts.catalog, &placement)?;
+    let mut plan = assemble::assemble(&problem, opts.catalog, &placement)?;
+    order::apply(&mut plan, &problem)?;
     let findings = verify::verify_against(&plan, spec, opts.catalog);
     if !findings.is_empty() {
         return Err(Error::Check { findings });

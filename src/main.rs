@@ -42,6 +42,48 @@ enum Cmd {
         /// libvirt input: address like `virsh define` of a new domain (USB ports, hubs).
         #[arg(long)]
         new_domain: bool,
+        /// Replan keeping every address and controller of this previous plan.
+        #[arg(long, value_name = "PLAN")]
+        previous: Option<String>,
+        /// With --previous: move the fewest devices needed instead of failing (moves are
+        /// listed on stderr).
+        #[arg(long, requires = "previous")]
+        allow_moves: bool,
+    },
+    /// Place new devices into a running guest: nothing moves, no controller is added that
+    /// cannot be attached live.
+    Hotplug {
+        /// The running guest's plan.
+        plan: String,
+        /// The devices to add (YAML/JSON: a list of devices, or `devices:` with one).
+        #[arg(long, value_name = "DEVICES")]
+        add: String,
+        /// Output: the updated plan (yaml/json), or just the new devices as libvirt device
+        /// XML (for `virsh attach-device --live`) or QMP commands (qemu).
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: HotplugFormat,
+        /// Output file (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// With --format libvirt: write one DIR/ID.xml per new device.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    },
+    /// How many more devices of each kind fit: now (live) and at next boot.
+    Capacity {
+        /// A spec (planned first) or a plan.
+        input: String,
+        /// Device kind to ask about (repeatable; default: the machine's representative set).
+        #[arg(long = "kind", value_name = "KIND")]
+        kinds: Vec<String>,
+        /// Only this NUMA node.
+        #[arg(long)]
+        node: Option<u32>,
+        /// Show only what fits now in the running guest.
+        #[arg(long)]
+        live: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: CapacityFormat,
     },
     /// Verify a plan (or any fully addressed spec); exit 1 with the findings.
     Check { plan: String },
@@ -56,6 +98,20 @@ enum OutFormat {
     Tree,
     Qemu,
     Libvirt,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum HotplugFormat {
+    Yaml,
+    Json,
+    Libvirt,
+    Qemu,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum CapacityFormat {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -123,6 +179,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
             policy,
             input_format,
             new_domain,
+            previous,
+            allow_moves,
         } => {
             let text = read_input(&spec)?;
             let name = if spec == "-" {
@@ -155,14 +213,29 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     PresetArg::Dense => devaddr::spec::Preset::Dense,
                 });
             }
-            let plan = devaddr::plan_with(
-                &s,
-                devaddr::Options {
-                    catalog,
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| e.in_file(&spec))?;
+            let opts = devaddr::Options {
+                catalog,
+                ..Default::default()
+            };
+            let plan = match &previous {
+                None => devaddr::plan_with(&s, opts).map_err(|e| e.in_file(&spec))?,
+                Some(prev) => {
+                    let text = read_input(prev)?;
+                    let before = devaddr::Plan::parse(&text, prev)?;
+                    let r = devaddr::replan_with(&s, &before, allow_moves, opts)
+                        .map_err(|e| e.in_file(&spec))?;
+                    for m in &r.moves {
+                        eprintln!(
+                            "moved {}: {} -> {} ({})",
+                            m.id,
+                            m.from,
+                            m.to.as_ref().map_or("-".to_string(), |a| a.to_string()),
+                            m.reason
+                        );
+                    }
+                    r.plan
+                }
+            };
             let fmt = match format.unwrap_or(OutFormat::Yaml) {
                 OutFormat::Libvirt => {
                     let text = devaddr::libvirt::plan_to_domain(&plan, catalog)?;
@@ -176,6 +249,69 @@ fn run(cli: Cli) -> Result<u8, Error> {
             };
             let text = formats::render(&plan, fmt, catalog);
             write_out(output.as_ref(), &text)?;
+            Ok(0)
+        }
+        Cmd::Hotplug {
+            plan,
+            add,
+            format,
+            output,
+            output_dir,
+        } => {
+            let before = devaddr::Plan::parse(&read_input(&plan)?, &plan)?;
+            let devices = devaddr::spec::parse_devices(&read_input(&add)?, &add)?;
+            let opts = devaddr::Options {
+                catalog,
+                ..Default::default()
+            };
+            let h = devaddr::hotplug_with(&before, &devices, opts)?;
+            let text = match format {
+                HotplugFormat::Yaml => h.plan.to_yaml(),
+                HotplugFormat::Json => h.plan.to_json(),
+                HotplugFormat::Qemu => formats::qemu::hotplug_commands(&h.plan, catalog, &h.added)
+                    .into_iter()
+                    .map(|l| l + "\n")
+                    .collect(),
+                HotplugFormat::Libvirt => {
+                    let xml = devaddr::libvirt::device_xml(&h.plan, catalog, &h.added)?;
+                    if let Some(dir) = &output_dir {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            Error::input(dir.display().to_string(), format!("cannot create: {e}"))
+                        })?;
+                        for (id, x) in &xml {
+                            write_out(Some(&dir.join(format!("{id}.xml"))), x)?;
+                        }
+                        return Ok(0);
+                    }
+                    xml.into_iter().map(|(_, x)| x).collect()
+                }
+            };
+            write_out(output.as_ref(), &text)?;
+            Ok(0)
+        }
+        Cmd::Capacity {
+            input,
+            kinds,
+            node,
+            live,
+            format,
+        } => {
+            let s = Spec::parse(&read_input(&input)?, &input)?;
+            let q = devaddr::CapacityQuery { kinds, node };
+            let opts = devaddr::Options {
+                catalog,
+                ..Default::default()
+            };
+            let rows = devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_file(&input))?;
+            let text = match format {
+                CapacityFormat::Json => {
+                    let mut t = serde_json::to_string_pretty(&rows).unwrap_or_default();
+                    t.push('\n');
+                    t
+                }
+                CapacityFormat::Table => formats::capacity_table(&rows, live),
+            };
+            write_out(None, &text)?;
             Ok(0)
         }
         Cmd::Check { plan } => {

@@ -124,6 +124,25 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
     w.buses.insert(0, (&root_entry, root_model));
     let eff = spec.effective_policy();
 
+    // The ordering requirement: ordered devices' PCI addresses ascend.
+    let seq = crate::order::sequence(spec)?;
+    let mut last: Option<(&str, (u32, u32, u8, u8))> = None;
+    for &i in &seq {
+        let d = &spec.devices[i];
+        if let Some(Address::Pci(a)) = &d.address {
+            let k = (a.domain, a.bus, a.slot, a.function);
+            if let Some((prev, pk)) = last {
+                if pk >= k {
+                    w.bad(format!(
+                        "order: `{prev}` must have a lower PCI address than `{}` ({a})",
+                        d.id
+                    ));
+                }
+            }
+            last = Some((d.id.as_str(), k));
+        }
+    }
+
     // Identifiers.
     let mut ids = BTreeSet::new();
     for id in spec

@@ -38,6 +38,9 @@ pub struct Machine {
     pub limits: Limits,
     /// What counts as a reserved hotplug slot: a PCIe port or a conventional PCI slot.
     pub reserve_kind: ReserveKind,
+    /// Kinds `devaddr capacity` reports when none is asked for.
+    #[serde(default)]
+    pub capacity_kinds: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +280,11 @@ pub struct Kind {
     /// Whether it can be hot-plugged.
     #[serde(default = "yes")]
     pub hotplug: bool,
+    /// Whether it can be added to a running guest (libvirt's `attach-device --live`
+    /// accepts it): libvirt attaches disks, NICs, hostdevs, inputs, RNGs, watchdogs and
+    /// serial ports live, but of the controllers only SCSI ones.
+    #[serde(default = "yes")]
+    pub attach: bool,
 }
 
 fn no_io() -> IoBar {

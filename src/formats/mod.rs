@@ -27,3 +27,30 @@ pub fn render(plan: &Plan, format: Format, cat: &Catalog) -> String {
             .collect(),
     }
 }
+
+/// The capacity answer as a table: kind, node, how many more fit now and at next boot
+/// (`live_only`: just the live column).
+pub fn capacity_table(rows: &[crate::CapacityRow], live_only: bool) -> String {
+    let mut out = String::new();
+    let w = rows.iter().map(|r| r.kind.len()).max().unwrap_or(4).max(4);
+    if live_only {
+        out.push_str(&format!("{:<w$}  {:>5}  {:>5}\n", "KIND", "NODE", "LIVE"));
+    } else {
+        out.push_str(&format!(
+            "{:<w$}  {:>5}  {:>5}  {:>9}\n",
+            "KIND", "NODE", "LIVE", "NEXT_BOOT"
+        ));
+    }
+    for r in rows {
+        let node = r.node.map_or("-".to_string(), |n| n.to_string());
+        if live_only {
+            out.push_str(&format!("{:<w$}  {:>5}  {:>5}\n", r.kind, node, r.live));
+        } else {
+            out.push_str(&format!(
+                "{:<w$}  {:>5}  {:>5}  {:>9}\n",
+                r.kind, node, r.live, r.next_boot
+            ));
+        }
+    }
+    out
+}

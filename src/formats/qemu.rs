@@ -219,8 +219,38 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
         device(s);
     }
     let mut backends: Vec<String> = Vec::new();
-    for (i, d) in plan.devices.iter().enumerate() {
-        let Some(k) = cat.kind(&d.kind) else { continue };
+    for i in 0..plan.devices.len() {
+        let Some((dev, back)) = device_args(plan, cat, &names, i) else {
+            continue;
+        };
+        for b in back {
+            backends.extend([b.option.to_string(), b.value]);
+        }
+        device(dev);
+    }
+    args.extend(backends);
+    args
+}
+
+/// A backend a device needs: the command-line option and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub option: &'static str,
+    pub value: String,
+}
+
+impl Backend {
+    fn new(option: &'static str, value: String) -> Self {
+        Backend { option, value }
+    }
+}
+
+/// The `-device` value of plan device `i` and the backends it needs.
+fn device_args(plan: &Plan, cat: &Catalog, names: &Names, i: usize) -> Option<(String, Vec<Backend>)> {
+    let d = &plan.devices[i];
+    let mut backends: Vec<Backend> = Vec::new();
+    {
+        let k = cat.kind(&d.kind)?;
         let qemu = match (&k.standin, &d.host) {
             (Some(standin), None) => standin.clone(),
             _ => k.qemu.clone(),
@@ -237,9 +267,7 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
             }
             Some(Address::Drive(a)) => {
                 let provides = k.drive_bus.as_deref().unwrap_or_default();
-                let Some(b) = names.storage_bus(provides, a.controller) else {
-                    continue;
-                };
+                let b = names.storage_bus(provides, a.controller)?;
                 match provides {
                     "sata" => s.push_str(&format!(",bus={b}.{}", a.unit)),
                     "ide" => s.push_str(&format!(",bus={b}.{},unit={}", a.bus, a.unit)),
@@ -262,24 +290,72 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
         }
         match k.backend.as_deref() {
             Some("netdev") => {
-                backends.extend(["-netdev".into(), format!("user,id=netdev{i}")]);
+                backends.push(Backend::new("-netdev", format!("user,id=netdev{i}")));
                 s.push_str(&format!(",netdev=netdev{i}"));
             }
             Some("drive") => {
-                backends.extend([
-                    "-blockdev".into(),
+                backends.push(Backend::new(
+                    "-blockdev",
                     format!("driver=null-co,node-name=drive{i}"),
-                ]);
+                ));
                 s.push_str(&format!(",drive=drive{i}"));
             }
             _ => {}
         }
         if qemu == "pci-serial" {
-            backends.extend(["-chardev".into(), format!("null,id=chardev{i}")]);
+            backends.push(Backend::new("-chardev", format!("null,id=chardev{i}")));
             s.push_str(&format!(",chardev=chardev{i}"));
         }
-        device(s);
+        Some((s, backends))
     }
-    args.extend(backends);
-    args
+}
+
+/// QMP commands that hot-add some plan devices (by id) to the running guest, one JSON
+/// object per line: the backend (`netdev_add`, `blockdev-add`, `chardev-add`) first, then
+/// `device_add` with the planned bus and address.
+pub fn hotplug_commands(plan: &Plan, cat: &Catalog, ids: &[String]) -> Vec<String> {
+    let names = Names::new(plan, cat);
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(i) = plan.devices.iter().position(|d| &d.id == id) else {
+            continue;
+        };
+        let Some((dev, backends)) = device_args(plan, cat, &names, i) else {
+            continue;
+        };
+        for b in backends {
+            let mut props = keyval(&b.value);
+            let cmd = match b.option {
+                "-netdev" => {
+                    let ty = b.value.split(',').next().unwrap_or("user").to_string();
+                    props.remove(&ty);
+                    props.insert("type".into(), ty.into());
+                    serde_json::json!({"execute": "netdev_add", "arguments": props})
+                }
+                "-blockdev" => serde_json::json!({"execute": "blockdev-add", "arguments": props}),
+                _ => {
+                    let id = props.get("id").cloned().unwrap_or_default();
+                    let backend = b.value.split(',').next().unwrap_or("null").to_string();
+                    serde_json::json!({"execute": "chardev-add", "arguments": {"id": id, "backend": {"type": backend, "data": {}}}})
+                }
+            };
+            out.push(cmd.to_string());
+        }
+        let mut props = keyval(&dev);
+        let driver = dev.split(',').next().unwrap_or_default().to_string();
+        props.remove(&driver);
+        props.insert("driver".into(), driver.into());
+        out.push(serde_json::json!({"execute": "device_add", "arguments": props}).to_string());
+    }
+    out
+}
+
+/// `a=b,c=d` as a JSON object of strings (a bare word maps to an empty string).
+fn keyval(s: &str) -> serde_json::Map<String, serde_json::Value> {
+    s.split(',')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), serde_json::Value::String(v.to_string())),
+            None => (kv.to_string(), serde_json::Value::String(String::new())),
+        })
+        .collect()
 }

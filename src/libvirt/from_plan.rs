@@ -172,9 +172,51 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
             );
         push(&mut devices, element(&t, &c.id)?, c.address.as_ref());
     }
+    for el in device_elements(plan, cat, &name)? {
+        devices.insert_element(usize::MAX, el, "");
+    }
+    for d in &plan.devices {
+        let kind = cat.kind(&d.kind);
+        has_usb |= kind
+            .and_then(|k| k.controller.as_ref())
+            .and_then(|m| cat.storage.get(m))
+            .is_some_and(|m| m.provides == "usb");
+    }
+    let has_balloon = plan.devices.iter().any(|d| d.kind == "virtio-balloon");
+    if !has_usb {
+        push(
+            &mut devices,
+            element("<controller type='usb' index='0' model='none'/>", "usb")?,
+            None,
+        );
+    }
+    if !has_balloon {
+        push(
+            &mut devices,
+            element("<memballoon model='none'/>", "memballoon")?,
+            None,
+        );
+    }
+    for extra in policy
+        .explicit_defaults
+        .get(&machine.arch)
+        .into_iter()
+        .flatten()
+    {
+        push(&mut devices, element(extra, "defaults")?, None);
+    }
+    dom.insert_element(usize::MAX, devices, "");
+    let mut out = String::new();
+    dom.pretty(0, &mut out);
+    Ok(out)
+}
+
+/// One libvirt device element per plan device (with its address), in plan order.
+fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element>, Error> {
+    let policy = Policy::get();
+    let mut out = Vec::new();
     let names = crate::formats::qemu::Names::new(plan, cat);
     let mut disk_n: std::collections::BTreeMap<&str, u32> = Default::default();
-    let mut has_balloon = false;
     for d in &plan.devices {
         let kind = cat.kind(&d.kind);
         let mut t = template(policy, &d.kind, &format!("devices.{}", d.id))?;
@@ -184,7 +226,6 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
                 .get(model)
                 .map(|m| m.provides.clone())
                 .unwrap_or_default();
-            has_usb |= provides == "usb";
             let index = names
                 .storage_devices(&provides)
                 .into_iter()
@@ -192,7 +233,6 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
                 .map_or(0, |(i, _)| i);
             t = t.replace("{index}", &index.to_string());
         }
-        has_balloon |= d.kind == "virtio-balloon";
         if t.contains("{dev}") {
             let prefix = match kind.and_then(|k| k.drive_bus.as_deref()) {
                 Some("ide") => "hd",
@@ -261,32 +301,29 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
                 &format!("<address domain='0x{dom_}' bus='0x{bus}' slot='0x{slot}' function='0x{func}'/>"),
             );
         }
-        push(&mut devices, element(&t, &d.id)?, d.address.as_ref());
+        let mut el = element(&t, &d.id)?;
+        if let Some(a) = &d.address {
+            el.insert_element(usize::MAX, address(a), "");
+        }
+        out.push(el);
     }
-    if !has_usb {
-        push(
-            &mut devices,
-            element("<controller type='usb' index='0' model='none'/>", "usb")?,
-            None,
-        );
+    Ok(out)
+}
+
+/// The device XML of some plan devices (by id), for `virsh attach-device`: one element per
+/// device, with its planned address. Names, MACs and disk targets are those the whole
+/// domain gets from [`plan_to_domain`].
+pub fn device_xml(plan: &Plan, cat: &Catalog, ids: &[String]) -> Result<Vec<(String, String)>, Error> {
+    let name = plan.name.clone().unwrap_or_else(|| "devaddr-guest".into());
+    let els = device_elements(plan, cat, &name)?;
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(i) = plan.devices.iter().position(|d| &d.id == id) else {
+            return Err(Error::input(id.clone(), "no such device in the plan"));
+        };
+        let mut text = String::new();
+        els[i].pretty(0, &mut text);
+        out.push((id.clone(), text));
     }
-    if !has_balloon {
-        push(
-            &mut devices,
-            element("<memballoon model='none'/>", "memballoon")?,
-            None,
-        );
-    }
-    for extra in policy
-        .explicit_defaults
-        .get(&machine.arch)
-        .into_iter()
-        .flatten()
-    {
-        push(&mut devices, element(extra, "defaults")?, None);
-    }
-    dom.insert_element(usize::MAX, devices, "");
-    let mut out = String::new();
-    dom.pretty(0, &mut out);
     Ok(out)
 }

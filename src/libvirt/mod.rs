@@ -36,7 +36,7 @@ use crate::error::Location;
 use crate::xml::{Document, Element};
 use crate::Error;
 use domain::Dev;
-pub use from_plan::plan_to_domain;
+pub use from_plan::{device_xml, plan_to_domain};
 use policy::{MachineRule, Policy};
 
 /// Knobs of the libvirt policy.

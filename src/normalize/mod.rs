@@ -82,6 +82,31 @@ pub(crate) struct Dev {
     pub io: bool,
 }
 
+/// What kind of planning run the problem is for (a fresh plan needs none of it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Context {
+    /// The guest is running: no controller may be added that cannot be attached live, and
+    /// no hotplug reserve applies (the reserve is what live hotplug consumes).
+    pub live: bool,
+    /// Devices (by spec position) that sat at these PCI addresses in the previous plan and
+    /// may stay there or move (`--allow-moves`): the program decides, fewest moves first.
+    pub previous: BTreeMap<usize, PciAddress>,
+    /// A capacity question: how many more units like this one fit.
+    pub extra: Option<ExtraUnit>,
+}
+
+/// The unit a capacity question counts.
+#[derive(Debug, Clone)]
+pub(crate) struct ExtraUnit {
+    pub connect: String,
+    pub hotplug: bool,
+    pub zone: Zone,
+    pub io: bool,
+    pub mode: Mode,
+    /// At most this many (e.g. a kind limited per guest).
+    pub max: u32,
+}
+
 /// The normalized problem.
 #[derive(Debug, Clone)]
 pub(crate) struct Problem {
@@ -97,6 +122,9 @@ pub(crate) struct Problem {
     pub storage: Vec<StorageCtl>,
     /// Whether endpoints may sit directly on the PCIe root bus.
     pub endpoints_on_pcie_root: bool,
+    pub ctx: Context,
+    /// Units (by position in `units`) that may keep their previous slot: (bus, slot).
+    pub optional: BTreeMap<usize, (u32, u8)>,
 }
 
 impl Problem {
@@ -107,6 +135,11 @@ impl Problem {
 
 /// Build the problem from a parsed spec.
 pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
+    normalize_in(spec, cat, Context::default())
+}
+
+/// Build the problem for a given kind of run.
+pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<Problem> {
     let machine = cat
         .machine(&spec.machine)
         .ok_or_else(|| {
@@ -147,6 +180,9 @@ pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
     let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses)?;
     let mut storage = storage::controllers(spec, cat, &machine, &devs)?;
     pins::pin_storage(cat, &machine, &mut storage, &mut buses)?;
+    if ctx.live {
+        storage::check_live(spec, cat, &storage)?;
+    }
 
     let mut p = Problem {
         endpoints_on_pcie_root: eff.multifunction == Multifunction::Pack,
@@ -158,8 +194,17 @@ pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
         units: Vec::new(),
         pinned,
         storage,
+        ctx,
+        optional: BTreeMap::new(),
     };
     p.units = build_units(&p, cat)?;
+    for (ui, u) in p.units.iter().enumerate() {
+        if let What::Devices(members) = &u.what {
+            if let Some(a) = p.ctx.previous.get(&members[0]) {
+                p.optional.insert(ui, (a.bus, a.slot));
+            }
+        }
+    }
     Ok(p)
 }
 
@@ -485,7 +530,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         units.push(Unit {
             what: What::Storage(si),
             connect: connect_of(pcie),
-            hotplug: false,
+            hotplug: p.ctx.live,
             zone: None,
             io,
             mode: if p.eff.multifunction == Multifunction::Pack {

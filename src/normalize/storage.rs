@@ -257,3 +257,35 @@ fn next_index(out: &[StorageCtl], provides: &str) -> u32 {
         .collect();
     (0..).find(|i| !used.contains(i)).unwrap_or(0)
 }
+
+/// A running guest: every controller the devices need must exist already, unless libvirt
+/// can attach one of its model live.
+pub(super) fn check_live(spec: &Spec, cat: &Catalog, storage: &[StorageCtl]) -> Result<()> {
+    for s in storage {
+        let added = s.implicit && s.address.is_none() && s.device.is_none();
+        let listed = spec.controllers.iter().any(|c| c.id == s.id);
+        if !added || listed {
+            continue;
+        }
+        if cat.kind(&s.model).is_some_and(|k| k.attach && k.hotplug) {
+            continue;
+        }
+        let what = match s.provides.as_str() {
+            "usb" => "USB port",
+            _ => "drive unit",
+        };
+        return Err(Error::Infeasible {
+            requirement: format!(
+                "the running guest has no free {} {what} left, and a {} controller cannot \
+                 be added to a running guest (libvirt attaches only SCSI controllers live)",
+                s.provides, s.model
+            ),
+            fix: format!(
+                "at next boot: `devaddr plan SPEC --previous PLAN` with the new devices adds \
+                 {} controller `{}`",
+                s.model, s.id
+            ),
+        });
+    }
+    Ok(())
+}

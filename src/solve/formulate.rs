@@ -55,6 +55,8 @@ pub(crate) struct UnitClass {
     pub io: bool,
     pub mode: Mode,
     pub existing_only: bool,
+    /// The capacity question's class: its demand is a variable to maximise.
+    pub extra: bool,
 }
 
 /// Which requirements to drop (to explain infeasibility).
@@ -76,6 +78,10 @@ pub(crate) struct Formulation {
     pub ilp: Ilp,
     pub x: BTreeMap<(usize, usize), usize>,
     pub n: BTreeMap<usize, usize>,
+    /// `keep` binaries of units that may stay at their previous slot (by unit).
+    pub keep: BTreeMap<usize, usize>,
+    /// How many extra units fit (capacity questions).
+    pub extra: Option<usize>,
     /// Bus numbers used by existing controllers (root included).
     pub existing_bus_numbers: u32,
 }
@@ -85,6 +91,12 @@ const INF: u32 = u32::MAX;
 pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation {
     let mut buses = existing_classes(p, cat);
     let n_existing = buses.len();
+    // A running guest gets no new PCI controllers and consumes its reserve.
+    let relax = Relax {
+        templates: relax.templates || p.ctx.live,
+        reserve: relax.reserve || p.ctx.live,
+        ..relax
+    };
     if !relax.templates {
         buses.extend(template_classes(p, cat, relax));
     }
@@ -163,10 +175,15 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 Mode::Whole
             },
             existing_only: false,
+            extra: false,
         });
     }
 
     let mut ilp = Ilp::default();
+    let extra = units
+        .iter()
+        .position(|u| u.extra)
+        .map(|ui| (ui, ilp.var("extra", 0.0, units[ui].extra_max(p) as f64)));
     let mut n = BTreeMap::new();
     for (t, b) in buses.iter().enumerate().skip(n_existing) {
         n.insert(
@@ -195,6 +212,40 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             }
         }
     }
+    // Units that may keep their previous slot: keep binaries, and one occupancy binary per
+    // slot they would hold (several packed units may share one).
+    let mut keep = BTreeMap::new();
+    let mut occ: BTreeMap<(usize, u8), usize> = BTreeMap::new();
+    for (&unit, &(bus, slot)) in &p.optional {
+        let Some(ci) = units.iter().position(|u| u.units.contains(&unit)) else {
+            continue;
+        };
+        let Some(bi) = buses.iter().position(|b| {
+            b.existing
+                .is_some_and(|e| p.buses[e].index == bus)
+        }) else {
+            continue;
+        };
+        let e = buses[bi].existing.unwrap_or_default();
+        let model = cat.pci_model(&p.buses[e].model);
+        let free = p.buses[e].used.get(&slot).copied().unwrap_or(0) == 0
+            && (model.bus.slots[0]..=model.bus.slots[1]).contains(&slot);
+        if !free || units[ci].mode == Mode::Aggregate || !compatible(&units[ci], &buses[bi], p, cat)
+        {
+            continue;
+        }
+        let k = ilp.var(format!("keep[{unit}]"), 0.0, 1.0);
+        let o = *occ
+            .entry((bi, slot))
+            .or_insert_with(|| ilp.var(format!("occ[{bi}:{slot}]"), 0.0, 1.0));
+        ilp.row(
+            format!("occupied by {unit}"),
+            vec![(o, 1.0), (k, -1.0)],
+            0.0,
+            f64::INFINITY,
+        );
+        keep.insert(unit, k);
+    }
     // Demand: every unit placed; every added controller placed.
     for (ui, u) in units.iter().enumerate() {
         let mut terms: Vec<(usize, f64)> = x
@@ -207,7 +258,19 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 terms.push((n[&t], -1.0));
                 ilp.row(format!("place template {t}"), terms, 0.0, 0.0);
             }
+            None if u.extra => {
+                if let Some((_, m)) = extra {
+                    terms.push((m, -1.0));
+                }
+                ilp.row(format!("extra {ui}"), terms, 0.0, 0.0);
+            }
             None => {
+                terms.extend(
+                    u.units
+                        .iter()
+                        .filter_map(|unit| keep.get(unit))
+                        .map(|&v| (v, 1.0)),
+                );
                 let c = u.units.len() as f64;
                 ilp.row(format!("demand {ui}"), terms, c, c);
             }
@@ -226,6 +289,11 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             .filter(|(_, m)| *m == Mode::Whole)
             .map(|&(v, _)| (v, 1.0))
             .collect();
+        used.extend(
+            occ.iter()
+                .filter(|((ob, _), _)| *ob == bi)
+                .map(|(_, &v)| (v, 1.0)),
+        );
         for mode in [Mode::Aggregate, Mode::Pack] {
             let members: Vec<(usize, f64)> = on_b
                 .iter()
@@ -315,6 +383,12 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         let room = p.machine.limits.bus_numbers as f64 - existing_bus_numbers as f64;
         ilp.row("bus numbers", terms, f64::NEG_INFINITY, room);
     }
+    // Expanders that keep their bus_nr (from a previous plan) own the bus numbers up to
+    // the next expander's; the root hierarchy and new expanders share those below the
+    // lowest one.
+    if !relax.bus_numbers {
+        expander_ranges(p, cat, &buses, &n, &mut ilp);
+    }
     // I/O windows of bridges and ports (x86 firmware).
     let existing_io = buses
         .iter()
@@ -384,8 +458,66 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         ilp,
         x,
         n,
+        keep,
+        extra: extra.map(|(_, v)| v),
         existing_bus_numbers,
     }
+}
+
+fn expander_ranges(
+    p: &Problem,
+    cat: &Catalog,
+    buses: &[BusClass],
+    n: &BTreeMap<usize, usize>,
+    ilp: &mut Ilp,
+) {
+    // (bus_nr, zone) of expanders with a fixed bus_nr.
+    let mut fixed: Vec<(u32, u32)> = p
+        .buses
+        .iter()
+        .filter(|b| cat.pci_model(&b.model).numa)
+        .filter_map(|b| {
+            let nr = p.spec.controllers.get(b.entry?)?.bus_nr?;
+            Some((nr, b.zone?))
+        })
+        .collect();
+    if fixed.is_empty() {
+        return;
+    }
+    fixed.sort();
+    let fixed_zone = |z: Zone| z.is_some_and(|k| fixed.iter().any(|&(_, fz)| fz == k));
+    let existing_need = |zone: Option<Zone>| -> u32 {
+        p.buses
+            .iter()
+            .filter(|b| b.index != 0)
+            .filter(|b| match zone {
+                Some(z) => b.zone == z,
+                None => !fixed_zone(b.zone),
+            })
+            .map(|b| cat.pci_model(&b.model).bus_numbers)
+            .sum()
+    };
+    let added = |zone: Option<Zone>| -> Vec<(usize, f64)> {
+        n.iter()
+            .filter(|(&t, _)| match zone {
+                Some(z) => buses[t].zone == z,
+                None => !fixed_zone(buses[t].zone),
+            })
+            .map(|(&t, &v)| (v, buses[t].bus_numbers as f64))
+            .collect()
+    };
+    for (i, &(nr, zone)) in fixed.iter().enumerate() {
+        let limit = fixed.get(i + 1).map_or(256, |&(next, _)| next);
+        let room = limit.saturating_sub(nr) as f64 - existing_need(Some(Some(zone))) as f64;
+        ilp.row(
+            format!("expander range node {zone}"),
+            added(Some(Some(zone))),
+            f64::NEG_INFINITY,
+            room,
+        );
+    }
+    let room = fixed[0].0 as f64 - 1.0 - existing_need(None) as f64;
+    ilp.row("root bus range", added(None), f64::NEG_INFINITY, room);
 }
 
 fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
@@ -547,10 +679,29 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
                     io,
                     mode,
                     existing_only,
+                    extra: false,
                 }
             },
         )
+        .chain(p.ctx.extra.iter().map(|e| UnitClass {
+            units: Vec::new(),
+            template: None,
+            connect: e.connect.clone(),
+            hotplug: e.hotplug,
+            zone: e.zone,
+            io: e.io,
+            mode: e.mode,
+            existing_only: false,
+            extra: true,
+        }))
         .collect()
+}
+
+impl UnitClass {
+    /// Upper bound of the capacity question's count.
+    fn extra_max(&self, p: &Problem) -> u32 {
+        p.ctx.extra.as_ref().map_or(0, |e| e.max)
+    }
 }
 
 /// Can bus class `h` take a controller of template class `t`?

@@ -19,6 +19,38 @@ pub(crate) fn solve_with(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> R
     }
 }
 
+/// Which units with a previous slot keep it: the program with the objective "fewest
+/// moves" (every other requirement still holds). Returns the kept units.
+pub(crate) fn keep_set(
+    p: &Problem,
+    cat: &Catalog,
+    backend: &dyn Backend,
+) -> Result<std::collections::BTreeSet<usize>> {
+    let mut f = formulate(p, cat, Relax::default());
+    f.ilp.objective = f.keep.values().map(|&v| (v, -1.0)).collect();
+    match run(backend, &f.ilp)? {
+        Some(values) => Ok(f
+            .keep
+            .iter()
+            .filter(|(_, &v)| values[v] > 0)
+            .map(|(&u, _)| u)
+            .collect()),
+        None => Err(explain(p, cat, backend)),
+    }
+}
+
+/// How many more units of the problem's capacity question fit: the program with the
+/// objective "as many as possible".
+pub(crate) fn max_extra(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Result<u32> {
+    let mut f = formulate(p, cat, Relax::default());
+    let Some(m) = f.extra else { return Ok(0) };
+    f.ilp.objective = vec![(m, -1.0)];
+    match run(backend, &f.ilp)? {
+        Some(values) => Ok(values[m].max(0) as u32),
+        None => Err(explain(p, cat, backend)),
+    }
+}
+
 fn run(backend: &dyn Backend, ilp: &backend::Ilp) -> Result<Option<Vec<i64>>> {
     match backend.solve(ilp) {
         Ok(Outcome::Optimal(v)) => Ok(Some(v)),
@@ -72,7 +104,21 @@ fn explain(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Error {
         bus_numbers: true,
         ..Default::default()
     }) {
-        return bus_error(bus_need(&f, &v));
+        let need = bus_need(&f, &v);
+        if need <= limit {
+            return Error::Infeasible {
+                requirement: "the bus numbers between the expander buses are used up: each \
+                              NUMA expander keeps its bus_nr, and the buses below it must fit \
+                              between it and the next expander's (the root hierarchy below \
+                              the lowest)"
+                    .into(),
+                fix: "plan the guest afresh (new bus_nr ranges; guest-visible bus numbers \
+                      below the expanders change), or pack devices that need no hotplug \
+                      (`multifunction: pack`)"
+                    .into(),
+            };
+        }
+        return bus_error(need);
     }
     if unlimited_root.is_some() {
         return Error::Infeasible {

@@ -25,6 +25,10 @@ pub struct Spec {
     pub arch: Option<String>,
     #[serde(default)]
     pub policy: Tunables,
+    /// PCI devices (by id) whose addresses must ascend in this order (NIC names follow
+    /// PCI order in most guests). Per-device `order:` numbers do the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<String>,
     /// Controllers that already exist (with their index and usually their address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controllers: Vec<ControllerEntry>,
@@ -59,6 +63,10 @@ pub struct DeviceEntry {
     /// Host PCI device for vfio-pci (`0000:01:00.0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Position in the PCI ordering: devices with an `order` get ascending addresses in
+    /// ascending `order` (ties keep spec order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
     /// Pinned (spec) or assigned (plan) address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
@@ -103,4 +111,32 @@ impl Spec {
     pub fn to_yaml(&self) -> String {
         crate::yaml::to_string(self)
     }
+}
+
+/// Parse a list of devices (`devaddr hotplug --add`): a YAML/JSON list of device entries,
+/// or a mapping with `devices:`. `file` names the input in errors.
+pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wrapped {
+        devices: Vec<DeviceEntry>,
+    }
+    let t = text.trim_start();
+    let list = t.starts_with('-') || t.starts_with('[');
+    let r = if list {
+        crate::yaml::from_str::<Vec<DeviceEntry>>(text)
+    } else {
+        crate::yaml::from_str::<Wrapped>(text).map(|w| w.devices)
+    };
+    let devices = r.map_err(|e| e.in_file(file))?;
+    if devices.is_empty() {
+        return Err(Error::Input {
+            location: crate::error::Location {
+                file: Some(file.into()),
+                ..Default::default()
+            },
+            message: "no devices to add; expected a list of devices".into(),
+        });
+    }
+    Ok(devices)
 }

@@ -72,6 +72,9 @@ pub struct Plan {
     pub name: Option<String>,
     pub machine: String,
     pub policy: Tunables,
+    /// The spec's `order:` list, kept so that replans keep honouring it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<String>,
     pub controllers: Vec<ControllerEntry>,
     pub devices: Vec<DeviceEntry>,
     #[serde(default)]
@@ -79,6 +82,10 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Parse a plan written by devaddr (YAML or JSON). `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> crate::Result<Plan> {
+        crate::yaml::from_str::<Plan>(text).map_err(|e| e.in_file(file))
+    }
     /// YAML text of the plan.
     pub fn to_yaml(&self) -> String {
         crate::yaml::to_string(self)
@@ -97,6 +104,7 @@ impl Plan {
             machine: self.machine.clone(),
             arch: None,
             policy: self.policy.clone(),
+            order: self.order.clone(),
             controllers: self.controllers.clone(),
             devices: self.devices.clone(),
             free: None,

@@ -1,0 +1,255 @@
+//! What-if capacity: how many more devices of a kind fit, now in the running guest (free
+//! hotpluggable places only, nothing added that cannot be attached live) and at next
+//! boot (controllers may be added within the bus-number budget and the machine's
+//! limits). Each number is the integer program with the objective "as many more as
+//! possible" and the current topology frozen.
+
+use crate::catalog::{Catalog, Family, IoBar, Kind, PciType};
+use crate::error::{Error, Result};
+use crate::normalize::{self, Context, ExtraUnit, Mode};
+use crate::spec::{Multifunction, Prefer, Spec};
+use crate::topology::{Address, Plan};
+use crate::Options;
+use serde::{Deserialize, Serialize};
+
+/// What to ask.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapacityQuery {
+    /// Device kinds (default: the machine's representative set).
+    pub kinds: Vec<String>,
+    /// Only this NUMA node (default: outside expanders, then every node).
+    pub node: Option<u32>,
+}
+
+/// One answer: how many more devices of `kind` fit on `node` (None: not below a NUMA
+/// expander bus).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityRow {
+    pub kind: String,
+    pub node: Option<u32>,
+    /// Now, in the running guest: hot-added into free hotpluggable places.
+    pub live: u32,
+    /// At next boot: with controllers added as needed, every current address kept.
+    pub next_boot: u32,
+}
+
+/// Ceiling of any count (far above what a PCI domain holds).
+const MAX: u32 = 1 << 16;
+
+/// How many more of each kind fit in the guest planned by `input` (a plan, or a spec that
+/// is planned first).
+///
+/// ```
+/// let spec = devaddr::Spec::parse("machine: q35\npolicy: {hotplug_reserve: 3}\ndevices:\n  - {id: net0, kind: virtio-net}\n", "s.yaml")?;
+/// let q = devaddr::CapacityQuery { kinds: vec!["virtio-net".into()], node: None };
+/// let rows = devaddr::capacity(&spec, &q)?;
+/// assert_eq!(rows[0].live, 3); // the three reserved root ports
+/// assert!(rows[0].next_boot > 3); // more root ports can be added at next boot
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn capacity(input: &Spec, q: &CapacityQuery) -> Result<Vec<CapacityRow>> {
+    capacity_with(input, q, Options::default())
+}
+
+/// [`capacity`] with explicit options.
+pub fn capacity_with(
+    input: &Spec,
+    q: &CapacityQuery,
+    opts: Options<'_>,
+) -> Result<Vec<CapacityRow>> {
+    let cat = opts.catalog;
+    // A plan plans to itself; a spec is planned first.
+    let plan: Plan = crate::plan_with(input, opts)?;
+    let base = plan.to_spec();
+    let machine = cat
+        .machine(&base.machine)
+        .ok_or_else(|| Error::input("machine", format!("unknown machine `{}`", base.machine)))?;
+    let eff = base.effective_policy();
+    let kinds: Vec<String> = if q.kinds.is_empty() {
+        machine.capacity_kinds.clone()
+    } else {
+        q.kinds.clone()
+    };
+    if let Some(n) = q.node {
+        if n >= eff.numa_nodes {
+            return Err(Error::input(
+                "--node",
+                format!("the guest has {} NUMA nodes; found node {n}", eff.numa_nodes),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, name) in kinds.iter().enumerate() {
+        let kind = cat.kind(name).ok_or_else(|| {
+            Error::input(
+                format!("--kind[{i}]"),
+                format!("unknown device kind `{name}`; run `devaddr models` for the list"),
+            )
+        })?;
+        match kind.family {
+            Family::Pci => {
+                let mut nodes: Vec<Option<u32>> = match q.node {
+                    Some(n) => vec![Some(n)],
+                    None => std::iter::once(None)
+                        .chain((0..eff.numa_nodes).map(Some))
+                        .collect(),
+                };
+                if machine.grow.numa_expander.is_none() {
+                    nodes.retain(Option::is_none);
+                }
+                for node in nodes {
+                    let (live, next_boot) = pci_counts(&base, &plan, kind, node, opts)?;
+                    rows.push(CapacityRow {
+                        kind: name.clone(),
+                        node,
+                        live,
+                        next_boot,
+                    });
+                }
+            }
+            Family::Usb | Family::Drive => {
+                if q.node.is_some() {
+                    continue;
+                }
+                let (live, next_boot) = bus_counts(&base, &plan, kind, opts)?;
+                rows.push(CapacityRow {
+                    kind: name.clone(),
+                    node: None,
+                    live,
+                    next_boot,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// (live, next boot) for a PCI kind on one NUMA zone.
+fn pci_counts(
+    base: &Spec,
+    plan: &Plan,
+    kind: &Kind,
+    zone: Option<u32>,
+    opts: Options<'_>,
+) -> Result<(u32, u32)> {
+    let cat = opts.catalog;
+    let machine = cat.machine(&base.machine).expect("checked");
+    let eff = base.effective_policy();
+    let pcie = machine.pcie
+        && match kind.pci.unwrap_or(PciType::Pci) {
+            PciType::Pcie => true,
+            PciType::Pci => false,
+            PciType::Either => eff.prefer == Prefer::Pcie,
+        };
+    let io = match kind.io_bar {
+        IoBar::None => false,
+        IoBar::Always => true,
+        IoBar::Legacy => !pcie,
+    };
+    let have = plan.devices.iter().filter(|d| d.kind == kind.kind).count() as u32;
+    let max = kind.max_per_guest.map_or(MAX, |m| m.saturating_sub(have));
+    let ask = |live: bool, hotplug: bool| -> Result<u32> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let mode = if !hotplug && eff.multifunction == Multifunction::Pack {
+            Mode::Pack
+        } else {
+            Mode::Whole
+        };
+        let ctx = Context {
+            live,
+            extra: Some(ExtraUnit {
+                connect: normalize::connect_of(pcie),
+                hotplug,
+                zone,
+                io,
+                mode,
+                max,
+            }),
+            ..Default::default()
+        };
+        let p = normalize::normalize_in(base, cat, ctx)?;
+        crate::solve::max_extra(&p, cat, opts.backend)
+    };
+    let live = if kind.hotplug && kind.attach {
+        ask(true, true)?
+    } else {
+        0
+    };
+    let next_boot = ask(false, eff.hotplug_by_default && kind.hotplug)?;
+    Ok((live, next_boot))
+}
+
+/// (live, next boot) for a USB or drive kind: free ports/units on the controllers there
+/// are, plus what controllers that fit would add.
+fn bus_counts(base: &Spec, plan: &Plan, kind: &Kind, opts: Options<'_>) -> Result<(u32, u32)> {
+    let cat = opts.catalog;
+    let machine = cat.machine(&base.machine).expect("checked");
+    let (provides, default) = match kind.family {
+        Family::Usb => ("usb", machine.defaults.usb_controller.as_str()),
+        _ => {
+            let b = kind.drive_bus.as_deref().unwrap_or_default();
+            let d = match b {
+                "sata" => machine.defaults.sata_controller.as_str(),
+                "scsi" => machine.defaults.scsi_controller.as_str(),
+                _ => "",
+            };
+            (b, d)
+        }
+    };
+    let free = free_places(cat, plan, provides);
+    let per = cat
+        .storage
+        .get(default)
+        .map_or(0, |m| m.capacity(m.max_ports.or(m.ports)));
+    let ctl_kind = cat.kind(default);
+    let more_ctls = |live: bool| -> Result<u32> {
+        let Some(ck) = ctl_kind else { return Ok(0) };
+        if per == 0 || (live && !(ck.attach && ck.hotplug)) {
+            return Ok(0);
+        }
+        let (l, n) = pci_counts(base, plan, ck, None, opts)?;
+        Ok(if live { l } else { n })
+    };
+    let live = if kind.hotplug && kind.attach {
+        free + per * more_ctls(true)?
+    } else {
+        0
+    };
+    let next_boot = free.saturating_add(per.saturating_mul(more_ctls(false)?));
+    Ok((live, next_boot))
+}
+
+/// Free USB ports or drive units on the plan's controllers.
+fn free_places(cat: &Catalog, plan: &Plan, provides: &str) -> u32 {
+    let on_controllers: u32 = plan
+        .controllers
+        .iter()
+        .filter_map(|c| cat.storage.get(&c.model).map(|m| (m, c.ports)))
+        .filter(|(m, _)| m.provides == provides)
+        .map(|(m, ports)| m.capacity(ports))
+        .sum();
+    let on_devices: u32 = plan
+        .devices
+        .iter()
+        .filter_map(|d| {
+            let k = cat.kind(&d.kind)?;
+            let m = cat.storage.get(k.controller.as_deref()?)?;
+            (m.provides == provides).then(|| m.capacity(d.ports))
+        })
+        .sum();
+    let cap = on_controllers + on_devices;
+    let used = plan
+        .devices
+        .iter()
+        .filter(|d| {
+            cat.kind(&d.kind).is_some_and(|k| match k.family {
+                Family::Usb => provides == "usb",
+                Family::Drive => k.drive_bus.as_deref() == Some(provides),
+                Family::Pci => false,
+            }) && matches!(d.address, Some(Address::Usb(_) | Address::Drive(_)))
+        })
+        .count() as u32;
+    cap.saturating_sub(used)
+}

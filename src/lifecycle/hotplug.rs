@@ -1,0 +1,184 @@
+//! Live hotplug: add devices to a running guest. Nothing of the plan moves, no controller
+//! is added that libvirt cannot attach live (no PCI controller at all), and the new
+//! devices go into free hotpluggable slots that honour their NUMA node, bus type and
+//! multifunction group.
+
+use super::validate;
+use crate::error::{Error, Result};
+use crate::normalize::{self, Context, ExtraUnit, Mode};
+use crate::spec::DeviceEntry;
+use crate::topology::Plan;
+use crate::Options;
+use std::collections::BTreeMap;
+
+/// The result of [`hotplug`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hotplugged {
+    /// The plan with the new devices in it.
+    pub plan: Plan,
+    /// Ids of the devices added, in the order given.
+    pub added: Vec<String>,
+}
+
+/// Place `add` into the running guest described by `plan`.
+///
+/// ```
+/// let spec = devaddr::Spec::parse("machine: q35\npolicy: {hotplug_reserve: 2}\ndevices:\n  - {id: net0, kind: virtio-net}\n", "s.yaml")?;
+/// let running = devaddr::plan(&spec)?;
+/// let new = vec![devaddr::DeviceEntry { id: "net1".into(), kind: "virtio-net".into(), ..Default::default() }];
+/// let h = devaddr::hotplug(&running, &new)?;
+/// assert_eq!(h.added, vec!["net1".to_string()]);
+/// // Nothing that was there moved, and no controller was added.
+/// assert_eq!(h.plan.controllers, running.controllers);
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn hotplug(plan: &Plan, add: &[DeviceEntry]) -> Result<Hotplugged> {
+    hotplug_with(plan, add, Options::default())
+}
+
+/// [`hotplug`] with explicit options.
+pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Result<Hotplugged> {
+    let cat = opts.catalog;
+    let base = plan.to_spec();
+    validate(&base, cat)?;
+    let mut spec = base.clone();
+    spec.devaddr = None;
+    let mut ids: BTreeMap<&str, usize> = base
+        .devices
+        .iter()
+        .map(|d| d.id.as_str())
+        .chain(base.controllers.iter().map(|c| c.id.as_str()))
+        .map(|id| (id, usize::MAX))
+        .collect();
+    for (i, d) in add.iter().enumerate() {
+        if ids.insert(d.id.as_str(), i).is_some() {
+            return Err(Error::input(
+                format!("add[{i}].id"),
+                format!("device id `{}` is already in the plan", d.id),
+            ));
+        }
+        let Some(kind) = cat.kind(&d.kind) else {
+            return Err(Error::input(
+                format!("add[{i}].kind"),
+                format!("unknown device kind `{}`", d.kind),
+            ));
+        };
+        if !kind.hotplug || !kind.attach {
+            return Err(Error::Infeasible {
+                requirement: format!(
+                    "device `{}`: a {} cannot be added to a running guest ({})",
+                    d.id,
+                    d.kind,
+                    if kind.hotplug {
+                        "libvirt's attach-device does not take it live"
+                    } else {
+                        "QEMU cannot hot-plug it"
+                    }
+                ),
+                fix: "add it at next boot: `devaddr plan SPEC --previous PLAN`".into(),
+            });
+        }
+        let mut d = d.clone();
+        if kind.family == crate::catalog::Family::Pci {
+            d.hotplug = Some(true);
+        }
+        spec.devices.push(d);
+    }
+    let live = Context {
+        live: true,
+        ..Default::default()
+    };
+    // Live hotplug consumes the reserve: plan without it, then record what is left.
+    let reserve = (
+        spec.policy.hotplug_reserve,
+        spec.policy.hotplug_reserve_per_node,
+    );
+    spec.policy.hotplug_reserve = Some(0);
+    spec.policy.hotplug_reserve_per_node = Some(0);
+    match crate::plan_in(&spec, opts, live) {
+        Ok(mut p) => {
+            let total: u32 = p.free.hotplug_pcie_ports.values().sum::<u32>()
+                + p.free.hotplug_pci_slots.values().sum::<u32>();
+            let per_node = p
+                .free
+                .hotplug_pcie_ports
+                .iter()
+                .chain(p.free.hotplug_pci_slots.iter())
+                .filter(|(k, _)| k.starts_with("node"))
+                .map(|(_, &v)| v)
+                .min()
+                .unwrap_or(0);
+            p.policy.hotplug_reserve = reserve.0.map(|r| r.min(total));
+            p.policy.hotplug_reserve_per_node = reserve.1.map(|r| r.min(per_node));
+            let findings = crate::verify::verify_spec(&p.to_spec(), cat)?;
+            if !findings.is_empty() {
+                return Err(Error::Check { findings });
+            }
+            Ok(Hotplugged {
+                plan: p,
+                added: add.iter().map(|d| d.id.clone()).collect(),
+            })
+        }
+        Err(Error::Infeasible { requirement, fix }) => {
+            Err(shortage(&base, &spec, opts).unwrap_or(Error::Infeasible { requirement, fix }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Name the class of new devices that does not fit: "node 1 has 0 free hotpluggable PCIe
+/// ports; 2 are needed", and the next-boot change that makes room.
+fn shortage(base: &crate::Spec, with_new: &crate::Spec, opts: Options<'_>) -> Option<Error> {
+    let cat = opts.catalog;
+    let p = normalize::normalize(with_new, cat).ok()?;
+    let mut need: BTreeMap<(bool, Option<u32>, bool), u32> = BTreeMap::new();
+    for (i, d) in p.devs.iter().enumerate().skip(base.devices.len()) {
+        if d.kind.family == crate::catalog::Family::Pci && with_new.devices[i].address.is_none() {
+            *need.entry((d.pcie, d.zone, d.io)).or_default() += 1;
+        }
+    }
+    for ((pcie, zone, io), n) in need {
+        let extra = ExtraUnit {
+            connect: normalize::connect_of(pcie),
+            hotplug: true,
+            zone,
+            io,
+            mode: Mode::Whole,
+            max: n + 1,
+        };
+        let ctx = Context {
+            live: true,
+            extra: Some(extra),
+            ..Default::default()
+        };
+        let q = normalize::normalize_in(base, cat, ctx).ok()?;
+        let free = crate::solve::max_extra(&q, cat, opts.backend).ok()?;
+        if free >= n {
+            continue;
+        }
+        let place = match zone {
+            Some(k) => format!("NUMA node {k}"),
+            None => "the guest (outside NUMA expander buses)".to_string(),
+        };
+        let what = if p.machine.pcie && pcie {
+            "PCIe ports"
+        } else {
+            "conventional PCI slots"
+        };
+        let knob = match zone {
+            Some(_) => "policy.hotplug_reserve_per_node",
+            None => "policy.hotplug_reserve",
+        };
+        return Some(Error::Infeasible {
+            requirement: format!(
+                "{place} has {free} free hotpluggable {what}; {n} {} needed",
+                if n == 1 { "is" } else { "are" }
+            ),
+            fix: format!(
+                "at next boot: set {knob}: {n} (or more) in the spec and run `devaddr plan \
+                 SPEC --previous PLAN`; it adds the ports and keeps every address. Then hotplug."
+            ),
+        });
+    }
+    None
+}

@@ -1,0 +1,30 @@
+//! A guest's life after its first plan: replanning with a previous plan (addresses stay),
+//! live hotplug into a running guest (nothing moves, nothing un-hotpluggable is added), and
+//! what-if capacity (how many more fit now and at next boot). All three run the same
+//! integer program as [`crate::plan`], with the previous topology frozen.
+
+mod capacity;
+mod hotplug;
+mod replan;
+
+pub use capacity::{capacity, capacity_with, CapacityQuery, CapacityRow};
+pub use hotplug::{hotplug, hotplug_with, Hotplugged};
+pub use replan::{replan, replan_with, Move, Replanned};
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+
+/// The catalog name of a machine (aliases and versioned names resolved).
+fn machine_name(cat: &Catalog, machine: &str) -> Result<String> {
+    cat.machine(machine)
+        .map(|m| m.name.clone())
+        .ok_or_else(|| Error::input("machine", format!("unknown machine type `{machine}`")))
+}
+
+/// A spec must plan on its own before it is combined with a previous plan, so that its own
+/// mistakes are reported as bad input (exit 2), not blamed on the previous plan.
+fn validate(spec: &Spec, cat: &Catalog) -> Result<()> {
+    crate::normalize::normalize(spec, cat).map(|_| ())?;
+    crate::order::sequence(spec).map(|_| ())
+}

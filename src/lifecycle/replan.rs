@@ -1,0 +1,250 @@
+//! Replan with a previous plan: every surviving device keeps its exact address, every
+//! controller of the previous plan keeps its index and address, removed devices free
+//! their slots, and new devices (with the controllers they need) are added. With
+//! `allow_moves` the program instead keeps as many devices as possible (a `keep` binary
+//! per device) and the moves are listed.
+
+use super::{machine_name, validate};
+use crate::error::{Error, Result};
+use crate::normalize::{self, Context};
+use crate::spec::Spec;
+use crate::topology::{Address, Plan};
+use crate::Options;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A device that did not keep its previous address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    pub id: String,
+    pub from: Address,
+    pub to: Option<Address>,
+    /// Why it could not stay.
+    pub reason: String,
+}
+
+/// The result of [`replan_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replanned {
+    pub plan: Plan,
+    /// Devices that moved (always empty unless moves were allowed).
+    pub moves: Vec<Move>,
+}
+
+/// Replan `spec` keeping every address of `previous`: devices present in both (same id
+/// and kind) stay exactly where they were, all previous controllers stay, removed devices
+/// free their slots. [`Error::Infeasible`] names the device that cannot stay and why.
+///
+/// ```
+/// let spec = devaddr::Spec::parse("machine: q35\ndevices:\n  - {id: a, kind: virtio-net}\n  - {id: b, kind: virtio-net}\n", "s.yaml")?;
+/// let first = devaddr::plan(&spec)?;
+/// // Remove `a`, add `c`: `b` keeps its address.
+/// let edited = devaddr::Spec::parse("machine: q35\ndevices:\n  - {id: b, kind: virtio-net}\n  - {id: c, kind: virtio-blk}\n", "s.yaml")?;
+/// let next = devaddr::replan(&edited, &first)?;
+/// let addr = |p: &devaddr::Plan, id: &str| p.devices.iter().find(|d| d.id == id).unwrap().address.clone();
+/// assert_eq!(addr(&next, "b"), addr(&first, "b"));
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn replan(spec: &Spec, previous: &Plan) -> Result<Plan> {
+    replan_with(spec, previous, false, Options::default()).map(|r| r.plan)
+}
+
+/// [`replan`] with options; `allow_moves` solves for the fewest moved devices instead of
+/// failing when a device cannot stay.
+pub fn replan_with(
+    spec: &Spec,
+    previous: &Plan,
+    allow_moves: bool,
+    opts: Options<'_>,
+) -> Result<Replanned> {
+    let cat = opts.catalog;
+    validate(spec, cat)?;
+    if machine_name(cat, &spec.machine)? != machine_name(cat, &previous.machine)? {
+        return Err(Error::input(
+            "machine",
+            format!(
+                "the previous plan is for machine `{}`, the spec asks for `{}`; a replan \
+                 cannot change the machine type",
+                previous.machine, spec.machine
+            ),
+        ));
+    }
+    let (merged, kept) = merge(spec, previous)?;
+    if !allow_moves {
+        let mut pinned = merged.clone();
+        for (&i, a) in &kept {
+            pinned.devices[i].address = Some(a.clone());
+        }
+        return match crate::plan_with(&pinned, opts) {
+            Ok(plan) => Ok(Replanned {
+                plan,
+                moves: Vec::new(),
+            }),
+            Err(e) => Err(blame(&merged, &kept, e, opts)),
+        };
+    }
+    // Fewest moves: non-PCI addresses stay unless another pin takes them; PCI devices get
+    // a keep binary each.
+    let mut candidate = merged.clone();
+    let mut ctx = Context::default();
+    let mut reasons: BTreeMap<usize, String> = BTreeMap::new();
+    let taken = pinned_elsewhere(&merged);
+    for (&i, a) in &kept {
+        match a {
+            Address::Pci(p) => {
+                ctx.previous.insert(i, *p);
+            }
+            other => {
+                if taken.contains(&other.to_string()) {
+                    reasons.insert(i, format!("a pinned device now sits at {other}"));
+                } else {
+                    candidate.devices[i].address = Some(other.clone());
+                }
+            }
+        }
+    }
+    let problem = normalize::normalize_in(&candidate, cat, ctx)?;
+    let kept_units = crate::solve::keep_set(&problem, cat, opts.backend)?;
+    let mut stay: BTreeSet<usize> = BTreeSet::new();
+    for u in kept_units {
+        if let normalize::What::Devices(members) = &problem.units[u].what {
+            stay.extend(members.iter().copied());
+        }
+    }
+    let mut fin = candidate.clone();
+    for (&i, a) in &kept {
+        if let Address::Pci(_) = a {
+            if stay.contains(&i) {
+                fin.devices[i].address = Some(a.clone());
+            } else {
+                reasons.entry(i).or_insert_with(|| {
+                    why_not(&merged, &kept, i, opts)
+                        .unwrap_or_else(|| "moving it lets the new devices fit".into())
+                });
+            }
+        }
+    }
+    let plan = crate::plan_with(&fin, opts)?;
+    let moves = reasons
+        .into_iter()
+        .map(|(i, reason)| Move {
+            id: merged.devices[i].id.clone(),
+            from: kept[&i].clone(),
+            to: plan.devices[i].address.clone(),
+            reason,
+        })
+        .collect();
+    Ok(Replanned { plan, moves })
+}
+
+/// The spec with the previous plan's controllers, and the previous address of every
+/// device present in both (by spec position).
+fn merge(spec: &Spec, previous: &Plan) -> Result<(Spec, BTreeMap<usize, Address>)> {
+    let mut merged = spec.clone();
+    merged.devaddr = None;
+    merged.free = None;
+    let mut controllers = previous.controllers.clone();
+    for (i, c) in spec.controllers.iter().enumerate() {
+        match controllers.iter().find(|p| p.id == c.id) {
+            Some(p) if p.model == c.model && p.index == c.index => {}
+            Some(p) => {
+                return Err(Error::input(
+                    format!("controllers[{i}]"),
+                    format!(
+                        "controller `{}` is {} index {} in the previous plan; found {} index {}",
+                        c.id, p.model, p.index, c.model, c.index
+                    ),
+                ))
+            }
+            None => controllers.push(c.clone()),
+        }
+    }
+    merged.controllers = controllers;
+    let before: BTreeMap<&str, &crate::spec::DeviceEntry> = previous
+        .devices
+        .iter()
+        .map(|d| (d.id.as_str(), d))
+        .collect();
+    let mut kept = BTreeMap::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        if d.address.is_some() {
+            continue;
+        }
+        if let Some(p) = before.get(d.id.as_str()) {
+            if p.kind == d.kind {
+                if let Some(a) = &p.address {
+                    kept.insert(i, a.clone());
+                }
+            }
+        }
+    }
+    Ok((merged, kept))
+}
+
+/// Addresses the spec itself pins (they win over previous addresses).
+fn pinned_elsewhere(spec: &Spec) -> BTreeSet<String> {
+    spec.devices
+        .iter()
+        .filter_map(|d| d.address.as_ref().map(|a| a.to_string()))
+        .collect()
+}
+
+/// Turn the failure of a strict replan into "device X cannot stay at A: why".
+fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Options<'_>) -> Error {
+    // With no device held in place it fails too: the new devices do not fit around the
+    // previous controllers, whatever stays where.
+    if let Err(e) = crate::plan_with(merged, opts) {
+        return e;
+    }
+    // Pins are added one device (or one multifunction group) at a time; the first that
+    // breaks the plan is the one to blame.
+    let mut trial = merged.clone();
+    for &i in kept.keys() {
+        let group = merged.devices[i].group.as_deref();
+        if group.is_some() && kept.keys().any(|&j| j < i && merged.devices[j].group.as_deref() == group) {
+            continue;
+        }
+        for (&j, a) in kept {
+            if j == i || (group.is_some() && merged.devices[j].group.as_deref() == group) {
+                trial.devices[j].address = Some(a.clone());
+            }
+        }
+        if let Err(e) = crate::plan_with(&trial, opts) {
+            let d = &merged.devices[i];
+            return Error::Infeasible {
+                requirement: format!(
+                    "device `{}` cannot stay at {}: {}",
+                    d.id,
+                    kept[&i],
+                    reason_text(&e)
+                ),
+                fix: format!(
+                    "pass --allow-moves to move it (the moves are listed), undo the change \
+                     that conflicts with `{}`, or remove it",
+                    d.id
+                ),
+            };
+        }
+    }
+    err
+}
+
+/// Why device `i` could not keep its previous address on its own (None: it could).
+fn why_not(
+    merged: &Spec,
+    kept: &BTreeMap<usize, Address>,
+    i: usize,
+    opts: Options<'_>,
+) -> Option<String> {
+    let mut trial = merged.clone();
+    trial.devices[i].address = Some(kept[&i].clone());
+    crate::plan_with(&trial, opts).err().map(|e| reason_text(&e))
+}
+
+fn reason_text(e: &Error) -> String {
+    match e {
+        Error::Input { message, .. } => message.clone(),
+        Error::Infeasible { requirement, .. } => requirement.clone(),
+        Error::Check { findings } => findings.join("; "),
+    }
+}
