@@ -164,9 +164,8 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool) {
         .filter_map(|c| c.bus_nr)
         .min()
         .unwrap_or(256);
-    let is_new = |c: &ControllerEntry| {
-        c.bus_nr.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa)
-    };
+    let is_new =
+        |c: &ControllerEntry| c.bus_nr.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa);
     let new: Vec<u32> = ctls.iter().filter(|c| is_new(c)).map(|c| c.index).collect();
     let share = if spread && !new.is_empty() {
         let root_need: u32 = 1 + ctls

@@ -43,11 +43,11 @@ mod xml;
 mod yaml;
 
 pub use catalog::Catalog;
+pub use error::{Error, Location, Result};
 pub use lifecycle::{
     capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,
     CapacityRow, Hotplugged, Move, Replanned,
 };
-pub use error::{Error, Location, Result};
 pub use solve::backend::{Backend, Ilp, MicroLp, Outcome};
 pub use spec::{DeviceEntry, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};

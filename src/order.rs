@@ -80,7 +80,8 @@ pub(crate) fn apply(plan: &mut Plan, p: &Problem) -> Result<()> {
         }
     }
     // Requirement classes of the movable ordered devices.
-    let movable = |i: usize| p.spec.devices[i].address.is_none() && p.spec.devices[i].group.is_none();
+    let movable =
+        |i: usize| p.spec.devices[i].address.is_none() && p.spec.devices[i].group.is_none();
     let class = |i: usize| {
         let d = &p.devs[i];
         (d.pcie, d.hotplug, d.zone, d.io)

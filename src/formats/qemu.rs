@@ -246,7 +246,12 @@ impl Backend {
 }
 
 /// The `-device` value of plan device `i` and the backends it needs.
-fn device_args(plan: &Plan, cat: &Catalog, names: &Names, i: usize) -> Option<(String, Vec<Backend>)> {
+fn device_args(
+    plan: &Plan,
+    cat: &Catalog,
+    names: &Names,
+    i: usize,
+) -> Option<(String, Vec<Backend>)> {
     let d = &plan.devices[i];
     let mut backends: Vec<Backend> = Vec::new();
     {

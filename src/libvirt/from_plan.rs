@@ -143,6 +143,9 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
             v.children = vec![crate::xml::Node::Text(nodes.max(2).to_string())];
         }
     }
+    if let Some(f) = policy.domain_features.get(&machine.arch) {
+        dom.insert_element(usize::MAX, element(f, "features")?, "");
+    }
     if cpu.elements().next().is_some() {
         dom.insert_element(usize::MAX, cpu, "");
     }
@@ -313,7 +316,11 @@ fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element
 /// The device XML of some plan devices (by id), for `virsh attach-device`: one element per
 /// device, with its planned address. Names, MACs and disk targets are those the whole
 /// domain gets from [`plan_to_domain`].
-pub fn device_xml(plan: &Plan, cat: &Catalog, ids: &[String]) -> Result<Vec<(String, String)>, Error> {
+pub fn device_xml(
+    plan: &Plan,
+    cat: &Catalog,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, Error> {
     let name = plan.name.clone().unwrap_or_else(|| "devaddr-guest".into());
     let els = device_elements(plan, cat, &name)?;
     let mut out = Vec::new();

@@ -158,6 +158,9 @@ pub struct Policy {
     pub elements: BTreeMap<String, String>,
     /// Per architecture: devices libvirt would add, written out explicitly.
     pub explicit_defaults: BTreeMap<String, Vec<String>>,
+    /// `<features>` written into whole domains, by architecture.
+    #[serde(default)]
+    pub domain_features: BTreeMap<String, String>,
 }
 
 impl Policy {

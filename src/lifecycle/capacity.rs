@@ -74,7 +74,10 @@ pub fn capacity_with(
         if n >= eff.numa_nodes {
             return Err(Error::input(
                 "--node",
-                format!("the guest has {} NUMA nodes; found node {n}", eff.numa_nodes),
+                format!(
+                    "the guest has {} NUMA nodes; found node {n}",
+                    eff.numa_nodes
+                ),
             ));
         }
     }

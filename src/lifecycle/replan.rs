@@ -201,7 +201,11 @@ fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Optio
     let mut trial = merged.clone();
     for &i in kept.keys() {
         let group = merged.devices[i].group.as_deref();
-        if group.is_some() && kept.keys().any(|&j| j < i && merged.devices[j].group.as_deref() == group) {
+        if group.is_some()
+            && kept
+                .keys()
+                .any(|&j| j < i && merged.devices[j].group.as_deref() == group)
+        {
             continue;
         }
         for (&j, a) in kept {
@@ -238,7 +242,9 @@ fn why_not(
 ) -> Option<String> {
     let mut trial = merged.clone();
     trial.devices[i].address = Some(kept[&i].clone());
-    crate::plan_with(&trial, opts).err().map(|e| reason_text(&e))
+    crate::plan_with(&trial, opts)
+        .err()
+        .map(|e| reason_text(&e))
 }
 
 fn reason_text(e: &Error) -> String {

@@ -220,10 +220,10 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         let Some(ci) = units.iter().position(|u| u.units.contains(&unit)) else {
             continue;
         };
-        let Some(bi) = buses.iter().position(|b| {
-            b.existing
-                .is_some_and(|e| p.buses[e].index == bus)
-        }) else {
+        let Some(bi) = buses
+            .iter()
+            .position(|b| b.existing.is_some_and(|e| p.buses[e].index == bus))
+        else {
             continue;
         };
         let e = buses[bi].existing.unwrap_or_default();
