@@ -126,7 +126,8 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
 
     // The ordering requirement: ordered devices' PCI addresses ascend.
     let seq = crate::order::sequence(spec)?;
-    let mut last: Option<(&str, (u32, u32, u8, u8))> = None;
+    type Key = (u32, u32, u8, u8);
+    let mut last: Option<(&str, Key)> = None;
     for &i in &seq {
         let d = &spec.devices[i];
         if let Some(Address::Pci(a)) = &d.address {

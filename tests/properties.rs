@@ -270,3 +270,120 @@ proptest! {
         }
     }
 }
+
+/// Edits of a planned guest: which devices stay (by mask) and which new ones come.
+fn edits() -> impl Strategy<Value = (Gen, Vec<bool>, Vec<(usize, bool)>)> {
+    gen().prop_flat_map(|g| {
+        let n = g.devices.len();
+        (
+            Just(g),
+            prop::collection::vec(prop::bool::weighted(0.75), n),
+            prop::collection::vec((0usize..X86_PCI.len() + OTHER.len(), any::<bool>()), 0..8),
+        )
+    })
+}
+
+fn address_of<'a>(plan: &'a Plan, id: &str) -> Option<&'a Address> {
+    plan.devices.iter().find(|d| d.id == id)?.address.as_ref()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// spec → plan → random edits → replan: no surviving device moves, no controller
+    /// changes, every address is used once, and replanning the result changes nothing.
+    #[test]
+    fn replans_keep_every_surviving_address((g, keep, new) in edits()) {
+        let spec = to_spec(&g);
+        let Ok(first) = devaddr::plan(&spec) else { return Ok(()) };
+        let mut edited = spec.clone();
+        edited.devices = spec
+            .devices
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(d, _)| d.clone())
+            .collect();
+        // Groups must stay whole: drop the grouped survivors whose group lost a member.
+        let groups: BTreeSet<String> = spec
+            .devices
+            .iter()
+            .zip(&keep)
+            .filter(|(d, k)| !**k && d.group.is_some())
+            .filter_map(|(d, _)| d.group.clone())
+            .collect();
+        edited.devices.retain(|d| d.group.as_ref().is_none_or(|g| !groups.contains(g)));
+        for (i, &(k, hp)) in new.iter().enumerate() {
+            let kind = if k < X86_PCI.len() { X86_PCI[k] } else { OTHER[k - X86_PCI.len()] };
+            if matches!(kind, "virtio-balloon" | "e1000" | "e1000e")
+                || (g.machine == "virt" && kind == "ich9-intel-hda")
+            {
+                continue;
+            }
+            let hotplug = hp && Catalog::embedded().kind(kind).unwrap().hotplug;
+            edited.devices.push(DeviceEntry {
+                id: format!("new{i}"),
+                kind: kind.into(),
+                hotplug: hotplug.then_some(true),
+                ..Default::default()
+            });
+        }
+        match devaddr::replan(&edited, &first) {
+            Ok(second) => {
+                check_invariants(&edited, &second);
+                for d in &edited.devices {
+                    if let Some(before) = address_of(&first, &d.id) {
+                        prop_assert_eq!(Some(before), address_of(&second, &d.id), "{} moved", d.id);
+                    }
+                }
+                for c in &first.controllers {
+                    // The same controller at the same address; only the multifunction flag of
+                    // a function 0 may turn on when new functions join its slot.
+                    let strip = |c: &devaddr::ControllerEntry| {
+                        let mut c = c.clone();
+                        if let Some(Address::Pci(a)) = &mut c.address {
+                            a.multifunction = None;
+                        }
+                        c
+                    };
+                    let now = second.controllers.iter().find(|x| x.id == c.id).map(strip);
+                    prop_assert_eq!(Some(strip(c)), now, "controller {} changed", &c.id);
+                }
+                let again = devaddr::replan(&edited, &second).unwrap();
+                prop_assert_eq!(again.to_yaml(), second.to_yaml());
+                // Fewest moves: when nothing has to move, --allow-moves moves nothing.
+                let m = devaddr::replan_with(&edited, &first, true, Default::default()).unwrap();
+                prop_assert!(m.moves.is_empty(), "{:?}", m.moves);
+                prop_assert_eq!(m.plan, second);
+            }
+            Err(Error::Infeasible { .. }) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+
+    /// Live hotplug of NICs moves nothing and adds no controller; when it refuses, no more
+    /// fit than capacity --live said.
+    #[test]
+    fn hotplug_moves_nothing((g, _, new) in edits()) {
+        let spec = to_spec(&g);
+        let Ok(running) = devaddr::plan(&spec) else { return Ok(()) };
+        let add: Vec<DeviceEntry> = (0..new.len())
+            .map(|i| DeviceEntry { id: format!("hp{i}"), kind: "virtio-net".into(), ..Default::default() })
+            .collect();
+        let q = devaddr::CapacityQuery { kinds: vec!["virtio-net".into()], node: None };
+        let live = devaddr::capacity(&running.to_spec(), &q).unwrap()[0].live as usize;
+        match devaddr::hotplug(&running, &add) {
+            Ok(h) => {
+                prop_assert!(add.len() <= live, "{} added, capacity said {live}", add.len());
+                prop_assert_eq!(&h.plan.controllers, &running.controllers);
+                for d in &running.devices {
+                    prop_assert_eq!(address_of(&h.plan, &d.id), d.address.as_ref());
+                }
+                let findings = devaddr::check(&h.plan.to_spec()).unwrap();
+                prop_assert!(findings.is_empty(), "{findings:?}");
+            }
+            Err(Error::Infeasible { .. }) => prop_assert!(add.len() > live, "{} refused, capacity said {live}", add.len()),
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+}

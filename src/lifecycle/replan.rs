@@ -70,7 +70,26 @@ pub fn replan_with(
         ));
     }
     let (merged, kept) = merge(spec, previous)?;
+    let orphans = orphans(cat, &merged, &kept, previous);
     if !allow_moves {
+        let first = orphans
+            .devices
+            .iter()
+            .map(|(&i, why)| (merged.devices[i].id.clone(), kept[&i].to_string(), why))
+            .chain(orphans.controllers.iter().map(|(&i, why)| {
+                let c = &merged.controllers[i];
+                let at = c.address.as_ref().map_or(String::new(), |a| a.to_string());
+                (format!("controller {}", c.id), at, why)
+            }))
+            .next();
+        if let Some((who, at, why)) = first {
+            return Err(Error::Infeasible {
+                requirement: format!("`{who}` cannot stay at {at}: {why}"),
+                fix: "pass --allow-moves to move it (the moves are listed), or keep the device \
+                      that held function 0 of its slot"
+                    .into(),
+            });
+        }
         let mut pinned = merged.clone();
         for (&i, a) in &kept {
             pinned.devices[i].address = Some(a.clone());
@@ -89,7 +108,18 @@ pub fn replan_with(
     let mut ctx = Context::default();
     let mut reasons: BTreeMap<usize, String> = BTreeMap::new();
     let taken = pinned_elsewhere(&merged);
+    let mut moved_ctls = Vec::new();
+    for (&i, why) in &orphans.controllers {
+        let c = &mut candidate.controllers[i];
+        if let Some(from) = c.address.take() {
+            moved_ctls.push((c.id.clone(), from, why.clone()));
+        }
+    }
     for (&i, a) in &kept {
+        if let Some(why) = orphans.devices.get(&i) {
+            reasons.insert(i, why.clone());
+            continue;
+        }
         match a {
             Address::Pci(p) => {
                 ctx.previous.insert(i, *p);
@@ -102,6 +132,22 @@ pub fn replan_with(
                 }
             }
         }
+    }
+    // A USB or drive address whose controller is gone cannot stay either.
+    for _ in 0..candidate.devices.len() {
+        let Err(Error::Input { location, message }) = crate::plan_with(&candidate, opts) else {
+            break;
+        };
+        let named = location
+            .path
+            .as_deref()
+            .and_then(|p| p.strip_prefix("devices["))
+            .and_then(|p| p.split(']').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|i| kept.contains_key(i) && candidate.devices[*i].address.is_some());
+        let Some(i) = named else { break };
+        candidate.devices[i].address = None;
+        reasons.insert(i, message);
     }
     let problem = normalize::normalize_in(&candidate, cat, ctx)?;
     let kept_units = crate::solve::keep_set(&problem, cat, opts.backend)?;
@@ -125,15 +171,25 @@ pub fn replan_with(
         }
     }
     let plan = crate::plan_with(&fin, opts)?;
-    let moves = reasons
+    let mut moves: Vec<Move> = moved_ctls
         .into_iter()
-        .map(|(i, reason)| Move {
-            id: merged.devices[i].id.clone(),
-            from: kept[&i].clone(),
-            to: plan.devices[i].address.clone(),
+        .map(|(id, from, reason)| Move {
+            to: plan
+                .controllers
+                .iter()
+                .find(|c| c.id == id)
+                .and_then(|c| c.address.clone()),
+            id,
+            from,
             reason,
         })
         .collect();
+    moves.extend(reasons.into_iter().map(|(i, reason)| Move {
+        id: merged.devices[i].id.clone(),
+        from: kept[&i].clone(),
+        to: plan.devices[i].address.clone(),
+        reason,
+    }));
     Ok(Replanned { plan, moves })
 }
 
@@ -181,6 +237,73 @@ fn merge(spec: &Spec, previous: &Plan) -> Result<(Spec, BTreeMap<usize, Address>
     Ok((merged, kept))
 }
 
+/// Kept devices and controllers whose slot loses function 0 (its holder was removed): a
+/// slot without function 0 is invisible to the guest, so they cannot stay.
+fn orphans(
+    cat: &crate::Catalog,
+    merged: &Spec,
+    kept: &BTreeMap<usize, Address>,
+    previous: &Plan,
+) -> Orphans {
+    let pci = |a: Option<&Address>| match a {
+        Some(Address::Pci(p)) => Some(*p),
+        _ => None,
+    };
+    use crate::topology::PciAddress;
+    let mut has_fn0: BTreeSet<(u32, u8)> = BTreeSet::new();
+    if let Some(m) = cat.machine(&merged.machine) {
+        for b in m.builtin.iter().filter(|b| b.functions.contains(&0)) {
+            has_fn0.insert((0, b.slot));
+        }
+    }
+    let holders = merged
+        .controllers
+        .iter()
+        .map(|c| pci(c.address.as_ref()))
+        .chain(merged.devices.iter().map(|d| pci(d.address.as_ref())))
+        .chain(kept.values().map(|a| pci(Some(a))));
+    for a in holders.flatten() {
+        if a.function == 0 {
+            has_fn0.insert((a.bus, a.slot));
+        }
+    }
+    let why = |p: PciAddress| {
+        let gone = previous
+            .devices
+            .iter()
+            .find(|d| {
+                pci(d.address.as_ref())
+                    .is_some_and(|q| q.bus == p.bus && q.slot == p.slot && q.function == 0)
+            })
+            .map_or("the device".to_string(), |d| format!("`{}`", d.id));
+        format!(
+            "{gone}, function 0 of its slot, is gone, and a slot without function 0 is \
+             invisible to the guest"
+        )
+    };
+    let orphaned = |p: &PciAddress| p.function != 0 && !has_fn0.contains(&(p.bus, p.slot));
+    let mut out = Orphans::default();
+    for (&i, a) in kept {
+        if let Some(p) = pci(Some(a)).filter(orphaned) {
+            out.devices.insert(i, why(p));
+        }
+    }
+    for (i, c) in merged.controllers.iter().enumerate() {
+        if let Some(p) = pci(c.address.as_ref()).filter(orphaned) {
+            out.controllers.insert(i, why(p));
+        }
+    }
+    out
+}
+
+/// What loses function 0 of its slot: devices (by spec position) and controllers (by
+/// position in the merged controller list), with why.
+#[derive(Default)]
+struct Orphans {
+    devices: BTreeMap<usize, String>,
+    controllers: BTreeMap<usize, String>,
+}
+
 /// Addresses the spec itself pins (they win over previous addresses).
 fn pinned_elsewhere(spec: &Spec) -> BTreeSet<String> {
     spec.devices
@@ -191,46 +314,54 @@ fn pinned_elsewhere(spec: &Spec) -> BTreeSet<String> {
 
 /// Turn the failure of a strict replan into "device X cannot stay at A: why".
 fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Options<'_>) -> Error {
-    // With no device held in place it fails too: the new devices do not fit around the
-    // previous controllers, whatever stays where.
-    if let Err(e) = crate::plan_with(merged, opts) {
-        return e;
-    }
-    // Pins are added one device (or one multifunction group) at a time; the first that
-    // breaks the plan is the one to blame.
-    let mut trial = merged.clone();
-    for &i in kept.keys() {
-        let group = merged.devices[i].group.as_deref();
-        if group.is_some()
-            && kept
-                .keys()
-                .any(|&j| j < i && merged.devices[j].group.as_deref() == group)
-        {
-            continue;
+    let cannot_stay = |i: usize, why: String| {
+        let d = &merged.devices[i];
+        Error::Infeasible {
+            requirement: format!("device `{}` cannot stay at {}: {why}", d.id, kept[&i]),
+            fix: format!(
+                "pass --allow-moves to move it (the moves are listed), undo the change that \
+                 conflicts with `{}`, or remove it",
+                d.id
+            ),
         }
+    };
+    // The error names a kept device: that one.
+    if let Error::Input { location, message } = &err {
+        let named = location
+            .path
+            .as_deref()
+            .and_then(|p| p.strip_prefix("devices["))
+            .and_then(|p| p.split(']').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(i) = named.filter(|i| kept.contains_key(i)) {
+            return cannot_stay(i, message.clone());
+        }
+    }
+    // Otherwise the first device (or multifunction group) whose release alone makes the
+    // plan feasible.
+    let pins_without = |skip: Option<&str>, i: usize| {
+        let mut trial = merged.clone();
         for (&j, a) in kept {
-            if j == i || (group.is_some() && merged.devices[j].group.as_deref() == group) {
+            let mate = skip.is_some() && merged.devices[j].group.as_deref() == skip;
+            if j != i && !mate {
                 trial.devices[j].address = Some(a.clone());
             }
         }
-        if let Err(e) = crate::plan_with(&trial, opts) {
-            let d = &merged.devices[i];
-            return Error::Infeasible {
-                requirement: format!(
-                    "device `{}` cannot stay at {}: {}",
-                    d.id,
-                    kept[&i],
-                    reason_text(&e)
-                ),
-                fix: format!(
-                    "pass --allow-moves to move it (the moves are listed), undo the change \
-                     that conflicts with `{}`, or remove it",
-                    d.id
-                ),
-            };
+        trial
+    };
+    for &i in kept.keys() {
+        let group = merged.devices[i].group.as_deref();
+        if crate::plan_with(&pins_without(group, i), opts).is_ok() {
+            return cannot_stay(i, reason_text(&err));
         }
     }
-    err
+    Error::Infeasible {
+        requirement: format!(
+            "the edited guest does not fit around the addresses it keeps: {}",
+            reason_text(&err)
+        ),
+        fix: "pass --allow-moves to move the fewest devices needed, or add fewer devices".into(),
+    }
 }
 
 /// Why device `i` could not keep its previous address on its own (None: it could).

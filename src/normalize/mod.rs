@@ -69,6 +69,9 @@ pub(crate) struct Unit {
     pub mode: Mode,
     /// Position in the spec (stable placement order).
     pub order: usize,
+    /// The ordering requirement against pinned devices: only buses with an index above
+    /// `after` and below `before` may take it.
+    pub bus_range: (Option<u32>, Option<u32>),
 }
 
 /// A resolved spec device.
@@ -503,6 +506,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         } else {
             Mode::Whole
         };
+        let range = bus_range(spec, &members);
         units.push(Unit {
             what: What::Devices(members),
             connect: connect_of(first.pcie),
@@ -511,6 +515,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             io,
             mode,
             order: i,
+            bus_range: range,
         });
     }
     // Implicit storage/USB controllers.
@@ -539,6 +544,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
                 Mode::Whole
             },
             order: spec.devices.len() + si,
+            bus_range: (None, None),
         });
     }
     // Existing controllers that still need a slot.
@@ -559,9 +565,28 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
                 Mode::Whole
             },
             order: b.index as usize,
+            bus_range: (None, None),
         });
     }
     Ok(units)
+}
+
+/// The buses an ordered device may use: above every pinned device before it in the order,
+/// below every pinned one after it.
+fn bus_range(spec: &Spec, members: &[usize]) -> (Option<u32>, Option<u32>) {
+    let Ok(seq) = crate::order::sequence(spec) else {
+        return (None, None);
+    };
+    let Some(k) = seq.iter().position(|i| members.contains(i)) else {
+        return (None, None);
+    };
+    let bus = |i: &usize| match &spec.devices[*i].address {
+        Some(crate::topology::Address::Pci(a)) => Some(a.bus),
+        _ => None,
+    };
+    let after = seq[..k].iter().filter_map(bus).max();
+    let before = seq[k + 1..].iter().filter_map(bus).min();
+    (after, before)
 }
 
 pub(crate) fn connect_of(pcie: bool) -> String {

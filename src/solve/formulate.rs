@@ -55,6 +55,8 @@ pub(crate) struct UnitClass {
     pub io: bool,
     pub mode: Mode,
     pub existing_only: bool,
+    /// Bus indexes allowed by the ordering requirement (exclusive bounds).
+    pub bus_range: (Option<u32>, Option<u32>),
     /// The capacity question's class: its demand is a variable to maximise.
     pub extra: bool,
 }
@@ -175,6 +177,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 Mode::Whole
             },
             existing_only: false,
+            bus_range: (None, None),
             extra: false,
         });
     }
@@ -228,13 +231,27 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         };
         let e = buses[bi].existing.unwrap_or_default();
         let model = cat.pci_model(&p.buses[e].model);
-        let free = p.buses[e].used.get(&slot).copied().unwrap_or(0) == 0
-            && (model.bus.slots[0]..=model.bus.slots[1]).contains(&slot);
-        if !free || units[ci].mode == Mode::Aggregate || !compatible(&units[ci], &buses[bi], p, cat)
+        let What::Devices(members) = &p.units[unit].what else {
+            continue;
+        };
+        let first = p.ctx.previous[&members[0]].function;
+        let mask = (((1u16 << members.len()) - 1) << first) as u8;
+        let used = p.buses[e].used.get(&slot).copied().unwrap_or(0);
+        let in_range = (model.bus.slots[0]..=model.bus.slots[1]).contains(&slot)
+            && first as usize + members.len() <= 8;
+        if used & mask != 0
+            || !in_range
+            || units[ci].mode == Mode::Aggregate
+            || !compatible(&units[ci], &buses[bi], p, cat)
         {
             continue;
         }
         let k = ilp.var(format!("keep[{unit}]"), 0.0, 1.0);
+        keep.insert(unit, k);
+        if used != 0 {
+            // The slot is already taken (by something that stays): no whole slot to count.
+            continue;
+        }
         let o = *occ
             .entry((bi, slot))
             .or_insert_with(|| ilp.var(format!("occ[{bi}:{slot}]"), 0.0, 1.0));
@@ -244,7 +261,30 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             0.0,
             f64::INFINITY,
         );
-        keep.insert(unit, k);
+    }
+    // A slot's other functions stay only if its function 0 stays.
+    for (&unit, &k) in &keep {
+        let What::Devices(members) = &p.units[unit].what else {
+            continue;
+        };
+        let Some(a) = p.ctx.previous.get(&members[0]) else {
+            continue;
+        };
+        if a.function == 0 {
+            continue;
+        }
+        let holder = keep.iter().find(|(&u, _)| {
+            matches!(&p.units[u].what, What::Devices(m)
+                if p.ctx.previous.get(&m[0]).is_some_and(|b| b.bus == a.bus && b.slot == a.slot && b.function == 0))
+        });
+        if let Some((_, &k0)) = holder {
+            ilp.row(
+                format!("function 0 under {unit}"),
+                vec![(k, 1.0), (k0, -1.0)],
+                f64::NEG_INFINITY,
+                0.0,
+            );
+        }
     }
     // Demand: every unit placed; every added controller placed.
     for (ui, u) in units.iter().enumerate() {
@@ -649,7 +689,16 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
 
 fn unit_classes(p: &Problem) -> Vec<UnitClass> {
     /// connect, hotplug, zone, io, mode, existing-only, own class (unplaced controllers).
-    type Key = (String, bool, Zone, bool, Mode, bool, usize);
+    type Key = (
+        String,
+        bool,
+        Zone,
+        bool,
+        Mode,
+        bool,
+        usize,
+        (Option<u32>, Option<u32>),
+    );
     let mut map: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (i, u) in p.units.iter().enumerate() {
         let existing_only = matches!(u.what, What::Controller(_));
@@ -662,13 +711,14 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
             u.mode,
             existing_only,
             solo,
+            u.bus_range,
         ))
         .or_default()
         .push(i);
     }
     map.into_iter()
         .map(
-            |((connect, hotplug, zone, io, mode, existing_only, _), mut units)| {
+            |((connect, hotplug, zone, io, mode, existing_only, _, bus_range), mut units)| {
                 units.sort_by_key(|&i| p.units[i].order);
                 UnitClass {
                     units,
@@ -679,6 +729,7 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
                     io,
                     mode,
                     existing_only,
+                    bus_range,
                     extra: false,
                 }
             },
@@ -692,6 +743,7 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
             io: e.io,
             mode: e.mode,
             existing_only: false,
+            bus_range: (None, None),
             extra: true,
         }))
         .collect()
@@ -733,6 +785,18 @@ fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog) -> bool {
     }
     if u.existing_only && b.existing.is_none() {
         return false;
+    }
+    // Ordered devices: added buses get indexes above every existing one.
+    let index = b.existing.map(|e| p.buses[e].index);
+    if let Some(after) = u.bus_range.0 {
+        if index.is_some_and(|i| i <= after) {
+            return false;
+        }
+    }
+    if let Some(before) = u.bus_range.1 {
+        if index.is_none_or(|i| i >= before) {
+            return false;
+        }
     }
     let endpoint = u.connect == "pci-device" || u.connect == "pcie-device";
     if endpoint && b.is_root() && m.bus.express && !p.endpoints_on_pcie_root {

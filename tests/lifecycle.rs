@@ -1,0 +1,268 @@
+//! Replan, hotplug, capacity and ordering through the command line: outputs, exit codes
+//! and the explanations of what blocks (the real-stack proof is tests/lifecycle_real.rs).
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn devaddr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devaddr"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = devaddr(args);
+    assert!(
+        o.status.success(),
+        "devaddr {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn tmp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("devaddr-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+const BASE: &str = "machine: q35\nname: g\npolicy: {hotplug_reserve: 2}\ndevices:\n\
+- {id: net0, kind: virtio-net}\n- {id: net1, kind: virtio-net}\n- {id: disk0, kind: virtio-blk}\n";
+
+fn planned(name: &str) -> (String, Value) {
+    let spec = tmp(&format!("{name}.spec.yaml"), BASE);
+    let plan = tmp(&format!("{name}.plan.yaml"), &ok(&["plan", &spec]));
+    let json: Value = serde_json::from_str(&ok(&["plan", &spec, "--format", "json"])).unwrap();
+    (plan, json)
+}
+
+fn address(plan: &Value, id: &str) -> Value {
+    plan["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id)
+        .unwrap()["address"]
+        .clone()
+}
+
+#[test]
+fn replan_keeps_addresses_and_frees_removed_slots() {
+    let (prev, first) = planned("replan");
+    let edited = tmp(
+        "replan.edit.yaml",
+        "machine: q35\nname: g\npolicy: {hotplug_reserve: 2}\ndevices:\n\
+         - {id: net1, kind: virtio-net}\n- {id: disk0, kind: virtio-blk}\n- {id: net2, kind: e1000e}\n",
+    );
+    let out = ok(&["plan", &edited, "--previous", &prev, "--format", "json"]);
+    let second: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(address(&first, "net1"), address(&second, "net1"));
+    assert_eq!(address(&first, "disk0"), address(&second, "disk0"));
+    // net0's port is free again: net2 takes it rather than a new port.
+    assert_eq!(address(&first, "net0"), address(&second, "net2"));
+    assert_eq!(first["controllers"], second["controllers"]);
+}
+
+#[test]
+fn replan_names_the_device_that_cannot_stay_and_allow_moves_lists_the_move() {
+    let (prev, first) = planned("blocked");
+    let bus = address(&first, "net0")["bus"].as_u64().unwrap();
+    // A new device pinned where net0 sits.
+    let edited = tmp(
+        "blocked.edit.yaml",
+        &format!(
+            "{BASE}- {{id: x, kind: virtio-blk, address: {{type: pci, bus: {bus}, slot: 0, function: 0}}}}\n"
+        ),
+    );
+    let o = devaddr(&["plan", &edited, "--previous", &prev]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("device `net0` cannot stay at"), "{err}");
+    assert!(err.contains("--allow-moves"), "{err}");
+    let o = devaddr(&[
+        "plan",
+        &edited,
+        "--previous",
+        &prev,
+        "--allow-moves",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let moved = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(moved.lines().count(), 1, "{moved}");
+    assert!(moved.starts_with("moved net0:"), "{moved}");
+    let second: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(address(&first, "net1"), address(&second, "net1"));
+    assert_ne!(address(&first, "net0"), address(&second, "net0"));
+}
+
+#[test]
+fn hotplug_outputs_and_shortage() {
+    let (prev, _) = planned("hotplug");
+    let two = tmp(
+        "two.yaml",
+        "- {id: net9, kind: virtio-net}\n- {id: disk9, kind: virtio-blk}\n",
+    );
+    let xml = ok(&["hotplug", &prev, "--add", &two, "--format", "libvirt"]);
+    assert_eq!(xml.matches("<address type='pci'").count(), 2, "{xml}");
+    assert!(xml.contains("<interface") && xml.contains("<disk"), "{xml}");
+    let qmp = ok(&["hotplug", &prev, "--add", &two, "--format", "qemu"]);
+    let cmds: Vec<Value> = qmp
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = cmds
+        .iter()
+        .map(|c| c["execute"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["netdev_add", "device_add", "blockdev-add", "device_add"]
+    );
+    assert_eq!(cmds[1]["arguments"]["driver"], "virtio-net-pci");
+    // The updated plan: nothing moved, the reserve it used is recorded as consumed.
+    let plan: Value =
+        serde_json::from_str(&ok(&["hotplug", &prev, "--add", &two, "--format", "json"])).unwrap();
+    assert_eq!(plan["policy"]["hotplug_reserve"], 0);
+    // One more than the two free ports: refused, saying what is missing and what to do.
+    let three = tmp(
+        "three.yaml",
+        "devices:\n- {id: a, kind: virtio-net}\n- {id: b, kind: virtio-net}\n- {id: c, kind: virtio-net}\n",
+    );
+    let o = devaddr(&["hotplug", &prev, "--add", &three]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("has 2 free hotpluggable PCIe ports; 3 are needed"),
+        "{err}"
+    );
+    assert!(err.contains("--previous"), "{err}");
+    // What QEMU or libvirt cannot add live.
+    let sata = tmp("sata.yaml", "- {id: s, kind: sata-disk}\n");
+    let o = devaddr(&["hotplug", &prev, "--add", &sata]);
+    assert_eq!(o.status.code(), Some(1));
+    let usb = tmp("usbctl.yaml", "- {id: u, kind: qemu-xhci}\n");
+    let o = devaddr(&["hotplug", &prev, "--add", &usb]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Bad input is exit 2.
+    let dup = tmp("dup.yaml", "- {id: net0, kind: virtio-net}\n");
+    assert_eq!(
+        devaddr(&["hotplug", &prev, "--add", &dup]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn capacity_counts_live_and_next_boot_per_node() {
+    let spec = tmp(
+        "numa.yaml",
+        "machine: q35\npolicy: {preset: numa, numa_nodes: 2}\ndevices:\n\
+         - {id: a, kind: virtio-net, numa_node: 0}\n- {id: b, kind: virtio-net, numa_node: 1}\n",
+    );
+    let rows: Value = serde_json::from_str(&ok(&[
+        "capacity",
+        &spec,
+        "--kind",
+        "virtio-net",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert_eq!(r.as_object().unwrap().len(), 4, "{r}");
+    }
+    // One reserved port per node, none outside; next boot may add ports everywhere.
+    assert_eq!(rows[0]["node"], Value::Null);
+    assert_eq!(rows[0]["live"], 0);
+    assert_eq!(rows[1]["node"], 0);
+    assert_eq!(rows[1]["live"], 1);
+    assert_eq!(rows[2]["live"], 1);
+    assert!(rows.iter().all(|r| r["next_boot"].as_u64().unwrap() > 1));
+    let only1: Value = serde_json::from_str(&ok(&[
+        "capacity",
+        &spec,
+        "--kind",
+        "virtio-net",
+        "--node",
+        "1",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(only1.as_array().unwrap().len(), 1);
+    // The table; SATA disks cannot be hot-plugged.
+    let t = ok(&["capacity", &spec, "--kind", "sata-disk"]);
+    let line = t.lines().nth(1).unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[..3], ["sata-disk", "-", "0"], "{t}");
+    assert!(cols[3].parse::<u32>().unwrap() > 0, "{t}");
+    assert_eq!(
+        devaddr(&["capacity", &spec, "--kind", "nic"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn order_makes_addresses_ascend_and_stays_across_replans() {
+    let spec = tmp(
+        "order.yaml",
+        "machine: q35\norder: [c, a, b]\ndevices:\n- {id: a, kind: virtio-net}\n\
+         - {id: d, kind: virtio-blk}\n- {id: b, kind: virtio-net}\n- {id: c, kind: virtio-net}\n",
+    );
+    let key = |p: &Value, id: &str| {
+        let a = address(p, id);
+        (
+            a["bus"].as_u64().unwrap(),
+            a["slot"].as_u64().unwrap(),
+            a["function"].as_u64().unwrap(),
+        )
+    };
+    let first: Value = serde_json::from_str(&ok(&["plan", &spec, "--format", "json"])).unwrap();
+    assert!(key(&first, "c") < key(&first, "a") && key(&first, "a") < key(&first, "b"));
+    let prev = tmp("order.plan.yaml", &ok(&["plan", &spec]));
+    let edited = tmp(
+        "order2.yaml",
+        "machine: q35\norder: [c, a, b, e]\ndevices:\n- {id: a, kind: virtio-net}\n\
+         - {id: b, kind: virtio-net}\n- {id: c, kind: virtio-net}\n- {id: e, kind: virtio-net}\n",
+    );
+    let second: Value = serde_json::from_str(&ok(&[
+        "plan",
+        &edited,
+        "--previous",
+        &prev,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    for id in ["a", "b", "c"] {
+        assert_eq!(address(&first, id), address(&second, id));
+    }
+    assert!(key(&second, "b") < key(&second, "e"));
+    // An order pins contradict: exit 1 naming both devices.
+    let bad = tmp(
+        "order-bad.yaml",
+        "machine: pc\norder: [a, b]\ndevices:\n- {id: a, kind: virtio-net, address: {type: pci, bus: 0, slot: 9, function: 0}}\n\
+         - {id: b, kind: virtio-net, address: {type: pci, bus: 0, slot: 8, function: 0}}\n",
+    );
+    let o = devaddr(&["plan", &bad]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`a` must come before `b`"), "{err}");
+    let unknown = tmp(
+        "order-unknown.yaml",
+        "machine: q35\norder: [zz]\ndevices: []\n",
+    );
+    assert_eq!(devaddr(&["plan", &unknown]).status.code(), Some(2));
+}
