@@ -70,10 +70,65 @@ fn bench_parse_plan(c: &mut Criterion) {
     g.finish();
 }
 
+/// The lifecycle questions on the 200-device, 4-node guest: a replan that removes every
+/// tenth device and adds ten, a live hotplug of four NICs, and a capacity question for one
+/// kind on every node (live and next boot: ten integer programs).
+fn bench_lifecycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lifecycle");
+    g.sample_size(20);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(5));
+    let spec = plannable(Q35_200_NUMA4, "q35-200-numa4.yaml");
+    let plan = devaddr::plan(&spec).unwrap();
+    let mut edited = spec.clone();
+    edited.devices = spec
+        .devices
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 10 != 0)
+        .map(|(_, d)| d.clone())
+        .collect();
+    for i in 0..10 {
+        edited.devices.push(devaddr::DeviceEntry {
+            id: format!("new{i}"),
+            kind: "virtio-net".into(),
+            numa_node: Some(i % 4),
+            ..Default::default()
+        });
+    }
+    devaddr::replan(&edited, &plan).unwrap();
+    g.bench_function("replan-200-numa4", |b| {
+        b.iter(|| devaddr::replan(black_box(&edited), &plan).unwrap())
+    });
+    let add: Vec<devaddr::DeviceEntry> = (0..4)
+        .map(|i| devaddr::DeviceEntry {
+            id: format!("hp{i}"),
+            kind: "virtio-net".into(),
+            numa_node: Some(i),
+            ..Default::default()
+        })
+        .collect();
+    if devaddr::hotplug(&plan, &add).is_ok() {
+        g.bench_function("hotplug-4-into-200-numa4", |b| {
+            b.iter(|| devaddr::hotplug(black_box(&plan), &add).unwrap())
+        });
+    }
+    let q = devaddr::CapacityQuery {
+        kinds: vec!["virtio-net".into()],
+        node: None,
+    };
+    let as_spec = plan.to_spec();
+    g.bench_function("capacity-virtio-net-200-numa4", |b| {
+        b.iter(|| devaddr::capacity(black_box(&as_spec), &q).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_plan_small,
     bench_plan_large,
-    bench_parse_plan
+    bench_parse_plan,
+    bench_lifecycle
 );
 criterion_main!(benches);
