@@ -120,7 +120,10 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
             })
         }
         Err(Error::Infeasible { requirement, fix }) => {
-            Err(shortage(&base, &spec, opts).unwrap_or(Error::Infeasible { requirement, fix }))
+            let all_free = plan.free.hotplug_pcie_ports.values().sum::<u32>()
+                + plan.free.hotplug_pci_slots.values().sum::<u32>();
+            Err(shortage(&base, &spec, all_free, opts)
+                .unwrap_or(Error::Infeasible { requirement, fix }))
         }
         Err(e) => Err(e),
     }
@@ -128,7 +131,12 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
 
 /// Name the class of new devices that does not fit: "node 1 has 0 free hotpluggable PCIe
 /// ports; 2 are needed", and the next-boot change that makes room.
-fn shortage(base: &crate::Spec, with_new: &crate::Spec, opts: Options<'_>) -> Option<Error> {
+fn shortage(
+    base: &crate::Spec,
+    with_new: &crate::Spec,
+    all_free: u32,
+    opts: Options<'_>,
+) -> Option<Error> {
     let cat = opts.catalog;
     let p = normalize::normalize(with_new, cat).ok()?;
     let mut need: BTreeMap<(bool, Option<u32>, bool), u32> = BTreeMap::new();
@@ -165,9 +173,12 @@ fn shortage(base: &crate::Spec, with_new: &crate::Spec, opts: Options<'_>) -> Op
         } else {
             "conventional PCI slots"
         };
-        let knob = match zone {
-            Some(_) => "policy.hotplug_reserve_per_node",
-            None => "policy.hotplug_reserve",
+        // The reserve that leaves room for them after a replan: per node it is the count on
+        // each node; the total one counts every empty port, so it must grow by the shortfall.
+
+        let (knob, value) = match zone {
+            Some(_) => ("policy.hotplug_reserve_per_node", n),
+            None => ("policy.hotplug_reserve", all_free + n - free),
         };
         return Some(Error::Infeasible {
             requirement: format!(
@@ -175,8 +186,9 @@ fn shortage(base: &crate::Spec, with_new: &crate::Spec, opts: Options<'_>) -> Op
                 if n == 1 { "is" } else { "are" }
             ),
             fix: format!(
-                "at next boot: set {knob}: {n} (or more) in the spec and run `devaddr plan \
-                 SPEC --previous PLAN`; it adds the ports and keeps every address. Then hotplug."
+                "at next boot: add the devices to the spec and run `devaddr plan SPEC \
+                 --previous PLAN` (it adds the {what} and keeps every address); to hotplug \
+                 them later instead, set {knob}: {value} and replan the same way"
             ),
         });
     }
