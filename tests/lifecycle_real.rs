@@ -298,3 +298,62 @@ fn replan_keeps_surviving_addresses_and_boots() {
         }
     }
 }
+
+/// USB and SCSI hotplug: a tablet on a free USB port, and two SCSI disks that need a SCSI
+/// controller (libvirt attaches SCSI controllers live): `hotplug` lists the controller first,
+/// and libvirt accepts all of them at their planned addresses, in that order.
+#[test]
+fn hotplug_usb_and_scsi_with_its_controller() {
+    let Some(oracle) = oracle() else { return };
+    let dir = tmpdir("usb-scsi");
+    let plan = dir.join("plan.yaml");
+    let domain = dir.join("domain.xml");
+    devaddr(&["plan", s(&spec("q35-reserve.yaml")), "-o", s(&plan)]);
+    devaddr(&["plan", s(&plan), "--format", "libvirt", "-o", s(&domain)]);
+    let add = dir.join("add.yaml");
+    std::fs::write(
+        &add,
+        "- {id: t2, kind: usb-tablet}\n- {id: lun0, kind: scsi-disk}\n- {id: lun1, kind: scsi-disk}\n",
+    )
+    .unwrap();
+    let after = devaddr(&["hotplug", s(&plan), "--add", s(&add), "--format", "json"]);
+    let after: Value = serde_json::from_str(&after).unwrap();
+    let xml_dir = dir.join("add");
+    devaddr(&[
+        "hotplug",
+        s(&plan),
+        "--add",
+        s(&add),
+        "--format",
+        "libvirt",
+        "--output-dir",
+        s(&xml_dir),
+    ]);
+    make_images(&xml_dir);
+    // The new SCSI controller first, then the devices in the order given.
+    let before: Value = serde_yaml::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let old: Vec<&str> = before["controllers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let mut order: Vec<String> = after["controllers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .filter(|id| !old.contains(&id.as_str()))
+        .collect();
+    assert_eq!(order.len(), 1, "one SCSI controller is added: {order:?}");
+    order.extend(["t2", "lun0", "lun1"].map(String::from));
+    let files: Vec<PathBuf> = order
+        .iter()
+        .map(|id| xml_dir.join(format!("{id}.xml")))
+        .collect();
+    let r = boot(&oracle, &domain, &files);
+    assert_eq!(r["started"], true, "{r}");
+    for h in r["hotplug"].as_array().unwrap() {
+        assert_eq!(h["ok"], true, "planned hotplug refused: {h}");
+    }
+}

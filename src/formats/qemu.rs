@@ -315,17 +315,31 @@ fn device_args(
     }
 }
 
-/// QMP commands that hot-add some plan devices (by id) to the running guest, one JSON
+/// QMP commands that hot-add some plan devices or storage controllers (by id) to the running guest, one JSON
 /// object per line: the backend (`netdev_add`, `blockdev-add`, `chardev-add`) first, then
 /// `device_add` with the planned bus and address.
 pub fn hotplug_commands(plan: &Plan, cat: &Catalog, ids: &[String]) -> Vec<String> {
     let names = Names::new(plan, cat);
     let mut out = Vec::new();
     for id in ids {
-        let Some(i) = plan.devices.iter().position(|d| &d.id == id) else {
-            continue;
+        let found = match plan.devices.iter().position(|d| &d.id == id) {
+            Some(i) => device_args(plan, cat, &names, i),
+            None => plan.controllers.iter().find(|c| &c.id == id).and_then(|c| {
+                let k = cat.kind(&c.model)?;
+                let Some(Address::Pci(a)) = &c.address else {
+                    return None;
+                };
+                let dev = format!(
+                    "{},id={},bus={},{}",
+                    k.qemu,
+                    c.id,
+                    names.pci_bus(a.bus),
+                    addr(a)
+                );
+                Some((dev, Vec::new()))
+            }),
         };
-        let Some((dev, backends)) = device_args(plan, cat, &names, i) else {
+        let Some((dev, backends)) = found else {
             continue;
         };
         for b in backends {

@@ -158,22 +158,11 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
     };
     let mut has_usb = false;
     for c in &plan.controllers {
-        if cat.pci.contains_key(&c.model) {
-            let el = pci_controller(c);
-            push(&mut devices, el, c.address.as_ref());
-            continue;
-        }
         has_usb |= cat
             .storage
             .get(&c.model)
             .is_some_and(|m| m.provides == "usb");
-        let t = template(policy, &c.model, &format!("controllers.{}", c.id))?
-            .replace("{index}", &c.index.to_string())
-            .replace(
-                "{ports}",
-                &c.ports.map(|p| format!(" ports='{p}'")).unwrap_or_default(),
-            );
-        push(&mut devices, element(&t, &c.id)?, c.address.as_ref());
+        devices.insert_element(usize::MAX, controller_element(c, cat)?, "");
     }
     for el in device_elements(plan, cat, &name)? {
         devices.insert_element(usize::MAX, el, "");
@@ -212,6 +201,25 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
     let mut out = String::new();
     dom.pretty(0, &mut out);
     Ok(out)
+}
+
+/// The libvirt element of a plan controller (PCI or storage/USB), with its address.
+fn controller_element(c: &ControllerEntry, cat: &Catalog) -> Result<Element, Error> {
+    let mut el = if cat.pci.contains_key(&c.model) {
+        pci_controller(c)
+    } else {
+        let t = template(Policy::get(), &c.model, &format!("controllers.{}", c.id))?
+            .replace("{index}", &c.index.to_string())
+            .replace(
+                "{ports}",
+                &c.ports.map(|p| format!(" ports='{p}'")).unwrap_or_default(),
+            );
+        element(&t, &c.id)?
+    };
+    if let Some(a) = &c.address {
+        el.insert_element(usize::MAX, address(a), "");
+    }
+    Ok(el)
 }
 
 /// One libvirt device element per plan device (with its address), in plan order.
@@ -313,8 +321,8 @@ fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element
     Ok(out)
 }
 
-/// The device XML of some plan devices (by id), for `virsh attach-device`: one element per
-/// device, with its planned address. Names, MACs and disk targets are those the whole
+/// The device XML of some plan devices or controllers (by id), for `virsh attach-device`:
+/// one element each, with its planned address. Names, MACs and disk targets are those the whole
 /// domain gets from [`plan_to_domain`].
 pub fn device_xml(
     plan: &Plan,
@@ -325,11 +333,15 @@ pub fn device_xml(
     let els = device_elements(plan, cat, &name)?;
     let mut out = Vec::new();
     for id in ids {
-        let Some(i) = plan.devices.iter().position(|d| &d.id == id) else {
-            return Err(Error::input(id.clone(), "no such device in the plan"));
+        let el = match plan.devices.iter().position(|d| &d.id == id) {
+            Some(i) => els[i].clone(),
+            None => match plan.controllers.iter().find(|c| &c.id == id) {
+                Some(c) => controller_element(c, cat)?,
+                None => return Err(Error::input(id.clone(), "no such device in the plan")),
+            },
         };
         let mut text = String::new();
-        els[i].pretty(0, &mut text);
+        el.pretty(0, &mut text);
         out.push((id.clone(), text));
     }
     Ok(out)

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 pub struct Hotplugged {
     /// The plan with the new devices in it.
     pub plan: Plan,
-    /// Ids of the devices added, in the order given.
+    /// Ids of what must be attached, in order: controllers the new devices need (a SCSI
+    /// controller for SCSI disks), then the devices in the order given.
     pub added: Vec<String>,
 }
 
@@ -114,10 +115,14 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
             if !findings.is_empty() {
                 return Err(Error::Check { findings });
             }
-            Ok(Hotplugged {
-                plan: p,
-                added: add.iter().map(|d| d.id.clone()).collect(),
-            })
+            let mut added: Vec<String> = p
+                .controllers
+                .iter()
+                .filter(|c| !plan.controllers.iter().any(|o| o.id == c.id))
+                .map(|c| c.id.clone())
+                .collect();
+            added.extend(add.iter().map(|d| d.id.clone()));
+            Ok(Hotplugged { plan: p, added })
         }
         Err(Error::Infeasible { requirement, fix }) => {
             let all_free = plan.free.hotplug_pcie_ports.values().sum::<u32>()
