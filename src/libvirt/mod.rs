@@ -31,6 +31,7 @@ mod pci;
 mod policy;
 mod ports;
 mod postparse;
+mod validate;
 
 use crate::error::Location;
 use crate::xml::{Document, Element};
@@ -202,7 +203,7 @@ fn address(
     if opts.new_domain {
         ports::usb(policy, devs);
     }
-    Ok(())
+    validate::run(devs, file)
 }
 
 /// Parse a domain document: the tree, its machine and its devices.
