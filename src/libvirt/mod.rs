@@ -102,16 +102,11 @@ fn primary_video(policy: &Policy, devs: &[Dev]) -> Option<usize> {
 }
 
 /// The order in which libvirt places unaddressed PCI devices: by group; controllers
-/// as `def->controllers` keeps them (types in order of first appearance, each sorted by
-/// index); virtio disks by target name; everything else in document order.
+/// as `def->controllers` keeps them (the written ones in the parser's order, then the
+/// ones libvirt added, in the order it added them: defaults, implicit controllers,
+/// virtio-serial controllers for ports, PCI controllers); virtio disks by target name;
+/// everything else in document order.
 fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
-    let mut types: Vec<&str> = Vec::new();
-    for d in devs.iter().filter(|d| d.tag == "controller") {
-        let t = d.ty.as_deref().unwrap_or("");
-        if !types.contains(&t) {
-            types.push(t);
-        }
-    }
     let primary = primary_video(policy, devs);
     let mut keyed: Vec<((u8, usize, u64, usize), usize)> = devs
         .iter()
@@ -122,15 +117,7 @@ fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
                 return None;
             }
             let key = match d.tag.as_str() {
-                "controller" => (
-                    group,
-                    types
-                        .iter()
-                        .position(|t| Some(*t) == d.ty.as_deref())
-                        .unwrap_or(0),
-                    d.index.unwrap_or(0) as u64,
-                    i,
-                ),
+                "controller" => (group, usize::from(d.pos.is_none()), d.seq as u64, i),
                 "disk" => (group, 0, d.index.unwrap_or(0) as u64, i),
                 // libvirt moves the primary video to the front of the list.
                 "video" => (group, usize::from(Some(i) != primary), 0, i),

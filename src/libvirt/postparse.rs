@@ -9,6 +9,7 @@ use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     check_pci_controllers(policy, m, devs, file)?;
+    controller_list(devs);
     assign_indexes(devs);
     add_defaults(m, devs, file)?;
     default_models(m, devs);
@@ -72,6 +73,44 @@ fn check_pci_controllers(
         }
     }
     Ok(())
+}
+
+/// The order in which libvirt's parser keeps the controllers written in the domain
+/// (`virDomainControllerInsertPreAlloced`, one controller at a time in document order):
+/// a controller of a type not seen yet goes to the end; one without `index` right after
+/// the last controller of its type; otherwise before the first controller of its type
+/// with a higher index (a USB2 master before its companions of the same index), else
+/// after the last controller of its type. The result is stored in `Dev::seq`.
+fn controller_list(devs: &mut [Dev]) {
+    let mut list: Vec<usize> = Vec::new();
+    for i in 0..devs.len() {
+        if devs[i].tag != "controller" {
+            continue;
+        }
+        let new = &devs[i];
+        let mut at: Option<usize> = None;
+        for p in (0..list.len()).rev() {
+            let old = &devs[list[p]];
+            if old.ty != new.ty {
+                continue;
+            }
+            let Some(ni) = new.index else {
+                at = Some(p + 1);
+                break;
+            };
+            let master_first =
+                old.index == Some(ni) && new.is("controller", "usb") && !new.master && old.master;
+            if old.index.is_some_and(|oi| oi > ni) || master_first {
+                at = Some(p);
+            } else if at.is_none() {
+                at = Some(p + 1);
+            }
+        }
+        list.insert(at.unwrap_or(list.len()), i);
+    }
+    for (seq, i) in list.into_iter().enumerate() {
+        devs[i].seq = seq;
+    }
 }
 
 /// A controller written without `index` gets the lowest unused index of its type; an
