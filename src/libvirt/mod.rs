@@ -190,7 +190,28 @@ fn address(
     if opts.new_domain {
         ports::usb(policy, devs);
     }
+    console_alias(devs);
     validate::run(devs, file)
+}
+
+/// The first `<console>`, when it stands for the first `<serial>`: its target is serial
+/// (written or, without a target type, by default) and a serial port exists. libvirt
+/// keeps such a console as an alias of serial[0] and writes it out as a copy of that
+/// serial port, address included.
+fn aliased_console(devs: &[Dev]) -> Option<(usize, usize)> {
+    let console = devs.iter().position(|d| d.tag == "console")?;
+    let serial = devs.iter().position(|d| d.tag == "serial")?;
+    matches!(devs[console].ty.as_deref(), None | Some("serial")).then_some((console, serial))
+}
+
+/// Give an aliased console[0] the address of serial[0].
+fn console_alias(devs: &mut [Dev]) {
+    if let Some((console, serial)) = aliased_console(devs) {
+        if devs[console].addr != devs[serial].addr {
+            devs[console].addr = devs[serial].addr.clone();
+            devs[console].addr_new = true;
+        }
+    }
 }
 
 /// Parse a domain document: the tree, its machine and its devices.

@@ -9,6 +9,10 @@ use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     check_pci_controllers(policy, m, devs, file)?;
+    // An aliased console's own address is replaced by serial[0]'s (set at the end).
+    if let Some((console, _)) = super::aliased_console(devs) {
+        devs[console].addr = Addr::None;
+    }
     controller_list(devs);
     assign_indexes(devs);
     add_defaults(m, devs, file)?;
