@@ -93,16 +93,18 @@ pub fn is_usb(d: &Dev) -> bool {
     }
 }
 
-/// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`).
+/// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`; live 9.0:
+/// hub, host device, disk, CCID, input, usb-serial, usb sound, redirdev). usb-net NICs,
+/// which 9.0 cannot address, come last.
 const USB_ORDER: &[&str] = &[
     "hub",
+    "hostdev",
     "disk",
     "controller",
     "input",
-    "sound",
-    "hostdev",
-    "redirdev",
     "serial",
+    "sound",
+    "redirdev",
     "interface",
 ];
 
@@ -181,12 +183,15 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
         }
     }
     let mut order: Vec<usize> = (0..devs.len()).filter(|&i| is_usb(&devs[i])).collect();
+    // Within a kind, document order; disks as libvirt keeps them (by target name).
     order.sort_by_key(|&i| {
+        let d = &devs[i];
         (
             USB_ORDER
                 .iter()
-                .position(|t| *t == devs[i].tag)
+                .position(|t| *t == d.tag)
                 .unwrap_or(USB_ORDER.len()),
+            if d.tag == "disk" { d.index } else { None },
             i,
         )
     });
