@@ -191,7 +191,7 @@ fn address(
         ports::usb(policy, devs);
     }
     console_alias(devs);
-    validate::run(devs, file)
+    validate::run(policy, devs, file)
 }
 
 /// The first `<console>`, when it stands for the first `<serial>`: its target is serial

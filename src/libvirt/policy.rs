@@ -119,6 +119,9 @@ pub struct ControllerRule {
     pub root: Option<String>,
     #[serde(default)]
     pub aggregate: bool,
+    /// libvirt refuses this controller on a bus whose index is not lower than its own.
+    #[serde(default)]
+    pub index_above_bus: bool,
 }
 
 #[derive(Debug, Deserialize)]

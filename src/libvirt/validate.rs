@@ -4,13 +4,47 @@
 
 use super::domain::{Addr, Dev};
 use super::fail;
+use super::policy::Policy;
 use crate::Error;
 
 /// A drive address: controller, bus, target, unit.
 type Drive = (u32, u32, u32, u32);
 
-pub fn run(devs: &[Dev], file: &str) -> Result<(), Error> {
+pub fn run(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    pci_controller_below_its_bus(policy, devs, file)?;
     duplicate_drive_addresses(devs, file)
+}
+
+/// A pci-bridge (`index_above_bus` in models/libvirt.yaml) must sit on a bus with a
+/// lower index than its own. (A q35 domain whose only free place for a pci-bridge is the
+/// bridge itself ends up here: libvirt's address assignment puts it there and
+/// validation refuses it.)
+fn pci_controller_below_its_bus(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    for d in devs.iter().filter(|d| d.is("controller", "pci")) {
+        let model = d.model.as_deref().unwrap_or("");
+        if !policy
+            .controllers
+            .get(model)
+            .is_some_and(|r| r.index_above_bus)
+        {
+            continue;
+        }
+        let (Some(index), Some(a)) = (d.index, d.pci()) else {
+            continue;
+        };
+        if index > 0 && index <= a.bus {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!(
+                    "PCI controller at index {index} ({index:#04x}) has bus='{:#04x}', but index must be larger than bus",
+                    a.bus
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Two disks on the same bus, or two SCSI host devices, or a SCSI host device and a SCSI
