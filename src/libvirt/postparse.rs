@@ -9,6 +9,7 @@ use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     check_pci_controllers(policy, m, devs, file)?;
+    check_consoles(devs, file)?;
     // An aliased console's own address is replaced by serial[0]'s (set at the end).
     if let Some((console, _)) = super::aliased_console(devs) {
         devs[console].addr = Addr::None;
@@ -21,6 +22,24 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
     Ok(())
+}
+
+/// Only console[0] may stand for a serial port (`virDomainDefAddConsoleCompat`).
+fn check_consoles(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let later = devs
+        .iter()
+        .filter(|d| d.tag == "console")
+        .skip(1)
+        .find(|d| d.ty.as_deref() == Some("serial"));
+    match later {
+        Some(d) => Err(fail(
+            file,
+            d.line,
+            "<console>",
+            "Only the first console can be a serial port".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_pci_controllers(
