@@ -338,11 +338,9 @@ const WIDE_CASES_OPEN: &[&str] = &[
     "err-panic",
     "err-usbdup",
     "err-usbport",
-    "usbidx-d",
     "usbidx-e",
     "usbidx-f",
     "usbidx-g",
-    "usbq35-1",
     "vgaslot-pc",
     "vgaslot-q35",
 ];

@@ -3,7 +3,7 @@
 //! (or must, when `force`).
 
 use super::domain::{Addr, Dev, Pci};
-use super::pci::{usb2_function, AddrSet};
+use super::pci::AddrSet;
 use super::policy::{DeviceSelector, Fixed, Policy};
 use super::Machine;
 use crate::Error;
@@ -12,30 +12,9 @@ use crate::Error;
 fn select(policy: &Policy, devs: &[Dev], sel: &DeviceSelector) -> Option<usize> {
     match sel {
         DeviceSelector::Named(n) if n == "primary-video" => super::primary_video(policy, devs),
-        DeviceSelector::Named(n) => {
-            let group: u32 = n.strip_prefix("usb2-group-")?.parse().ok()?;
-            devs.iter().position(|d| {
-                d.is("controller", "usb")
-                    && d.index == Some(group)
-                    && usb2_function(policy, d) == Some(0)
-            })
-        }
-        DeviceSelector::Match {
-            tag,
-            ty,
-            model,
-            models,
-            index,
-            first,
-        } => {
-            let hit = |d: &Dev| {
-                d.tag == *tag
-                    && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
-                    && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
-                    && (models.is_empty() || d.model.as_ref().is_some_and(|m| models.contains(m)))
-                    && index.is_none_or(|i| d.index == Some(i))
-            };
-            let i = devs.iter().position(hit)?;
+        DeviceSelector::Named(_) => None,
+        DeviceSelector::Match { first, .. } => {
+            let i = devs.iter().position(|d| hit(sel, d))?;
             // `first`: only the first such device, and only while it has no address.
             if *first && !matches!(devs[i].addr, Addr::None) && !devs[i].addr_new {
                 return None;
@@ -43,6 +22,26 @@ fn select(policy: &Policy, devs: &[Dev], sel: &DeviceSelector) -> Option<usize> 
             Some(i)
         }
     }
+}
+
+/// Whether `d` is a device a `Match` selector names (its `first` aside).
+fn hit(sel: &DeviceSelector, d: &Dev) -> bool {
+    let DeviceSelector::Match {
+        tag,
+        ty,
+        model,
+        models,
+        index,
+        ..
+    } = sel
+    else {
+        return false;
+    };
+    d.tag == *tag
+        && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
+        && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
+        && (models.is_empty() || d.model.as_ref().is_some_and(|m| models.contains(m)))
+        && index.is_none_or(|i| d.index == Some(i))
 }
 
 /// The forced chipset address of `d`, if it has one.
@@ -87,6 +86,28 @@ pub fn apply(
     }
     for f in &rule.fixed {
         match f {
+            Fixed::Each {
+                each,
+                slots,
+                multifunction,
+            } => {
+                let mut which: Vec<usize> = (0..devs.len())
+                    .filter(|&i| hit(each, &devs[i]) && matches!(devs[i].addr, Addr::None))
+                    .collect();
+                which.sort_by_key(|&i| super::controller_rank(&devs[i], i));
+                for i in which {
+                    let Some(home) = slots.iter().map(pci).find(|a| !set.slot_in_use(0, a.slot))
+                    else {
+                        continue;
+                    };
+                    set.mark(home, 0);
+                    devs[i].addr = Addr::Pci(Pci {
+                        multifunction: multifunction.then_some(true),
+                        ..home
+                    });
+                    devs[i].addr_new = true;
+                }
+            }
             Fixed::Reserve { reserve, .. } => {
                 let a = pci(reserve);
                 if set.function_in_use(a) {
@@ -132,8 +153,6 @@ pub fn apply(
                         set.mark(home, 0);
                     }
                     Addr::None => {
-                        let usb2 =
-                            matches!(device, DeviceSelector::Named(n) if n.starts_with("usb2"));
                         if *force {
                             if set.function_in_use(home) {
                                 return Err(super::fail(
@@ -150,10 +169,7 @@ pub fn apply(
                             continue;
                         }
                         set.mark(home, 0);
-                        d.addr = Addr::Pci(Pci {
-                            multifunction: usb2.then_some(true),
-                            ..home
-                        });
+                        d.addr = Addr::Pci(home);
                         d.addr_new = true;
                     }
                     _ => {}

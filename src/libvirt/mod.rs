@@ -101,6 +101,15 @@ fn primary_video(policy: &Policy, devs: &[Dev]) -> Option<usize> {
     (rule.connect != "none").then_some(i)
 }
 
+/// A controller's place in libvirt's controller list: the written ones by `seq`, then
+/// the added ones in the order they were added (`i`, their place in the device list).
+fn controller_rank(d: &Dev, i: usize) -> (usize, usize) {
+    match d.pos {
+        Some(_) => (0, d.seq),
+        None => (1, i),
+    }
+}
+
 /// The order in which libvirt places unaddressed PCI devices: by group; controllers
 /// as `def->controllers` keeps them (the written ones in the parser's order, then the
 /// ones libvirt added, in the order it added them: defaults, implicit controllers,
@@ -117,7 +126,10 @@ fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
                 return None;
             }
             let key = match d.tag.as_str() {
-                "controller" => (group, usize::from(d.pos.is_none()), d.seq as u64, i),
+                "controller" => {
+                    let (added, seq) = controller_rank(d, i);
+                    (group, added, seq as u64, i)
+                }
                 "disk" => (group, 0, d.index.unwrap_or(0) as u64, i),
                 // libvirt moves the primary video to the front of the list.
                 "video" => (group, usize::from(Some(i) != primary), 0, i),
