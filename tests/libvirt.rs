@@ -339,8 +339,6 @@ const WIDE_CASES_OPEN: &[&str] = &[
     "err-usbdup",
     "err-usbport",
     "usbidx-e",
-    "usbidx-f",
-    "usbidx-g",
     "vgaslot-pc",
     "vgaslot-q35",
 ];

@@ -15,7 +15,7 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
         devs[console].addr = Addr::None;
     }
     controller_list(devs);
-    assign_indexes(devs);
+    assign_indexes(policy, devs);
     add_defaults(m, devs, file)?;
     default_models(m, devs);
     drive_addresses(devs, file)?;
@@ -136,44 +136,45 @@ fn controller_list(devs: &mut [Dev]) {
     }
 }
 
-/// A controller written without `index` gets the lowest unused index of its type; an
-/// ICH9 USB2 controller right after another ICH9 USB2 controller joins its group when
-/// that group has no controller of its model yet.
-fn assign_indexes(devs: &mut [Dev]) {
-    let usb2 = |d: &Dev| {
-        d.is("controller", "usb") && d.model.as_deref().is_some_and(|m| m.starts_with("ich9-"))
-    };
-    let mut prev: Option<usize> = None;
-    for i in 0..devs.len() {
-        if devs[i].tag != "controller" {
+/// A controller written without `index` gets the lowest unused index of its type
+/// (`virDomainAssignControllerIndexes`, in controller-list order). The exception: an
+/// ICH9 USB2 controller whose previous USB controller in the list is also ICH9 USB2 joins
+/// that controller's index, unless a controller of its own model already has it.
+fn assign_indexes(policy: &Policy, devs: &mut [Dev]) {
+    let usb2 = |d: &Dev| super::pci::usb2_function(policy, d).is_some();
+    let mut list: Vec<usize> = (0..devs.len())
+        .filter(|&i| devs[i].tag == "controller")
+        .collect();
+    list.sort_by_key(|&i| devs[i].seq);
+    for (at, &i) in list.iter().enumerate() {
+        if devs[i].index.is_some() {
             continue;
         }
-        if devs[i].index.is_none() {
-            let ty = devs[i].ty.clone();
-            let join = prev
-                .filter(|&p| usb2(&devs[p]) && usb2(&devs[i]))
-                .and_then(|p| {
-                    let group = devs[p].index?;
-                    let taken = devs.iter().any(|o| {
-                        o.is("controller", "usb")
-                            && o.index == Some(group)
-                            && o.model == devs[i].model
-                    });
-                    (!taken).then_some(group)
-                });
-            let idx = join.unwrap_or_else(|| {
-                (0..)
-                    .find(|n| {
-                        !devs
-                            .iter()
-                            .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
-                    })
-                    .unwrap_or(0)
+        let prev = list[..at]
+            .iter()
+            .rev()
+            .copied()
+            .find(|&p| devs[p].is("controller", "usb"));
+        let join = prev
+            .filter(|&p| usb2(&devs[i]) && usb2(&devs[p]))
+            .and_then(|p| devs[p].index)
+            .filter(|&group| {
+                !devs.iter().any(|o| {
+                    o.is("controller", "usb") && o.index == Some(group) && o.model == devs[i].model
+                })
             });
-            devs[i].index = Some(idx);
-            devs[i].index_new = true;
-        }
-        prev = Some(i);
+        let ty = devs[i].ty.clone();
+        let idx = join.unwrap_or_else(|| {
+            (0..)
+                .find(|n| {
+                    !devs
+                        .iter()
+                        .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
+                })
+                .unwrap_or(0)
+        });
+        devs[i].index = Some(idx);
+        devs[i].index_new = true;
     }
 }
 
