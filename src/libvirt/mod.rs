@@ -199,8 +199,14 @@ fn address(
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs);
     pci::assign(policy, m, devs, file)?;
-    if opts.new_domain {
-        ports::usb(policy, devs);
+    // Loading a stored definition, libvirt builds the USB address set only when every
+    // USB device already has a port (then it checks them and changes nothing).
+    let all_addressed = devs
+        .iter()
+        .filter(|d| ports::is_usb(d))
+        .all(|d| matches!(&d.addr, domain::Addr::Usb { port, .. } if !port.is_empty()));
+    if opts.new_domain || all_addressed {
+        ports::usb(policy, devs, file)?;
     }
     console_alias(devs);
     validate::run(policy, devs, file)

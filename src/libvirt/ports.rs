@@ -3,6 +3,7 @@
 
 use super::domain::{Addr, Dev};
 use super::policy::Policy;
+use crate::Error;
 
 /// virtio-serial: consoles first (port 0 is theirs), then channels; the first controller
 /// (by index) with a free port wins; a full set adds a controller.
@@ -116,9 +117,11 @@ struct Hub {
     used: Vec<bool>,
 }
 
-/// USB ports for a newly defined domain: hubs added when the ports run out, hubs placed
-/// first, then every other USB device, each at the lowest free port (depth first).
-pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
+/// USB ports for a newly defined domain: hubs added when the ports run out, the given
+/// addresses reserved (with libvirt's checks: the port must exist, no port used twice),
+/// hubs placed first, then every other USB device, each at the lowest free port (depth
+/// first).
+pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     let mut hubs: Vec<Hub> = Vec::new();
     let mut ctls: Vec<(u32, u32)> = Vec::new();
     for d in devs.iter().filter(|d| d.is("controller", "usb")) {
@@ -136,7 +139,7 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
         }
     }
     if ctls.is_empty() {
-        return;
+        return Ok(());
     }
     ctls.sort();
     for (i, p) in &ctls {
@@ -159,29 +162,6 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
             devs.push(h);
         }
     }
-    // Reserve given addresses.
-    let mut given: Vec<(u32, Vec<u32>)> = Vec::new();
-    for d in devs.iter() {
-        if let Addr::Usb { bus, port } = &d.addr {
-            given.push((*bus, port.clone()));
-        }
-    }
-    for (bus, port) in &given {
-        mark(&mut hubs, *bus, port);
-    }
-    // Known hubs with addresses become hubs too.
-    for d in devs.iter() {
-        if d.tag == "hub" {
-            if let Addr::Usb { bus, port } = &d.addr {
-                hubs.push(Hub {
-                    path: port.clone(),
-                    bus: *bus,
-                    ports: 8,
-                    used: vec![false; 8],
-                });
-            }
-        }
-    }
     let mut order: Vec<usize> = (0..devs.len()).filter(|&i| is_usb(&devs[i])).collect();
     // Within a kind, document order; disks as libvirt keeps them (by target name).
     order.sort_by_key(|&i| {
@@ -195,6 +175,26 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
             i,
         )
     });
+    // Reserve the given addresses in walk order; a hub with an address adds its ports.
+    for &i in &order {
+        let d = &devs[i];
+        let Addr::Usb { bus, port } = &d.addr else {
+            continue;
+        };
+        if port.is_empty() {
+            continue;
+        }
+        reserve(&mut hubs, *bus, port)
+            .map_err(|msg| super::fail(file, d.line, &d.describe(), msg))?;
+        if d.tag == "hub" {
+            hubs.push(Hub {
+                path: port.clone(),
+                bus: *bus,
+                ports: 8,
+                used: vec![false; 8],
+            });
+        }
+    }
     for i in order {
         if !matches!(devs[i].addr, Addr::None) {
             continue;
@@ -214,6 +214,36 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
         devs[i].addr = Addr::Usb { bus, port: path };
         devs[i].addr_new = true;
     }
+    Ok(())
+}
+
+/// Reserve a given USB address: the port must exist on its hub and be free.
+fn reserve(hubs: &mut [Hub], bus: u32, port: &[u32]) -> Result<(), String> {
+    let Some((last, parent)) = port.split_last() else {
+        return Ok(());
+    };
+    let text = port
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
+    let Some(h) = hubs.iter_mut().find(|h| h.bus == bus && h.path == parent) else {
+        // No such bus or hub: left to libvirt's other checks.
+        return Ok(());
+    };
+    let Some(used) = (*last as usize)
+        .checked_sub(1)
+        .and_then(|p| h.used.get_mut(p))
+    else {
+        return Err(format!(
+            "requested USB port {text} not present on USB bus {bus}"
+        ));
+    };
+    if *used {
+        return Err(format!("Duplicate USB address bus {bus} port {text}"));
+    }
+    *used = true;
+    Ok(())
 }
 
 fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {
