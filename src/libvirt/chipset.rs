@@ -51,6 +51,7 @@ pub fn forced_home(policy: &Policy, m: &Machine, devs: &[Dev], d: &Dev) -> Optio
             device,
             at,
             force: true,
+            ..
         } = f
         {
             if let Some(i) = select(policy, devs, device) {
@@ -129,7 +130,12 @@ pub fn apply(
                 }
                 set.mark(a, 0);
             }
-            Fixed::Device { device, at, force } => {
+            Fixed::Device {
+                device,
+                at,
+                force,
+                or_next,
+            } => {
                 let Some(i) = select(policy, devs, device) else {
                     continue;
                 };
@@ -166,6 +172,22 @@ pub fn apply(
                                 ));
                             }
                         } else if set.slot_in_use(0, home.slot) {
+                            if *or_next {
+                                let (flags, _) = super::pci::device_flags(policy, m, d);
+                                let a = set.reserve_next(flags, None).map_err(|r| {
+                                    super::fail(
+                                        file,
+                                        d.line,
+                                        &d.describe(),
+                                        set.refusal_text(r, flags),
+                                    )
+                                })?;
+                                // The dry run only counts; the real pass places it.
+                                if !set.dry_run {
+                                    d.addr = Addr::Pci(a);
+                                    d.addr_new = true;
+                                }
+                            }
                             continue;
                         }
                         set.mark(home, 0);

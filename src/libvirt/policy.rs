@@ -72,6 +72,10 @@ pub enum Fixed {
         at: [u8; 2],
         #[serde(default)]
         force: bool,
+        /// When `at` is taken, the device gets the next free address at this point,
+        /// before any other device is placed.
+        #[serde(default)]
+        or_next: bool,
     },
 }
 
