@@ -214,6 +214,10 @@ fn libvirt_errors_are_bad_input_naming_the_element() {
             "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n<input type='tablet' bus='usb'><address type='usb' bus='0' port='2'/></input>\n<input type='mouse' bus='usb'><address type='usb' bus='0' port='2'/></input></devices></domain>",
             "line 3: <input>: Duplicate USB address bus 0 port 2",
         ),
+        (
+            "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n<channel type='pty'><target type='virtio' name='a.0'/><address type='virtio-serial' controller='0' bus='0' port='5'/></channel>\n<channel type='pty'><target type='virtio' name='b.0'/><address type='virtio-serial' controller='0' bus='0' port='5'/></channel></devices></domain>",
+            "line 3: <channel>: virtio serial port 5 on controller 0 is already occupied",
+        ),
     ];
     for (i, (xml, want)) in cases.iter().enumerate() {
         let f = dir.join(format!("bad{i}.xml"));

@@ -197,7 +197,7 @@ fn address(
 ) -> Result<(), Error> {
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
-    ports::virtio_serial(devs);
+    ports::virtio_serial(devs, file)?;
     pci::assign(policy, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every
     // USB device already has a port (then it checks them and changes nothing).

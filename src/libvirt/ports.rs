@@ -6,17 +6,35 @@ use super::policy::Policy;
 use crate::Error;
 
 /// virtio-serial: consoles first (port 0 is theirs), then channels; the first controller
-/// (by index) with a free port wins; a full set adds a controller.
-pub fn virtio_serial(devs: &mut Vec<Dev>) {
-    let mut used: Vec<(u32, u32)> = devs
+/// (by index) with a free port wins; a full set adds a controller. A port given twice
+/// is refused, as libvirt does when it reserves the given ports.
+pub fn virtio_serial(devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+    let mut used: Vec<(u32, u32)> = Vec::new();
+    for d in devs
         .iter()
-        .filter_map(|d| match d.addr {
-            Addr::VirtioSerial {
-                controller, port, ..
-            } if d.tag == "channel" || d.tag == "console" => Some((controller, port)),
-            _ => None,
-        })
-        .collect();
+        .filter(|d| d.tag == "channel" || d.tag == "console")
+    {
+        if let Addr::VirtioSerial {
+            controller, port, ..
+        } = d.addr
+        {
+            // Port 0 means "any port on this controller".
+            if port == 0 {
+                continue;
+            }
+            if used.contains(&(controller, port)) {
+                return Err(super::fail(
+                    file,
+                    d.line,
+                    &format!("<{}>", d.tag),
+                    format!(
+                        "virtio serial port {port} on controller {controller} is already occupied"
+                    ),
+                ));
+            }
+            used.push((controller, port));
+        }
+    }
     for tag in ["console", "channel"] {
         for i in 0..devs.len() {
             let d = &devs[i];
@@ -77,6 +95,7 @@ pub fn virtio_serial(devs: &mut Vec<Dev>) {
             }
         }
     }
+    Ok(())
 }
 
 /// Whether a device sits on USB.
