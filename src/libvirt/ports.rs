@@ -174,7 +174,8 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
     let existing_hubs = devs.iter().filter(|d| d.tag == "hub").count() as u32;
     let available: u32 = ctls.iter().map(|(_, p)| p).sum::<u32>() + 8 * existing_hubs;
     if count > available {
-        let add = (count - available).div_ceil(7);
+        // libvirt: one more port than missing, seven per hub (a hub takes one port).
+        let add = (count - available + 1).div_ceil(7);
         for _ in 0..add {
             let mut h = Dev::new("hub");
             h.ty = Some("usb".into());
