@@ -3,7 +3,7 @@
 //! (or must, when `force`).
 
 use super::domain::{Addr, Dev, Pci};
-use super::pci::{usb2_function, AddrSet};
+use super::pci::AddrSet;
 use super::policy::{DeviceSelector, Fixed, Policy};
 use super::Machine;
 use crate::Error;
@@ -12,30 +12,9 @@ use crate::Error;
 fn select(policy: &Policy, devs: &[Dev], sel: &DeviceSelector) -> Option<usize> {
     match sel {
         DeviceSelector::Named(n) if n == "primary-video" => super::primary_video(policy, devs),
-        DeviceSelector::Named(n) => {
-            let group: u32 = n.strip_prefix("usb2-group-")?.parse().ok()?;
-            devs.iter().position(|d| {
-                d.is("controller", "usb")
-                    && d.index == Some(group)
-                    && usb2_function(policy, d) == Some(0)
-            })
-        }
-        DeviceSelector::Match {
-            tag,
-            ty,
-            model,
-            models,
-            index,
-            first,
-        } => {
-            let hit = |d: &Dev| {
-                d.tag == *tag
-                    && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
-                    && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
-                    && (models.is_empty() || d.model.as_ref().is_some_and(|m| models.contains(m)))
-                    && index.is_none_or(|i| d.index == Some(i))
-            };
-            let i = devs.iter().position(hit)?;
+        DeviceSelector::Named(_) => None,
+        DeviceSelector::Match { first, .. } => {
+            let i = devs.iter().position(|d| hit(sel, d))?;
             // `first`: only the first such device, and only while it has no address.
             if *first && !matches!(devs[i].addr, Addr::None) && !devs[i].addr_new {
                 return None;
@@ -45,6 +24,26 @@ fn select(policy: &Policy, devs: &[Dev], sel: &DeviceSelector) -> Option<usize> 
     }
 }
 
+/// Whether `d` is a device a `Match` selector names (its `first` aside).
+fn hit(sel: &DeviceSelector, d: &Dev) -> bool {
+    let DeviceSelector::Match {
+        tag,
+        ty,
+        model,
+        models,
+        index,
+        ..
+    } = sel
+    else {
+        return false;
+    };
+    d.tag == *tag
+        && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
+        && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
+        && (models.is_empty() || d.model.as_ref().is_some_and(|m| models.contains(m)))
+        && index.is_none_or(|i| d.index == Some(i))
+}
+
 /// The forced chipset address of `d`, if it has one.
 pub fn forced_home(policy: &Policy, m: &Machine, devs: &[Dev], d: &Dev) -> Option<Pci> {
     for f in &m.rule?.fixed {
@@ -52,6 +51,7 @@ pub fn forced_home(policy: &Policy, m: &Machine, devs: &[Dev], d: &Dev) -> Optio
             device,
             at,
             force: true,
+            ..
         } = f
         {
             if let Some(i) = select(policy, devs, device) {
@@ -87,6 +87,28 @@ pub fn apply(
     }
     for f in &rule.fixed {
         match f {
+            Fixed::Each {
+                each,
+                slots,
+                multifunction,
+            } => {
+                let mut which: Vec<usize> = (0..devs.len())
+                    .filter(|&i| hit(each, &devs[i]) && matches!(devs[i].addr, Addr::None))
+                    .collect();
+                which.sort_by_key(|&i| super::controller_rank(&devs[i], i));
+                for i in which {
+                    let Some(home) = slots.iter().map(pci).find(|a| !set.slot_in_use(0, a.slot))
+                    else {
+                        continue;
+                    };
+                    set.mark(home, 0);
+                    devs[i].addr = Addr::Pci(Pci {
+                        multifunction: multifunction.then_some(true),
+                        ..home
+                    });
+                    devs[i].addr_new = true;
+                }
+            }
             Fixed::Reserve { reserve, .. } => {
                 let a = pci(reserve);
                 if set.function_in_use(a) {
@@ -108,7 +130,12 @@ pub fn apply(
                 }
                 set.mark(a, 0);
             }
-            Fixed::Device { device, at, force } => {
+            Fixed::Device {
+                device,
+                at,
+                force,
+                or_next,
+            } => {
                 let Some(i) = select(policy, devs, device) else {
                     continue;
                 };
@@ -132,8 +159,6 @@ pub fn apply(
                         set.mark(home, 0);
                     }
                     Addr::None => {
-                        let usb2 =
-                            matches!(device, DeviceSelector::Named(n) if n.starts_with("usb2"));
                         if *force {
                             if set.function_in_use(home) {
                                 return Err(super::fail(
@@ -147,13 +172,26 @@ pub fn apply(
                                 ));
                             }
                         } else if set.slot_in_use(0, home.slot) {
+                            if *or_next {
+                                let (flags, _) = super::pci::device_flags(policy, m, d);
+                                let a = set.reserve_next(flags, None).map_err(|r| {
+                                    super::fail(
+                                        file,
+                                        d.line,
+                                        &d.describe(),
+                                        set.refusal_text(r, flags),
+                                    )
+                                })?;
+                                // The dry run only counts; the real pass places it.
+                                if !set.dry_run {
+                                    d.addr = Addr::Pci(a);
+                                    d.addr_new = true;
+                                }
+                            }
                             continue;
                         }
                         set.mark(home, 0);
-                        d.addr = Addr::Pci(Pci {
-                            multifunction: usb2.then_some(true),
-                            ..home
-                        });
+                        d.addr = Addr::Pci(home);
                         d.addr_new = true;
                     }
                     _ => {}

@@ -74,6 +74,10 @@ pub struct Dev {
     pub master: bool,
     /// A PCI controller with `<target hotplug='off'/>`.
     pub hotplug_off: bool,
+    /// A controller written in the domain: its place in libvirt's controller list
+    /// (`def->controllers`) after parsing. Controllers libvirt adds come after all of
+    /// these, in the order they are added (their order in the device list).
+    pub seq: usize,
 }
 
 impl Dev {
@@ -96,6 +100,7 @@ impl Dev {
             passive: false,
             master: false,
             hotplug_off: false,
+            seq: 0,
         }
     }
 

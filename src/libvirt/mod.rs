@@ -31,6 +31,7 @@ mod pci;
 mod policy;
 mod ports;
 mod postparse;
+mod validate;
 
 use crate::error::Location;
 use crate::xml::{Document, Element};
@@ -100,17 +101,21 @@ fn primary_video(policy: &Policy, devs: &[Dev]) -> Option<usize> {
     (rule.connect != "none").then_some(i)
 }
 
-/// The order in which libvirt places unaddressed PCI devices: by group; controllers
-/// as `def->controllers` keeps them (types in order of first appearance, each sorted by
-/// index); virtio disks by target name; everything else in document order.
-fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
-    let mut types: Vec<&str> = Vec::new();
-    for d in devs.iter().filter(|d| d.tag == "controller") {
-        let t = d.ty.as_deref().unwrap_or("");
-        if !types.contains(&t) {
-            types.push(t);
-        }
+/// A controller's place in libvirt's controller list: the written ones by `seq`, then
+/// the added ones in the order they were added (`i`, their place in the device list).
+fn controller_rank(d: &Dev, i: usize) -> (usize, usize) {
+    match d.pos {
+        Some(_) => (0, d.seq),
+        None => (1, i),
     }
+}
+
+/// The order in which libvirt places unaddressed PCI devices: by group; controllers
+/// as `def->controllers` keeps them (the written ones in the parser's order, then the
+/// ones libvirt added, in the order it added them: defaults, implicit controllers,
+/// virtio-serial controllers for ports, PCI controllers); virtio disks by target name;
+/// everything else in document order.
+fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
     let primary = primary_video(policy, devs);
     let mut keyed: Vec<((u8, usize, u64, usize), usize)> = devs
         .iter()
@@ -121,15 +126,10 @@ fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
                 return None;
             }
             let key = match d.tag.as_str() {
-                "controller" => (
-                    group,
-                    types
-                        .iter()
-                        .position(|t| Some(*t) == d.ty.as_deref())
-                        .unwrap_or(0),
-                    d.index.unwrap_or(0) as u64,
-                    i,
-                ),
+                "controller" => {
+                    let (added, seq) = controller_rank(d, i);
+                    (group, added, seq as u64, i)
+                }
                 "disk" => (group, 0, d.index.unwrap_or(0) as u64, i),
                 // libvirt moves the primary video to the front of the list.
                 "video" => (group, usize::from(Some(i) != primary), 0, i),
@@ -197,12 +197,39 @@ fn address(
 ) -> Result<(), Error> {
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
-    ports::virtio_serial(devs);
+    ports::virtio_serial(devs, file)?;
     pci::assign(policy, m, devs, file)?;
-    if opts.new_domain {
-        ports::usb(policy, devs);
+    // Loading a stored definition, libvirt builds the USB address set only when every
+    // USB device already has a port (then it checks them and changes nothing).
+    let all_addressed = devs
+        .iter()
+        .filter(|d| ports::is_usb(d))
+        .all(|d| matches!(&d.addr, domain::Addr::Usb { port, .. } if !port.is_empty()));
+    if opts.new_domain || all_addressed {
+        ports::usb(policy, devs, file)?;
     }
-    Ok(())
+    console_alias(devs);
+    validate::run(policy, devs, file)
+}
+
+/// The first `<console>`, when it stands for the first `<serial>`: its target is serial
+/// (written or, without a target type, by default) and a serial port exists. libvirt
+/// keeps such a console as an alias of serial[0] and writes it out as a copy of that
+/// serial port, address included.
+fn aliased_console(devs: &[Dev]) -> Option<(usize, usize)> {
+    let console = devs.iter().position(|d| d.tag == "console")?;
+    let serial = devs.iter().position(|d| d.tag == "serial")?;
+    matches!(devs[console].ty.as_deref(), None | Some("serial")).then_some((console, serial))
+}
+
+/// Give an aliased console[0] the address of serial[0].
+fn console_alias(devs: &mut [Dev]) {
+    if let Some((console, serial)) = aliased_console(devs) {
+        if devs[console].addr != devs[serial].addr {
+            devs[console].addr = devs[serial].addr.clone();
+            devs[console].addr_new = true;
+        }
+    }
 }
 
 /// Parse a domain document: the tree, its machine and its devices.

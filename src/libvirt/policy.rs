@@ -34,7 +34,7 @@ pub struct MachineMatch {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum DeviceSelector {
-    /// `primary-video`, `usb2-group-0`, `usb2-group-1`.
+    /// `primary-video`.
     Named(String),
     Match {
         tag: String,
@@ -49,10 +49,19 @@ pub enum DeviceSelector {
     },
 }
 
-/// A chipset slot: always reserved, or the home of one device.
+/// A chipset slot: always reserved, or the home of one device, or slots that devices of
+/// one kind take in turn.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum Fixed {
+    /// Every matching device without an address, in libvirt's controller order, takes
+    /// the first of `slots` whose slot is still free (none free: it is placed later).
+    Each {
+        each: DeviceSelector,
+        slots: Vec<[u8; 2]>,
+        #[serde(default)]
+        multifunction: bool,
+    },
     Reserve {
         reserve: [u8; 2],
         #[serde(default)]
@@ -63,6 +72,10 @@ pub enum Fixed {
         at: [u8; 2],
         #[serde(default)]
         force: bool,
+        /// When `at` is taken, the device gets the next free address at this point,
+        /// before any other device is placed.
+        #[serde(default)]
+        or_next: bool,
     },
 }
 
@@ -119,6 +132,9 @@ pub struct ControllerRule {
     pub root: Option<String>,
     #[serde(default)]
     pub aggregate: bool,
+    /// libvirt refuses this controller on a bus whose index is not lower than its own.
+    #[serde(default)]
+    pub index_above_bus: bool,
 }
 
 #[derive(Debug, Deserialize)]

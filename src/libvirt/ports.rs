@@ -3,19 +3,38 @@
 
 use super::domain::{Addr, Dev};
 use super::policy::Policy;
+use crate::Error;
 
 /// virtio-serial: consoles first (port 0 is theirs), then channels; the first controller
-/// (by index) with a free port wins; a full set adds a controller.
-pub fn virtio_serial(devs: &mut Vec<Dev>) {
-    let mut used: Vec<(u32, u32)> = devs
+/// (by index) with a free port wins; a full set adds a controller. A port given twice
+/// is refused, as libvirt does when it reserves the given ports.
+pub fn virtio_serial(devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+    let mut used: Vec<(u32, u32)> = Vec::new();
+    for d in devs
         .iter()
-        .filter_map(|d| match d.addr {
-            Addr::VirtioSerial {
-                controller, port, ..
-            } if d.tag == "channel" || d.tag == "console" => Some((controller, port)),
-            _ => None,
-        })
-        .collect();
+        .filter(|d| d.tag == "channel" || d.tag == "console")
+    {
+        if let Addr::VirtioSerial {
+            controller, port, ..
+        } = d.addr
+        {
+            // Port 0 means "any port on this controller".
+            if port == 0 {
+                continue;
+            }
+            if used.contains(&(controller, port)) {
+                return Err(super::fail(
+                    file,
+                    d.line,
+                    &format!("<{}>", d.tag),
+                    format!(
+                        "virtio serial port {port} on controller {controller} is already occupied"
+                    ),
+                ));
+            }
+            used.push((controller, port));
+        }
+    }
     for tag in ["console", "channel"] {
         for i in 0..devs.len() {
             let d = &devs[i];
@@ -76,6 +95,7 @@ pub fn virtio_serial(devs: &mut Vec<Dev>) {
             }
         }
     }
+    Ok(())
 }
 
 /// Whether a device sits on USB.
@@ -93,16 +113,18 @@ pub fn is_usb(d: &Dev) -> bool {
     }
 }
 
-/// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`).
+/// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`; live 9.0:
+/// hub, host device, disk, CCID, input, usb-serial, usb sound, redirdev). usb-net NICs,
+/// which 9.0 cannot address, come last.
 const USB_ORDER: &[&str] = &[
     "hub",
+    "hostdev",
     "disk",
     "controller",
     "input",
-    "sound",
-    "hostdev",
-    "redirdev",
     "serial",
+    "sound",
+    "redirdev",
     "interface",
 ];
 
@@ -114,9 +136,11 @@ struct Hub {
     used: Vec<bool>,
 }
 
-/// USB ports for a newly defined domain: hubs added when the ports run out, hubs placed
-/// first, then every other USB device, each at the lowest free port (depth first).
-pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
+/// USB ports for a newly defined domain: hubs added when the ports run out, the given
+/// addresses reserved (with libvirt's checks: the port must exist, no port used twice),
+/// hubs placed first, then every other USB device, each at the lowest free port (depth
+/// first).
+pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     let mut hubs: Vec<Hub> = Vec::new();
     let mut ctls: Vec<(u32, u32)> = Vec::new();
     for d in devs.iter().filter(|d| d.is("controller", "usb")) {
@@ -134,7 +158,7 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
         }
     }
     if ctls.is_empty() {
-        return;
+        return Ok(());
     }
     ctls.sort();
     for (i, p) in &ctls {
@@ -150,46 +174,47 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
     let existing_hubs = devs.iter().filter(|d| d.tag == "hub").count() as u32;
     let available: u32 = ctls.iter().map(|(_, p)| p).sum::<u32>() + 8 * existing_hubs;
     if count > available {
-        let add = (count - available).div_ceil(7);
+        // libvirt: one more port than missing, seven per hub (a hub takes one port).
+        let add = (count - available + 1).div_ceil(7);
         for _ in 0..add {
             let mut h = Dev::new("hub");
             h.ty = Some("usb".into());
             devs.push(h);
         }
     }
-    // Reserve given addresses.
-    let mut given: Vec<(u32, Vec<u32>)> = Vec::new();
-    for d in devs.iter() {
-        if let Addr::Usb { bus, port } = &d.addr {
-            given.push((*bus, port.clone()));
-        }
-    }
-    for (bus, port) in &given {
-        mark(&mut hubs, *bus, port);
-    }
-    // Known hubs with addresses become hubs too.
-    for d in devs.iter() {
-        if d.tag == "hub" {
-            if let Addr::Usb { bus, port } = &d.addr {
-                hubs.push(Hub {
-                    path: port.clone(),
-                    bus: *bus,
-                    ports: 8,
-                    used: vec![false; 8],
-                });
-            }
-        }
-    }
     let mut order: Vec<usize> = (0..devs.len()).filter(|&i| is_usb(&devs[i])).collect();
+    // Within a kind, document order; disks as libvirt keeps them (by target name).
     order.sort_by_key(|&i| {
+        let d = &devs[i];
         (
             USB_ORDER
                 .iter()
-                .position(|t| *t == devs[i].tag)
+                .position(|t| *t == d.tag)
                 .unwrap_or(USB_ORDER.len()),
+            if d.tag == "disk" { d.index } else { None },
             i,
         )
     });
+    // Reserve the given addresses in walk order; a hub with an address adds its ports.
+    for &i in &order {
+        let d = &devs[i];
+        let Addr::Usb { bus, port } = &d.addr else {
+            continue;
+        };
+        if port.is_empty() {
+            continue;
+        }
+        reserve(&mut hubs, *bus, port)
+            .map_err(|msg| super::fail(file, d.line, &d.describe(), msg))?;
+        if d.tag == "hub" {
+            hubs.push(Hub {
+                path: port.clone(),
+                bus: *bus,
+                ports: 8,
+                used: vec![false; 8],
+            });
+        }
+    }
     for i in order {
         if !matches!(devs[i].addr, Addr::None) {
             continue;
@@ -209,6 +234,36 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>) {
         devs[i].addr = Addr::Usb { bus, port: path };
         devs[i].addr_new = true;
     }
+    Ok(())
+}
+
+/// Reserve a given USB address: the port must exist on its hub and be free.
+fn reserve(hubs: &mut [Hub], bus: u32, port: &[u32]) -> Result<(), String> {
+    let Some((last, parent)) = port.split_last() else {
+        return Ok(());
+    };
+    let text = port
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
+    let Some(h) = hubs.iter_mut().find(|h| h.bus == bus && h.path == parent) else {
+        // No such bus or hub: left to libvirt's other checks.
+        return Ok(());
+    };
+    let Some(used) = (*last as usize)
+        .checked_sub(1)
+        .and_then(|p| h.used.get_mut(p))
+    else {
+        return Err(format!(
+            "requested USB port {text} not present on USB bus {bus}"
+        ));
+    };
+    if *used {
+        return Err(format!("Duplicate USB address bus {bus} port {text}"));
+    }
+    *used = true;
+    Ok(())
 }
 
 fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {

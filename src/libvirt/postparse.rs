@@ -9,13 +9,37 @@ use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     check_pci_controllers(policy, m, devs, file)?;
-    assign_indexes(devs);
+    check_consoles(devs, file)?;
+    // An aliased console's own address is replaced by serial[0]'s (set at the end).
+    if let Some((console, _)) = super::aliased_console(devs) {
+        devs[console].addr = Addr::None;
+    }
+    controller_list(devs);
+    assign_indexes(policy, devs);
     add_defaults(m, devs, file)?;
     default_models(m, devs);
     drive_addresses(devs, file)?;
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
     Ok(())
+}
+
+/// Only console[0] may stand for a serial port (`virDomainDefAddConsoleCompat`).
+fn check_consoles(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let later = devs
+        .iter()
+        .filter(|d| d.tag == "console")
+        .skip(1)
+        .find(|d| d.ty.as_deref() == Some("serial"));
+    match later {
+        Some(d) => Err(fail(
+            file,
+            d.line,
+            "<console>",
+            "Only the first console can be a serial port".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_pci_controllers(
@@ -74,44 +98,83 @@ fn check_pci_controllers(
     Ok(())
 }
 
-/// A controller written without `index` gets the lowest unused index of its type; an
-/// ICH9 USB2 controller right after another ICH9 USB2 controller joins its group when
-/// that group has no controller of its model yet.
-fn assign_indexes(devs: &mut [Dev]) {
-    let usb2 = |d: &Dev| {
-        d.is("controller", "usb") && d.model.as_deref().is_some_and(|m| m.starts_with("ich9-"))
-    };
-    let mut prev: Option<usize> = None;
+/// The order in which libvirt's parser keeps the controllers written in the domain
+/// (`virDomainControllerInsertPreAlloced`, one controller at a time in document order):
+/// a controller of a type not seen yet goes to the end; one without `index` right after
+/// the last controller of its type; otherwise before the first controller of its type
+/// with a higher index (a USB2 master before its companions of the same index), else
+/// after the last controller of its type. The result is stored in `Dev::seq`.
+fn controller_list(devs: &mut [Dev]) {
+    let mut list: Vec<usize> = Vec::new();
     for i in 0..devs.len() {
         if devs[i].tag != "controller" {
             continue;
         }
-        if devs[i].index.is_none() {
-            let ty = devs[i].ty.clone();
-            let join = prev
-                .filter(|&p| usb2(&devs[p]) && usb2(&devs[i]))
-                .and_then(|p| {
-                    let group = devs[p].index?;
-                    let taken = devs.iter().any(|o| {
-                        o.is("controller", "usb")
-                            && o.index == Some(group)
-                            && o.model == devs[i].model
-                    });
-                    (!taken).then_some(group)
-                });
-            let idx = join.unwrap_or_else(|| {
-                (0..)
-                    .find(|n| {
-                        !devs
-                            .iter()
-                            .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
-                    })
-                    .unwrap_or(0)
-            });
-            devs[i].index = Some(idx);
-            devs[i].index_new = true;
+        let new = &devs[i];
+        let mut at: Option<usize> = None;
+        for p in (0..list.len()).rev() {
+            let old = &devs[list[p]];
+            if old.ty != new.ty {
+                continue;
+            }
+            let Some(ni) = new.index else {
+                at = Some(p + 1);
+                break;
+            };
+            let master_first =
+                old.index == Some(ni) && new.is("controller", "usb") && !new.master && old.master;
+            if old.index.is_some_and(|oi| oi > ni) || master_first {
+                at = Some(p);
+            } else if at.is_none() {
+                at = Some(p + 1);
+            }
         }
-        prev = Some(i);
+        list.insert(at.unwrap_or(list.len()), i);
+    }
+    for (seq, i) in list.into_iter().enumerate() {
+        devs[i].seq = seq;
+    }
+}
+
+/// A controller written without `index` gets the lowest unused index of its type
+/// (`virDomainAssignControllerIndexes`, in controller-list order). The exception: an
+/// ICH9 USB2 controller whose previous USB controller in the list is also ICH9 USB2 joins
+/// that controller's index, unless a controller of its own model already has it.
+fn assign_indexes(policy: &Policy, devs: &mut [Dev]) {
+    let usb2 = |d: &Dev| super::pci::usb2_function(policy, d).is_some();
+    let mut list: Vec<usize> = (0..devs.len())
+        .filter(|&i| devs[i].tag == "controller")
+        .collect();
+    list.sort_by_key(|&i| devs[i].seq);
+    for (at, &i) in list.iter().enumerate() {
+        if devs[i].index.is_some() {
+            continue;
+        }
+        let prev = list[..at]
+            .iter()
+            .rev()
+            .copied()
+            .find(|&p| devs[p].is("controller", "usb"));
+        let join = prev
+            .filter(|&p| usb2(&devs[i]) && usb2(&devs[p]))
+            .and_then(|p| devs[p].index)
+            .filter(|&group| {
+                !devs.iter().any(|o| {
+                    o.is("controller", "usb") && o.index == Some(group) && o.model == devs[i].model
+                })
+            });
+        let ty = devs[i].ty.clone();
+        let idx = join.unwrap_or_else(|| {
+            (0..)
+                .find(|n| {
+                    !devs
+                        .iter()
+                        .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
+                })
+                .unwrap_or(0)
+        });
+        devs[i].index = Some(idx);
+        devs[i].index_new = true;
     }
 }
 

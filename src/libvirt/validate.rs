@@ -1,0 +1,120 @@
+//! The checks libvirt runs on a domain once its addresses are assigned (the domain
+//! validation step of `virsh define`): configurations libvirt refuses even though every
+//! device got an address.
+
+use super::domain::{Addr, Dev};
+use super::fail;
+use super::policy::Policy;
+use crate::Error;
+
+/// A drive address: controller, bus, target, unit.
+type Drive = (u32, u32, u32, u32);
+
+pub fn run(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    pci_controller_below_its_bus(policy, devs, file)?;
+    duplicate_drive_addresses(devs, file)
+}
+
+/// A pci-bridge (`index_above_bus` in models/libvirt.yaml) must sit on a bus with a
+/// lower index than its own. (A q35 domain whose only free place for a pci-bridge is the
+/// bridge itself ends up here: libvirt's address assignment puts it there and
+/// validation refuses it.)
+fn pci_controller_below_its_bus(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    for d in devs.iter().filter(|d| d.is("controller", "pci")) {
+        let model = d.model.as_deref().unwrap_or("");
+        if !policy
+            .controllers
+            .get(model)
+            .is_some_and(|r| r.index_above_bus)
+        {
+            continue;
+        }
+        let (Some(index), Some(a)) = (d.index, d.pci()) else {
+            continue;
+        };
+        if index > 0 && index <= a.bus {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!(
+                    "PCI controller at index {index} ({index:#04x}) has bus='{:#04x}', but index must be larger than bus",
+                    a.bus
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two disks on the same bus, or two SCSI host devices, or a SCSI host device and a SCSI
+/// disk, at one drive address. Disks are compared in libvirt's disk order (per bus, by
+/// target name), so the message names the disk with the lower target name.
+fn duplicate_drive_addresses(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let drive = |d: &Dev| match d.addr {
+        Addr::Drive {
+            controller,
+            bus,
+            target,
+            unit,
+        } => Some((controller, bus, target, unit)),
+        _ => None,
+    };
+    let mut disks: Vec<(&Dev, Drive)> = devs
+        .iter()
+        .filter(|d| d.tag == "disk")
+        .filter_map(|d| Some((d, drive(d)?)))
+        .collect();
+    disks.sort_by_key(|(d, _)| (d.bus.clone(), d.index));
+    for (i, (a, at)) in disks.iter().enumerate() {
+        if disks[i + 1..]
+            .iter()
+            .any(|(b, bt)| b.bus == a.bus && bt == at)
+        {
+            return Err(fail(
+                file,
+                a.line,
+                &a.describe(),
+                format!(
+                    "Found duplicate drive address for disk with target name '{}' controller='{}' bus='{}' target='{}' unit='{}'",
+                    a.target.as_deref().unwrap_or(""),
+                    at.0,
+                    at.1,
+                    at.2,
+                    at.3
+                ),
+            ));
+        }
+    }
+    let hostdevs: Vec<(&Dev, Drive)> = devs
+        .iter()
+        .filter(|d| d.is("hostdev", "scsi"))
+        .filter_map(|d| Some((d, drive(d)?)))
+        .collect();
+    for (i, (h, at)) in hostdevs.iter().enumerate() {
+        let text = format!(
+            "SCSI host address controller='{}' bus='{}' target='{}' unit='{}'",
+            at.0, at.1, at.2, at.3
+        );
+        if hostdevs[i + 1..].iter().any(|(_, bt)| bt == at) {
+            return Err(fail(
+                file,
+                h.line,
+                &h.describe(),
+                format!("{text} in use by another SCSI host device"),
+            ));
+        }
+        if disks
+            .iter()
+            .any(|(d, dt)| d.bus.as_deref() == Some("scsi") && dt == at)
+        {
+            return Err(fail(
+                file,
+                h.line,
+                &h.describe(),
+                format!("{text} in use by another SCSI disk"),
+            ));
+        }
+    }
+    Ok(())
+}
