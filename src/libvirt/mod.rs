@@ -27,6 +27,7 @@ mod chipset;
 mod domain;
 mod emit;
 mod from_plan;
+mod ilp;
 mod pci;
 mod policy;
 mod ports;

@@ -105,6 +105,21 @@ impl Bus {
     fn full(&self) -> bool {
         (self.min..=self.max).all(|s| self.used[s as usize] != 0)
     }
+
+    /// Slots with no function in use.
+    pub fn free_slots(&self) -> usize {
+        (self.min..=self.max)
+            .filter(|&s| self.used[s as usize] == 0)
+            .count()
+    }
+
+    /// Free functions in slots that aggregate root ports.
+    pub fn aggregate_free(&self) -> usize {
+        (self.min..=self.max)
+            .filter(|&s| self.aggregate[s as usize] && self.used[s as usize] != 0)
+            .map(|s| 8 - self.used[s as usize].count_ones() as usize)
+            .sum()
+    }
 }
 
 /// Why a reservation failed.
@@ -119,6 +134,8 @@ pub struct AddrSet<'p> {
     pub dry_run: bool,
     policy: &'p Policy,
     pcie_root: bool,
+    /// Controllers the dry run may still add, by model (from the integer program).
+    pub budget: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 impl<'p> AddrSet<'p> {
@@ -128,7 +145,42 @@ impl<'p> AddrSet<'p> {
             dry_run,
             policy,
             pcie_root,
+            budget: None,
         }
+    }
+
+    pub fn pcie_root(&self) -> bool {
+        self.pcie_root
+    }
+
+    /// Whether an automatically placed device with `flags` may sit on bus `index`.
+    pub fn takes(&self, index: usize, flags: u32) -> bool {
+        self.compatible(flags, index, false)
+    }
+
+    /// Whether a new bus of `model` would take an automatically placed `flags` device.
+    pub fn takes_on_new(&self, model: &str, flags: u32) -> bool {
+        let mut probe = AddrSet::new(self.policy, self.pcie_root, true);
+        probe.buses.push(Bus::new(self.policy, model, false));
+        probe.buses.push(Bus::new(self.policy, model, false));
+        probe.compatible(flags, 1, false)
+    }
+
+    /// Slots of a new bus of `model`.
+    pub fn slots_of_new(&self, model: &str) -> usize {
+        Bus::new(self.policy, model, false).free_slots()
+    }
+
+    /// Take `n` controllers of `model` from the budget (always fine without one).
+    fn spend(&mut self, model: &str, n: usize) -> Result<(), Refusal> {
+        if let Some(b) = &mut self.budget {
+            let left = b.entry(model.to_string()).or_insert(0);
+            if *left < n {
+                return Err(Refusal::NoSlot);
+            }
+            *left -= n;
+        }
+        Ok(())
     }
 
     /// Whether a device with `flags` may sit on bus `index`.
@@ -295,6 +347,11 @@ impl<'p> AddrSet<'p> {
             return Err(Refusal::Controller(controller_model_of(flags).into()));
         }
         if pcie_pci_pair {
+            self.spend("pcie-to-pci-bridge", 1)?;
+        } else {
+            self.spend(model, add)?;
+        }
+        if pcie_pci_pair {
             // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
             let mut port = Bus::new(self.policy, "pcie-root-port", false);
             port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
@@ -420,6 +477,18 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
     if rule.spare_pci_slot && !set.all_full() {
         let _ = set.reserve_next(flag::PCI, None);
     }
+    // How many controllers to add: the integer program (None: it finds no growth, and
+    // the replay below reports libvirt's error).
+    let spare = if !m.pcie_root || max_idx != 0 {
+        super::ilp::SparePort::None
+    } else if set.buses.len() > 1 {
+        super::ilp::SparePort::Owed
+    } else {
+        super::ilp::SparePort::IfGrown
+    };
+    let planned = super::ilp::growth(&set, &demands(policy, m, devs), spare);
+    let before = set.buses.len();
+    set.budget = planned.as_ref().map(super::ilp::Growth::budget);
     place_all(&mut set, policy, m, devs, file)?;
     if max_idx == 0 && set.buses.len() > 1 && m.pcie_root {
         set.reserve_next(flag::PCIE | flag::AUTOASSIGN, None)
@@ -441,6 +510,25 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
             super::insert_controller(devs, c);
         }
         i += 1;
+    }
+    if let Some(g) = &planned {
+        // The replay must add exactly what the program decided (it cannot add more).
+        let added = |model: &str| {
+            set.buses[before..]
+                .iter()
+                .filter(|b| b.model == model)
+                .count()
+        };
+        let pairs = added("pcie-to-pci-bridge");
+        let replay = super::ilp::Growth {
+            root_ports: added("pcie-root-port") - pairs,
+            pcie_pci_bridges: pairs,
+            pci_bridges: added("pci-bridge"),
+        };
+        debug_assert_eq!(
+            &replay, g,
+            "libvirt ILP growth differs from the replay in {file}"
+        );
     }
     // ---- pass 2: the addresses
     let nbuses = set.buses.len();
@@ -511,6 +599,35 @@ fn reserve_config(
             .map_err(|msg| super::fail(file, d.line, &d.describe(), msg))?;
     }
     Ok(())
+}
+
+/// Connect flags of the devices the first pass still has to place, with counts (ICH9 USB2
+/// companions share one slot per set).
+fn demands(policy: &Policy, m: &Machine, devs: &[Dev]) -> std::collections::BTreeMap<u32, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut usb2_sets = std::collections::BTreeSet::new();
+    for d in devs {
+        if !matches!(d.addr, Addr::None) {
+            continue;
+        }
+        let (flags, _) = device_flags(policy, m, d);
+        if flags == 0 {
+            continue;
+        }
+        if usb2_function(policy, d).is_some() {
+            let placed_mate = devs.iter().any(|o| {
+                o.is("controller", "usb")
+                    && o.index == d.index
+                    && usb2_function(policy, o).is_some()
+                    && o.pci().is_some()
+            });
+            if placed_mate || !usb2_sets.insert(d.index) {
+                continue;
+            }
+        }
+        *out.entry(flags).or_insert(0) += 1;
+    }
+    out
 }
 
 /// Place every device still without a PCI address, group by group.
