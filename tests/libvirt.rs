@@ -291,6 +291,65 @@ fn live_libvirt() -> Result<(), String> {
     libvirt_up()
 }
 
+/// A live-libvirt test's setup: ../shared beside the repository and libvirtd reachable
+/// (else a printed skip, a failure under CI), and fresh folders for the inputs, libvirt's
+/// outputs and devaddr's.
+struct Live {
+    shared: PathBuf,
+    inp: PathBuf,
+    exp: PathBuf,
+    act: PathBuf,
+}
+
+fn live_setup(what: &str, tmp: &str) -> Option<Live> {
+    let Some(shared) = shared() else {
+        skip("../shared is not beside the repository");
+        return None;
+    };
+    if let Err(why) = live_libvirt() {
+        skip(&format!(
+            "{what}: {why} (run ../shared/tools/libvirt-oracle/setup.sh as root)"
+        ));
+        return None;
+    }
+    let dir = tmpdir(tmp);
+    let live = Live {
+        shared,
+        inp: dir.join("in"),
+        exp: dir.join("expected"),
+        act: dir.join("actual"),
+    };
+    for d in [&live.inp, &live.exp, &live.act] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    Some(live)
+}
+
+/// Generate `count` domains per seed with `script` (`sub`: its subcommand), have the live
+/// libvirt define them and devaddr plan them as new domains: the score and its table.
+fn differential(
+    live: &Live,
+    script: &Path,
+    sub: Option<&str>,
+    seeds: &[u64],
+    count: usize,
+) -> ((usize, usize, usize, usize), String) {
+    for seed in seeds {
+        let st = Command::new("python3")
+            .arg(script)
+            .args(sub)
+            .args(["--seed", &seed.to_string(), "--count", &count.to_string()])
+            .arg(&live.inp)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    oracle_define(&live.shared, &live.inp, &live.exp);
+    plan_folder(&live.inp, &live.act, true);
+    score(&live.shared, &live.exp, &live.act)
+}
+
 /// `virsh define` every NAME.in.xml of `inp` (oracle.py define) into `exp`, next to a copy
 /// of its input, so that `exp` is a folder of cases score.py reads.
 fn oracle_define(shared: &Path, inp: &Path, exp: &Path) {
@@ -310,34 +369,12 @@ fn oracle_define(shared: &Path, inp: &Path, exp: &Path) {
 
 #[test]
 fn random_domains_match_live_libvirt() {
-    let Some(shared) = shared() else {
-        return skip("../shared is not beside the repository");
+    let Some(live) = live_setup("live libvirt differential", "live") else {
+        return;
     };
-    let oracle = shared.join("tools/libvirt-oracle/oracle.py");
-    if let Err(why) = live_libvirt() {
-        return skip(&format!("live libvirt differential: {why} (run ../shared/tools/libvirt-oracle/setup.sh as root)"));
-    }
-    let dir = tmpdir("live");
-    let (inp, exp, act) = (dir.join("in"), dir.join("expected"), dir.join("actual"));
-    std::fs::create_dir_all(&act).unwrap();
-    for seed in LIVE_SEEDS {
-        let st = Command::new("python3")
-            .arg(&oracle)
-            .args([
-                "gen",
-                "--seed",
-                &seed.to_string(),
-                "--count",
-                &LIVE_COUNT.to_string(),
-            ])
-            .arg(&inp)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    oracle_define(&shared, &inp, &exp);
-    plan_folder(&inp, &act, true);
-    let ((exact, total, ok, addrs), table) = score(&shared, &exp, &act);
+    let oracle = live.shared.join("tools/libvirt-oracle/oracle.py");
+    let ((exact, total, ok, addrs), table) =
+        differential(&live, &oracle, Some("gen"), LIVE_SEEDS, LIVE_COUNT);
     println!("{table}");
     assert_eq!(total, LIVE_SEEDS.len() * LIVE_COUNT);
     assert_eq!(
@@ -348,34 +385,12 @@ fn random_domains_match_live_libvirt() {
 
 #[test]
 fn wide_random_domains_match_live_libvirt() {
-    let Some(shared) = shared() else {
-        return skip("../shared is not beside the repository");
+    let Some(live) = live_setup("live libvirt, wide random domains", "wide-random") else {
+        return;
     };
-    if let Err(why) = live_libvirt() {
-        return skip(&format!("live libvirt, wide random domains: {why}"));
-    }
     let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/libvirt/gen_wide.py");
-    let dir = tmpdir("wide-random");
-    let (inp, exp, act) = (dir.join("in"), dir.join("expected"), dir.join("actual"));
-    std::fs::create_dir_all(&act).unwrap();
-    for seed in WIDE_SEEDS {
-        let st = Command::new("python3")
-            .arg(&gen)
-            .args([
-                "--seed",
-                &seed.to_string(),
-                "--count",
-                &WIDE_COUNT.to_string(),
-            ])
-            .arg(&inp)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    oracle_define(&shared, &inp, &exp);
-    plan_folder(&inp, &act, true);
-    let ((exact, total, ok, addrs), table) = score(&shared, &exp, &act);
+    let ((exact, total, ok, addrs), table) =
+        differential(&live, &gen, None, WIDE_SEEDS, WIDE_COUNT);
     println!("{table}");
     assert_eq!(total, WIDE_SEEDS.len() * WIDE_COUNT);
     assert!(
@@ -391,17 +406,16 @@ const WIDE_CASES_OPEN: &[&str] = &["aggr-c", "aggr-d", "autobus-a", "err-panic",
 
 #[test]
 fn wide_cases_match_live_libvirt() {
-    let Some(shared) = shared() else {
-        return skip("../shared is not beside the repository");
+    let Some(Live {
+        shared,
+        inp,
+        exp,
+        act,
+    }) = live_setup("live libvirt, wide-differential cases", "wide-cases")
+    else {
+        return;
     };
-    if let Err(why) = live_libvirt() {
-        return skip(&format!("live libvirt, wide-differential cases: {why}"));
-    }
     let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/libvirt/wide-cases");
-    let dir = tmpdir("wide-cases");
-    let (inp, exp, act) = (dir.join("in"), dir.join("expected"), dir.join("actual"));
-    std::fs::create_dir_all(&inp).unwrap();
-    std::fs::create_dir_all(&act).unwrap();
     let mut n = 0;
     for e in std::fs::read_dir(&cases).unwrap() {
         let p = e.unwrap().path();
@@ -478,16 +492,15 @@ fn spec_domains_are_complete_for_libvirt() {
 
 #[test]
 fn spec_domains_are_accepted_by_live_libvirt() {
-    let Some(shared) = shared() else {
-        return skip("../shared is not beside the repository");
+    let Some(Live {
+        shared,
+        inp,
+        exp,
+        act,
+    }) = live_setup("virsh define of spec domains", "spec-live")
+    else {
+        return;
     };
-    if let Err(why) = live_libvirt() {
-        return skip(&format!("virsh define of spec domains: {why}"));
-    }
-    let dir = tmpdir("spec-live");
-    let (inp, exp, act) = (dir.join("in"), dir.join("expected"), dir.join("libvirt"));
-    std::fs::create_dir_all(&inp).unwrap();
-    std::fs::create_dir_all(&exp).unwrap();
     let n = spec_domains(&inp).len();
     for e in std::fs::read_dir(&inp).unwrap() {
         let p = e.unwrap().path();

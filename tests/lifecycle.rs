@@ -1,6 +1,8 @@
 //! Replan, hotplug, capacity and ordering through the command line: outputs, exit codes
 //! and the explanations of what blocks (the real-stack proof is tests/lifecycle_real.rs).
 
+mod common;
+use common::devaddr_ok as ok;
 use serde_json::Value;
 use std::process::{Command, Output};
 
@@ -9,17 +11,6 @@ fn devaddr(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = devaddr(args);
-    assert!(
-        o.status.success(),
-        "devaddr {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 fn tmp(name: &str, text: &str) -> String {

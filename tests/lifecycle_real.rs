@@ -12,6 +12,8 @@
 //! Without ../shared or a reachable libvirtd the tests print why they skip; with `CI` set
 //! a skip is a failure (CI runs ../shared/tools/libvirt-oracle/setup.sh first).
 
+mod common;
+use common::devaddr_ok as devaddr;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,21 +62,6 @@ fn tmpdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Run devaddr; panic with its stderr unless it succeeds.
-fn devaddr(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_devaddr"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "devaddr {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 fn s(p: &Path) -> &str {

@@ -22,6 +22,8 @@
 //!
 //! Run: `cargo test --test qemu_real -- --nocapture`.
 
+mod common;
+use common::devaddr_ok as devaddr_cmd;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -1340,21 +1342,6 @@ fn aarch64_qemu_accepts_planned_topology() {
 
 // ---------------------------------------------------------------------------------------
 // Live hotplug through QMP: `devaddr hotplug --format qemu`
-
-/// Runs devaddr with `args`; its stdout, or panics with its stderr.
-fn devaddr_cmd(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_devaddr"))
-        .args(args)
-        .output()
-        .expect("run devaddr");
-    assert!(
-        o.status.success(),
-        "devaddr {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
 
 /// For the lifecycle specs: start the planned guest, ask `capacity --live` how many NICs
 /// fit, and run the QMP commands of `devaddr hotplug --format qemu` for exactly that many
