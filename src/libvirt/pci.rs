@@ -626,16 +626,10 @@ fn demands(policy: &Policy, m: &Machine, devs: &[Dev]) -> std::collections::BTre
         if flags == 0 {
             continue;
         }
-        if usb2_function(policy, d).is_some() {
-            let placed_mate = devs.iter().any(|o| {
-                o.is("controller", "usb")
-                    && o.index == d.index
-                    && usb2_function(policy, o).is_some()
-                    && o.pci().is_some()
-            });
-            if placed_mate || !usb2_sets.insert(d.index) {
-                continue;
-            }
+        if usb2_function(policy, d).is_some()
+            && (placed_usb2_mate(policy, devs, d).is_some() || !usb2_sets.insert(d.index))
+        {
+            continue;
         }
         *out.entry(flags).or_insert(0) += 1;
     }
@@ -662,13 +656,7 @@ fn place_all(
         }
         let a = if let Some(f) = usb2_function(policy, d) {
             // USB2 companions share the slot of a member already placed.
-            let mate = devs.iter().find(|o| {
-                o.is("controller", "usb")
-                    && o.index == d.index
-                    && usb2_function(policy, o).is_some()
-                    && o.pci().is_some()
-            });
-            match mate.and_then(|o| o.pci()) {
+            match placed_usb2_mate(policy, devs, d) {
                 Some(p) => {
                     let a = Pci {
                         function: f,
@@ -693,6 +681,15 @@ fn place_all(
         }
     }
     Ok(())
+}
+
+/// The PCI address of a member of `d`'s ICH9 USB2 set that is already placed.
+fn placed_usb2_mate(policy: &Policy, devs: &[Dev], d: &Dev) -> Option<Pci> {
+    devs.iter()
+        .filter(|o| {
+            o.is("controller", "usb") && o.index == d.index && usb2_function(policy, o).is_some()
+        })
+        .find_map(Dev::pci)
 }
 
 /// The fixed function of an ICH9 USB2 controller (EHCI 7, UHCI1-3 0-2).

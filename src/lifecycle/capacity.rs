@@ -206,21 +206,18 @@ fn bus_counts(base: &Spec, plan: &Plan, kind: &Kind, opts: Options<'_>) -> Resul
         .storage
         .get(default)
         .map_or(0, |m| m.capacity(m.max_ports.or(m.ports)));
-    let ctl_kind = cat.kind(default);
-    let more_ctls = |live: bool| -> Result<u32> {
-        let Some(ck) = ctl_kind else { return Ok(0) };
-        if per == 0 || (live && !(ck.attach && ck.hotplug)) {
-            return Ok(0);
-        }
-        let (l, n) = pci_counts(base, plan, ck, None, opts)?;
-        Ok(if live { l } else { n })
+    // How many more of the default controller fit, live and at next boot (pci_counts
+    // already gives 0 live for a controller libvirt cannot attach live).
+    let (ctls_live, ctls_next) = match cat.kind(default) {
+        Some(ck) if per > 0 => pci_counts(base, plan, ck, None, opts)?,
+        _ => (0, 0),
     };
     let live = if kind.hotplug && kind.attach {
-        free + per * more_ctls(true)?
+        free + per * ctls_live
     } else {
         0
     };
-    let next_boot = free.saturating_add(per.saturating_mul(more_ctls(false)?));
+    let next_boot = free.saturating_add(per.saturating_mul(ctls_next));
     Ok((live, next_boot))
 }
 

@@ -138,12 +138,7 @@ pub fn replan_with(
         let Err(Error::Input { location, message }) = crate::plan_with(&candidate, opts) else {
             break;
         };
-        let named = location
-            .path
-            .as_deref()
-            .and_then(|p| p.strip_prefix("devices["))
-            .and_then(|p| p.split(']').next())
-            .and_then(|n| n.parse::<usize>().ok())
+        let named = device_named(&location)
             .filter(|i| kept.contains_key(i) && candidate.devices[*i].address.is_some());
         let Some(i) = named else { break };
         candidate.devices[i].address = None;
@@ -327,13 +322,7 @@ fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Optio
     };
     // The error names a kept device: that one.
     if let Error::Input { location, message } = &err {
-        let named = location
-            .path
-            .as_deref()
-            .and_then(|p| p.strip_prefix("devices["))
-            .and_then(|p| p.split(']').next())
-            .and_then(|n| n.parse::<usize>().ok());
-        if let Some(i) = named.filter(|i| kept.contains_key(i)) {
+        if let Some(i) = device_named(location).filter(|i| kept.contains_key(i)) {
             return cannot_stay(i, message.clone());
         }
     }
@@ -376,6 +365,18 @@ fn why_not(
     crate::plan_with(&trial, opts)
         .err()
         .map(|e| reason_text(&e))
+}
+
+/// The spec device (by position) an input error's path names (`devices[3].address`).
+fn device_named(location: &crate::Location) -> Option<usize> {
+    location
+        .path
+        .as_deref()?
+        .strip_prefix("devices[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn reason_text(e: &Error) -> String {

@@ -183,10 +183,10 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     }
 
     let mut ilp = Ilp::default();
-    let extra = units
-        .iter()
-        .position(|u| u.extra)
-        .map(|ui| (ui, ilp.var("extra", 0.0, units[ui].extra_max(p) as f64)));
+    let extra = units.iter().position(|u| u.extra).map(|ui| {
+        let max = p.ctx.extra.as_ref().map_or(0, |e| e.max);
+        (ui, ilp.var("extra", 0.0, max as f64))
+    });
     let mut n = BTreeMap::new();
     for (t, b) in buses.iter().enumerate().skip(n_existing) {
         n.insert(
@@ -747,13 +747,6 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
             extra: true,
         }))
         .collect()
-}
-
-impl UnitClass {
-    /// Upper bound of the capacity question's count.
-    fn extra_max(&self, p: &Problem) -> u32 {
-        p.ctx.extra.as_ref().map_or(0, |e| e.max)
-    }
 }
 
 /// Can bus class `h` take a controller of template class `t`?
