@@ -33,6 +33,7 @@ mod error;
 pub mod formats;
 pub mod libvirt;
 mod lifecycle;
+pub mod limits;
 mod normalize;
 mod order;
 mod solve;

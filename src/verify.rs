@@ -102,12 +102,14 @@ impl World<'_> {
 /// Check a fully addressed spec or plan. `Err` only when the input cannot be read at all
 /// (unknown machine); rule violations come back as findings.
 pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
+    crate::spec::bounds::check(spec)?;
     let machine = cat.machine(&spec.machine).ok_or_else(|| {
         Error::input(
             "machine",
             format!("unknown machine type `{}`", spec.machine),
         )
     })?;
+    crate::spec::bounds::against_machine(spec, machine)?;
     let root_model = cat.pci_model(&machine.root);
     let root_entry = ControllerEntry {
         id: machine.root_bus_name.clone(),

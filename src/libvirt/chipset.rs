@@ -32,12 +32,14 @@ fn hit(sel: &DeviceSelector, d: &Dev) -> bool {
         model,
         models,
         index,
+        no_address,
         ..
     } = sel
     else {
         return false;
     };
-    d.tag == *tag
+    !(*no_address && d.empty_pci_address)
+        && d.tag == *tag
         && ty.as_ref().is_none_or(|t| d.ty.as_ref() == Some(t))
         && model.as_ref().is_none_or(|t| d.model.as_ref() == Some(t))
         && (models.is_empty() || d.model.as_ref().is_some_and(|m| models.contains(m)))

@@ -72,6 +72,10 @@ pub struct Dev {
     pub passive: bool,
     /// A USB companion controller's `<master startport>`.
     pub master: bool,
+    /// Written with an all-zero PCI address (`domain`, `bus` and `slot` 0): libvirt
+    /// assigns it an address, as if it had none, except in the chipset steps that test
+    /// for a missing `<address>` element.
+    pub empty_pci_address: bool,
     /// A PCI controller with `<target hotplug='off'/>`.
     pub hotplug_off: bool,
     /// A controller written in the domain: its place in libvirt's controller list
@@ -99,6 +103,7 @@ impl Dev {
             ports: None,
             passive: false,
             master: false,
+            empty_pci_address: false,
             hotplug_off: false,
             seq: 0,
         }
@@ -153,24 +158,40 @@ pub fn number(s: &str) -> Option<u64> {
     }
 }
 
-fn num_attr(el: &Element, name: &str, file: &str) -> Result<Option<u64>, Error> {
-    match el.attr(name) {
-        None => Ok(None),
-        Some(v) => number(&v).map(Some).ok_or_else(|| {
-            fail(
-                file,
-                el.line,
-                &format!("<{}>", el.name),
-                format!("cannot parse {name}='{v}': expected a number"),
-            )
-        }),
+/// A numeric attribute, bounded as libvirt bounds it (a C `int`, see
+/// [`crate::limits::MAX_XML_INT`]).
+fn num_attr(el: &Element, name: &str, file: &str) -> Result<Option<u32>, Error> {
+    let Some(v) = el.attr(name) else {
+        return Ok(None);
+    };
+    let at = format!("<{}>", el.name);
+    let n = number(&v).ok_or_else(|| {
+        fail(
+            file,
+            el.line,
+            &at,
+            format!("cannot parse {name}='{v}': expected a non-negative number"),
+        )
+    })?;
+    if n > crate::limits::MAX_XML_INT {
+        return Err(fail(
+            file,
+            el.line,
+            &at,
+            format!(
+                "Invalid value for attribute '{name}' in element '{}': '{v}'. Expected integer \
+                 value (0-{})",
+                el.name,
+                crate::limits::MAX_XML_INT
+            ),
+        ));
     }
+    Ok(Some(n as u32))
 }
 
 fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
     let ty = el.attr("type").unwrap_or_default();
-    let n =
-        |name: &str| -> Result<u32, Error> { Ok(num_attr(el, name, file)?.unwrap_or(0) as u32) };
+    let n = |name: &str| -> Result<u32, Error> { Ok(num_attr(el, name, file)?.unwrap_or(0)) };
     Ok(match ty.as_str() {
         "pci" => {
             let domain = n("domain")?;
@@ -243,7 +264,8 @@ fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
                 Some(Vec::new())
             } else {
                 port.split('.').map(|p| p.parse().ok()).collect()
-            };
+            }
+            .filter(|p: &Vec<u32>| p.len() <= crate::limits::MAX_USB_PORT_DEPTH);
             Addr::Usb {
                 bus: n("bus")?,
                 port: parts.ok_or_else(|| {
@@ -251,7 +273,11 @@ fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
                         file,
                         el.line,
                         "<address type='usb'>",
-                        format!("cannot parse USB port '{port}': expected numbers joined by '.'"),
+                        format!(
+                            "cannot parse USB port '{port}': expected at most {} numbers joined \
+                             by '.'",
+                            crate::limits::MAX_USB_PORT_DEPTH
+                        ),
                     )
                 })?,
             }
@@ -347,8 +373,22 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
         "controller" => {
             d.ty = el.attr("type");
             d.model = el.attr("model");
-            d.index = num_attr(el, "index", file)?.map(|v| v as u32);
-            d.ports = num_attr(el, "ports", file)?.map(|v| v as u32);
+            d.index = num_attr(el, "index", file)?;
+            d.ports = num_attr(el, "ports", file)?;
+            if d.is("controller", "pci") {
+                let max = crate::limits::MAX_PCI_CONTROLLER_INDEX;
+                if let Some(i) = d.index.filter(|&i| i > max) {
+                    return Err(fail(
+                        file,
+                        el.line,
+                        &d.describe(),
+                        format!(
+                            "PCI controller index {i} is out of range; expected 0-{max} (the \
+                             index is the guest's bus number)"
+                        ),
+                    ));
+                }
+            }
             d.master = el.child("master").is_some();
             d.hotplug_off = child_attr("target", "hotplug").as_deref() == Some("off");
         }
@@ -404,6 +444,7 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
     }
     if let Some(a) = el.child("address") {
         d.addr = parse_address(a, file)?;
+        d.empty_pci_address = d.addr == Addr::None && a.attr("type").as_deref() == Some("pci");
         // libvirt writes every address in full; one written partially is rewritten.
         let need: &[&str] = match d.addr {
             Addr::Pci(_) => &["domain", "bus", "slot", "function"],

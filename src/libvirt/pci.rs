@@ -663,6 +663,19 @@ fn place_all(
                         multifunction: None,
                         ..p
                     };
+                    if set.function_in_use(a) {
+                        // Two members of one set with the same function (two UHCI2 of
+                        // index 1): libvirt's reservation of the second one fails.
+                        return Err(super::fail(
+                            file,
+                            d.line,
+                            &d.describe(),
+                            format!(
+                                "Attempted double use of PCI Address {:04x}:{:02x}:{:02x}.{:x}",
+                                0, a.bus, a.slot, a.function
+                            ),
+                        ));
+                    }
                     set.mark(a, flags);
                     Ok(a)
                 }

@@ -46,6 +46,11 @@ pub enum DeviceSelector {
         index: Option<u32>,
         #[serde(default)]
         first: bool,
+        /// Only a device written without any `<address>` element: libvirt tests the
+        /// address type here, so an all-zero PCI address (which elsewhere means "assign
+        /// one") keeps the device out of this chipset slot.
+        #[serde(default)]
+        no_address: bool,
     },
 }
 
@@ -145,6 +150,9 @@ pub struct UsbRule {
     pub usb2: Option<u8>,
     #[serde(default)]
     pub ports_attr: bool,
+    /// The most ports a `ports` attribute may ask for (with `ports_attr`).
+    #[serde(default)]
+    pub max_ports: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

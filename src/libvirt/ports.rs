@@ -153,9 +153,19 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
         } else {
             rule.ports
         };
-        if ports > 0 && !ctls.iter().any(|(i, _)| Some(*i) == d.index) {
-            ctls.push((d.index.unwrap_or(0), ports));
+        if ports == 0 {
+            continue; // an ICH9 companion: its master holds the ports
         }
+        let index = d.index.unwrap_or(0);
+        if ctls.iter().any(|(i, _)| *i == index) {
+            return Err(super::fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("Duplicate USB controllers with index {index}"),
+            ));
+        }
+        ctls.push((index, ports));
     }
     if ctls.is_empty() {
         return Ok(());

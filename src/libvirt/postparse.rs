@@ -16,11 +16,51 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     }
     controller_list(devs);
     assign_indexes(policy, devs);
+    check_usb_controllers(policy, devs, file)?;
     add_defaults(m, devs, file)?;
     default_models(m, devs);
     drive_addresses(devs, file)?;
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
+    Ok(())
+}
+
+/// USB controllers libvirt refuses: more ports than the model has, and an ICH9 USB1
+/// companion (UHCI1-3) without a USB2 master (EHCI1) of its index.
+fn check_usb_controllers(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    let rule = |d: &Dev| policy.usb.get(d.model.as_deref()?);
+    for d in devs.iter().filter(|d| d.is("controller", "usb")) {
+        let Some(r) = rule(d) else { continue };
+        if let (Some(p), Some(max)) = (d.ports.filter(|_| r.ports_attr), r.max_ports) {
+            if p > max {
+                return Err(fail(
+                    file,
+                    d.line,
+                    &d.describe(),
+                    format!(
+                        "'{}' controller only supports up to '{max}' ports; found ports='{p}'",
+                        d.model.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+        }
+        let companion = r.usb2.is_some() && r.ports == 0;
+        let has_master = devs.iter().any(|o| {
+            o.is("controller", "usb")
+                && o.index == d.index
+                && rule(o).is_some_and(|m| m.usb2.is_some() && m.ports > 0)
+        });
+        if companion && !has_master {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                "No master USB controller specified: a USB1 companion needs an ich9-ehci1 \
+                 controller with the same index"
+                    .into(),
+            ));
+        }
+    }
     Ok(())
 }
 

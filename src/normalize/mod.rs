@@ -143,6 +143,7 @@ pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
 
 /// Build the problem for a given kind of run.
 pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<Problem> {
+    crate::spec::bounds::check(spec)?;
     let machine = cat
         .machine(&spec.machine)
         .ok_or_else(|| {
@@ -212,14 +213,7 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
 }
 
 fn check_policy(spec: &Spec, eff: &Effective, machine: &Machine) -> Result<()> {
-    if let Some(n) = spec.policy.numa_nodes {
-        if n > 64 {
-            return Err(Error::input(
-                "policy.numa_nodes",
-                format!("{n} NUMA nodes requested; at most 64 are supported"),
-            ));
-        }
-    }
+    crate::spec::bounds::against_machine(spec, machine)?;
     if machine.grow.numa_expander.is_none() && eff.hotplug_reserve_per_node > 0 {
         return Err(Error::input(
             "policy.hotplug_reserve_per_node",

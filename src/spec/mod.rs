@@ -1,5 +1,6 @@
 //! The input: a minimal description of the guest (DESIGN §4). A plan is also a valid spec.
 
+pub(crate) mod bounds;
 mod tunables;
 
 pub use tunables::*;
@@ -92,7 +93,9 @@ impl Spec {
                 message: "empty input: expected a spec with `machine:` and `devices:`".into(),
             });
         }
-        crate::yaml::from_str::<Spec>(text).map_err(|e| e.in_file(file))
+        let spec = crate::yaml::from_str::<Spec>(text).map_err(|e| e.in_file(file))?;
+        bounds::check(&spec).map_err(|e| e.in_file(file))?;
+        Ok(spec)
     }
 
     /// The policy tunables with every default filled in (NUMA nodes default to the
@@ -129,6 +132,14 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
         crate::yaml::from_str::<Wrapped>(text).map(|w| w.devices)
     };
     let devices = r.map_err(|e| e.in_file(file))?;
+    for (i, d) in devices.iter().enumerate() {
+        let path = if list {
+            format!("[{i}]")
+        } else {
+            format!("devices[{i}]")
+        };
+        bounds::device(&path, d).map_err(|e| e.in_file(file))?;
+    }
     if devices.is_empty() {
         return Err(Error::Input {
             location: crate::error::Location {

@@ -95,7 +95,7 @@ impl Tunables {
             hotplug_reserve_per_node: self.hotplug_reserve_per_node.unwrap_or(per_node),
             numa_nodes: self
                 .numa_nodes
-                .unwrap_or_else(|| max_node.map_or(0, |n| n + 1)),
+                .unwrap_or_else(|| max_node.map_or(0, |n| n.saturating_add(1))),
             prefer: self.prefer.unwrap_or(Prefer::Pcie),
             multifunction: self.multifunction.unwrap_or(mf),
             root_port_hotplug: self.root_port_hotplug.unwrap_or(true),

@@ -84,7 +84,9 @@ pub struct Plan {
 impl Plan {
     /// Parse a plan written by devaddr (YAML or JSON). `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> crate::Result<Plan> {
-        crate::yaml::from_str::<Plan>(text).map_err(|e| e.in_file(file))
+        let plan = crate::yaml::from_str::<Plan>(text).map_err(|e| e.in_file(file))?;
+        crate::spec::bounds::check(&plan.to_spec()).map_err(|e| e.in_file(file))?;
+        Ok(plan)
     }
     /// YAML text of the plan.
     pub fn to_yaml(&self) -> String {

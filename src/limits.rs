@@ -1,0 +1,64 @@
+//! Every limit devaddr puts on its input, in one place. Inputs past them are refused as
+//! bad input (exit 2) before anything is sized by them: no allocation, loop or range in
+//! the planner depends on a number it has not bounded here or in the catalog (`models/`).
+
+/// Largest input file (spec, plan, device list or domain XML) devaddr reads: 16 MiB.
+/// A libvirt domain or a 1000-device plan is well under 1 MiB.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Deepest nesting of YAML/JSON collections in a spec or plan. A plan nests four levels
+/// (`devices` → entry → `address` → field); the limit leaves room for hand-written
+/// flow style and stays far below what the YAML parser's recursion can take.
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// Deepest element nesting of an XML document: libxml2's default (libvirt's parser
+/// refuses deeper documents too).
+pub const MAX_XML_DEPTH: usize = 256;
+
+/// Guest NUMA nodes devices may name (nodes 0 to `MAX_NUMA_NODES - 1`): each needs its
+/// own expander bus, and a PCI domain has far fewer bus numbers than 64 nodes would use
+/// comfortably.
+pub const MAX_NUMA_NODES: u32 = 64;
+
+/// Highest PCI slot number on a bus (5 bits).
+pub const MAX_PCI_SLOT: u8 = 31;
+
+/// Highest PCI function number in a slot (3 bits).
+pub const MAX_PCI_FUNCTION: u8 = 7;
+
+/// Highest PCI domain number a spec may write (only domain 0 exists; larger numbers are
+/// refused where the address is resolved, this bound keeps the number itself sane).
+pub const MAX_PCI_DOMAIN: u32 = 0xffff;
+
+/// Highest chassis number, port number and `chassis_nr` of a PCI(e) port or bridge
+/// (8-bit registers in QEMU; libvirt refuses more than 255 as well).
+pub const MAX_CHASSIS: u32 = 255;
+
+/// Highest PCIe port number (an 8-bit register).
+pub const MAX_PCIE_PORT: u32 = 255;
+
+/// Highest guest bus number of an expander bus (`bus_nr`), an 8-bit bus number.
+pub const MAX_BUS_NR: u32 = 255;
+
+/// Highest index of a USB, SATA, SCSI or IDE controller. Devices address these by
+/// index; a guest with more than a few dozen is already unusual.
+pub const MAX_STORAGE_INDEX: u32 = 255;
+
+/// Highest bus, target and unit number of a drive address. The largest real controller
+/// (virtio-scsi) has target 0-255 and unit 0-16383.
+pub const MAX_DRIVE_BUS: u32 = 255;
+pub const MAX_DRIVE_TARGET: u32 = 255;
+pub const MAX_DRIVE_UNIT: u32 = 16383;
+
+/// Deepest USB port path (`1.2.3.4`: a root port and three hubs below it), libvirt's
+/// limit; each port number is 1-based and below 32.
+pub const MAX_USB_PORT_DEPTH: usize = 4;
+pub const MAX_USB_PORT_NUMBER: u32 = 31;
+
+/// Largest number a libvirt domain attribute may carry: libvirt reads these as C `int`
+/// and refuses larger values ("Expected integer value").
+pub const MAX_XML_INT: u64 = i32::MAX as u64;
+
+/// Highest index of a PCI controller in a libvirt domain: the index is the bus number
+/// the guest sees, and a PCI domain has 256 of them.
+pub const MAX_PCI_CONTROLLER_INDEX: u32 = 255;

@@ -1,0 +1,201 @@
+//! Every number a spec, plan or device list can carry, bounded before anything is sized
+//! by it. The limits are named constants of [`crate::limits`]; what depends on the
+//! machine (bus numbers, USB ports of a model) is checked against the catalog when the
+//! spec is normalized.
+
+use super::{DeviceEntry, Spec, Tunables};
+use crate::error::{Error, Result};
+use crate::limits::*;
+use crate::topology::{Address, ControllerEntry};
+
+/// Refuse a number above `max` at `path`.
+fn at_most(path: &str, what: &str, value: u32, max: u32) -> Result<()> {
+    if value > max {
+        return Err(Error::input(
+            path,
+            format!("{what} {value} is out of range; expected 0-{max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn numa_node(path: &str, n: u32) -> Result<()> {
+    if n >= MAX_NUMA_NODES {
+        return Err(Error::input(
+            path,
+            format!(
+                "NUMA node {n} is out of range; expected 0-{} (at most {MAX_NUMA_NODES} \
+                 NUMA nodes are supported)",
+                MAX_NUMA_NODES - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The numbers of an address.
+pub(crate) fn address(path: &str, a: &Address) -> Result<()> {
+    match a {
+        Address::Pci(p) => {
+            at_most(
+                &format!("{path}.domain"),
+                "PCI domain",
+                p.domain,
+                MAX_PCI_DOMAIN,
+            )?;
+            at_most(&format!("{path}.bus"), "PCI bus", p.bus, MAX_BUS_NR)?;
+            at_most(
+                &format!("{path}.slot"),
+                "PCI slot",
+                p.slot.into(),
+                MAX_PCI_SLOT.into(),
+            )?;
+            at_most(
+                &format!("{path}.function"),
+                "PCI function",
+                p.function.into(),
+                MAX_PCI_FUNCTION.into(),
+            )
+        }
+        Address::Usb(u) => {
+            at_most(
+                &format!("{path}.bus"),
+                "USB controller index",
+                u.bus,
+                MAX_STORAGE_INDEX,
+            )?;
+            let parts: Vec<&str> = u.port.split('.').collect();
+            let ok = parts.len() <= MAX_USB_PORT_DEPTH
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes().all(|b| b.is_ascii_digit())
+                        && p.parse::<u32>()
+                            .is_ok_and(|n| (1..=MAX_USB_PORT_NUMBER).contains(&n))
+                });
+            if !ok {
+                return Err(Error::input(
+                    format!("{path}.port"),
+                    format!(
+                        "USB port `{}` is not valid; expected port numbers 1-{MAX_USB_PORT_NUMBER} \
+                         joined by `.`, at most {MAX_USB_PORT_DEPTH} of them",
+                        u.port
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        Address::Drive(d) => {
+            at_most(
+                &format!("{path}.controller"),
+                "drive controller index",
+                d.controller,
+                MAX_STORAGE_INDEX,
+            )?;
+            at_most(&format!("{path}.bus"), "drive bus", d.bus, MAX_DRIVE_BUS)?;
+            at_most(
+                &format!("{path}.target"),
+                "drive target",
+                d.target,
+                MAX_DRIVE_TARGET,
+            )?;
+            at_most(
+                &format!("{path}.unit"),
+                "drive unit",
+                d.unit,
+                MAX_DRIVE_UNIT,
+            )
+        }
+    }
+}
+
+/// The numbers of one device entry at `path` (`devices[3]`).
+pub(crate) fn device(path: &str, d: &DeviceEntry) -> Result<()> {
+    if let Some(n) = d.numa_node {
+        numa_node(&format!("{path}.numa_node"), n)?;
+    }
+    if let Some(a) = &d.address {
+        address(&format!("{path}.address"), a)?;
+    }
+    // `ports` is bounded by the controller model's max_ports (catalog) in normalize;
+    // `order` only sorts and sizes nothing.
+    Ok(())
+}
+
+fn controller(path: &str, c: &ControllerEntry) -> Result<()> {
+    // PCI controller indexes are bus numbers; other controllers are addressed by index.
+    at_most(
+        &format!("{path}.index"),
+        "controller index",
+        c.index,
+        MAX_BUS_NR,
+    )?;
+    if let Some(n) = c.numa_node {
+        numa_node(&format!("{path}.numa_node"), n)?;
+    }
+    if let Some(v) = c.chassis {
+        at_most(&format!("{path}.chassis"), "chassis", v, MAX_CHASSIS)?;
+    }
+    if let Some(v) = c.chassis_nr {
+        at_most(&format!("{path}.chassis_nr"), "chassis_nr", v, MAX_CHASSIS)?;
+    }
+    if let Some(v) = c.port {
+        at_most(&format!("{path}.port"), "PCIe port", v, MAX_PCIE_PORT)?;
+    }
+    if let Some(v) = c.bus_nr {
+        at_most(&format!("{path}.bus_nr"), "bus_nr", v, MAX_BUS_NR)?;
+    }
+    if let Some(a) = &c.address {
+        address(&format!("{path}.address"), a)?;
+    }
+    Ok(())
+}
+
+fn policy(t: &Tunables) -> Result<()> {
+    if let Some(n) = t.numa_nodes {
+        if n > MAX_NUMA_NODES {
+            return Err(Error::input(
+                "policy.numa_nodes",
+                format!("{n} NUMA nodes requested; expected 0-{MAX_NUMA_NODES}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The numbers whose bound depends on the machine (its catalog entry).
+pub(crate) fn against_machine(spec: &Spec, machine: &crate::catalog::Machine) -> Result<()> {
+    let bus_numbers = machine.limits.bus_numbers;
+    for (field, value) in [
+        ("hotplug_reserve", spec.policy.hotplug_reserve),
+        (
+            "hotplug_reserve_per_node",
+            spec.policy.hotplug_reserve_per_node,
+        ),
+    ] {
+        // Every reserved port takes a bus number of its own.
+        if let Some(v) = value.filter(|&v| v >= bus_numbers) {
+            return Err(Error::input(
+                format!("policy.{field}"),
+                format!(
+                    "{v} spare ports requested; machine `{}` has {bus_numbers} PCI bus \
+                     numbers, so expected 0-{}",
+                    machine.name,
+                    bus_numbers.saturating_sub(1)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every number of a spec or plan, bounded (see [`crate::limits`]).
+pub(crate) fn check(spec: &Spec) -> Result<()> {
+    policy(&spec.policy)?;
+    for (i, c) in spec.controllers.iter().enumerate() {
+        controller(&format!("controllers[{i}]"), c)?;
+    }
+    for (i, d) in spec.devices.iter().enumerate() {
+        device(&format!("devices[{i}]"), d)?;
+    }
+    Ok(())
+}
