@@ -309,3 +309,74 @@ fn libvirt_domains_with_a_double_used_address_are_refused_like_libvirt() {
         "{bridge}"
     );
 }
+
+/// Class 3: input the planner cannot honour is refused before solving (exit 2 with the
+/// YAML path), not reported as "plan fails verification" (exit 1); a spec that names the
+/// root bus with any id is planned and its plan verifies.
+#[test]
+fn bad_pins_are_refused_before_solving_with_their_path() {
+    let r = run(&["plan", &case("yaml-verif-ide0.yaml")]);
+    refused(
+        &r,
+        &["yaml-verif-ide0.yaml", "controllers[0].address", "ide0"],
+    );
+    let r = run(&["plan", &case("yaml-verif-no-f0.yaml")]);
+    refused(
+        &r,
+        &["yaml-verif-no-f0.yaml", "devices[0].address", "function 0"],
+    );
+    // The same for a controller pinned at function 3 of an empty slot.
+    let f = tmp(
+        "ctl-f3.yaml",
+        b"machine: q35\ncontrollers:\n- {id: rp, model: pcie-root-port, index: 1, address: {type: pci, bus: 0, slot: 5, function: 3}}\ndevices: []\n",
+    );
+    refused(
+        &run(&["plan", &f]),
+        &[&f, "controllers[0].address", "function 0"],
+    );
+
+    let r = run(&["plan", &case("yaml-verif-root-id.yaml")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("- id: '3'\n  model: pci-root"),
+        "{}",
+        r.stdout
+    );
+    let plan = tmp("root-id.plan.yaml", r.stdout.as_bytes());
+    let again = run(&["plan", &plan]);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(again.stdout, r.stdout);
+    assert_eq!(run(&["check", &plan]).code, Some(0));
+}
+
+/// Class 4: an error names the device and its path, also when what it collides with is
+/// part of the machine.
+#[test]
+fn a_pin_on_a_builtin_names_the_device_and_its_path() {
+    let r = run(&["plan", &case("yaml-unnamed-builtin-collision.yaml")]);
+    refused(
+        &r,
+        &[
+            "yaml-unnamed-builtin-collision.yaml",
+            "devices[0].address",
+            "`n0`",
+            "sata0",
+        ],
+    );
+    // A chipset function (q35 LPC at 1f.0) and pc's builtin IDE (01.1).
+    for (name, text, what) in [
+        (
+            "lpc.yaml",
+            "machine: q35\ndevices:\n- {id: n1, kind: virtio-net, address: {type: pci, bus: 0, slot: 0x1f, function: 0}}\n",
+            "LPC",
+        ),
+        (
+            "ide.yaml",
+            "machine: pc\ndevices:\n- {id: n1, kind: virtio-net, address: {type: pci, bus: 0, slot: 1, function: 1}}\n",
+            "ide0",
+        ),
+    ] {
+        let f = tmp(name, text.as_bytes());
+        refused(&run(&["plan", &f]), &[&f, "devices[0].address", "`n1`", what]);
+    }
+}

@@ -31,6 +31,10 @@ pub(super) fn existing_buses(
             *buses[0].used.entry(b.slot).or_default() |= 1 << f;
         }
     }
+    // The machine's own controllers (q35 sata0, pc ide0) are there before any pin.
+    for b in &machine.builtin_controllers {
+        *buses[0].used.entry(b.slot).or_default() |= 1 << b.function;
+    }
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, c) in spec.controllers.iter().enumerate() {
         let at = |f: &str| format!("controllers[{i}].{f}");
@@ -74,6 +78,8 @@ pub(super) fn existing_buses(
                     ),
                 ));
             }
+            // The spec names the root bus (with any id): the plan keeps its entry.
+            buses[0].entry = Some(i);
             continue;
         }
         if c.index == 0 {
@@ -221,6 +227,25 @@ pub(super) fn existing_buses(
     Ok(buses)
 }
 
+/// What of the machine itself sits at `a` (a chipset function or a builtin controller).
+pub(super) fn builtin_at(machine: &Machine, a: &PciAddress) -> Option<String> {
+    if a.domain != 0 || a.bus != 0 {
+        return None;
+    }
+    if let Some(b) = machine
+        .builtin
+        .iter()
+        .find(|b| b.slot == a.slot && b.functions.contains(&a.function))
+    {
+        return Some(format!("the {}", b.what));
+    }
+    machine
+        .builtin_controllers
+        .iter()
+        .find(|b| b.slot == a.slot && b.function == a.function)
+        .map(|b| format!("builtin controller `{}` ({})", b.id, b.model))
+}
+
 /// Mark a PCI address used, checking it exists and is free.
 pub(super) fn occupy(
     buses: &mut [Bus],
@@ -322,6 +347,16 @@ pub(super) fn pin_devices(
             ));
         }
         let Address::Pci(a) = addr else { continue };
+        if let Some(what) = builtin_at(machine, a) {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}`: address {a} is already in use by {what} of machine `{}`; \
+                     expected a free address",
+                    d.id, machine.name
+                ),
+            ));
+        }
         let connect = super::connect_of(dev.pcie);
         occupy(
             buses,
@@ -398,6 +433,52 @@ pub(super) fn pin_devices(
     Ok(pinned)
 }
 
+/// A slot whose functions are pinned must have function 0 pinned too: a guest finds
+/// the other functions of a slot only through function 0, and nothing the planner adds
+/// goes into a slot that is partly taken.
+pub(super) fn function_zero(spec: &Spec, buses: &[Bus]) -> Result<()> {
+    let pins = spec
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            (
+                format!("devices[{i}].address"),
+                format!("device `{}`", d.id),
+                &d.address,
+            )
+        })
+        .chain(spec.controllers.iter().enumerate().map(|(i, c)| {
+            (
+                format!("controllers[{i}].address"),
+                format!("controller `{}`", c.id),
+                &c.address,
+            )
+        }));
+    for (at, who, addr) in pins {
+        let Some(Address::Pci(a)) = addr else {
+            continue;
+        };
+        let used = buses
+            .iter()
+            .find(|b| b.index == a.bus)
+            .and_then(|b| b.used.get(&a.slot).copied())
+            .unwrap_or(0);
+        if a.function != 0 && used & 1 == 0 {
+            return Err(Error::input(
+                at,
+                format!(
+                    "{who} is pinned at function {} of bus {} slot {:#04x}, but nothing is at \
+                     function 0 of that slot; expected function 0, or another device pinned \
+                     at function 0 of the slot",
+                    a.function, a.bus, a.slot
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reserve the root-bus functions of builtin and fixed-slot storage/USB controllers.
 pub(super) fn pin_storage(
     cat: &Catalog,
@@ -406,8 +487,8 @@ pub(super) fn pin_storage(
     buses: &mut [Bus],
 ) -> Result<()> {
     for s in storage.iter_mut() {
-        if s.device.is_some() {
-            continue;
+        if s.device.is_some() || s.builtin {
+            continue; // builtin ones are reserved with the root bus
         }
         if let Some(a) = s.address {
             let at = s.at.clone();

@@ -74,10 +74,25 @@ pub(super) fn controllers(
         let at = format!("controllers[{i}]");
         if c.builtin == Some(true) {
             // The machine's own controller: it must match.
-            let ok = out
+            let builtin = out
                 .iter()
-                .any(|s| s.builtin && s.id == c.id && s.model == c.model && s.index == c.index);
-            if !ok {
+                .find(|s| s.builtin && s.id == c.id && s.model == c.model && s.index == c.index);
+            if let (Some(b), Some(given)) = (builtin, &c.address) {
+                let home = b.address.map(Address::Pci);
+                if home.as_ref().is_some_and(|h| !same_pci(h, given)) {
+                    return Err(Error::input(
+                        format!("{at}.address"),
+                        format!(
+                            "controller `{}` is built into machine `{}` at {}; found {given}, \
+                             and a builtin controller cannot move",
+                            c.id,
+                            machine.name,
+                            home.map(|h| h.to_string()).unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+            if builtin.is_none() {
                 return Err(Error::input(
                     at,
                     format!(
@@ -247,6 +262,14 @@ pub(super) fn controllers(
         }
     }
     Ok(out)
+}
+
+/// The same PCI address, whatever the multifunction flag says.
+fn same_pci(a: &Address, b: &Address) -> bool {
+    match (a, b) {
+        (Address::Pci(x), Address::Pci(y)) => x.key() == y.key(),
+        _ => a == b,
+    }
 }
 
 fn next_index(out: &[StorageCtl], provides: &str) -> u32 {
