@@ -31,6 +31,7 @@ mod assemble;
 pub mod catalog;
 mod error;
 pub mod formats;
+pub mod input;
 pub mod libvirt;
 mod lifecycle;
 pub mod limits;

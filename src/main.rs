@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use devaddr::formats::{self, Format};
 use devaddr::{Catalog, Error, Spec};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -146,20 +146,7 @@ fn main() -> ExitCode {
 }
 
 fn read_input(path: &str) -> Result<String, Error> {
-    let mut text = String::new();
-    let r = if path == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
-    } else {
-        std::fs::read_to_string(path).map(|t| text = t)
-    };
-    r.map_err(|e| Error::Input {
-        location: devaddr::Location {
-            file: Some(path.to_string()),
-            ..Default::default()
-        },
-        message: format!("cannot read: {e}"),
-    })?;
-    Ok(text)
+    devaddr::input::read(path)
 }
 
 fn run(cli: Cli) -> Result<u8, Error> {

@@ -327,15 +327,127 @@ fn line_of(text: &str, pos: usize) -> usize {
         + 1
 }
 
-fn start_element(
-    text: &str,
-    e: &quick_xml::events::BytesStart,
+/// Line numbers of increasing byte positions, counted incrementally (the whole document
+/// is scanned once, however many elements it has).
+struct Lines<'a> {
+    text: &'a [u8],
     pos: usize,
-) -> Result<Element, XmlError> {
+    line: usize,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, pos: usize) -> usize {
+        let pos = pos.min(self.text.len());
+        if pos < self.pos {
+            return line_of(std::str::from_utf8(self.text).unwrap_or(""), pos);
+        }
+        self.line += self.text[self.pos..pos]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.pos = pos;
+        self.line
+    }
+}
+
+fn err(line: usize, message: impl Into<String>) -> XmlError {
+    XmlError {
+        line,
+        message: message.into(),
+    }
+}
+
+/// XML 1.0 `Char`: what a document may contain, literally or by reference.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// The first character XML 1.0 does not allow (NUL, most controls, U+FFFE/U+FFFF).
+fn check_chars(text: &str) -> Result<(), XmlError> {
+    match text.char_indices().find(|(_, c)| !xml_char(*c)) {
+        None => Ok(()),
+        Some((at, c)) => Err(err(
+            line_of(text, at),
+            format!(
+                "character U+{:04X} at byte offset {at} is not allowed in XML",
+                c as u32
+            ),
+        )),
+    }
+}
+
+fn name_start(c: char) -> bool {
+    matches!(c, ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// An XML 1.0 `Name` (element and attribute names).
+fn is_name(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next().is_some_and(name_start)
+        && cs.all(|c| {
+            name_start(c)
+                || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}'
+                    | '\u{203F}'..='\u{2040}')
+        })
+}
+
+/// Check one entity or character reference (`name` without `&` and `;`): the five
+/// predefined entities, or a character reference to a character XML allows.
+fn check_reference(name: &str) -> Result<(), String> {
+    if matches!(name, "lt" | "gt" | "amp" | "apos" | "quot") {
+        return Ok(());
+    }
+    if let Some(num) = name.strip_prefix('#') {
+        let value = match num.strip_prefix('x') {
+            Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(h, 16).ok()
+            }
+            None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok(),
+            _ => return Err(format!("malformed character reference `&{name};`")),
+        };
+        return match value.and_then(char::from_u32).filter(|&c| xml_char(c)) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "character reference `&{name};` names a character XML does not allow"
+            )),
+        };
+    }
+    Err(format!(
+        "undefined entity `&{name};`; expected one of &lt; &gt; &amp; &apos; &quot; or a \
+         character reference"
+    ))
+}
+
+/// Every reference in escaped text (attribute values, character data) is valid, and
+/// no `<` appears in an attribute value.
+fn check_escaped(raw: &str, attr: bool) -> Result<(), String> {
+    if attr && raw.contains('<') {
+        return Err("`<` is not allowed in an attribute value".into());
+    }
+    let mut rest = raw;
+    while let Some(i) = rest.find('&') {
+        let after = &rest[i + 1..];
+        let Some(end) = after.find(';') else {
+            return Err("`&` that starts no reference; expected &amp;".into());
+        };
+        check_reference(&after[..end])?;
+        rest = &after[end + 1..];
+    }
+    Ok(())
+}
+
+fn start_element(e: &quick_xml::events::BytesStart, line: usize) -> Result<Element, XmlError> {
     let raw_tag: &[u8] = e.as_bytes();
     let name = e.name().as_ref().to_string();
+    if !is_name(&name) {
+        return Err(err(line, format!("`{name}` is not a valid element name")));
+    }
     let mut el = Element::new(&name);
-    el.line = line_of(text, pos);
+    el.line = line;
     let raw = e.as_bytes();
     let keep = raw
         .iter()
@@ -361,8 +473,17 @@ fn start_element(
                 '\''
             }
         };
+        let key = a.key.as_ref().to_string();
+        if !is_name(&key) {
+            return Err(err(
+                el.line,
+                format!("attribute name `{key}` in <{name}> is not a valid XML name"),
+            ));
+        }
+        check_escaped(&a.value, true)
+            .map_err(|m| err(el.line, format!("attribute `{key}` of <{name}>: {m}")))?;
         el.attrs.push(Attr {
-            name: a.key.as_ref().to_string(),
+            name: key,
             raw: a.value.to_string(),
             quote: if quote == '"' { '"' } else { '\'' },
         });
@@ -371,36 +492,68 @@ fn start_element(
 }
 
 impl Document {
-    /// Parse a whole document.
+    /// Parse a whole document, as strictly as libxml2 (libvirt's parser): only XML
+    /// characters, only the predefined entities and valid character references, XML
+    /// names, no duplicate attributes, matching end tags, one root element with nothing
+    /// but comments, processing instructions and whitespace around it, and elements
+    /// nested at most [`crate::limits::MAX_XML_DEPTH`] deep.
     pub fn parse(text: &str) -> Result<Document, XmlError> {
+        check_chars(text)?;
+        let mut lines = Lines {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        };
         let mut reader = Reader::from_str(text);
         reader.config_mut().trim_text(false);
         reader.config_mut().check_end_names = true;
+        reader.config_mut().check_comments = true;
         let mut stack: Vec<Element> = Vec::new();
         let mut prolog = Vec::new();
         let mut epilog = Vec::new();
         let mut root: Option<Element> = None;
         loop {
             let pos = reader.buffer_position() as usize;
-            let ev = reader.read_event().map_err(|e| XmlError {
-                line: line_of(text, reader.error_position() as usize),
-                message: e.to_string(),
-            })?;
+            let ev = match reader.read_event() {
+                Ok(ev) => ev,
+                Err(e) => {
+                    let at = reader.error_position() as usize;
+                    return Err(err(lines.at(at), e.to_string()));
+                }
+            };
+            let line = lines.at(pos);
             let node = match ev {
                 Event::Eof => break,
                 Event::Start(e) => {
-                    let mut el = start_element(text, &e, pos)?;
+                    if stack.len() >= crate::limits::MAX_XML_DEPTH {
+                        return Err(err(
+                            line,
+                            format!(
+                                "elements nested more than {} levels deep (libxml2's limit)",
+                                crate::limits::MAX_XML_DEPTH
+                            ),
+                        ));
+                    }
+                    let mut el = start_element(&e, line)?;
                     el.self_closing = false;
                     stack.push(el);
                     continue;
                 }
-                Event::End(_) => {
-                    let el = stack.pop().expect("quick-xml checks end names");
-                    Node::Element(el)
+                Event::End(_) => match stack.pop() {
+                    Some(el) => Node::Element(el),
+                    None => return Err(err(line, "end tag without a start tag")),
+                },
+                Event::Empty(e) => Node::Element(start_element(&e, line)?),
+                Event::Text(t) => {
+                    let raw = t.to_string();
+                    check_escaped(&raw, false).map_err(|m| err(line, m))?;
+                    Node::Text(raw)
                 }
-                Event::Empty(e) => Node::Element(start_element(text, &e, pos)?),
-                Event::Text(t) => Node::Text(t.to_string()),
-                Event::GeneralRef(r) => Node::Text(format!("&{};", &*r)),
+                Event::GeneralRef(r) => {
+                    let name = r.to_string();
+                    check_reference(&name).map_err(|m| err(line, m))?;
+                    Node::Text(format!("&{name};"))
+                }
                 Event::CData(c) => Node::Other(format!("<![CDATA[{}]]>", &*c)),
                 Event::Comment(c) => Node::Other(format!("<!--{}-->", &*c)),
                 Event::Decl(d) => Node::Other(format!("<?{}?>", &*d)),
@@ -411,14 +564,34 @@ impl Document {
                 (Some(parent), n) => parent.children.push(n),
                 (None, Node::Element(e)) => {
                     if root.is_some() {
-                        return Err(XmlError {
-                            line: e.line,
-                            message: format!("a second root element <{}>", e.name),
-                        });
+                        return Err(err(
+                            e.line,
+                            format!(
+                                "a second root element <{}>; expected nothing but comments \
+                                 after the root element",
+                                e.name
+                            ),
+                        ));
                     }
                     root = Some(e);
                 }
                 (None, n) => {
+                    let stray = match &n {
+                        Node::Text(t) => !t.trim().is_empty(),
+                        Node::Other(o) => o.starts_with("<![CDATA["),
+                        Node::Element(_) => false,
+                    };
+                    if stray {
+                        return Err(err(
+                            line,
+                            if root.is_some() {
+                                "content after the root element; expected only comments, \
+                                 processing instructions and whitespace"
+                            } else {
+                                "content before the root element; expected a start tag"
+                            },
+                        ));
+                    }
                     if root.is_none() {
                         prolog.push(n)
                     } else {
@@ -428,15 +601,12 @@ impl Document {
             }
         }
         if let Some(open) = stack.last() {
-            return Err(XmlError {
-                line: open.line,
-                message: format!("<{}> is never closed", open.name),
-            });
+            return Err(err(
+                open.line,
+                format!("<{}> is never closed (the document ends first)", open.name),
+            ));
         }
-        let root = root.ok_or(XmlError {
-            line: 1,
-            message: "no root element".into(),
-        })?;
+        let root = root.ok_or_else(|| err(lines.at(text.len()), "no root element"))?;
         Ok(Document {
             prolog,
             root,

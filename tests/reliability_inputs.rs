@@ -380,3 +380,216 @@ fn a_pin_on_a_builtin_names_the_device_and_its_path() {
         refused(&run(&["plan", &f]), &[&f, "devices[0].address", "`n1`", what]);
     }
 }
+
+/// Class 5: whatever reads an input (plan, check, capacity, hotplug and its --add,
+/// plan --previous) reports unreadable text with a location: invalid UTF-8 with its byte
+/// offset, an empty file and a second YAML document with a line.
+#[test]
+fn unreadable_input_is_reported_with_a_location() {
+    let plan = run(&["plan", &tmp("ok.yaml", b"machine: q35\ndevices: []\n")]);
+    assert_eq!(plan.code, Some(0), "{}", plan.stderr);
+    let good_plan = tmp("ok.plan.yaml", plan.stdout.as_bytes());
+    let good_add = tmp("ok.add.yaml", b"- {id: t9, kind: virtio-net}\n");
+    let bad: [(&str, &[u8], &[&str]); 4] = [
+        (
+            "utf8.yaml",
+            b"machine: q35\ndevices: [{id: \"a\xff\", kind: virtio-net}]\n",
+            &["line 2", "byte offset 30", "UTF-8"],
+        ),
+        ("empty.yaml", b"", &["line 1", "empty input"]),
+        ("blank.yaml", b"# nothing\n\n", &["line 2", "empty input"]),
+        (
+            "two-docs.yaml",
+            b"machine: q35\ndevices: []\n---\nmachine: pc\ndevices: []\n",
+            &["line 3", "second YAML document"],
+        ),
+    ];
+    for (name, bytes, wants) in bad {
+        let f = tmp(name, bytes);
+        let mut want = vec![f.as_str()];
+        want.extend_from_slice(wants);
+        for args in [
+            vec!["plan", &f],
+            vec!["check", &f],
+            vec!["capacity", &f],
+            vec!["hotplug", &f, "--add", &good_add],
+            vec!["hotplug", &good_plan, "--add", &f],
+            vec!["plan", &good_plan, "--previous", &f],
+        ] {
+            let r = run(&args);
+            refused(&r, &want);
+        }
+    }
+    // Standard input is named too.
+    let r = run_with(
+        &["plan", "-"],
+        Some(b"machine: q35\n\xc3\x28"),
+        Duration::from_secs(20),
+    );
+    refused(&r, &["<stdin>", "line 2", "byte offset 13"]);
+    // A domain XML with invalid UTF-8.
+    let f = tmp(
+        "utf8.xml",
+        b"<domain type='kvm'>\n<name>\xfe</name>\n</domain>\n",
+    );
+    refused(&run(&["plan", &f]), &[&f, "line 2", "byte offset 26"]);
+}
+
+/// Class 6: deep nesting and oversized input are refused quickly with the limit named,
+/// never a stack overflow or a long parse.
+#[test]
+fn deep_nesting_and_oversized_input_are_refused_quickly() {
+    let deep = 100_000;
+    let inputs: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "flow.yaml",
+            format!("machine: q35\ndevices: {}\n", "[".repeat(deep)).into_bytes(),
+            "64 levels",
+        ),
+        (
+            "block.yaml",
+            format!("machine: q35\ndevices:\n{}x\n", "- ".repeat(deep)).into_bytes(),
+            "64 levels",
+        ),
+        (
+            "json.json",
+            format!(
+                "{{\"machine\": \"q35\", \"devices\": {}",
+                "{\"a\": ".repeat(deep)
+            )
+            .into_bytes(),
+            "64 levels",
+        ),
+        (
+            "deep.xml",
+            format!(
+                "<domain type='kvm'>{}{}</domain>\n",
+                "<a>".repeat(deep),
+                "</a>".repeat(deep)
+            )
+            .into_bytes(),
+            "256 levels",
+        ),
+        (
+            "open.xml",
+            format!("<domain type='kvm'>{}", "<a>".repeat(deep)).into_bytes(),
+            "256 levels",
+        ),
+    ];
+    for (name, bytes, limit) in inputs {
+        let f = tmp(name, &bytes);
+        let r = run(&["plan", &f]);
+        refused(&r, &[&f, "line", limit]);
+        assert!(r.took < Duration::from_secs(1), "{name}: {:?}", r.took);
+        let r = run(&["check", &f]);
+        refused(&r, &[&f, limit]);
+    }
+    // Larger than the input limit (16 MiB): refused before it is parsed.
+    let mut big = b"machine: q35\ndevices: []\n".to_vec();
+    big.resize(devaddr::limits::MAX_INPUT_BYTES + 1, b'#');
+    let f = tmp("big.yaml", &big);
+    let r = run(&["plan", &f]);
+    refused(&r, &[&f, "16 MiB"]);
+    let r = run_with(&["plan", "-"], Some(&big), Duration::from_secs(20));
+    refused(&r, &["<stdin>", "16 MiB"]);
+}
+
+/// Class 7: the XML reader refuses what libxml2 (libvirt's parser) refuses, with the
+/// line, and still writes valid documents back byte for byte.
+#[test]
+fn xml_reader_refuses_what_libxml2_refuses() {
+    let head = "<domain type='kvm'>\n<name>t</name>\n<os><type arch='x86_64' machine='q35'>hvm</type></os>\n<devices>\n";
+    let tail = "</devices>\n</domain>\n";
+    let ctl = "<controller type='usb' index='0' model='qemu-xhci'/>";
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("nul", format!("{head}{ctl}\0\n{tail}"), "U+0000"),
+        (
+            "entity",
+            format!("{head}{ctl}&foo;\n{tail}"),
+            "undefined entity",
+        ),
+        (
+            "ref-big",
+            format!("{head}{ctl}&#x110000;\n{tail}"),
+            "&#x110000;",
+        ),
+        ("ref-zero", format!("{head}{ctl}&#0;\n{tail}"), "&#0;"),
+        (
+            "ref-surrogate",
+            format!("{head}{ctl}&#xD800;\n{tail}"),
+            "&#xD800;",
+        ),
+        (
+            "ref-attr",
+            format!("{head}<controller type='usb' index='0' model='&#1;'/>\n{tail}"),
+            "&#1;",
+        ),
+        (
+            "entity-attr",
+            format!("{head}<controller type='usb' index='0' model='&bar;'/>\n{tail}"),
+            "undefined entity",
+        ),
+        (
+            "attr-name",
+            format!("{head}<controller type='usb' man&ged='yes'/>\n{tail}"),
+            "man&ged",
+        ),
+        (
+            "lt-in-attr",
+            format!("{head}<controller type='usb' model='a<b'/>\n{tail}"),
+            "`<`",
+        ),
+        (
+            "dup-attr",
+            format!("{head}<controller type='usb' index='0' index='1'/>\n{tail}"),
+            "duplicated attribute",
+        ),
+        (
+            "mismatch",
+            format!("{head}<controller type='usb'>\n</controler>\n{tail}"),
+            "</controler>",
+        ),
+        (
+            "text-after-root",
+            format!("{head}{ctl}\n{tail}junk\n"),
+            "after the root",
+        ),
+        (
+            "element-after-root",
+            format!("{head}{ctl}\n{tail}<x/>\n"),
+            "second root",
+        ),
+        ("unterminated", format!("{head}{ctl}\n"), "never closed"),
+    ];
+    for (name, text, want) in cases {
+        let f = tmp(&format!("{name}.xml"), text.as_bytes());
+        for cmd in ["plan", "check"] {
+            let r = run(&[cmd, &f]);
+            refused(&r, &[&f, "line ", want]);
+        }
+    }
+    // Valid documents with references, comments and odd spacing still round-trip.
+    let text = format!(
+        "<?xml version='1.0'?>\n<!-- a &amp; b -->\n{head}<controller type='usb' index='0' model='qemu-xhci' \
+         alias=\"&#x41;&amp;&lt;&quot;\" >\n  <!-- c -->\n</controller>\n{tail}<!-- end -->\n"
+    );
+    let f = tmp("valid.xml", text.as_bytes());
+    let r = run(&["plan", &f]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("<?xml version='1.0'?>\n<!-- a &amp; b -->\n<domain type='kvm'>"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("alias=\"&#x41;&amp;&lt;&quot;\" >"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("</domain>\n<!-- end -->\n"),
+        "{}",
+        r.stdout
+    );
+}

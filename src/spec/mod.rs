@@ -84,15 +84,6 @@ pub enum BusType {
 impl Spec {
     /// Parse a YAML or JSON spec (or plan). `file` names the input in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Spec> {
-        if text.trim().is_empty() {
-            return Err(Error::Input {
-                location: crate::error::Location {
-                    file: Some(file.into()),
-                    ..Default::default()
-                },
-                message: "empty input: expected a spec with `machine:` and `devices:`".into(),
-            });
-        }
         let spec = crate::yaml::from_str::<Spec>(text).map_err(|e| e.in_file(file))?;
         bounds::check(&spec).map_err(|e| e.in_file(file))?;
         Ok(spec)
