@@ -184,7 +184,7 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
     let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses)?;
     let mut storage = storage::controllers(spec, cat, &machine, &devs)?;
     pins::pin_storage(cat, &machine, &mut storage, &mut buses)?;
-    pins::function_zero(spec, &buses)?;
+    pins::function_zero(spec, &buses, &ctx)?;
     if ctx.live {
         storage::check_live(spec, cat, &storage)?;
     }

@@ -435,8 +435,15 @@ pub(super) fn pin_devices(
 
 /// A slot whose functions are pinned must have function 0 pinned too: a guest finds
 /// the other functions of a slot only through function 0, and nothing the planner adds
-/// goes into a slot that is partly taken.
-pub(super) fn function_zero(spec: &Spec, buses: &[Bus]) -> Result<()> {
+/// goes into a slot that is partly taken. (When replanning, a device that had function 0
+/// in the previous plan holds it: the replan keeps or moves the slot as a whole.)
+pub(super) fn function_zero(spec: &Spec, buses: &[Bus], ctx: &super::Context) -> Result<()> {
+    let previous: BTreeSet<(u32, u8)> = ctx
+        .previous
+        .values()
+        .filter(|a| a.function == 0)
+        .map(|a| (a.bus, a.slot))
+        .collect();
     let pins = spec
         .devices
         .iter()
@@ -464,7 +471,7 @@ pub(super) fn function_zero(spec: &Spec, buses: &[Bus]) -> Result<()> {
             .find(|b| b.index == a.bus)
             .and_then(|b| b.used.get(&a.slot).copied())
             .unwrap_or(0);
-        if a.function != 0 && used & 1 == 0 {
+        if a.function != 0 && used & 1 == 0 && !previous.contains(&(a.bus, a.slot)) {
             return Err(Error::input(
                 at,
                 format!(
