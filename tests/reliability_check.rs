@@ -689,3 +689,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn specs_asking_for_a_pcie_only_kind_on_conventional_pci_are_bad_input() {
+    // The planner refuses them as input (exit 2) instead of making a plan its verifier
+    // then rejects (exit 1, "plan fails verification").
+    let o = devaddr(
+        &["plan", "-"],
+        Some("machine: q35\ndevices:\n  - {id: e0, kind: e1000}\n  - {id: n, kind: nvme, bus: pci}\n"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("devices[1].bus"), "{}", stderr(&o));
+    let mut p = planned("q35-mixed", Q35_MIXED);
+    let bridge = of_model(&mut p, "pcie-to-pci-bridge")[0]["index"]
+        .as_u64()
+        .unwrap();
+    entry(&mut p, "devices", "vf0")["address"] = pci(bridge, 0x10, 0);
+    let o = devaddr(&["plan", "-"], Some(&serde_yaml::to_string(&p).unwrap()));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PCIe-only"), "{}", stderr(&o));
+    // On pc every device is conventional PCI: nvme is fine there.
+    let o = devaddr(
+        &["plan", "-"],
+        Some("machine: pc\ndevices:\n  - {id: n, kind: nvme}\n"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
