@@ -209,8 +209,11 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 Some(prev) => {
                     let text = read_input(prev)?;
                     let before = devaddr::Plan::parse(&text, prev)?;
-                    let r = devaddr::replan_with(&s, &before, allow_moves, opts)
-                        .map_err(|e| e.in_file(&spec))?;
+                    let r = devaddr::replan_with(&s, &before, allow_moves, opts).map_err(|e| {
+                        let about_previous = matches!(&e, Error::Input { location, .. }
+                            if location.path.as_deref() == Some("previous plan"));
+                        e.in_file(if about_previous { prev } else { &spec })
+                    })?;
                     for m in &r.moves {
                         eprintln!(
                             "moved {}: {} -> {} ({})",
@@ -251,7 +254,12 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 catalog,
                 ..Default::default()
             };
-            let h = devaddr::hotplug_with(&before, &devices, opts)?;
+            // Errors about the devices to add name that file, the rest the plan.
+            let h = devaddr::hotplug_with(&before, &devices, opts).map_err(|e| {
+                let about_add = matches!(&e, Error::Input { location, .. }
+                    if location.path.as_deref().is_some_and(|p| p.starts_with("add[")));
+                e.in_file(if about_add { &add } else { &plan })
+            })?;
             let text = match format {
                 HotplugFormat::Yaml => h.plan.to_yaml(),
                 HotplugFormat::Json => h.plan.to_json(),

@@ -10,6 +10,18 @@ use crate::spec::Spec;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Functions of a PCI slot (0-7).
+const FUNCTIONS_PER_SLOT: u8 = 8;
+/// QEMU's `chassis`, `port` (PCIe ports) and `chassis_nr` (pci-bridge) properties are
+/// 8-bit.
+const QEMU_CHASSIS_MAX: u32 = u8::MAX as u32;
+/// QEMU's `slot` property of a PCIe port: devaddr and libvirt never set it, so every port
+/// is slot 0 of its chassis and QEMU's (chassis, slot) pair is unique only if the chassis is.
+const PCIE_PORT_SLOT: u32 = 0;
+/// SCSI addressing of virtio-scsi: targets 0-255, LUNs 0-16383 (QEMU's limits).
+const SCSI_MAX_TARGET: u32 = u8::MAX as u32;
+const SCSI_MAX_LUN: u32 = 16383;
+
 /// Check a plan against the spec it came from: the rules, plus every spec device present
 /// with its pins kept and every given controller kept.
 pub fn verify_against(plan: &Plan, spec: &Spec, cat: &Catalog) -> Vec<String> {
@@ -177,6 +189,17 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 ));
                 continue;
             }
+            if c.index >= machine.limits.bus_numbers {
+                w.bad(format!(
+                    "controller `{}`: PCI index {} is out of range: a PCI domain of machine {} \
+                     has {} bus numbers (indexes 0-{})",
+                    c.id,
+                    c.index,
+                    machine.name,
+                    machine.limits.bus_numbers,
+                    machine.limits.bus_numbers.saturating_sub(1)
+                ));
+            }
             w.buses.insert(c.index, (c, m));
         } else if !cat.storage.contains_key(&c.model) {
             w.bad(format!("controller `{}`: unknown model {}", c.id, c.model));
@@ -188,6 +211,12 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         for f in &b.functions {
             used.insert((0, 0, b.slot, *f), format!("chipset ({})", b.what));
         }
+    }
+    for b in &machine.builtin_controllers {
+        used.insert(
+            PciAddress::new(0, b.slot, b.function).key(),
+            format!("builtin controller `{}` of machine {}", b.id, machine.name),
+        );
     }
     let mut claim = |w: &mut World, a: &PciAddress, who: &str| {
         if let Some(prev) = used.insert(a.key(), who.to_string()) {
@@ -238,6 +267,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             }
         }
     }
+    check_chassis(&mut w);
     // Storage/USB controllers: builtin ones, listed ones, and spec devices that are ones.
     let mut storage: BTreeMap<(String, u32), (String, u32, u32)> = BTreeMap::new();
     for b in &machine.builtin_controllers {
@@ -256,8 +286,10 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             continue;
         };
         if c.builtin == Some(true) {
+            check_builtin(&mut w, c);
             continue;
         }
+        check_usb_ports(&mut w, &format!("controller `{}`", c.id), m, c.ports);
         let shape = if m.provides == "usb" {
             (1, c.ports.or(m.ports).unwrap_or(0))
         } else {
@@ -292,6 +324,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         let idx = (0..)
             .find(|i| !storage.contains_key(&(m.provides.clone(), *i)))
             .unwrap_or(0);
+        check_usb_ports(&mut w, &format!("device `{}`", d.id), m, d.ports);
         let shape = if m.provides == "usb" {
             (1, d.ports.or(m.ports).unwrap_or(0))
         } else {
@@ -321,7 +354,20 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         match (k.family, &d.address) {
             (Family::Pci, Some(Address::Pci(a))) => {
                 claim(&mut w, a, &who);
-                check_slot(&mut w, a, &who, Some("pci-device|pcie-device"));
+                // A PCIe-only kind (the catalog's `pci: pcie`) on a machine with PCIe needs a
+                // PCIe bus; other kinds may sit on either (libvirt accepts given addresses).
+                let pcie_only = machine.pcie && k.pci == Some(crate::catalog::PciType::Pcie);
+                let conventional = w.buses.get(&a.bus).filter(|(_, m)| !m.bus.express);
+                if let (true, Some(&(c, _))) = (pcie_only, conventional) {
+                    w.bad(format!(
+                        "{who}: {} is a PCIe-only device kind (models/devices.yaml: pci: pcie) \
+                         and cannot sit behind conventional PCI bus {} ({} `{}`)",
+                        d.kind, a.bus, c.model, c.id
+                    ));
+                    check_slot(&mut w, a, &who, None);
+                } else {
+                    check_slot(&mut w, a, &who, Some("pci-device|pcie-device"));
+                }
                 let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
                 match d.bus {
                     Some(crate::spec::BusType::Pcie) if !express => w.bad(format!(
@@ -379,7 +425,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                     None => w.bad(format!("{who}: no {t} controller {}", a.controller)),
                     Some((_, buses, units)) => {
                         let unit_ok = if t == "scsi" {
-                            a.unit <= 16383 && a.target <= 255
+                            a.unit <= SCSI_MAX_LUN && a.target <= SCSI_MAX_TARGET
                         } else {
                             a.unit < *units && a.target == 0
                         };
@@ -465,8 +511,12 @@ fn check_slot(w: &mut World, a: &PciAddress, who: &str, connect: Option<&str>) {
     if a.domain != 0 {
         w.bad(format!("{who}: PCI domain {} does not exist", a.domain));
     }
-    if a.function > 7 {
-        w.bad(format!("{who}: function {} out of range", a.function));
+    if a.function >= FUNCTIONS_PER_SLOT {
+        w.bad(format!(
+            "{who}: function {} out of range 0-{}",
+            a.function,
+            FUNCTIONS_PER_SLOT - 1
+        ));
     }
     let Some(&(c, m)) = w.buses.get(&a.bus) else {
         w.bad(format!("{who}: bus {} has no PCI controller", a.bus));
@@ -546,17 +596,22 @@ fn check_budgets(
         }
     }
     ranges.sort();
-    let mut limit = 256;
+    let mut limit = machine.limits.bus_numbers;
     for (nr, need, id) in ranges.iter().rev() {
-        if nr + need > limit {
+        if *nr == 0 {
             w.bad(format!(
-                "expander `{id}` (bus_nr {nr}) needs bus numbers {nr}-{} but only up to {} \
-                 are free before the next expander: the firmware would not enumerate it",
-                nr + need - 1,
-                limit - 1
+                "expander `{id}`: bus_nr 0 is the root bus's number (QEMU refuses it)"
             ));
         }
-        limit = *nr;
+        if nr.saturating_add(*need) > limit {
+            w.bad(format!(
+                "expander `{id}` (bus_nr {nr}) needs {need} bus numbers from {nr} on, but only \
+                 numbers below {limit} are free before the next expander or the end of the PCI \
+                 domain ({} bus numbers): the firmware would not enumerate it",
+                machine.limits.bus_numbers
+            ));
+        }
+        limit = limit.min(*nr);
     }
     if root_need > limit {
         w.bad(format!(
@@ -588,7 +643,7 @@ fn check_budgets(
             continue;
         }
         let empty = (m.bus.slots[0]..=m.bus.slots[1])
-            .filter(|&s| (0..8).all(|f| !used.contains_key(&(0, i, s, f))))
+            .filter(|&s| (0..FUNCTIONS_PER_SLOT).all(|f| !used.contains_key(&(0, i, s, f))))
             .count() as u32;
         free_total += empty;
         if let Some(n) = w.node_of(i) {
@@ -611,4 +666,104 @@ fn check_budgets(
         }
     }
     let _ = (spec, cat);
+}
+
+/// A controller marked `builtin` is one the machine creates itself: it must be one of the
+/// machine's builtin controllers, at the machine's address.
+fn check_builtin(w: &mut World, c: &ControllerEntry) {
+    let machine = w.machine;
+    let Some(b) = machine
+        .builtin_controllers
+        .iter()
+        .find(|b| b.id == c.id && b.model == c.model && b.index == c.index)
+    else {
+        w.bad(format!(
+            "controller `{}` ({} index {}) is marked builtin, but machine {} has no such \
+             builtin controller",
+            c.id, c.model, c.index, machine.name
+        ));
+        return;
+    };
+    let home = PciAddress::new(0, b.slot, b.function);
+    match &c.address {
+        None => {}
+        Some(Address::Pci(a)) if a.key() == home.key() => {}
+        Some(a) => w.bad(format!(
+            "builtin controller `{}` of machine {} is at {home}; the plan moves it to {a} \
+             (a builtin cannot move)",
+            c.id, machine.name
+        )),
+    }
+}
+
+/// USB controllers: a port count within what the model supports.
+fn check_usb_ports(w: &mut World, who: &str, m: &crate::catalog::StorageModel, ports: Option<u32>) {
+    let Some(p) = ports else { return };
+    if m.provides != "usb" {
+        w.bad(format!("{who}: `ports` applies only to USB controllers"));
+        return;
+    }
+    let max = m.max_ports.or(m.ports).unwrap_or(0);
+    if p == 0 || p > max {
+        w.bad(format!("{who}: {p} USB ports; a {} has 1-{max}", m.model));
+    }
+}
+
+/// PCIe ports (root and downstream) are slot 0 of their chassis in QEMU, which refuses two
+/// ports with the same chassis/slot pair; pci-bridges need a unique non-zero chassis_nr.
+/// All of them are 8-bit properties. An attribute the model does not have is refused by
+/// QEMU as an unknown property.
+fn check_chassis(w: &mut World) {
+    let mut ports: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut bridges: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut found = Vec::new();
+    for &(c, m) in w.buses.values() {
+        let has = |a: &str| m.attrs.iter().any(|x| x == a);
+        let attrs = [
+            ("chassis", c.chassis),
+            ("port", c.port),
+            ("chassis_nr", c.chassis_nr),
+            ("bus_nr", c.bus_nr),
+        ];
+        for (name, v) in attrs {
+            let Some(v) = v else { continue };
+            if !has(name) {
+                found.push(format!(
+                    "controller `{}`: {} has no `{name}` attribute (QEMU refuses the property)",
+                    c.id, c.model
+                ));
+            } else if name != "bus_nr" && v > QEMU_CHASSIS_MAX {
+                found.push(format!(
+                    "controller `{}`: {name} {v} is out of range 0-{QEMU_CHASSIS_MAX}",
+                    c.id
+                ));
+            }
+        }
+        if let Some(ch) = c.chassis.filter(|_| has("chassis")) {
+            if let Some(prev) = ports.insert(ch, &c.id) {
+                found.push(format!(
+                    "controllers `{prev}` and `{}` are both chassis {ch} slot {PCIE_PORT_SLOT} \
+                     (port {}): QEMU refuses two PCIe ports with the same chassis/slot pair",
+                    c.id,
+                    c.port.map_or("-".to_string(), |p| format!("{p:#x}"))
+                ));
+            }
+        }
+        if let Some(nr) = c.chassis_nr.filter(|_| has("chassis_nr")) {
+            if nr == 0 {
+                found.push(format!(
+                    "controller `{}`: chassis_nr 0; a pci-bridge needs a chassis number 1-{}",
+                    c.id, QEMU_CHASSIS_MAX
+                ));
+            }
+            if let Some(prev) = bridges.insert(nr, &c.id) {
+                found.push(format!(
+                    "controllers `{prev}` and `{}` both have chassis_nr {nr}: each bridge needs \
+                     a unique chassis number",
+                    c.id
+                ));
+            }
+        }
+    }
+    w.findings.extend(found);
 }

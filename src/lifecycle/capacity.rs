@@ -58,7 +58,11 @@ pub fn capacity_with(
     opts: Options<'_>,
 ) -> Result<Vec<CapacityRow>> {
     let cat = opts.catalog;
-    // A plan plans to itself; a spec is planned first.
+    // A plan must pass check (planning it would repair it); then it plans to itself. A
+    // spec is planned first.
+    if input.devaddr.is_some() {
+        super::verified(input, cat, "plan")?;
+    }
     let plan: Plan = crate::plan_with(input, opts)?;
     let base = plan.to_spec();
     let machine = cat

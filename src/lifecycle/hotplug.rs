@@ -3,7 +3,7 @@
 //! devices go into free hotpluggable slots that honour their NUMA node, bus type and
 //! multifunction group.
 
-use super::validate;
+use super::{validate, verified};
 use crate::error::{Error, Result};
 use crate::normalize::{self, Context, ExtraUnit, Mode};
 use crate::spec::DeviceEntry;
@@ -41,6 +41,7 @@ pub fn hotplug(plan: &Plan, add: &[DeviceEntry]) -> Result<Hotplugged> {
 pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Result<Hotplugged> {
     let cat = opts.catalog;
     let base = plan.to_spec();
+    verified(&base, cat, "plan")?;
     validate(&base, cat)?;
     let mut spec = base.clone();
     spec.devaddr = None;

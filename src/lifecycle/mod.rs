@@ -28,3 +28,31 @@ fn validate(spec: &Spec, cat: &Catalog) -> Result<()> {
     crate::normalize::normalize(spec, cat).map(|_| ())?;
     crate::order::sequence(spec).map(|_| ())
 }
+
+/// A plan handed to hotplug, capacity or replan must pass `devaddr check` first: planning
+/// from a corrupted plan would quietly repair it (a gap controller for a dangling bus, a
+/// builtin put back) and answer for a guest that does not exist. `what` names the input
+/// in the error (`plan`, `previous plan`); the CLI adds the file.
+fn verified(plan: &Spec, cat: &Catalog, what: &str) -> Result<()> {
+    let findings = crate::verify::verify_spec(plan, cat).map_err(|e| match e {
+        Error::Input { message, .. } => Error::input(what, message),
+        other => other,
+    })?;
+    if findings.is_empty() {
+        return Ok(());
+    }
+    Err(Error::input(
+        what,
+        format!(
+            "the {what} fails `devaddr check` ({} finding{}); fix it or plan again from the \
+             spec:\n{}",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            findings
+                .iter()
+                .map(|f| format!("  - {f}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    ))
+}

@@ -4,7 +4,7 @@
 //! `allow_moves` the program instead keeps as many devices as possible (a `keep` binary
 //! per device) and the moves are listed.
 
-use super::{machine_name, validate};
+use super::{machine_name, validate, verified};
 use crate::error::{Error, Result};
 use crate::normalize::{self, Context};
 use crate::spec::Spec;
@@ -69,6 +69,7 @@ pub fn replan_with(
             ),
         ));
     }
+    verified(&previous.to_spec(), cat, "previous plan")?;
     let (merged, kept) = merge(spec, previous)?;
     let orphans = orphans(cat, &merged, &kept, previous);
     if !allow_moves {

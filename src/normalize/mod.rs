@@ -377,6 +377,15 @@ fn resolve_devices(
                             ),
                         ))
                     }
+                    (Some(BusType::Pci), PciType::Pcie) => {
+                        return Err(Error::input(
+                            at("bus"),
+                            format!(
+                                "device `{}`: kind `{}` is PCIe only; expected bus: pcie",
+                                d.id, kind.kind
+                            ),
+                        ))
+                    }
                     (Some(b), _) => b == BusType::Pcie,
                     (None, PciType::Pcie) => true,
                     (None, PciType::Pci) => false,

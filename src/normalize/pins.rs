@@ -368,6 +368,17 @@ pub(super) fn pin_devices(
             false,
         )?;
         let bus = buses.iter().find(|b| b.index == a.bus).expect("occupied");
+        let pcie_only = machine.pcie && dev.kind.pci == Some(crate::catalog::PciType::Pcie);
+        if pcie_only && !cat.pci_model(&bus.model).bus.express {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}`: {} is a PCIe-only device kind and cannot sit on conventional \
+                     PCI bus {} ({})",
+                    d.id, d.kind, a.bus, bus.model
+                ),
+            ));
+        }
         if dev.hotplug && !bus.hotplug {
             return Err(Error::input(
                 at,
