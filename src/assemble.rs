@@ -4,9 +4,13 @@
 use crate::catalog::{Catalog, Family, ReserveKind};
 use crate::error::{Error, Result};
 use crate::normalize::{counts_for_reserve, Problem};
+use crate::solve::backend::Status;
 use crate::solve::decode::Placement;
 use crate::spec::Tunables;
-use crate::topology::{Address, ControllerEntry, DriveAddress, Free, Plan, PlanHeader, UsbAddress};
+use crate::topology::{
+    Address, ControllerEntry, DriveAddress, Free, Gap, Plan, PlanHeader, SolverReport,
+    SolverStatus, UsbAddress,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the placement rules; recorded in every plan.
@@ -50,6 +54,16 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             version: env!("CARGO_PKG_VERSION").to_string(),
             policy: preset_name(eff.preset).to_string(),
             policy_version: POLICY_VERSION,
+            solver: Some(match pl.status {
+                Status::Optimal => SolverReport {
+                    status: SolverStatus::Optimal,
+                    gap: None,
+                },
+                Status::Feasible { gap } => SolverReport {
+                    status: SolverStatus::Feasible,
+                    gap: Some(Gap::of(gap)),
+                },
+            }),
         },
         name: p.spec.name.clone(),
         machine: p.spec.machine.clone(),

@@ -50,7 +50,7 @@ pub use lifecycle::{
     capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,
     CapacityRow, Hotplugged, Move, Replanned,
 };
-pub use solve::backend::{Backend, Ilp, MicroLp, Outcome};
+pub use solve::backend::{Backend, Ilp, MicroLp, Outcome, Status, WorkLimit};
 pub use spec::{DeviceEntry, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
 
@@ -61,6 +61,19 @@ pub struct Options<'a> {
     pub catalog: &'a Catalog,
     /// The MIP solver (default: microlp).
     pub backend: &'a dyn Backend,
+    /// The search budget of each integer program (deterministic; default
+    /// [`WorkLimit::DEFAULT`]). A search that reaches it returns its best verified plan
+    /// with `solver: {status: feasible, gap}` in the plan header.
+    pub work_limit: WorkLimit,
+}
+
+impl<'a> Options<'a> {
+    pub(crate) fn solver(&self) -> solve::Solver<'a> {
+        solve::Solver {
+            backend: self.backend,
+            limit: self.work_limit,
+        }
+    }
 }
 
 impl Default for Options<'_> {
@@ -68,6 +81,7 @@ impl Default for Options<'_> {
         Options {
             catalog: Catalog::embedded(),
             backend: &MicroLp,
+            work_limit: WorkLimit::DEFAULT,
         }
     }
 }
@@ -89,12 +103,21 @@ pub fn plan_with(spec: &Spec, opts: Options<'_>) -> Result<Plan> {
 /// The pipeline for one kind of run: normalize → formulate/solve → decode → order → verify.
 pub(crate) fn plan_in(spec: &Spec, opts: Options<'_>, ctx: normalize::Context) -> Result<Plan> {
     let problem = normalize::normalize_in(spec, opts.catalog, ctx)?;
-    let placement = solve::solve_with(&problem, opts.catalog, opts.backend)?;
+    let placement = solve::solve_with(&problem, opts.catalog, opts.solver())?;
     let mut plan = assemble::assemble(&problem, opts.catalog, &placement)?;
     order::apply(&mut plan, &problem)?;
     let findings = verify::verify_against(&plan, spec, opts.catalog);
     if !findings.is_empty() {
         return Err(Error::Check { findings });
+    }
+    // Planning a plan again reproduces it: it keeps the search status it was found with.
+    if let Some(before) = &spec.devaddr {
+        if before.solver.is_some()
+            && plan.controllers == spec.controllers
+            && plan.devices == spec.devices
+        {
+            plan.devaddr.solver = before.solver;
+        }
     }
     Ok(plan)
 }

@@ -18,6 +18,11 @@ struct Cli {
     /// Use the hardware catalog in DIR (laid out like models/) instead of the built-in one.
     #[arg(long, global = true, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// Search budget of each integer program (deterministic: branch-and-bound nodes
+    /// times program size). A plan found at the limit is returned with `solver: {status:
+    /// feasible, gap}`; with none found the command exits 1 and says so.
+    #[arg(long, global = true, value_name = "UNITS", default_value_t = devaddr::WorkLimit::DEFAULT.0)]
+    work_limit: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -151,6 +156,7 @@ fn read_input(path: &str) -> Result<String, Error> {
 
 fn run(cli: Cli) -> Result<u8, Error> {
     let owned;
+    let work_limit = devaddr::WorkLimit(cli.work_limit);
     let catalog: &Catalog = match &cli.models {
         Some(dir) => {
             owned = Catalog::from_dir(dir)?;
@@ -202,6 +208,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             let opts = devaddr::Options {
                 catalog,
+                work_limit,
                 ..Default::default()
             };
             let plan = match &previous {
@@ -252,6 +259,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let devices = devaddr::spec::parse_devices(&read_input(&add)?, &add)?;
             let opts = devaddr::Options {
                 catalog,
+                work_limit,
                 ..Default::default()
             };
             // Errors about the devices to add name that file, the rest the plan.
@@ -295,6 +303,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let q = devaddr::CapacityQuery { kinds, node };
             let opts = devaddr::Options {
                 catalog,
+                work_limit,
                 ..Default::default()
             };
             let rows = devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_file(&input))?;

@@ -10,7 +10,7 @@
 //! placement order (the replay) decides which device goes where and the new indexes.
 
 use super::pci::{flag, AddrSet};
-use crate::{Backend, Ilp, MicroLp, Outcome};
+use crate::{Backend, Ilp, MicroLp, Outcome, WorkLimit};
 use std::collections::BTreeMap;
 
 /// Controllers the first pass may add, by model.
@@ -203,8 +203,8 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
         ilp.row(format!("slots of new {model}"), row, f64::NEG_INFINITY, 0.0);
     }
     ilp.objective = vec![(n_rp, 1.0), (n_pp, 1.0), (n_pb, 1.0)];
-    match MicroLp.solve(&ilp) {
-        Ok(Outcome::Optimal(v)) => Some(Growth {
+    match MicroLp.solve(&ilp, WorkLimit::DEFAULT) {
+        Ok(Outcome::Solved { values: v, .. }) => Some(Growth {
             root_ports: v[n_rp].max(0) as usize,
             pcie_pci_bridges: v[n_pp].max(0) as usize,
             pci_bridges: v[n_pb].max(0) as usize,

@@ -177,7 +177,7 @@ fn pci_counts(
             ..Default::default()
         };
         let p = normalize::normalize_in(base, cat, ctx)?;
-        crate::solve::max_extra(&p, cat, opts.backend)
+        crate::solve::max_extra(&p, cat, opts.solver())
     };
     let live = if kind.hotplug && kind.attach {
         ask(true, true)?

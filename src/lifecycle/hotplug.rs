@@ -166,7 +166,7 @@ fn shortage(
             ..Default::default()
         };
         let q = normalize::normalize_in(base, cat, ctx).ok()?;
-        let free = crate::solve::max_extra(&q, cat, opts.backend).ok()?;
+        let free = crate::solve::max_extra(&q, cat, opts.solver()).ok()?;
         if free >= n {
             continue;
         }

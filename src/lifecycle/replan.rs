@@ -146,7 +146,7 @@ pub fn replan_with(
         reasons.insert(i, message);
     }
     let problem = normalize::normalize_in(&candidate, cat, ctx)?;
-    let kept_units = crate::solve::keep_set(&problem, cat, opts.backend)?;
+    let kept_units = crate::solve::keep_set(&problem, cat, opts.solver())?;
     let mut stay: BTreeSet<usize> = BTreeSet::new();
     for u in kept_units {
         if let normalize::What::Devices(members) = &problem.units[u].what {

@@ -1,37 +1,54 @@
 //! A solver-neutral integer program and the backend trait that solves it. The default
-//! backend is microlp (pure Rust) through good_lp.
+//! backend is microlp (pure Rust): good_lp builds the model and microlp's own solve
+//! options bound the search.
+//!
+//! The search is bounded by a deterministic *work limit* (branch-and-bound nodes, scaled
+//! by the size of the program), never by the clock: the same program gets the same
+//! answer on every machine. When the limit is reached the best assignment found is
+//! returned as [`Status::Feasible`] with its gap.
 
 use good_lp::{
-    constraint, solvers::microlp::microlp, variable, Expression, ProblemVariables, ResolutionError,
-    Solution, SolverModel, Variable,
+    constraint, solvers::microlp::microlp, variable, Expression, ProblemVariables, SolverModel,
+    Variable,
 };
 
 /// An integer variable with bounds.
 #[derive(Debug, Clone)]
 pub struct Var {
+    /// What the variable counts (for debugging and explanations).
     pub name: String,
+    /// Lower bound.
     pub lo: f64,
+    /// Upper bound (`f64::INFINITY` for none).
     pub hi: f64,
 }
 
 /// `lo <= Σ coef·x <= hi`.
 #[derive(Debug, Clone)]
 pub struct Row {
+    /// Where the row comes from (the requirement it states).
     pub name: String,
+    /// `(variable index, coefficient)` pairs.
     pub terms: Vec<(usize, f64)>,
+    /// Lower bound (`f64::NEG_INFINITY` for none).
     pub lo: f64,
+    /// Upper bound (`f64::INFINITY` for none).
     pub hi: f64,
 }
 
 /// A pure integer minimisation program.
 #[derive(Debug, Clone, Default)]
 pub struct Ilp {
+    /// The variables, all integer.
     pub vars: Vec<Var>,
+    /// The constraints.
     pub rows: Vec<Row>,
+    /// The objective to minimise.
     pub objective: Vec<(usize, f64)>,
 }
 
 impl Ilp {
+    /// Add an integer variable in `lo..=hi`; returns its index.
     pub fn var(&mut self, name: impl Into<String>, lo: f64, hi: f64) -> usize {
         self.vars.push(Var {
             name: name.into(),
@@ -40,6 +57,7 @@ impl Ilp {
         });
         self.vars.len() - 1
     }
+    /// Add the row `lo <= Σ terms <= hi`.
     pub fn row(&mut self, name: impl Into<String>, terms: Vec<(usize, f64)>, lo: f64, hi: f64) {
         self.rows.push(Row {
             name: name.into(),
@@ -48,61 +66,425 @@ impl Ilp {
             hi,
         });
     }
+    /// The size the work limit is measured against: variables plus rows.
+    pub fn size(&self) -> u64 {
+        (self.vars.len() + self.rows.len()).max(1) as u64
+    }
+    /// The value of `terms` at `values`.
+    pub fn value(terms: &[(usize, f64)], values: &[i64]) -> f64 {
+        terms.iter().map(|&(v, c)| c * values[v] as f64).sum()
+    }
+}
+
+/// How far the search went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Status {
+    /// Optimality was proven.
+    Optimal,
+    /// A feasible assignment; the work limit stopped the proof. `gap` is the relative
+    /// distance between its objective and the best proven bound.
+    Feasible {
+        /// `(objective - bound) / max(|objective|, 1)`.
+        gap: f64,
+    },
 }
 
 /// Outcome of a solve.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Optimal(Vec<i64>),
+    /// An assignment of every variable, and whether it is proven optimal.
+    Solved {
+        /// One value per variable.
+        values: Vec<i64>,
+        /// Optimal, or feasible with a gap.
+        status: Status,
+    },
+    /// No assignment satisfies the rows (proven).
     Infeasible,
+    /// The work limit was reached before any assignment was found (nothing proven).
+    LimitReached,
 }
+
+/// A budget of branch-and-bound work. One unit is one node of a program with one
+/// variable or row, so a node of a program of size `s` costs `s` units: the budget
+/// means about the same time whatever the program's size, and is the same on every
+/// machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkLimit(pub u64);
+
+impl WorkLimit {
+    /// The default budget: a few hundred milliseconds of search at most on a 2-core
+    /// machine for the largest programs devaddr builds.
+    pub const DEFAULT: WorkLimit = WorkLimit(2_000_000);
+
+    /// Nodes of a program of `size` this budget pays for (at least a few, so that a
+    /// program always gets a search).
+    pub fn nodes(self, size: u64) -> u64 {
+        (self.0 / size.max(1)).max(MIN_NODES)
+    }
+}
+
+impl Default for WorkLimit {
+    fn default() -> Self {
+        WorkLimit::DEFAULT
+    }
+}
+
+/// Every search gets at least this many nodes, whatever the budget.
+const MIN_NODES: u64 = 16;
 
 /// A MIP solver.
-pub trait Backend {
-    fn solve(&self, ilp: &Ilp) -> Result<Outcome, String>;
+pub trait Backend: Sync {
+    /// Minimise `ilp.objective` within `limit`.
+    fn solve(&self, ilp: &Ilp, limit: WorkLimit) -> Result<Outcome, String>;
 }
 
-/// microlp through good_lp.
+/// microlp, with the model built by good_lp.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MicroLp;
 
-impl Backend for MicroLp {
-    fn solve(&self, ilp: &Ilp) -> Result<Outcome, String> {
-        let mut pv = ProblemVariables::new();
-        let vs: Vec<Variable> = ilp
-            .vars
-            .iter()
-            .map(|v| pv.add(variable().integer().min(v.lo).max(v.hi).name(&v.name)))
-            .collect();
-        let lin =
-            |terms: &[(usize, f64)]| -> Expression { terms.iter().map(|&(i, c)| c * vs[i]).sum() };
-        let mut model = pv.minimise(lin(&ilp.objective)).using(microlp);
-        for r in &ilp.rows {
-            let e = lin(&r.terms);
-            if r.lo == r.hi {
-                model = model.with(constraint!(e == r.lo));
-                continue;
-            }
-            if r.lo.is_finite() {
-                model = model.with(constraint!(e.clone() >= r.lo));
-            }
-            if r.hi.is_finite() {
-                model = model.with(constraint!(e <= r.hi));
-            }
+/// An objective whose coefficients are integers (all variables are) takes integer
+/// values; `step` is their greatest common divisor, so a better assignment is better by
+/// at least `step` and a node whose bound is within `step` of the incumbent holds none.
+fn objective_step(objective: &[(usize, f64)]) -> Option<u64> {
+    let mut g = 0u64;
+    for &(_, c) in objective {
+        if c == 0.0 {
+            continue;
         }
-        match model.solve() {
-            Ok(sol) => Ok(Outcome::Optimal(
-                vs.iter().map(|&v| sol.value(v).round() as i64).collect(),
-            )),
-            Err(ResolutionError::Infeasible) => Ok(Outcome::Infeasible),
-            Err(e) => Err(e.to_string()),
+        if c.fract() != 0.0 || c.abs() > 1e12 {
+            return None;
+        }
+        g = gcd(g, c.abs() as u64);
+    }
+    (g > 0).then_some(g)
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// One microlp run: the outcome, the proven bound and the nodes used.
+struct Run {
+    found: Option<(Vec<i64>, bool)>,
+    infeasible: bool,
+    bound: Option<f64>,
+}
+
+/// The program as a good_lp model: integer variables, or their LP relaxation with
+/// `fixed` variables held at a value.
+fn model(
+    ilp: &Ilp,
+    integer: bool,
+    fixed: &[(usize, f64)],
+    cutoff: Option<f64>,
+) -> good_lp::solvers::microlp::MicroLpProblem {
+    let mut pv = ProblemVariables::new();
+    let vs: Vec<Variable> = ilp
+        .vars
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (lo, hi) = match fixed.iter().find(|f| f.0 == i) {
+                Some(&(_, x)) => (x, x),
+                None => (v.lo, v.hi),
+            };
+            let def = variable().min(lo).max(hi);
+            pv.add(if integer { def.integer() } else { def })
+        })
+        .collect();
+    let lin =
+        |terms: &[(usize, f64)]| -> Expression { terms.iter().map(|&(i, c)| c * vs[i]).sum() };
+    let mut model = pv.minimise(lin(&ilp.objective)).using(microlp);
+    for r in &ilp.rows {
+        let e = lin(&r.terms);
+        if r.lo == r.hi {
+            model = model.with(constraint!(e == r.lo));
+            continue;
+        }
+        if r.lo.is_finite() {
+            model = model.with(constraint!(e.clone() >= r.lo));
+        }
+        if r.hi.is_finite() {
+            model = model.with(constraint!(e <= r.hi));
         }
     }
+    if let Some(c) = cutoff {
+        model = model.with(constraint!(lin(&ilp.objective) <= c));
+    }
+    model
+}
+
+/// A feasible assignment found by diving through LP relaxations: solve the relaxation,
+/// fix the first fractional variable (those the objective counts first) at its value
+/// rounded up — more controllers, slots or windows keep a placement possible — or down
+/// when up is impossible, and repeat. `None` when the dive ends in an infeasible
+/// relaxation. Deterministic, and at most one LP per variable plus one per retreat.
+enum Dive {
+    /// An assignment, and the relaxation's bound.
+    Found(Vec<i64>, Option<f64>),
+    /// The dive ended without one (the relaxation's bound).
+    Failed(Option<f64>),
+    /// Even the relaxation is infeasible: so is the program.
+    Infeasible,
+}
+
+fn dive(ilp: &Ilp, max_lps: u64) -> Dive {
+    let solve = |fixed: &[(usize, f64)]| -> Option<microlp::Solution> {
+        let m = model(ilp, false, fixed, None);
+        match m.as_inner().solve_with(microlp::SolveOptions::default()) {
+            Ok(microlp::SolveOutcome::Solution(s)) => Some(s),
+            _ => None,
+        }
+    };
+    let mut costed = vec![false; ilp.vars.len()];
+    for &(v, k) in &ilp.objective {
+        costed[v] |= k > 0.0;
+    }
+    let Some(first) = solve(&[]) else {
+        return Dive::Infeasible;
+    };
+    let root = Some(first.objective());
+    // Decisions taken, in order: (variable, value, the other value still to try).
+    let mut fixed: Vec<(usize, f64)> = Vec::new();
+    let mut untried: Vec<Option<f64>> = Vec::new();
+    let mut current = Some(first);
+    let mut lps = 1;
+    while lps <= max_lps {
+        let Some(sol) = current.take() else {
+            // Dead end: take back the latest decision that has another value to try.
+            if std::env::var_os("DEVADDR_DEBUG_DIVE").is_some() {
+                eprintln!("dive {lps}: dead end");
+            }
+            loop {
+                match untried.pop() {
+                    None => return Dive::Failed(root),
+                    Some(None) => {
+                        fixed.pop();
+                    }
+                    Some(Some(other)) => {
+                        let last = fixed.len() - 1;
+                        fixed[last].1 = other;
+                        untried.push(None);
+                        break;
+                    }
+                }
+            }
+            lps += 1;
+            current = solve(&fixed);
+            continue;
+        };
+        let values: Vec<(microlp::Variable, f64)> = sol.iter().collect();
+        // Controllers first (what the objective counts), rounded up: more controllers,
+        // slots or windows keep a placement possible; then the rest, lowest index first.
+        let frac =
+            |&(_, &(_, v)): &(usize, &(microlp::Variable, f64))| (v - v.round()).abs() > 1e-6;
+        let pick = values
+            .iter()
+            .enumerate()
+            .filter(frac)
+            .find(|(i, _)| costed[*i])
+            .or_else(|| values.iter().enumerate().find(frac));
+        let Some((i, &(var, v))) = pick else {
+            let ints: Vec<i64> = values.iter().map(|&(_, v)| v.round() as i64).collect();
+            if satisfies(ilp, &ints) {
+                return Dive::Found(ints, root);
+            }
+            continue;
+        };
+        if std::env::var_os("DEVADDR_DEBUG_DIVE").is_some() {
+            eprintln!("dive {lps}: {} = {v}", ilp.vars[i].name);
+        }
+        let (near, far) = (v.ceil(), v.floor());
+        fixed.push((i, near));
+        untried.push(Some(far));
+        lps += 1;
+        current = match sol.fix_var(var, near) {
+            Ok(microlp::SolveOutcome::Solution(s)) => Some(s),
+            _ => None,
+        };
+    }
+    Dive::Failed(root)
+}
+
+/// Whether integer `values` satisfy every bound and row of `ilp`.
+fn satisfies(ilp: &Ilp, values: &[i64]) -> bool {
+    const TOL: f64 = 1e-6;
+    ilp.vars
+        .iter()
+        .zip(values)
+        .all(|(v, &x)| v.lo - TOL <= x as f64 && x as f64 <= v.hi + TOL)
+        && ilp.rows.iter().all(|r| {
+            let s = Ilp::value(&r.terms, values);
+            r.lo - TOL <= s && s <= r.hi + TOL
+        })
+}
+
+fn run_once(
+    ilp: &Ilp,
+    cutoff: Option<f64>,
+    prune_epsilon: Option<f64>,
+    nodes: u64,
+) -> Result<Run, String> {
+    let model = model(ilp, true, &[], cutoff);
+    let mut opts = microlp::SolveOptions::default();
+    opts.node_limit = Some(nodes);
+    if let Some(eps) = prune_epsilon {
+        opts.tolerances.prune_epsilon = eps;
+    }
+    let res = model.as_inner().solve_with(opts);
+    if std::env::var_os("DEVADDR_DEBUG_ILP").is_some() {
+        match &res {
+            Ok(o) => eprintln!(
+                "ILP size={} nodes={} cutoff={cutoff:?} eps={prune_epsilon:?}: {:?} {:?}",
+                ilp.size(),
+                nodes,
+                o.termination_reason(),
+                o.stats()
+            ),
+            Err(e) => eprintln!("ILP size={} nodes={}: {e:?}", ilp.size(), nodes),
+        }
+    }
+    match res {
+        Ok(microlp::SolveOutcome::Solution(sol)) => {
+            let stats = sol.stats();
+            let values: Vec<i64> = sol.iter().map(|(_, v)| v.round() as i64).collect();
+            if values.len() != ilp.vars.len() {
+                return Err("the solver returned fewer values than variables".into());
+            }
+            Ok(Run {
+                found: Some((values, sol.status() == microlp::SolutionStatus::Optimal)),
+                infeasible: false,
+                bound: stats.best_bound,
+            })
+        }
+        Ok(microlp::SolveOutcome::Interrupted(i)) => Ok(Run {
+            found: None,
+            infeasible: false,
+            bound: i.stats().best_bound,
+        }),
+        Err(microlp::Error::Infeasible) => Ok(Run {
+            found: None,
+            infeasible: true,
+            bound: None,
+        }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn gap(objective: f64, bound: Option<f64>) -> f64 {
+    match bound {
+        Some(b) => ((objective - b).max(0.0) / objective.abs().max(1.0)).min(1.0),
+        None => 1.0,
+    }
+}
+
+impl Backend for MicroLp {
+    fn solve(&self, ilp: &Ilp, limit: WorkLimit) -> Result<Outcome, String> {
+        let budget = limit.nodes(ilp.size());
+        let (start, root) = match dive(ilp, budget) {
+            Dive::Infeasible => return Ok(Outcome::Infeasible),
+            Dive::Found(values, root) => (Some(values), root),
+            Dive::Failed(root) => (None, root),
+        };
+        let step = objective_step(&ilp.objective);
+        let Some(values) = start else {
+            return plain(ilp, budget);
+        };
+        let incumbent = Ilp::value(&ilp.objective, &values);
+        let Some(step) = step else {
+            // No step to prune by: a plain search, kept only if it does better.
+            return Ok(match plain(ilp, budget)? {
+                Outcome::Solved { values: v, status }
+                    if Ilp::value(&ilp.objective, &v) <= incumbent =>
+                {
+                    Outcome::Solved { values: v, status }
+                }
+                _ => Outcome::Solved {
+                    status: Status::Feasible {
+                        gap: gap(incumbent, root),
+                    },
+                    values,
+                },
+            });
+        };
+        // Search for an assignment better by at least `step`, pruning every node whose
+        // bound is within `step` of the best one found. Every assignment of this search
+        // has an objective between the relaxation's bound and the incumbent, so a
+        // relative epsilon scaled by the larger of the two never prunes more than `step`.
+        let step = step as f64;
+        let lower = root.unwrap_or(incumbent);
+        let scale = incumbent.abs().max(lower.abs()).max(1.0);
+        let eps = (step * (1.0 - 1e-6)) / scale;
+        let better = run_once(ilp, Some(incumbent - step), Some(eps), budget)?;
+        if better.infeasible {
+            // Nothing better by a whole step exists: the incumbent is optimal.
+            return Ok(Outcome::Solved {
+                values,
+                status: Status::Optimal,
+            });
+        }
+        let bound = match (root, better.bound) {
+            (Some(a), Some(b)) => Some(a.max(b.min(incumbent))),
+            (a, b) => a.or(b),
+        };
+        Ok(match better.found {
+            Some((v, true)) => Outcome::Solved {
+                values: v,
+                status: Status::Optimal,
+            },
+            Some((v, false)) => {
+                let obj = Ilp::value(&ilp.objective, &v);
+                Outcome::Solved {
+                    values: v,
+                    status: Status::Feasible {
+                        gap: gap(obj, bound),
+                    },
+                }
+            }
+            None => Outcome::Solved {
+                values,
+                status: Status::Feasible {
+                    gap: gap(incumbent, bound),
+                },
+            },
+        })
+    }
+}
+
+/// Branch and bound from scratch within `nodes`.
+fn plain(ilp: &Ilp, nodes: u64) -> Result<Outcome, String> {
+    let run = run_once(ilp, None, None, nodes)?;
+    Ok(match run.found {
+        Some((values, true)) => Outcome::Solved {
+            values,
+            status: Status::Optimal,
+        },
+        Some((values, false)) => {
+            let obj = Ilp::value(&ilp.objective, &values);
+            Outcome::Solved {
+                values,
+                status: Status::Feasible {
+                    gap: gap(obj, run.bound),
+                },
+            }
+        }
+        None if run.infeasible => Outcome::Infeasible,
+        None => Outcome::LimitReached,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn solve(ilp: &Ilp) -> Outcome {
+        MicroLp.solve(ilp, WorkLimit::DEFAULT).unwrap()
+    }
 
     #[test]
     fn solves_a_tiny_program() {
@@ -111,12 +493,13 @@ mod tests {
         let b = ilp.var("b", 0.0, 10.0);
         ilp.row("cover", vec![(a, 2.0), (b, 3.0)], 7.0, f64::INFINITY);
         ilp.objective = vec![(a, 1.0), (b, 1.0)];
-        match MicroLp.solve(&ilp).unwrap() {
-            Outcome::Optimal(v) => {
+        match solve(&ilp) {
+            Outcome::Solved { values: v, status } => {
+                assert_eq!(status, Status::Optimal);
                 assert!(2 * v[a] + 3 * v[b] >= 7);
                 assert_eq!(v[a] + v[b], 3);
             }
-            Outcome::Infeasible => panic!("feasible"),
+            o => panic!("feasible: {o:?}"),
         }
     }
 
@@ -125,6 +508,61 @@ mod tests {
         let mut ilp = Ilp::default();
         let a = ilp.var("a", 0.0, 1.0);
         ilp.row("too much", vec![(a, 1.0)], 2.0, f64::INFINITY);
-        assert_eq!(MicroLp.solve(&ilp).unwrap(), Outcome::Infeasible);
+        assert_eq!(solve(&ilp), Outcome::Infeasible);
+    }
+
+    /// A knapsack-like cover whose LP bound is far from the integer optimum needs many
+    /// nodes with the default tolerance; the step of an integral objective proves it.
+    #[test]
+    fn proves_optimality_of_an_integral_objective() {
+        let mut ilp = Ilp::default();
+        let xs: Vec<usize> = (0..24)
+            .map(|i| ilp.var(format!("x{i}"), 0.0, 1.0))
+            .collect();
+        // Each pair of variables must cover 1.5 in total weight: odd halves everywhere.
+        for w in xs.windows(2) {
+            ilp.row("pair", vec![(w[0], 2.0), (w[1], 2.0)], 3.0, f64::INFINITY);
+        }
+        ilp.objective = xs.iter().map(|&x| (x, 1.0)).collect();
+        match solve(&ilp) {
+            Outcome::Solved { values, status } => {
+                assert_eq!(status, Status::Optimal);
+                assert_eq!(values.iter().sum::<i64>(), 24);
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tiny_budget_returns_a_feasible_assignment_or_says_so() {
+        let mut ilp = Ilp::default();
+        let xs: Vec<usize> = (0..40)
+            .map(|i| ilp.var(format!("x{i}"), 0.0, 5.0))
+            .collect();
+        for (i, w) in xs.windows(3).enumerate() {
+            let terms = w.iter().map(|&x| (x, 2.0 + (i % 3) as f64)).collect();
+            ilp.row("cover", terms, 7.0, f64::INFINITY);
+        }
+        ilp.objective = xs.iter().map(|&x| (x, 3.0)).collect();
+        let small = MicroLp.solve(&ilp, WorkLimit(1)).unwrap();
+        match small {
+            Outcome::Solved { values, .. } => {
+                for r in &ilp.rows {
+                    assert!(Ilp::value(&r.terms, &values) >= r.lo - 1e-9);
+                }
+            }
+            Outcome::LimitReached => {}
+            Outcome::Infeasible => panic!("feasible program called infeasible"),
+        }
+        // Deterministic: the same budget gives the same answer.
+        assert_eq!(small, MicroLp.solve(&ilp, WorkLimit(1)).unwrap());
+    }
+
+    #[test]
+    fn steps_of_objectives() {
+        assert_eq!(objective_step(&[(0, 4104.0), (1, 8208.0)]), Some(4104));
+        assert_eq!(objective_step(&[(0, 2.0), (1, 3.0)]), Some(1));
+        assert_eq!(objective_step(&[(0, 0.5)]), None);
+        assert_eq!(objective_step(&[]), None);
     }
 }

@@ -2,6 +2,7 @@
 //! functions. Deterministic: buses are filled in index order, slots from the lowest, and
 //! units in spec order (I/O devices first on bridges so that fewest bridges need windows).
 
+use super::backend::Status;
 use super::formulate::Formulation;
 use crate::catalog::Catalog;
 use crate::normalize::{Mode, Problem, What, Zone};
@@ -34,6 +35,14 @@ pub(crate) struct Placement {
     pub devices: BTreeMap<usize, PciAddress>,
     /// Addresses of implicit storage controllers (by position in `Problem::storage`).
     pub storage: BTreeMap<usize, PciAddress>,
+    /// How far the search went.
+    pub status: Status,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status::Optimal
+    }
 }
 
 enum Item {

@@ -78,6 +78,8 @@ pub(crate) struct Formulation {
     pub buses: Vec<BusClass>,
     pub units: Vec<UnitClass>,
     pub ilp: Ilp,
+    /// What to minimise, most important first (see [`super::lexicographic`]).
+    pub objectives: Vec<Vec<(usize, f64)>>,
     pub x: BTreeMap<(usize, usize), usize>,
     pub n: BTreeMap<usize, usize>,
     /// `keep` binaries of units that may stay at their previous slot (by unit).
@@ -213,6 +215,24 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                     ilp.var(format!("x[{ui},{bi}]"), 0.0, f64::INFINITY),
                 );
             }
+        }
+    }
+    // Tighten: at most as many controllers of a class as could ever be used, and no unit
+    // class on an added bus class unless an instance of it exists (per-class linking rows,
+    // much tighter in the relaxation than the capacity rows alone).
+    let most = tighten_counts(p, cat, &buses, &units, &x, &n, &mut ilp);
+    for (&(ui, bi), &v) in x.iter().filter(|_| std::env::var_os("NOTIGHT").is_none()) {
+        ilp.vars[v].hi = ilp.vars[v].hi.min(most[ui]);
+        let Some(&nv) = n.get(&bi) else { continue };
+        let m = most[ui];
+        let per_instance = buses[bi].slots as f64 * FUNCTIONS_PER_SLOT;
+        if m < per_instance {
+            ilp.row(
+                format!("link {ui} to {bi}"),
+                vec![(v, 1.0), (nv, -m)],
+                f64::NEG_INFINITY,
+                0.0,
+            );
         }
     }
     // Units that may keep their previous slot: keep binaries, and one occupancy binary per
@@ -462,6 +482,17 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             let mut row: Vec<(usize, f64)> = io_x.iter().map(|&(v, _)| (v, -1.0)).collect();
             row.push((w, b.slots as f64));
             ilp.row(format!("io cover {bi}"), row, 0.0, f64::INFINITY);
+            for (ui, u) in units.iter().enumerate() {
+                let Some(&v) = x.get(&(ui, bi)) else { continue };
+                if u.io && most[ui] < b.slots as f64 && std::env::var_os("NOTIGHT").is_none() {
+                    ilp.row(
+                        format!("io link {ui} to {bi}"),
+                        vec![(v, 1.0), (w, -most[ui])],
+                        f64::NEG_INFINITY,
+                        0.0,
+                    );
+                }
+            }
             if let Some(&nv) = n.get(&bi) {
                 ilp.row(
                     format!("io within {bi}"),
@@ -481,27 +512,91 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             );
         }
     }
-    // Objective: fewest (weighted) controllers, then shallow placement.
-    let total_units: usize = units.iter().map(|u| u.units.len()).sum();
-    let weight = 8.0 * (total_units as f64 + 512.0);
-    let mut obj = Vec::new();
-    for (&t, &v) in &n {
-        obj.push((v, weight * buses[t].cost as f64 + buses[t].penalty as f64));
-    }
-    for (&(_, bi), &v) in &x {
-        obj.push((v, buses[bi].depth as f64));
-    }
-    ilp.objective = obj;
+    // Objectives, in order: fewest (weighted) controllers; then the policy's preferences
+    // among equal counts (penalised templates) and shallow placement.
+    let controllers: Vec<(usize, f64)> =
+        n.iter().map(|(&t, &v)| (v, buses[t].cost as f64)).collect();
+    let mut shape: Vec<(usize, f64)> = n
+        .iter()
+        .filter(|(&t, _)| buses[t].penalty > 0)
+        .map(|(&t, &v)| (v, buses[t].penalty as f64))
+        .collect();
+    shape.extend(
+        x.iter()
+            .filter(|(&(_, bi), _)| buses[bi].depth > 0)
+            .map(|(&(_, bi), &v)| (v, buses[bi].depth as f64)),
+    );
+    ilp.objective = controllers.clone();
+    let objectives = vec![controllers, shape];
     Formulation {
         buses,
         units,
         ilp,
+        objectives,
         x,
         n,
         keep,
         extra: extra.map(|(_, v)| v),
         existing_bus_numbers,
     }
+}
+
+/// Functions of a PCI slot.
+const FUNCTIONS_PER_SLOT: f64 = 8.0;
+
+/// The most units of each class that could ever be placed (its demand; for a template
+/// class, the most instances that could be used), with the template counts' upper bounds
+/// lowered to it. Deepest templates first, so a parent's bound counts its children's.
+fn tighten_counts(
+    p: &Problem,
+    cat: &Catalog,
+    buses: &[BusClass],
+    units: &[UnitClass],
+    x: &BTreeMap<(usize, usize), usize>,
+    n: &BTreeMap<usize, usize>,
+    ilp: &mut Ilp,
+) -> Vec<f64> {
+    let mut most: Vec<f64> = units
+        .iter()
+        .map(|u| match (u.template, u.extra) {
+            (Some(t), _) => n.get(&t).map_or(0.0, |&v| ilp.vars[v].hi),
+            (None, true) => p.ctx.extra.as_ref().map_or(0, |e| e.max) as f64,
+            (None, false) => u.units.len() as f64,
+        })
+        .collect();
+    let template_unit: BTreeMap<usize, usize> = units
+        .iter()
+        .enumerate()
+        .filter_map(|(ui, u)| u.template.map(|t| (t, ui)))
+        .collect();
+    let mut order: Vec<usize> = n.keys().copied().collect();
+    order.sort_by_key(|&t| std::cmp::Reverse(buses[t].depth));
+    for t in order {
+        let b = &buses[t];
+        let mut need: f64 = units
+            .iter()
+            .enumerate()
+            .filter(|(ui, _)| x.contains_key(&(*ui, t)))
+            .map(|(ui, _)| most[ui])
+            .sum();
+        if b.hotplug && counts_for_reserve(cat, &p.machine, &b.model) {
+            need += p.eff.hotplug_reserve as f64;
+            if b.zone.is_some() {
+                need += p.eff.hotplug_reserve_per_node as f64;
+            }
+        }
+        let v = n[&t];
+        let hi = if std::env::var_os("NOTIGHT").is_some() {
+            ilp.vars[v].hi
+        } else {
+            ilp.vars[v].hi.min(need.ceil())
+        };
+        ilp.vars[v].hi = hi;
+        if let Some(&ui) = template_unit.get(&t) {
+            most[ui] = hi;
+        }
+    }
+    most
 }
 
 fn expander_ranges(

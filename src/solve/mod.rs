@@ -7,15 +7,26 @@ pub(crate) mod formulate;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::normalize::Problem;
-use backend::{Backend, Outcome};
+use backend::{Backend, Ilp, Outcome, Status, WorkLimit};
 use decode::Placement;
 use formulate::{formulate, Relax};
 
-pub(crate) fn solve_with(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Result<Placement> {
+/// The solver and its budget, as the stages pass them on.
+#[derive(Clone, Copy)]
+pub(crate) struct Solver<'a> {
+    pub backend: &'a dyn Backend,
+    pub limit: WorkLimit,
+}
+
+pub(crate) fn solve_with(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<Placement> {
     let f = formulate(p, cat, Relax::default());
-    match run(backend, &f.ilp)? {
-        Some(values) => Ok(decode::decode(p, cat, &f, &values)),
-        None => Err(explain(p, cat, backend)),
+    match lexicographic(s, &f.ilp, &f.objectives)? {
+        Some((values, status)) => {
+            let mut placement = decode::decode(p, cat, &f, &values);
+            placement.status = status;
+            Ok(placement)
+        }
+        None => Err(explain(p, cat, s)),
     }
 }
 
@@ -24,50 +35,103 @@ pub(crate) fn solve_with(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> R
 pub(crate) fn keep_set(
     p: &Problem,
     cat: &Catalog,
-    backend: &dyn Backend,
+    s: Solver<'_>,
 ) -> Result<std::collections::BTreeSet<usize>> {
-    let mut f = formulate(p, cat, Relax::default());
-    f.ilp.objective = f.keep.values().map(|&v| (v, -1.0)).collect();
-    match run(backend, &f.ilp)? {
-        Some(values) => Ok(f
+    let f = formulate(p, cat, Relax::default());
+    let most_kept: Vec<(usize, f64)> = f.keep.values().map(|&v| (v, -1.0)).collect();
+    match lexicographic(s, &f.ilp, &[most_kept])? {
+        Some((values, _)) => Ok(f
             .keep
             .iter()
             .filter(|(_, &v)| values[v] > 0)
             .map(|(&u, _)| u)
             .collect()),
-        None => Err(explain(p, cat, backend)),
+        None => Err(explain(p, cat, s)),
     }
 }
 
 /// How many more units of the problem's capacity question fit: the program with the
 /// objective "as many as possible".
-pub(crate) fn max_extra(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Result<u32> {
-    let mut f = formulate(p, cat, Relax::default());
+pub(crate) fn max_extra(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<u32> {
+    let f = formulate(p, cat, Relax::default());
     let Some(m) = f.extra else { return Ok(0) };
-    f.ilp.objective = vec![(m, -1.0)];
-    match run(backend, &f.ilp)? {
-        Some(values) => Ok(values[m].max(0) as u32),
-        None => Err(explain(p, cat, backend)),
+    match lexicographic(s, &f.ilp, &[vec![(m, -1.0)]])? {
+        Some((values, _)) => Ok(values[m].max(0) as u32),
+        None => Err(explain(p, cat, s)),
     }
 }
 
-fn run(backend: &dyn Backend, ilp: &backend::Ilp) -> Result<Option<Vec<i64>>> {
-    match backend.solve(ilp) {
-        Ok(Outcome::Optimal(v)) => Ok(Some(v)),
-        Ok(Outcome::Infeasible) => Ok(None),
-        Err(e) => Err(Error::Infeasible {
-            requirement: format!("the solver failed: {e}"),
-            fix: "report this spec as a bug".into(),
-        }),
+/// Minimise the objectives one after another, each within the optimum of the ones
+/// before it. `None` = infeasible (proven). The status is the first phase that stopped
+/// at its work limit, with its gap; later phases keep what it found.
+fn lexicographic(
+    s: Solver<'_>,
+    ilp: &Ilp,
+    objectives: &[Vec<(usize, f64)>],
+) -> Result<Option<(Vec<i64>, Status)>> {
+    let mut program = ilp.clone();
+    let mut best: Option<(Vec<i64>, Status)> = None;
+    for (phase, objective) in objectives.iter().enumerate() {
+        program.objective = objective.clone();
+        let (values, status) = match s.backend.solve(&program, s.limit) {
+            Ok(Outcome::Solved { values, status }) => (values, status),
+            Ok(Outcome::Infeasible) if phase == 0 => return Ok(None),
+            Ok(Outcome::LimitReached) if phase == 0 => return Err(limit_reached(s.limit)),
+            // A later phase always has the earlier phase's assignment: keep it.
+            Ok(_) => break,
+            Err(e) => {
+                return Err(Error::Infeasible {
+                    requirement: format!("the solver failed: {e}"),
+                    fix: "report this spec as a bug".into(),
+                })
+            }
+        };
+        let reached = Ilp::value(objective, &values);
+        program.row(
+            format!("objective {phase} kept"),
+            objective.clone(),
+            f64::NEG_INFINITY,
+            reached + 1e-6 * reached.abs().max(1.0),
+        );
+        let status = match best.as_ref().map(|b| b.1) {
+            Some(earlier @ Status::Feasible { .. }) => earlier,
+            _ => status,
+        };
+        best = Some((values, status));
     }
+    Ok(best)
+}
+
+fn limit_reached(limit: WorkLimit) -> Error {
+    Error::Infeasible {
+        requirement: format!(
+            "the search reached its work limit ({}) before it found a plan or proved \
+             that none exists",
+            limit.0
+        ),
+        fix: format!(
+            "raise the limit with --work-limit (e.g. --work-limit {}), or simplify the \
+             spec (fewer NUMA nodes or a smaller hotplug reserve)",
+            limit.0.saturating_mul(10)
+        ),
+    }
+}
+
+fn run(s: Solver<'_>, ilp: &Ilp, objectives: &[Vec<(usize, f64)>]) -> Option<Vec<i64>> {
+    lexicographic(s, ilp, objectives)
+        .ok()
+        .flatten()
+        .map(|(v, _)| v)
 }
 
 /// Find the requirement that makes the program infeasible by dropping one at a time.
-fn explain(p: &Problem, cat: &Catalog, backend: &dyn Backend) -> Error {
+fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
     let limit = p.machine.limits.bus_numbers;
     let try_relax = |relax: Relax| {
         let f = formulate(p, cat, relax);
-        run(backend, &f.ilp).ok().flatten().map(|v| (f, v))
+        // Feasibility is the question: the first objective suffices.
+        let first = f.objectives[..1].to_vec();
+        run(s, &f.ilp, &first).map(|v| (f, v))
     };
     let bus_need = |f: &formulate::Formulation, v: &[i64]| -> u32 {
         let added: u32 =

@@ -15,6 +15,66 @@ pub struct PlanHeader {
     pub version: String,
     pub policy: String,
     pub policy_version: u32,
+    /// How far the integer program's search went (absent in plans of older versions
+    /// and of the libvirt domain path, which replays libvirt's own order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solver: Option<SolverReport>,
+}
+
+/// The search's result: `optimal`, or `feasible` with the relative gap to the best
+/// proven bound when the work limit stopped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverReport {
+    /// `optimal` or `feasible`.
+    pub status: SolverStatus,
+    /// `(objective - bound) / objective` of the first objective that was not proven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<Gap>,
+}
+
+/// Whether optimality was proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SolverStatus {
+    /// Proven optimal.
+    Optimal,
+    /// Feasible and verified; the work limit stopped the proof.
+    Feasible,
+}
+
+/// A relative gap, kept in ten-thousandths so that plans compare exactly; written as a
+/// fraction (`0.0125` = 1.25 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Gap(pub u32);
+
+impl Gap {
+    /// Ten-thousandths per whole.
+    const SCALE: f64 = 10_000.0;
+    /// The gap of a fraction (clamped to 0..=1; rounded up so that it is never zero
+    /// for an unproven search).
+    pub fn of(fraction: f64) -> Gap {
+        let f = if fraction.is_finite() { fraction } else { 1.0 };
+        Gap(((f.clamp(0.0, 1.0) * Self::SCALE).ceil() as u32).max(1))
+    }
+}
+
+impl Serialize for Gap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0 as f64 / Self::SCALE)
+    }
+}
+
+impl<'de> Deserialize<'de> for Gap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Gap, D::Error> {
+        let f = f64::deserialize(d)?;
+        if !(0.0..=1.0).contains(&f) {
+            return Err(serde::de::Error::custom(format!(
+                "a gap is a fraction from 0 to 1, found {f}"
+            )));
+        }
+        Ok(Gap((f * Self::SCALE).round() as u32))
+    }
 }
 
 /// A controller of the plan: PCI buses (index = bus number used in addresses) and
