@@ -2,7 +2,7 @@
 //! bus_nr), USB and drive addresses, multifunction flags, and what is left free.
 
 use crate::catalog::{Catalog, Family, ReserveKind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::normalize::{counts_for_reserve, Problem};
 use crate::solve::backend::Status;
 use crate::solve::decode::Placement;
@@ -211,46 +211,14 @@ fn assign_usb(p: &Problem, devices: &mut [crate::spec::DeviceEntry]) -> Result<(
         .filter(|s| s.provides == "usb")
         .map(|s| (s.index, s.capacity))
         .collect();
-    let mut used: BTreeSet<(u32, u32)> = BTreeSet::new();
-    for (i, d) in devices.iter().enumerate() {
-        if let Some(Address::Usb(u)) = &d.address {
-            let at = format!("devices[{i}].address");
-            let Some(&ports) = ctls.get(&u.bus) else {
-                return Err(Error::input(
-                    at,
-                    format!("device `{}`: USB bus {} has no USB controller", d.id, u.bus),
-                ));
-            };
-            let port: u32 = u.port.parse().map_err(|_| {
-                Error::input(
-                    at.clone(),
-                    format!(
-                        "device `{}`: USB port `{}`; expected a root port number (hubs are \
-                         not planned)",
-                        d.id, u.port
-                    ),
-                )
-            })?;
-            if port == 0 || port > ports {
-                return Err(Error::input(
-                    at,
-                    format!(
-                        "device `{}`: USB port {port} is outside 1-{ports} of controller {}",
-                        d.id, u.bus
-                    ),
-                ));
-            }
-            if !used.insert((u.bus, port)) {
-                return Err(Error::input(
-                    at,
-                    format!(
-                        "device `{}`: USB bus {} port {port} is used twice",
-                        d.id, u.bus
-                    ),
-                ));
-            }
-        }
-    }
+    // Given addresses were checked before solving (normalize::ports).
+    let mut used: BTreeSet<(u32, u32)> = devices
+        .iter()
+        .filter_map(|d| match &d.address {
+            Some(Address::Usb(u)) => Some((u.bus, u.port.parse().ok()?)),
+            _ => None,
+        })
+        .collect();
     for (i, d) in devices.iter_mut().enumerate() {
         if p.devs[i].kind.family != Family::Usb || d.address.is_some() {
             continue;
@@ -284,44 +252,21 @@ fn assign_drives(
             (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
         );
     }
-    let mut used: BTreeSet<(String, u32, u32, u32, u32)> = BTreeSet::new();
-    for (i, d) in devices.iter().enumerate() {
-        let Some(Address::Drive(a)) = &d.address else {
-            continue;
-        };
-        let bus_type = p.devs[i].kind.drive_bus.clone().unwrap_or_default();
-        let at = format!("devices[{i}].address");
-        let Some(&(buses, units)) = shape.get(&(bus_type.clone(), a.controller)) else {
-            return Err(Error::input(
-                at,
-                format!(
-                    "device `{}`: {bus_type} controller {} does not exist",
-                    d.id, a.controller
-                ),
-            ));
-        };
-        let (max_target, max_unit) = if bus_type == "scsi" {
-            (255, 16383)
-        } else {
-            (0, units - 1)
-        };
-        if a.bus >= buses || a.unit > max_unit || a.target > max_target {
-            return Err(Error::input(
-                at,
-                format!(
-                    "device `{}`: drive address bus {} target {} unit {} is outside \
-                     controller {} ({buses} bus(es), units 0-{max_unit})",
-                    d.id, a.bus, a.target, a.unit, a.controller
-                ),
-            ));
-        }
-        if !used.insert((bus_type.clone(), a.controller, a.bus, a.target, a.unit)) {
-            return Err(Error::input(
-                at,
-                format!("device `{}`: drive address used twice", d.id),
-            ));
-        }
-    }
+    // Given addresses were checked before solving (normalize::ports).
+    let mut used: BTreeSet<(String, u32, u32, u32, u32)> = devices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match &d.address {
+            Some(Address::Drive(a)) => Some((
+                p.devs[i].kind.drive_bus.clone().unwrap_or_default(),
+                a.controller,
+                a.bus,
+                a.target,
+                a.unit,
+            )),
+            _ => None,
+        })
+        .collect();
     for (i, d) in devices.iter_mut().enumerate() {
         let Some(bus_type) = p.devs[i].kind.drive_bus.clone() else {
             continue;

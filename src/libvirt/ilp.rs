@@ -203,7 +203,7 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
         ilp.row(format!("slots of new {model}"), row, f64::NEG_INFINITY, 0.0);
     }
     ilp.objective = vec![(n_rp, 1.0), (n_pp, 1.0), (n_pb, 1.0)];
-    match MicroLp.solve(&ilp, WorkLimit::DEFAULT) {
+    match MicroLp.solve(&ilp, WorkLimit::DEFAULT, None) {
         Ok(Outcome::Solved { values: v, .. }) => Some(Growth {
             root_ports: v[n_rp].max(0) as usize,
             pcie_pci_bridges: v[n_pp].max(0) as usize,

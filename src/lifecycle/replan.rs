@@ -134,16 +134,20 @@ pub fn replan_with(
             }
         }
     }
-    // A USB or drive address whose controller is gone cannot stay either.
-    for _ in 0..candidate.devices.len() {
-        let Err(Error::Input { location, message }) = crate::plan_with(&candidate, opts) else {
-            break;
-        };
-        let named = device_named(&location)
-            .filter(|i| kept.contains_key(i) && candidate.devices[*i].address.is_some());
-        let Some(i) = named else { break };
-        candidate.devices[i].address = None;
-        reasons.insert(i, message);
+    // A USB or drive address whose controller is gone (or whose port another device now
+    // takes) cannot stay either: asked of the problem before anything is solved.
+    let lenient = Context {
+        ports_unchecked: true,
+        ..ctx.clone()
+    };
+    let first = normalize::normalize_in(&candidate, cat, lenient)?;
+    for (i, e) in normalize::ports::findings(&first, cat, &candidate) {
+        if kept.contains_key(&i) {
+            candidate.devices[i].address = None;
+            if let Error::Input { message, .. } = e {
+                reasons.insert(i, message);
+            }
+        }
     }
     let problem = normalize::normalize_in(&candidate, cat, ctx)?;
     let kept_units = crate::solve::keep_set(&problem, cat, opts.solver())?;

@@ -3,6 +3,7 @@
 //! buses (devices, multifunction groups, implicit controllers), and non-PCI devices.
 
 mod pins;
+pub(crate) mod ports;
 mod storage;
 
 use crate::catalog::{Catalog, Family, IoBar, Kind, Machine, PciType, ReserveKind};
@@ -96,6 +97,8 @@ pub(crate) struct Context {
     pub previous: BTreeMap<usize, PciAddress>,
     /// A capacity question: how many more units like this one fit.
     pub extra: Option<ExtraUnit>,
+    /// Given USB/drive addresses are not checked (the caller asks [`ports::findings`]).
+    pub ports_unchecked: bool,
 }
 
 /// The unit a capacity question counts.
@@ -202,6 +205,11 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
         ctx,
         optional: BTreeMap::new(),
     };
+    if !p.ctx.ports_unchecked {
+        if let Some((_, e)) = ports::findings(&p, cat, spec).into_iter().next() {
+            return Err(e);
+        }
+    }
     p.units = build_units(&p, cat)?;
     for (ui, u) in p.units.iter().enumerate() {
         if let What::Devices(members) = &u.what {

@@ -429,7 +429,14 @@ pub(super) fn pin_devices(
             let d = &devs[i];
             let free = buses[0].used.get(&pv.slot).copied().unwrap_or(0) == 0;
             let root_hotplug = buses[0].hotplug;
+            // Only a video device of the root bus's type (`bus: pci` asks for a
+            // conventional slot, which a PCIe root bus does not have).
+            let fits = cat
+                .pci_model(&buses[0].model)
+                .bus
+                .accepts(&super::connect_of(d.pcie));
             if !pinned.contains_key(&i)
+                && fits
                 && spec.devices[i].group.is_none()
                 && d.zone.is_none()
                 && (!d.hotplug || root_hotplug)

@@ -77,9 +77,10 @@ impl Ilp {
 }
 
 /// How far the search went.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Status {
     /// Optimality was proven.
+    #[default]
     Optimal,
     /// A feasible assignment; the work limit stopped the proof. `gap` is the relative
     /// distance between its objective and the best proven bound.
@@ -115,7 +116,7 @@ pub struct WorkLimit(pub u64);
 impl WorkLimit {
     /// The default budget: a few hundred milliseconds of search at most on a 2-core
     /// machine for the largest programs devaddr builds.
-    pub const DEFAULT: WorkLimit = WorkLimit(2_000_000);
+    pub const DEFAULT: WorkLimit = WorkLimit(500_000);
 
     /// Nodes of a program of `size` this budget pays for (at least a few, so that a
     /// program always gets a search).
@@ -135,8 +136,10 @@ const MIN_NODES: u64 = 16;
 
 /// A MIP solver.
 pub trait Backend: Sync {
-    /// Minimise `ilp.objective` within `limit`.
-    fn solve(&self, ilp: &Ilp, limit: WorkLimit) -> Result<Outcome, String>;
+    /// Minimise `ilp.objective` within `limit`. `start`, when given, is an assignment
+    /// known to satisfy every row (e.g. the optimum of an earlier objective): the search
+    /// starts from it and returns nothing worse.
+    fn solve(&self, ilp: &Ilp, limit: WorkLimit, start: Option<&[i64]>) -> Result<Outcome, String>;
 }
 
 /// microlp, with the model built by good_lp.
@@ -233,7 +236,25 @@ enum Dive {
     Infeasible,
 }
 
-fn dive(ilp: &Ilp, max_lps: u64) -> Dive {
+/// At most this share (1/n) of a budget goes to the dive.
+const DIVE_SHARE: u64 = 4;
+
+/// The bound of the LP relaxation (`None` if it has none).
+fn relaxation_bound(ilp: &Ilp) -> Option<f64> {
+    let m = model(ilp, false, &[], None);
+    match m.as_inner().solve_with(microlp::SolveOptions::default()) {
+        Ok(microlp::SolveOutcome::Solution(s)) => Some(s.objective()),
+        _ => None,
+    }
+}
+
+/// Dives within `max_lps` relaxations; returns the result and the relaxations solved.
+fn dive(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
+    let (d, used) = dive_within(ilp, max_lps);
+    (d, used.min(max_lps))
+}
+
+fn dive_within(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
     let solve = |fixed: &[(usize, f64)]| -> Option<microlp::Solution> {
         let m = model(ilp, false, fixed, None);
         match m.as_inner().solve_with(microlp::SolveOptions::default()) {
@@ -246,7 +267,7 @@ fn dive(ilp: &Ilp, max_lps: u64) -> Dive {
         costed[v] |= k > 0.0;
     }
     let Some(first) = solve(&[]) else {
-        return Dive::Infeasible;
+        return (Dive::Infeasible, 1);
     };
     let root = Some(first.objective());
     // Decisions taken, in order: (variable, value, the other value still to try).
@@ -262,7 +283,7 @@ fn dive(ilp: &Ilp, max_lps: u64) -> Dive {
             }
             loop {
                 match untried.pop() {
-                    None => return Dive::Failed(root),
+                    None => return (Dive::Failed(root), lps),
                     Some(None) => {
                         fixed.pop();
                     }
@@ -292,7 +313,7 @@ fn dive(ilp: &Ilp, max_lps: u64) -> Dive {
         let Some((i, &(var, v))) = pick else {
             let ints: Vec<i64> = values.iter().map(|&(_, v)| v.round() as i64).collect();
             if satisfies(ilp, &ints) {
-                return Dive::Found(ints, root);
+                return (Dive::Found(ints, root), lps);
             }
             continue;
         };
@@ -308,7 +329,7 @@ fn dive(ilp: &Ilp, max_lps: u64) -> Dive {
             _ => None,
         };
     }
-    Dive::Failed(root)
+    (Dive::Failed(root), lps)
 }
 
 /// Whether integer `values` satisfy every bound and row of `ilp`.
@@ -384,12 +405,22 @@ fn gap(objective: f64, bound: Option<f64>) -> f64 {
 }
 
 impl Backend for MicroLp {
-    fn solve(&self, ilp: &Ilp, limit: WorkLimit) -> Result<Outcome, String> {
-        let budget = limit.nodes(ilp.size());
-        let (start, root) = match dive(ilp, budget) {
-            Dive::Infeasible => return Ok(Outcome::Infeasible),
-            Dive::Found(values, root) => (Some(values), root),
-            Dive::Failed(root) => (None, root),
+    fn solve(&self, ilp: &Ilp, limit: WorkLimit, start: Option<&[i64]>) -> Result<Outcome, String> {
+        let mut budget = limit.nodes(ilp.size());
+        let given = start.filter(|v| v.len() == ilp.vars.len() && satisfies(ilp, v));
+        let (start, root) = match given {
+            Some(v) => (Some(v.to_vec()), relaxation_bound(ilp)),
+            None => {
+                // The dive may use a share of the budget; the search gets the rest.
+                let lps = (budget / DIVE_SHARE).max(MIN_NODES);
+                let (d, used) = dive(ilp, lps);
+                budget = budget.saturating_sub(used).max(MIN_NODES);
+                match d {
+                    Dive::Infeasible => return Ok(Outcome::Infeasible),
+                    Dive::Found(values, root) => (Some(values), root),
+                    Dive::Failed(root) => (None, root),
+                }
+            }
         };
         let step = objective_step(&ilp.objective);
         let Some(values) = start else {
@@ -483,7 +514,7 @@ mod tests {
     use super::*;
 
     fn solve(ilp: &Ilp) -> Outcome {
-        MicroLp.solve(ilp, WorkLimit::DEFAULT).unwrap()
+        MicroLp.solve(ilp, WorkLimit::DEFAULT, None).unwrap()
     }
 
     #[test]
@@ -544,18 +575,18 @@ mod tests {
             ilp.row("cover", terms, 7.0, f64::INFINITY);
         }
         ilp.objective = xs.iter().map(|&x| (x, 3.0)).collect();
-        let small = MicroLp.solve(&ilp, WorkLimit(1)).unwrap();
-        match small {
+        let small = MicroLp.solve(&ilp, WorkLimit(1), None).unwrap();
+        match &small {
             Outcome::Solved { values, .. } => {
                 for r in &ilp.rows {
-                    assert!(Ilp::value(&r.terms, &values) >= r.lo - 1e-9);
+                    assert!(Ilp::value(&r.terms, values) >= r.lo - 1e-9);
                 }
             }
             Outcome::LimitReached => {}
             Outcome::Infeasible => panic!("feasible program called infeasible"),
         }
         // Deterministic: the same budget gives the same answer.
-        assert_eq!(small, MicroLp.solve(&ilp, WorkLimit(1)).unwrap());
+        assert_eq!(small, MicroLp.solve(&ilp, WorkLimit(1), None).unwrap());
     }
 
     #[test]

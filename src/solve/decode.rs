@@ -39,12 +39,6 @@ pub(crate) struct Placement {
     pub status: Status,
 }
 
-impl Default for Status {
-    fn default() -> Self {
-        Status::Optimal
-    }
-}
-
 enum Item {
     Unit(usize),
     New(usize),

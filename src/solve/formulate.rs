@@ -221,7 +221,8 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     // class on an added bus class unless an instance of it exists (per-class linking rows,
     // much tighter in the relaxation than the capacity rows alone).
     let most = tighten_counts(p, cat, &buses, &units, &x, &n, &mut ilp);
-    for (&(ui, bi), &v) in x.iter().filter(|_| std::env::var_os("NOTIGHT").is_none()) {
+    force_needed(p, cat, &buses, &units, &x, &n, &mut ilp);
+    for (&(ui, bi), &v) in x.iter() {
         ilp.vars[v].hi = ilp.vars[v].hi.min(most[ui]);
         let Some(&nv) = n.get(&bi) else { continue };
         let m = most[ui];
@@ -304,6 +305,18 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 f64::NEG_INFINITY,
                 0.0,
             );
+        } else {
+            // Function 0 of its slot is not held by anything that stays or is pinned: a
+            // slot without function 0 is invisible to the guest, so it cannot stay.
+            let pinned_f0 = p
+                .buses
+                .iter()
+                .find(|b| b.index == a.bus)
+                .and_then(|b| b.used.get(&a.slot))
+                .is_some_and(|u| u & 1 != 0);
+            if !pinned_f0 {
+                ilp.vars[k].hi = 0.0;
+            }
         }
     }
     // Demand: every unit placed; every added controller placed.
@@ -484,7 +497,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             ilp.row(format!("io cover {bi}"), row, 0.0, f64::INFINITY);
             for (ui, u) in units.iter().enumerate() {
                 let Some(&v) = x.get(&(ui, bi)) else { continue };
-                if u.io && most[ui] < b.slots as f64 && std::env::var_os("NOTIGHT").is_none() {
+                if u.io && most[ui] < b.slots as f64 {
                     ilp.row(
                         format!("io link {ui} to {bi}"),
                         vec![(v, 1.0), (w, -most[ui])],
@@ -586,17 +599,92 @@ fn tighten_counts(
             }
         }
         let v = n[&t];
-        let hi = if std::env::var_os("NOTIGHT").is_some() {
-            ilp.vars[v].hi
-        } else {
-            ilp.vars[v].hi.min(need.ceil())
-        };
+        let hi = ilp.vars[v].hi.min(need.ceil());
         ilp.vars[v].hi = hi;
         if let Some(&ui) = template_unit.get(&t) {
             most[ui] = hi;
         }
     }
     most
+}
+
+/// A controller class that every placement of some requirement passes through is
+/// needed at least once: its count gets a lower bound of one. Bus class `c` *needs*
+/// template `t` when `c` is `t`, or `c` is itself a template whose every possible host
+/// needs `t` (existing buses need nothing). A unit class with demand needs `t` when all
+/// its compatible buses do; a NUMA node's hotplug reserve needs `t` when every class that
+/// could hold it does (e.g. the node's expander bus).
+fn force_needed(
+    p: &Problem,
+    cat: &Catalog,
+    buses: &[BusClass],
+    units: &[UnitClass],
+    x: &BTreeMap<(usize, usize), usize>,
+    n: &BTreeMap<usize, usize>,
+    ilp: &mut Ilp,
+) {
+    let template_unit: BTreeMap<usize, usize> = units
+        .iter()
+        .enumerate()
+        .filter_map(|(ui, u)| u.template.map(|t| (t, ui)))
+        .collect();
+    let hosts = |ui: usize| -> Vec<usize> {
+        x.keys()
+            .filter(|&&(u, _)| u == ui)
+            .map(|&(_, b)| b)
+            .collect()
+    };
+    for (&t, &nv) in n {
+        // needs[c]: bus class c cannot exist without an instance of t.
+        let mut needs = vec![false; buses.len()];
+        needs[t] = true;
+        loop {
+            let mut changed = false;
+            for (c, &ui) in &template_unit {
+                if needs[*c] {
+                    continue;
+                }
+                let h = hosts(ui);
+                if !h.is_empty() && h.iter().all(|&b| needs[b]) {
+                    needs[*c] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let unit_needs = units.iter().enumerate().any(|(ui, u)| {
+            let demand = u.template.is_none() && !u.extra && !u.units.is_empty();
+            let h = hosts(ui);
+            demand && !h.is_empty() && h.iter().all(|&b| needs[b])
+        });
+        let reserve_needs = buses[t].zone.is_some_and(|k| {
+            p.eff.hotplug_reserve_per_node > 0 && {
+                let holders: Vec<usize> = (0..buses.len())
+                    .filter(|&b| {
+                        let c = &buses[b];
+                        c.zone == Some(k)
+                            && c.hotplug
+                            && counts_for_reserve(cat, &p.machine, &c.model)
+                    })
+                    .collect();
+                let existing_free: u32 = holders
+                    .iter()
+                    .filter(|&&b| buses[b].existing.is_some())
+                    .map(|&b| buses[b].free_whole)
+                    .sum();
+                existing_free < p.eff.hotplug_reserve_per_node
+                    && holders
+                        .iter()
+                        .filter(|&&b| buses[b].existing.is_none())
+                        .all(|&b| needs[b])
+            }
+        });
+        if (unit_needs || reserve_needs) && ilp.vars[nv].hi >= 1.0 {
+            ilp.vars[nv].lo = ilp.vars[nv].lo.max(1.0);
+        }
+    }
 }
 
 fn expander_ranges(

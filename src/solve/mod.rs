@@ -73,7 +73,8 @@ fn lexicographic(
     let mut best: Option<(Vec<i64>, Status)> = None;
     for (phase, objective) in objectives.iter().enumerate() {
         program.objective = objective.clone();
-        let (values, status) = match s.backend.solve(&program, s.limit) {
+        let start = best.as_ref().map(|b| b.0.as_slice());
+        let (values, status) = match s.backend.solve(&program, s.limit, start) {
             Ok(Outcome::Solved { values, status }) => (values, status),
             Ok(Outcome::Infeasible) if phase == 0 => return Ok(None),
             Ok(Outcome::LimitReached) if phase == 0 => return Err(limit_reached(s.limit)),
@@ -102,6 +103,9 @@ fn lexicographic(
     Ok(best)
 }
 
+/// Share (1/n) of the work limit each relaxed program of an explanation gets.
+const EXPLAIN_SHARE: u64 = 4;
+
 fn limit_reached(limit: WorkLimit) -> Error {
     Error::Infeasible {
         requirement: format!(
@@ -117,21 +121,26 @@ fn limit_reached(limit: WorkLimit) -> Error {
     }
 }
 
-fn run(s: Solver<'_>, ilp: &Ilp, objectives: &[Vec<(usize, f64)>]) -> Option<Vec<i64>> {
-    lexicographic(s, ilp, objectives)
-        .ok()
-        .flatten()
-        .map(|(v, _)| v)
-}
-
 /// Find the requirement that makes the program infeasible by dropping one at a time.
 fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
     let limit = p.machine.limits.bus_numbers;
+    // Relaxations whose search ran out of work: feasibility unknown.
+    let unknown = std::cell::Cell::new(0u32);
+    let small = Solver {
+        limit: WorkLimit((s.limit.0 / EXPLAIN_SHARE).max(1)),
+        ..s
+    };
     let try_relax = |relax: Relax| {
         let f = formulate(p, cat, relax);
         // Feasibility is the question: the first objective suffices.
-        let first = f.objectives[..1].to_vec();
-        run(s, &f.ilp, &first).map(|v| (f, v))
+        match lexicographic(small, &f.ilp, &f.objectives[..1]) {
+            Ok(Some((v, _))) => Some((f, v)),
+            Ok(None) => None,
+            Err(_) => {
+                unknown.set(unknown.get() + 1);
+                None
+            }
+        }
     };
     let bus_need = |f: &formulate::Formulation, v: &[i64]| -> u32 {
         let added: u32 =
@@ -240,6 +249,18 @@ fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
                           not fit"
                 .into(),
             fix: "reduce devices or the hotplug reserve".into(),
+        };
+    }
+    if unknown.get() > 0 {
+        return Error::Infeasible {
+            requirement: "no topology satisfies the spec (proven), and the search could not \
+                          single out the binding requirement within its work limit"
+                .into(),
+            fix: format!(
+                "raise --work-limit (now {}) for a precise explanation, or relax hotplug \
+                 reserves, NUMA placement or I/O-BAR devices",
+                s.limit.0
+            ),
         };
     }
     // Nothing but the structure itself: some unit has no bus that could ever take it.

@@ -209,9 +209,9 @@ fn pick_pci(r: &mut Rng, express: bool) -> &'static str {
         return "virtio-balloon";
     }
     if express && r.pct(30) {
-        *r.pick(PCI_EXPRESS)
+        PCI_EXPRESS[r.next() as usize % PCI_EXPRESS.len()]
     } else {
-        *r.pick(PCI_ANY)
+        PCI_ANY[r.next() as usize % PCI_ANY.len()]
     }
 }
 

@@ -1,0 +1,104 @@
+//! Given USB and drive addresses checked against the controllers the problem has, before
+//! anything is solved: the controller exists, the port or unit is within it, and no two
+//! devices share one.
+
+use super::Problem;
+use crate::catalog::Catalog;
+use crate::error::Error;
+use crate::spec::Spec;
+use crate::topology::Address;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Highest SCSI target and unit a virtio-scsi controller addresses (QEMU's limits).
+pub(crate) const SCSI_MAX_TARGET: u32 = 255;
+pub(crate) const SCSI_MAX_UNIT: u32 = 16383;
+
+/// Every given USB or drive address that cannot stand, by device position (the first
+/// finding of each device), in spec order.
+pub(crate) fn findings(p: &Problem, cat: &Catalog, spec: &Spec) -> Vec<(usize, Error)> {
+    let usb: BTreeMap<u32, u32> = p
+        .storage
+        .iter()
+        .filter(|s| s.provides == "usb")
+        .map(|s| (s.index, s.capacity))
+        .collect();
+    let mut drives: BTreeMap<(String, u32), (u32, u32)> = BTreeMap::new();
+    for s in p.storage.iter().filter(|s| s.provides != "usb") {
+        let m = &cat.storage[&s.model];
+        drives.insert(
+            (s.provides.clone(), s.index),
+            (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
+        );
+    }
+    let mut used_usb: BTreeSet<(u32, u32)> = BTreeSet::new();
+    let mut used_drive: BTreeSet<(String, u32, u32, u32, u32)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, d) in spec.devices.iter().enumerate() {
+        let at = format!("devices[{i}].address");
+        let bad = |m: String| Error::input(at.clone(), format!("device `{}`: {m}", d.id));
+        match &d.address {
+            Some(Address::Usb(u)) => {
+                let Some(&ports) = usb.get(&u.bus) else {
+                    out.push((i, bad(format!("USB bus {} has no USB controller", u.bus))));
+                    continue;
+                };
+                let Ok(port) = u.port.parse::<u32>() else {
+                    out.push((
+                        i,
+                        bad(format!(
+                            "USB port `{}`; expected a root port number (hubs are not planned)",
+                            u.port
+                        )),
+                    ));
+                    continue;
+                };
+                if port == 0 || port > ports {
+                    out.push((
+                        i,
+                        bad(format!(
+                            "USB port {port} is outside 1-{ports} of controller {}",
+                            u.bus
+                        )),
+                    ));
+                } else if !used_usb.insert((u.bus, port)) {
+                    out.push((
+                        i,
+                        bad(format!("USB bus {} port {port} is used twice", u.bus)),
+                    ));
+                }
+            }
+            Some(Address::Drive(a)) => {
+                let bus_type = p.devs[i].kind.drive_bus.clone().unwrap_or_default();
+                let Some(&(buses, units)) = drives.get(&(bus_type.clone(), a.controller)) else {
+                    out.push((
+                        i,
+                        bad(format!(
+                            "{bus_type} controller {} does not exist",
+                            a.controller
+                        )),
+                    ));
+                    continue;
+                };
+                let (max_target, max_unit) = if bus_type == "scsi" {
+                    (SCSI_MAX_TARGET, SCSI_MAX_UNIT)
+                } else {
+                    (0, units - 1)
+                };
+                if a.bus >= buses || a.unit > max_unit || a.target > max_target {
+                    out.push((
+                        i,
+                        bad(format!(
+                            "drive address bus {} target {} unit {} is outside controller {} \
+                             ({buses} bus(es), units 0-{max_unit})",
+                            a.bus, a.target, a.unit, a.controller
+                        )),
+                    ));
+                } else if !used_drive.insert((bus_type, a.controller, a.bus, a.target, a.unit)) {
+                    out.push((i, bad("drive address used twice".into())));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
