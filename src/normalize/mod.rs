@@ -451,6 +451,7 @@ pub(crate) fn family_name(f: Family) -> &'static str {
 
 fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
     let spec = &p.spec;
+    let ranges = BusRanges::new(spec);
     let mut units = Vec::new();
     // Groups first gather their members (in spec order).
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -518,7 +519,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         } else {
             Mode::Whole
         };
-        let range = bus_range(spec, &members);
+        let range = ranges.of(&members);
         units.push(Unit {
             what: What::Devices(members),
             connect: connect_of(first.pcie),
@@ -583,22 +584,53 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
     Ok(units)
 }
 
-/// The buses an ordered device may use: above every pinned device before it in the order,
-/// below every pinned one after it.
-fn bus_range(spec: &Spec, members: &[usize]) -> (Option<u32>, Option<u32>) {
-    let Ok(seq) = crate::order::sequence(spec) else {
-        return (None, None);
-    };
-    let Some(k) = seq.iter().position(|i| members.contains(i)) else {
-        return (None, None);
-    };
-    let bus = |i: &usize| match &spec.devices[*i].address {
-        Some(crate::topology::Address::Pci(a)) => Some(a.bus),
-        _ => None,
-    };
-    let after = seq[..k].iter().filter_map(bus).max();
-    let before = seq[k + 1..].iter().filter_map(bus).min();
-    (after, before)
+/// The buses ordered devices may use: above every pinned device before them in the order,
+/// below every pinned one after them. Computed once for the whole order.
+struct BusRanges {
+    /// Position of each device in the order (by spec position).
+    position: BTreeMap<usize, usize>,
+    /// Highest pinned bus among the first k ordered devices (k = index).
+    above: Vec<Option<u32>>,
+    /// Lowest pinned bus among the ordered devices from k + 1 on.
+    below: Vec<Option<u32>>,
+}
+
+impl BusRanges {
+    fn new(spec: &Spec) -> Self {
+        let seq = crate::order::sequence(spec).unwrap_or_default();
+        let bus = |i: usize| match &spec.devices[i].address {
+            Some(crate::topology::Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        };
+        let mut above = Vec::with_capacity(seq.len());
+        let mut max = None;
+        for &i in &seq {
+            above.push(max);
+            max = max.max(bus(i));
+        }
+        let mut below = vec![None; seq.len()];
+        let mut min: Option<u32> = None;
+        for (k, &i) in seq.iter().enumerate().rev() {
+            below[k] = min;
+            min = match (min, bus(i)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let position = seq.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        BusRanges {
+            position,
+            above,
+            below,
+        }
+    }
+
+    fn of(&self, members: &[usize]) -> (Option<u32>, Option<u32>) {
+        match members.iter().filter_map(|i| self.position.get(i)).min() {
+            Some(&k) => (self.above[k], self.below[k]),
+            None => (None, None),
+        }
+    }
 }
 
 pub(crate) fn connect_of(pcie: bool) -> String {

@@ -322,8 +322,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     // Demand: every unit placed; every added controller placed.
     for (ui, u) in units.iter().enumerate() {
         let mut terms: Vec<(usize, f64)> = x
-            .iter()
-            .filter(|((uu, _), _)| *uu == ui)
+            .range((ui, 0)..(ui + 1, 0))
             .map(|(_, &v)| (v, 1.0))
             .collect();
         match u.template {
@@ -628,12 +627,11 @@ fn force_needed(
         .enumerate()
         .filter_map(|(ui, u)| u.template.map(|t| (t, ui)))
         .collect();
-    let hosts = |ui: usize| -> Vec<usize> {
-        x.keys()
-            .filter(|&&(u, _)| u == ui)
-            .map(|&(_, b)| b)
-            .collect()
-    };
+    let mut by_unit: Vec<Vec<usize>> = vec![Vec::new(); units.len()];
+    for &(u, b) in x.keys() {
+        by_unit[u].push(b);
+    }
+    let hosts = |ui: usize| -> &[usize] { &by_unit[ui] };
     for (&t, &nv) in n {
         // needs[c]: bus class c cannot exist without an instance of t.
         let mut needs = vec![false; buses.len()];
