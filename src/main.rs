@@ -154,6 +154,23 @@ fn read_input(path: &str) -> Result<String, Error> {
     devaddr::input::read(path)
 }
 
+/// A plan whose search stopped at the work limit is valid and verified, but not proven
+/// the best: say so on stderr.
+fn warn_if_unproven(plan: &devaddr::Plan, limit: devaddr::WorkLimit) {
+    use devaddr::topology::SolverStatus;
+    if let Some(r) = plan.devaddr.solver {
+        if r.status == SolverStatus::Feasible {
+            let gap = r.gap.map_or(0.0, |g| g.0 as f64 / 100.0);
+            eprintln!(
+                "devaddr: warning: the search reached its work limit ({}) before proving this \
+                 plan the best (gap {gap:.2} %); it is valid and verified. Raise --work-limit \
+                 for a proof.",
+                limit.0
+            );
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<u8, Error> {
     let owned;
     let work_limit = devaddr::WorkLimit(cli.work_limit);
@@ -233,6 +250,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     r.plan
                 }
             };
+            warn_if_unproven(&plan, work_limit);
             let fmt = match format.unwrap_or(OutFormat::Yaml) {
                 OutFormat::Libvirt => {
                     let text = devaddr::libvirt::plan_to_domain(&plan, catalog)?;

@@ -278,9 +278,6 @@ fn dive_within(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
     while lps <= max_lps {
         let Some(sol) = current.take() else {
             // Dead end: take back the latest decision that has another value to try.
-            if std::env::var_os("DEVADDR_DEBUG_DIVE").is_some() {
-                eprintln!("dive {lps}: dead end");
-            }
             loop {
                 match untried.pop() {
                     None => return (Dive::Failed(root), lps),
@@ -317,9 +314,6 @@ fn dive_within(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
             }
             continue;
         };
-        if std::env::var_os("DEVADDR_DEBUG_DIVE").is_some() {
-            eprintln!("dive {lps}: {} = {v}", ilp.vars[i].name);
-        }
         let (near, far) = (v.ceil(), v.floor());
         fixed.push((i, near));
         untried.push(Some(far));
@@ -358,18 +352,6 @@ fn run_once(
         opts.tolerances.prune_epsilon = eps;
     }
     let res = model.as_inner().solve_with(opts);
-    if std::env::var_os("DEVADDR_DEBUG_ILP").is_some() {
-        match &res {
-            Ok(o) => eprintln!(
-                "ILP size={} nodes={} cutoff={cutoff:?} eps={prune_epsilon:?}: {:?} {:?}",
-                ilp.size(),
-                nodes,
-                o.termination_reason(),
-                o.stats()
-            ),
-            Err(e) => eprintln!("ILP size={} nodes={}: {e:?}", ilp.size(), nodes),
-        }
-    }
     match res {
         Ok(microlp::SolveOutcome::Solution(sol)) => {
             let stats = sol.stats();
@@ -416,7 +398,16 @@ impl Backend for MicroLp {
                 let t0 = std::time::Instant::now();
                 let (d, used) = dive(ilp, lps);
                 if std::env::var_os("DEVADDR_DEBUG_ILP").is_some() {
-                    eprintln!("dive size={} lps={used}/{lps} {:?} {}", ilp.size(), t0.elapsed(), match d { Dive::Found(..) => "found", Dive::Failed(_) => "failed", Dive::Infeasible => "lp-infeasible" });
+                    eprintln!(
+                        "dive size={} lps={used}/{lps} {:?} {}",
+                        ilp.size(),
+                        t0.elapsed(),
+                        match d {
+                            Dive::Found(..) => "found",
+                            Dive::Failed(_) => "failed",
+                            Dive::Infeasible => "lp-infeasible",
+                        }
+                    );
                 }
                 budget = budget.saturating_sub(used).max(MIN_NODES);
                 match d {

@@ -1,0 +1,207 @@
+//! Regression tests for the solver classes of ../shared/reliability (valid specs on which
+//! the integer program ran for seconds to minutes, plans the planner's own verifier
+//! rejected, `--allow-moves` replans that hung or failed), plus the work limit: a search
+//! that stops at its limit says so, deterministically. No timing is asserted: the work
+//! limit is a count of nodes, so "found and proven within the default limit" is what a
+//! slow search would fail.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cases() -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reliability/cases"
+    ));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("skipped: {} is absent", dir.display());
+        None
+    }
+}
+
+fn devaddr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devaddr"))
+        .args(args)
+        .output()
+        .expect("run devaddr")
+}
+
+fn tmp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("devaddr-relsolver-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// The plan passes `check`, planning it again gives the same bytes, and the header says
+/// how the search ended.
+fn assert_sound(name: &str, plan: &str) -> String {
+    let file = tmp(&format!("{name}.plan.yaml"), plan);
+    let c = devaddr(&["check", &file]);
+    assert!(
+        c.status.success(),
+        "{name}: check: {}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+    let again = devaddr(&["plan", &file]);
+    assert!(again.status.success(), "{name}: plan of the plan failed");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        plan,
+        "{name}: planning the plan changed it"
+    );
+    let status = plan
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("solver:"))
+        .find_map(|l| l.trim().strip_prefix("status: "))
+        .unwrap_or_else(|| panic!("{name}: no solver status in the header"))
+        .to_string();
+    status
+}
+
+/// Valid specs the old program could not finish: planned, proven optimal.
+#[test]
+fn hard_numa_specs_are_solved_and_proven_optimal() {
+    let Some(dir) = cases() else { return };
+    for name in ["solver-hang.yaml", "solver-hang-min.yaml"] {
+        let f = dir.join(name);
+        let o = devaddr(&["plan", f.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let status = assert_sound(name, &String::from_utf8(o.stdout).unwrap());
+        assert_eq!(status, "optimal", "{name}");
+    }
+}
+
+/// The 102-device, 16-node spec is infeasible (its I/O-BAR devices need more windows
+/// than the firmware has): that is proven within the limit and explained.
+#[test]
+fn an_infeasible_numa_spec_is_proven_and_explained() {
+    let Some(dir) = cases() else { return };
+    let f = dir.join("solver-slow-102dev-16nodes.yaml");
+    let o = devaddr(&["plan", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("I/O"), "{e}");
+    assert!(!e.contains("work limit"), "{e}");
+}
+
+/// Specs whose plan the planner's own verifier rejected: a plan that passes check, or a
+/// refusal of the input with its location (a pin at function 1 with nothing at 0).
+#[test]
+fn plans_of_valid_specs_pass_the_verifier() {
+    let Some(dir) = cases() else { return };
+    for name in ["planner-invalid-1.yaml", "planner-invalid-2.yaml"] {
+        let f = dir.join(name);
+        let o = devaddr(&["plan", f.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_sound(name, &String::from_utf8(o.stdout).unwrap());
+    }
+    let f = dir.join("planner-invalid-pinned.yaml");
+    let o = devaddr(&["plan", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("devices[9].address") && e.contains("function 0"),
+        "{e}"
+    );
+}
+
+/// `--allow-moves` replans that hung or produced a plan the verifier rejected: each
+/// gives a sound plan, listing its moves; the strict replan fails naming the device.
+#[test]
+fn allow_moves_replans_finish_with_sound_plans() {
+    let Some(dir) = cases() else { return };
+    for case in ["replan-moves-hang", "replan-moves-invalid"] {
+        let spec = dir.join(format!("{case}.spec.yaml"));
+        let prev = dir.join(format!("{case}.previous.yaml"));
+        let (spec, prev) = (spec.to_str().unwrap(), prev.to_str().unwrap());
+        let strict = devaddr(&["plan", spec, "--previous", prev]);
+        assert_eq!(strict.status.code(), Some(1), "{case}");
+        assert!(String::from_utf8_lossy(&strict.stderr).contains("cannot stay"));
+        let o = devaddr(&["plan", spec, "--previous", prev, "--allow-moves"]);
+        assert!(
+            o.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("moved "),
+            "{case}"
+        );
+        assert_sound(case, &String::from_utf8(o.stdout).unwrap());
+    }
+}
+
+/// A search stopped by its work limit returns its verified plan marked `feasible` with
+/// a gap (and warns), or exits 1 naming the limit and the flag that raises it — the same
+/// answer on every run.
+#[test]
+fn the_work_limit_is_stated_and_deterministic() {
+    let Some(dir) = cases() else { return };
+    let f = dir.join("solver-hang-8dev.yaml");
+    let spec = std::fs::read_to_string(&f).unwrap();
+    // Without the order numbers the spec is the hard 8-node one, feasible.
+    let plain: String = spec
+        .lines()
+        .map(|l| {
+            l.split(", order:")
+                .next()
+                .map(|h| {
+                    if h.ends_with('}') || !l.contains(", order:") {
+                        h.to_string()
+                    } else {
+                        format!("{h}}}")
+                    }
+                })
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = tmp("hard-8.yaml", &plain);
+    // A limit too small for any plan: exit 1 naming the limit and the flag.
+    let none = devaddr(&["plan", &file, "--work-limit", "1"]);
+    assert_eq!(none.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        e.contains("work limit (1)") && e.contains("--work-limit"),
+        "{e}"
+    );
+    // A limit that finds a plan but not its proof: the plan, marked feasible with a gap.
+    let some = devaddr(&["plan", &file, "--work-limit", "50000"]);
+    let again = devaddr(&["plan", &file, "--work-limit", "50000"]);
+    assert_eq!(
+        some.stdout, again.stdout,
+        "the same limit gives the same plan"
+    );
+    assert_eq!(
+        some.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&some.stderr)
+    );
+    let plan = String::from_utf8(some.stdout).unwrap();
+    assert!(plan.contains("gap: "), "{plan}");
+    assert!(String::from_utf8_lossy(&some.stderr)
+        .contains("warning: the search reached its work limit"));
+    assert_eq!(assert_sound("hard-8-limited", &plan), "feasible");
+    let full = devaddr(&["plan", &file]);
+    assert!(
+        full.status.success(),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    assert_sound("hard-8", &String::from_utf8(full.stdout).unwrap());
+}
