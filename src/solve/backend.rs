@@ -395,20 +395,7 @@ impl Backend for MicroLp {
             None => {
                 // The dive may use a share of the budget; the search gets the rest.
                 let lps = (budget / DIVE_SHARE).max(MIN_NODES);
-                let t0 = std::time::Instant::now();
                 let (d, used) = dive(ilp, lps);
-                if std::env::var_os("DEVADDR_DEBUG_ILP").is_some() {
-                    eprintln!(
-                        "dive size={} lps={used}/{lps} {:?} {}",
-                        ilp.size(),
-                        t0.elapsed(),
-                        match d {
-                            Dive::Found(..) => "found",
-                            Dive::Failed(_) => "failed",
-                            Dive::Infeasible => "lp-infeasible",
-                        }
-                    );
-                }
                 budget = budget.saturating_sub(used).max(MIN_NODES);
                 match d {
                     Dive::Infeasible => return Ok(Outcome::Infeasible),
