@@ -24,9 +24,6 @@
 //! Under `cargo test --benches` (no `--bench` argument) it only smoke-runs a few small
 //! specs.
 
-// specgen.rs (shared with the tests, maintained with the fuzz tests) trips clippy's
-// explicit_auto_deref in `pick_pci`; allowed here rather than edited from this branch.
-#[allow(clippy::explicit_auto_deref)]
 #[path = "../tests/common/specgen.rs"]
 mod specgen;
 
