@@ -349,6 +349,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         }
     }
     // Capacity per bus class, and the "used" expression for reserves.
+    let mut pack_slots: Vec<(Zone, usize)> = Vec::new();
     let mut used_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); buses.len()];
     for (bi, b) in buses.iter().enumerate() {
         let on_b: Vec<(usize, Mode)> = units
@@ -376,6 +377,9 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 continue;
             }
             let s = ilp.var(format!("{mode:?}[{bi}]"), 0.0, f64::INFINITY);
+            if mode == Mode::Pack {
+                pack_slots.push((b.zone, s));
+            }
             let mut row = members;
             row.push((s, -8.0));
             let spare = if mode == Mode::Aggregate {
@@ -408,6 +412,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         }
         used_terms[bi] = used;
     }
+    pack_cover(p, &units, &keep, &pack_slots, &mut ilp);
     // Hotplug reserves.
     if !relax.reserve {
         let mut zones: Vec<(Option<Zone>, u32)> = vec![(None, eff.hotplug_reserve)];
@@ -550,6 +555,37 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         keep,
         extra: extra.map(|(_, v)| v),
         existing_bus_numbers,
+    }
+}
+
+/// Packed units of a NUMA zone fill whole slots of that zone, eight to a slot: the zone
+/// needs at least the ceiling of its packed demand over eight slots, whichever buses hold
+/// them (the relaxation alone spreads fractions of slots over the zone's bus classes).
+fn pack_cover(
+    p: &Problem,
+    units: &[UnitClass],
+    keep: &BTreeMap<usize, usize>,
+    pack_slots: &[(Zone, usize)],
+    ilp: &mut Ilp,
+) {
+    let mut demand: BTreeMap<Zone, usize> = BTreeMap::new();
+    for u in units {
+        if u.mode != Mode::Pack || u.template.is_some() || u.extra {
+            continue;
+        }
+        let placed = u.units.iter().filter(|i| !keep.contains_key(i)).count();
+        *demand.entry(u.zone).or_default() += placed;
+    }
+    for (zone, d) in demand {
+        let slots: Vec<(usize, f64)> = pack_slots
+            .iter()
+            .filter(|(z, _)| *z == zone)
+            .map(|&(_, s)| (s, 1.0))
+            .collect();
+        let need = (d as f64 / FUNCTIONS_PER_SLOT).ceil();
+        if need > 0.0 && !slots.is_empty() && p.ctx.previous.is_empty() {
+            ilp.row(format!("pack cover {zone:?}"), slots, need, f64::INFINITY);
+        }
     }
 }
 
