@@ -1361,7 +1361,8 @@ fn same_place(a: &Option<devaddr::Address>, b: &Option<devaddr::Address>) -> boo
 }
 
 /// Kept devices (same id and kind in both) whose address changed: without moves none
-/// may, with moves each must be listed with its old and new address.
+/// may, with moves each must be listed with its old and new address; and no listed move
+/// may leave the device where it was.
 fn kept_moved(previous: &Plan, next: &Plan, moves: &[devaddr::Move], allow: bool) -> Vec<String> {
     let mut out = Vec::new();
     for d in &next.devices {
@@ -1385,6 +1386,15 @@ fn kept_moved(previous: &Plan, next: &Plan, moves: &[devaddr::Move], allow: bool
                 p.address,
                 d.address,
                 if allow { " (not listed in moves)" } else { "" }
+            ));
+        }
+    }
+    // A listed move must move something.
+    for m in moves {
+        if same_place(&Some(m.from.clone()), &m.to) {
+            out.push(format!(
+                "{}: listed as moved ({}) but stays at {}",
+                m.id, m.reason, m.from
             ));
         }
     }
