@@ -184,12 +184,25 @@ pub fn replan_with(
             reason,
         })
         .collect();
-    moves.extend(reasons.into_iter().map(|(i, reason)| Move {
-        id: merged.devices[i].id.clone(),
-        from: kept[&i].clone(),
-        to: plan.devices[i].address.clone(),
-        reason,
-    }));
+    // A device that ends where it was did not move (a multifunction flag may change).
+    let same = |a: &Address, b: Option<&Address>| match (a, b) {
+        (Address::Pci(x), Some(Address::Pci(y))) => {
+            (x.domain, x.bus, x.slot, x.function) == (y.domain, y.bus, y.slot, y.function)
+        }
+        (x, Some(y)) => x == y,
+        (_, None) => false,
+    };
+    moves.extend(
+        reasons
+            .into_iter()
+            .filter(|(i, _)| !same(&kept[i], plan.devices[*i].address.as_ref()))
+            .map(|(i, reason)| Move {
+                id: merged.devices[i].id.clone(),
+                from: kept[&i].clone(),
+                to: plan.devices[i].address.clone(),
+                reason,
+            }),
+    );
     Ok(Replanned { plan, moves })
 }
 

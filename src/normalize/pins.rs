@@ -368,6 +368,23 @@ pub(super) fn pin_devices(
             false,
         )?;
         let bus = buses.iter().find(|b| b.index == a.bus).expect("occupied");
+        // An explicit `bus:` type must match the bus the pin names.
+        let express = cat.pci_model(&bus.model).bus.express;
+        let asked = match d.bus {
+            Some(crate::spec::BusType::Pci) if express => Some("conventional PCI (`bus: pci`)"),
+            Some(crate::spec::BusType::Pcie) if !express => Some("PCIe (`bus: pcie`)"),
+            _ => None,
+        };
+        if let Some(asked) = asked {
+            return Err(Error::input(
+                at,
+                format!(
+                    "device `{}` asks for {asked} but is pinned on bus {} ({}); expected a \
+                     bus of that type, or no `bus:`",
+                    d.id, a.bus, bus.model
+                ),
+            ));
+        }
         let pcie_only = machine.pcie && dev.kind.pci == Some(crate::catalog::PciType::Pcie);
         if pcie_only && !cat.pci_model(&bus.model).bus.express {
             return Err(Error::input(
@@ -435,8 +452,13 @@ pub(super) fn pin_devices(
                 .pci_model(&buses[0].model)
                 .bus
                 .accepts(&super::connect_of(d.pcie));
+            // A controller the spec pins there keeps the slot.
+            let held = spec.controllers.iter().any(
+                |c| matches!(&c.address, Some(Address::Pci(a)) if a.bus == 0 && a.slot == pv.slot),
+            );
             if !pinned.contains_key(&i)
                 && fits
+                && !held
                 && spec.devices[i].group.is_none()
                 && d.zone.is_none()
                 && (!d.hotplug || root_hotplug)
