@@ -191,6 +191,10 @@ pub fn spec(seed: u64, sizes: Sizes) -> String {
             let _ = write!(d, ", order: {}", r.range(0, 100));
         }
         if pin {
+            if express {
+                // A PCIe root bus takes no hotplug (some presets default to it).
+                d.push_str(", hotplug: false");
+            }
             let s = pin_slots.remove(r.next() as usize % pin_slots.len());
             let _ = write!(
                 d,
