@@ -43,6 +43,14 @@ fn check_shape(text: &str) -> Result<(), Error> {
             ended = true;
             continue;
         }
+        if l.starts_with('%') && content {
+            // A directive after content can only open another document.
+            return Err(at_line(
+                i + 1,
+                "a YAML directive here starts a second document; expected exactly one document"
+                    .into(),
+            ));
+        }
         let rest = if marker { &l[3..] } else { l };
         if blank(rest) || end || (l.starts_with('%') && !content) {
             continue;

@@ -171,6 +171,14 @@ pub fn replan_with(
         }
     }
     let plan = crate::plan_with(&fin, opts)?;
+    // A device or controller that ends where it was did not move (a multifunction flag may change).
+    let same = |a: &Address, b: Option<&Address>| match (a, b) {
+        (Address::Pci(x), Some(Address::Pci(y))) => {
+            (x.domain, x.bus, x.slot, x.function) == (y.domain, y.bus, y.slot, y.function)
+        }
+        (x, Some(y)) => x == y,
+        (_, None) => false,
+    };
     let mut moves: Vec<Move> = moved_ctls
         .into_iter()
         .map(|(id, from, reason)| Move {
@@ -183,15 +191,8 @@ pub fn replan_with(
             from,
             reason,
         })
+        .filter(|m| !same(&m.from, m.to.as_ref()))
         .collect();
-    // A device that ends where it was did not move (a multifunction flag may change).
-    let same = |a: &Address, b: Option<&Address>| match (a, b) {
-        (Address::Pci(x), Some(Address::Pci(y))) => {
-            (x.domain, x.bus, x.slot, x.function) == (y.domain, y.bus, y.slot, y.function)
-        }
-        (x, Some(y)) => x == y,
-        (_, None) => false,
-    };
     moves.extend(
         reasons
             .into_iter()
