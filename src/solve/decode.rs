@@ -76,8 +76,9 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         .iter()
         .map(|u| u.units.iter().copied().collect())
         .collect();
+    let rank = order_ranks(p, f, values);
     let mut order: Vec<usize> = (0..f.buses.len()).collect();
-    order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), b));
+    order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), rank[b], b));
     for bi in order {
         let mut items: Vec<(u8, bool, usize, Item)> = Vec::new();
         for (ui, u) in f.units.iter().enumerate() {
@@ -89,7 +90,7 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                 match u.template {
                     Some(t) => {
                         let prio = if u.mode == Mode::Aggregate { 0 } else { 1 };
-                        items.push((prio, false, t, Item::New(t)));
+                        items.push((prio, false, rank[t], Item::New(t)));
                     }
                     None => {
                         let Some(unit) = queues[ui].pop_front() else {
@@ -181,6 +182,63 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         }
     }
     out
+}
+
+/// For each bus class, the earliest position in the ordering requirement of a device
+/// placed on it or below it (`usize::MAX` when none is ordered). Buses are numbered in
+/// this order among equals, so devices that must come first get the lower bus indexes
+/// (an address compares by bus index first) whichever NUMA node or class they are in.
+fn order_ranks(p: &Problem, f: &Formulation, values: &[i64]) -> Vec<usize> {
+    let mut rank = vec![usize::MAX; f.buses.len()];
+    let Ok(seq) = crate::order::sequence(&p.spec) else {
+        return rank;
+    };
+    if seq.is_empty() {
+        return rank;
+    }
+    let position: BTreeMap<usize, usize> = seq.iter().enumerate().map(|(k, &d)| (d, k)).collect();
+    let unit_rank = |unit: usize| match &p.units[unit].what {
+        What::Devices(members) => members
+            .iter()
+            .filter_map(|d| position.get(d).copied())
+            .min()
+            .unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    };
+    let class_rank: Vec<usize> = f
+        .units
+        .iter()
+        .map(|u| {
+            u.units
+                .iter()
+                .map(|&i| unit_rank(i))
+                .min()
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    let placed = |ui: usize, bi: usize| f.x.get(&(ui, bi)).is_some_and(|&v| values[v] > 0);
+    for bi in 0..f.buses.len() {
+        for ui in 0..f.units.len() {
+            if f.units[ui].template.is_none() && placed(ui, bi) {
+                rank[bi] = rank[bi].min(class_rank[ui]);
+            }
+        }
+    }
+    // A bus class hosting added controllers ranks as the earliest below them.
+    let mut by_depth: Vec<usize> = (0..f.buses.len()).collect();
+    by_depth.sort_by_key(|&b| std::cmp::Reverse(f.buses[b].depth));
+    for &t in &by_depth {
+        for (ui, u) in f.units.iter().enumerate() {
+            if u.template == Some(t) {
+                for bi in 0..f.buses.len() {
+                    if placed(ui, bi) {
+                        rank[bi] = rank[bi].min(rank[t]);
+                    }
+                }
+            }
+        }
+    }
+    rank
 }
 
 /// Reserve room for one item on a bus: returns (bus, slot, first function).
