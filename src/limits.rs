@@ -62,3 +62,15 @@ pub const MAX_XML_INT: u64 = i32::MAX as u64;
 /// Highest index of a PCI controller in a libvirt domain: the index is the bus number
 /// the guest sees, and a PCI domain has 256 of them.
 pub const MAX_PCI_CONTROLLER_INDEX: u32 = 255;
+
+/// Highest controller index a libvirt drive address may name (`<address type='drive'
+/// controller='N'/>` of a disk or SCSI host device, written or derived from the target
+/// name). libvirt adds every SCSI/SATA/IDE/FDC controller from 0 to the highest index a
+/// drive address names, and gives each added controller a PCI slot of its own
+/// (function 0: it never packs them into multifunction slots). A PCI domain has
+/// `MAX_PCI_CONTROLLER_INDEX + 1` buses of `MAX_PCI_SLOT + 1` slots, so more controllers
+/// of one type than that can never be placed; a larger index is refused before anything
+/// is sized by it. (libvirt 9.0 itself runs out of PCI slots far earlier — at SATA
+/// controller index 632 on q35 — and an index near `i32::MAX` made its daemon crash.)
+pub const MAX_DRIVE_CONTROLLER: u32 =
+    (MAX_PCI_CONTROLLER_INDEX + 1) * (MAX_PCI_SLOT as u32 + 1) - 1;

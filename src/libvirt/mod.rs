@@ -148,6 +148,20 @@ fn insert_controller(devs: &mut Vec<Dev>, c: Dev) {
     devs.push(c);
 }
 
+/// The machine libvirt 9.0 gives a domain whose `<type>` names none: QEMU's default
+/// machine of the architecture, else the first one QEMU lists. Both `plan_domain` and
+/// `check_domain` read the machine here, so they always agree. Observed with `virsh
+/// define` (libvirt 9.0, QEMU 7.2): x86 gets `pc-i440fx-7.2` (the `pc` alias); ARM,
+/// where QEMU has no default, gets `integratorcp` (libvirt 9.0 does not prefer `virt`).
+/// Other architectures: `pc`, which no rule matches for them, so they have no PCI here.
+fn default_machine(arch: &str) -> &'static str {
+    if arch.starts_with("aarch") || arch.starts_with("arm") {
+        "integratorcp"
+    } else {
+        "pc"
+    }
+}
+
 fn machine_of(root: &Element, file: &str) -> Result<Machine, Error> {
     let policy = Policy::get();
     let ty = root
@@ -162,13 +176,9 @@ fn machine_of(root: &Element, file: &str) -> Result<Machine, Error> {
             )
         })?;
     let arch = ty.attr("arch").unwrap_or_else(|| "x86_64".into());
-    let name = ty.attr("machine").unwrap_or_else(|| {
-        if arch.starts_with("aarch") || arch.starts_with("arm") {
-            "virt".into()
-        } else {
-            "pc".into()
-        }
-    });
+    let name = ty
+        .attr("machine")
+        .unwrap_or_else(|| default_machine(&arch).into());
     let rule = policy.machines.iter().find(|r| r.matches(&name, &arch));
     Ok(Machine {
         pcie_root: rule.is_some_and(|r| r.root == "pcie-root"),

@@ -8,7 +8,6 @@ use super::{fail, Machine};
 use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
-    check_pci_controllers(policy, m, devs, file)?;
     check_consoles(devs, file)?;
     // An aliased console's own address is replaced by serial[0]'s (set at the end).
     if let Some((console, _)) = super::aliased_console(devs) {
@@ -16,10 +15,16 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     }
     controller_list(devs);
     assign_indexes(policy, devs);
+    // libvirt validates PCI controllers after the post-parse step has given every
+    // controller its index: a second `pcie-root` without an index gets index 1 and is
+    // refused, a `pcie-root` without an index on a pci-root machine gets index 0 and is
+    // refused as the wrong root.
+    check_pci_controllers(policy, m, devs, file)?;
     check_usb_controllers(policy, devs, file)?;
     add_defaults(m, devs, file)?;
     default_models(m, devs);
     drive_addresses(devs, file)?;
+    check_drive_controllers(devs, file)?;
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
     Ok(())
@@ -181,40 +186,53 @@ fn controller_list(devs: &mut [Dev]) {
 /// ICH9 USB2 controller whose previous USB controller in the list is also ICH9 USB2 joins
 /// that controller's index, unless a controller of its own model already has it.
 fn assign_indexes(policy: &Policy, devs: &mut [Dev]) {
+    use std::collections::{BTreeMap, BTreeSet, HashSet};
     let usb2 = |d: &Dev| super::pci::usb2_function(policy, d).is_some();
     let mut list: Vec<usize> = (0..devs.len())
         .filter(|&i| devs[i].tag == "controller")
         .collect();
     list.sort_by_key(|&i| devs[i].seq);
-    for (at, &i) in list.iter().enumerate() {
-        if devs[i].index.is_some() {
-            continue;
+    // The indexes in use per type, the lowest index per type not yet known to be in use
+    // (indexes are only ever added, so it never goes down), and the (index, model) pairs
+    // of USB controllers: one pass over the list, not one per controller.
+    let mut used: BTreeMap<Option<String>, BTreeSet<u32>> = BTreeMap::new();
+    let mut usb_models: HashSet<(u32, Option<String>)> = HashSet::new();
+    for &i in &list {
+        let d = &devs[i];
+        if let Some(n) = d.index {
+            used.entry(d.ty.clone()).or_default().insert(n);
+            if d.is("controller", "usb") {
+                usb_models.insert((n, d.model.clone()));
+            }
         }
-        let prev = list[..at]
-            .iter()
-            .rev()
-            .copied()
-            .find(|&p| devs[p].is("controller", "usb"));
-        let join = prev
-            .filter(|&p| usb2(&devs[i]) && usb2(&devs[p]))
-            .and_then(|p| devs[p].index)
-            .filter(|&group| {
-                !devs.iter().any(|o| {
-                    o.is("controller", "usb") && o.index == Some(group) && o.model == devs[i].model
-                })
+    }
+    let mut lowest: BTreeMap<Option<String>, u32> = BTreeMap::new();
+    let mut prev_usb: Option<usize> = None;
+    for &i in &list {
+        if devs[i].index.is_none() {
+            let join = prev_usb
+                .filter(|&p| usb2(&devs[i]) && usb2(&devs[p]))
+                .and_then(|p| devs[p].index)
+                .filter(|&group| !usb_models.contains(&(group, devs[i].model.clone())));
+            let ty = devs[i].ty.clone();
+            let taken = used.entry(ty.clone()).or_default();
+            let idx = join.unwrap_or_else(|| {
+                let n = lowest.entry(ty).or_insert(0);
+                while taken.contains(n) {
+                    *n += 1;
+                }
+                *n
             });
-        let ty = devs[i].ty.clone();
-        let idx = join.unwrap_or_else(|| {
-            (0..)
-                .find(|n| {
-                    !devs
-                        .iter()
-                        .any(|o| o.tag == "controller" && o.ty == ty && o.index == Some(*n))
-                })
-                .unwrap_or(0)
-        });
-        devs[i].index = Some(idx);
-        devs[i].index_new = true;
+            taken.insert(idx);
+            if devs[i].is("controller", "usb") {
+                usb_models.insert((idx, devs[i].model.clone()));
+            }
+            devs[i].index = Some(idx);
+            devs[i].index_new = true;
+        }
+        if devs[i].is("controller", "usb") {
+            prev_usb = Some(i);
+        }
     }
 }
 
@@ -311,6 +329,49 @@ fn drive_addresses(devs: &mut [Dev], file: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A drive address naming a controller past [`crate::limits::MAX_DRIVE_CONTROLLER`]:
+/// libvirt would add every controller of that bus up to it, more than PCI can hold.
+fn check_drive_controllers(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let max = crate::limits::MAX_DRIVE_CONTROLLER;
+    for d in devs {
+        let Addr::Drive { controller, .. } = d.addr else {
+            continue;
+        };
+        // The devices `implicit_controllers` counts.
+        let bus = match d.tag.as_str() {
+            "hostdev" => "scsi",
+            "disk" => match d.bus.as_deref() {
+                Some(b @ ("scsi" | "fdc" | "ide" | "sata")) => b,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if controller > max {
+            let whence = if d.addr_new && d.tag == "disk" {
+                format!(
+                    " (derived from target dev='{}')",
+                    d.target.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            };
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!(
+                    "drive address controller='{controller}'{whence} is out of range; expected \
+                     0-{max}: libvirt adds every {bus} controller up to the index a drive \
+                     address names, each in a PCI slot of its own, and a PCI domain has no \
+                     more than {} slots",
+                    max as u64 + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `virDomainDefAddImplicitDevices`: disk controllers 0..max per bus, virtio-serial for
 /// virtio consoles and channels, CCID for smartcards, a video for graphics.
 fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
@@ -327,13 +388,19 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
             max = Some(max.map_or(c, |m| m.max(c)));
         }
         if let Some(max) = max {
-            for i in 0..=max {
-                if !has_controller(devs, bus, i) {
-                    let model = (bus == "scsi")
-                        .then(|| m.rule.map(|r| r.scsi.clone()))
-                        .flatten();
-                    devs.push(new_controller(bus, i, model.as_deref()));
-                }
+            // One pass over the devices for the indexes present, then one per index
+            // added: linear in the number of controllers (bounded by
+            // `MAX_DRIVE_CONTROLLER`), not quadratic.
+            let present: std::collections::HashSet<u32> = devs
+                .iter()
+                .filter(|d| d.is("controller", bus))
+                .filter_map(|d| d.index)
+                .collect();
+            let model = (bus == "scsi")
+                .then(|| m.rule.map(|r| r.scsi.clone()))
+                .flatten();
+            for i in (0..=max).filter(|i| !present.contains(i)) {
+                devs.push(new_controller(bus, i, model.as_deref()));
             }
         }
     }
