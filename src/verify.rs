@@ -170,6 +170,18 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             w.bad(format!("id `{id}` is used twice"));
         }
     }
+    // `pci.N` names the PCI bus of index N in every plan.
+    for c in &spec.controllers {
+        let n =
+            c.id.strip_prefix("pci.")
+                .and_then(|n| n.parse::<u32>().ok());
+        if n.is_some_and(|n| n != c.index) {
+            w.bad(format!(
+                "controller `{}` has index {}: the id `pci.N` belongs to the bus of index N",
+                c.id, c.index
+            ));
+        }
+    }
     // PCI controllers.
     for c in &spec.controllers {
         if let Some(m) = cat.pci.get(&c.model) {

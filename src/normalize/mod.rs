@@ -147,6 +147,7 @@ pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
 /// Build the problem for a given kind of run.
 pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<Problem> {
     crate::spec::bounds::check(spec)?;
+    generated_ids(spec)?;
     let machine = cat
         .machine(&spec.machine)
         .ok_or_else(|| {
@@ -631,6 +632,30 @@ impl BusRanges {
             None => (None, None),
         }
     }
+}
+
+/// `pci.N` is the id devaddr gives the PCI bus of index N: a spec controller may use it
+/// only for that index, or two controllers of the plan would share an id.
+fn generated_ids(spec: &Spec) -> Result<()> {
+    for (i, c) in spec.controllers.iter().enumerate() {
+        let Some(n) =
+            c.id.strip_prefix("pci.")
+                .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if n != c.index {
+            return Err(Error::input(
+                format!("controllers[{i}].id"),
+                format!(
+                    "controller id `{}` names PCI bus {n} (the id devaddr gives index {n}), but \
+                     this controller has index {}; expected `pci.{}` or an id of another form",
+                    c.id, c.index, c.index
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn connect_of(pcie: bool) -> String {

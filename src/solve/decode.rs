@@ -77,6 +77,13 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         .map(|u| u.units.iter().copied().collect())
         .collect();
     let rank = order_ranks(p, f, values);
+    let seq_pos: BTreeMap<usize, usize> = crate::order::sequence(&p.spec)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(k, d)| (d, k))
+        .collect();
+    let ordered = !seq_pos.is_empty();
     let mut order: Vec<usize> = (0..f.buses.len()).collect();
     order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), rank[b], b));
     for bi in order {
@@ -109,7 +116,18 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                 }
             }
         }
-        items.sort_by_key(|(prio, not_io, order, _)| (*prio, *not_io, *order));
+        if ordered {
+            // Devices that must come first (and the buses above them) take the first slots.
+            items.sort_by_key(|(prio, not_io, order, item)| {
+                let r = match item {
+                    Item::New(t) => rank[*t],
+                    Item::Unit(u) => unit_rank(&seq_pos, *u, p),
+                };
+                (r, *prio, *not_io, *order)
+            });
+        } else {
+            items.sort_by_key(|(prio, not_io, order, _)| (*prio, *not_io, *order));
+        }
         let insts = class_insts[bi].clone();
         for (_, _, _, item) in items {
             let (mode, width) = match &item {
@@ -181,7 +199,115 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
             }
         }
     }
+    if ordered {
+        number_depth_first(&mut out, &seq_pos);
+    }
     out
+}
+
+/// Position in the ordering requirement of a unit's first ordered device.
+fn unit_rank(seq_pos: &BTreeMap<usize, usize>, unit: usize, p: &Problem) -> usize {
+    match &p.units[unit].what {
+        What::Devices(members) => members
+            .iter()
+            .filter_map(|d| seq_pos.get(d).copied())
+            .min()
+            .unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    }
+}
+
+/// With an ordering requirement, the added buses are numbered depth first, each bus's
+/// children in the order of the earliest ordered device below them (then by slot): a
+/// device's bus index then follows the order wherever it sits, since addresses compare by
+/// bus index first. Parents stay below their children; existing buses keep their numbers.
+fn number_depth_first(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
+    // Earliest ordered device on each bus, then in each subtree (deepest first).
+    let mut first: BTreeMap<u32, usize> = BTreeMap::new();
+    for (d, a) in &out.devices {
+        if let Some(&k) = seq_pos.get(d) {
+            let e = first.entry(a.bus).or_insert(usize::MAX);
+            *e = (*e).min(k);
+        }
+    }
+    let depth = |mut i: u32| {
+        let mut d = 0;
+        while let Some(a) = out.buses.get(&i).and_then(|b| b.address) {
+            i = a.bus;
+            d += 1;
+            if d > out.buses.len() {
+                break;
+            }
+        }
+        d
+    };
+    let mut deepest: Vec<u32> = out.buses.keys().copied().collect();
+    deepest.sort_by_key(|&i| std::cmp::Reverse(depth(i)));
+    for i in deepest {
+        let own = first.get(&i).copied().unwrap_or(usize::MAX);
+        if let Some(a) = out.buses.get(&i).and_then(|b| b.address) {
+            let e = first.entry(a.bus).or_insert(usize::MAX);
+            *e = (*e).min(own);
+        }
+    }
+    let mut children: BTreeMap<u32, Vec<(usize, u8, u8, u32)>> = BTreeMap::new();
+    for (&i, b) in &out.buses {
+        if let Some(a) = b.address {
+            let r = first.get(&i).copied().unwrap_or(usize::MAX);
+            children
+                .entry(a.bus)
+                .or_default()
+                .push((r, a.slot, a.function, i));
+        }
+    }
+    for list in children.values_mut() {
+        list.sort();
+    }
+    let added: Vec<u32> = out
+        .buses
+        .values()
+        .filter(|b| b.existing.is_none())
+        .map(|b| b.index)
+        .collect();
+    let Some(&first) = added.iter().min() else {
+        return;
+    };
+    let mut preorder = Vec::new();
+    let mut stack: Vec<u32> = out
+        .buses
+        .values()
+        .filter(|b| b.address.is_none())
+        .map(|b| b.index)
+        .rev()
+        .collect();
+    while let Some(i) = stack.pop() {
+        if out.buses.get(&i).is_some_and(|b| b.existing.is_none()) {
+            preorder.push(i);
+        }
+        if let Some(list) = children.get(&i) {
+            stack.extend(list.iter().rev().map(|&(_, _, _, c)| c));
+        }
+    }
+    if preorder.len() != added.len() {
+        return; // not a tree from the roots: keep the numbering
+    }
+    let map: BTreeMap<u32, u32> = preorder
+        .iter()
+        .enumerate()
+        .map(|(k, &old)| (old, first + k as u32))
+        .collect();
+    let re = |i: u32| map.get(&i).copied().unwrap_or(i);
+    let buses = std::mem::take(&mut out.buses);
+    for (_, mut b) in buses {
+        b.index = re(b.index);
+        if let Some(a) = b.address.as_mut() {
+            a.bus = re(a.bus);
+        }
+        out.buses.insert(b.index, b);
+    }
+    for a in out.devices.values_mut().chain(out.storage.values_mut()) {
+        a.bus = re(a.bus);
+    }
 }
 
 /// For each bus class, the earliest position in the ordering requirement of a device
@@ -217,10 +343,10 @@ fn order_ranks(p: &Problem, f: &Formulation, values: &[i64]) -> Vec<usize> {
         })
         .collect();
     let placed = |ui: usize, bi: usize| f.x.get(&(ui, bi)).is_some_and(|&v| values[v] > 0);
-    for bi in 0..f.buses.len() {
-        for ui in 0..f.units.len() {
+    for (bi, r) in rank.iter_mut().enumerate() {
+        for (ui, &cr) in class_rank.iter().enumerate() {
             if f.units[ui].template.is_none() && placed(ui, bi) {
-                rank[bi] = rank[bi].min(class_rank[ui]);
+                *r = (*r).min(cr);
             }
         }
     }

@@ -308,12 +308,18 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         } else {
             // Function 0 of its slot is not held by anything that stays or is pinned: a
             // slot without function 0 is invisible to the guest, so it cannot stay.
-            let pinned_f0 = p
-                .buses
-                .iter()
-                .find(|b| b.index == a.bus)
-                .and_then(|b| b.used.get(&a.slot))
-                .is_some_and(|u| u & 1 != 0);
+            // (Not the primary video's own slot: that pin is taken only when the whole
+            // slot is free, so it does not stay under a kept function.)
+            let auto = p.pinned.iter().any(|(&d, q)| {
+                p.spec.devices[d].address.is_none()
+                    && (q.bus, q.slot, q.function) == (a.bus, a.slot, 0)
+            });
+            let pinned_f0 = !auto
+                && p.buses
+                    .iter()
+                    .find(|b| b.index == a.bus)
+                    .and_then(|b| b.used.get(&a.slot))
+                    .is_some_and(|u| u & 1 != 0);
             if !pinned_f0 {
                 ilp.vars[k].hi = 0.0;
             }

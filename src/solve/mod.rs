@@ -104,7 +104,7 @@ fn lexicographic(
 }
 
 /// Share (1/n) of the work limit each relaxed program of an explanation gets.
-const EXPLAIN_SHARE: u64 = 4;
+const EXPLAIN_SHARE: u64 = 8;
 
 fn limit_reached(limit: WorkLimit) -> Error {
     Error::Infeasible {

@@ -184,7 +184,7 @@ pub fn spec(seed: u64, sizes: Sizes) -> String {
         if r.pct(20) && !(pin && express) {
             let _ = write!(d, ", hotplug: {}", r.pct(70));
         }
-        if express && r.pct(5) && is_either(kind) {
+        if express && r.pct(5) && is_either(kind) && !pin {
             let _ = write!(d, ", bus: {}", r.pick(&["pci", "pcie"]));
         }
         if ordered && r.pct(30) {
