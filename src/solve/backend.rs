@@ -430,6 +430,13 @@ impl Backend for MicroLp {
         // has an objective between the relaxation's bound and the incumbent, so a
         // relative epsilon scaled by the larger of the two never prunes more than `step`.
         let step = step as f64;
+        if root.is_some_and(|r| incumbent - step < r - 1e-6 * r.abs().max(1.0)) {
+            // Anything better by a step would be below the relaxation's bound.
+            return Ok(Outcome::Solved {
+                values,
+                status: Status::Optimal,
+            });
+        }
         let lower = root.unwrap_or(incumbent);
         let scale = incumbent.abs().max(lower.abs()).max(1.0);
         let eps = (step * (1.0 - 1e-6)) / scale;
