@@ -326,6 +326,9 @@ fn pinned_elsewhere(spec: &Spec) -> BTreeSet<String> {
         .collect()
 }
 
+/// Devices whose release alone is tried when blaming a failed strict replan.
+const BLAME_TRIALS: usize = 16;
+
 /// Turn the failure of a strict replan into "device X cannot stay at A: why".
 fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Options<'_>) -> Error {
     let cannot_stay = |i: usize, why: String| {
@@ -357,7 +360,8 @@ fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Optio
         }
         trial
     };
-    for &i in kept.keys() {
+    // Bounded: each trial is a whole plan, so only the first few kept devices are tried.
+    for &i in kept.keys().take(BLAME_TRIALS) {
         let group = merged.devices[i].group.as_deref();
         if crate::plan_with(&pins_without(group, i), opts).is_ok() {
             return cannot_stay(i, reason_text(&err));
