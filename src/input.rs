@@ -34,12 +34,19 @@ pub fn read(path: &str) -> Result<String, Error> {
 /// Check the size and encoding of an input already in memory.
 pub fn from_bytes(bytes: &[u8], file: &str) -> Result<String, Error> {
     if bytes.len() > MAX_INPUT_BYTES {
+        // Located where the limit is passed: the line holding byte MAX_INPUT_BYTES.
+        let line = bytes[..MAX_INPUT_BYTES]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         return Err(bad(
             file,
-            None,
+            Some(line),
             format!(
-                "input is larger than {} MiB ({MAX_INPUT_BYTES} bytes), devaddr's limit; \
-                 expected a spec, plan or domain of at most that size",
+                "input is larger than {} MiB ({MAX_INPUT_BYTES} bytes), devaddr's limit, from \
+                 byte offset {MAX_INPUT_BYTES} on; expected a spec, plan or domain of at most \
+                 that size",
                 MAX_INPUT_BYTES >> 20
             ),
         ));

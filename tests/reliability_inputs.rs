@@ -489,7 +489,7 @@ fn deep_nesting_and_oversized_input_are_refused_quickly() {
     big.resize(devaddr::limits::MAX_INPUT_BYTES + 1, b'#');
     let f = tmp("big.yaml", &big);
     let r = run(&["plan", &f]);
-    refused(&r, &[&f, "16 MiB"]);
+    refused(&r, &[&f, "16 MiB", "line 3", "byte offset"]);
     let r = run_with(&["plan", "-"], Some(&big), Duration::from_secs(20));
     refused(&r, &["<stdin>", "16 MiB"]);
 }
