@@ -270,3 +270,29 @@ fn limit_outcomes_reach_the_caller() {
     let again = devaddr::plan(&plan.to_spec()).unwrap();
     assert_eq!(again, plan);
 }
+
+/// Orders across NUMA nodes and depths: the 8-node spec with order numbers (a device on a
+/// node's expander before one that could sit on the root bus) plans, and the order holds.
+#[test]
+fn orders_across_nodes_and_the_root_bus_hold() {
+    let Some(dir) = cases() else { return };
+    let f = dir.join("solver-hang-8dev.yaml");
+    let o = devaddr(&["plan", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_sound("ordered-8", &String::from_utf8(o.stdout).unwrap());
+    // pc: a node's device first, then one that would otherwise take a root-bus slot.
+    let spec = "machine: pc\npolicy: {numa_nodes: 2}\ndevices:\n\
+                - {id: late, kind: virtio-rng, order: 2}\n\
+                - {id: early, kind: virtio-net, numa_node: 1, order: 1}\n";
+    let file = tmp("order-root.yaml", spec);
+    let o = devaddr(&["plan", &file]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = String::from_utf8(o.stdout).unwrap();
+    assert_sound("order-root", &plan);
+    let p = devaddr::Plan::parse(&plan, "order-root").unwrap();
+    let bus = |id: &str| match &p.devices.iter().find(|d| d.id == id).unwrap().address {
+        Some(devaddr::Address::Pci(a)) => (a.bus, a.slot, a.function),
+        other => panic!("{other:?}"),
+    };
+    assert!(bus("early") < bus("late"), "{plan}");
+}

@@ -452,7 +452,15 @@ pub(crate) fn family_name(f: Family) -> &'static str {
 
 fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
     let spec = &p.spec;
-    let ranges = BusRanges::new(spec);
+    let root = cat.pci_model(&p.buses[0].model);
+    let ranges = BusRanges::new(spec, |i| {
+        let d = &p.devs[i];
+        d.kind.family == Family::Pci
+            && (d.zone.is_some()
+                || (d.hotplug && !root.bus.hotplug)
+                || !root.bus.accepts(&connect_of(d.pcie))
+                || (root.bus.express && !p.endpoints_on_pcie_root))
+    });
     let mut units = Vec::new();
     // Groups first gather their members (in spec order).
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -597,7 +605,9 @@ struct BusRanges {
 }
 
 impl BusRanges {
-    fn new(spec: &Spec) -> Self {
+    /// `off_root(i)`: device `i` can never sit on the root bus (bus 0), so every device
+    /// after it in the order must sit above bus 0 too.
+    fn new(spec: &Spec, off_root: impl Fn(usize) -> bool) -> Self {
         let seq = crate::order::sequence(spec).unwrap_or_default();
         let bus = |i: usize| match &spec.devices[i].address {
             Some(crate::topology::Address::Pci(a)) => Some(a.bus),
@@ -607,7 +617,8 @@ impl BusRanges {
         let mut max = None;
         for &i in &seq {
             above.push(max);
-            max = max.max(bus(i));
+            let floor = (spec.devices[i].address.is_none() && off_root(i)).then_some(0);
+            max = max.max(bus(i)).max(floor);
         }
         let mut below = vec![None; seq.len()];
         let mut min: Option<u32> = None;
