@@ -116,18 +116,17 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                 }
             }
         }
-        if ordered {
-            // Devices that must come first (and the buses above them) take the first slots.
-            items.sort_by_key(|(prio, not_io, order, item)| {
-                let r = match item {
-                    Item::New(t) => rank[*t],
-                    Item::Unit(u) => unit_rank(&seq_pos, *u, p),
-                };
-                (r, *prio, *not_io, *order)
-            });
-        } else {
-            items.sort_by_key(|(prio, not_io, order, _)| (*prio, *not_io, *order));
-        }
+        // Controllers first, then devices: on an added bridge the I/O devices first, so that
+        // they fill the fewest bridges (the program counts one I/O window per bridge it
+        // needs for them); with an ordering requirement, what must come first next.
+        items.sort_by_key(|(prio, not_io, order, item)| {
+            let r = match item {
+                Item::New(t) if ordered => rank[*t],
+                Item::Unit(u) if ordered => unit_rank(&seq_pos, *u, p),
+                _ => usize::MAX,
+            };
+            (*prio / 2, *not_io, r, *prio, *order)
+        });
         let insts = class_insts[bi].clone();
         for (_, _, _, item) in items {
             let (mode, width) = match &item {
