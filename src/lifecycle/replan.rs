@@ -158,13 +158,18 @@ pub fn replan_with(
         }
     }
     let mut fin = candidate.clone();
+    // Each "why" is a whole plan: asked for the first few moved devices only.
+    let mut asked = 0;
     for (&i, a) in &kept {
         if let Address::Pci(_) = a {
             if stay.contains(&i) {
                 fin.devices[i].address = Some(a.clone());
             } else {
                 reasons.entry(i).or_insert_with(|| {
-                    why_not(&merged, &kept, i, opts)
+                    asked += 1;
+                    (asked <= BLAME_TRIALS)
+                        .then(|| why_not(&merged, &kept, i, opts))
+                        .flatten()
                         .unwrap_or_else(|| "moving it lets the new devices fit".into())
                 });
             }
@@ -326,7 +331,8 @@ fn pinned_elsewhere(spec: &Spec) -> BTreeSet<String> {
         .collect()
 }
 
-/// Devices whose release alone is tried when blaming a failed strict replan.
+/// Devices whose release alone is tried when blaming a failed strict replan (and moved
+/// devices whose own reason is asked for with `--allow-moves`): each is a whole plan.
 const BLAME_TRIALS: usize = 16;
 
 /// Turn the failure of a strict replan into "device X cannot stay at A: why".
