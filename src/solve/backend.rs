@@ -171,7 +171,8 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
-/// One microlp run: the outcome, the proven bound and the nodes used.
+/// One microlp run: the assignment found (and whether proven optimal), a proof of
+/// infeasibility, and the best proven bound.
 struct Run {
     found: Option<(Vec<i64>, bool)>,
     infeasible: bool,
@@ -222,11 +223,11 @@ fn model(
     model
 }
 
-/// A feasible assignment found by diving through LP relaxations: solve the relaxation,
-/// fix the first fractional variable (those the objective counts first) at its value
-/// rounded up — more controllers, slots or windows keep a placement possible — or down
-/// when up is impossible, and repeat. `None` when the dive ends in an infeasible
-/// relaxation. Deterministic, and at most one LP per variable plus one per retreat.
+/// How a dive through LP relaxations ended. The dive solves the relaxation, fixes the
+/// first fractional variable (those the objective counts first) at its value rounded up —
+/// more controllers, slots or windows keep a placement possible — and repeats; a dead end
+/// takes back the latest decision and tries its value rounded down. Deterministic and
+/// bounded by a number of relaxations.
 enum Dive {
     /// An assignment, and the relaxation's bound.
     Found(Vec<i64>, Option<f64>),
