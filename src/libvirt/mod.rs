@@ -220,7 +220,7 @@ fn address(
         ports::usb(policy, devs, file)?;
     }
     console_alias(devs);
-    validate::run(policy, devs, file)
+    validate::run(policy, &m.arch, devs, file)
 }
 
 /// The first `<console>`, when it stands for the first `<serial>`: its target is serial

@@ -10,9 +10,48 @@ use crate::Error;
 /// A drive address: controller, bus, target, unit.
 type Drive = (u32, u32, u32, u32);
 
-pub fn run(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
     pci_controller_below_its_bus(policy, devs, file)?;
+    serial_address_types(arch, devs, file)?;
     duplicate_drive_addresses(devs, file)
+}
+
+/// A serial port's target type and the address type it takes (libvirt's chardev
+/// validation); without `<target type>` an x86 serial port is an ISA one.
+const SERIAL_ADDRESS: &[(&str, &str)] = &[
+    ("isa-serial", "isa"),
+    ("pci-serial", "pci"),
+    ("usb-serial", "usb"),
+];
+
+/// A serial port with a PCI or USB address its target type cannot take:
+/// "Target type 'isa-serial' requires address type 'isa'".
+fn serial_address_types(arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
+    let x86 = matches!(arch, "x86_64" | "i686");
+    for d in devs.iter().filter(|d| d.tag == "serial") {
+        let target = match d.ty.as_deref() {
+            Some(t) => t,
+            None if x86 => "isa-serial",
+            None => continue,
+        };
+        let Some(&(_, wants)) = SERIAL_ADDRESS.iter().find(|(t, _)| *t == target) else {
+            continue;
+        };
+        let has = match d.addr {
+            Addr::Pci(_) => "pci",
+            Addr::Usb { .. } => "usb",
+            _ => continue,
+        };
+        if has != wants {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("Target type '{target}' requires address type '{wants}'"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A pci-bridge (`index_above_bus` in models/libvirt.yaml) must sit on a bus with a
