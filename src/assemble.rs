@@ -205,12 +205,7 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool) {
 }
 
 fn assign_usb(p: &Problem, devices: &mut [crate::spec::DeviceEntry]) -> Result<()> {
-    let ctls: BTreeMap<u32, u32> = p
-        .storage
-        .iter()
-        .filter(|s| s.provides == "usb")
-        .map(|s| (s.index, s.capacity))
-        .collect();
+    let ctls = crate::normalize::ports::usb_ports(p);
     // Given addresses were checked before solving (normalize::ports).
     let mut used: BTreeSet<(u32, u32)> = devices
         .iter()
@@ -244,14 +239,7 @@ fn assign_drives(
     devices: &mut [crate::spec::DeviceEntry],
 ) -> Result<()> {
     // (provides, controller) -> (buses, units)
-    let mut shape: BTreeMap<(String, u32), (u32, u32)> = BTreeMap::new();
-    for s in p.storage.iter().filter(|s| s.provides != "usb") {
-        let m = &cat.storage[&s.model];
-        shape.insert(
-            (s.provides.clone(), s.index),
-            (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
-        );
-    }
+    let shape = crate::normalize::ports::drive_shapes(p, cat);
     // Given addresses were checked before solving (normalize::ports).
     let mut used: BTreeSet<(String, u32, u32, u32, u32)> = devices
         .iter()

@@ -64,19 +64,25 @@ fn assert_sound(name: &str, plan: &str) -> String {
     status
 }
 
+/// `devaddr ARGS` succeeds; its output (a plan).
+fn plan_ok(args: &[&str], name: &str) -> String {
+    let o = devaddr(args);
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
 /// Valid specs the old program could not finish: planned, proven optimal.
 #[test]
 fn hard_numa_specs_are_solved_and_proven_optimal() {
     let Some(dir) = cases() else { return };
     for name in ["solver-hang.yaml", "solver-hang-min.yaml"] {
         let f = dir.join(name);
-        let o = devaddr(&["plan", f.to_str().unwrap()]);
-        assert!(
-            o.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let status = assert_sound(name, &String::from_utf8(o.stdout).unwrap());
+        let plan = plan_ok(&["plan", f.to_str().unwrap()], name);
+        let status = assert_sound(name, &plan);
         assert_eq!(status, "optimal", "{name}");
     }
 }
@@ -101,13 +107,7 @@ fn plans_of_valid_specs_pass_the_verifier() {
     let Some(dir) = cases() else { return };
     for name in ["planner-invalid-1.yaml", "planner-invalid-2.yaml"] {
         let f = dir.join(name);
-        let o = devaddr(&["plan", f.to_str().unwrap()]);
-        assert!(
-            o.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_sound(name, &String::from_utf8(o.stdout).unwrap());
+        assert_sound(name, &plan_ok(&["plan", f.to_str().unwrap()], name));
     }
     let f = dir.join("planner-invalid-pinned.yaml");
     let o = devaddr(&["plan", f.to_str().unwrap()]);

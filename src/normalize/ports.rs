@@ -13,23 +13,35 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) const SCSI_MAX_TARGET: u32 = 255;
 pub(crate) const SCSI_MAX_UNIT: u32 = 16383;
 
-/// Every given USB or drive address that cannot stand, by device position (the first
-/// finding of each device), in spec order.
-pub(crate) fn findings(p: &Problem, cat: &Catalog, spec: &Spec) -> Vec<(usize, Error)> {
-    let usb: BTreeMap<u32, u32> = p
-        .storage
+/// USB controllers by index, with their port counts.
+pub(crate) fn usb_ports(p: &Problem) -> BTreeMap<u32, u32> {
+    p.storage
         .iter()
         .filter(|s| s.provides == "usb")
         .map(|s| (s.index, s.capacity))
-        .collect();
-    let mut drives: BTreeMap<(String, u32), (u32, u32)> = BTreeMap::new();
-    for s in p.storage.iter().filter(|s| s.provides != "usb") {
-        let m = &cat.storage[&s.model];
-        drives.insert(
-            (s.provides.clone(), s.index),
-            (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
-        );
-    }
+        .collect()
+}
+
+/// Drive controllers by (bus type, index), with their buses and units per bus.
+pub(crate) fn drive_shapes(p: &Problem, cat: &Catalog) -> BTreeMap<(String, u32), (u32, u32)> {
+    p.storage
+        .iter()
+        .filter(|s| s.provides != "usb")
+        .map(|s| {
+            let m = &cat.storage[&s.model];
+            (
+                (s.provides.clone(), s.index),
+                (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
+            )
+        })
+        .collect()
+}
+
+/// Every given USB or drive address that cannot stand, by device position (the first
+/// finding of each device), in spec order.
+pub(crate) fn findings(p: &Problem, cat: &Catalog, spec: &Spec) -> Vec<(usize, Error)> {
+    let usb = usb_ports(p);
+    let drives = drive_shapes(p, cat);
     let mut used_usb: BTreeSet<(u32, u32)> = BTreeSet::new();
     let mut used_drive: BTreeSet<(String, u32, u32, u32, u32)> = BTreeSet::new();
     let mut out = Vec::new();

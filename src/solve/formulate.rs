@@ -595,6 +595,15 @@ fn pack_cover(
     }
 }
 
+/// The unit class that places each template bus class (template → unit class).
+fn template_units(units: &[UnitClass]) -> BTreeMap<usize, usize> {
+    units
+        .iter()
+        .enumerate()
+        .filter_map(|(ui, u)| u.template.map(|t| (t, ui)))
+        .collect()
+}
+
 /// Functions of a PCI slot.
 const FUNCTIONS_PER_SLOT: f64 = 8.0;
 
@@ -618,11 +627,7 @@ fn tighten_counts(
             (None, false) => u.units.len() as f64,
         })
         .collect();
-    let template_unit: BTreeMap<usize, usize> = units
-        .iter()
-        .enumerate()
-        .filter_map(|(ui, u)| u.template.map(|t| (t, ui)))
-        .collect();
+    let template_unit = template_units(units);
     let mut order: Vec<usize> = n.keys().copied().collect();
     order.sort_by_key(|&t| std::cmp::Reverse(buses[t].depth));
     for t in order {
@@ -664,11 +669,7 @@ fn force_needed(
     n: &BTreeMap<usize, usize>,
     ilp: &mut Ilp,
 ) {
-    let template_unit: BTreeMap<usize, usize> = units
-        .iter()
-        .enumerate()
-        .filter_map(|(ui, u)| u.template.map(|t| (t, ui)))
-        .collect();
+    let template_unit = template_units(units);
     let mut by_unit: Vec<Vec<usize>> = vec![Vec::new(); units.len()];
     for &(u, b) in x.keys() {
         by_unit[u].push(b);
