@@ -102,10 +102,7 @@ pub fn plan_with(spec: &Spec, opts: Options<'_>) -> Result<Plan> {
 
 /// The pipeline for one kind of run: normalize → formulate/solve → decode → order → verify.
 pub(crate) fn plan_in(spec: &Spec, opts: Options<'_>, ctx: normalize::Context) -> Result<Plan> {
-    let problem = normalize::normalize_in(spec, opts.catalog, ctx)?;
-    let placement = solve::solve_with(&problem, opts.catalog, opts.solver())?;
-    let mut plan = assemble::assemble(&problem, opts.catalog, &placement)?;
-    order::apply(&mut plan, &problem)?;
+    let mut plan = plan_unverified(spec, opts, ctx)?;
     let findings = verify::verify_against(&plan, spec, opts.catalog);
     if !findings.is_empty() {
         return Err(Error::Check { findings });
@@ -119,6 +116,20 @@ pub(crate) fn plan_in(spec: &Spec, opts: Options<'_>, ctx: normalize::Context) -
             plan.devaddr.solver = before.solver;
         }
     }
+    Ok(plan)
+}
+
+/// Parse → normalize → solve → decode, without the verifier: for callers that change the
+/// plan further (hotplug records the reserve left) and verify what they return.
+pub(crate) fn plan_unverified(
+    spec: &Spec,
+    opts: Options<'_>,
+    ctx: normalize::Context,
+) -> Result<Plan> {
+    let problem = normalize::normalize_in(spec, opts.catalog, ctx)?;
+    let placement = solve::solve_with(&problem, opts.catalog, opts.solver())?;
+    let mut plan = assemble::assemble(&problem, opts.catalog, &placement)?;
+    order::apply(&mut plan, &problem)?;
     Ok(plan)
 }
 

@@ -97,7 +97,8 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
     );
     spec.policy.hotplug_reserve = Some(0);
     spec.policy.hotplug_reserve_per_node = Some(0);
-    match crate::plan_in(&spec, opts, live) {
+    // Verified once below, after the reserve left is recorded.
+    match crate::plan_unverified(&spec, opts, live) {
         Ok(mut p) => {
             let total: u32 = p.free.hotplug_pcie_ports.values().sum::<u32>()
                 + p.free.hotplug_pci_slots.values().sum::<u32>();
@@ -112,7 +113,7 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
                 .unwrap_or(0);
             p.policy.hotplug_reserve = reserve.0.map(|r| r.min(total));
             p.policy.hotplug_reserve_per_node = reserve.1.map(|r| r.min(per_node));
-            let findings = crate::verify::verify_spec(&p.to_spec(), cat)?;
+            let findings = crate::verify::verify_against(&p, &spec, cat);
             if !findings.is_empty() {
                 return Err(Error::Check { findings });
             }

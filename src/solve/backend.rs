@@ -179,12 +179,12 @@ struct Run {
     bound: Option<f64>,
 }
 
-/// The program as a good_lp model: integer variables, or their LP relaxation with
-/// `fixed` variables held at a value.
+/// The program as a good_lp model: integer variables, or their LP relaxation with the
+/// bounds of the dive's `branches` applied.
 fn model(
     ilp: &Ilp,
     integer: bool,
-    fixed: &[(usize, f64)],
+    branches: &[Branch],
     cutoff: Option<f64>,
 ) -> good_lp::solvers::microlp::MicroLpProblem {
     let mut pv = ProblemVariables::new();
@@ -193,10 +193,10 @@ fn model(
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let (lo, hi) = match fixed.iter().find(|f| f.0 == i) {
-                Some(&(_, x)) => (x, x),
-                None => (v.lo, v.hi),
-            };
+            let (lo, hi) = branches
+                .iter()
+                .filter(|b| b.0 == i)
+                .fold((v.lo, v.hi), |(lo, hi), b| (lo.max(b.1), hi.min(b.2)));
             let def = variable().min(lo).max(hi);
             pv.add(if integer { def.integer() } else { def })
         })
@@ -223,19 +223,22 @@ fn model(
     model
 }
 
-/// How a dive through LP relaxations ended. The dive solves the relaxation, fixes the
-/// first fractional variable (those the objective counts first) at its value rounded up —
-/// more controllers, slots or windows keep a placement possible — and repeats; a dead end
-/// takes back the latest decision and tries its value rounded down. Deterministic and
-/// bounded by a number of relaxations.
+/// How a dive through LP relaxations ended. The dive is a depth-first branch and bound
+/// of its own: it solves the relaxation, branches on the first fractional variable (those
+/// the objective counts first), trying its value rounded up first — more controllers,
+/// slots or windows keep a placement possible — and on a dead end takes back the latest
+/// branch and tries the other side. Deterministic and bounded by a number of relaxations.
 enum Dive {
     /// An assignment, and the relaxation's bound.
     Found(Vec<i64>, Option<f64>),
-    /// The dive ended without one (the relaxation's bound).
-    Failed(Option<f64>),
-    /// Even the relaxation is infeasible: so is the program.
-    Infeasible,
+    /// The budget ran out first (the relaxation's bound).
+    Stopped(Option<f64>),
+    /// Every branch was searched: no integer assignment exists (below the cutoff).
+    Exhausted,
 }
+
+/// A branch of the dive: a variable and the bounds it is narrowed to.
+type Branch = (usize, f64, f64);
 
 /// At most this share (1/n) of a budget goes to the dive.
 const DIVE_SHARE: u64 = 4;
@@ -249,57 +252,86 @@ fn relaxation_bound(ilp: &Ilp) -> Option<f64> {
     }
 }
 
-/// Dives within `max_lps` relaxations; returns the result and the relaxations solved.
-fn dive(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
-    let (d, used) = dive_within(ilp, max_lps);
+/// Dives within `max_lps` relaxations, keeping the objective at most `cutoff`; returns
+/// the result and the relaxations solved.
+fn dive(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
+    let (d, used) = dive_within(ilp, max_lps, cutoff);
     (d, used.min(max_lps))
 }
 
-fn dive_within(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
-    let solve = |fixed: &[(usize, f64)]| -> Option<microlp::Solution> {
-        let m = model(ilp, false, fixed, None);
-        match m.as_inner().solve_with(microlp::SolveOptions::default()) {
-            Ok(microlp::SolveOutcome::Solution(s)) => Some(s),
-            _ => None,
-        }
+/// A relaxation's outcome in the dive: solved, proven infeasible, or not decided
+/// (a numerical failure: the dive then proves nothing by exhausting its tree).
+enum Lp {
+    Solved(microlp::Solution),
+    Infeasible,
+    Undecided,
+}
+
+fn lp(outcome: Result<microlp::SolveOutcome, microlp::Error>) -> Lp {
+    match outcome {
+        Ok(microlp::SolveOutcome::Solution(s)) => Lp::Solved(s),
+        Err(microlp::Error::Infeasible) => Lp::Infeasible,
+        _ => Lp::Undecided,
+    }
+}
+
+fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
+    let solve = |branches: &[Branch]| {
+        lp(model(ilp, false, branches, cutoff)
+            .as_inner()
+            .solve_with(microlp::SolveOptions::default()))
     };
     let mut costed = vec![false; ilp.vars.len()];
     for &(v, k) in &ilp.objective {
         costed[v] |= k > 0.0;
     }
-    let Some(first) = solve(&[]) else {
-        return (Dive::Infeasible, 1);
+    let first = solve(&[]);
+    let root = match &first {
+        Lp::Solved(s) => Some(s.objective()),
+        Lp::Infeasible => return (Dive::Exhausted, 1),
+        Lp::Undecided => return (Dive::Stopped(None), 1),
     };
-    let root = Some(first.objective());
-    // Decisions taken, in order: (variable, value, the other value still to try).
-    let mut fixed: Vec<(usize, f64)> = Vec::new();
-    let mut untried: Vec<Option<f64>> = Vec::new();
-    let mut current = Some(first);
+    // Branches taken, in order, each with the other side still to try.
+    let mut taken: Vec<Branch> = Vec::new();
+    let mut other: Vec<Option<Branch>> = Vec::new();
+    let mut current = first;
     let mut lps = 1;
+    // Every dead end so far was a proven one: an exhausted tree is then a proof.
+    let mut exact = true;
     while lps <= max_lps {
-        let Some(sol) = current.take() else {
-            // Dead end: take back the latest decision that has another value to try.
-            loop {
-                match untried.pop() {
-                    None => return (Dive::Failed(root), lps),
-                    Some(None) => {
-                        fixed.pop();
-                    }
-                    Some(Some(other)) => {
-                        let last = fixed.len() - 1;
-                        fixed[last].1 = other;
-                        untried.push(None);
-                        break;
+        let sol = match std::mem::replace(&mut current, Lp::Undecided) {
+            Lp::Solved(sol) => sol,
+            dead => {
+                exact &= matches!(dead, Lp::Infeasible);
+                // Take back the latest branch whose other side is still to try.
+                loop {
+                    match other.pop() {
+                        None => {
+                            let end = if exact {
+                                Dive::Exhausted
+                            } else {
+                                Dive::Stopped(root)
+                            };
+                            return (end, lps);
+                        }
+                        Some(None) => {
+                            taken.pop();
+                        }
+                        Some(Some(b)) => {
+                            let last = taken.len() - 1;
+                            taken[last] = b;
+                            other.push(None);
+                            break;
+                        }
                     }
                 }
+                lps += 1;
+                current = solve(&taken);
+                continue;
             }
-            lps += 1;
-            current = solve(&fixed);
-            continue;
         };
         let values: Vec<(microlp::Variable, f64)> = sol.iter().collect();
-        // Controllers first (what the objective counts), rounded up: more controllers,
-        // slots or windows keep a placement possible; then the rest, lowest index first.
+        // Controllers first (what the objective counts); then the rest, lowest index first.
         let frac =
             |&(_, &(_, v)): &(usize, &(microlp::Variable, f64))| (v - v.round()).abs() > 1e-6;
         let pick = values
@@ -313,18 +345,20 @@ fn dive_within(ilp: &Ilp, max_lps: u64) -> (Dive, u64) {
             if satisfies(ilp, &ints) {
                 return (Dive::Found(ints, root), lps);
             }
+            // Integral within tolerance but not exactly: a dead end that proves nothing.
+            exact = false;
             continue;
         };
-        let (near, far) = (v.ceil(), v.floor());
-        fixed.push((i, near));
-        untried.push(Some(far));
+        let (up, down) = (
+            (i, v.ceil(), f64::INFINITY),
+            (i, f64::NEG_INFINITY, v.floor()),
+        );
+        taken.push(up);
+        other.push(Some(down));
         lps += 1;
-        current = match sol.fix_var(var, near) {
-            Ok(microlp::SolveOutcome::Solution(s)) => Some(s),
-            _ => None,
-        };
+        current = lp(sol.add_constraint([(var, 1.0)], microlp::ComparisonOp::Ge, v.ceil()));
     }
-    (Dive::Failed(root), lps)
+    (Dive::Stopped(root), lps)
 }
 
 /// Whether integer `values` satisfy every bound and row of `ilp`.
@@ -396,12 +430,12 @@ impl Backend for MicroLp {
             None => {
                 // The dive may use a share of the budget; the search gets the rest.
                 let lps = (budget / DIVE_SHARE).max(MIN_NODES);
-                let (d, used) = dive(ilp, lps);
+                let (d, used) = dive(ilp, lps, None);
                 budget = budget.saturating_sub(used).max(MIN_NODES);
                 match d {
-                    Dive::Infeasible => return Ok(Outcome::Infeasible),
+                    Dive::Exhausted => return Ok(Outcome::Infeasible),
                     Dive::Found(values, root) => (Some(values), root),
-                    Dive::Failed(root) => (None, root),
+                    Dive::Stopped(root) => (None, root),
                 }
             }
         };
@@ -409,6 +443,31 @@ impl Backend for MicroLp {
         let Some(values) = start else {
             return plain(ilp, budget);
         };
+        let mut values = values;
+        if let Some(st) = step {
+            // Dive again below the incumbent while a whole step separates it from the bound.
+            loop {
+                let inc = Ilp::value(&ilp.objective, &values);
+                if root.is_none_or(|r| inc - (st as f64) < r - 1e-6 * r.abs().max(1.0))
+                    || budget <= MIN_NODES
+                {
+                    break;
+                }
+                let lps = (budget / DIVE_SHARE).max(MIN_NODES);
+                let (d, used) = dive(ilp, lps, Some(inc - st as f64 + 1e-6));
+                budget = budget.saturating_sub(used).max(MIN_NODES);
+                match d {
+                    Dive::Found(v, _) if Ilp::value(&ilp.objective, &v) < inc => values = v,
+                    Dive::Exhausted => {
+                        return Ok(Outcome::Solved {
+                            values,
+                            status: Status::Optimal,
+                        })
+                    }
+                    _ => break,
+                }
+            }
+        }
         let incumbent = Ilp::value(&ilp.objective, &values);
         let Some(step) = step else {
             // No step to prune by: a plain search, kept only if it does better.
@@ -551,6 +610,45 @@ mod tests {
                 assert_eq!(values.iter().sum::<i64>(), 24);
             }
             o => panic!("{o:?}"),
+        }
+    }
+
+    /// The relaxation is feasible (a = b = 1.5) but no integer point is: the dive's
+    /// exhausted tree is the proof, without microlp's search.
+    #[test]
+    fn an_exhausted_dive_proves_infeasibility() {
+        let mut ilp = Ilp::default();
+        let a = ilp.var("a", 0.0, 3.0);
+        let b = ilp.var("b", 0.0, 3.0);
+        ilp.row("odd", vec![(a, 2.0), (b, 2.0)], 6.0, 6.0);
+        ilp.row("apart", vec![(a, 1.0), (b, -1.0)], 0.0, 0.0);
+        ilp.objective = vec![(a, 1.0)];
+        let (d, used) = dive(&ilp, 100, None);
+        assert!(matches!(d, Dive::Exhausted), "{used} relaxations");
+        assert_eq!(solve(&ilp), Outcome::Infeasible);
+    }
+
+    /// Dives below the incumbent with a cutoff: a better assignment is found, and when
+    /// nothing better exists the exhausted dive proves the incumbent optimal.
+    #[test]
+    fn a_dive_with_a_cutoff_improves_or_proves() {
+        let mut ilp = Ilp::default();
+        let xs: Vec<usize> = (0..6).map(|i| ilp.var(format!("x{i}"), 0.0, 4.0)).collect();
+        for w in xs.windows(2) {
+            ilp.row("pair", vec![(w[0], 3.0), (w[1], 2.0)], 5.0, f64::INFINITY);
+        }
+        ilp.objective = xs.iter().map(|&x| (x, 1.0)).collect();
+        let Outcome::Solved { values, status } = solve(&ilp) else {
+            panic!("feasible")
+        };
+        assert_eq!(status, Status::Optimal);
+        let best = Ilp::value(&ilp.objective, &values);
+        let (d, _) = dive(&ilp, 1000, Some(best - 1.0 + 1e-6));
+        assert!(matches!(d, Dive::Exhausted));
+        let (d, _) = dive(&ilp, 1000, Some(best + 1e-6));
+        match d {
+            Dive::Found(v, _) => assert!(Ilp::value(&ilp.objective, &v) <= best + 1e-9),
+            _ => panic!("an assignment at the optimum exists"),
         }
     }
 

@@ -9,7 +9,7 @@
 use super::backend::Ilp;
 use crate::catalog::Catalog;
 use crate::normalize::{counts_for_reserve, Mode, Problem, What, Zone};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A class of buses: one existing bus, or a template for controllers to add.
 #[derive(Debug, Clone)]
@@ -355,7 +355,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         }
     }
     // Capacity per bus class, and the "used" expression for reserves.
-    let mut pack_slots: Vec<(Zone, usize)> = Vec::new();
+    let mut pack_slots: Vec<(usize, usize)> = Vec::new();
     let mut used_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); buses.len()];
     for (bi, b) in buses.iter().enumerate() {
         let on_b: Vec<(usize, Mode)> = units
@@ -384,7 +384,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             }
             let s = ilp.var(format!("{mode:?}[{bi}]"), 0.0, f64::INFINITY);
             if mode == Mode::Pack {
-                pack_slots.push((b.zone, s));
+                pack_slots.push((bi, s));
             }
             let mut row = members;
             row.push((s, -8.0));
@@ -418,7 +418,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         }
         used_terms[bi] = used;
     }
-    pack_cover(p, &units, &keep, &pack_slots, &mut ilp);
+    pack_cover(p, &units, &x, &keep, &pack_slots, &mut ilp);
     // Hotplug reserves.
     if !relax.reserve {
         let mut zones: Vec<(Option<Zone>, u32)> = vec![(None, eff.hotplug_reserve)];
@@ -564,33 +564,56 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     }
 }
 
-/// Packed units of a NUMA zone fill whole slots of that zone, eight to a slot: the zone
-/// needs at least the ceiling of its packed demand over eight slots, whichever buses hold
-/// them (the relaxation alone spreads fractions of slots over the zone's bus classes).
+/// Packed units fill whole slots, eight to a slot. For every set of bus classes some
+/// packed unit class is confined to, the units confined to that set need at least the
+/// ceiling of their number over eight packed slots on it (the relaxation alone spreads
+/// fractions of slots over classes, e.g. a NUMA zone's root ports and its bridges).
 fn pack_cover(
     p: &Problem,
     units: &[UnitClass],
+    x: &BTreeMap<(usize, usize), usize>,
     keep: &BTreeMap<usize, usize>,
-    pack_slots: &[(Zone, usize)],
+    pack_slots: &[(usize, usize)],
     ilp: &mut Ilp,
 ) {
-    let mut demand: BTreeMap<Zone, usize> = BTreeMap::new();
-    for u in units {
+    if !p.ctx.previous.is_empty() {
+        return;
+    }
+    let slot_of: BTreeMap<usize, usize> = pack_slots.iter().copied().collect();
+    // Each packed unit class: the bus classes it may use, and its units to place.
+    let mut confined: Vec<(BTreeSet<usize>, usize)> = Vec::new();
+    let mut zones: BTreeMap<Zone, BTreeSet<usize>> = BTreeMap::new();
+    for (ui, u) in units.iter().enumerate() {
         if u.mode != Mode::Pack || u.template.is_some() || u.extra {
             continue;
         }
         let placed = u.units.iter().filter(|i| !keep.contains_key(i)).count();
-        *demand.entry(u.zone).or_default() += placed;
-    }
-    for (zone, d) in demand {
-        let slots: Vec<(usize, f64)> = pack_slots
-            .iter()
-            .filter(|(z, _)| *z == zone)
-            .map(|&(_, s)| (s, 1.0))
+        let hosts = x
+            .range((ui, 0)..(ui + 1, 0))
+            .map(|(&(_, b), _)| b)
+            .filter(|b| slot_of.contains_key(b))
             .collect();
-        let need = (d as f64 / FUNCTIONS_PER_SLOT).ceil();
-        if need > 0.0 && !slots.is_empty() && p.ctx.previous.is_empty() {
-            ilp.row(format!("pack cover {zone:?}"), slots, need, f64::INFINITY);
+        if placed > 0 {
+            zones.entry(u.zone).or_default().extend(&hosts);
+            confined.push((hosts, placed));
+        }
+    }
+    // The sets: each class's own, and each NUMA zone's (every class of the zone).
+    let sets: BTreeSet<_> = confined
+        .iter()
+        .map(|(h, _)| h.clone())
+        .chain(zones.into_values())
+        .collect();
+    for set in sets {
+        let demand: usize = confined
+            .iter()
+            .filter(|(h, _)| h.is_subset(&set))
+            .map(|&(_, d)| d)
+            .sum();
+        let need = (demand as f64 / FUNCTIONS_PER_SLOT).ceil();
+        let slots: Vec<(usize, f64)> = set.iter().map(|b| (slot_of[b], 1.0)).collect();
+        if need > 0.0 && !slots.is_empty() {
+            ilp.row(format!("pack cover {set:?}"), slots, need, f64::INFINITY);
         }
     }
 }
