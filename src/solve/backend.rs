@@ -21,6 +21,8 @@ pub struct Var {
     pub lo: f64,
     /// Upper bound (`f64::INFINITY` for none).
     pub hi: f64,
+    /// Decided before the others when searching (e.g. what an earlier objective counted).
+    pub branch_first: bool,
 }
 
 /// `lo <= Σ coef·x <= hi`.
@@ -54,6 +56,7 @@ impl Ilp {
             name: name.into(),
             lo,
             hi,
+            branch_first: false,
         });
         self.vars.len() - 1
     }
@@ -281,7 +284,7 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
             .as_inner()
             .solve_with(microlp::SolveOptions::default()))
     };
-    let mut costed = vec![false; ilp.vars.len()];
+    let mut costed: Vec<bool> = ilp.vars.iter().map(|v| v.branch_first).collect();
     for &(v, k) in &ilp.objective {
         costed[v] |= k > 0.0;
     }

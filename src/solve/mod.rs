@@ -87,6 +87,10 @@ fn lexicographic(
                 })
             }
         };
+        // What this phase counted is settled first when searching the next phases.
+        for &(v, _) in objective {
+            program.vars[v].branch_first = true;
+        }
         let reached = Ilp::value(objective, &values);
         program.row(
             format!("objective {phase} kept"),
