@@ -3,14 +3,16 @@
 
 use crate::catalog::{Catalog, Family, ReserveKind};
 use crate::error::Result;
+use crate::limits::MAX_BUS_CHAIN;
 use crate::normalize::{counts_for_reserve, Problem};
 use crate::solve::backend::Status;
 use crate::solve::decode::Placement;
 use crate::spec::Tunables;
 use crate::topology::{
-    Address, ControllerEntry, DriveAddress, Free, Gap, Plan, PlanHeader, SolverReport,
+    Address, ControllerEntry, DriveAddress, Free, FreeZone, Gap, Plan, PlanHeader, SolverReport,
     SolverStatus, UsbAddress,
 };
+use crate::vocab::{pci, Attr, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the placement rules; recorded in every plan.
@@ -22,6 +24,7 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
         cat,
         &mut controllers,
         p.eff.preset != crate::spec::Preset::Libvirt,
+        p.machine.limits.bus_numbers,
     );
     for (si, s) in p.storage.iter().enumerate() {
         if s.device.is_some() {
@@ -118,18 +121,19 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
         }
         let a = inst.address;
         for attr in &m.attrs {
-            match attr.as_str() {
-                "chassis" if c.chassis.is_none() => c.chassis = Some(inst.index),
-                "port" if c.port.is_none() => {
+            match attr {
+                Attr::Chassis if c.chassis.is_none() => c.chassis = Some(inst.index),
+                Attr::Port if c.port.is_none() => {
                     c.port = a.map(|a| {
                         if m.aggregate {
-                            u32::from(a.slot) * 8 + u32::from(a.function)
+                            u32::from(a.slot) * u32::from(pci::FUNCTIONS_PER_SLOT)
+                                + u32::from(a.function)
                         } else {
                             u32::from(a.slot)
                         }
                     })
                 }
-                "chassis_nr" if c.chassis_nr.is_none() => c.chassis_nr = Some(inst.index),
+                Attr::ChassisNr if c.chassis_nr.is_none() => c.chassis_nr = Some(inst.index),
                 _ => {}
             }
         }
@@ -144,7 +148,8 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
 /// hangs if that wraps past 255. `spread`: share the free bus numbers evenly between the root hierarchy and each new
 /// expander, so every NUMA node can grow at next boot without its expander's bus_nr (and
 /// the guest-visible bus numbers below it) changing; otherwise pack them (libvirt's way).
-fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool) {
+/// `bus_numbers`: the machine's bus numbers (the ranges end below it).
+fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool, bus_numbers: u32) {
     let parent: BTreeMap<u32, u32> = ctls
         .iter()
         .filter_map(|c| match &c.address {
@@ -154,7 +159,7 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool) {
         .collect();
     let model: BTreeMap<u32, String> = ctls.iter().map(|c| (c.index, c.model.clone())).collect();
     let expander_of = |mut idx: u32| -> Option<u32> {
-        for _ in 0..64 {
+        for _ in 0..MAX_BUS_CHAIN {
             let m = cat.pci.get(model.get(&idx)?)?;
             if m.numa {
                 return Some(idx);
@@ -177,7 +182,7 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool) {
         .filter(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa))
         .filter_map(|c| c.bus_nr)
         .min()
-        .unwrap_or(256);
+        .unwrap_or(bus_numbers);
     let is_new =
         |c: &ControllerEntry| c.bus_nr.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa);
     let new: Vec<u32> = ctls.iter().filter(|c| is_new(c)).map(|c| c.index).collect();
@@ -241,12 +246,12 @@ fn assign_drives(
     // (provides, controller) -> (buses, units)
     let shape = crate::normalize::ports::drive_shapes(p, cat);
     // Given addresses were checked before solving (normalize::ports).
-    let mut used: BTreeSet<(String, u32, u32, u32, u32)> = devices
+    let mut used: BTreeSet<(ControllerType, u32, u32, u32, u32)> = devices
         .iter()
         .enumerate()
         .filter_map(|(i, d)| match &d.address {
             Some(Address::Drive(a)) => Some((
-                p.devs[i].kind.drive_bus.clone().unwrap_or_default(),
+                p.devs[i].kind.drive_bus?,
                 a.controller,
                 a.bus,
                 a.target,
@@ -256,7 +261,7 @@ fn assign_drives(
         })
         .collect();
     for (i, d) in devices.iter_mut().enumerate() {
-        let Some(bus_type) = p.devs[i].kind.drive_bus.clone() else {
+        let Some(bus_type) = p.devs[i].kind.drive_bus else {
             continue;
         };
         if d.address.is_some() {
@@ -268,9 +273,9 @@ fn assign_drives(
             .flat_map(|((_, c), &(buses, units))| {
                 (0..buses).flat_map(move |b| (0..units).map(move |u| (*c, b, u)))
             })
-            .find(|&(c, b, u)| !used.contains(&(bus_type.clone(), c, b, 0, u)));
+            .find(|&(c, b, u)| !used.contains(&(bus_type, c, b, 0, u)));
         if let Some((controller, bus, unit)) = free {
-            used.insert((bus_type.clone(), controller, bus, 0, unit));
+            used.insert((bus_type, controller, bus, 0, unit));
             d.address = Some(Address::Drive(DriveAddress {
                 controller,
                 bus,
@@ -301,7 +306,12 @@ fn set_multifunction(
     {
         *count.entry((a.bus, a.slot)).or_default() += 1;
     }
-    let builtin: BTreeSet<(u32, u8)> = p.machine.builtin.iter().map(|b| (0, b.slot)).collect();
+    let builtin: BTreeSet<(u32, u8)> = p
+        .machine
+        .builtin
+        .iter()
+        .map(|b| (0, b.slot.get()))
+        .collect();
     let fix = |a: &mut Option<Address>| {
         if let Some(Address::Pci(x)) = a {
             if x.function == 0
@@ -337,7 +347,7 @@ fn free_capacity(
         let n = (m.bus.slots[0]..=m.bus.slots[1])
             .filter(|s| inst.used.get(s).copied().unwrap_or(0) == 0)
             .count() as u32;
-        let key = inst.zone.map_or("root".to_string(), |z| format!("node{z}"));
+        let key = FreeZone::of(inst.zone);
         let map = match p.machine.reserve_kind {
             ReserveKind::PciePort => &mut free.hotplug_pcie_ports,
             ReserveKind::PciSlot => &mut free.hotplug_pci_slots,
@@ -347,7 +357,7 @@ fn free_capacity(
     let usb_cap: u32 = p
         .storage
         .iter()
-        .filter(|s| s.provides == "usb")
+        .filter(|s| s.provides == ControllerType::Usb)
         .map(|s| s.capacity)
         .sum();
     let usb_used = devices

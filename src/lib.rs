@@ -41,6 +41,7 @@ mod solve;
 pub mod spec;
 pub mod topology;
 pub mod verify;
+pub mod vocab;
 mod xml;
 mod yaml;
 

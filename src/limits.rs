@@ -20,11 +20,15 @@ pub const MAX_XML_DEPTH: usize = 256;
 /// comfortably.
 pub const MAX_NUMA_NODES: u32 = 64;
 
+/// Longest chain of buses the planner walks from a bus up towards the root: a guard
+/// against cycles in a hand-written plan (a real hierarchy is a few levels deep).
+pub const MAX_BUS_CHAIN: u32 = 64;
+
 /// Highest PCI slot number on a bus (5 bits).
-pub const MAX_PCI_SLOT: u8 = 31;
+pub const MAX_PCI_SLOT: u8 = crate::vocab::pci::MAX_SLOT;
 
 /// Highest PCI function number in a slot (3 bits).
-pub const MAX_PCI_FUNCTION: u8 = 7;
+pub const MAX_PCI_FUNCTION: u8 = crate::vocab::pci::MAX_FUNCTION;
 
 /// Highest PCI domain number a spec may write (only domain 0 exists; larger numbers are
 /// refused where the address is resolved, this bound keeps the number itself sane).
@@ -38,7 +42,7 @@ pub const MAX_CHASSIS: u32 = 255;
 pub const MAX_PCIE_PORT: u32 = 255;
 
 /// Highest guest bus number of an expander bus (`bus_nr`), an 8-bit bus number.
-pub const MAX_BUS_NR: u32 = 255;
+pub const MAX_BUS_NR: u32 = crate::vocab::pci::MAX_BUS_NUMBER;
 
 /// Highest index of a USB, SATA, SCSI or IDE controller. Devices address these by
 /// index; a guest with more than a few dozen is already unusual.
@@ -47,8 +51,9 @@ pub const MAX_STORAGE_INDEX: u32 = 255;
 /// Highest bus, target and unit number of a drive address. The largest real controller
 /// (virtio-scsi) has target 0-255 and unit 0-16383.
 pub const MAX_DRIVE_BUS: u32 = 255;
-pub const MAX_DRIVE_TARGET: u32 = 255;
-pub const MAX_DRIVE_UNIT: u32 = 16383;
+pub const MAX_DRIVE_TARGET: u32 = crate::vocab::scsi::MAX_TARGET;
+/// Highest unit number of a drive address (see [`MAX_DRIVE_TARGET`]).
+pub const MAX_DRIVE_UNIT: u32 = crate::vocab::scsi::MAX_UNIT;
 
 /// Deepest USB port path (`1.2.3.4`: a root port and three hubs below it), libvirt's
 /// limit; each port number is 1-based and below 32.

@@ -8,19 +8,17 @@ use crate::catalog::{Catalog, Family, IoBar, Machine, PciModel, ReserveKind};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
+use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Functions of a PCI slot (0-7).
-const FUNCTIONS_PER_SLOT: u8 = 8;
+const FUNCTIONS_PER_SLOT: u8 = pci::FUNCTIONS_PER_SLOT;
 /// QEMU's `chassis`, `port` (PCIe ports) and `chassis_nr` (pci-bridge) properties are
 /// 8-bit.
-const QEMU_CHASSIS_MAX: u32 = u8::MAX as u32;
+const QEMU_CHASSIS_MAX: u32 = pci::MAX_CHASSIS;
 /// QEMU's `slot` property of a PCIe port: devaddr and libvirt never set it, so every port
 /// is slot 0 of its chassis and QEMU's (chassis, slot) pair is unique only if the chassis is.
 const PCIE_PORT_SLOT: u32 = 0;
-/// SCSI addressing of virtio-scsi: targets 0-255, LUNs 0-16383 (QEMU's limits).
-const SCSI_MAX_TARGET: u32 = u8::MAX as u32;
-const SCSI_MAX_LUN: u32 = 16383;
 
 /// Check a plan against the spec it came from: the rules, plus every spec device present
 /// with its pins kept and every given controller kept.
@@ -221,12 +219,15 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
     let mut used: BTreeMap<(u32, u32, u8, u8), String> = BTreeMap::new();
     for b in &machine.builtin {
         for f in &b.functions {
-            used.insert((0, 0, b.slot, *f), format!("chipset ({})", b.what));
+            used.insert(
+                (0, 0, b.slot.get(), f.get()),
+                format!("chipset ({})", b.what),
+            );
         }
     }
     for b in &machine.builtin_controllers {
         used.insert(
-            PciAddress::new(0, b.slot, b.function).key(),
+            PciAddress::new(0, b.slot.get(), b.function.get()).key(),
             format!("builtin controller `{}` of machine {}", b.id, machine.name),
         );
     }
@@ -247,7 +248,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         };
         let who = format!("controller `{}`", c.id);
         claim(&mut w, a, &who);
-        check_slot(&mut w, a, &who, m.connect.as_deref());
+        check_slot(&mut w, a, &who, m.connect.map(ConnectFlags::from));
         if m.numa && a.bus != 0 {
             w.bad(format!("{who}: an expander bus must sit on the root bus"));
         }
@@ -281,11 +282,11 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
     }
     check_chassis(&mut w);
     // Storage/USB controllers: builtin ones, listed ones, and spec devices that are ones.
-    let mut storage: BTreeMap<(String, u32), (String, u32, u32)> = BTreeMap::new();
+    let mut storage: BTreeMap<(ControllerType, u32), (String, u32, u32)> = BTreeMap::new();
     for b in &machine.builtin_controllers {
         let m = &cat.storage[&b.model];
         storage.insert(
-            (m.provides.clone(), b.index),
+            (m.provides, b.index),
             (
                 b.id.clone(),
                 m.buses.unwrap_or(1),
@@ -302,16 +303,13 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             continue;
         }
         check_usb_ports(&mut w, &format!("controller `{}`", c.id), m, c.ports);
-        let shape = if m.provides == "usb" {
+        let shape = if m.provides == ControllerType::Usb {
             (1, c.ports.or(m.ports).unwrap_or(0))
         } else {
             (m.buses.unwrap_or(1), m.units.unwrap_or(1))
         };
         if storage
-            .insert(
-                (m.provides.clone(), c.index),
-                (c.id.clone(), shape.0, shape.1),
-            )
+            .insert((m.provides, c.index), (c.id.clone(), shape.0, shape.1))
             .is_some()
         {
             w.bad(format!(
@@ -324,7 +322,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 let who = format!("controller `{}`", c.id);
                 claim(&mut w, a, &who);
                 let connect = storage_connect(cat, machine, &c.model);
-                check_slot(&mut w, a, &who, Some(&connect));
+                check_slot(&mut w, a, &who, Some(connect.flag()));
             }
             _ => w.bad(format!("controller `{}` has no PCI address", c.id)),
         }
@@ -334,15 +332,15 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         let Some(model) = &k.controller else { continue };
         let m = &cat.storage[model];
         let idx = (0..)
-            .find(|i| !storage.contains_key(&(m.provides.clone(), *i)))
+            .find(|i| !storage.contains_key(&(m.provides, *i)))
             .unwrap_or(0);
         check_usb_ports(&mut w, &format!("device `{}`", d.id), m, d.ports);
-        let shape = if m.provides == "usb" {
+        let shape = if m.provides == ControllerType::Usb {
             (1, d.ports.or(m.ports).unwrap_or(0))
         } else {
             (m.buses.unwrap_or(1), m.units.unwrap_or(1))
         };
-        storage.insert((m.provides.clone(), idx), (d.id.clone(), shape.0, shape.1));
+        storage.insert((m.provides, idx), (d.id.clone(), shape.0, shape.1));
     }
     // Devices.
     let mut io_buses: BTreeSet<u32> = BTreeSet::new();
@@ -378,7 +376,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                     ));
                     check_slot(&mut w, a, &who, None);
                 } else {
-                    check_slot(&mut w, a, &who, Some("pci-device|pcie-device"));
+                    check_slot(&mut w, a, &who, Some(ConnectFlags::ENDPOINTS));
                 }
                 let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
                 match d.bus {
@@ -415,7 +413,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 }
             }
             (Family::Usb, Some(Address::Usb(u))) => {
-                match storage.get(&("usb".to_string(), u.bus)) {
+                match storage.get(&(ControllerType::Usb, u.bus)) {
                     None => w.bad(format!("{who}: USB bus {} has no controller", u.bus)),
                     Some((_, _, ports)) => {
                         let ok = u.port.parse::<u32>().is_ok_and(|p| p >= 1 && p <= *ports);
@@ -432,18 +430,19 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
                 }
             }
             (Family::Drive, Some(Address::Drive(a))) => {
-                let t = k.drive_bus.clone().unwrap_or_default();
-                match storage.get(&(t.clone(), a.controller)) {
-                    None => w.bad(format!("{who}: no {t} controller {}", a.controller)),
+                let t = k.drive_bus;
+                let name = t.map_or("", ControllerType::name);
+                match t.and_then(|t| storage.get(&(t, a.controller))) {
+                    None => w.bad(format!("{who}: no {name} controller {}", a.controller)),
                     Some((_, buses, units)) => {
-                        let unit_ok = if t == "scsi" {
-                            a.unit <= SCSI_MAX_LUN && a.target <= SCSI_MAX_TARGET
+                        let unit_ok = if t == Some(ControllerType::Scsi) {
+                            a.unit <= scsi::MAX_UNIT && a.target <= scsi::MAX_TARGET
                         } else {
                             a.unit < *units && a.target == 0
                         };
                         if a.bus >= *buses || !unit_ok {
                             w.bad(format!(
-                                "{who}: drive address outside {t} controller {}",
+                                "{who}: drive address outside {name} controller {}",
                                 a.controller
                             ));
                         }
@@ -474,7 +473,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             _ => None,
         })
         .collect();
-    let builtin_slots: BTreeSet<u8> = machine.builtin.iter().map(|b| b.slot).collect();
+    let builtin_slots: BTreeSet<u8> = machine.builtin.iter().map(|b| b.slot.get()).collect();
     let mut per_slot: BTreeMap<(u32, u8), Vec<PciAddress>> = BTreeMap::new();
     for a in &all {
         per_slot.entry((a.bus, a.slot)).or_default().push(*a);
@@ -511,15 +510,17 @@ fn device_has_io(w: &World, io: IoBar, bus: u32) -> bool {
     }
 }
 
-fn storage_connect(cat: &Catalog, machine: &Machine, model: &str) -> String {
+fn storage_connect(cat: &Catalog, machine: &Machine, model: &str) -> ConnectKind {
     let pcie = machine.pcie
         && cat
             .kind(model)
             .is_some_and(|k| k.pci != Some(crate::catalog::PciType::Pci));
-    if pcie { "pcie-device" } else { "pci-device" }.into()
+    ConnectKind::endpoint(pcie)
 }
 
-fn check_slot(w: &mut World, a: &PciAddress, who: &str, connect: Option<&str>) {
+/// Check that `a` exists and, with `connect` (the kinds the occupant may plug in as), that
+/// its bus accepts one of them.
+fn check_slot(w: &mut World, a: &PciAddress, who: &str, connect: Option<ConnectFlags>) {
     if a.domain != 0 {
         w.bad(format!("{who}: PCI domain {} does not exist", a.domain));
     }
@@ -541,13 +542,14 @@ fn check_slot(w: &mut World, a: &PciAddress, who: &str, connect: Option<&str>) {
         ));
     }
     if let Some(conn) = connect {
-        let ok = conn.split('|').any(|k| m.bus.accepts(k));
-        if !ok {
+        if !m.bus.accepts.intersects(conn) {
+            let names: Vec<&str> = conn.iter().map(ConnectKind::name).collect();
             w.bad(format!(
-                "{who} ({conn}) cannot plug into {} `{}` (accepts {})",
+                "{who} ({}) cannot plug into {} `{}` (accepts {})",
+                names.join("|"),
                 c.model,
                 c.id,
-                m.bus.accepts.join(", ")
+                m.bus.accepts
             ));
         }
     }
@@ -696,7 +698,7 @@ fn check_builtin(w: &mut World, c: &ControllerEntry) {
         ));
         return;
     };
-    let home = PciAddress::new(0, b.slot, b.function);
+    let home = PciAddress::new(0, b.slot.get(), b.function.get());
     match &c.address {
         None => {}
         Some(Address::Pci(a)) if a.key() == home.key() => {}
@@ -711,7 +713,7 @@ fn check_builtin(w: &mut World, c: &ControllerEntry) {
 /// USB controllers: a port count within what the model supports.
 fn check_usb_ports(w: &mut World, who: &str, m: &crate::catalog::StorageModel, ports: Option<u32>) {
     let Some(p) = ports else { return };
-    if m.provides != "usb" {
+    if m.provides != ControllerType::Usb {
         w.bad(format!("{who}: `ports` applies only to USB controllers"));
         return;
     }
@@ -730,28 +732,29 @@ fn check_chassis(w: &mut World) {
     let mut bridges: BTreeMap<u32, &str> = BTreeMap::new();
     let mut found = Vec::new();
     for &(c, m) in w.buses.values() {
-        let has = |a: &str| m.attrs.iter().any(|x| x == a);
+        let has = |a: Attr| m.attrs.contains(&a);
         let attrs = [
-            ("chassis", c.chassis),
-            ("port", c.port),
-            ("chassis_nr", c.chassis_nr),
-            ("bus_nr", c.bus_nr),
+            (Attr::Chassis, c.chassis),
+            (Attr::Port, c.port),
+            (Attr::ChassisNr, c.chassis_nr),
+            (Attr::BusNr, c.bus_nr),
         ];
-        for (name, v) in attrs {
+        for (attr, v) in attrs {
             let Some(v) = v else { continue };
-            if !has(name) {
+            let name = attr.name();
+            if !has(attr) {
                 found.push(format!(
                     "controller `{}`: {} has no `{name}` attribute (QEMU refuses the property)",
                     c.id, c.model
                 ));
-            } else if name != "bus_nr" && v > QEMU_CHASSIS_MAX {
+            } else if attr != Attr::BusNr && v > QEMU_CHASSIS_MAX {
                 found.push(format!(
                     "controller `{}`: {name} {v} is out of range 0-{QEMU_CHASSIS_MAX}",
                     c.id
                 ));
             }
         }
-        if let Some(ch) = c.chassis.filter(|_| has("chassis")) {
+        if let Some(ch) = c.chassis.filter(|_| has(Attr::Chassis)) {
             if let Some(prev) = ports.insert(ch, &c.id) {
                 found.push(format!(
                     "controllers `{prev}` and `{}` are both chassis {ch} slot {PCIE_PORT_SLOT} \
@@ -761,7 +764,7 @@ fn check_chassis(w: &mut World) {
                 ));
             }
         }
-        if let Some(nr) = c.chassis_nr.filter(|_| has("chassis_nr")) {
+        if let Some(nr) = c.chassis_nr.filter(|_| has(Attr::ChassisNr)) {
             if nr == 0 {
                 found.push(format!(
                     "controller `{}`: chassis_nr 0; a pci-bridge needs a chassis number 1-{}",

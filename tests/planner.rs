@@ -1,5 +1,6 @@
 //! One test per planner capability: each fails if the capability is missing.
 
+use devaddr::topology::FreeZone;
 use devaddr::{Address, ControllerEntry, PciAddress, Plan, Spec};
 
 fn plan(yaml: &str) -> Plan {
@@ -115,8 +116,8 @@ fn numa_devices_sit_below_their_nodes_expander_with_room_in_bus_nr() {
         let parent = pci(&port.address).bus;
         assert_eq!(ctl(&p, parent).numa_node, Some(node), "{id}");
     }
-    assert_eq!(p.free.hotplug_pcie_ports.get("node0"), Some(&1));
-    assert_eq!(p.free.hotplug_pcie_ports.get("node1"), Some(&1));
+    assert_eq!(p.free.hotplug_pcie_ports.get(&FreeZone::Node(0)), Some(&1));
+    assert_eq!(p.free.hotplug_pcie_ports.get(&FreeZone::Node(1)), Some(&1));
 }
 
 #[test]
@@ -135,7 +136,7 @@ fn pc_numa_uses_pxb_with_two_bus_numbers() {
 fn hotplug_reserve_adds_empty_hotpluggable_ports() {
     let p = plan(&many("q35", "hotplug_reserve: 4", 2, "virtio-net"));
     assert_eq!(count(&p, "pcie-root-port"), 6);
-    assert_eq!(p.free.hotplug_pcie_ports.get("root"), Some(&4));
+    assert_eq!(p.free.hotplug_pcie_ports.get(&FreeZone::Root), Some(&4));
 }
 
 #[test]

@@ -161,14 +161,7 @@ fn check_invariants(spec: &Spec, plan: &Plan) {
     let mut other = BTreeSet::new();
     for d in &plan.devices {
         if let Some(a @ (Address::Usb(_) | Address::Drive(_))) = &d.address {
-            let key = format!(
-                "{}:{a}",
-                cat.kind(&d.kind)
-                    .unwrap()
-                    .drive_bus
-                    .clone()
-                    .unwrap_or_default()
-            );
+            let key = (cat.kind(&d.kind).unwrap().drive_bus, a.clone());
             assert!(other.insert(key), "{a} used twice");
         }
     }

@@ -192,7 +192,7 @@ fn a_device_on_a_builtin_controllers_address_is_caught() {
         .clone();
     assert_eq!(ide.id, "ide0");
     entry(&mut p, "devices", "net0")["address"] =
-        pci(0, u64::from(ide.slot), u64::from(ide.function));
+        pci(0, u64::from(ide.slot.get()), u64::from(ide.function.get()));
     assert_caught("on-ide0", &p, &["`net0`", "builtin controller `ide0`"]);
 }
 
@@ -497,13 +497,13 @@ fn mutate(plan: &mut Plan, which: usize, pick: usize, value: u32) -> Option<bool
             let mut spots: Vec<(u8, u8)> = machine
                 .builtin_controllers
                 .iter()
-                .map(|b| (b.slot, b.function))
+                .map(|b| (b.slot.get(), b.function.get()))
                 .collect();
             spots.extend(
                 machine
                     .builtin
                     .iter()
-                    .flat_map(|b| b.functions.iter().map(move |&f| (b.slot, f))),
+                    .flat_map(|b| b.functions.iter().map(move |&f| (b.slot.get(), f.get()))),
             );
             let (slot, function) = spots[value as usize % spots.len()];
             plan.devices[i].address = Some(Address::Pci(PciAddress::new(0, slot, function)));

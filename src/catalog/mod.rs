@@ -39,14 +39,15 @@ impl Catalog {
                 EMBEDDED_MACHINES
                     .iter()
                     .map(|(n, t)| (n.to_string(), t.to_string())),
-                EMBEDDED_CONTROLLERS,
-                EMBEDDED_DEVICES,
+                ("controllers.yaml", EMBEDDED_CONTROLLERS),
+                ("devices.yaml", EMBEDDED_DEVICES),
             )
             .unwrap_or_else(|e| panic!("embedded catalog is invalid: {e}"))
         })
     }
 
-    /// Load a catalog from a directory laid out like `models/`.
+    /// Load a catalog from a directory laid out like `models/`. A name outside the
+    /// hardware vocabulary ([`crate::vocab`]) fails the load with the file and the name.
     pub fn from_dir(dir: &Path) -> Result<Catalog> {
         let read = |p: &Path| {
             std::fs::read_to_string(p)
@@ -64,26 +65,29 @@ impl Catalog {
         for p in names {
             machines.push((p.display().to_string(), read(&p)?));
         }
+        let controllers = dir.join("controllers.yaml");
+        let devices = dir.join("devices.yaml");
         Catalog::from_texts(
             machines,
-            &read(&dir.join("controllers.yaml"))?,
-            &read(&dir.join("devices.yaml"))?,
+            (&controllers.display().to_string(), &read(&controllers)?),
+            (&devices.display().to_string(), &read(&devices)?),
         )
     }
 
+    /// Parse the files, each `(name for errors, text)`.
     fn from_texts(
         machines: impl IntoIterator<Item = (String, String)>,
-        controllers: &str,
-        devices: &str,
+        controllers: (&str, &str),
+        devices: (&str, &str),
     ) -> Result<Catalog> {
         let mut ms = Vec::new();
         for (name, text) in machines {
             ms.push(crate::yaml::from_str::<Machine>(&text).map_err(|e| e.in_file(&name))?);
         }
         let ctl: ControllersFile =
-            crate::yaml::from_str(controllers).map_err(|e| e.in_file("controllers.yaml"))?;
+            crate::yaml::from_str(controllers.1).map_err(|e| e.in_file(controllers.0))?;
         let dev: DevicesFile =
-            crate::yaml::from_str(devices).map_err(|e| e.in_file("devices.yaml"))?;
+            crate::yaml::from_str(devices.1).map_err(|e| e.in_file(devices.0))?;
         let cat = Catalog {
             machines: ms,
             pci: ctl.pci.into_iter().map(|m| (m.model.clone(), m)).collect(),
@@ -130,7 +134,29 @@ impl Catalog {
                 }
             }
         }
+        for m in self.pci.values() {
+            let [lo, hi] = m.bus.slots;
+            if lo > hi || hi > crate::vocab::pci::MAX_SLOT {
+                return Err(Error::input(
+                    format!("controllers.yaml model {}", m.model),
+                    format!(
+                        "bus slots [{lo}, {hi}]; expected a range within 0-{}",
+                        crate::vocab::pci::MAX_SLOT
+                    ),
+                ));
+            }
+        }
         for k in &self.kinds {
+            let drive_bus_ok = match k.family {
+                Family::Drive => k.drive_bus.is_some_and(|b| b != ControllerType::Usb),
+                _ => k.drive_bus.is_none(),
+            };
+            if !drive_bus_ok {
+                return Err(Error::input(
+                    format!("devices.yaml kind {}", k.kind),
+                    "a drive kind needs a drive_bus (sata, scsi or ide), and only drive kinds                      have one",
+                ));
+            }
             if let Some(c) = &k.controller {
                 if !self.storage.contains_key(c) {
                     return Err(Error::input(
@@ -210,6 +236,92 @@ mod tests {
         assert!(c.machine("isapc").is_none());
         assert!(c.kind("virtio-net").is_some());
         assert_eq!(c.pci_model("pcie-root-port").bus.slots, [0, 0]);
+    }
+
+    /// A copy of the embedded models/ in a fresh directory, with `edit` applied to the
+    /// text of `file`.
+    fn models_with(tag: &str, file: &str, edit: impl Fn(&str) -> String) -> std::path::PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let dir =
+            std::env::temp_dir().join(format!("devaddr-catalog-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("machines")).unwrap();
+        for name in ["controllers.yaml", "devices.yaml"] {
+            let text = std::fs::read_to_string(src.join(name)).unwrap();
+            let text = if name == file { edit(&text) } else { text };
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        for (name, text) in EMBEDDED_MACHINES {
+            let path = format!("machines/{name}");
+            let text = if path == file {
+                edit(text)
+            } else {
+                text.to_string()
+            };
+            std::fs::write(dir.join(&path), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_copy_of_the_embedded_models_loads() {
+        let dir = models_with("same", "", |t| t.to_string());
+        let c = Catalog::from_dir(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(c.pci.len(), Catalog::embedded().pci.len());
+    }
+
+    #[test]
+    fn unknown_names_fail_with_the_file_and_the_name() {
+        // (file, text, replaced by, the unknown name)
+        let cases = [
+            (
+                "controllers.yaml",
+                "connect: pcie-root-port",
+                "connect: pcie-root-prt",
+                "pcie-root-prt",
+            ),
+            (
+                "controllers.yaml",
+                "accepts: [pcie-device,",
+                "accepts: [pcie-devce,",
+                "pcie-devce",
+            ),
+            ("controllers.yaml", "provides: sata", "provides: sas", "sas"),
+            (
+                "controllers.yaml",
+                "attrs: [chassis_nr]",
+                "attrs: [chassis_number]",
+                "chassis_number",
+            ),
+            ("devices.yaml", "drive_bus: scsi", "drive_bus: scsy", "scsy"),
+        ];
+        for (i, (file, from, to, name)) in cases.into_iter().enumerate() {
+            let dir = models_with(&format!("unknown{i}"), file, |t| {
+                assert!(t.contains(from), "{file} has no `{from}`");
+                t.replacen(from, to, 1)
+            });
+            let err = Catalog::from_dir(&dir).unwrap_err().to_string();
+            std::fs::remove_dir_all(&dir).ok();
+            assert!(err.contains(file), "`{err}` does not name {file}");
+            assert!(
+                err.contains(&format!("`{name}`")),
+                "`{err}` does not name `{name}`"
+            );
+        }
+    }
+
+    #[test]
+    fn slots_out_of_range_fail_the_load() {
+        let dir = models_with("slot", "machines/q35.yaml", |t| {
+            t.replacen(
+                "{slot: 0x1f, functions: [3]",
+                "{slot: 0x20, functions: [3]",
+                1,
+            )
+        });
+        let err = Catalog::from_dir(&dir).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(err.contains("q35.yaml") && err.contains("slot 32"), "{err}");
     }
 
     #[test]

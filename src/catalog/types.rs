@@ -1,5 +1,6 @@
 //! Serde types of the catalog files.
 
+pub use crate::vocab::{Attr, ConnectFlags, ConnectKind, ControllerType, Function, Slot};
 use serde::{Deserialize, Serialize};
 
 /// A machine type (`models/machines/*.yaml`).
@@ -53,8 +54,8 @@ pub enum ReserveKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltinSlot {
-    pub slot: u8,
-    pub functions: Vec<u8>,
+    pub slot: Slot,
+    pub functions: Vec<Function>,
     pub what: String,
 }
 
@@ -64,8 +65,8 @@ pub struct BuiltinController {
     pub id: String,
     pub model: String,
     pub index: u32,
-    pub slot: u8,
-    pub function: u8,
+    pub slot: Slot,
+    pub function: Function,
     /// QEMU names this controller's buses `<prefix>.N`.
     pub qemu_bus_prefix: String,
 }
@@ -74,14 +75,14 @@ pub struct BuiltinController {
 #[serde(deny_unknown_fields)]
 pub struct FixedControllerSlot {
     pub model: String,
-    pub slot: u8,
-    pub function: u8,
+    pub slot: Slot,
+    pub function: Function,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlotRef {
-    pub slot: u8,
+    pub slot: Slot,
 }
 
 /// Controller models the planner adds, by role.
@@ -140,7 +141,7 @@ pub struct PciModel {
     /// QEMU device name; None for the machine's root bus.
     pub qemu: Option<String>,
     /// The connect kind of the slot it plugs into (its own type); None for roots.
-    pub connect: Option<String>,
+    pub connect: Option<ConnectKind>,
     /// Several share one slot as functions (pcie-root-port).
     #[serde(default)]
     pub aggregate: bool,
@@ -154,7 +155,7 @@ pub struct PciModel {
     pub hotplug_settable: bool,
     /// Extra attributes the plan fills in (chassis, port, chassis_nr, bus_nr).
     #[serde(default)]
-    pub attrs: Vec<String>,
+    pub attrs: Vec<Attr>,
     /// Relative cost of adding one (objective weight).
     #[serde(default = "one")]
     pub cost: u32,
@@ -175,15 +176,16 @@ pub struct BusSpec {
     /// PCIe bus (endpoints on it are PCIe) or conventional.
     pub express: bool,
     /// Connect kinds it accepts.
-    pub accepts: Vec<String>,
+    pub accepts: ConnectFlags,
 }
 
 impl BusSpec {
     pub fn slot_count(&self) -> u32 {
         u32::from(self.slots[1]) - u32::from(self.slots[0]) + 1
     }
-    pub fn accepts(&self, kind: &str) -> bool {
-        self.accepts.iter().any(|a| a == kind)
+    /// Whether a `kind` may plug into this bus.
+    pub fn accepts(&self, kind: ConnectKind) -> bool {
+        self.accepts.contains(kind)
     }
 }
 
@@ -192,7 +194,8 @@ impl BusSpec {
 #[serde(deny_unknown_fields)]
 pub struct StorageModel {
     pub model: String,
-    pub provides: String,
+    /// The bus it provides to the devices plugged into it.
+    pub provides: ControllerType,
     /// USB: root ports (default and maximum).
     #[serde(default)]
     pub ports: Option<u32>,
@@ -208,8 +211,8 @@ pub struct StorageModel {
 impl StorageModel {
     /// How many devices one controller of this model takes.
     pub fn capacity(&self, ports: Option<u32>) -> u32 {
-        match self.provides.as_str() {
-            "usb" => ports.or(self.ports).unwrap_or(0),
+        match self.provides {
+            ControllerType::Usb => ports.or(self.ports).unwrap_or(0),
             _ => self.buses.unwrap_or(1) * self.units.unwrap_or(1),
         }
     }
@@ -265,7 +268,7 @@ pub struct Kind {
     #[serde(default)]
     pub controller: Option<String>,
     #[serde(default)]
-    pub drive_bus: Option<String>,
+    pub drive_bus: Option<ControllerType>,
     #[serde(default)]
     pub video: bool,
     /// QEMU needs a `serial=` property.

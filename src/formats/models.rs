@@ -25,7 +25,7 @@ pub fn render(cat: &Catalog, name: Option<&str>) -> Result<String> {
                 "  {:<28} qemu {:<20} accepts {}",
                 m.model,
                 m.qemu.as_deref().unwrap_or("(machine)"),
-                m.bus.accepts.join(", ")
+                m.bus.accepts
             );
         }
         let _ = writeln!(s, "storage/usb controllers:");

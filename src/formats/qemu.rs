@@ -5,6 +5,7 @@
 
 use crate::catalog::Catalog;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
+use crate::vocab::ControllerType;
 
 /// QEMU bus names of the plan's buses and storage controllers.
 pub struct Names<'a> {
@@ -36,7 +37,7 @@ impl<'a> Names<'a> {
             .map_or(format!("pci.{index}"), |c| c.id.clone())
     }
     /// The storage/USB controller providing `provides` with `index`: (qemu bus prefix).
-    pub fn storage_bus(&self, provides: &str, index: u32) -> Option<String> {
+    pub fn storage_bus(&self, provides: ControllerType, index: u32) -> Option<String> {
         let machine = self.cat.machine(&self.plan.machine)?;
         if let Some(b) = machine.builtin_controllers.iter().find(|b| {
             b.index == index
@@ -66,7 +67,7 @@ impl<'a> Names<'a> {
             .map(|(_, id)| id)
     }
     /// Controllers of `provides` declared as spec devices, with their indexes.
-    pub fn storage_devices(&self, provides: &str) -> Vec<(u32, String)> {
+    pub fn storage_devices(&self, provides: ControllerType) -> Vec<(u32, String)> {
         let mut taken: Vec<u32> = self
             .plan
             .controllers
@@ -266,16 +267,18 @@ fn device_args(
                 s.push_str(&format!(",bus={},{}", names.pci_bus(a.bus), addr(a)))
             }
             Some(Address::Usb(u)) => {
-                if let Some(b) = names.storage_bus("usb", u.bus) {
+                if let Some(b) = names.storage_bus(ControllerType::Usb, u.bus) {
                     s.push_str(&format!(",bus={b}.0,port={}", u.port));
                 }
             }
             Some(Address::Drive(a)) => {
-                let provides = k.drive_bus.as_deref().unwrap_or_default();
+                let provides = k.drive_bus?;
                 let b = names.storage_bus(provides, a.controller)?;
                 match provides {
-                    "sata" => s.push_str(&format!(",bus={b}.{}", a.unit)),
-                    "ide" => s.push_str(&format!(",bus={b}.{},unit={}", a.bus, a.unit)),
+                    ControllerType::Sata => s.push_str(&format!(",bus={b}.{}", a.unit)),
+                    ControllerType::Ide => {
+                        s.push_str(&format!(",bus={b}.{},unit={}", a.bus, a.unit))
+                    }
                     _ => s.push_str(&format!(
                         ",bus={b}.{},channel=0,scsi-id={},lun={}",
                         a.bus, a.target, a.unit

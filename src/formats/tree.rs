@@ -26,7 +26,7 @@ pub fn render(plan: &Plan, cat: &Catalog) -> String {
             children
                 .entry(0)
                 .or_default()
-                .insert((b.slot, *f), Node::Builtin(b.what.clone()));
+                .insert((b.slot.get(), f.get()), Node::Builtin(b.what.clone()));
         }
     }
     for (i, c) in plan.controllers.iter().enumerate() {
@@ -67,8 +67,8 @@ pub fn render(plan: &Plan, cat: &Catalog) -> String {
                     out,
                     "drive {} {}:{}:{}:{:<3} {} {}",
                     cat.kind(&d.kind)
-                        .and_then(|k| k.drive_bus.clone())
-                        .unwrap_or_default(),
+                        .and_then(|k| k.drive_bus)
+                        .map_or("", crate::vocab::ControllerType::name),
                     a.controller,
                     a.bus,
                     a.target,

@@ -8,6 +8,7 @@ use super::emit::{drive_address, pci_address};
 use super::policy::Policy;
 use crate::catalog::Catalog;
 use crate::topology::{Address, ControllerEntry, Plan};
+use crate::vocab::ControllerType;
 use crate::xml::Element;
 use crate::Error;
 
@@ -161,7 +162,7 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         has_usb |= cat
             .storage
             .get(&c.model)
-            .is_some_and(|m| m.provides == "usb");
+            .is_some_and(|m| m.provides == ControllerType::Usb);
         devices.insert_element(usize::MAX, controller_element(c, cat)?, "");
     }
     for el in device_elements(plan, cat, &name)? {
@@ -172,7 +173,7 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         has_usb |= kind
             .and_then(|k| k.controller.as_ref())
             .and_then(|m| cat.storage.get(m))
-            .is_some_and(|m| m.provides == "usb");
+            .is_some_and(|m| m.provides == ControllerType::Usb);
     }
     let has_balloon = plan.devices.iter().any(|d| d.kind == "virtio-balloon");
     if !has_usb {
@@ -232,21 +233,20 @@ fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element
         let kind = cat.kind(&d.kind);
         let mut t = template(policy, &d.kind, &format!("devices.{}", d.id))?;
         if let Some(model) = kind.and_then(|k| k.controller.as_ref()) {
-            let provides = cat
-                .storage
-                .get(model)
-                .map(|m| m.provides.clone())
-                .unwrap_or_default();
-            let index = names
-                .storage_devices(&provides)
-                .into_iter()
-                .find(|(_, id)| *id == d.id)
+            let provides = cat.storage.get(model).map(|m| m.provides);
+            let index = provides
+                .and_then(|p| {
+                    names
+                        .storage_devices(p)
+                        .into_iter()
+                        .find(|(_, id)| *id == d.id)
+                })
                 .map_or(0, |(i, _)| i);
             t = t.replace("{index}", &index.to_string());
         }
         if t.contains("{dev}") {
-            let prefix = match kind.and_then(|k| k.drive_bus.as_deref()) {
-                Some("ide") => "hd",
+            let prefix = match kind.and_then(|k| k.drive_bus) {
+                Some(ControllerType::Ide) => "hd",
                 Some(_) => "sd",
                 None => "vd",
             };

@@ -43,6 +43,16 @@ pub enum SparePort {
 
 const SPARE_FLAGS: u32 = flag::PCIE | flag::AUTOASSIGN;
 
+/// Upper bound of every count variable and the big-M of the "only while" rows: far more
+/// controllers than a domain can hold (a PCI domain has 256 bus numbers).
+const BIG_M: f64 = 4096.0;
+
+/// Objective weight of each added controller: libvirt minimises their plain count.
+const CONTROLLER_WEIGHT: f64 = 1.0;
+
+/// Root ports share a slot as its functions.
+const PORTS_PER_SLOT: f64 = crate::vocab::pci::FUNCTIONS_PER_SLOT as f64;
+
 /// Solve for the growth. `demands`: connect flags → how many devices still need a slot.
 /// `None` when no growth satisfies them (libvirt's own error then comes from the replay).
 pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -> Option<Growth> {
@@ -51,7 +61,7 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
         demands.entry(SPARE_FLAGS).or_insert(0);
     }
     let mut ilp = Ilp::default();
-    let big = 4096.0;
+    let big = BIG_M;
     let n_rp = ilp.var("root ports", 0.0, big);
     let bridge_host = (0..set.buses.len()).any(|b| set.takes(b, flag::PCI_BRIDGE));
     let n_pp = ilp.var(
@@ -173,7 +183,7 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
             let slots = ilp.var(format!("port slots on {b}"), 0.0, big);
             ilp.row(
                 format!("port functions on {b}"),
-                vec![(p, 1.0), (slots, -8.0)],
+                vec![(p, 1.0), (slots, -PORTS_PER_SLOT)],
                 f64::NEG_INFINITY,
                 set.buses[b].aggregate_free() as f64,
             );
@@ -202,7 +212,11 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
         row.push((n, -(set.slots_of_new(model) as f64)));
         ilp.row(format!("slots of new {model}"), row, f64::NEG_INFINITY, 0.0);
     }
-    ilp.objective = vec![(n_rp, 1.0), (n_pp, 1.0), (n_pb, 1.0)];
+    ilp.objective = vec![
+        (n_rp, CONTROLLER_WEIGHT),
+        (n_pp, CONTROLLER_WEIGHT),
+        (n_pb, CONTROLLER_WEIGHT),
+    ];
     match MicroLp.solve(&ilp, WorkLimit::DEFAULT, None) {
         Ok(Outcome::Solved { values: v, .. }) => Some(Growth {
             root_ports: v[n_rp].max(0) as usize,

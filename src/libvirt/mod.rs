@@ -99,7 +99,7 @@ fn primary_video(policy: &Policy, devs: &[Dev]) -> Option<usize> {
         .or_else(|| devs.iter().position(|d| d.tag == "video"))?;
     let d = &devs[i];
     let rule = policy.device_rule("video", None, d.model.as_deref(), None)?;
-    (rule.connect != "none").then_some(i)
+    (rule.connect != policy::DeviceConnect::None).then_some(i)
 }
 
 /// A controller's place in libvirt's controller list: the written ones by `seq`, then

@@ -2,12 +2,14 @@
 //! growth in the dry run, and the two passes of `qemuDomainAssignPCIAddresses`.
 
 use super::domain::{Addr, Dev, Pci};
-use super::policy::Policy;
+use super::policy::{DeviceConnect, Policy};
 use super::Machine;
 use crate::Error;
 
 /// Connect flags (libvirt's `VIR_PCI_CONNECT_*`).
 pub mod flag {
+    use crate::vocab::ConnectKind;
+
     pub const PCI: u32 = 1;
     pub const PCIE: u32 = 1 << 1;
     pub const ROOT_PORT: u32 = 1 << 2;
@@ -24,20 +26,19 @@ pub mod flag {
     pub const INTEGRATED: u32 = 1 << 18;
     pub const AGGREGATE: u32 = 1 << 19;
 
-    /// The flag of a connect kind named in models/libvirt.yaml.
-    pub fn of(kind: &str) -> u32 {
+    /// The flag of a connect kind.
+    pub fn of(kind: ConnectKind) -> u32 {
         match kind {
-            "pci" => PCI,
-            "pcie" => PCIE,
-            "root-port" => ROOT_PORT,
-            "switch-up" => SWITCH_UP,
-            "switch-down" => SWITCH_DOWN,
-            "dmi-bridge" => DMI_BRIDGE,
-            "pxb" => PXB,
-            "pxb-pcie" => PXB_PCIE,
-            "pci-bridge" => PCI_BRIDGE,
-            "pcie-pci-bridge" => PCIE_PCI_BRIDGE,
-            _ => 0,
+            ConnectKind::PciDevice => PCI,
+            ConnectKind::PcieDevice => PCIE,
+            ConnectKind::PcieRootPort => ROOT_PORT,
+            ConnectKind::PcieSwitchUpstreamPort => SWITCH_UP,
+            ConnectKind::PcieSwitchDownstreamPort => SWITCH_DOWN,
+            ConnectKind::DmiToPciBridge => DMI_BRIDGE,
+            ConnectKind::PciExpanderBus => PXB,
+            ConnectKind::PcieExpanderBus => PXB_PCIE,
+            ConnectKind::PciBridge => PCI_BRIDGE,
+            ConnectKind::PcieToPciBridge => PCIE_PCI_BRIDGE,
         }
     }
 
@@ -83,7 +84,10 @@ impl Bus {
         let rule = policy.buses.get(model);
         let (accepts, min, max, auto, hotplug) = match rule {
             Some(r) => (
-                r.accepts.iter().map(|k| flag::of(k)).fold(0, |a, b| a | b),
+                r.accepts
+                    .iter()
+                    .map(|k| flag::of(k.0))
+                    .fold(0, |a, b| a | b),
                 r.slots[0],
                 r.slots[1],
                 r.autoassign,
@@ -426,7 +430,7 @@ pub fn device_flags(policy: &Policy, m: &Machine, d: &Dev) -> (u32, u8) {
         return match policy.controllers.get(model) {
             Some(c) if c.root.is_none() => {
                 let agg = if c.aggregate { flag::AGGREGATE } else { 0 };
-                (flag::of(&c.connect) | agg, 1)
+                (c.connect.map_or(0, flag::of) | agg, 1)
             }
             _ => (0, 1),
         };
@@ -436,15 +440,14 @@ pub fn device_flags(policy: &Policy, m: &Machine, d: &Dev) -> (u32, u8) {
         let kind = policy
             .usb
             .get(model)
-            .map(|u| u.connect.as_str())
-            .unwrap_or("none");
+            .map_or(DeviceConnect::None, |u| u.connect);
         return (endpoint(kind, m), 5);
     }
     let ty = d.ty.as_deref();
     let bus = d.bus.as_deref();
     match policy.device_rule(&d.tag, ty, d.model.as_deref(), bus) {
         Some(r) => {
-            let mut f = endpoint(&r.connect, m);
+            let mut f = endpoint(r.connect, m);
             if r.integrated && f != 0 {
                 f |= flag::INTEGRATED;
             }
@@ -454,13 +457,13 @@ pub fn device_flags(policy: &Policy, m: &Machine, d: &Dev) -> (u32, u8) {
     }
 }
 
-fn endpoint(kind: &str, m: &Machine) -> u32 {
+fn endpoint(kind: DeviceConnect, m: &Machine) -> u32 {
     let pcie_ok = m.pcie_root;
     match kind {
-        "pci" => flag::PCI | flag::AUTOASSIGN,
-        "pcie" | "virtio" if pcie_ok => flag::PCIE | flag::AUTOASSIGN,
-        "pcie" | "virtio" => flag::PCI | flag::AUTOASSIGN,
-        _ => 0,
+        DeviceConnect::Pci => flag::PCI | flag::AUTOASSIGN,
+        DeviceConnect::Pcie | DeviceConnect::Virtio if pcie_ok => flag::PCIE | flag::AUTOASSIGN,
+        DeviceConnect::Pcie | DeviceConnect::Virtio => flag::PCI | flag::AUTOASSIGN,
+        DeviceConnect::None | DeviceConnect::Controller | DeviceConnect::Usb => 0,
     }
 }
 

@@ -1,8 +1,66 @@
 //! libvirt's addressing policy tables (`models/libvirt.yaml`), loaded once.
 
-use serde::Deserialize;
+use crate::vocab::ConnectKind;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+
+/// A connect kind as models/libvirt.yaml spells it (libvirt's short names: `pci`, `pcie`,
+/// `root-port`, `switch-up`, …), read into the shared vocabulary. An unknown name fails
+/// the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PolicyKind(pub ConnectKind);
+
+impl TryFrom<String> for PolicyKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Ok(PolicyKind(match s.as_str() {
+            "pci" => ConnectKind::PciDevice,
+            "pcie" => ConnectKind::PcieDevice,
+            "root-port" => ConnectKind::PcieRootPort,
+            "switch-up" => ConnectKind::PcieSwitchUpstreamPort,
+            "switch-down" => ConnectKind::PcieSwitchDownstreamPort,
+            "dmi-bridge" => ConnectKind::DmiToPciBridge,
+            "pxb" => ConnectKind::PciExpanderBus,
+            "pxb-pcie" => ConnectKind::PcieExpanderBus,
+            "pci-bridge" => ConnectKind::PciBridge,
+            "pcie-pci-bridge" => ConnectKind::PcieToPciBridge,
+            _ => return Err(format!("unknown connect kind `{s}`")),
+        }))
+    }
+}
+
+/// `none` (a root bus: it plugs into nothing) or a connect kind.
+fn kind_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ConnectKind>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s == "none" {
+        return Ok(None);
+    }
+    PolicyKind::try_from(s)
+        .map(|k| Some(k.0))
+        .map_err(serde::de::Error::custom)
+}
+
+/// How a device element connects, in libvirt's terms: a conventional PCI or PCIe
+/// endpoint, virtio (PCIe where the machine has a PCIe root, else conventional), no PCI
+/// address at all, or a controller (PCI or USB) whose model decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceConnect {
+    /// A conventional PCI endpoint.
+    Pci,
+    /// A PCI Express endpoint.
+    Pcie,
+    /// A virtio device.
+    Virtio,
+    /// No PCI address.
+    None,
+    /// A PCI controller (its model's rule decides).
+    Controller,
+    /// A USB controller (its model's rule decides).
+    Usb,
+}
 
 /// One value or a list of values in a rule.
 #[derive(Debug, Deserialize, Clone)]
@@ -121,7 +179,7 @@ impl MachineRule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusRule {
-    pub accepts: Vec<String>,
+    pub accepts: Vec<PolicyKind>,
     pub slots: [u8; 2],
     pub autoassign: bool,
     pub hotplug: bool,
@@ -130,7 +188,9 @@ pub struct BusRule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerRule {
-    pub connect: String,
+    /// None for a root bus (`none` in the file).
+    #[serde(deserialize_with = "kind_or_none")]
+    pub connect: Option<ConnectKind>,
     pub name: Option<String>,
     pub target: Option<String>,
     pub needs_root: Option<String>,
@@ -146,7 +206,7 @@ pub struct ControllerRule {
 #[serde(deny_unknown_fields)]
 pub struct UsbRule {
     pub ports: u32,
-    pub connect: String,
+    pub connect: DeviceConnect,
     pub usb2: Option<u8>,
     #[serde(default)]
     pub ports_attr: bool,
@@ -164,7 +224,7 @@ pub struct DeviceRule {
     pub model: Option<OneOrMany>,
     pub bus: Option<OneOrMany>,
     pub group: u8,
-    pub connect: String,
+    pub connect: DeviceConnect,
     #[serde(default)]
     pub integrated: bool,
 }
@@ -213,5 +273,27 @@ impl Policy {
         self.devices
             .iter()
             .find(|r| r.tag == tag && ok(&r.ty, ty) && ok(&r.model, model) && ok(&r.bus, bus))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_connect_names_fail_the_load() {
+        let ok: BusRule = crate::yaml::from_str(
+            "{accepts: [pcie, root-port], slots: [1, 31], autoassign: true, hotplug: true}",
+        )
+        .unwrap();
+        assert_eq!(ok.accepts[1], PolicyKind(ConnectKind::PcieRootPort));
+        let err = crate::yaml::from_str::<BusRule>(
+            "{accepts: [pcie, root-prt], slots: [1, 31], autoassign: true, hotplug: true}",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`root-prt`"), "{err}");
+        let err = crate::yaml::from_str::<DeviceRule>("{tag: rng, group: 9, connect: virtual}")
+            .unwrap_err();
+        assert!(err.to_string().contains("`virtual`"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 use super::domain::{Addr, Dev};
 use super::policy::Policy;
 use super::{fail, Machine};
+use crate::vocab::ControllerType;
 use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
@@ -375,6 +376,7 @@ fn check_drive_controllers(devs: &[Dev], file: &str) -> Result<(), Error> {
 /// `virDomainDefAddImplicitDevices`: disk controllers 0..max per bus, virtio-serial for
 /// virtio consoles and channels, CCID for smartcards, a video for graphics.
 fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
+    const SCSI: &str = ControllerType::Scsi.name();
     for bus in ["scsi", "fdc", "ide", "sata"] {
         let mut max: Option<u32> = None;
         for d in devs.iter() {
@@ -382,7 +384,7 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
                 (Addr::Drive { controller, .. }, "disk") if d.bus.as_deref() == Some(bus) => {
                     *controller
                 }
-                (Addr::Drive { controller, .. }, "hostdev") if bus == "scsi" => *controller,
+                (Addr::Drive { controller, .. }, "hostdev") if bus == SCSI => *controller,
                 _ => continue,
             };
             max = Some(max.map_or(c, |m| m.max(c)));
@@ -396,7 +398,7 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
                 .filter(|d| d.is("controller", bus))
                 .filter_map(|d| d.index)
                 .collect();
-            let model = (bus == "scsi")
+            let model = (bus == SCSI)
                 .then(|| m.rule.map(|r| r.scsi.clone()))
                 .flatten();
             for i in (0..=max).filter(|i| !present.contains(i)) {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::normalize::{self, Context, ExtraUnit, Mode};
 use crate::spec::{Multifunction, Prefer, Spec};
 use crate::topology::{Address, Plan};
+use crate::vocab::{ConnectKind, ControllerType};
 use crate::Options;
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +168,7 @@ fn pci_counts(
         let ctx = Context {
             live,
             extra: Some(ExtraUnit {
-                connect: normalize::connect_of(pcie),
+                connect: Some(ConnectKind::endpoint(pcie)),
                 hotplug,
                 zone,
                 io,
@@ -194,18 +195,21 @@ fn bus_counts(base: &Spec, plan: &Plan, kind: &Kind, opts: Options<'_>) -> Resul
     let cat = opts.catalog;
     let machine = cat.machine(&base.machine).expect("checked");
     let (provides, default) = match kind.family {
-        Family::Usb => ("usb", machine.defaults.usb_controller.as_str()),
+        Family::Usb => (
+            Some(ControllerType::Usb),
+            machine.defaults.usb_controller.as_str(),
+        ),
         _ => {
-            let b = kind.drive_bus.as_deref().unwrap_or_default();
+            let b = kind.drive_bus;
             let d = match b {
-                "sata" => machine.defaults.sata_controller.as_str(),
-                "scsi" => machine.defaults.scsi_controller.as_str(),
+                Some(ControllerType::Sata) => machine.defaults.sata_controller.as_str(),
+                Some(ControllerType::Scsi) => machine.defaults.scsi_controller.as_str(),
                 _ => "",
             };
             (b, d)
         }
     };
-    let free = free_places(cat, plan, provides);
+    let free = provides.map_or(0, |p| free_places(cat, plan, p));
     let per = cat
         .storage
         .get(default)
@@ -226,7 +230,7 @@ fn bus_counts(base: &Spec, plan: &Plan, kind: &Kind, opts: Options<'_>) -> Resul
 }
 
 /// Free USB ports or drive units on the plan's controllers.
-fn free_places(cat: &Catalog, plan: &Plan, provides: &str) -> u32 {
+fn free_places(cat: &Catalog, plan: &Plan, provides: ControllerType) -> u32 {
     let on_controllers: u32 = plan
         .controllers
         .iter()
@@ -249,8 +253,8 @@ fn free_places(cat: &Catalog, plan: &Plan, provides: &str) -> u32 {
         .iter()
         .filter(|d| {
             cat.kind(&d.kind).is_some_and(|k| match k.family {
-                Family::Usb => provides == "usb",
-                Family::Drive => k.drive_bus.as_deref() == Some(provides),
+                Family::Usb => provides == ControllerType::Usb,
+                Family::Drive => k.drive_bus == Some(provides),
                 Family::Pci => false,
             }) && matches!(d.address, Some(Address::Usb(_) | Address::Drive(_)))
         })

@@ -107,7 +107,7 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
                 .hotplug_pcie_ports
                 .iter()
                 .chain(p.free.hotplug_pci_slots.iter())
-                .filter(|(k, _)| k.starts_with("node"))
+                .filter(|(k, _)| matches!(k, crate::topology::FreeZone::Node(_)))
                 .map(|(_, &v)| v)
                 .min()
                 .unwrap_or(0);
@@ -154,7 +154,7 @@ fn shortage(
     }
     for ((pcie, zone, io), n) in need {
         let extra = ExtraUnit {
-            connect: normalize::connect_of(pcie),
+            connect: Some(crate::vocab::ConnectKind::endpoint(pcie)),
             hotplug: true,
             zone,
             io,

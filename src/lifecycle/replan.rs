@@ -126,7 +126,7 @@ pub fn replan_with(
                 ctx.previous.insert(i, *p);
             }
             other => {
-                if taken.contains(&other.to_string()) {
+                if taken.contains(&other.place()) {
                     reasons.insert(i, format!("a pinned device now sits at {other}"));
                 } else {
                     candidate.devices[i].address = Some(other.clone());
@@ -271,8 +271,12 @@ fn orphans(
     use crate::topology::PciAddress;
     let mut has_fn0: BTreeSet<(u32, u8)> = BTreeSet::new();
     if let Some(m) = cat.machine(&merged.machine) {
-        for b in m.builtin.iter().filter(|b| b.functions.contains(&0)) {
-            has_fn0.insert((0, b.slot));
+        for b in m
+            .builtin
+            .iter()
+            .filter(|b| b.functions.iter().any(|f| *f == 0))
+        {
+            has_fn0.insert((0, b.slot.get()));
         }
     }
     let holders = merged
@@ -324,10 +328,10 @@ struct Orphans {
 }
 
 /// Addresses the spec itself pins (they win over previous addresses).
-fn pinned_elsewhere(spec: &Spec) -> BTreeSet<String> {
+fn pinned_elsewhere(spec: &Spec) -> BTreeSet<Address> {
     spec.devices
         .iter()
-        .filter_map(|d| d.address.as_ref().map(|a| a.to_string()))
+        .filter_map(|d| d.address.as_ref().map(Address::place))
         .collect()
 }
 

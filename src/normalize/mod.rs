@@ -10,6 +10,7 @@ use crate::catalog::{Catalog, Family, IoBar, Kind, Machine, PciType, ReserveKind
 use crate::error::{Error, Result};
 use crate::spec::{BusType, Effective, Multifunction, Prefer, Spec};
 use crate::topology::PciAddress;
+use crate::vocab::{pci, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) use storage::StorageCtl;
@@ -61,8 +62,9 @@ pub(crate) enum What {
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     pub what: What,
-    /// Connect kind: pci-device, pcie-device, or a controller connect kind.
-    pub connect: String,
+    /// Connect kind: an endpoint kind or a controller's (None: a root bus model, which no
+    /// bus accepts).
+    pub connect: Option<ConnectKind>,
     pub hotplug: bool,
     pub zone: Zone,
     /// Needs an I/O window in the bridge above it.
@@ -104,7 +106,7 @@ pub(crate) struct Context {
 /// The unit a capacity question counts.
 #[derive(Debug, Clone)]
 pub(crate) struct ExtraUnit {
-    pub connect: String,
+    pub connect: Option<ConnectKind>,
     pub hotplug: bool,
     pub zone: Zone,
     pub io: bool,
@@ -343,10 +345,11 @@ fn resolve_devices(
             ));
         }
         if d.ports.is_some()
-            && kind
-                .controller
-                .as_deref()
-                .is_none_or(|c| cat.storage.get(c).is_none_or(|s| s.provides != "usb"))
+            && kind.controller.as_deref().is_none_or(|c| {
+                cat.storage
+                    .get(c)
+                    .is_none_or(|s| s.provides != ControllerType::Usb)
+            })
         {
             return Err(Error::input(
                 at("ports"),
@@ -458,7 +461,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         d.kind.family == Family::Pci
             && (d.zone.is_some()
                 || (d.hotplug && !root.bus.hotplug)
-                || !root.bus.accepts(&connect_of(d.pcie))
+                || !root.bus.accepts(ConnectKind::endpoint(d.pcie))
                 || (root.bus.express && !p.endpoints_on_pcie_root))
     });
     let mut units = Vec::new();
@@ -513,11 +516,12 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             hotplug |= md.hotplug;
             io |= md.io;
         }
-        if members.len() > 8 {
+        let per_slot = usize::from(pci::FUNCTIONS_PER_SLOT);
+        if members.len() > per_slot {
             return Err(Error::input(
-                format!("devices[{}].group", members[8]),
+                format!("devices[{}].group", members[per_slot]),
                 format!(
-                    "group `{}` has {} devices; a slot has 8 functions",
+                    "group `{}` has {} devices; a slot has {per_slot} functions",
                     d.group.as_deref().unwrap_or_default(),
                     members.len()
                 ),
@@ -531,7 +535,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         let range = ranges.of(&members);
         units.push(Unit {
             what: What::Devices(members),
-            connect: connect_of(first.pcie),
+            connect: Some(ConnectKind::endpoint(first.pcie)),
             hotplug,
             zone: first.zone,
             io,
@@ -556,7 +560,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         };
         units.push(Unit {
             what: What::Storage(si),
-            connect: connect_of(pcie),
+            connect: Some(ConnectKind::endpoint(pcie)),
             hotplug: p.ctx.live,
             zone: None,
             io,
@@ -577,7 +581,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         let m = cat.pci_model(&b.model);
         units.push(Unit {
             what: What::Controller(b.index),
-            connect: m.connect.clone().unwrap_or_default(),
+            connect: m.connect,
             hotplug: false,
             zone: if m.numa { None } else { b.zone },
             io: false,
@@ -667,10 +671,6 @@ fn generated_ids(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn connect_of(pcie: bool) -> String {
-    if pcie { "pcie-device" } else { "pci-device" }.to_string()
 }
 
 /// The reserve kind of a bus model: does an empty slot on it count toward the reserve?

@@ -5,6 +5,7 @@ use crate::catalog::{Catalog, Family, Machine};
 use crate::error::{Error, Result};
 use crate::spec::{Effective, Spec};
 use crate::topology::{Address, PciAddress};
+use crate::vocab::{pci, ConnectFlags, ConnectKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The root bus, every PCI controller of the spec, and gap controllers for pins on bus
@@ -28,12 +29,12 @@ pub(super) fn existing_buses(
     }];
     for b in &machine.builtin {
         for f in &b.functions {
-            *buses[0].used.entry(b.slot).or_default() |= 1 << f;
+            *buses[0].used.entry(b.slot.get()).or_default() |= 1 << f.get();
         }
     }
     // The machine's own controllers (q35 sata0, pc ide0) are there before any pin.
     for b in &machine.builtin_controllers {
-        *buses[0].used.entry(b.slot).or_default() |= 1 << b.function;
+        *buses[0].used.entry(b.slot.get()).or_default() |= 1 << b.function.get();
     }
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, c) in spec.controllers.iter().enumerate() {
@@ -183,14 +184,13 @@ pub(super) fn existing_buses(
             format!("controllers[{i}].address")
         });
         let m = cat.pci_model(&model);
-        let connect = m.connect.clone().unwrap_or_default();
         occupy(
             &mut buses,
             cat,
             &a,
             &at,
             &format!("controller pci.{index}"),
-            Some(&connect),
+            m.connect,
             m.aggregate,
         )?;
         if a.bus == index {
@@ -235,7 +235,7 @@ pub(super) fn builtin_at(machine: &Machine, a: &PciAddress) -> Option<String> {
     if let Some(b) = machine
         .builtin
         .iter()
-        .find(|b| b.slot == a.slot && b.functions.contains(&a.function))
+        .find(|b| b.slot == a.slot && b.functions.iter().any(|f| *f == a.function))
     {
         return Some(format!("the {}", b.what));
     }
@@ -253,7 +253,7 @@ pub(super) fn occupy(
     a: &PciAddress,
     at: &str,
     who: &str,
-    connect: Option<&str>,
+    connect: Option<ConnectKind>,
     aggregate: bool,
 ) -> Result<()> {
     if a.domain != 0 {
@@ -272,7 +272,7 @@ pub(super) fn occupy(
         ));
     };
     let m = cat.pci_model(&bus.model);
-    if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] || a.slot > 31 {
+    if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] || a.slot > pci::MAX_SLOT {
         return Err(Error::input(
             at,
             format!(
@@ -281,24 +281,27 @@ pub(super) fn occupy(
             ),
         ));
     }
-    if a.function > 7 {
+    if a.function > pci::MAX_FUNCTION {
         return Err(Error::input(
             at,
-            format!("{who}: function {} is out of range 0-7", a.function),
+            format!(
+                "{who}: function {} is out of range 0-{}",
+                a.function,
+                pci::MAX_FUNCTION
+            ),
         ));
     }
     if let Some(c) = connect {
+        // A given endpoint address may put a PCIe device on a conventional bus or the
+        // other way round (the device then works as the bus's type).
         let ok = m.bus.accepts(c)
-            || (c == "pcie-device" && m.bus.accepts("pci-device"))
-            || (c == "pci-device" && m.bus.accepts("pcie-device"));
+            || (c.is_endpoint() && m.bus.accepts.intersects(ConnectFlags::ENDPOINTS));
         if !ok {
             return Err(Error::input(
                 at,
                 format!(
                     "{who} ({c}) cannot be plugged into bus {} ({}), which accepts {}",
-                    a.bus,
-                    bus.model,
-                    m.bus.accepts.join(", ")
+                    a.bus, bus.model, m.bus.accepts
                 ),
             ));
         }
@@ -357,14 +360,13 @@ pub(super) fn pin_devices(
                 ),
             ));
         }
-        let connect = super::connect_of(dev.pcie);
         occupy(
             buses,
             cat,
             a,
             &at,
             &format!("device `{}`", d.id),
-            Some(&connect),
+            Some(ConnectKind::endpoint(dev.pcie)),
             false,
         )?;
         let bus = buses.iter().find(|b| b.index == a.bus).expect("occupied");
@@ -444,17 +446,18 @@ pub(super) fn pin_devices(
         let first_video = (0..spec.devices.len()).find(|&i| devs[i].kind.video);
         if let Some(i) = first_video {
             let d = &devs[i];
-            let free = buses[0].used.get(&pv.slot).copied().unwrap_or(0) == 0;
+            let slot = pv.slot.get();
+            let free = buses[0].used.get(&slot).copied().unwrap_or(0) == 0;
             let root_hotplug = buses[0].hotplug;
             // Only a video device of the root bus's type (`bus: pci` asks for a
             // conventional slot, which a PCIe root bus does not have).
             let fits = cat
                 .pci_model(&buses[0].model)
                 .bus
-                .accepts(&super::connect_of(d.pcie));
+                .accepts(ConnectKind::endpoint(d.pcie));
             // A controller the spec pins there keeps the slot.
             let held = spec.controllers.iter().any(
-                |c| matches!(&c.address, Some(Address::Pci(a)) if a.bus == 0 && a.slot == pv.slot),
+                |c| matches!(&c.address, Some(Address::Pci(a)) if a.bus == 0 && a.slot == slot),
             );
             if !pinned.contains_key(&i)
                 && fits
@@ -464,8 +467,8 @@ pub(super) fn pin_devices(
                 && (!d.hotplug || root_hotplug)
                 && free
             {
-                let a = PciAddress::new(0, pv.slot, 0);
-                *buses[0].used.entry(pv.slot).or_default() |= 1;
+                let a = PciAddress::new(0, slot, 0);
+                *buses[0].used.entry(slot).or_default() |= 1;
                 pinned.insert(i, a);
             }
         }
@@ -549,10 +552,11 @@ pub(super) fn pin_storage(
                 false,
             )?;
         } else if let Some(f) = s.fixed.take() {
-            let used = buses[0].used.get(&f.slot).copied().unwrap_or(0);
-            if used & (1 << f.function) == 0 {
-                *buses[0].used.entry(f.slot).or_default() |= 1 << f.function;
-                s.address = Some(PciAddress::new(0, f.slot, f.function));
+            let (slot, function) = (f.slot.get(), f.function.get());
+            let used = buses[0].used.get(&slot).copied().unwrap_or(0);
+            if used & (1 << function) == 0 {
+                *buses[0].used.entry(slot).or_default() |= 1 << function;
+                s.address = Some(PciAddress::new(0, slot, function));
             }
         }
     }

@@ -7,30 +7,30 @@ use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::spec::Spec;
 use crate::topology::Address;
+use crate::vocab::{scsi, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Highest SCSI target and unit a virtio-scsi controller addresses (QEMU's limits).
-pub(crate) const SCSI_MAX_TARGET: u32 = 255;
-pub(crate) const SCSI_MAX_UNIT: u32 = 16383;
 
 /// USB controllers by index, with their port counts.
 pub(crate) fn usb_ports(p: &Problem) -> BTreeMap<u32, u32> {
     p.storage
         .iter()
-        .filter(|s| s.provides == "usb")
+        .filter(|s| s.provides == ControllerType::Usb)
         .map(|s| (s.index, s.capacity))
         .collect()
 }
 
 /// Drive controllers by (bus type, index), with their buses and units per bus.
-pub(crate) fn drive_shapes(p: &Problem, cat: &Catalog) -> BTreeMap<(String, u32), (u32, u32)> {
+pub(crate) fn drive_shapes(
+    p: &Problem,
+    cat: &Catalog,
+) -> BTreeMap<(ControllerType, u32), (u32, u32)> {
     p.storage
         .iter()
-        .filter(|s| s.provides != "usb")
+        .filter(|s| s.provides != ControllerType::Usb)
         .map(|s| {
             let m = &cat.storage[&s.model];
             (
-                (s.provides.clone(), s.index),
+                (s.provides, s.index),
                 (m.buses.unwrap_or(1), m.units.unwrap_or(1)),
             )
         })
@@ -43,7 +43,7 @@ pub(crate) fn findings(p: &Problem, cat: &Catalog, spec: &Spec) -> Vec<(usize, E
     let usb = usb_ports(p);
     let drives = drive_shapes(p, cat);
     let mut used_usb: BTreeSet<(u32, u32)> = BTreeSet::new();
-    let mut used_drive: BTreeSet<(String, u32, u32, u32, u32)> = BTreeSet::new();
+    let mut used_drive: BTreeSet<(ControllerType, u32, u32, u32, u32)> = BTreeSet::new();
     let mut out = Vec::new();
     for (i, d) in spec.devices.iter().enumerate() {
         let at = format!("devices[{i}].address");
@@ -80,19 +80,22 @@ pub(crate) fn findings(p: &Problem, cat: &Catalog, spec: &Spec) -> Vec<(usize, E
                 }
             }
             Some(Address::Drive(a)) => {
-                let bus_type = p.devs[i].kind.drive_bus.clone().unwrap_or_default();
-                let Some(&(buses, units)) = drives.get(&(bus_type.clone(), a.controller)) else {
+                let drive_bus = p.devs[i].kind.drive_bus;
+                let Some((bus_type, &(buses, units))) =
+                    drive_bus.and_then(|t| drives.get(&(t, a.controller)).map(|shape| (t, shape)))
+                else {
                     out.push((
                         i,
                         bad(format!(
-                            "{bus_type} controller {} does not exist",
+                            "{} controller {} does not exist",
+                            drive_bus.map_or("", ControllerType::name),
                             a.controller
                         )),
                     ));
                     continue;
                 };
-                let (max_target, max_unit) = if bus_type == "scsi" {
-                    (SCSI_MAX_TARGET, SCSI_MAX_UNIT)
+                let (max_target, max_unit) = if bus_type == ControllerType::Scsi {
+                    (scsi::MAX_TARGET, scsi::MAX_UNIT)
                 } else {
                     (0, units - 1)
                 };

@@ -6,6 +6,7 @@ use crate::catalog::{Catalog, Family, FixedControllerSlot, Machine};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 use crate::topology::{Address, PciAddress};
+use crate::vocab::ControllerType;
 use std::collections::BTreeSet;
 
 /// A controller of a non-PCI bus.
@@ -14,8 +15,8 @@ pub(crate) struct StorageCtl {
     pub id: String,
     /// Model (a storage model and a device kind of the same name).
     pub model: String,
-    /// usb | sata | scsi | ide.
-    pub provides: String,
+    /// The bus it provides.
+    pub provides: ControllerType,
     /// Index among controllers of the same `provides`.
     pub index: u32,
     /// USB ports, when the model has a settable port count.
@@ -54,11 +55,11 @@ pub(super) fn controllers(
         out.push(StorageCtl {
             id: b.id.clone(),
             model: b.model.clone(),
-            provides: m.provides.clone(),
+            provides: m.provides,
             index: b.index,
             ports: None,
             capacity: m.capacity(None),
-            address: Some(PciAddress::new(0, b.slot, b.function)),
+            address: Some(PciAddress::new(0, b.slot.get(), b.function.get())),
             builtin: true,
             implicit: false,
             device: None,
@@ -125,7 +126,7 @@ pub(super) fn controllers(
         out.push(StorageCtl {
             id: c.id.clone(),
             model: c.model.clone(),
-            provides: m.provides.clone(),
+            provides: m.provides,
             index: c.index,
             ports: c.ports.or(m.ports),
             capacity: m.capacity(c.ports),
@@ -143,7 +144,7 @@ pub(super) fn controllers(
             continue;
         };
         let m = &cat.storage[model];
-        let index = next_index(&out, &m.provides);
+        let index = next_index(&out, m.provides);
         if let Some(p) = d.ports {
             if p == 0 || m.max_ports.is_some_and(|mx| p > mx) {
                 return Err(Error::input(
@@ -159,9 +160,12 @@ pub(super) fn controllers(
         out.push(StorageCtl {
             id: d.id.clone(),
             model: model.clone(),
-            provides: m.provides.clone(),
+            provides: m.provides,
             index,
-            ports: d.ports.or(m.ports).filter(|_| m.provides == "usb"),
+            ports: d
+                .ports
+                .or(m.ports)
+                .filter(|_| m.provides == ControllerType::Usb),
             capacity: m.capacity(d.ports),
             address: None,
             builtin: false,
@@ -173,16 +177,25 @@ pub(super) fn controllers(
     }
     // Implicit controllers for the devices that need them.
     for (provides, default) in [
-        ("usb", machine.defaults.usb_controller.as_str()),
-        ("sata", machine.defaults.sata_controller.as_str()),
-        ("scsi", machine.defaults.scsi_controller.as_str()),
-        ("ide", ""),
+        (
+            ControllerType::Usb,
+            machine.defaults.usb_controller.as_str(),
+        ),
+        (
+            ControllerType::Sata,
+            machine.defaults.sata_controller.as_str(),
+        ),
+        (
+            ControllerType::Scsi,
+            machine.defaults.scsi_controller.as_str(),
+        ),
+        (ControllerType::Ide, ""),
     ] {
         let demand = devs
             .iter()
             .filter(|d| match d.kind.family {
-                Family::Usb => provides == "usb",
-                Family::Drive => d.kind.drive_bus.as_deref() == Some(provides),
+                Family::Usb => provides == ControllerType::Usb,
+                Family::Drive => d.kind.drive_bus == Some(provides),
                 Family::Pci => false,
             })
             .count() as u32;
@@ -198,7 +211,7 @@ pub(super) fn controllers(
                     .iter()
                     .position(|d| {
                         cat.kind(&d.kind)
-                            .is_some_and(|k| k.drive_bus.as_deref() == Some(provides))
+                            .is_some_and(|k| k.drive_bus == Some(provides))
                     })
                     .unwrap_or(0);
                 return Err(Error::input(
@@ -218,12 +231,12 @@ pub(super) fn controllers(
             let remaining = demand - capacity;
             let mut model = default.to_string();
             let dm = &cat.storage[&model];
-            if provides == "usb" && dm.max_ports.unwrap_or(0) < remaining {
+            if provides == ControllerType::Usb && dm.max_ports.unwrap_or(0) < remaining {
                 // The default (e.g. a 2-port UHCI) is too small: use an xHCI controller.
                 if let Some(x) = cat
                     .storage
                     .values()
-                    .filter(|s| s.provides == "usb")
+                    .filter(|s| s.provides == ControllerType::Usb)
                     .max_by_key(|s| (s.max_ports.unwrap_or(0), s.model.clone()))
                 {
                     model = x.model.clone();
@@ -248,9 +261,13 @@ pub(super) fn controllers(
             out.push(StorageCtl {
                 id: id.clone(),
                 model: model.clone(),
-                provides: provides.to_string(),
+                provides,
                 index,
-                ports: if provides == "usb" { ports } else { None },
+                ports: if provides == ControllerType::Usb {
+                    ports
+                } else {
+                    None
+                },
                 capacity: m.capacity(ports),
                 address: None,
                 builtin: false,
@@ -272,7 +289,7 @@ fn same_pci(a: &Address, b: &Address) -> bool {
     }
 }
 
-fn next_index(out: &[StorageCtl], provides: &str) -> u32 {
+fn next_index(out: &[StorageCtl], provides: ControllerType) -> u32 {
     let used: BTreeSet<u32> = out
         .iter()
         .filter(|s| s.provides == provides)
@@ -293,8 +310,8 @@ pub(super) fn check_live(spec: &Spec, cat: &Catalog, storage: &[StorageCtl]) -> 
         if cat.kind(&s.model).is_some_and(|k| k.attach && k.hotplug) {
             continue;
         }
-        let what = match s.provides.as_str() {
-            "usb" => "USB port",
+        let what = match s.provides {
+            ControllerType::Usb => "USB port",
             _ => "drive unit",
         };
         return Err(Error::Infeasible {

@@ -7,6 +7,7 @@ use super::formulate::Formulation;
 use crate::catalog::Catalog;
 use crate::normalize::{Mode, Problem, What, Zone};
 use crate::topology::PciAddress;
+use crate::vocab::pci;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A PCI bus instance after decoding (existing or added).
@@ -376,7 +377,9 @@ fn take(inst: &mut Inst, mode: Mode, width: u8) -> Option<(u32, u8, u8)> {
     if let Some(set) = shared {
         let found = set.iter().find_map(|&s| {
             let used = inst.used.get(&s).copied().unwrap_or(0);
-            (0..8u8).find(|f| used & (1 << f) == 0).map(|f| (s, f))
+            (0..pci::FUNCTIONS_PER_SLOT)
+                .find(|f| used & (1 << f) == 0)
+                .map(|f| (s, f))
         });
         if let Some((s, fnc)) = found {
             *inst.used.entry(s).or_default() |= 1 << fnc;
@@ -384,7 +387,11 @@ fn take(inst: &mut Inst, mode: Mode, width: u8) -> Option<(u32, u8, u8)> {
         }
     }
     let slot = (inst.lo..=inst.hi).find(|s| inst.used.get(s).copied().unwrap_or(0) == 0)?;
-    let mask = if width >= 8 { 0xff } else { (1u8 << width) - 1 };
+    let mask = if width >= pci::FUNCTIONS_PER_SLOT {
+        u8::MAX
+    } else {
+        (1u8 << width) - 1
+    };
     inst.used.insert(slot, mask);
     match mode {
         Mode::Aggregate => {

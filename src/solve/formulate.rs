@@ -8,7 +8,9 @@
 
 use super::backend::Ilp;
 use crate::catalog::Catalog;
+use crate::limits::MAX_BUS_CHAIN;
 use crate::normalize::{counts_for_reserve, Mode, Problem, What, Zone};
+use crate::vocab::{pci, ConnectKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A class of buses: one existing bus, or a template for controllers to add.
@@ -32,7 +34,7 @@ pub(crate) struct BusClass {
     pub cost: u32,
     pub penalty: u32,
     pub bus_numbers: u32,
-    pub connect: Option<String>,
+    pub connect: Option<ConnectKind>,
     pub aggregate: bool,
     pub numa: bool,
 }
@@ -49,7 +51,8 @@ pub(crate) struct UnitClass {
     /// Units (indexes into `Problem::units`, in placement order) or a template bus class.
     pub units: Vec<usize>,
     pub template: Option<usize>,
-    pub connect: String,
+    /// None: a root bus model (no bus accepts it).
+    pub connect: Option<ConnectKind>,
     pub hotplug: bool,
     pub zone: Zone,
     pub io: bool,
@@ -91,6 +94,15 @@ pub(crate) struct Formulation {
 }
 
 const INF: u32 = u32::MAX;
+
+/// Weight in the second objective of a hotpluggable port of a model whose hotplug can be
+/// switched off, when the policy prefers ports without hotplug (`root_port_hotplug: false`):
+/// among plans with equally many controllers, fewer hotpluggable ports win.
+const HOTPLUG_PORT_PENALTY: u32 = 1;
+
+/// With the bus-number budget relaxed (to explain an infeasible program), each template
+/// class may add this many times the machine's bus numbers.
+const RELAXED_BUS_NUMBERS: u32 = 16;
 
 pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation {
     let mut buses = existing_classes(p, cat);
@@ -169,7 +181,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         units.push(UnitClass {
             units: Vec::new(),
             template: Some(t),
-            connect: b.connect.clone().unwrap_or_default(),
+            connect: b.connect,
             hotplug: false,
             zone: b.zone,
             io: false,
@@ -259,7 +271,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
         let mask = (((1u16 << members.len()) - 1) << first) as u8;
         let used = p.buses[e].used.get(&slot).copied().unwrap_or(0);
         let in_range = (model.bus.slots[0]..=model.bus.slots[1]).contains(&slot)
-            && first as usize + members.len() <= 8;
+            && first as usize + members.len() <= usize::from(pci::FUNCTIONS_PER_SLOT);
         if used & mask != 0
             || !in_range
             || units[ci].mode == Mode::Aggregate
@@ -387,7 +399,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
                 pack_slots.push((bi, s));
             }
             let mut row = members;
-            row.push((s, -8.0));
+            row.push((s, -FUNCTIONS_PER_SLOT));
             let spare = if mode == Mode::Aggregate {
                 b.agg_free
             } else {
@@ -627,8 +639,8 @@ fn template_units(units: &[UnitClass]) -> BTreeMap<usize, usize> {
         .collect()
 }
 
-/// Functions of a PCI slot.
-const FUNCTIONS_PER_SLOT: f64 = 8.0;
+/// Functions of a PCI slot, as a coefficient.
+const FUNCTIONS_PER_SLOT: f64 = pci::FUNCTIONS_PER_SLOT as f64;
 
 /// The most units of each class that could ever be placed (its demand; for a template
 /// class, the most instances that could be used), with the template counts' upper bounds
@@ -794,7 +806,9 @@ fn expander_ranges(
             .collect()
     };
     for (i, &(nr, zone)) in fixed.iter().enumerate() {
-        let limit = fixed.get(i + 1).map_or(256, |&(next, _)| next);
+        let limit = fixed
+            .get(i + 1)
+            .map_or(p.machine.limits.bus_numbers, |&(next, _)| next);
         let room = limit.saturating_sub(nr) as f64 - existing_need(Some(Some(zone))) as f64;
         ilp.row(
             format!("expander range node {zone}"),
@@ -820,7 +834,10 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
         let agg_free: u32 = b
             .aggregate_slots
             .iter()
-            .map(|s| 8 - b.used.get(s).copied().unwrap_or(0).count_ones())
+            .map(|s| {
+                u32::from(pci::FUNCTIONS_PER_SLOT)
+                    - b.used.get(s).copied().unwrap_or(0).count_ones()
+            })
             .sum();
         let has_io = p
             .pinned
@@ -832,7 +849,7 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
         while let Some(a) = cur.address {
             depth += 1;
             match p.bus(a.bus) {
-                Some(parent) if depth < 64 => cur = parent,
+                Some(parent) if depth < MAX_BUS_CHAIN => cur = parent,
                 _ => break,
             }
         }
@@ -853,7 +870,7 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
             cost: m.cost,
             penalty: 0,
             bus_numbers: m.bus_numbers,
-            connect: m.connect.clone(),
+            connect: m.connect,
             aggregate: m.aggregate,
             numa: m.numa,
         });
@@ -881,7 +898,7 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
     let mut zones: Vec<Zone> = vec![None];
     zones.extend((0..p.eff.numa_nodes).map(Some));
     let budget = if relax.bus_numbers {
-        16 * p.machine.limits.bus_numbers
+        RELAXED_BUS_NUMBERS * p.machine.limits.bus_numbers
     } else {
         p.machine.limits.bus_numbers
     };
@@ -902,7 +919,7 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
             cost: m.cost,
             penalty,
             bus_numbers: m.bus_numbers,
-            connect: m.connect.clone(),
+            connect: m.connect,
             aggregate: m.aggregate,
             numa: m.numa,
         });
@@ -924,7 +941,7 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
                     push(model, zone, true, 0, budget);
                 } else {
                     push(model, zone, false, 0, budget);
-                    push(model, zone, true, 1, budget);
+                    push(model, zone, true, HOTPLUG_PORT_PENALTY, budget);
                 }
             } else {
                 push(model, zone, m.bus.hotplug, 0, budget);
@@ -937,7 +954,7 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
 fn unit_classes(p: &Problem) -> Vec<UnitClass> {
     /// connect, hotplug, zone, io, mode, existing-only, own class (unplaced controllers).
     type Key = (
-        String,
+        Option<ConnectKind>,
         bool,
         Zone,
         bool,
@@ -951,7 +968,7 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
         let existing_only = matches!(u.what, What::Controller(_));
         let solo = if existing_only { i } else { usize::MAX };
         map.entry((
-            u.connect.clone(),
+            u.connect,
             u.hotplug,
             u.zone,
             u.io,
@@ -984,7 +1001,7 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
         .chain(p.ctx.extra.iter().map(|e| UnitClass {
             units: Vec::new(),
             template: None,
-            connect: e.connect.clone(),
+            connect: e.connect,
             hotplug: e.hotplug,
             zone: e.zone,
             io: e.io,
@@ -998,7 +1015,7 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
 
 /// Can bus class `h` take a controller of template class `t`?
 fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> bool {
-    let Some(connect) = &t.connect else {
+    let Some(connect) = t.connect else {
         return false;
     };
     if !cat.pci_model(&h.model).bus.accepts(connect) {
@@ -1014,7 +1031,7 @@ fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> bool {
 /// Can a unit of class `u` go on a bus of class `b`?
 fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog) -> bool {
     let m = cat.pci_model(&b.model);
-    if !m.bus.accepts(&u.connect) {
+    if !u.connect.is_some_and(|c| m.bus.accepts(c)) {
         return false;
     }
     if u.hotplug && !b.hotplug {
@@ -1038,7 +1055,7 @@ fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog) -> bool {
             return false;
         }
     }
-    let endpoint = u.connect == "pci-device" || u.connect == "pcie-device";
+    let endpoint = u.connect.is_some_and(ConnectKind::is_endpoint);
     if endpoint && b.is_root() && m.bus.express && !p.endpoints_on_pcie_root {
         return false;
     }

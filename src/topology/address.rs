@@ -88,6 +88,20 @@ pub struct DriveAddress {
     pub unit: u32,
 }
 
+impl Address {
+    /// The place it names, without the multifunction flag: two addresses with the same
+    /// place are the same PCI function, USB port or drive unit.
+    pub fn place(&self) -> Address {
+        match self {
+            Address::Pci(p) => Address::Pci(PciAddress {
+                multifunction: None,
+                ..*p
+            }),
+            other => other.clone(),
+        }
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

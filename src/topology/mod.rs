@@ -107,16 +107,83 @@ pub struct ControllerEntry {
     pub address: Option<Address>,
 }
 
+/// Where free hotplug capacity lies: the root hierarchy (not below an expander bus) or
+/// the expander of a NUMA node. Written `root` and `node<N>` (`node0`, `node12`), and
+/// ordered as those names sort, so plans list them as they always have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FreeZone {
+    /// Not below an expander bus.
+    Root,
+    /// Below the expander bus of this NUMA node.
+    Node(u32),
+}
+
+impl FreeZone {
+    /// The zone of a bus: its NUMA node, if any.
+    pub fn of(node: Option<u32>) -> FreeZone {
+        node.map_or(FreeZone::Root, FreeZone::Node)
+    }
+}
+
+impl std::fmt::Display for FreeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FreeZone::Root => f.write_str("root"),
+            FreeZone::Node(n) => write!(f, "node{n}"),
+        }
+    }
+}
+
+impl Ord for FreeZone {
+    /// By written name: `node0` < `node10` < `node2` < `root`.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.to_string().cmp(&other.to_string())
+    }
+}
+
+impl PartialOrd for FreeZone {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::str::FromStr for FreeZone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "root" {
+            return Ok(FreeZone::Root);
+        }
+        s.strip_prefix("node")
+            .and_then(|n| n.parse::<u32>().ok().filter(|v| v.to_string() == n))
+            .map(FreeZone::Node)
+            .ok_or_else(|| format!("unknown zone `{s}`; expected `root` or `node<N>`"))
+    }
+}
+
+impl Serialize for FreeZone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FreeZone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FreeZone, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// What is left for later: spare capacity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Free {
     /// Empty hotpluggable PCIe ports, by NUMA node (`root` = not below an expander).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub hotplug_pcie_ports: BTreeMap<String, u32>,
+    pub hotplug_pcie_ports: BTreeMap<FreeZone, u32>,
     /// Empty hotpluggable conventional-PCI slots, by NUMA node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub hotplug_pci_slots: BTreeMap<String, u32>,
+    pub hotplug_pci_slots: BTreeMap<FreeZone, u32>,
     /// Free USB ports on all USB controllers.
     pub usb_ports: u32,
     /// PCI bus numbers not yet used (of 256).
