@@ -129,8 +129,8 @@ pub(crate) fn plan_unverified(
 ) -> Result<Plan> {
     let problem = normalize::normalize_in(spec, opts.catalog, ctx)?;
     let placement = solve::solve_with(&problem, opts.catalog, opts.solver())?;
-    let mut plan = assemble::assemble(&problem, opts.catalog, &placement)?;
-    order::apply(&mut plan, &problem)?;
+    let plan = assemble::assemble(&problem, opts.catalog, &placement)?;
+    order::holds(&plan, &problem)?;
     Ok(plan)
 }
 

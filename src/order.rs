@@ -60,58 +60,51 @@ fn key(a: &PciAddress) -> (u32, u32, u8, u8) {
     (a.domain, a.bus, a.slot, a.function)
 }
 
-/// Make the ordered devices' addresses ascend: devices the solver placed (not pinned, not
-/// in a multifunction group) trade addresses with others of the same requirement class.
-/// Fails when pins or differing requirements make the order impossible.
-pub(crate) fn apply(plan: &mut Plan, p: &Problem) -> Result<()> {
-    let seq = sequence(&p.spec)?;
-    if seq.is_empty() {
-        return Ok(());
-    }
+/// The ordering requirement of a spec, validated before anything is solved: the sequence
+/// of devices (by spec position), every one of them a PCI device.
+pub(crate) fn validate(spec: &Spec, pci: impl Fn(usize) -> bool) -> Result<Vec<usize>> {
+    let seq = sequence(spec)?;
     for (k, &i) in seq.iter().enumerate() {
-        if p.devs[i].kind.family != crate::catalog::Family::Pci {
+        if !pci(i) {
+            let at = if spec.order.is_empty() {
+                format!("devices[{i}].order")
+            } else {
+                format!("order[{k}]")
+            };
             return Err(Error::input(
-                format!("order[{k}]"),
+                at,
                 format!(
                     "`{}` is not a PCI device; the order applies to PCI addresses",
-                    p.spec.devices[i].id
+                    spec.devices[i].id
                 ),
             ));
         }
     }
-    // Requirement classes of the movable ordered devices.
-    let movable =
-        |i: usize| p.spec.devices[i].address.is_none() && p.spec.devices[i].group.is_none();
-    let class = |i: usize| {
-        let d = &p.devs[i];
-        (d.pcie, d.hotplug, d.zone, d.io)
-    };
-    let mut classes: BTreeMap<_, Vec<usize>> = BTreeMap::new();
-    for &i in &seq {
-        if movable(i) {
-            classes.entry(class(i)).or_default().push(i);
-        }
-    }
-    for members in classes.values() {
-        let mut addrs: Vec<PciAddress> = members
-            .iter()
-            .filter_map(|&i| pci(&plan.devices[i].address))
-            .collect();
-        if addrs.len() != members.len() {
-            continue;
-        }
-        addrs.sort_by_key(key);
-        for (&i, a) in members.iter().zip(addrs) {
-            plan.devices[i].address = Some(Address::Pci(a));
-        }
-    }
-    // Addresses move whole (with their multifunction flag): every slot keeps its shape.
+    Ok(seq)
+}
+
+/// The ordering requirement holds in an assembled plan. The program and the decoder place
+/// ordered devices in order; what they cannot do (a pin between two ordered devices, a
+/// multifunction group whose functions are listed out of order) is refused here.
+pub(crate) fn holds(plan: &Plan, p: &Problem) -> Result<()> {
+    let seq = sequence(&p.spec)?;
     check(plan, &seq).map_err(|(a, b)| {
         let (da, db) = (&plan.devices[a], &plan.devices[b]);
-        let why = if !movable(a) || !movable(b) {
+        let pinned = |i: usize| p.spec.devices[i].address.is_some();
+        let placed_by_machine =
+            |i: usize| p.spec.devices[i].address.is_none() && p.pinned.contains_key(&i);
+        let grouped =
+            p.spec.devices[a].group.is_some() && p.spec.devices[a].group == p.spec.devices[b].group;
+        let why = if grouped {
+            "they are functions of one multifunction group, whose functions follow the group's \
+             order in the spec"
+        } else if pinned(a) || pinned(b) {
             "one of them is pinned (or kept from the previous plan)"
+        } else if placed_by_machine(a) || placed_by_machine(b) {
+            "the machine places one of them at a fixed slot (the primary video device, or a \
+             controller's fixed slot)"
         } else {
-            "they differ in bus type, hotplug, NUMA node or I/O needs, so their slots cannot be swapped"
+            "no topology within the spec's limits places them in this order"
         };
         Error::Infeasible {
             requirement: format!(
@@ -121,8 +114,8 @@ pub(crate) fn apply(plan: &mut Plan, p: &Problem) -> Result<()> {
                 da.address.as_ref().map_or("?".into(), |x| x.to_string()),
                 db.address.as_ref().map_or("?".into(), |x| x.to_string()),
             ),
-            fix: "give them the same requirements, pin them in order, or (when replanning) \
-                  pass --allow-moves"
+            fix: "list group members in the order wanted, pin them in order, or (when \
+                  replanning) pass --allow-moves"
                 .into(),
         }
     })

@@ -75,6 +75,8 @@ pub(crate) struct Unit {
     /// The ordering requirement against pinned devices: only buses with an index above
     /// `after` and below `before` may take it.
     pub bus_range: (Option<u32>, Option<u32>),
+    /// Position in the ordering requirement of its first ordered device (None: unordered).
+    pub rank: Option<usize>,
 }
 
 /// A resolved spec device.
@@ -133,6 +135,8 @@ pub(crate) struct Problem {
     pub ctx: Context,
     /// Units (by position in `units`) that may keep their previous slot: (bus, slot).
     pub optional: BTreeMap<usize, (u32, u8)>,
+    /// The ordering requirement: devices (by spec position) whose PCI addresses ascend.
+    pub sequence: Vec<usize>,
 }
 
 impl Problem {
@@ -186,6 +190,7 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
     check_policy(spec, &eff, &machine)?;
 
     let devs = resolve_devices(spec, cat, &machine, &eff)?;
+    let sequence = crate::order::validate(spec, |i| devs[i].kind.family == Family::Pci)?;
     let mut buses = pins::existing_buses(spec, cat, &machine, &eff)?;
     let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses)?;
     let mut storage = storage::controllers(spec, cat, &machine, &devs)?;
@@ -207,6 +212,7 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
         storage,
         ctx,
         optional: BTreeMap::new(),
+        sequence,
     };
     if !p.ctx.ports_unchecked {
         if let Some((_, e)) = ports::findings(&p, cat, spec).into_iter().next() {
@@ -456,7 +462,7 @@ pub(crate) fn family_name(f: Family) -> &'static str {
 fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
     let spec = &p.spec;
     let root = cat.pci_model(&p.buses[0].model);
-    let ranges = BusRanges::new(spec, |i| {
+    let ranges = BusRanges::new(spec, &p.sequence, |i| {
         let d = &p.devs[i];
         d.kind.family == Family::Pci
             && (d.zone.is_some()
@@ -533,7 +539,9 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             Mode::Whole
         };
         let range = ranges.of(&members);
+        let rank = ranges.rank(&members);
         units.push(Unit {
+            rank,
             what: What::Devices(members),
             connect: Some(ConnectKind::endpoint(first.pcie)),
             hotplug,
@@ -571,6 +579,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             },
             order: spec.devices.len() + si,
             bus_range: (None, None),
+            rank: None,
         });
     }
     // Existing controllers that still need a slot.
@@ -592,6 +601,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             },
             order: b.index as usize,
             bus_range: (None, None),
+            rank: None,
         });
     }
     Ok(units)
@@ -611,15 +621,14 @@ struct BusRanges {
 impl BusRanges {
     /// `off_root(i)`: device `i` can never sit on the root bus (bus 0), so every device
     /// after it in the order must sit above bus 0 too.
-    fn new(spec: &Spec, off_root: impl Fn(usize) -> bool) -> Self {
-        let seq = crate::order::sequence(spec).unwrap_or_default();
+    fn new(spec: &Spec, seq: &[usize], off_root: impl Fn(usize) -> bool) -> Self {
         let bus = |i: usize| match &spec.devices[i].address {
             Some(crate::topology::Address::Pci(a)) => Some(a.bus),
             _ => None,
         };
         let mut above = Vec::with_capacity(seq.len());
         let mut max = None;
-        for &i in &seq {
+        for &i in seq {
             above.push(max);
             let floor = (spec.devices[i].address.is_none() && off_root(i)).then_some(0);
             max = max.max(bus(i)).max(floor);
@@ -639,6 +648,15 @@ impl BusRanges {
             above,
             below,
         }
+    }
+
+    /// Position in the order of the first ordered device among `members`.
+    fn rank(&self, members: &[usize]) -> Option<usize> {
+        members
+            .iter()
+            .filter_map(|i| self.position.get(i))
+            .min()
+            .copied()
     }
 
     fn of(&self, members: &[usize]) -> (Option<u32>, Option<u32>) {

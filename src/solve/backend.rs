@@ -110,9 +110,10 @@ pub enum Outcome {
 }
 
 /// A budget of branch-and-bound work. One unit is one node of a program with one
-/// variable or row, so a node of a program of size `s` costs `s` units: the budget
-/// means about the same time whatever the program's size, and is the same on every
-/// machine.
+/// variable or row. A node of a program of size `s` (variables plus rows) costs `s`
+/// units up to [`WorkLimit::LINEAR_UP_TO`], and `s · s / LINEAR_UP_TO` beyond it: a
+/// relaxation grows in both its rows and its columns, so the budget means about the
+/// same time whatever the program's size, and is the same on every machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkLimit(pub u64);
 
@@ -124,8 +125,13 @@ impl WorkLimit {
     /// Nodes of a program of `size` this budget pays for (at least a few, so that a
     /// program always gets a search).
     pub fn nodes(self, size: u64) -> u64 {
-        (self.0 / size.max(1)).max(MIN_NODES)
+        let size = size.max(1);
+        let cost = size.saturating_mul(size.max(Self::LINEAR_UP_TO)) / Self::LINEAR_UP_TO;
+        (self.0 / cost.max(1)).max(MIN_NODES)
     }
+
+    /// Program size up to which a node costs its size (see the type's documentation).
+    pub const LINEAR_UP_TO: u64 = 400;
 }
 
 impl Default for WorkLimit {
@@ -243,6 +249,21 @@ enum Dive {
 /// A branch of the dive: a variable and the bounds it is narrowed to.
 type Branch = (usize, f64, f64);
 
+/// The other side of a branch, still to try: its bounds, and the relaxation it branched
+/// from with the variable's handle there (absent deep in the path: solved afresh).
+struct Untried {
+    branch: Branch,
+    parent: Option<(microlp::Solution, microlp::Variable)>,
+}
+
+/// How deep in the dive's path the relaxations are kept for warm starts.
+const WARM_DEPTH: usize = 64;
+
+/// Dives below the incumbent at most this many times; after the first, only while the
+/// incumbent is at most this many objective steps above the relaxation's bound.
+const REDIVES: usize = 4;
+const REDIVE_GAP: f64 = 4.0;
+
 /// At most this share (1/n) of a budget goes to the dive.
 const DIVE_SHARE: u64 = 4;
 
@@ -294,9 +315,10 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
         Lp::Infeasible => return (Dive::Exhausted, 1),
         Lp::Undecided => return (Dive::Stopped(None), 1),
     };
-    // Branches taken, in order, each with the other side still to try.
+    // Branches taken, in order, each with the other side still to try (and, near the
+    // top of the path, the relaxation it branched from, to warm-start that side).
     let mut taken: Vec<Branch> = Vec::new();
-    let mut other: Vec<Option<Branch>> = Vec::new();
+    let mut other: Vec<Option<Untried>> = Vec::new();
     let mut current = first;
     let mut lps = 1;
     // Every dead end so far was a proven one: an exhausted tree is then a proof.
@@ -320,16 +342,23 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
                         Some(None) => {
                             taken.pop();
                         }
-                        Some(Some(b)) => {
+                        Some(Some(u)) => {
                             let last = taken.len() - 1;
-                            taken[last] = b;
+                            taken[last] = u.branch;
                             other.push(None);
+                            lps += 1;
+                            current = match u.parent {
+                                Some((parent, var)) => lp(parent.add_constraint(
+                                    [(var, 1.0)],
+                                    microlp::ComparisonOp::Le,
+                                    u.branch.2,
+                                )),
+                                None => solve(&taken),
+                            };
                             break;
                         }
                     }
                 }
-                lps += 1;
-                current = solve(&taken);
                 continue;
             }
         };
@@ -356,8 +385,13 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
             (i, v.ceil(), f64::INFINITY),
             (i, f64::NEG_INFINITY, v.floor()),
         );
+        // Keep the relaxation for the other side while the path is short (memory).
+        let parent = (taken.len() < WARM_DEPTH).then(|| (sol.clone(), var));
         taken.push(up);
-        other.push(Some(down));
+        other.push(Some(Untried {
+            branch: down,
+            parent,
+        }));
         lps += 1;
         current = lp(sol.add_constraint([(var, 1.0)], microlp::ComparisonOp::Ge, v.ceil()));
     }
@@ -431,10 +465,13 @@ impl Backend for MicroLp {
         let (start, root) = match given {
             Some(v) => (Some(v.to_vec()), relaxation_bound(ilp)),
             None => {
-                // The dive may use a share of the budget; the search gets the rest.
-                let lps = (budget / DIVE_SHARE).max(MIN_NODES);
+                // The dive may use a share of the budget, counted at a node's linear cost
+                // (a dive's relaxations are warm-started one after another, cheaper than
+                // a search's nodes); the search gets the rest.
+                let linear = (limit.0 / ilp.size().max(1)).max(MIN_NODES);
+                let lps = (linear / DIVE_SHARE).max(MIN_NODES);
                 let (d, used) = dive(ilp, lps, None);
-                budget = budget.saturating_sub(used).max(MIN_NODES);
+                budget = budget.saturating_sub(used * budget / linear).max(MIN_NODES);
                 match d {
                     Dive::Exhausted => return Ok(Outcome::Infeasible),
                     Dive::Found(values, root) => (Some(values), root),
@@ -448,15 +485,24 @@ impl Backend for MicroLp {
         };
         let mut values = values;
         if let Some(st) = step {
-            // Dive again below the incumbent while a whole step separates it from the bound.
-            loop {
+            // Dive again below the incumbent while a whole step, but only a few, separate
+            // it from the bound: a narrow gap is where a dive with a cutoff proves or
+            // improves fastest; a wide one is left to the branch and bound.
+            for k in 0..REDIVES {
                 let inc = Ilp::value(&ilp.objective, &values);
-                if root.is_none_or(|r| inc - (st as f64) < r - 1e-6 * r.abs().max(1.0))
-                    || budget <= MIN_NODES
-                {
+                let Some(r) = root else { break };
+                let steps = (inc - r) / st as f64;
+                let wide = k > 0 && steps > REDIVE_GAP;
+                if steps < 1.0 - 1e-6 * r.abs().max(1.0) || wide || budget <= MIN_NODES {
                     break;
                 }
-                let lps = (budget / DIVE_SHARE).max(MIN_NODES);
+                // A wide gap gets a short look only: the branch and bound does better there.
+                let share = if steps > REDIVE_GAP {
+                    DIVE_SHARE * 4
+                } else {
+                    DIVE_SHARE
+                };
+                let lps = (budget / share).max(MIN_NODES);
                 let (d, used) = dive(ilp, lps, Some(inc - st as f64 + 1e-6));
                 budget = budget.saturating_sub(used).max(MIN_NODES);
                 match d {

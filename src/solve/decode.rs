@@ -85,6 +85,7 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         .map(|(k, d)| (d, k))
         .collect();
     let ordered = !seq_pos.is_empty();
+    let run_starts = run_starts(f, values);
     let mut order: Vec<usize> = (0..f.buses.len()).collect();
     order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), rank[b], b));
     for bi in order {
@@ -126,9 +127,12 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                 Item::Unit(u) if ordered => unit_rank(&seq_pos, *u, p),
                 _ => usize::MAX,
             };
-            (*prio / 2, *not_io, r, *prio, *order)
+            (*prio / 2, r, *not_io, *prio, *order)
         });
         let insts = class_insts[bi].clone();
+        // Ordered units: each run of the order on this class fills instances of its own.
+        let mut runs = Runs::default();
+        let mut io_insts: BTreeSet<u32> = BTreeSet::new();
         for (_, _, _, item) in items {
             let (mode, width) = match &item {
                 Item::New(t) => (
@@ -148,13 +152,39 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                     (pu.mode, width)
                 }
             };
-            let Some((bus, slot, func)) = insts
-                .iter()
-                .find_map(|&i| take(out.buses.get_mut(&i).expect("instance"), mode, width))
-            else {
+            let run = match &item {
+                Item::Unit(u) if p.units[*u].rank.is_some() => Some(run_starts.contains(u)),
+                _ => None,
+            };
+            let taken = match run {
+                Some(starts) => runs.take(&insts, starts, |i| {
+                    take(out.buses.get_mut(&i).expect("instance"), mode, width)
+                }),
+                None => None,
+            };
+            // Unordered I/O units first fill instances that already have an I/O window,
+            // then ones no run of the order uses (the program counts windows that way).
+            let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
+            let preferred: Vec<u32> = if ordered && io {
+                let (with_io, rest): (Vec<u32>, Vec<u32>) =
+                    insts.iter().partition(|i| io_insts.contains(i));
+                let (free, used): (Vec<u32>, Vec<u32>) =
+                    rest.into_iter().partition(|i| !runs.used.contains(i));
+                with_io.into_iter().chain(free).chain(used).collect()
+            } else {
+                insts.clone()
+            };
+            let Some((bus, slot, func)) = taken.or_else(|| {
+                preferred
+                    .iter()
+                    .find_map(|&i| take(out.buses.get_mut(&i).expect("instance"), mode, width))
+            }) else {
                 // The program guarantees room; a miss here is caught by the verifier.
                 continue;
             };
+            if io {
+                io_insts.insert(bus);
+            }
             let addr = PciAddress::new(bus, slot, func);
             match item {
                 Item::New(t) => {
@@ -200,9 +230,70 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         }
     }
     if ordered {
-        number_depth_first(&mut out, &seq_pos);
+        number_in_order(&mut out, &seq_pos);
     }
     out
+}
+
+/// The instances runs of the order take on one bus class: a run starts on an instance no
+/// earlier run used, and moves on to the next such one when it is full.
+#[derive(Default)]
+struct Runs {
+    /// The instance (position in the class's list) the current run fills.
+    current: Option<usize>,
+    /// The first instance no run has used yet.
+    fresh: usize,
+    /// Instances (bus indexes) runs placed units on.
+    used: BTreeSet<u32>,
+}
+
+impl Runs {
+    fn take(
+        &mut self,
+        insts: &[u32],
+        starts: bool,
+        mut take: impl FnMut(u32) -> Option<(u32, u8, u8)>,
+    ) -> Option<(u32, u8, u8)> {
+        if starts || self.current.is_none() {
+            self.current = Some(self.fresh);
+            self.fresh += 1;
+        }
+        while let Some(c) = self.current.filter(|&c| c < insts.len()) {
+            if let Some(got) = take(insts[c]) {
+                self.used.insert(insts[c]);
+                return Some(got);
+            }
+            self.current = Some(self.fresh);
+            self.fresh += 1;
+        }
+        None
+    }
+}
+
+/// Ordered units (by unit) that start a run: the unit before them in the order sits on
+/// another bus class (or they come first).
+fn run_starts(f: &Formulation, values: &[i64]) -> BTreeSet<usize> {
+    let mut placed: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    for (ui, u) in f.units.iter().enumerate() {
+        let (Some(rank), [unit]) = (u.rank, u.units.as_slice()) else {
+            continue;
+        };
+        let class =
+            f.x.range((ui, 0)..(ui + 1, 0))
+                .find(|(_, &v)| values[v] > 0)
+                .map(|(&(_, bi), _)| bi);
+        placed.push((rank, *unit, class));
+    }
+    placed.sort();
+    let mut starts = BTreeSet::new();
+    let mut prev: Option<Option<usize>> = None;
+    for (_, unit, class) in placed {
+        if prev != Some(class) || class.is_none() {
+            starts.insert(unit);
+        }
+        prev = Some(class);
+    }
+    starts
 }
 
 /// Position in the ordering requirement of a unit's first ordered device.
@@ -217,16 +308,16 @@ fn unit_rank(seq_pos: &BTreeMap<usize, usize>, unit: usize, p: &Problem) -> usiz
     }
 }
 
-/// With an ordering requirement, the added buses are numbered depth first, each bus's
-/// children in the order of the earliest ordered device below them (then by slot): a
-/// device's bus index then follows the order wherever it sits, since addresses compare by
-/// bus index first. Parents stay below their children; existing buses keep their numbers.
-fn number_depth_first(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
+/// With an ordering requirement, the added buses are numbered in the order of the
+/// earliest ordered device on or below each (then as the guest enumerates them, depth
+/// first), parents before children: a device's bus index then follows the order wherever
+/// it sits, since addresses compare by bus index first.
+fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
     // Earliest ordered device on each bus, then in each subtree (deepest first).
-    let mut first: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut earliest: BTreeMap<u32, usize> = BTreeMap::new();
     for (d, a) in &out.devices {
         if let Some(&k) = seq_pos.get(d) {
-            let e = first.entry(a.bus).or_insert(usize::MAX);
+            let e = earliest.entry(a.bus).or_insert(usize::MAX);
             *e = (*e).min(k);
         }
     }
@@ -244,16 +335,16 @@ fn number_depth_first(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
     let mut deepest: Vec<u32> = out.buses.keys().copied().collect();
     deepest.sort_by_key(|&i| std::cmp::Reverse(depth(i)));
     for i in deepest {
-        let own = first.get(&i).copied().unwrap_or(usize::MAX);
+        let own = earliest.get(&i).copied().unwrap_or(usize::MAX);
         if let Some(a) = out.buses.get(&i).and_then(|b| b.address) {
-            let e = first.entry(a.bus).or_insert(usize::MAX);
+            let e = earliest.entry(a.bus).or_insert(usize::MAX);
             *e = (*e).min(own);
         }
     }
     let mut children: BTreeMap<u32, Vec<(usize, u8, u8, u32)>> = BTreeMap::new();
     for (&i, b) in &out.buses {
         if let Some(a) = b.address {
-            let r = first.get(&i).copied().unwrap_or(usize::MAX);
+            let r = earliest.get(&i).copied().unwrap_or(usize::MAX);
             children
                 .entry(a.bus)
                 .or_default()
@@ -291,6 +382,37 @@ fn number_depth_first(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
     if preorder.len() != added.len() {
         return; // not a tree from the roots: keep the numbering
     }
+    // Parents before children; among the buses whose parent is numbered, the one with the
+    // earliest ordered device on or below it, then depth-first position.
+    let position: BTreeMap<u32, usize> =
+        preorder.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let key = |i: u32| {
+        (
+            earliest.get(&i).copied().unwrap_or(usize::MAX),
+            position[&i],
+            i,
+        )
+    };
+    let mut ready: BTreeSet<(usize, usize, u32)> = preorder
+        .iter()
+        .filter(|&&i| {
+            out.buses[&i]
+                .address
+                .is_none_or(|a| out.buses.get(&a.bus).is_none_or(|b| b.existing.is_some()))
+        })
+        .map(|&i| key(i))
+        .collect();
+    let mut numbered = Vec::with_capacity(preorder.len());
+    while let Some(k) = ready.pop_first() {
+        numbered.push(k.2);
+        if let Some(list) = children.get(&k.2) {
+            ready.extend(list.iter().map(|&(_, _, _, c)| key(c)));
+        }
+    }
+    if numbered.len() != preorder.len() {
+        return;
+    }
+    let preorder = numbered;
     let map: BTreeMap<u32, u32> = preorder
         .iter()
         .enumerate()

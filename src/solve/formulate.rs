@@ -62,6 +62,8 @@ pub(crate) struct UnitClass {
     pub bus_range: (Option<u32>, Option<u32>),
     /// The capacity question's class: its demand is a variable to maximise.
     pub extra: bool,
+    /// An ordered unit (a class of its own): its position in the ordering requirement.
+    pub rank: Option<usize>,
 }
 
 /// Which requirements to drop (to explain infeasibility).
@@ -73,6 +75,8 @@ pub(crate) struct Relax {
     pub templates: bool,
     /// Treat the root bus as having unlimited slots.
     pub root_slots: bool,
+    /// Drop the ordering requirement.
+    pub order: bool,
 }
 
 /// The program plus what its variables mean.
@@ -116,7 +120,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     if !relax.templates {
         buses.extend(template_classes(p, cat, relax));
     }
-    let mut units = unit_classes(p);
+    let mut units = unit_classes(p, !relax.order);
     // Template depths: shortest hosting chain from an existing bus.
     loop {
         let mut changed = false;
@@ -193,6 +197,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             existing_only: false,
             bus_range: (None, None),
             extra: false,
+            rank: None,
         });
     }
 
@@ -366,6 +371,9 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             }
         }
     }
+    if !relax.order {
+        order_rows(p, cat, &buses, &units, &x, &n, &keep, &mut ilp);
+    }
     // Capacity per bus class, and the "used" expression for reserves.
     let mut pack_slots: Vec<(usize, usize)> = Vec::new();
     let mut used_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); buses.len()];
@@ -429,6 +437,9 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             }
         }
         used_terms[bi] = used;
+    }
+    for &(bi, slots) in pack_slots.iter().filter(|_| !relax.order) {
+        pack_runs(bi, slots, &units, &x, &mut ilp);
     }
     pack_cover(p, &units, &x, &keep, &pack_slots, &mut ilp);
     // Hotplug reserves.
@@ -517,6 +528,30 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
             let mut row: Vec<(usize, f64)> = io_x.iter().map(|&(v, _)| (v, -1.0)).collect();
             row.push((w, b.slots as f64));
             ilp.row(format!("io cover {bi}"), row, 0.0, f64::INFINITY);
+            // Ordered I/O units bring windows of their own; unordered ones fill the rest.
+            let runs = if relax.order {
+                Vec::new()
+            } else {
+                ordered_io_windows(&units, &x, bi, &mut ilp)
+            };
+            if !runs.is_empty() {
+                let slots = b.slots as f64;
+                let mut row: Vec<(usize, f64)> = vec![(w, slots)];
+                row.extend(runs.iter().map(|&(v, c)| (v, -c * slots)));
+                row.extend(
+                    units
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, u)| u.io && u.rank.is_none())
+                        .filter_map(|(ui, _)| x.get(&(ui, bi)).map(|&v| (v, -1.0))),
+                );
+                ilp.row(
+                    format!("io cover of ordered runs {bi}"),
+                    row,
+                    0.0,
+                    f64::INFINITY,
+                );
+            }
             for (ui, u) in units.iter().enumerate() {
                 let Some(&v) = x.get(&(ui, bi)) else { continue };
                 if u.io && most[ui] < b.slots as f64 {
@@ -628,6 +663,253 @@ fn pack_cover(
             ilp.row(format!("pack cover {set:?}"), slots, need, f64::INFINITY);
         }
     }
+}
+
+/// The ordering requirement as rows over the ordered units (each a class of its own, in
+/// the order's sequence). A unit never steps back to an earlier bus: existing buses rank
+/// by index and every bus to add after all of them (the decoder numbers added buses in
+/// the order's sequence). And an added bus holds one unbroken run of the sequence, so a
+/// bus class needs at least as many instances as runs that start on it.
+#[allow(clippy::too_many_arguments)]
+fn order_rows(
+    p: &Problem,
+    cat: &Catalog,
+    buses: &[BusClass],
+    units: &[UnitClass],
+    x: &BTreeMap<(usize, usize), usize>,
+    n: &BTreeMap<usize, usize>,
+    keep: &BTreeMap<usize, usize>,
+    ilp: &mut Ilp,
+) {
+    let seq = ordered_sequence(units);
+    if seq.len() < 2 {
+        return;
+    }
+    let index = |bi: usize| buses[bi].existing.map(|e| p.buses[e].index);
+    let added_level = p.buses.iter().map(|b| b.index).max().unwrap_or(0) as f64 + 1.0;
+    let level = |ui: usize| -> Vec<(usize, f64)> {
+        let mut terms: Vec<(usize, f64)> = x
+            .range((ui, 0)..(ui + 1, 0))
+            .map(|(&(_, bi), &v)| (v, index(bi).map_or(added_level, |i| i as f64)))
+            .collect();
+        // A unit that keeps its previous slot stays on that (existing) bus.
+        for unit in &units[ui].units {
+            if let (Some(&k), Some(&(bus, _))) = (keep.get(unit), p.optional.get(unit)) {
+                terms.push((k, bus as f64));
+            }
+        }
+        terms
+    };
+    for w in seq.windows(2) {
+        let mut terms = level(w[0]);
+        terms.extend(level(w[1]).into_iter().map(|(v, c)| (v, -c)));
+        ilp.row(
+            format!("order: unit class {} before {}", w[0], w[1]),
+            terms,
+            f64::NEG_INFINITY,
+            0.0,
+        );
+    }
+    for (&t, &nv) in n {
+        if buses[t].slots == 1 {
+            // A port holds one whole unit or one packed slot: see `pack_runs`.
+            continue;
+        }
+        let mut runs: Vec<(usize, f64)> = Vec::new();
+        let mut prev: Option<usize> = None;
+        for &ui in &seq {
+            let Some(&v) = x.get(&(ui, t)) else {
+                prev = None;
+                continue;
+            };
+            match prev {
+                // A run starts here unless the unit before it is on the same class.
+                Some(pv) => {
+                    let r = ilp.var(format!("run[{ui},{t}]"), 0.0, 1.0);
+                    ilp.row(
+                        format!("order: run of {ui} on {t}"),
+                        vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
+                        0.0,
+                        f64::INFINITY,
+                    );
+                    runs.push((r, 1.0));
+                }
+                None => runs.push((v, 1.0)),
+            }
+            prev = Some(v);
+        }
+        if runs.len() > 1 {
+            runs.push((nv, -1.0));
+            ilp.row(
+                format!("order: one run per instance of {t}"),
+                runs,
+                f64::NEG_INFINITY,
+                0.0,
+            );
+        }
+    }
+    // A bus gets its index before the buses below it: once an ordered unit sits below
+    // an added bus class, no later one sits on that class itself.
+    for &t in n.keys() {
+        let below = hosted_below(t, buses, n, cat);
+        if below.is_empty() || !seq.iter().any(|&ui| x.contains_key(&(ui, t))) {
+            continue;
+        }
+        let mut seen: Option<usize> = None;
+        for &ui in &seq {
+            if let (Some(&v), Some(z)) = (x.get(&(ui, t)), seen) {
+                ilp.row(
+                    format!("order: {ui} on {t} before what is below it"),
+                    vec![(v, 1.0), (z, 1.0)],
+                    f64::NEG_INFINITY,
+                    1.0,
+                );
+            }
+            let here: Vec<usize> = below
+                .iter()
+                .filter_map(|&q| x.get(&(ui, q)))
+                .copied()
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            let z = ilp.var(format!("below[{ui},{t}]"), 0.0, 1.0);
+            for v in here.into_iter().chain(seen) {
+                ilp.row(
+                    format!("order: below {t} from {ui} on"),
+                    vec![(z, 1.0), (v, -1.0)],
+                    0.0,
+                    f64::INFINITY,
+                );
+            }
+            seen = Some(z);
+        }
+    }
+}
+
+/// Packed slots on bus class `b` when the order is kept: a run of L packed ordered units
+/// fills slots of its own, at most ⌈L/8⌉ ≤ (L + 7)/8 of them, and unordered packed units
+/// take functions of their own. So 8·slots ≥ Σ packed ordered + 7·runs + Σ packed
+/// unordered (over-counting what could share a run's slot is safe).
+fn pack_runs(
+    b: usize,
+    slots: usize,
+    units: &[UnitClass],
+    x: &BTreeMap<(usize, usize), usize>,
+    ilp: &mut Ilp,
+) {
+    let mut terms: Vec<(usize, f64)> = Vec::new();
+    let mut prev: Option<usize> = None;
+    for ui in ordered_sequence(units) {
+        let here = x
+            .get(&(ui, b))
+            .copied()
+            .filter(|_| units[ui].mode == Mode::Pack);
+        let Some(v) = here else {
+            prev = None;
+            continue;
+        };
+        terms.push((v, 1.0));
+        let start = match prev {
+            Some(pv) => {
+                let r = ilp.var(format!("pack run[{ui},{b}]"), 0.0, 1.0);
+                ilp.row(
+                    format!("order: packed run of {ui} on {b}"),
+                    vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
+                    0.0,
+                    f64::INFINITY,
+                );
+                r
+            }
+            None => v,
+        };
+        terms.push((start, FUNCTIONS_PER_SLOT - 1.0));
+        prev = Some(v);
+    }
+    if terms.is_empty() {
+        return;
+    }
+    terms.extend(
+        units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.mode == Mode::Pack && u.rank.is_none())
+            .filter_map(|(ui, _)| x.get(&(ui, b)).map(|&v| (v, 1.0))),
+    );
+    terms.push((slots, -FUNCTIONS_PER_SLOT));
+    ilp.row(
+        format!("order: packed slots of {b}"),
+        terms,
+        f64::NEG_INFINITY,
+        0.0,
+    );
+}
+
+/// The ordered unit classes, in the order's sequence.
+fn ordered_sequence(units: &[UnitClass]) -> Vec<usize> {
+    let mut seq: Vec<usize> = (0..units.len())
+        .filter(|&ui| units[ui].rank.is_some() && units[ui].template.is_none())
+        .collect();
+    seq.sort_by_key(|&ui| units[ui].rank);
+    seq
+}
+
+/// Added bus classes that can sit (directly or further down) below an instance of `t`.
+fn hosted_below(
+    t: usize,
+    buses: &[BusClass],
+    n: &BTreeMap<usize, usize>,
+    cat: &Catalog,
+) -> Vec<usize> {
+    let mut below: BTreeSet<usize> = BTreeSet::new();
+    let mut todo = vec![t];
+    while let Some(h) = todo.pop() {
+        for &c in n.keys() {
+            if c != t
+                && !below.contains(&c)
+                && buses[h].depth < buses[c].depth
+                && hosts_controller(&buses[h], &buses[c], cat)
+            {
+                below.insert(c);
+                todo.push(c);
+            }
+        }
+    }
+    below.into_iter().collect()
+}
+
+/// Ordered units with I/O BARs on bus class `b` that may need a window of their own: each
+/// run of the order fills instances of its own, so every ordered I/O unit counts unless
+/// the unit just before it in the order is an I/O unit on the same class (over-counting a
+/// run that mixes I/O and other units is safe). Returns the terms of that count.
+fn ordered_io_windows(
+    units: &[UnitClass],
+    x: &BTreeMap<(usize, usize), usize>,
+    b: usize,
+    ilp: &mut Ilp,
+) -> Vec<(usize, f64)> {
+    let mut terms = Vec::new();
+    let mut prev: Option<(usize, bool)> = None;
+    for ui in ordered_sequence(units) {
+        let here = x.get(&(ui, b)).copied();
+        if let (Some(v), true) = (here, units[ui].io) {
+            match prev {
+                Some((pv, true)) => {
+                    let r = ilp.var(format!("io run[{ui},{b}]"), 0.0, 1.0);
+                    ilp.row(
+                        format!("order: io run of {ui} on {b}"),
+                        vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
+                        0.0,
+                        f64::INFINITY,
+                    );
+                    terms.push((r, 1.0));
+                }
+                _ => terms.push((v, 1.0)),
+            }
+        }
+        prev = here.map(|v| (v, units[ui].io));
+    }
+    terms
 }
 
 /// The unit class that places each template bus class (template → unit class).
@@ -951,7 +1233,7 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
     out
 }
 
-fn unit_classes(p: &Problem) -> Vec<UnitClass> {
+fn unit_classes(p: &Problem, ordered_alone: bool) -> Vec<UnitClass> {
     /// connect, hotplug, zone, io, mode, existing-only, own class (unplaced controllers).
     type Key = (
         Option<ConnectKind>,
@@ -966,7 +1248,12 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
     let mut map: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (i, u) in p.units.iter().enumerate() {
         let existing_only = matches!(u.what, What::Controller(_));
-        let solo = if existing_only { i } else { usize::MAX };
+        // Ordered units are placed one by one: each is a class of its own.
+        let solo = if existing_only || (ordered_alone && u.rank.is_some()) {
+            i
+        } else {
+            usize::MAX
+        };
         map.entry((
             u.connect,
             u.hotplug,
@@ -984,7 +1271,12 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
         .map(
             |((connect, hotplug, zone, io, mode, existing_only, _, bus_range), mut units)| {
                 units.sort_by_key(|&i| p.units[i].order);
+                let rank = match units.as_slice() {
+                    [one] if ordered_alone => p.units[*one].rank,
+                    _ => None,
+                };
                 UnitClass {
+                    rank,
                     units,
                     template: None,
                     connect,
@@ -1009,6 +1301,7 @@ fn unit_classes(p: &Problem) -> Vec<UnitClass> {
             existing_only: false,
             bus_range: (None, None),
             extra: true,
+            rank: None,
         }))
         .collect()
 }

@@ -165,11 +165,38 @@ fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
             need.saturating_sub(limit)
         ),
     };
+    // Ordered devices placed in order need their own buses and slots: when that is all
+    // that stands in the way, say so.
+    if !p.sequence.is_empty()
+        && try_relax(Relax {
+            order: true,
+            ..Default::default()
+        })
+        .is_some()
+    {
+        return Error::Infeasible {
+            requirement: format!(
+                "order: the {} ordered devices cannot get ascending PCI addresses within the \
+                 machine's limits (each bus holds one unbroken stretch of the order, and a \
+                 bus is numbered before the buses below it, so placing them in order needs \
+                 more buses, slots or I/O windows than there are)",
+                p.sequence.len()
+            ),
+            fix: "order fewer devices, order devices with the same bus type, hotplug and \
+                  NUMA node next to each other, or pin them in order"
+                .into(),
+        };
+    }
+    // The order is not all that stands in the way: explain without it (smaller programs).
+    let without_order = Relax {
+        order: true,
+        ..Default::default()
+    };
     // The bus-number need with the root bus unlimited is a lower bound: report it first.
     let unlimited_root = try_relax(Relax {
         bus_numbers: true,
         root_slots: true,
-        ..Default::default()
+        ..without_order
     });
     if let Some((f, v)) = &unlimited_root {
         let need = bus_need(f, v);
@@ -179,7 +206,7 @@ fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
     }
     if let Some((f, v)) = try_relax(Relax {
         bus_numbers: true,
-        ..Default::default()
+        ..without_order
     }) {
         let need = bus_need(&f, &v);
         if need <= limit {
@@ -210,7 +237,7 @@ fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
     }
     if let Some((f, v)) = try_relax(Relax {
         io_windows: true,
-        ..Default::default()
+        ..without_order
     }) {
         let _ = (&f, &v);
         return Error::Infeasible {
@@ -226,7 +253,7 @@ fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
     }
     if try_relax(Relax {
         reserve: true,
-        ..Default::default()
+        ..without_order
     })
     .is_some()
     {
@@ -244,7 +271,7 @@ fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Error {
         bus_numbers: true,
         io_windows: true,
         reserve: true,
-        ..Default::default()
+        ..without_order
     })
     .is_some()
     {
