@@ -226,7 +226,6 @@ fn controller_element(c: &ControllerEntry, cat: &Catalog) -> Result<Element, Err
 fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element>, Error> {
     let policy = Policy::get();
     let mut out = Vec::new();
-    let names = crate::formats::qemu::Names::new(plan, cat);
     let mut disk_n: std::collections::BTreeMap<&str, u32> = Default::default();
     for d in &plan.devices {
         let kind = cat.kind(&d.kind);
@@ -237,8 +236,7 @@ fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element
                 .get(model)
                 .map(|m| m.provides.clone())
                 .unwrap_or_default();
-            let index = names
-                .storage_devices(&provides)
+            let index = crate::topology::storage_device_indexes(plan, cat, &provides)
                 .into_iter()
                 .find(|(_, id)| *id == d.id)
                 .map_or(0, |(i, _)| i);
