@@ -10,7 +10,8 @@
 //! placement order (the replay) decides which device goes where and the new indexes.
 
 use super::pci::{flag, AddrSet};
-use crate::{Backend, Ilp, MicroLp, Outcome, WorkLimit};
+use crate::solve::Solver;
+use crate::{Ilp, Outcome, Status};
 use std::collections::BTreeMap;
 
 /// Controllers the first pass may add, by model.
@@ -43,9 +44,16 @@ pub enum SparePort {
 
 const SPARE_FLAGS: u32 = flag::PCIE | flag::AUTOASSIGN;
 
-/// Solve for the growth. `demands`: connect flags → how many devices still need a slot.
-/// `None` when no growth satisfies them (libvirt's own error then comes from the replay).
-pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -> Option<Growth> {
+/// Solve for the growth on `solver` (the backend and work limit of the run's
+/// [`crate::Options`]). `demands`: connect flags → how many devices still need a slot.
+/// `None` when no growth satisfies them, or none is proven fewest within the work limit
+/// (libvirt's own growth then stands, and its error comes from the replay).
+pub fn growth(
+    set: &AddrSet,
+    demands: &BTreeMap<u32, usize>,
+    spare: SparePort,
+    solver: Solver<'_>,
+) -> Option<Growth> {
     let mut demands = demands.clone();
     if spare != SparePort::None {
         demands.entry(SPARE_FLAGS).or_insert(0);
@@ -203,8 +211,11 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
         ilp.row(format!("slots of new {model}"), row, f64::NEG_INFINITY, 0.0);
     }
     ilp.objective = vec![(n_rp, 1.0), (n_pp, 1.0), (n_pb, 1.0)];
-    match MicroLp.solve(&ilp, WorkLimit::DEFAULT, None) {
-        Ok(Outcome::Solved { values: v, .. }) => Some(Growth {
+    match solver.backend.solve(&ilp, solver.limit, None) {
+        Ok(Outcome::Solved {
+            values: v,
+            status: Status::Optimal,
+        }) => Some(Growth {
             root_ports: v[n_rp].max(0) as usize,
             pcie_pci_bridges: v[n_pp].max(0) as usize,
             pci_bridges: v[n_pb].max(0) as usize,
@@ -221,9 +232,14 @@ mod tests {
 
     fn q35() -> AddrSet<'static> {
         let p = Policy::get();
-        let mut set = AddrSet::new(p, true, true);
-        set.buses.push(Bus::new(p, "pcie-root", false));
+        let cat = crate::Catalog::embedded();
+        let mut set = AddrSet::new(p, cat, true, true);
+        set.buses.push(Bus::new(p, cat, "pcie-root", false));
         set
+    }
+
+    fn growth(set: &AddrSet, d: &BTreeMap<u32, usize>, spare: SparePort) -> Option<Growth> {
+        super::growth(set, d, spare, crate::Options::default().solver())
     }
 
     const PCIE: u32 = flag::PCIE | flag::AUTOASSIGN;

@@ -118,25 +118,23 @@ impl MachineRule {
     }
 }
 
+/// libvirt's policy for a bus model; the bus itself (what it accepts, its slots) is
+/// the catalog's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusRule {
-    pub accepts: Vec<String>,
-    pub slots: [u8; 2],
+    /// libvirt places unaddressed devices on it by itself.
     pub autoassign: bool,
-    pub hotplug: bool,
 }
 
+/// How libvirt writes a PCI controller model; how it plugs in is the catalog's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerRule {
-    pub connect: String,
     pub name: Option<String>,
     pub target: Option<String>,
     pub needs_root: Option<String>,
     pub root: Option<String>,
-    #[serde(default)]
-    pub aggregate: bool,
     /// libvirt refuses this controller on a bus whose index is not lower than its own.
     #[serde(default)]
     pub index_above_bus: bool,
