@@ -210,7 +210,12 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     ));
                 }
                 let opts = devaddr::libvirt::LibvirtOptions { new_domain };
-                let out = devaddr::libvirt::plan_domain(&text, name, &opts)?;
+                let engine = devaddr::Options {
+                    catalog,
+                    work_limit,
+                    ..Default::default()
+                };
+                let out = devaddr::libvirt::plan_domain_with(&text, name, &opts, engine)?;
                 write_out(output.as_ref(), &out)?;
                 return Ok(0);
             }
@@ -339,7 +344,12 @@ fn run(cli: Cli) -> Result<u8, Error> {
         Cmd::Check { plan } => {
             let text = read_input(&plan)?;
             if devaddr::libvirt::is_domain_xml(&text) {
-                let findings = devaddr::libvirt::check_domain(&text, &plan)?;
+                let engine = devaddr::Options {
+                    catalog,
+                    work_limit,
+                    ..Default::default()
+                };
+                let findings = devaddr::libvirt::check_domain_with(&text, &plan, engine)?;
                 if findings.is_empty() {
                     println!("{plan}: ok");
                     return Ok(0);

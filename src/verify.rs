@@ -109,9 +109,27 @@ impl World<'_> {
     }
 }
 
+/// Which rules a verification applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rules {
+    /// Every rule devaddr promises of its plans.
+    Plan,
+    /// The rules of a libvirt domain (`check` of a domain, lowered to the plan model):
+    /// every rule but QEMU's start-time properties that libvirt passes through from the
+    /// domain unchecked — the multifunction bit and function 0 of a slot, chassis and
+    /// port numbers. A domain with those wrong is one libvirt defines as written.
+    LibvirtDomain,
+}
+
 /// Check a fully addressed spec or plan. `Err` only when the input cannot be read at all
 /// (unknown machine); rule violations come back as findings.
 pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
+    verify_spec_with(spec, cat, Rules::Plan)
+}
+
+/// [`verify_spec`] with the rules of `rules`.
+pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<String>> {
     crate::spec::bounds::check(spec)?;
     let machine = cat.machine(&spec.machine).ok_or_else(|| {
         Error::input(
@@ -280,7 +298,9 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
             }
         }
     }
-    check_chassis(&mut w);
+    if rules == Rules::Plan {
+        check_chassis(&mut w);
+    }
     // Storage/USB controllers: builtin ones, listed ones, and spec devices that are ones.
     let mut storage: BTreeMap<(ControllerType, u32), (String, u32, u32)> = BTreeMap::new();
     for b in &machine.builtin_controllers {
@@ -479,7 +499,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
         per_slot.entry((a.bus, a.slot)).or_default().push(*a);
     }
     for ((bus, slot), fs) in per_slot {
-        if bus == 0 && builtin_slots.contains(&slot) {
+        if rules != Rules::Plan || (bus == 0 && builtin_slots.contains(&slot)) {
             continue;
         }
         if fs.len() > 1 || fs.iter().any(|a| a.function != 0) {

@@ -526,3 +526,163 @@ fn spec_domains_are_accepted_by_live_libvirt() {
     let ((exact, total, ..), table) = score(&shared, &exp, &act);
     assert_eq!((exact, total), (n, n), "{table}");
 }
+
+/// A copy of the built-in catalog (models/) in `dir`, with `edit` applied to its
+/// controllers.yaml.
+fn catalog_copy(dir: &Path, edit: impl Fn(String) -> String) {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    std::fs::create_dir_all(dir.join("machines")).unwrap();
+    for e in std::fs::read_dir(models.join("machines")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("machines").join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(models.join("devices.yaml"), dir.join("devices.yaml")).unwrap();
+    let ctl = std::fs::read_to_string(models.join("controllers.yaml")).unwrap();
+    let edited = edit(ctl.clone());
+    assert_ne!(edited, ctl, "the edit changed nothing");
+    std::fs::write(dir.join("controllers.yaml"), edited).unwrap();
+}
+
+/// `--models DIR` applies to a domain as to a spec: the buses libvirt's policy places
+/// devices on are the catalog's. With a catalog whose i440fx root bus has slots 1-5, six
+/// NICs no longer fit on it, and libvirt's policy adds a pci-bridge for the rest; `check`
+/// with the same catalog accepts the result and refuses the built-in catalog's plan with
+/// libvirt's error (a slot outside the root bus).
+#[test]
+fn models_dir_changes_the_plan_of_a_domain() {
+    let dir = tmpdir("models-domain");
+    let models = dir.join("models");
+    catalog_copy(&models, |t| {
+        t.replacen(
+            "bus: {slots: [1, 31], hotplug: true, express: false,\n          accepts: [pci-device, pci-bridge, pci-expander-bus]}",
+            "bus: {slots: [1, 5], hotplug: true, express: false,\n          accepts: [pci-device, pci-bridge, pci-expander-bus]}",
+            1,
+        )
+    });
+    let nics = "<interface type='user'><model type='virtio'/></interface>\n".repeat(6);
+    let f = dir.join("six-nics.xml");
+    std::fs::write(
+        &f,
+        format!("<domain type='kvm'><name>six</name><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\n{nics}</devices></domain>\n"),
+    )
+    .unwrap();
+    let plan = |models: Option<&Path>| {
+        let mut c = devaddr();
+        if let Some(m) = models {
+            c.arg("--models").arg(m);
+        }
+        let o = c.arg("plan").arg(&f).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let builtin = plan(None);
+    let custom = plan(Some(&models));
+    assert!(!builtin.contains("model='pci-bridge'"), "{builtin}");
+    assert!(
+        custom.contains("<controller type='pci' index='1' model='pci-bridge'>"),
+        "{custom}"
+    );
+    assert!(custom.contains("bus='0x01' slot='0x01'"), "{custom}");
+    // The library call takes the catalog the same way.
+    let cat = devaddr::Catalog::from_dir(&models).unwrap();
+    let opts = devaddr::Options {
+        catalog: &cat,
+        ..Default::default()
+    };
+    let text = std::fs::read_to_string(&f).unwrap();
+    let lib =
+        devaddr::libvirt::plan_domain_with(&text, &f.to_string_lossy(), &Default::default(), opts)
+            .unwrap();
+    assert_eq!(lib, custom);
+    // check verifies against the same catalog.
+    let check = |xml: &str, name: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, xml).unwrap();
+        devaddr()
+            .arg("--models")
+            .arg(&models)
+            .arg("check")
+            .arg(&p)
+            .output()
+            .unwrap()
+    };
+    let o = check(&custom, "custom.xml");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = check(&builtin, "builtin.xml");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("<interface> model 'virtio': Invalid PCI address 0000:00:06.0. slot must be >= 1 and <= 5"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The backend of the run's options solves libvirt's growth program.
+#[test]
+fn the_injected_backend_solves_the_libvirt_policy_program() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counting(AtomicUsize);
+    impl devaddr::Backend for Counting {
+        fn solve(
+            &self,
+            ilp: &devaddr::Ilp,
+            limit: devaddr::WorkLimit,
+            start: Option<&[i64]>,
+        ) -> Result<devaddr::Outcome, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            devaddr::MicroLp.solve(ilp, limit, start)
+        }
+    }
+    let backend = Counting(AtomicUsize::new(0));
+    let xml = "<domain type='kvm'><name>n</name><os><type arch='x86_64' machine='q35'>hvm</type></os><devices><interface type='user'><model type='virtio'/></interface></devices></domain>";
+    let opts = devaddr::Options {
+        backend: &backend,
+        ..Default::default()
+    };
+    let out = devaddr::libvirt::plan_domain_with(xml, "n.xml", &Default::default(), opts).unwrap();
+    assert!(
+        backend.0.load(Ordering::SeqCst) > 0,
+        "the backend was not used"
+    );
+    assert_eq!(
+        out,
+        devaddr::libvirt::plan_domain(xml, "n.xml", &Default::default()).unwrap()
+    );
+}
+
+/// `check` of a domain runs the independent verifier on the domain lowered to the plan
+/// model, with the rules libvirt applies: QEMU start-time properties that libvirt passes
+/// through as written (a chassis number used twice, a function without function 0) are
+/// the author's, since `plan` reproduces libvirt and its output must pass `check`. (The
+/// verifier's findings on a lowered domain are tested in src/libvirt/lower.rs.)
+#[test]
+fn check_of_a_domain_applies_the_rules_libvirt_applies() {
+    let dir = tmpdir("check-verifier");
+    let f = dir.join("two-nics.xml");
+    std::fs::write(&f, "<domain type='kvm'>\n  <name>t</name>\n  <os><type arch='x86_64' machine='q35'>hvm</type></os>\n  <devices>\n    <interface type='user'><model type='virtio'/></interface>\n    <interface type='user'><model type='virtio'/></interface>\n  </devices>\n</domain>\n").unwrap();
+    let o = devaddr().arg("plan").arg(&f).output().unwrap();
+    assert!(o.status.success());
+    let full = String::from_utf8(o.stdout).unwrap();
+    let check = |xml: &str, name: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, xml).unwrap();
+        let o = devaddr().arg("check").arg(&p).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(check(&full, "full.xml").0, Some(0));
+    assert!(full.contains("chassis='2'"), "{full}");
+    let dup = full.replacen("chassis='2'", "chassis='1'", 1);
+    assert_eq!(check(&dup, "dup.xml"), (Some(0), String::new()));
+    let f1 = full.replacen(
+        "bus='0x01' slot='0x00' function='0x0'",
+        "bus='0x01' slot='0x00' function='0x1'",
+        1,
+    );
+    assert_ne!(f1, full);
+    assert_eq!(check(&f1, "f1.xml"), (Some(0), String::new()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -66,39 +66,10 @@ impl<'a> Names<'a> {
             .find(|(i, _)| *i == index)
             .map(|(_, id)| id)
     }
-    /// Controllers of `provides` declared as spec devices, with their indexes.
+    /// Controllers of `provides` declared as spec devices, with their indexes (see
+    /// [`crate::topology::storage_device_indexes`]).
     pub fn storage_devices(&self, provides: ControllerType) -> Vec<(u32, String)> {
-        let mut taken: Vec<u32> = self
-            .plan
-            .controllers
-            .iter()
-            .filter(|c| {
-                self.cat
-                    .storage
-                    .get(&c.model)
-                    .is_some_and(|m| m.provides == provides)
-            })
-            .map(|c| c.index)
-            .collect();
-        let mut out = Vec::new();
-        for d in &self.plan.devices {
-            let Some(k) = self.cat.kind(&d.kind) else {
-                continue;
-            };
-            let Some(model) = &k.controller else { continue };
-            if self
-                .cat
-                .storage
-                .get(model)
-                .is_none_or(|m| m.provides != provides)
-            {
-                continue;
-            }
-            let idx = (0..).find(|i| !taken.contains(i)).unwrap_or(0);
-            taken.push(idx);
-            out.push((idx, d.id.clone()));
-        }
-        out
+        crate::topology::storage_device_indexes(self.plan, self.cat, provides)
     }
 }
 

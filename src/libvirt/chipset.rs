@@ -175,7 +175,7 @@ pub fn apply(
                             }
                         } else if set.slot_in_use(0, home.slot) {
                             if *or_next {
-                                let (flags, _) = super::pci::device_flags(policy, m, d);
+                                let (flags, _) = super::pci::device_flags(policy, set.cat, m, d);
                                 let a = set.reserve_next(flags, None).map_err(|r| {
                                     super::fail(
                                         file,

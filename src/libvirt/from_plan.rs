@@ -227,20 +227,18 @@ fn controller_element(c: &ControllerEntry, cat: &Catalog) -> Result<Element, Err
 fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element>, Error> {
     let policy = Policy::get();
     let mut out = Vec::new();
-    let names = crate::formats::qemu::Names::new(plan, cat);
     let mut disk_n: std::collections::BTreeMap<&str, u32> = Default::default();
     for d in &plan.devices {
         let kind = cat.kind(&d.kind);
         let mut t = template(policy, &d.kind, &format!("devices.{}", d.id))?;
         if let Some(model) = kind.and_then(|k| k.controller.as_ref()) {
-            let provides = cat.storage.get(model).map(|m| m.provides);
-            let index = provides
-                .and_then(|p| {
-                    names
-                        .storage_devices(p)
-                        .into_iter()
-                        .find(|(_, id)| *id == d.id)
-                })
+            let index = cat
+                .storage
+                .get(model)
+                .map(|m| crate::topology::storage_device_indexes(plan, cat, m.provides))
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(_, id)| *id == d.id)
                 .map_or(0, |(i, _)| i);
             t = t.replace("{index}", &index.to_string());
         }

@@ -10,7 +10,8 @@
 //! placement order (the replay) decides which device goes where and the new indexes.
 
 use super::pci::{flag, AddrSet};
-use crate::{Backend, Ilp, MicroLp, Outcome, WorkLimit};
+use crate::solve::Solver;
+use crate::{Ilp, Outcome, Status};
 use std::collections::BTreeMap;
 
 /// Controllers the first pass may add, by model.
@@ -53,9 +54,16 @@ const CONTROLLER_WEIGHT: f64 = 1.0;
 /// Root ports share a slot as its functions.
 const PORTS_PER_SLOT: f64 = crate::vocab::pci::FUNCTIONS_PER_SLOT as f64;
 
-/// Solve for the growth. `demands`: connect flags → how many devices still need a slot.
-/// `None` when no growth satisfies them (libvirt's own error then comes from the replay).
-pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -> Option<Growth> {
+/// Solve for the growth on `solver` (the backend and work limit of the run's
+/// [`crate::Options`]). `demands`: connect flags → how many devices still need a slot.
+/// `None` when no growth satisfies them, or none is proven fewest within the work limit
+/// (libvirt's own growth then stands, and its error comes from the replay).
+pub fn growth(
+    set: &AddrSet,
+    demands: &BTreeMap<u32, usize>,
+    spare: SparePort,
+    solver: Solver<'_>,
+) -> Option<Growth> {
     let mut demands = demands.clone();
     if spare != SparePort::None {
         demands.entry(SPARE_FLAGS).or_insert(0);
@@ -217,8 +225,11 @@ pub fn growth(set: &AddrSet, demands: &BTreeMap<u32, usize>, spare: SparePort) -
         (n_pp, CONTROLLER_WEIGHT),
         (n_pb, CONTROLLER_WEIGHT),
     ];
-    match MicroLp.solve(&ilp, WorkLimit::DEFAULT, None) {
-        Ok(Outcome::Solved { values: v, .. }) => Some(Growth {
+    match solver.backend.solve(&ilp, solver.limit, None) {
+        Ok(Outcome::Solved {
+            values: v,
+            status: Status::Optimal,
+        }) => Some(Growth {
             root_ports: v[n_rp].max(0) as usize,
             pcie_pci_bridges: v[n_pp].max(0) as usize,
             pci_bridges: v[n_pb].max(0) as usize,
@@ -235,9 +246,14 @@ mod tests {
 
     fn q35() -> AddrSet<'static> {
         let p = Policy::get();
-        let mut set = AddrSet::new(p, true, true);
-        set.buses.push(Bus::new(p, "pcie-root", false));
+        let cat = crate::Catalog::embedded();
+        let mut set = AddrSet::new(p, cat, true, true);
+        set.buses.push(Bus::new(p, cat, "pcie-root", false));
         set
+    }
+
+    fn growth(set: &AddrSet, d: &BTreeMap<u32, usize>, spare: SparePort) -> Option<Growth> {
+        super::growth(set, d, spare, crate::Options::default().solver())
     }
 
     const PCIE: u32 = flag::PCIE | flag::AUTOASSIGN;

@@ -28,6 +28,7 @@ mod domain;
 mod emit;
 mod from_plan;
 mod ilp;
+mod lower;
 mod pci;
 mod policy;
 mod ports;
@@ -116,13 +117,13 @@ fn controller_rank(d: &Dev, i: usize) -> (usize, usize) {
 /// ones libvirt added, in the order it added them: defaults, implicit controllers,
 /// virtio-serial controllers for ports, PCI controllers); virtio disks by target name;
 /// everything else in document order.
-fn placement_order(policy: &Policy, m: &Machine, devs: &[Dev]) -> Vec<usize> {
+fn placement_order(policy: &Policy, cat: &crate::Catalog, m: &Machine, devs: &[Dev]) -> Vec<usize> {
     let primary = primary_video(policy, devs);
     let mut keyed: Vec<((u8, usize, u64, usize), usize)> = devs
         .iter()
         .enumerate()
         .filter_map(|(i, d)| {
-            let (flags, group) = pci::device_flags(policy, m, d);
+            let (flags, group) = pci::device_flags(policy, cat, m, d);
             if flags == 0 {
                 return None;
             }
@@ -199,17 +200,19 @@ fn read_devices(devices: &Element, file: &str) -> Result<Vec<Dev>, Error> {
     Ok(devs)
 }
 
-/// Address a parsed domain's devices the way libvirt would.
+/// Address a parsed domain's devices the way libvirt would, on the catalog and solver
+/// of `engine`.
 fn address(
     devs: &mut Vec<Dev>,
     m: &Machine,
     opts: &LibvirtOptions,
+    engine: crate::Options<'_>,
     file: &str,
 ) -> Result<(), Error> {
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs, file)?;
-    pci::assign(policy, m, devs, file)?;
+    pci::assign(policy, engine, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every
     // USB device already has a port (then it checks them and changes nothing).
     let all_addressed = devs
@@ -269,21 +272,52 @@ fn read_domain(text: &str, file: &str) -> Result<(Document, Machine, Vec<Dev>), 
     Ok((doc, m, devs))
 }
 
-/// Plan a libvirt domain: read it, assign every address and add every controller
-/// libvirt would, and return the domain XML with all of it filled in.
+/// Plan a libvirt domain with the built-in catalog and the default solver: read it,
+/// assign every address and add every controller libvirt would, and return the domain
+/// XML with all of it filled in. See [`plan_domain_with`].
 pub fn plan_domain(text: &str, file: &str, opts: &LibvirtOptions) -> Result<String, Error> {
+    plan_domain_with(text, file, opts, crate::Options::default())
+}
+
+/// [`plan_domain`] on an explicit engine: the buses (what each controller model
+/// accepts, its slots) come from `engine.catalog`, and libvirt's controller growth is
+/// solved with `engine.backend` within `engine.work_limit`.
+pub fn plan_domain_with(
+    text: &str,
+    file: &str,
+    opts: &LibvirtOptions,
+    engine: crate::Options<'_>,
+) -> Result<String, Error> {
     let (mut doc, m, mut devs) = read_domain(text, file)?;
-    address(&mut devs, &m, opts, file)?;
+    address(&mut devs, &m, opts, engine, file)?;
     emit::write_back(&mut doc.root, &devs);
     Ok(doc.write())
 }
 
-/// Check a hand-written domain: every device must already have the address libvirt
-/// requires, with no conflicts. Returns the findings (empty: the domain is complete).
+/// Check a hand-written domain with the built-in catalog. See [`check_domain_with`].
 pub fn check_domain(text: &str, file: &str) -> Result<Vec<String>, Error> {
-    let (_, m, before) = read_domain(text, file)?;
-    let mut devs = before.clone();
-    address(&mut devs, &m, &LibvirtOptions::default(), file)?;
+    check_domain_with(text, file, crate::Options::default())
+}
+
+/// Check a hand-written domain: every device must already have the address libvirt
+/// requires, and the addresses must be valid. Returns the findings (empty: the domain
+/// is complete and valid); a domain libvirt refuses is an error, with libvirt's words.
+///
+/// Two questions, answered apart. *Complete*: which devices and controllers libvirt
+/// would still add or address when it loads the domain — a question of libvirt's
+/// policy, answered by it (each finding says what libvirt would write). *Valid*: the
+/// domain as libvirt completes it is lowered to devaddr's plan model and checked by the
+/// independent verifier ([`crate::verify`]) against `engine.catalog`: addresses unique,
+/// buses that exist and accept what sits on them, slots within range, multifunction,
+/// the controller tree, chassis numbers, bus numbers and expander ranges.
+pub fn check_domain_with(
+    text: &str,
+    file: &str,
+    engine: crate::Options<'_>,
+) -> Result<Vec<String>, Error> {
+    let (mut doc, m, before) = read_domain(text, file)?;
+    let mut devs = before;
+    address(&mut devs, &m, &LibvirtOptions::default(), engine, file)?;
     let mut findings = Vec::new();
     for d in &devs {
         if d.pos.is_none() {
@@ -300,5 +334,7 @@ pub fn check_domain(text: &str, file: &str) -> Result<Vec<String>, Error> {
             ));
         }
     }
+    emit::write_back(&mut doc.root, &devs);
+    findings.extend(lower::verify(&doc.root, &m, engine.catalog)?);
     Ok(findings)
 }

@@ -4,6 +4,7 @@
 use super::domain::{Addr, Dev, Pci};
 use super::policy::{DeviceConnect, Policy};
 use super::Machine;
+use crate::catalog::Catalog;
 use crate::Error;
 
 /// Connect flags (libvirt's `VIR_PCI_CONNECT_*`).
@@ -80,20 +81,19 @@ pub struct Bus {
 }
 
 impl Bus {
-    pub fn new(policy: &Policy, model: &str, hotplug_off: bool) -> Bus {
-        let rule = policy.buses.get(model);
-        let (accepts, min, max, auto, hotplug) = match rule {
-            Some(r) => (
-                r.accepts
-                    .iter()
-                    .map(|k| flag::of(k.0))
-                    .fold(0, |a, b| a | b),
-                r.slots[0],
-                r.slots[1],
-                r.autoassign,
-                r.hotplug && !hotplug_off,
+    /// A bus of controller `model`: what it accepts, its slots and hotplug from the
+    /// catalog's bus model; whether libvirt places devices on it by itself from the
+    /// policy (`autoassign`). A model the catalog does not know offers nothing.
+    pub fn new(policy: &Policy, cat: &Catalog, model: &str, hotplug_off: bool) -> Bus {
+        let auto = policy.buses.get(model).is_some_and(|r| r.autoassign);
+        let (accepts, min, max, hotplug) = match cat.pci.get(model) {
+            Some(m) => (
+                m.bus.accepts.iter().map(flag::of).fold(0, |a, b| a | b),
+                m.bus.slots[0],
+                m.bus.slots[1],
+                m.bus.hotplug && !hotplug_off,
             ),
-            None => (0, 0, 0, false, false),
+            None => (0, 0, 0, false),
         };
         Bus {
             model: model.to_string(),
@@ -137,6 +137,8 @@ pub struct AddrSet<'p> {
     pub buses: Vec<Bus>,
     pub dry_run: bool,
     policy: &'p Policy,
+    /// The hardware catalog the buses come from.
+    pub cat: &'p Catalog,
     pcie_root: bool,
     /// Controllers the dry run may still add, by model (from the integer program).
     pub budget: Option<std::collections::BTreeMap<String, usize>>,
@@ -145,11 +147,17 @@ pub struct AddrSet<'p> {
 }
 
 impl<'p> AddrSet<'p> {
-    pub fn new(policy: &'p Policy, pcie_root: bool, dry_run: bool) -> AddrSet<'p> {
+    pub fn new(
+        policy: &'p Policy,
+        cat: &'p Catalog,
+        pcie_root: bool,
+        dry_run: bool,
+    ) -> AddrSet<'p> {
         AddrSet {
             buses: Vec::new(),
             dry_run,
             policy,
+            cat,
             pcie_root,
             budget: None,
             over_budget: false,
@@ -167,15 +175,20 @@ impl<'p> AddrSet<'p> {
 
     /// Whether a new bus of `model` would take an automatically placed `flags` device.
     pub fn takes_on_new(&self, model: &str, flags: u32) -> bool {
-        let mut probe = AddrSet::new(self.policy, self.pcie_root, true);
-        probe.buses.push(Bus::new(self.policy, model, false));
-        probe.buses.push(Bus::new(self.policy, model, false));
+        let mut probe = AddrSet::new(self.policy, self.cat, self.pcie_root, true);
+        probe.buses.push(self.new_bus(model));
+        probe.buses.push(self.new_bus(model));
         probe.compatible(flags, 1, false)
     }
 
     /// Slots of a new bus of `model`.
     pub fn slots_of_new(&self, model: &str) -> usize {
-        Bus::new(self.policy, model, false).free_slots()
+        self.new_bus(model).free_slots()
+    }
+
+    /// A bus of `model` libvirt adds (hotplug as the model has it).
+    fn new_bus(&self, model: &str) -> Bus {
+        Bus::new(self.policy, self.cat, model, false)
     }
 
     /// Take `n` controllers of `model` from the budget. Past the budget the program has
@@ -363,13 +376,13 @@ impl<'p> AddrSet<'p> {
         }
         if pcie_pci_pair {
             // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
-            let mut port = Bus::new(self.policy, "pcie-root-port", false);
+            let mut port = self.new_bus("pcie-root-port");
             port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
             self.buses.push(port);
             add -= 1;
         }
         for _ in 0..add {
-            self.buses.push(Bus::new(self.policy, model, false));
+            self.buses.push(self.new_bus(model));
         }
         Ok(())
     }
@@ -423,16 +436,17 @@ fn controller_model_of(flags: u32) -> &'static str {
     }
 }
 
-/// The connect flags of a device, from the policy table (0: no PCI address).
-pub fn device_flags(policy: &Policy, m: &Machine, d: &Dev) -> (u32, u8) {
+/// The connect flags of a device, from the policy table (0: no PCI address); a PCI
+/// controller's from its catalog model (what it plugs into, whether it aggregates).
+pub fn device_flags(policy: &Policy, cat: &Catalog, m: &Machine, d: &Dev) -> (u32, u8) {
     if d.tag == "controller" && d.ty.as_deref() == Some("pci") {
         let model = d.model.as_deref().unwrap_or("");
-        return match policy.controllers.get(model) {
-            Some(c) if c.root.is_none() => {
+        return match cat.pci.get(model).and_then(|c| Some((c.connect?, c))) {
+            Some((connect, c)) => {
                 let agg = if c.aggregate { flag::AGGREGATE } else { 0 };
-                (c.connect.map_or(0, flag::of) | agg, 1)
+                (flag::of(connect) | agg, 1)
             }
-            _ => (0, 1),
+            None => (0, 1),
         };
     }
     if d.tag == "controller" && d.ty.as_deref() == Some("usb") {
@@ -468,8 +482,16 @@ fn endpoint(kind: DeviceConnect, m: &Machine) -> u32 {
 }
 
 /// Make every device's PCI address libvirt's (both passes). `devs` is changed in place:
-/// controllers libvirt would add are appended, addresses filled.
-pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+/// controllers libvirt would add are appended, addresses filled. The buses are the
+/// catalog's (`engine.catalog`); the growth program runs on `engine`'s solver.
+pub fn assign(
+    policy: &Policy,
+    engine: crate::Options<'_>,
+    m: &Machine,
+    devs: &mut Vec<Dev>,
+    file: &str,
+) -> Result<(), Error> {
+    let cat = engine.catalog;
     let pci_ctl = |d: &Dev| d.is("controller", "pci");
     let max_idx = devs
         .iter()
@@ -480,7 +502,7 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
         return Ok(()); // no PCI at all
     };
     // ---- pass 1: which controllers exist
-    let mut set = build(policy, m, devs, max_idx as usize + 1, true);
+    let mut set = build(policy, cat, m, devs, max_idx as usize + 1, true);
     reserve_config(&mut set, policy, m, devs, file)?;
     super::chipset::apply(&mut set, policy, m, devs, file)?;
     if rule.spare_pci_slot && !set.all_full() {
@@ -495,7 +517,7 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
     } else {
         super::ilp::SparePort::IfGrown
     };
-    let planned = super::ilp::growth(&set, &demands(policy, m, devs), spare);
+    let planned = super::ilp::growth(&set, &demands(policy, cat, m, devs), spare, engine.solver());
     let before = set.buses.len();
     set.budget = planned.as_ref().map(super::ilp::Growth::budget);
     place_all(&mut set, policy, m, devs, file)?;
@@ -513,7 +535,7 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
             c.index = Some(i as u32);
             c.index_new = true;
             c.model_new = true;
-            let (flags, _) = device_flags(policy, m, &c);
+            let (flags, _) = device_flags(policy, cat, m, &c);
             set.reserve_next(flags, None)
                 .map_err(|r| super::fail(file, 0, &c.describe(), set.refusal_text(r, flags)))?;
             super::insert_controller(devs, c);
@@ -547,7 +569,7 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
     }
     // ---- pass 2: the addresses
     let nbuses = set.buses.len();
-    let mut set = build(policy, m, devs, nbuses, false);
+    let mut set = build(policy, cat, m, devs, nbuses, false);
     reserve_config(&mut set, policy, m, devs, file)?;
     super::chipset::apply(&mut set, policy, m, devs, file)?;
     place_all(&mut set, policy, m, devs, file)?;
@@ -564,12 +586,13 @@ pub fn assign(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> 
 
 fn build<'p>(
     policy: &'p Policy,
+    cat: &'p Catalog,
     m: &Machine,
     devs: &[Dev],
     nbuses: usize,
     dry: bool,
 ) -> AddrSet<'p> {
-    let mut set = AddrSet::new(policy, m.pcie_root, dry);
+    let mut set = AddrSet::new(policy, cat, m.pcie_root, dry);
     let gap = if m.pcie_root {
         "pcie-root-port"
     } else {
@@ -580,8 +603,13 @@ fn build<'p>(
             .iter()
             .find(|d| d.is("controller", "pci") && d.index == Some(i as u32));
         let bus = match ctl {
-            Some(c) => Bus::new(policy, c.model.as_deref().unwrap_or(gap), c.hotplug_off),
-            None => Bus::new(policy, gap, false),
+            Some(c) => Bus::new(
+                policy,
+                cat,
+                c.model.as_deref().unwrap_or(gap),
+                c.hotplug_off,
+            ),
+            None => Bus::new(policy, cat, gap, false),
         };
         set.buses.push(bus);
     }
@@ -604,7 +632,7 @@ fn reserve_config(
         if super::chipset::forced_home(policy, m, devs, d).is_some() {
             continue; // reserved (and checked) by the chipset step
         }
-        let (flags, _) = device_flags(policy, m, d);
+        let (flags, _) = device_flags(policy, set.cat, m, d);
         let flags = if flags == 0 {
             flag::PCI | flag::PCIE
         } else {
@@ -618,14 +646,19 @@ fn reserve_config(
 
 /// Connect flags of the devices the first pass still has to place, with counts (ICH9 USB2
 /// companions share one slot per set).
-fn demands(policy: &Policy, m: &Machine, devs: &[Dev]) -> std::collections::BTreeMap<u32, usize> {
+fn demands(
+    policy: &Policy,
+    cat: &Catalog,
+    m: &Machine,
+    devs: &[Dev],
+) -> std::collections::BTreeMap<u32, usize> {
     let mut out = std::collections::BTreeMap::new();
     let mut usb2_sets = std::collections::BTreeSet::new();
     for d in devs {
         if !matches!(d.addr, Addr::None) {
             continue;
         }
-        let (flags, _) = device_flags(policy, m, d);
+        let (flags, _) = device_flags(policy, cat, m, d);
         if flags == 0 {
             continue;
         }
@@ -647,13 +680,13 @@ fn place_all(
     devs: &mut [Dev],
     file: &str,
 ) -> Result<(), Error> {
-    let order = super::placement_order(policy, m, devs);
+    let order = super::placement_order(policy, set.cat, m, devs);
     for i in order {
         let d = &devs[i];
         if !matches!(d.addr, Addr::None) {
             continue;
         }
-        let (flags, _) = device_flags(policy, m, d);
+        let (flags, _) = device_flags(policy, set.cat, m, d);
         if flags == 0 {
             continue;
         }

@@ -1,46 +1,8 @@
 //! libvirt's addressing policy tables (`models/libvirt.yaml`), loaded once.
 
-use crate::vocab::ConnectKind;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-
-/// A connect kind as models/libvirt.yaml spells it (libvirt's short names: `pci`, `pcie`,
-/// `root-port`, `switch-up`, …), read into the shared vocabulary. An unknown name fails
-/// the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct PolicyKind(pub ConnectKind);
-
-impl TryFrom<String> for PolicyKind {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Ok(PolicyKind(match s.as_str() {
-            "pci" => ConnectKind::PciDevice,
-            "pcie" => ConnectKind::PcieDevice,
-            "root-port" => ConnectKind::PcieRootPort,
-            "switch-up" => ConnectKind::PcieSwitchUpstreamPort,
-            "switch-down" => ConnectKind::PcieSwitchDownstreamPort,
-            "dmi-bridge" => ConnectKind::DmiToPciBridge,
-            "pxb" => ConnectKind::PciExpanderBus,
-            "pxb-pcie" => ConnectKind::PcieExpanderBus,
-            "pci-bridge" => ConnectKind::PciBridge,
-            "pcie-pci-bridge" => ConnectKind::PcieToPciBridge,
-            _ => return Err(format!("unknown connect kind `{s}`")),
-        }))
-    }
-}
-
-/// `none` (a root bus: it plugs into nothing) or a connect kind.
-fn kind_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ConnectKind>, D::Error> {
-    let s = String::deserialize(d)?;
-    if s == "none" {
-        return Ok(None);
-    }
-    PolicyKind::try_from(s)
-        .map(|k| Some(k.0))
-        .map_err(serde::de::Error::custom)
-}
 
 /// How a device element connects, in libvirt's terms: a conventional PCI or PCIe
 /// endpoint, virtio (PCIe where the machine has a PCIe root, else conventional), no PCI
@@ -176,27 +138,23 @@ impl MachineRule {
     }
 }
 
+/// libvirt's policy for a bus model; the bus itself (what it accepts, its slots) is
+/// the catalog's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusRule {
-    pub accepts: Vec<PolicyKind>,
-    pub slots: [u8; 2],
+    /// libvirt places unaddressed devices on it by itself.
     pub autoassign: bool,
-    pub hotplug: bool,
 }
 
+/// How libvirt writes a PCI controller model; how it plugs in is the catalog's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerRule {
-    /// None for a root bus (`none` in the file).
-    #[serde(deserialize_with = "kind_or_none")]
-    pub connect: Option<ConnectKind>,
     pub name: Option<String>,
     pub target: Option<String>,
     pub needs_root: Option<String>,
     pub root: Option<String>,
-    #[serde(default)]
-    pub aggregate: bool,
     /// libvirt refuses this controller on a bus whose index is not lower than its own.
     #[serde(default)]
     pub index_above_bus: bool,
@@ -281,17 +239,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_connect_names_fail_the_load() {
-        let ok: BusRule = crate::yaml::from_str(
-            "{accepts: [pcie, root-port], slots: [1, 31], autoassign: true, hotplug: true}",
-        )
-        .unwrap();
-        assert_eq!(ok.accepts[1], PolicyKind(ConnectKind::PcieRootPort));
-        let err = crate::yaml::from_str::<BusRule>(
-            "{accepts: [pcie, root-prt], slots: [1, 31], autoassign: true, hotplug: true}",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("`root-prt`"), "{err}");
+    fn unknown_names_fail_the_load() {
+        // The bus table holds only libvirt's own flag; what a bus accepts is the catalog's.
+        let err =
+            crate::yaml::from_str::<BusRule>("{autoassign: true, accepts: [pcie]}").unwrap_err();
+        assert!(err.to_string().contains("accepts"), "{err}");
         let err = crate::yaml::from_str::<DeviceRule>("{tag: rng, group: 9, connect: virtual}")
             .unwrap_err();
         assert!(err.to_string().contains("`virtual`"), "{err}");

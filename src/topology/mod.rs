@@ -1,8 +1,10 @@
 //! The output: a fully addressed topology (DESIGN §5).
 
 mod address;
+mod indexes;
 
 pub use address::*;
+pub use indexes::storage_device_indexes;
 
 use crate::spec::{DeviceEntry, Tunables};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,242 @@
+//! A libvirt domain lowered to devaddr's plan model, so that `check` of a domain runs the
+//! independent verifier ([`crate::verify`]) instead of trusting the addresser.
+//!
+//! The lowering reads the `<devices>` of a domain document — not the addresser's device
+//! list — and keeps only what PCI addressing is about: every PCI controller becomes a
+//! plan controller (its model, index, address and `<target>` attributes), every other
+//! element with a PCI `<address>` a plan device of a generic endpoint kind. libvirt
+//! accepts a conventional or PCIe device on either kind of bus when the address is
+//! given, and knows nothing of hotplug reserves or firmware I/O windows, so the
+//! generic kinds ask for neither. The machine's builtin controllers (q35's SATA
+//! controller 0 at 00:1f.2, i440fx's IDE controller at 00:01.1) are the verifier's own
+//! and are not lowered. The verifier applies [`crate::verify::Rules::LibvirtDomain`]:
+//! QEMU's start-time properties that libvirt passes through as written (multifunction,
+//! chassis numbers) are the author's, since `plan` of a domain reproduces libvirt and
+//! its output must pass `check`. Findings name the element (and its line) instead of
+//! plan ids.
+
+use super::domain::number;
+use crate::catalog::{Catalog, Kind};
+use crate::spec::{DeviceEntry, Spec, Tunables};
+use crate::topology::{Address, ControllerEntry, PciAddress};
+use crate::xml::Element;
+use crate::Error;
+
+/// The device kind of a lowered element: a PCI endpoint of either bus type that
+/// needs no hotplug and no I/O window.
+const ENDPOINT_KIND: &str = "libvirt-pci-endpoint";
+
+/// [`ENDPOINT_KIND`] as a catalog entry.
+fn endpoint_kind() -> Kind {
+    crate::yaml::from_str(&format!(
+        "{{kind: {ENDPOINT_KIND}, qemu: '', element: '', family: pci, pci: either, \
+         io_bar: none, hotplug: false, attach: false}}"
+    ))
+    .expect("the lowering's endpoint kind is a valid catalog kind")
+}
+
+/// A lowered domain: the plan (as a spec the verifier reads), the catalog it refers to,
+/// and for every plan id the element it stands for.
+struct Lowered {
+    spec: Spec,
+    catalog: Catalog,
+    names: Vec<(String, String)>,
+}
+
+/// `<interface type='user'> model 'virtio' (line 12)`: how a finding names an element.
+fn describe(el: &Element) -> String {
+    let mut s = format!("<{}", el.name);
+    for a in ["type", "index", "model"] {
+        if let Some(v) = el.attr(a) {
+            s.push_str(&format!(" {a}='{v}'"));
+        }
+    }
+    s.push('>');
+    let model = el.child("model").and_then(|m| m.attr("type"));
+    if let (None, Some(m)) = (el.attr("model"), model) {
+        s.push_str(&format!(" model '{m}'"));
+    }
+    if el.line > 0 {
+        s.push_str(&format!(" (line {})", el.line));
+    }
+    s
+}
+
+fn num(el: &Element, name: &str) -> Option<u32> {
+    el.attr(name)
+        .and_then(|v| number(&v))
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+/// The character data of an element (`<node>1</node>`).
+fn text(el: &Element) -> Option<String> {
+    el.children.iter().find_map(|n| match n {
+        crate::xml::Node::Text(t) => Some(t.trim().to_string()),
+        _ => None,
+    })
+}
+
+/// The element's own PCI `<address>`, if it has one.
+fn pci_address(el: &Element) -> Option<PciAddress> {
+    let a = el
+        .elements()
+        .find(|c| c.name == "address" && c.attr("type").as_deref() == Some("pci"))?;
+    Some(PciAddress {
+        domain: num(a, "domain").unwrap_or(0),
+        bus: num(a, "bus").unwrap_or(0),
+        slot: u8::try_from(num(a, "slot").unwrap_or(0)).ok()?,
+        function: u8::try_from(num(a, "function").unwrap_or(0)).ok()?,
+        multifunction: a.attr("multifunction").map(|v| v == "on"),
+    })
+}
+
+/// A `<controller type='pci'>` as a plan controller.
+fn pci_controller(el: &Element, id: String, index: u32, model: String) -> ControllerEntry {
+    let target = el.child("target");
+    let t = |name: &str| target.and_then(|t| num(t, name));
+    ControllerEntry {
+        id,
+        model,
+        index,
+        numa_node: target
+            .and_then(|t| t.child("node"))
+            .and_then(text)
+            .and_then(|n| number(&n))
+            .and_then(|n| u32::try_from(n).ok()),
+        hotplug: target.and_then(|t| t.attr("hotplug")).map(|v| v != "off"),
+        chassis: t("chassis"),
+        port: t("port"),
+        chassis_nr: t("chassisNr"),
+        bus_nr: t("busNr"),
+        address: pci_address(el).map(Address::Pci),
+        ..Default::default()
+    }
+}
+
+/// Whether `el` is the machine's builtin controller of its type and index, at the
+/// builtin's address.
+fn is_builtin(cat: &Catalog, machine: &crate::catalog::Machine, el: &Element) -> bool {
+    let (Some(ty), Some(index), Some(a)) = (el.attr("type"), num(el, "index"), pci_address(el))
+    else {
+        return false;
+    };
+    machine.builtin_controllers.iter().any(|b| {
+        b.index == index
+            && b.slot == a.slot
+            && b.function == a.function
+            && a.bus == 0
+            && cat
+                .storage
+                .get(&b.model)
+                .is_some_and(|m| ty.parse() == Ok(m.provides))
+    })
+}
+
+/// Lower the `<devices>` of `root` for the catalog machine `machine`.
+fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::Machine) -> Lowered {
+    let mut catalog = cat.clone();
+    catalog.kinds.push(endpoint_kind());
+    let mut spec = Spec {
+        machine: machine.name.clone(),
+        policy: Tunables {
+            hotplug_reserve: Some(0),
+            hotplug_reserve_per_node: Some(0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut names = Vec::new();
+    let devices = root
+        .child("devices")
+        .into_iter()
+        .flat_map(Element::elements);
+    for (i, el) in devices.enumerate() {
+        let pci_ctl = el.name == "controller" && el.attr("type").as_deref() == Some("pci");
+        if pci_ctl {
+            let (Some(index), Some(model)) = (num(el, "index"), el.attr("model")) else {
+                continue;
+            };
+            // The root bus is the verifier's own; libvirt has refused a wrong one.
+            if index == 0 {
+                continue;
+            }
+            let id = format!("pci.{index}");
+            names.push((id.clone(), describe(el)));
+            let mut c = pci_controller(el, id, index, model);
+            // libvirt and QEMU take an expander bus without a `<node>`; the plan model
+            // has one on every expander. Node 0 stands in: no lowered device asks for
+            // a node, so nothing else depends on it.
+            if c.numa_node.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa) {
+                c.numa_node = Some(0);
+            }
+            spec.controllers.push(c);
+        } else if let Some(a) = pci_address(el) {
+            if is_builtin(cat, machine, el) {
+                continue;
+            }
+            let id = format!("element{i}");
+            names.push((id.clone(), describe(el)));
+            spec.devices.push(DeviceEntry {
+                id,
+                kind: ENDPOINT_KIND.into(),
+                hotplug: Some(false),
+                address: Some(Address::Pci(a)),
+                ..Default::default()
+            });
+        }
+    }
+    Lowered {
+        spec,
+        catalog,
+        names,
+    }
+}
+
+/// Run the verifier on the domain `root` (as libvirt completes it) of machine `m`:
+/// its findings, each naming the element. A machine the catalog does not describe, or
+/// one without PCI in libvirt's policy, has nothing to verify.
+pub fn verify(root: &Element, m: &super::Machine, cat: &Catalog) -> Result<Vec<String>, Error> {
+    let Some(machine) = m.rule.and_then(|_| cat.machine(&m.name)) else {
+        return Ok(Vec::new());
+    };
+    let lowered = lower(root, cat, machine);
+    let rules = crate::verify::Rules::LibvirtDomain;
+    let findings = crate::verify::verify_spec_with(&lowered.spec, &lowered.catalog, rules)?;
+    Ok(findings
+        .into_iter()
+        .map(|f| {
+            lowered.names.iter().fold(f, |f, (id, name)| {
+                f.replace(&format!("device `{id}`"), name)
+                    .replace(&format!("controller `{id}`"), name)
+                    .replace(&format!("`{id}`"), name)
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The lowering on its own (no addresser first): the verifier's findings name the
+    /// elements.
+    #[test]
+    fn findings_name_the_elements() {
+        let xml = "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n\
+            <interface type='user'><model type='virtio'/><address type='pci' bus='0' slot='3'/></interface>\n\
+            <sound model='ich9'><address type='pci' bus='0' slot='3'/></sound>\n\
+            <controller type='pci' index='1' model='pcie-root-port'><address type='pci' bus='0' slot='2'/></controller>\n\
+            <rng model='virtio'><address type='pci' bus='1' slot='4'/></rng>\n\
+            <controller type='sata' index='0'><address type='pci' bus='0' slot='0x1f' function='2'/></controller>\n\
+            </devices></domain>";
+        let (doc, m, _) = super::super::read_domain(xml, "t.xml").unwrap();
+        let f = super::verify(&doc.root, &m, crate::Catalog::embedded()).unwrap();
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(
+            f[0].contains("<sound model='ich9'> (line 3) and <interface type='user'> model 'virtio' (line 2) both use"),
+            "{f:?}"
+        );
+        assert!(
+            f[1].starts_with("<rng model='virtio'> (line 5): slot 0x04 outside pcie-root-port <controller type='pci' index='1' model='pcie-root-port'> (line 4)"),
+            "{f:?}"
+        );
+    }
+}
