@@ -137,7 +137,7 @@ pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
     let eff = spec.effective_policy();
 
     // The ordering requirement: ordered devices' PCI addresses ascend.
-    let seq = crate::order::sequence(spec)?;
+    let seq = crate::spec::order::sequence(spec)?;
     type Key = (u32, u32, u8, u8);
     let mut last: Option<(&str, Key)> = None;
     for &i in &seq {

@@ -1,6 +1,7 @@
 //! The input: a minimal description of the guest (DESIGN §4). A plan is also a valid spec.
 
 pub(crate) mod bounds;
+pub(crate) mod order;
 mod tunables;
 
 pub use tunables::*;
