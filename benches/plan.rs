@@ -115,10 +115,7 @@ fn bench_lifecycle(c: &mut Criterion) {
             b.iter(|| devaddr::hotplug(black_box(&plan), &add).unwrap())
         });
     }
-    let q = devaddr::CapacityQuery {
-        kinds: vec!["virtio-net".into()],
-        node: None,
-    };
+    let q = devaddr::CapacityQuery::new(vec!["virtio-net".into()], None);
     let as_spec = plan.to_spec();
     g.bench_function("capacity-virtio-net-200-numa4", |b| {
         b.iter(|| devaddr::capacity(black_box(&as_spec), &q).unwrap())

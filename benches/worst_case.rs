@@ -217,10 +217,7 @@ fn lifecycle(case: &mut Case) {
         eprintln!("seed {}: replan --allow-moves: {e}", case.seed);
     }
     case.replan_moves = Some((d, r.is_ok()));
-    let q = CapacityQuery {
-        kinds: vec!["virtio-net".into()],
-        node: None,
-    };
+    let q = CapacityQuery::new(vec!["virtio-net".into()], None);
     let as_spec = plan.to_spec();
     let (d, r) = timed(|| devaddr::capacity_with(&as_spec, &q, opts));
     case.capacity = Some((d, r.is_ok()));

@@ -10,12 +10,14 @@ pub struct Location {
     pub file: Option<String>,
     /// YAML/JSON path such as `devices[3].numa_node`, or an XML element.
     pub path: Option<String>,
-    /// 1-based line and column, when known.
+    /// 1-based line, when known.
     pub line: Option<usize>,
+    /// 1-based column of that line, when known.
     pub column: Option<usize>,
 }
 
 impl Location {
+    /// A location given only by its YAML/JSON path (`devices[3].numa_node`).
     pub fn path(path: impl Into<String>) -> Self {
         Location {
             path: Some(path.into()),
@@ -48,7 +50,12 @@ impl fmt::Display for Location {
 pub enum Error {
     /// The input is malformed or asks for something that does not exist.
     #[error("{}{message}", location_prefix(.location))]
-    Input { location: Location, message: String },
+    Input {
+        /// Where the problem is (file, path, line), as far as known.
+        location: Location,
+        /// What is wrong and what was expected.
+        message: String,
+    },
     /// The input is well formed but no topology satisfies it.
     #[error("infeasible: {requirement}\n  fix: {fix}")]
     Infeasible {
@@ -59,7 +66,10 @@ pub enum Error {
     },
     /// The independent verifier rejected a plan (a bug if the plan came from `plan()`).
     #[error("plan fails verification:\n{}", .findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
-    Check { findings: Vec<String> },
+    Check {
+        /// One sentence per rule the plan breaks.
+        findings: Vec<String>,
+    },
 }
 
 fn location_prefix(l: &Location) -> String {
@@ -97,4 +107,5 @@ impl Error {
     }
 }
 
+/// The result of a library call: a value or an [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

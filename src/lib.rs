@@ -8,7 +8,30 @@
 //! interchangeable devices and buses (good_lp + microlp), decoded deterministically, and
 //! checked by an independent verifier before it is returned.
 //!
+//! ## Pipeline and modules
+//!
+//! Every planning call ([`plan`], [`replan`], [`hotplug`], [`capacity`]) runs the same
+//! stages. Modules in `code` without a link are private to the crate.
+//!
+//! | Stage | What happens | Where |
+//! |-------|--------------|-------|
+//! | parse | YAML/JSON spec or plan → [`Spec`] / [`Plan`], errors with file, path and line; libvirt domain XML in | [`spec`], [`input`], [`topology`], [`libvirt`] |
+//! | (data) | machine models, controller models and device kinds from `models/`; the hardware vocabulary and limits | [`catalog`], [`vocab`], [`limits`] |
+//! | normalize | defaults from the machine and the policy preset, implied controllers (AHCI for a SATA disk, a USB controller for a USB device…), pins, requirement classes | `normalize` |
+//! | formulate | the integer program over counts per class (demand, capacity, reserves, budgets, order, keep) | `solve::formulate` |
+//! | solve | the program handed to a [`Backend`] (default [`MicroLp`]) within a deterministic [`WorkLimit`] | [`backend`], `solve` |
+//! | decode | counts → concrete controllers, indexes, buses, slots, functions, USB ports and drive units | `solve::decode`, `assemble`, `order` |
+//! | verify | an independent checker that knows nothing of the program; every returned plan has passed it | [`verify`], [`check`] |
+//! | emit | YAML/JSON plan, tree view, QEMU arguments, libvirt XML | [`topology`] ([`Plan::to_yaml`]), [`formats`], [`libvirt`] |
+//!
+//! Replanning, live hotplug and what-if capacity ([`replan`], [`hotplug`], [`capacity`])
+//! run the same stages with the previous topology frozen. Errors are [`Error`] values: bad
+//! input (CLI exit 2), an infeasible request or a failed check (exit 1).
+//!
+//! ## Example
+//!
 //! ```
+//! // parse
 //! let spec = devaddr::Spec::parse(
 //!     r#"
 //! machine: q35
@@ -19,13 +42,23 @@
 //! "#,
 //!     "example.yaml",
 //! )?;
+//! // normalize → formulate → solve → decode → verify
 //! let plan = devaddr::plan(&spec)?;
 //! let net0 = plan.devices.iter().find(|d| d.id == "net0").unwrap();
 //! assert!(matches!(net0.address, Some(devaddr::Address::Pci(_))));
 //! // A plan is a valid spec: planning it again changes nothing.
 //! assert_eq!(devaddr::plan(&plan.to_spec())?, plan);
+//! // The verifier alone, as `devaddr check` runs it: no findings.
+//! assert!(devaddr::check(&plan.to_spec())?.is_empty());
+//! // emit
+//! let tree = devaddr::formats::render(&plan, devaddr::formats::Format::Tree, devaddr::Catalog::embedded());
+//! assert!(tree.contains("net0"));
+//! assert!(plan.to_yaml().contains("id: net0"));
 //! # Ok::<(), devaddr::Error>(())
 //! ```
+
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod assemble;
 pub mod catalog;
@@ -45,18 +78,37 @@ pub mod vocab;
 mod xml;
 mod yaml;
 
+pub use backend::{Backend, MicroLp, WorkLimit};
 pub use catalog::Catalog;
 pub use error::{Error, Location, Result};
 pub use lifecycle::{
     capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,
     CapacityRow, Hotplugged, Move, Replanned,
 };
-pub use solve::backend::{Backend, Ilp, MicroLp, Outcome, Status, WorkLimit};
+// Crate-internal paths src/libvirt/ilp.rs still uses (public as `backend::{Ilp, Outcome}`).
+pub(crate) use backend::{Ilp, Outcome};
 pub use spec::{DeviceEntry, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
 
-/// Options of a planning run.
+pub mod backend {
+    //! The solver backend contract: the integer program devaddr builds ([`Ilp`], with
+    //! its [`Var`]s and [`Row`]s), the trait a MIP solver implements to solve it
+    //! ([`Backend`]), what a solve returns ([`Outcome`], [`Status`]), the default
+    //! implementation ([`MicroLp`]) and the deterministic search budget ([`WorkLimit`]).
+    //! Pass another backend with [`Options::with_backend`](crate::Options::with_backend).
+    pub use crate::solve::backend::{Backend, Ilp, MicroLp, Outcome, Row, Status, Var, WorkLimit};
+}
+
+/// Options of a planning run. Start from [`Options::default`] and change what differs:
+///
+/// ```
+/// let opts = devaddr::Options::default().with_work_limit(devaddr::WorkLimit(100_000));
+/// let spec = devaddr::Spec::parse("machine: q35\ndevices: [{id: n, kind: virtio-net}]\n", "s.yaml")?;
+/// let plan = devaddr::plan_with(&spec, opts)?;
+/// # Ok::<(), devaddr::Error>(())
+/// ```
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct Options<'a> {
     /// The hardware catalog (default: the one built in).
     pub catalog: &'a Catalog,
@@ -69,6 +121,21 @@ pub struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
+    /// The same options with another hardware catalog (e.g. [`Catalog::from_dir`]).
+    pub fn with_catalog(mut self, catalog: &'a Catalog) -> Self {
+        self.catalog = catalog;
+        self
+    }
+    /// The same options with another MIP solver.
+    pub fn with_backend(mut self, backend: &'a dyn Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+    /// The same options with another search budget per integer program.
+    pub fn with_work_limit(mut self, work_limit: WorkLimit) -> Self {
+        self.work_limit = work_limit;
+        self
+    }
     pub(crate) fn solver(&self) -> solve::Solver<'a> {
         solve::Solver {
             backend: self.backend,
@@ -89,7 +156,7 @@ impl Default for Options<'_> {
 
 /// Plan a spec with the built-in catalog and the default solver.
 ///
-/// The returned plan has passed [`verify::verify`]. Errors: [`Error::Input`] for a spec
+/// The returned plan has passed [`verify::verify_against`]. Errors: [`Error::Input`] for a spec
 /// that is malformed or names what does not exist; [`Error::Infeasible`] (with the
 /// binding requirement and a fix) when no topology satisfies it.
 pub fn plan(spec: &Spec) -> Result<Plan> {

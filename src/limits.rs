@@ -51,6 +51,7 @@ pub const MAX_STORAGE_INDEX: u32 = 255;
 /// Highest bus, target and unit number of a drive address. The largest real controller
 /// (virtio-scsi) has target 0-255 and unit 0-16383.
 pub const MAX_DRIVE_BUS: u32 = 255;
+/// Highest target number of a drive address: virtio-scsi's 255.
 pub const MAX_DRIVE_TARGET: u32 = crate::vocab::scsi::MAX_TARGET;
 /// Highest unit number of a drive address (see [`MAX_DRIVE_TARGET`]).
 pub const MAX_DRIVE_UNIT: u32 = crate::vocab::scsi::MAX_UNIT;
@@ -58,6 +59,7 @@ pub const MAX_DRIVE_UNIT: u32 = crate::vocab::scsi::MAX_UNIT;
 /// Deepest USB port path (`1.2.3.4`: a root port and three hubs below it), libvirt's
 /// limit; each port number is 1-based and below 32.
 pub const MAX_USB_PORT_DEPTH: usize = 4;
+/// Highest port number at any level of a USB port path (see [`MAX_USB_PORT_DEPTH`]).
 pub const MAX_USB_PORT_NUMBER: u32 = 31;
 
 /// Largest number a libvirt domain attribute may carry: libvirt reads these as C `int`

@@ -228,11 +228,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     PresetArg::Dense => devaddr::spec::Preset::Dense,
                 });
             }
-            let opts = devaddr::Options {
-                catalog,
-                work_limit,
-                ..Default::default()
-            };
+            let opts = devaddr::Options::default()
+                .with_catalog(catalog)
+                .with_work_limit(work_limit);
             let plan = match &previous {
                 None => devaddr::plan_with(&s, opts).map_err(|e| e.in_file(&spec))?,
                 Some(prev) => {
@@ -280,11 +278,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
         } => {
             let before = devaddr::Plan::parse(&read_input(&plan)?, &plan)?;
             let devices = devaddr::spec::parse_devices(&read_input(&add)?, &add)?;
-            let opts = devaddr::Options {
-                catalog,
-                work_limit,
-                ..Default::default()
-            };
+            let opts = devaddr::Options::default()
+                .with_catalog(catalog)
+                .with_work_limit(work_limit);
             // Errors about the devices to add name that file, the rest the plan.
             let h = devaddr::hotplug_with(&before, &devices, opts).map_err(|e| {
                 let about_add = matches!(&e, Error::Input { location, .. }
@@ -323,12 +319,10 @@ fn run(cli: Cli) -> Result<u8, Error> {
             format,
         } => {
             let s = Spec::parse(&read_input(&input)?, &input)?;
-            let q = devaddr::CapacityQuery { kinds, node };
-            let opts = devaddr::Options {
-                catalog,
-                work_limit,
-                ..Default::default()
-            };
+            let q = devaddr::CapacityQuery::new(kinds, node);
+            let opts = devaddr::Options::default()
+                .with_catalog(catalog)
+                .with_work_limit(work_limit);
             let rows = devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_file(&input))?;
             let text = match format {
                 CapacityFormat::Json => {

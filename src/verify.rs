@@ -4,7 +4,7 @@
 //! NUMA, multifunction, bus-number and I/O budgets, expander bus ranges, reserves, USB
 //! ports and drive units. Every plan passes through it before it is returned.
 
-use crate::catalog::{Catalog, Family, IoBar, Machine, PciModel, ReserveKind};
+use crate::catalog::{Catalog, Family, IoBar, MachineModel, PciModel, ReserveKind};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
@@ -75,7 +75,7 @@ fn same_address(a: &Address, b: &Address) -> bool {
 
 struct World<'a> {
     cat: &'a Catalog,
-    machine: &'a Machine,
+    machine: &'a MachineModel,
     /// PCI buses by index.
     buses: BTreeMap<u32, (&'a ControllerEntry, &'a PciModel)>,
     findings: Vec<String>,
@@ -155,7 +155,7 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
     let eff = spec.effective_policy();
 
     // The ordering requirement: ordered devices' PCI addresses ascend.
-    let seq = crate::order::sequence(spec)?;
+    let seq = crate::spec::order::sequence(spec)?;
     type Key = (u32, u32, u8, u8);
     let mut last: Option<(&str, Key)> = None;
     for &i in &seq {
@@ -530,7 +530,7 @@ fn device_has_io(w: &World, io: IoBar, bus: u32) -> bool {
     }
 }
 
-fn storage_connect(cat: &Catalog, machine: &Machine, model: &str) -> ConnectKind {
+fn storage_connect(cat: &Catalog, machine: &MachineModel, model: &str) -> ConnectKind {
     let pcie = machine.pcie
         && cat
             .kind(model)

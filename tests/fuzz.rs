@@ -880,10 +880,7 @@ impl Fuzzer {
     }
 
     fn capacity(&mut self, input: &Input, plan: &Plan, kind: &str) {
-        let q = CapacityQuery {
-            kinds: vec![kind.to_string()],
-            node: None,
-        };
+        let q = CapacityQuery::new(vec![kind.to_string()], None);
         let s = plan.to_spec();
         match self.call("capacity", input, || {
             devaddr::capacity_with(&s, &q, Options::default())

@@ -363,7 +363,7 @@ proptest! {
         let add: Vec<DeviceEntry> = (0..new.len())
             .map(|i| DeviceEntry { id: format!("hp{i}"), kind: "virtio-net".into(), ..Default::default() })
             .collect();
-        let q = devaddr::CapacityQuery { kinds: vec!["virtio-net".into()], node: None };
+        let q = devaddr::CapacityQuery::new(vec!["virtio-net".into()], None);
         let live = devaddr::capacity(&running.to_spec(), &q).unwrap()[0].live as usize;
         match devaddr::hotplug(&running, &add) {
             Ok(h) => {

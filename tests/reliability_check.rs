@@ -38,9 +38,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn tmp(name: &str, text: &str) -> String {
+    // Tests run in parallel and several write a file of the same name: each call gets its
+    // own, so that no test reads another's half-written file.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("devaddr-relcheck-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    let p = dir.join(format!("{n}-{name}"));
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }

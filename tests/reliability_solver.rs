@@ -204,7 +204,8 @@ fn the_work_limit_is_stated_and_deterministic() {
 /// it ends with an unproven plan, the plan's header says `feasible` with the gap.
 #[test]
 fn limit_outcomes_reach_the_caller() {
-    use devaddr::{Backend, Ilp, MicroLp, Options, Outcome, Status, WorkLimit};
+    use devaddr::backend::{Backend, Ilp, MicroLp, Outcome, Status, WorkLimit};
+    use devaddr::Options;
     struct Nothing;
     impl Backend for Nothing {
         fn solve(&self, _: &Ilp, _: WorkLimit, _: Option<&[i64]>) -> Result<Outcome, String> {
@@ -236,11 +237,9 @@ fn limit_outcomes_reach_the_caller() {
     .unwrap();
     let err = devaddr::plan_with(
         &spec,
-        Options {
-            backend: &Nothing,
-            work_limit: WorkLimit(1234),
-            ..Options::default()
-        },
+        Options::default()
+            .with_backend(&Nothing)
+            .with_work_limit(WorkLimit(1234)),
     )
     .unwrap_err();
     assert_eq!(err.exit_code(), 1);
@@ -249,14 +248,7 @@ fn limit_outcomes_reach_the_caller() {
         text.contains("work limit (1234)") && text.contains("--work-limit"),
         "{text}"
     );
-    let plan = devaddr::plan_with(
-        &spec,
-        Options {
-            backend: &Unproven,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let plan = devaddr::plan_with(&spec, Options::default().with_backend(&Unproven)).unwrap();
     let yaml = devaddr::formats::render(
         &plan,
         devaddr::formats::Format::Yaml,

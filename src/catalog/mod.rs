@@ -4,6 +4,9 @@
 mod types;
 
 pub use types::*;
+// The crate-internal old name of `MachineModel`, kept only so that src/normalize/ (being
+// restructured on another branch) compiles unchanged; remove once it says MachineModel.
+pub(crate) use types::MachineModel as Machine;
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -20,12 +23,18 @@ const EMBEDDED_MACHINES: &[(&str, &str)] = &[
 const EMBEDDED_CONTROLLERS: &str = include_str!("../../models/controllers.yaml");
 const EMBEDDED_DEVICES: &str = include_str!("../../models/devices.yaml");
 
-/// The whole catalog.
+/// The whole catalog, validated at load: every model a machine or kind names exists.
+/// Build it with [`Catalog::embedded`] or [`Catalog::from_dir`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Catalog {
-    pub machines: Vec<Machine>,
+    /// Machine types (`models/machines/*.yaml`), in file-name order.
+    pub machines: Vec<MachineModel>,
+    /// PCI controller models (`pci:` of `controllers.yaml`), by model name.
     pub pci: BTreeMap<String, PciModel>,
+    /// USB and drive controller models (`storage:` of `controllers.yaml`), by model name.
     pub storage: BTreeMap<String, StorageModel>,
+    /// Device kinds (`devices.yaml`), in file order.
     pub kinds: Vec<Kind>,
 }
 
@@ -82,7 +91,7 @@ impl Catalog {
     ) -> Result<Catalog> {
         let mut ms = Vec::new();
         for (name, text) in machines {
-            ms.push(crate::yaml::from_str::<Machine>(&text).map_err(|e| e.in_file(&name))?);
+            ms.push(crate::yaml::from_str::<MachineModel>(&text).map_err(|e| e.in_file(&name))?);
         }
         let ctl: ControllersFile =
             crate::yaml::from_str(controllers.1).map_err(|e| e.in_file(controllers.0))?;
@@ -170,7 +179,7 @@ impl Catalog {
     }
 
     /// Find a machine by name, alias or versioned name (`pc-q35-9.2`, `pc-i440fx-8.0`, `virt-9.0`).
-    pub fn machine(&self, name: &str) -> Option<&Machine> {
+    pub fn machine(&self, name: &str) -> Option<&MachineModel> {
         self.machines
             .iter()
             .find(|m| m.name == name || m.aliases.iter().any(|a| a == name))

@@ -3,39 +3,62 @@
 pub use crate::vocab::{Attr, ConnectFlags, ConnectKind, ControllerType, Function, Slot};
 use serde::{Deserialize, Serialize};
 
-/// A machine type (`models/machines/*.yaml`).
+/// A machine type (`models/machines/*.yaml`): QEMU's `-machine` board with its chipset,
+/// root bus, built-in devices, the controller models the planner may add to it and its
+/// firmware limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Machine {
+#[non_exhaustive]
+pub struct MachineModel {
+    /// Canonical name, written into plans as `machine:` (`q35`, `pc-i440fx`, `virt`).
     pub name: String,
+    /// Other names a spec may use (`pc`, `pc-q35`). A versioned QEMU machine name
+    /// (`pc-q35-9.2`, `pc-i440fx-8.0`, `virt-9.0`) matches the name or an alias followed
+    /// by `-` ([`Catalog::machine`](crate::Catalog::machine)).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Guest architecture as libvirt and QEMU name it (`x86_64`, `aarch64`); a spec's
+    /// `arch:` must equal it.
     pub arch: String,
+    /// The QEMU emulator for this machine (`qemu-system-x86_64`), used by the QEMU
+    /// output format and the real-QEMU tests.
     pub qemu_binary: String,
+    /// Value of QEMU's `-machine` option (`q35`, `pc`, `virt`).
     pub qemu_machine: String,
+    /// Further QEMU arguments the machine needs to start (`["-cpu", "cortex-a57"]` on
+    /// `virt`); empty by default.
     #[serde(default)]
     pub qemu_extra: Vec<String>,
+    /// Firmware the limits were measured with (`seabios`, `uefi`); descriptive today.
     pub firmware: String,
-    /// Model of the root bus (controller index 0).
+    /// PCI controller model of the root bus, controller index 0 (`pcie-root` on PCI
+    /// Express machines, `pci-root` on i440fx); a model in `controllers.yaml`.
     pub root: String,
     /// QEMU's name for the root bus (`pcie.0`, `pci.0`).
     pub root_bus_name: String,
     /// Whether PCIe endpoints exist here (false: every device is conventional PCI).
     pub pcie: bool,
-    /// Root-bus functions occupied by the chipset.
+    /// Root-bus functions occupied by the chipset (host bridge, ISA/LPC bridge, SMBus…):
+    /// no device may be placed there.
     #[serde(default)]
     pub builtin: Vec<BuiltinSlot>,
-    /// Storage/USB controllers that exist with the machine.
+    /// Storage/USB controllers that exist with the machine (q35's AHCI at 00:1f.2,
+    /// i440fx's PIIX3 IDE at 00:01.1): QEMU creates them, plans list them as `builtin`.
     #[serde(default)]
     pub builtin_controllers: Vec<BuiltinController>,
-    /// Root-bus functions reserved for a controller model if the plan uses one.
+    /// Root-bus functions reserved for a controller model if the plan uses one (i440fx:
+    /// the PIIX3 UHCI at 00:01.2).
     #[serde(default)]
     pub fixed_controller_slots: Vec<FixedControllerSlot>,
-    /// Slot of the first (primary) video device.
+    /// Root-bus slot of the first (primary) video device when it is not pinned and the
+    /// slot is free (q35: 0x01, i440fx: 0x02); none on machines without one.
     #[serde(default)]
     pub primary_video: Option<SlotRef>,
+    /// The PCI controller models the planner adds to this machine, by role.
     pub grow: Grow,
+    /// Controller models used when a device implies a controller the spec does not name.
     pub defaults: Defaults,
+    /// Budgets of the machine and its firmware.
     pub limits: Limits,
     /// What counts as a reserved hotplug slot: a PCIe port or a conventional PCI slot.
     pub reserve_kind: ReserveKind,
@@ -44,50 +67,75 @@ pub struct Machine {
     pub capacity_kinds: Vec<String>,
 }
 
+/// What a hotplug reserve (`hotplug_reserve:` in a spec) counts on a machine, and what a
+/// plan's `free:` reports (`reserve_kind:` in a machine file, kebab-case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReserveKind {
+    /// An empty hotpluggable PCIe port (pcie-root-port or switch downstream port): PCI
+    /// Express machines, whose root bus is not hotpluggable.
     PciePort,
+    /// An empty hotpluggable slot of a conventional PCI bus (pci-root, pci-bridge):
+    /// i440fx.
     PciSlot,
 }
 
+/// Functions of a root-bus slot that the chipset occupies (`builtin:` in a machine file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltinSlot {
+    /// Slot on the root bus (bus 0), 0-31.
     pub slot: Slot,
+    /// Occupied functions of that slot, 0-7.
     pub functions: Vec<Function>,
+    /// What sits there, for messages and the tree view (`"ICH9 SMBus"`).
     pub what: String,
 }
 
+/// A USB or drive controller that comes with the machine (`builtin_controllers:`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltinController {
+    /// Id of the controller in plans (`sata0`, `ide0`).
     pub id: String,
+    /// Controller model, a `storage:` model of `controllers.yaml` (`ich9-ahci`).
     pub model: String,
+    /// Controller index among controllers of its type (libvirt's `index`), usually 0.
     pub index: u32,
+    /// Its root-bus slot, 0-31.
     pub slot: Slot,
+    /// Its function in that slot, 0-7.
     pub function: Function,
     /// QEMU names this controller's buses `<prefix>.N`.
     pub qemu_bus_prefix: String,
 }
 
+/// A root-bus address kept for a controller model, used only if a plan needs that
+/// controller (`fixed_controller_slots:`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixedControllerSlot {
+    /// Controller model the address belongs to (`piix3-uhci`).
     pub model: String,
+    /// Root-bus slot, 0-31.
     pub slot: Slot,
+    /// Function in that slot, 0-7.
     pub function: Function,
 }
 
+/// A root-bus slot, named by a machine file (`primary_video: {slot: 0x01}`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlotRef {
+    /// Slot on the root bus, 0-31.
     pub slot: Slot,
 }
 
-/// Controller models the planner adds, by role.
+/// PCI controller models the planner adds, by role (`grow:` in a machine file). A role
+/// left out is never grown on that machine (i440fx has no PCIe ports).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Grow {
     /// Port for a PCIe endpoint (pcie-root-port).
     #[serde(default)]
@@ -98,29 +146,46 @@ pub struct Grow {
     /// Further conventional-PCI buses (pci-bridge).
     #[serde(default)]
     pub pci_bridge: Option<String>,
-    /// PCIe switch (upstream port on a root port, downstream ports on it).
+    /// Upstream port of a PCIe switch, plugged into a root port when the root bus has
+    /// no slot left for more root ports (x3130-upstream).
     #[serde(default)]
     pub pcie_switch_upstream: Option<String>,
+    /// Downstream port of a PCIe switch: up to 32 on one upstream port, each a
+    /// hotpluggable port for one PCIe endpoint (xio3130-downstream).
     #[serde(default)]
     pub pcie_switch_downstream: Option<String>,
-    /// Expander bus carrying a NUMA node.
+    /// Expander bus carrying a NUMA node (pxb-pcie on PCIe machines, pxb on i440fx).
     #[serde(default)]
     pub numa_expander: Option<String>,
 }
 
+/// Controller models added when a device needs one the spec does not name (`defaults:`
+/// in a machine file); each a `storage:` model of `controllers.yaml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Defaults {
+    /// USB controller for USB devices (`qemu-xhci` on q35 and virt, `piix3-uhci` on
+    /// i440fx).
     pub usb_controller: String,
+    /// SATA (AHCI) controller for SATA disks beyond the built-in one (`ich9-ahci`).
     pub sata_controller: String,
+    /// SCSI controller for SCSI disks (`virtio-scsi`).
     pub scsi_controller: String,
 }
 
+/// Budgets of a machine and its firmware (`limits:` in a machine file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Limits {
+    /// PCI bus numbers in the machine's one PCI domain, the root bus (bus 0) included:
+    /// 256 on every machine today. Each added bridge, port or expander consumes
+    /// [`PciModel::bus_numbers`] of them.
     pub bus_numbers: u32,
-    /// 4 KiB I/O windows the firmware can hand to bridges (x86 only).
+    /// 4 KiB I/O windows the firmware can hand to bridges (x86 only): every port or
+    /// bridge with a device that has an I/O BAR below it takes one. Measured on QEMU 7.2
+    /// with SeaBIOS, one kept as margin (q35: 13, i440fx: 8); none means no budget.
     #[serde(default)]
     pub io_windows: Option<u32>,
 }
@@ -128,37 +193,45 @@ pub struct Limits {
 /// `models/controllers.yaml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ControllersFile {
+pub(crate) struct ControllersFile {
     pub pci: Vec<PciModel>,
     pub storage: Vec<StorageModel>,
 }
 
-/// A PCI controller model.
+/// A PCI controller model (`pci:` in `controllers.yaml`): a root bus, port, bridge,
+/// switch port or expander bus, named as libvirt's `<controller type='pci' model=…>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PciModel {
+    /// libvirt's model name (`pcie-root-port`, `pci-bridge`, `pcie-expander-bus`).
     pub model: String,
-    /// QEMU device name; None for the machine's root bus.
+    /// QEMU device name (`pcie-root-port`, `pcie-pci-bridge`, `pxb-pcie`); None for the
+    /// machine's root bus, which QEMU creates with the machine.
     pub qemu: Option<String>,
     /// The connect kind of the slot it plugs into (its own type); None for roots.
     pub connect: Option<ConnectKind>,
-    /// Several share one slot as functions (pcie-root-port).
+    /// Several share one slot as functions 0-7 (pcie-root-port, as libvirt places them).
     #[serde(default)]
     pub aggregate: bool,
-    /// Carries a NUMA node (expander buses).
+    /// Carries a NUMA node (expander buses: QEMU's `numa_node` property).
     #[serde(default)]
     pub numa: bool,
-    /// Bus numbers it consumes.
+    /// PCI bus numbers it consumes from [`Limits::bus_numbers`] (1 for ports and bridges,
+    /// 2 for a pxb: its own root bus plus the internal bridge behind it).
     pub bus_numbers: u32,
-    /// Hotplug of its bus can be switched off.
+    /// Hotplug of its bus can be switched off (QEMU `hotplug=off`, libvirt
+    /// `<target hotplug='off'/>`): PCIe root and downstream ports.
     #[serde(default)]
     pub hotplug_settable: bool,
     /// Extra attributes the plan fills in (chassis, port, chassis_nr, bus_nr).
     #[serde(default)]
     pub attrs: Vec<Attr>,
-    /// Relative cost of adding one (objective weight).
+    /// Relative cost of adding one (objective weight); 1 by default, 2 for expander
+    /// buses.
     #[serde(default = "one")]
     pub cost: u32,
+    /// What its bus provides downstream.
     pub bus: BusSpec,
 }
 
@@ -166,12 +239,16 @@ fn one() -> u32 {
     1
 }
 
-/// What a controller's bus provides downstream.
+/// What a controller's bus provides downstream (`bus:` of a PCI controller model).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BusSpec {
-    /// Inclusive slot range.
+    /// Inclusive range of usable slots, within 0-31 (`[0, 0]` for a PCIe port's single
+    /// slot, `[1, 31]` for a pci-bridge whose slot 0 is its SHPC).
     pub slots: [u8; 2],
+    /// Whether devices may be hot-plugged into its slots (unless a plan switches it off
+    /// where [`PciModel::hotplug_settable`]).
     pub hotplug: bool,
     /// PCIe bus (endpoints on it are PCIe) or conventional.
     pub express: bool,
@@ -180,6 +257,7 @@ pub struct BusSpec {
 }
 
 impl BusSpec {
+    /// How many slots the bus has (the size of [`BusSpec::slots`]).
     pub fn slot_count(&self) -> u32 {
         u32::from(self.slots[1]) - u32::from(self.slots[0]) + 1
     }
@@ -189,21 +267,30 @@ impl BusSpec {
     }
 }
 
-/// A controller of a non-PCI bus (USB, SATA, IDE, SCSI).
+/// A controller of a non-PCI bus (USB, SATA, IDE, SCSI): `storage:` in
+/// `controllers.yaml`. The controller is itself a PCI device, described in `devices.yaml`
+/// under the same name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct StorageModel {
+    /// Model name, also its device kind (`qemu-xhci`, `ich9-ahci`, `virtio-scsi`).
     pub model: String,
     /// The bus it provides to the devices plugged into it.
     pub provides: ControllerType,
-    /// USB: root ports (default and maximum).
+    /// USB: root ports of one controller when the spec sets no `ports:` (qemu-xhci: 4,
+    /// piix3-uhci: 2).
     #[serde(default)]
     pub ports: Option<u32>,
+    /// USB: most root ports one controller can be given (QEMU `p2`/`p3`; qemu-xhci: 15).
     #[serde(default)]
     pub max_ports: Option<u32>,
-    /// Drive controllers: buses and units per bus.
+    /// Drive controllers: buses per controller (the `bus` of a drive address; IDE: 2,
+    /// primary and secondary); 1 when absent.
     #[serde(default)]
     pub buses: Option<u32>,
+    /// Drive controllers: units per bus (the `unit` of a drive address; AHCI: 6 ports,
+    /// IDE: master and slave, virtio-scsi: 7); 1 when absent.
     #[serde(default)]
     pub units: Option<u32>,
 }
@@ -221,54 +308,82 @@ impl StorageModel {
 /// `models/devices.yaml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DevicesFile {
+pub(crate) struct DevicesFile {
     pub kinds: Vec<Kind>,
 }
 
+/// The kind of address a device kind takes (`family:` in `devices.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Family {
+    /// A PCI/PCIe function: a PCI address (domain, bus, slot, function).
     Pci,
+    /// A USB device: a port of a USB controller (`bus` = controller index, `port`).
     Usb,
+    /// A disk on a SATA, SCSI or IDE controller: a drive address (controller, bus,
+    /// target, unit).
     Drive,
 }
 
+/// Which PCI bus type a PCI device kind works on (`pci:` in `devices.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PciType {
+    /// Conventional PCI only (e1000, rtl8139): a conventional bus, or a PCIe root bus as
+    /// an integrated endpoint.
     Pci,
+    /// A PCI Express endpoint (e1000e, nvme, vfio-pci): a PCIe port.
     Pcie,
+    /// Either (virtio): modern on a PCIe port, transitional on a conventional bus.
     Either,
 }
 
+/// Whether a device has an I/O BAR (port I/O space), which takes a 4 KiB I/O window in
+/// every bridge above it ([`Limits::io_windows`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IoBar {
+    /// No I/O BAR.
     None,
+    /// Always an I/O BAR (e1000, ich9-ahci).
     Always,
+    /// An I/O BAR only when placed as conventional PCI (transitional virtio).
     Legacy,
 }
 
-/// A device kind.
+/// A device kind (`kinds:` in `devices.yaml`): what a spec's `kind:` names.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Kind {
+    /// Name used in specs and plans (`virtio-net`, `sata-disk`, `usb-tablet`).
     pub kind: String,
+    /// QEMU `-device` driver (`virtio-net-pci`, `ide-hd`).
     pub qemu: String,
-    /// libvirt element it corresponds to.
+    /// The libvirt `<devices>` element it corresponds to (`interface`, `disk`,
+    /// `controller`, `hostdev`, `input`…).
     pub element: String,
+    /// The kind of address it takes.
     pub family: Family,
+    /// For PCI kinds, the PCI bus type it needs; None for USB and drive kinds.
     #[serde(default)]
     pub pci: Option<PciType>,
+    /// Whether it has an I/O BAR; none by default.
     #[serde(default = "no_io")]
     pub io_bar: IoBar,
+    /// The QEMU backend its placeholder in the QEMU output gets: `netdev` (user-mode
+    /// networking), `drive` (a null block device) or none.
     #[serde(default)]
     pub backend: Option<String>,
     /// It is also a controller of a non-PCI bus (model in controllers.yaml `storage`).
     #[serde(default)]
     pub controller: Option<String>,
+    /// For drive kinds, the controller type the disk plugs into (SATA, SCSI or IDE).
     #[serde(default)]
     pub drive_bus: Option<ControllerType>,
+    /// A video device: the first one goes to the machine's
+    /// [`MachineModel::primary_video`] slot.
     #[serde(default)]
     pub video: bool,
     /// QEMU needs a `serial=` property.

@@ -8,10 +8,15 @@ use crate::{Catalog, Plan};
 
 /// Output format names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
+    /// The plan as YAML (DESIGN §5).
     Yaml,
+    /// The plan as JSON, the same structure as YAML.
     Json,
+    /// A tree of buses, slots and devices, like `lspci -tv`.
     Tree,
+    /// QEMU command-line arguments (`-machine`, `-device` …), one per line.
     Qemu,
 }
 

@@ -8,7 +8,7 @@ use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
 use crate::vocab::ControllerType;
 
 /// QEMU bus names of the plan's buses and storage controllers.
-pub struct Names<'a> {
+pub(crate) struct Names<'a> {
     plan: &'a Plan,
     cat: &'a Catalog,
     root_bus: String,
@@ -204,16 +204,17 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     args
 }
 
-/// A backend a device needs: the command-line option and its value.
+/// A QEMU backend a device needs (`-netdev`, `-drive`, `-chardev`): the command-line
+/// option and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backend {
-    pub option: &'static str,
-    pub value: String,
+struct BackendArg {
+    option: &'static str,
+    value: String,
 }
 
-impl Backend {
+impl BackendArg {
     fn new(option: &'static str, value: String) -> Self {
-        Backend { option, value }
+        BackendArg { option, value }
     }
 }
 
@@ -223,9 +224,9 @@ fn device_args(
     cat: &Catalog,
     names: &Names,
     i: usize,
-) -> Option<(String, Vec<Backend>)> {
+) -> Option<(String, Vec<BackendArg>)> {
     let d = &plan.devices[i];
-    let mut backends: Vec<Backend> = Vec::new();
+    let mut backends: Vec<BackendArg> = Vec::new();
     {
         let k = cat.kind(&d.kind)?;
         let qemu = match (&k.standin, &d.host) {
@@ -269,11 +270,11 @@ fn device_args(
         }
         match k.backend.as_deref() {
             Some("netdev") => {
-                backends.push(Backend::new("-netdev", format!("user,id=netdev{i}")));
+                backends.push(BackendArg::new("-netdev", format!("user,id=netdev{i}")));
                 s.push_str(&format!(",netdev=netdev{i}"));
             }
             Some("drive") => {
-                backends.push(Backend::new(
+                backends.push(BackendArg::new(
                     "-blockdev",
                     format!("driver=null-co,node-name=drive{i}"),
                 ));
@@ -282,7 +283,7 @@ fn device_args(
             _ => {}
         }
         if qemu == "pci-serial" {
-            backends.push(Backend::new("-chardev", format!("null,id=chardev{i}")));
+            backends.push(BackendArg::new("-chardev", format!("null,id=chardev{i}")));
             s.push_str(&format!(",chardev=chardev{i}"));
         }
         Some((s, backends))

@@ -55,9 +55,13 @@ pub struct LibvirtOptions {
 
 /// The machine of a domain and libvirt's rules for it.
 pub struct Machine {
+    /// The domain's machine type as written (`pc-q35-9.2`).
     pub name: String,
+    /// The domain's architecture (`x86_64`).
     pub arch: String,
+    /// libvirt's rules for that machine family (models/libvirt.yaml), if it is known.
     pub rule: Option<&'static MachineRule>,
+    /// Whether the root bus is `pcie-root` (PCI Express) rather than `pci-root`.
     pub pcie_root: bool,
 }
 

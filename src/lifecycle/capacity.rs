@@ -13,8 +13,10 @@ use crate::vocab::{ConnectKind, ControllerType};
 use crate::Options;
 use serde::{Deserialize, Serialize};
 
-/// What to ask.
+/// What to ask. [`CapacityQuery::default`] asks for the machine's representative kinds
+/// everywhere; [`CapacityQuery::new`] for given kinds, on one node or everywhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CapacityQuery {
     /// Device kinds (default: the machine's representative set).
     pub kinds: Vec<String>,
@@ -25,13 +27,25 @@ pub struct CapacityQuery {
 /// One answer: how many more devices of `kind` fit on `node` (None: not below a NUMA
 /// expander bus).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CapacityRow {
+    /// The device kind counted.
     pub kind: String,
+    /// The guest NUMA node counted (devices below its expander bus); None for devices
+    /// outside any expander.
     pub node: Option<u32>,
     /// Now, in the running guest: hot-added into free hotpluggable places.
     pub live: u32,
     /// At next boot: with controllers added as needed, every current address kept.
     pub next_boot: u32,
+}
+
+impl CapacityQuery {
+    /// Ask about `kinds` (empty: the machine's representative set), on NUMA node `node`
+    /// only or (None) outside expanders and then on every node.
+    pub fn new(kinds: Vec<String>, node: Option<u32>) -> Self {
+        CapacityQuery { kinds, node }
+    }
 }
 
 /// Ceiling of any count (far above what a PCI domain holds).
@@ -42,7 +56,7 @@ const MAX: u32 = 1 << 16;
 ///
 /// ```
 /// let spec = devaddr::Spec::parse("machine: q35\npolicy: {hotplug_reserve: 3}\ndevices:\n  - {id: net0, kind: virtio-net}\n", "s.yaml")?;
-/// let q = devaddr::CapacityQuery { kinds: vec!["virtio-net".into()], node: None };
+/// let q = devaddr::CapacityQuery::new(vec!["virtio-net".into()], None);
 /// let rows = devaddr::capacity(&spec, &q)?;
 /// assert_eq!(rows[0].live, 3); // the three reserved root ports
 /// assert!(rows[0].next_boot > 3); // more root ports can be added at next boot

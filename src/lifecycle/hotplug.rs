@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 /// The result of [`hotplug`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Hotplugged {
     /// The plan with the new devices in it.
     pub plan: Plan,

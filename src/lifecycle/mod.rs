@@ -26,7 +26,7 @@ fn machine_name(cat: &Catalog, machine: &str) -> Result<String> {
 /// mistakes are reported as bad input (exit 2), not blamed on the previous plan.
 fn validate(spec: &Spec, cat: &Catalog) -> Result<()> {
     crate::normalize::normalize(spec, cat).map(|_| ())?;
-    crate::order::sequence(spec).map(|_| ())
+    crate::spec::order::sequence(spec).map(|_| ())
 }
 
 /// A plan handed to hotplug, capacity or replan must pass `devaddr check` first: planning

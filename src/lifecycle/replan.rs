@@ -15,9 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A device that did not keep its previous address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Move {
+    /// Id of the device.
     pub id: String,
+    /// Its address in the previous plan.
     pub from: Address,
+    /// Its address in the new plan (None when it has none there).
     pub to: Option<Address>,
     /// Why it could not stay.
     pub reason: String,
@@ -25,7 +29,9 @@ pub struct Move {
 
 /// The result of [`replan_with`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Replanned {
+    /// The new plan, verified.
     pub plan: Plan,
     /// Devices that moved (always empty unless moves were allowed).
     pub moves: Vec<Move>,

@@ -163,7 +163,7 @@ fn policy(t: &Tunables) -> Result<()> {
 }
 
 /// The numbers whose bound depends on the machine (its catalog entry).
-pub(crate) fn against_machine(spec: &Spec, machine: &crate::catalog::Machine) -> Result<()> {
+pub(crate) fn against_machine(spec: &Spec, machine: &crate::catalog::MachineModel) -> Result<()> {
     let bus_numbers = machine.limits.bus_numbers;
     for (field, value) in [
         ("hotplug_reserve", spec.policy.hotplug_reserve),

@@ -1,6 +1,7 @@
 //! The input: a minimal description of the guest (DESIGN §4). A plan is also a valid spec.
 
 pub(crate) mod bounds;
+pub(crate) mod order;
 mod tunables;
 
 pub use tunables::*;
@@ -24,6 +25,7 @@ pub struct Spec {
     /// Guest architecture; inferred from the machine when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// Global placement tunables (`policy:`); all optional, defaults from the preset.
     #[serde(default)]
     pub policy: Tunables,
     /// PCI devices (by id) whose addresses must ascend in this order (NIC names follow
@@ -33,6 +35,7 @@ pub struct Spec {
     /// Controllers that already exist (with their index and usually their address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controllers: Vec<ControllerEntry>,
+    /// The devices wanted, each with optional pins and per-device tunables.
     pub devices: Vec<DeviceEntry>,
     /// What a plan reports as left over; ignored on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +50,8 @@ pub struct DeviceEntry {
     pub id: String,
     /// A kind from the catalog (`devaddr models`).
     pub kind: String,
+    /// Guest NUMA node the device belongs to (0-based, below `policy.numa_nodes`): it is
+    /// placed below that node's expander bus (QEMU pxb/pxb-pcie `numa_node`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numa_node: Option<u32>,
     /// Must sit in a hotpluggable slot.
@@ -77,7 +82,10 @@ pub struct DeviceEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BusType {
+    /// Conventional PCI: a slot of a conventional bus (pci-root, pci-bridge,
+    /// pcie-to-pci-bridge) — transitional virtio on a PCIe machine.
     Pci,
+    /// PCI Express: a PCIe port (or the PCIe root bus as an integrated endpoint).
     Pcie,
 }
 

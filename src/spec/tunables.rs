@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// Policy presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Preset {
     /// libvirt's conventions: one PCIe endpoint per root port, bridges for conventional PCI.
     #[default]
@@ -21,13 +22,16 @@ pub enum Preset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Prefer {
+    /// PCI Express (the default): modern virtio on a PCIe port.
     Pcie,
+    /// Conventional PCI: transitional virtio on a conventional bus.
     Pci,
 }
 
 /// `multifunction:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Multifunction {
     /// One device per slot.
     Off,
@@ -41,6 +45,7 @@ pub enum Multifunction {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tunables {
+    /// The preset whose defaults fill every field left out (`libvirt` by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,
     /// Empty hotpluggable ports (PCIe machines) or slots (PCI machines) to leave, in total.
@@ -52,11 +57,15 @@ pub struct Tunables {
     /// Guest NUMA nodes that devices may name (0..numa_nodes-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numa_nodes: Option<u32>,
+    /// Bus type for devices that can be either (virtio); `pcie` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefer: Option<Prefer>,
+    /// Which devices may share a slot as functions; `group` by default, `pack` in the
+    /// `dense` preset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multifunction: Option<Multifunction>,
-    /// Hotplug setting of added root ports.
+    /// Hotplug setting of added root ports (`on`/`off` or `true`/`false`); on by
+    /// default.
     #[serde(
         default,
         deserialize_with = "on_off",
@@ -67,13 +76,22 @@ pub struct Tunables {
 
 /// Tunables with every default filled in from the preset.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Effective {
+    /// The preset the defaults came from.
     pub preset: Preset,
+    /// Empty hotpluggable ports (PCIe machines) or slots (PCI machines) to leave in total.
     pub hotplug_reserve: u32,
+    /// Empty hotpluggable ports to leave under each NUMA node's expander bus.
     pub hotplug_reserve_per_node: u32,
+    /// Guest NUMA nodes devices may name: the spec's value, else the highest node named
+    /// plus one (0 when none is).
     pub numa_nodes: u32,
+    /// Bus type for devices that can be either.
     pub prefer: Prefer,
+    /// Which devices may share a slot.
     pub multifunction: Multifunction,
+    /// Hotplug setting of the PCIe ports the planner adds.
     pub root_port_hotplug: bool,
     /// Devices default to `hotplug: true`.
     pub hotplug_by_default: bool,

@@ -8,25 +8,38 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Address {
+    /// `type: pci`: a PCI function.
     Pci(PciAddress),
+    /// `type: usb`: a USB port.
     Usb(UsbAddress),
+    /// `type: drive`: a unit of a disk controller.
     Drive(DriveAddress),
 }
 
+/// A PCI address as libvirt writes it (`<address type='pci' domain= bus= slot= function=/>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PciAddress {
+    /// PCI domain (segment); 0 by default, the only one devaddr plans.
     #[serde(default)]
     pub domain: u32,
+    /// Index of the PCI controller providing the bus (libvirt's convention), not the
+    /// guest's bus number: 0 is the root bus.
     pub bus: u32,
+    /// Slot (device number) on that bus, 0-31.
     pub slot: u8,
+    /// Function in the slot, 0-7; 0 by default.
     #[serde(default)]
     pub function: u8,
+    /// Set on function 0 of a slot whose other functions are used (QEMU
+    /// `multifunction=on`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multifunction: Option<bool>,
 }
 
 impl PciAddress {
+    /// Function `function` of slot `slot` on bus `bus` (controller index), domain 0,
+    /// no multifunction flag.
     pub fn new(bus: u32, slot: u8, function: u8) -> Self {
         PciAddress {
             domain: 0,
@@ -52,6 +65,7 @@ impl fmt::Display for PciAddress {
     }
 }
 
+/// A USB port (`<address type='usb' bus= port=/>`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsbAddress {
@@ -75,15 +89,22 @@ fn port_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
+/// A disk's place on a SATA, SCSI or IDE controller (`<address type='drive'
+/// controller= bus= target= unit=/>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriveAddress {
     /// Index of the disk controller (of the disk's bus type).
     pub controller: u32,
+    /// Bus of the controller (IDE: 0 primary, 1 secondary; SATA and SCSI: 0); 0 by
+    /// default.
     #[serde(default)]
     pub bus: u32,
+    /// SCSI target (0-255); 0 for SATA and IDE and by default.
     #[serde(default)]
     pub target: u32,
+    /// Unit on the bus: the AHCI port (SATA, 0-5), master/slave (IDE, 0-1) or the SCSI
+    /// LUN; 0 by default.
     #[serde(default)]
     pub unit: u32,
 }

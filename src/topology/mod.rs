@@ -10,12 +10,19 @@ use crate::spec::{DeviceEntry, Tunables};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `devaddr:` header of a plan.
+/// `devaddr:` header of a plan: which devaddr and which policy produced it, so that later
+/// releases can reproduce it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PlanHeader {
+    /// Version of the devaddr that wrote the plan (`0.1.0`).
     pub version: String,
+    /// Name of the policy preset the plan was made with (`libvirt`, `hotplug-ready`,
+    /// `numa`, `dense`).
     pub policy: String,
+    /// Version of that policy's placement rules; it changes when the same spec would be
+    /// placed differently.
     pub policy_version: u32,
     /// How far the integer program's search went (absent in plans of older versions
     /// and of the libvirt domain path, which replays libvirt's own order).
@@ -27,6 +34,7 @@ pub struct PlanHeader {
 /// proven bound when the work limit stopped it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SolverReport {
     /// `optimal` or `feasible`.
     pub status: SolverStatus,
@@ -38,6 +46,7 @@ pub struct SolverReport {
 /// Whether optimality was proven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SolverStatus {
     /// Proven optimal.
     Optimal,
@@ -84,27 +93,48 @@ impl<'de> Deserialize<'de> for Gap {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerEntry {
+    /// Unique id, shared with devices' ids; also QEMU's `id=`. PCI buses are `pci.N`
+    /// (N = index), so a bus's QEMU name matches libvirt's.
     pub id: String,
+    /// Controller model from the catalog: a PCI model (`pcie-root-port`) or a USB/drive
+    /// controller model (`qemu-xhci`, `ich9-ahci`).
     pub model: String,
+    /// libvirt's controller `index`. For a PCI controller it is the bus it provides, the
+    /// number a device's [`PciAddress::bus`] names (0 = root bus); for USB/SATA/SCSI/IDE
+    /// controllers it counts per controller type and is what USB and drive addresses name.
     pub index: u32,
+    /// The guest NUMA node of an expander bus (QEMU `numa_node`), 0-based.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numa_node: Option<u32>,
+    /// Whether the bus of a PCIe root or downstream port accepts hot-plugged devices
+    /// (false = QEMU `hotplug=off`, libvirt `<target hotplug='off'/>`); absent for models
+    /// whose hotplug cannot be switched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hotplug: Option<bool>,
+    /// PCIe port chassis number (QEMU `chassis`, 0-255; devaddr uses the index); with
+    /// `port` it must be unique among ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chassis: Option<u32>,
+    /// PCIe port number (QEMU `port`, 0-255): slot × 8 + function for root ports, as
+    /// libvirt writes it; the slot for switch downstream ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+    /// A pci-bridge's chassis number (QEMU `chassis_nr`, 1-255; devaddr uses the index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chassis_nr: Option<u32>,
+    /// First guest bus number of an expander bus (QEMU `bus_nr`, 8-bit): the firmware
+    /// numbers the buses behind it from `bus_nr + 1`. Expanders get ranges from the top
+    /// down (254, 252…, as libvirt does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bus_nr: Option<u32>,
-    /// USB root ports.
+    /// USB root ports of a USB controller (QEMU `p2`/`p3` of qemu-xhci); the model's
+    /// default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<u32>,
     /// Part of the machine: QEMU creates it, the plan only names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<bool>,
+    /// Its own PCI address (where it plugs in); absent for the root bus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
 }
@@ -179,6 +209,7 @@ impl<'de> Deserialize<'de> for FreeZone {
 /// What is left for later: spare capacity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Free {
     /// Empty hotpluggable PCIe ports, by NUMA node (`root` = not below an expander).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -188,7 +219,8 @@ pub struct Free {
     pub hotplug_pci_slots: BTreeMap<FreeZone, u32>,
     /// Free USB ports on all USB controllers.
     pub usb_ports: u32,
-    /// PCI bus numbers not yet used (of 256).
+    /// PCI bus numbers not yet used, of the machine's [`bus_numbers`](crate::catalog::Limits::bus_numbers)
+    /// (256): room for more ports and bridges.
     pub bus_numbers: u32,
 }
 
@@ -196,16 +228,24 @@ pub struct Free {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
+    /// Which devaddr and policy made the plan, and how far the search went.
     pub devaddr: PlanHeader,
+    /// Guest name, from the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The machine type as the spec named it (`q35`, `pc-q35-9.2`).
     pub machine: String,
+    /// The tunables with every default filled in, so that replanning the plan uses the
+    /// same policy even if the defaults change.
     pub policy: Tunables,
     /// The spec's `order:` list, kept so that replans keep honouring it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<String>,
+    /// Every controller, built in and added, PCI buses first in index order.
     pub controllers: Vec<ControllerEntry>,
+    /// Every device of the spec, in spec order, each with its address.
     pub devices: Vec<DeviceEntry>,
+    /// Spare capacity left for later.
     #[serde(default)]
     pub free: Free,
 }
