@@ -86,7 +86,6 @@ pub use lifecycle::{
     CapacityRow, Hotplugged, Move, Replanned,
 };
 // Crate-internal paths src/libvirt/ilp.rs still uses (public as `backend::{Ilp, Outcome}`).
-pub(crate) use backend::{Ilp, Outcome};
 pub use spec::{DeviceEntry, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
 

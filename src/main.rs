@@ -210,11 +210,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     ));
                 }
                 let opts = devaddr::libvirt::LibvirtOptions { new_domain };
-                let engine = devaddr::Options {
-                    catalog,
-                    work_limit,
-                    ..Default::default()
-                };
+                let engine = devaddr::Options::default()
+                    .with_catalog(catalog)
+                    .with_work_limit(work_limit);
                 let out = devaddr::libvirt::plan_domain_with(&text, name, &opts, engine)?;
                 write_out(output.as_ref(), &out)?;
                 return Ok(0);
@@ -338,11 +336,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
         Cmd::Check { plan } => {
             let text = read_input(&plan)?;
             if devaddr::libvirt::is_domain_xml(&text) {
-                let engine = devaddr::Options {
-                    catalog,
-                    work_limit,
-                    ..Default::default()
-                };
+                let engine = devaddr::Options::default()
+                    .with_catalog(catalog)
+                    .with_work_limit(work_limit);
                 let findings = devaddr::libvirt::check_domain_with(&text, &plan, engine)?;
                 if findings.is_empty() {
                     println!("{plan}: ok");

@@ -6,48 +6,6 @@ use crate::error::{Error, Result};
 use crate::normalize::Problem;
 use crate::spec::Spec;
 use crate::topology::{Address, PciAddress, Plan};
-use std::collections::BTreeMap;
-
-/// The devices (by spec position) that must ascend, in their required order.
-pub(crate) fn sequence(spec: &Spec) -> Result<Vec<usize>> {
-    let by_id: BTreeMap<&str, usize> = spec
-        .devices
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.id.as_str(), i))
-        .collect();
-    let numbered: Vec<usize> = (0..spec.devices.len())
-        .filter(|&i| spec.devices[i].order.is_some())
-        .collect();
-    if !spec.order.is_empty() && !numbered.is_empty() {
-        return Err(Error::input(
-            format!("devices[{}].order", numbered[0]),
-            "use either the top-level `order:` list or per-device `order:` numbers, not both",
-        ));
-    }
-    if !numbered.is_empty() {
-        let mut seq = numbered;
-        seq.sort_by_key(|&i| (spec.devices[i].order, i));
-        return Ok(seq);
-    }
-    let mut seq = Vec::new();
-    for (k, id) in spec.order.iter().enumerate() {
-        let Some(&i) = by_id.get(id.as_str()) else {
-            return Err(Error::input(
-                format!("order[{k}]"),
-                format!("`{id}` is not the id of a device"),
-            ));
-        };
-        if seq.contains(&i) {
-            return Err(Error::input(
-                format!("order[{k}]"),
-                format!("`{id}` is listed twice"),
-            ));
-        }
-        seq.push(i);
-    }
-    Ok(seq)
-}
 
 fn pci(a: &Option<Address>) -> Option<PciAddress> {
     match a {
@@ -63,7 +21,7 @@ fn key(a: &PciAddress) -> (u32, u32, u8, u8) {
 /// The ordering requirement of a spec, validated before anything is solved: the sequence
 /// of devices (by spec position), every one of them a PCI device.
 pub(crate) fn validate(spec: &Spec, pci: impl Fn(usize) -> bool) -> Result<Vec<usize>> {
-    let seq = sequence(spec)?;
+    let seq = crate::spec::order::sequence(spec)?;
     for (k, &i) in seq.iter().enumerate() {
         if !pci(i) {
             let at = if spec.order.is_empty() {
@@ -87,8 +45,7 @@ pub(crate) fn validate(spec: &Spec, pci: impl Fn(usize) -> bool) -> Result<Vec<u
 /// ordered devices in order; what they cannot do (a pin between two ordered devices, a
 /// multifunction group whose functions are listed out of order) is refused here.
 pub(crate) fn holds(plan: &Plan, p: &Problem) -> Result<()> {
-    let seq = sequence(&p.spec)?;
-    check(plan, &seq).map_err(|(a, b)| {
+    check(plan, &p.sequence).map_err(|(a, b)| {
         let (da, db) = (&plan.devices[a], &plan.devices[b]);
         let pinned = |i: usize| p.spec.devices[i].address.is_some();
         let placed_by_machine =

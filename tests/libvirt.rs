@@ -585,10 +585,7 @@ fn models_dir_changes_the_plan_of_a_domain() {
     assert!(custom.contains("bus='0x01' slot='0x01'"), "{custom}");
     // The library call takes the catalog the same way.
     let cat = devaddr::Catalog::from_dir(&models).unwrap();
-    let opts = devaddr::Options {
-        catalog: &cat,
-        ..Default::default()
-    };
+    let opts = devaddr::Options::default().with_catalog(&cat);
     let text = std::fs::read_to_string(&f).unwrap();
     let lib =
         devaddr::libvirt::plan_domain_with(&text, &f.to_string_lossy(), &Default::default(), opts)
@@ -626,20 +623,17 @@ fn the_injected_backend_solves_the_libvirt_policy_program() {
     impl devaddr::Backend for Counting {
         fn solve(
             &self,
-            ilp: &devaddr::Ilp,
+            ilp: &devaddr::backend::Ilp,
             limit: devaddr::WorkLimit,
             start: Option<&[i64]>,
-        ) -> Result<devaddr::Outcome, String> {
+        ) -> Result<devaddr::backend::Outcome, String> {
             self.0.fetch_add(1, Ordering::SeqCst);
             devaddr::MicroLp.solve(ilp, limit, start)
         }
     }
     let backend = Counting(AtomicUsize::new(0));
     let xml = "<domain type='kvm'><name>n</name><os><type arch='x86_64' machine='q35'>hvm</type></os><devices><interface type='user'><model type='virtio'/></interface></devices></domain>";
-    let opts = devaddr::Options {
-        backend: &backend,
-        ..Default::default()
-    };
+    let opts = devaddr::Options::default().with_backend(&backend);
     let out = devaddr::libvirt::plan_domain_with(xml, "n.xml", &Default::default(), opts).unwrap();
     assert!(
         backend.0.load(Ordering::SeqCst) > 0,

@@ -6,7 +6,6 @@ mod types;
 pub use types::*;
 // The crate-internal old name of `MachineModel`, kept only so that src/normalize/ (being
 // restructured on another branch) compiles unchanged; remove once it says MachineModel.
-pub(crate) use types::MachineModel as Machine;
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;

@@ -10,8 +10,8 @@
 //! placement order (the replay) decides which device goes where and the new indexes.
 
 use super::pci::{flag, AddrSet};
+use crate::backend::{Ilp, Outcome, Status};
 use crate::solve::Solver;
-use crate::{Ilp, Outcome, Status};
 use std::collections::BTreeMap;
 
 /// Controllers the first pass may add, by model.

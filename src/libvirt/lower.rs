@@ -115,7 +115,7 @@ fn pci_controller(el: &Element, id: String, index: u32, model: String) -> Contro
 
 /// Whether `el` is the machine's builtin controller of its type and index, at the
 /// builtin's address.
-fn is_builtin(cat: &Catalog, machine: &crate::catalog::Machine, el: &Element) -> bool {
+fn is_builtin(cat: &Catalog, machine: &crate::catalog::MachineModel, el: &Element) -> bool {
     let (Some(ty), Some(index), Some(a)) = (el.attr("type"), num(el, "index"), pci_address(el))
     else {
         return false;
@@ -133,7 +133,7 @@ fn is_builtin(cat: &Catalog, machine: &crate::catalog::Machine, el: &Element) ->
 }
 
 /// Lower the `<devices>` of `root` for the catalog machine `machine`.
-fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::Machine) -> Lowered {
+fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) -> Lowered {
     let mut catalog = cat.clone();
     catalog.kinds.push(endpoint_kind());
     let mut spec = Spec {

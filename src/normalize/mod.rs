@@ -6,7 +6,7 @@ mod pins;
 pub(crate) mod ports;
 mod storage;
 
-use crate::catalog::{Catalog, Family, IoBar, Kind, Machine, PciType, ReserveKind};
+use crate::catalog::{Catalog, Family, IoBar, Kind, MachineModel, PciType, ReserveKind};
 use crate::error::{Error, Result};
 use crate::spec::{BusType, Effective, Multifunction, Prefer, Spec};
 use crate::topology::PciAddress;
@@ -120,7 +120,7 @@ pub(crate) struct ExtraUnit {
 /// The normalized problem.
 #[derive(Debug, Clone)]
 pub(crate) struct Problem {
-    pub machine: Machine,
+    pub machine: MachineModel,
     pub eff: Effective,
     pub spec: Spec,
     pub devs: Vec<Dev>,
@@ -230,7 +230,7 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
     Ok(p)
 }
 
-fn check_policy(spec: &Spec, eff: &Effective, machine: &Machine) -> Result<()> {
+fn check_policy(spec: &Spec, eff: &Effective, machine: &MachineModel) -> Result<()> {
     crate::spec::bounds::against_machine(spec, machine)?;
     if machine.grow.numa_expander.is_none() && eff.hotplug_reserve_per_node > 0 {
         return Err(Error::input(
@@ -262,7 +262,7 @@ fn check_policy(spec: &Spec, eff: &Effective, machine: &Machine) -> Result<()> {
 fn resolve_devices(
     spec: &Spec,
     cat: &Catalog,
-    machine: &Machine,
+    machine: &MachineModel,
     eff: &Effective,
 ) -> Result<Vec<Dev>> {
     let mut ids = BTreeMap::new();
@@ -692,7 +692,7 @@ fn generated_ids(spec: &Spec) -> Result<()> {
 }
 
 /// The reserve kind of a bus model: does an empty slot on it count toward the reserve?
-pub(crate) fn counts_for_reserve(cat: &Catalog, machine: &Machine, model: &str) -> bool {
+pub(crate) fn counts_for_reserve(cat: &Catalog, machine: &MachineModel, model: &str) -> bool {
     let m = cat.pci_model(model);
     if !m.bus.hotplug {
         return false;

@@ -1,7 +1,7 @@
 //! Existing buses and pinned addresses: everything the plan must keep exactly.
 
 use super::{Bus, Dev, StorageCtl, Zone};
-use crate::catalog::{Catalog, Family, Machine};
+use crate::catalog::{Catalog, Family, MachineModel};
 use crate::error::{Error, Result};
 use crate::spec::{Effective, Spec};
 use crate::topology::{Address, PciAddress};
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) fn existing_buses(
     spec: &Spec,
     cat: &Catalog,
-    machine: &Machine,
+    machine: &MachineModel,
     eff: &Effective,
 ) -> Result<Vec<Bus>> {
     let root = cat.pci_model(&machine.root);
@@ -228,7 +228,7 @@ pub(super) fn existing_buses(
 }
 
 /// What of the machine itself sits at `a` (a chipset function or a builtin controller).
-pub(super) fn builtin_at(machine: &Machine, a: &PciAddress) -> Option<String> {
+pub(super) fn builtin_at(machine: &MachineModel, a: &PciAddress) -> Option<String> {
     if a.domain != 0 || a.bus != 0 {
         return None;
     }
@@ -324,7 +324,7 @@ pub(super) fn occupy(
 pub(super) fn pin_devices(
     spec: &Spec,
     cat: &Catalog,
-    machine: &Machine,
+    machine: &MachineModel,
     devs: &[Dev],
     buses: &mut [Bus],
 ) -> Result<BTreeMap<usize, PciAddress>> {
@@ -532,7 +532,7 @@ pub(super) fn function_zero(spec: &Spec, buses: &[Bus], ctx: &super::Context) ->
 /// Reserve the root-bus functions of builtin and fixed-slot storage/USB controllers.
 pub(super) fn pin_storage(
     cat: &Catalog,
-    _machine: &Machine,
+    _machine: &MachineModel,
     storage: &mut [StorageCtl],
     buses: &mut [Bus],
 ) -> Result<()> {

@@ -2,7 +2,7 @@
 //! implicit ones the devices need.
 
 use super::Dev;
-use crate::catalog::{Catalog, Family, FixedControllerSlot, Machine};
+use crate::catalog::{Catalog, Family, FixedControllerSlot, MachineModel};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 use crate::topology::{Address, PciAddress};
@@ -40,7 +40,7 @@ pub(crate) struct StorageCtl {
 pub(super) fn controllers(
     spec: &Spec,
     cat: &Catalog,
-    machine: &Machine,
+    machine: &MachineModel,
     devs: &[Dev],
 ) -> Result<Vec<StorageCtl>> {
     let mut out: Vec<StorageCtl> = Vec::new();

@@ -78,9 +78,10 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
         .map(|u| u.units.iter().copied().collect())
         .collect();
     let rank = order_ranks(p, f, values);
-    let seq_pos: BTreeMap<usize, usize> = crate::order::sequence(&p.spec)
-        .unwrap_or_default()
-        .into_iter()
+    let seq_pos: BTreeMap<usize, usize> = p
+        .sequence
+        .iter()
+        .copied()
         .enumerate()
         .map(|(k, d)| (d, k))
         .collect();
@@ -438,9 +439,7 @@ fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
 /// (an address compares by bus index first) whichever NUMA node or class they are in.
 fn order_ranks(p: &Problem, f: &Formulation, values: &[i64]) -> Vec<usize> {
     let mut rank = vec![usize::MAX; f.buses.len()];
-    let Ok(seq) = crate::order::sequence(&p.spec) else {
-        return rank;
-    };
+    let seq = &p.sequence;
     if seq.is_empty() {
         return rank;
     }
