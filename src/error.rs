@@ -1,6 +1,7 @@
 //! Errors returned by the library. Each maps to a CLI exit code: bad input is 2,
 //! an infeasible request (or a failed check) is 1.
 
+use crate::explanation::{Binding, Explanation};
 use std::fmt;
 
 /// Where in the input a problem was found.
@@ -14,6 +15,9 @@ pub struct Location {
     pub line: Option<usize>,
     /// 1-based column of that line, when known.
     pub column: Option<usize>,
+    /// The spec device (by position in `devices`) the problem concerns, when it concerns
+    /// one: lifecycle commands use it to name the device (never the path text).
+    pub device: Option<usize>,
 }
 
 impl Location {
@@ -57,12 +61,10 @@ pub enum Error {
         message: String,
     },
     /// The input is well formed but no topology satisfies it.
-    #[error("infeasible: {requirement}\n  fix: {fix}")]
+    #[error("infeasible: {explanation}")]
     Infeasible {
-        /// The requirement that cannot be met.
-        requirement: String,
-        /// The smallest change that would make the request feasible.
-        fix: String,
+        /// Why: the binding requirement (a kind to match on), what it involves, the fix.
+        explanation: Box<Explanation>,
     },
     /// The independent verifier rejected a plan (a bug if the plan came from `plan()`).
     #[error("plan fails verification:\n{}", .findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
@@ -90,6 +92,48 @@ impl Error {
         }
     }
 
+    /// An infeasible request whose binding requirement is of kind `binding`.
+    pub fn infeasible(
+        binding: Binding,
+        requirement: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Explanation::new(binding, requirement, fix).into()
+    }
+
+    /// The explanation of an infeasible request (None for other errors).
+    pub fn explanation(&self) -> Option<&Explanation> {
+        match self {
+            Error::Infeasible { explanation } => Some(explanation),
+            _ => None,
+        }
+    }
+
+    /// A bad-input error about field `field` of spec device `i` (`devices[i].field`).
+    pub fn device_input(i: usize, field: &str, message: impl Into<String>) -> Self {
+        let path = if field.is_empty() {
+            format!("devices[{i}]")
+        } else {
+            format!("devices[{i}].{field}")
+        };
+        Error::Input {
+            location: Location {
+                path: Some(path),
+                device: Some(i),
+                ..Default::default()
+            },
+            message: message.into(),
+        }
+    }
+
+    /// The same error, noted as concerning spec device `i` (bad input only).
+    pub fn about_device(mut self, i: usize) -> Self {
+        if let Error::Input { location, .. } = &mut self {
+            location.device = Some(i);
+        }
+        self
+    }
+
     /// The process exit code the CLI uses for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -109,3 +153,11 @@ impl Error {
 
 /// The result of a library call: a value or an [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<Explanation> for Error {
+    fn from(explanation: Explanation) -> Self {
+        Error::Infeasible {
+            explanation: Box::new(explanation),
+        }
+    }
+}

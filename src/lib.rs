@@ -63,6 +63,7 @@
 mod assemble;
 pub mod catalog;
 mod error;
+pub mod explanation;
 pub mod formats;
 pub mod input;
 pub mod libvirt;
@@ -81,6 +82,7 @@ mod yaml;
 pub use backend::{Backend, MicroLp, WorkLimit};
 pub use catalog::Catalog;
 pub use error::{Error, Location, Result};
+pub use explanation::{Binding, Explanation};
 pub use lifecycle::{
     capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,
     CapacityRow, Hotplugged, Move, Replanned,

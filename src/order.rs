@@ -63,18 +63,21 @@ pub(crate) fn holds(plan: &Plan, p: &Problem) -> Result<()> {
         } else {
             "no topology within the spec's limits places them in this order"
         };
-        Error::Infeasible {
-            requirement: format!(
-                "order: `{}` must come before `{}`, but they are at {} and {}: {why}",
-                da.id,
-                db.id,
-                da.address.as_ref().map_or("?".into(), |x| x.to_string()),
-                db.address.as_ref().map_or("?".into(), |x| x.to_string()),
-            ),
-            fix: "list group members in the order wanted, pin them in order, or (when \
-                  replanning) pass --allow-moves"
-                .into(),
-        }
+        Error::from(
+            crate::Explanation::new(
+                crate::Binding::Order,
+                format!(
+                    "order: `{}` must come before `{}`, but they are at {} and {}: {why}",
+                    da.id,
+                    db.id,
+                    da.address.as_ref().map_or("?".into(), |x| x.to_string()),
+                    db.address.as_ref().map_or("?".into(), |x| x.to_string()),
+                ),
+                "list group members in the order wanted, pin them in order, or (when \
+                  replanning) pass --allow-moves",
+            )
+            .devices([da.id.clone(), db.id.clone()]),
+        )
     })
 }
 

@@ -197,6 +197,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
                 path: (!path.is_empty() && path != ".").then_some(path),
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
+                device: None,
             },
             message,
         }

@@ -340,12 +340,36 @@ fn an_order_that_cannot_fit_is_explained_as_the_order() {
     s.push_str(&devs);
     let spec = Spec::parse(&s, "test").unwrap();
     let e = devaddr::plan(&spec).expect_err("twenty stretches do not fit");
-    assert!(
-        e.to_string()
-            .contains("order: the 40 ordered devices cannot get ascending"),
-        "{e}"
-    );
+    let why = e.explanation().expect("infeasible");
+    assert_eq!(why.binding, devaddr::Binding::Order, "{e}");
+    assert_eq!(why.devices.len(), 40);
+    // The same explanation as data, for management software.
+    let json = serde_json::to_value(why).unwrap();
+    assert_eq!(json["binding"], "order");
+    assert_eq!(json["devices"][0], "d0");
     // Without the order the same devices fit: the order is what binds.
     let unordered = s.replace(&format!("order: [{}]\n", ids.join(", ")), "");
     devaddr::plan(&Spec::parse(&unordered, "test").unwrap()).unwrap();
+}
+
+/// Explanations are values: each budget that binds has its kind, with the amounts where
+/// they are counted.
+#[test]
+fn explanations_name_the_binding_requirement_as_data() {
+    let why = |yaml: &str| {
+        let spec = Spec::parse(yaml, "test").unwrap();
+        devaddr::plan(&spec)
+            .expect_err("infeasible")
+            .explanation()
+            .expect("an explanation")
+            .clone()
+    };
+    let e = why(&many("q35", "multifunction: off", 300, "virtio-net"));
+    assert_eq!(e.binding, devaddr::Binding::BusNumbers);
+    assert_eq!(e.available, Some(256));
+    assert!(e.needed.unwrap() > 256);
+    let e = why(&many("q35", "multifunction: off", 14, "e1000e"));
+    assert_eq!(e.binding, devaddr::Binding::IoWindows);
+    let e = why(&many("q35", "hotplug_reserve: 200", 100, "virtio-net"));
+    assert_eq!(e.binding, devaddr::Binding::BusNumbers);
 }

@@ -248,6 +248,6 @@ fn the_scanner_sees_every_form_of_reference() {
     assert!(!contains_word("x = resolve::y", "solve::"));
     let lib = lib_reexports();
     assert_eq!(lib.get("Plan").map(String::as_str), Some("topology"));
-    assert_eq!(lib.get("Ilp").map(String::as_str), Some("backend"));
+    assert_eq!(lib.get("MicroLp").map(String::as_str), Some("backend"));
     assert_eq!(lib.get("replan").map(String::as_str), Some("lifecycle"));
 }

@@ -79,6 +79,7 @@ pub(crate) fn fail(file: &str, line: usize, path: &str, message: String) -> Erro
             path: Some(path.to_string()),
             line: (line > 0).then_some(line),
             column: None,
+            device: None,
         },
         message,
     }

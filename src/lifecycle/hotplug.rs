@@ -67,19 +67,23 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
             ));
         };
         if !kind.hotplug || !kind.attach {
-            return Err(Error::Infeasible {
-                requirement: format!(
-                    "device `{}`: a {} cannot be added to a running guest ({})",
-                    d.id,
-                    d.kind,
-                    if kind.hotplug {
-                        "libvirt's attach-device does not take it live"
-                    } else {
-                        "QEMU cannot hot-plug it"
-                    }
-                ),
-                fix: "add it at next boot: `devaddr plan SPEC --previous PLAN`".into(),
-            });
+            return Err(Error::from(
+                crate::Explanation::new(
+                    crate::Binding::NotHotpluggable,
+                    format!(
+                        "device `{}`: a {} cannot be added to a running guest ({})",
+                        d.id,
+                        d.kind,
+                        if kind.hotplug {
+                            "libvirt's attach-device does not take it live"
+                        } else {
+                            "QEMU cannot hot-plug it"
+                        }
+                    ),
+                    "add it at next boot: `devaddr plan SPEC --previous PLAN`",
+                )
+                .devices([d.id.clone()]),
+            ));
         }
         let mut d = d.clone();
         if kind.family == crate::catalog::Family::Pci {
@@ -127,11 +131,10 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
             added.extend(add.iter().map(|d| d.id.clone()));
             Ok(Hotplugged { plan: p, added })
         }
-        Err(Error::Infeasible { requirement, fix }) => {
+        Err(Error::Infeasible { explanation }) => {
             let all_free = plan.free.hotplug_pcie_ports.values().sum::<u32>()
                 + plan.free.hotplug_pci_slots.values().sum::<u32>();
-            Err(shortage(&base, &spec, all_free, opts)
-                .unwrap_or(Error::Infeasible { requirement, fix }))
+            Err(shortage(&base, &spec, all_free, opts).unwrap_or(Error::Infeasible { explanation }))
         }
         Err(e) => Err(e),
     }
@@ -188,17 +191,18 @@ fn shortage(
             Some(_) => ("policy.hotplug_reserve_per_node", n),
             None => ("policy.hotplug_reserve", all_free + n - free),
         };
-        return Some(Error::Infeasible {
-            requirement: format!(
+        return Some(Error::from(crate::Explanation::new(
+            crate::Binding::LiveCapacity,
+            format!(
                 "{place} has {free} free hotpluggable {what}; {n} {} needed",
                 if n == 1 { "is" } else { "are" }
             ),
-            fix: format!(
+            format!(
                 "at next boot: add the devices to the spec and run `devaddr plan SPEC \
                  --previous PLAN` (it adds the {what} and keeps every address); to hotplug \
                  them later instead, set {knob}: {value} and replan the same way"
             ),
-        });
+        )));
     }
     None
 }

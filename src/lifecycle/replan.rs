@@ -90,12 +90,12 @@ pub fn replan_with(
             }))
             .next();
         if let Some((who, at, why)) = first {
-            return Err(Error::Infeasible {
-                requirement: format!("`{who}` cannot stay at {at}: {why}"),
-                fix: "pass --allow-moves to move it (the moves are listed), or keep the device \
-                      that held function 0 of its slot"
-                    .into(),
-            });
+            return Err(Error::from(crate::Explanation::new(
+                crate::Binding::KeptAddress,
+                format!("`{who}` cannot stay at {at}: {why}"),
+                "pass --allow-moves to move it (the moves are listed), or keep the device \
+                      that held function 0 of its slot",
+            )));
         }
         let mut pinned = merged.clone();
         for (&i, a) in &kept {
@@ -349,18 +349,22 @@ const BLAME_TRIALS: usize = 16;
 fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Options<'_>) -> Error {
     let cannot_stay = |i: usize, why: String| {
         let d = &merged.devices[i];
-        Error::Infeasible {
-            requirement: format!("device `{}` cannot stay at {}: {why}", d.id, kept[&i]),
-            fix: format!(
-                "pass --allow-moves to move it (the moves are listed), undo the change that \
+        Error::from(
+            crate::Explanation::new(
+                crate::Binding::KeptAddress,
+                format!("device `{}` cannot stay at {}: {why}", d.id, kept[&i]),
+                format!(
+                    "pass --allow-moves to move it (the moves are listed), undo the change that \
                  conflicts with `{}`, or remove it",
-                d.id
-            ),
-        }
+                    d.id
+                ),
+            )
+            .devices([d.id.clone()]),
+        )
     };
     // The error names a kept device: that one.
     if let Error::Input { location, message } = &err {
-        if let Some(i) = device_named(location).filter(|i| kept.contains_key(i)) {
+        if let Some(i) = location.device.filter(|i| kept.contains_key(i)) {
             return cannot_stay(i, message.clone());
         }
     }
@@ -383,13 +387,14 @@ fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Optio
             return cannot_stay(i, reason_text(&err));
         }
     }
-    Error::Infeasible {
-        requirement: format!(
+    Error::from(crate::Explanation::new(
+        crate::Binding::KeptAddress,
+        format!(
             "the edited guest does not fit around the addresses it keeps: {}",
             reason_text(&err)
         ),
-        fix: "pass --allow-moves to move the fewest devices needed, or add fewer devices".into(),
-    }
+        "pass --allow-moves to move the fewest devices needed, or add fewer devices",
+    ))
 }
 
 /// Why device `i` could not keep its previous address on its own (None: it could).
@@ -406,22 +411,10 @@ fn why_not(
         .map(|e| reason_text(&e))
 }
 
-/// The spec device (by position) an input error's path names (`devices[3].address`).
-fn device_named(location: &crate::Location) -> Option<usize> {
-    location
-        .path
-        .as_deref()?
-        .strip_prefix("devices[")?
-        .split(']')
-        .next()?
-        .parse()
-        .ok()
-}
-
 fn reason_text(e: &Error) -> String {
     match e {
         Error::Input { message, .. } => message.clone(),
-        Error::Infeasible { requirement, .. } => requirement.clone(),
+        Error::Infeasible { explanation } => explanation.requirement.clone(),
         Error::Check { findings } => findings.join("; "),
     }
 }

@@ -340,8 +340,9 @@ pub(super) fn pin_devices(
                 | (Family::Drive, Address::Drive(_))
         );
         if !ok_type {
-            return Err(Error::input(
-                at,
+            return Err(Error::device_input(
+                i,
+                "address",
                 format!(
                     "device `{}` is a {} device; found address {addr}",
                     d.id,
@@ -351,8 +352,9 @@ pub(super) fn pin_devices(
         }
         let Address::Pci(a) = addr else { continue };
         if let Some(what) = builtin_at(machine, a) {
-            return Err(Error::input(
-                at,
+            return Err(Error::device_input(
+                i,
+                "address",
                 format!(
                     "device `{}`: address {a} is already in use by {what} of machine `{}`; \
                      expected a free address",
@@ -368,7 +370,8 @@ pub(super) fn pin_devices(
             &format!("device `{}`", d.id),
             Some(ConnectKind::endpoint(dev.pcie)),
             false,
-        )?;
+        )
+        .map_err(|e| e.about_device(i))?;
         let bus = buses.iter().find(|b| b.index == a.bus).expect("occupied");
         // An explicit `bus:` type must match the bus the pin names.
         let express = cat.pci_model(&bus.model).bus.express;
@@ -378,8 +381,9 @@ pub(super) fn pin_devices(
             _ => None,
         };
         if let Some(asked) = asked {
-            return Err(Error::input(
-                at,
+            return Err(Error::device_input(
+                i,
+                "address",
                 format!(
                     "device `{}` asks for {asked} but is pinned on bus {} ({}); expected a \
                      bus of that type, or no `bus:`",
@@ -389,8 +393,9 @@ pub(super) fn pin_devices(
         }
         let pcie_only = machine.pcie && dev.kind.pci == Some(crate::catalog::PciType::Pcie);
         if pcie_only && !cat.pci_model(&bus.model).bus.express {
-            return Err(Error::input(
-                at,
+            return Err(Error::device_input(
+                i,
+                "address",
                 format!(
                     "device `{}`: {} is a PCIe-only device kind and cannot sit on conventional \
                      PCI bus {} ({})",
@@ -399,8 +404,9 @@ pub(super) fn pin_devices(
             ));
         }
         if dev.hotplug && !bus.hotplug {
-            return Err(Error::input(
-                at,
+            return Err(Error::device_input(
+                i,
+                "address",
                 format!(
                     "device `{}` needs hotplug, but bus {} ({}) is not hotpluggable",
                     d.id, a.bus, bus.model
@@ -408,8 +414,9 @@ pub(super) fn pin_devices(
             ));
         }
         if dev.zone.is_some() && bus.zone != dev.zone {
-            return Err(Error::input(
-                at,
+            return Err(Error::device_input(
+                i,
+                "address",
                 format!(
                     "device `{}` names NUMA node {}, but bus {} is {}",
                     d.id,

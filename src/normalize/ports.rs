@@ -46,8 +46,7 @@ pub(crate) fn findings(p: &Problem, cat: &Catalog, spec: &Spec) -> Vec<(usize, E
     let mut used_drive: BTreeSet<(ControllerType, u32, u32, u32, u32)> = BTreeSet::new();
     let mut out = Vec::new();
     for (i, d) in spec.devices.iter().enumerate() {
-        let at = format!("devices[{i}].address");
-        let bad = |m: String| Error::input(at.clone(), format!("device `{}`: {m}", d.id));
+        let bad = |m: String| Error::device_input(i, "address", format!("device `{}`: {m}", d.id));
         match &d.address {
             Some(Address::Usb(u)) => {
                 let Some(&ports) = usb.get(&u.bus) else {

@@ -314,18 +314,19 @@ pub(super) fn check_live(spec: &Spec, cat: &Catalog, storage: &[StorageCtl]) -> 
             ControllerType::Usb => "USB port",
             _ => "drive unit",
         };
-        return Err(Error::Infeasible {
-            requirement: format!(
+        return Err(Error::from(crate::Explanation::new(
+            crate::Binding::LiveCapacity,
+            format!(
                 "the running guest has no free {} {what} left, and a {} controller cannot \
                  be added to a running guest (libvirt attaches only SCSI controllers live)",
                 s.provides, s.model
             ),
-            fix: format!(
+            format!(
                 "at next boot: `devaddr plan SPEC --previous PLAN` with the new devices adds \
                  {} controller `{}`",
                 s.model, s.id
             ),
-        });
+        )));
     }
     Ok(())
 }
