@@ -259,9 +259,9 @@ struct Untried {
 /// How deep in the dive's path the relaxations are kept for warm starts.
 const WARM_DEPTH: usize = 64;
 
-/// Dives below the incumbent at most this many times; after the first, only while the
-/// incumbent is at most this many objective steps above the relaxation's bound.
-const REDIVES: usize = 4;
+/// Dives below the incumbent at most this many times; within this many objective steps
+/// of the bound each aims one step down, beyond it halfway to the bound.
+const REDIVES: usize = 8;
 const REDIVE_GAP: f64 = 4.0;
 
 /// At most this share (1/n) of a budget goes to the dive.
@@ -484,35 +484,35 @@ impl Backend for MicroLp {
             return plain(ilp, budget);
         };
         let mut values = values;
+        // The proven lower bound: the relaxation's, raised by every dive that finds
+        // nothing below a cutoff.
+        let mut root = root;
         if let Some(st) = step {
-            // Dive again below the incumbent while a whole step, but only a few, separate
-            // it from the bound: a narrow gap is where a dive with a cutoff proves or
-            // improves fastest; a wide one is left to the branch and bound.
-            for k in 0..REDIVES {
+            let st = st as f64;
+            // Dive again below the incumbent: one step below it when the gap is narrow
+            // (a dive with a cutoff proves or improves fastest there), halfway to the
+            // bound when it is wide (each answer halves the gap: a better plan, or a
+            // higher bound).
+            for _ in 0..REDIVES {
                 let inc = Ilp::value(&ilp.objective, &values);
-                let Some(r) = root else { break };
-                let steps = (inc - r) / st as f64;
-                let wide = k > 0 && steps > REDIVE_GAP;
-                if steps < 1.0 - 1e-6 * r.abs().max(1.0) || wide || budget <= MIN_NODES {
+                let Some(lo) = root else { break };
+                let steps = (inc - lo) / st;
+                if steps < 1.0 - 1e-6 * lo.abs().max(1.0) || budget <= MIN_NODES {
                     break;
                 }
-                // A wide gap gets a short look only: the branch and bound does better there.
-                let share = if steps > REDIVE_GAP {
-                    DIVE_SHARE * 4
+                let down = if steps <= REDIVE_GAP {
+                    1.0
                 } else {
-                    DIVE_SHARE
+                    (steps / 2.0).floor().max(1.0)
                 };
-                let lps = (budget / share).max(MIN_NODES);
-                let (d, used) = dive(ilp, lps, Some(inc - st as f64 + 1e-6));
+                let cut = inc - down * st;
+                let lps = (budget / DIVE_SHARE).max(MIN_NODES);
+                let (d, used) = dive(ilp, lps, Some(cut + 1e-6));
                 budget = budget.saturating_sub(used).max(MIN_NODES);
                 match d {
                     Dive::Found(v, _) if Ilp::value(&ilp.objective, &v) < inc => values = v,
-                    Dive::Exhausted => {
-                        return Ok(Outcome::Solved {
-                            values,
-                            status: Status::Optimal,
-                        })
-                    }
+                    // Nothing at or below the cutoff: the optimum is at least a step above.
+                    Dive::Exhausted => root = Some(lo.max(cut + st)),
                     _ => break,
                 }
             }
