@@ -2,6 +2,7 @@
 //! an infeasible request (or a failed check) is 1.
 
 use crate::explanation::{Binding, Explanation};
+use crate::verify::Finding;
 use std::fmt;
 
 /// Where in the input a problem was found.
@@ -69,8 +70,9 @@ pub enum Error {
     /// The independent verifier rejected a plan (a bug if the plan came from `plan()`).
     #[error("plan fails verification:\n{}", .findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
     Check {
-        /// One sentence per rule the plan breaks.
-        findings: Vec<String>,
+        /// One finding per rule the plan breaks (its [`Display`](fmt::Display) is the
+        /// sentence).
+        findings: Vec<Finding>,
     },
 }
 

@@ -90,6 +90,7 @@ pub use lifecycle::{
 // Crate-internal paths src/libvirt/ilp.rs still uses (public as `backend::{Ilp, Outcome}`).
 pub use spec::{DeviceEntry, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
+pub use verify::{Finding, Rule, Subject};
 
 pub mod backend {
     //! The solver backend contract: the integer program devaddr builds ([`Ilp`], with
@@ -203,12 +204,13 @@ pub(crate) fn plan_unverified(
 }
 
 /// Check a plan (or any fully addressed spec) without planning: every rule the planner
-/// guarantees. Returns the list of problems found (empty = valid).
-pub fn check(plan: &Spec) -> Result<Vec<String>> {
+/// guarantees. Returns one [`Finding`] per rule broken (empty = valid): its [`Rule`] and
+/// [`Subject`] to match on, its `Display` the sentence `devaddr check` prints.
+pub fn check(plan: &Spec) -> Result<Vec<Finding>> {
     check_with(plan, Catalog::embedded())
 }
 
 /// [`check`] with an explicit catalog.
-pub fn check_with(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
+pub fn check_with(spec: &Spec, cat: &Catalog) -> Result<Vec<Finding>> {
     verify::verify_spec(spec, cat)
 }

@@ -3,6 +3,9 @@
 //! planner promises: unique addresses, buses that accept what sits on them, hotplug,
 //! NUMA, multifunction, bus-number and I/O budgets, expander bus ranges, reserves, USB
 //! ports and drive units. Every plan passes through it before it is returned.
+//!
+//! Each problem is a [`Finding`]: the [`Rule`] broken, the [`Subject`] it concerns (a
+//! device, controller, slot, node or the plan) and the sentence `devaddr check` prints.
 
 use crate::catalog::{Catalog, Family, IoBar, MachineModel, PciModel, ReserveKind};
 use crate::error::{Error, Result};
@@ -10,6 +13,9 @@ use crate::spec::Spec;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
 use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod finding;
+pub use finding::{Finding, Rule, Subject};
 
 /// Functions of a PCI slot (0-7).
 const FUNCTIONS_PER_SLOT: u8 = pci::FUNCTIONS_PER_SLOT;
@@ -22,46 +28,76 @@ const PCIE_PORT_SLOT: u32 = 0;
 
 /// Check a plan against the spec it came from: the rules, plus every spec device present
 /// with its pins kept and every given controller kept.
-pub fn verify_against(plan: &Plan, spec: &Spec, cat: &Catalog) -> Vec<String> {
+pub fn verify_against(plan: &Plan, spec: &Spec, cat: &Catalog) -> Vec<Finding> {
     let mut findings = match verify_spec(&plan.to_spec(), cat) {
         Ok(f) => f,
-        Err(e) => return vec![e.to_string()],
+        Err(e) => return vec![Finding::new(Rule::Unreadable, Subject::Plan, e.to_string())],
+    };
+    let mut bad = |rule, subject, message: String| {
+        findings.push(Finding::new(rule, subject, message));
     };
     for d in &spec.devices {
+        let who = || Subject::device(&d.id);
         match plan.devices.iter().find(|p| p.id == d.id) {
-            None => findings.push(format!("device `{}` of the spec is missing", d.id)),
+            None => bad(
+                Rule::Missing,
+                who(),
+                format!("device `{}` of the spec is missing", d.id),
+            ),
             Some(p) => {
                 if p.kind != d.kind {
-                    findings.push(format!("device `{}` changed kind", d.id));
+                    bad(
+                        Rule::Changed,
+                        who(),
+                        format!("device `{}` changed kind", d.id),
+                    );
                 }
                 if let (Some(want), Some(got)) = (&d.address, &p.address) {
                     if !same_address(want, got) {
-                        findings.push(format!(
-                            "device `{}` was pinned at {want} but placed at {got}",
-                            d.id
-                        ));
+                        bad(
+                            Rule::PinnedAddress,
+                            who(),
+                            format!("device `{}` was pinned at {want} but placed at {got}", d.id),
+                        );
                     }
                 }
             }
         }
     }
     for c in &spec.controllers {
+        let who = || Subject::controller(&c.id);
         match plan.controllers.iter().find(|p| p.id == c.id) {
-            None => findings.push(format!("controller `{}` of the spec is missing", c.id)),
+            None => bad(
+                Rule::Missing,
+                who(),
+                format!("controller `{}` of the spec is missing", c.id),
+            ),
             Some(p) => {
                 if p.index != c.index || p.model != c.model {
-                    findings.push(format!("controller `{}` changed index or model", c.id));
+                    bad(
+                        Rule::Changed,
+                        who(),
+                        format!("controller `{}` changed index or model", c.id),
+                    );
                 }
                 if let (Some(want), Some(got)) = (&c.address, &p.address) {
                     if !same_address(want, got) {
-                        findings.push(format!("controller `{}` moved", c.id));
+                        bad(
+                            Rule::PinnedAddress,
+                            who(),
+                            format!("controller `{}` moved", c.id),
+                        );
                     }
                 }
             }
         }
     }
     if plan.devices.len() != spec.devices.len() {
-        findings.push("the plan has devices the spec does not name".into());
+        bad(
+            Rule::Missing,
+            Subject::Plan,
+            "the plan has devices the spec does not name".into(),
+        );
     }
     findings
 }
@@ -78,12 +114,36 @@ struct World<'a> {
     machine: &'a MachineModel,
     /// PCI buses by index.
     buses: BTreeMap<u32, (&'a ControllerEntry, &'a PciModel)>,
-    findings: Vec<String>,
+    /// How findings name plan ids that have a name here (libvirt's elements); others
+    /// as ``device `x` ``, ``controller `x` `` or `` `x` ``.
+    names: &'a BTreeMap<String, String>,
+    findings: Vec<Finding>,
 }
 
 impl World<'_> {
-    fn bad(&mut self, s: String) {
-        self.findings.push(s);
+    fn bad(&mut self, rule: Rule, subject: Subject, message: String) {
+        self.findings.push(Finding::new(rule, subject, message));
+    }
+    /// How a finding names device `id`.
+    fn device(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("device `{id}`"))
+    }
+    /// How a finding names controller `id`.
+    fn controller(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("controller `{id}`"))
+    }
+    /// How a finding names `id` after a word that says what it is (`expander `x``).
+    fn id(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("`{id}`"))
     }
     fn parent(&self, index: u32) -> Option<u32> {
         match self.buses.get(&index)?.0.address {
@@ -124,12 +184,24 @@ pub enum Rules {
 
 /// Check a fully addressed spec or plan. `Err` only when the input cannot be read at all
 /// (unknown machine); rule violations come back as findings.
-pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<String>> {
+pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<Finding>> {
     verify_spec_with(spec, cat, Rules::Plan)
 }
 
 /// [`verify_spec`] with the rules of `rules`.
-pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<String>> {
+pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<Finding>> {
+    verify_named(spec, cat, rules, &BTreeMap::new())
+}
+
+/// [`verify_spec_with`], the messages naming the plan ids of `names` by the names given
+/// there instead of as ``device `x` `` / ``controller `x` `` (libvirt's check names
+/// elements). Subjects keep the plan ids.
+pub(crate) fn verify_named(
+    spec: &Spec,
+    cat: &Catalog,
+    rules: Rules,
+    names: &BTreeMap<String, String>,
+) -> Result<Vec<Finding>> {
     crate::spec::bounds::check(spec)?;
     let machine = cat.machine(&spec.machine).ok_or_else(|| {
         Error::input(
@@ -149,6 +221,7 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
         cat,
         machine,
         buses: BTreeMap::new(),
+        names,
         findings: Vec::new(),
     };
     w.buses.insert(0, (&root_entry, root_model));
@@ -164,10 +237,12 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
             let k = (a.domain, a.bus, a.slot, a.function);
             if let Some((prev, pk)) = last {
                 if pk >= k {
-                    w.bad(format!(
-                        "order: `{prev}` must have a lower PCI address than `{}` ({a})",
-                        d.id
-                    ));
+                    let msg = format!(
+                        "order: {} must have a lower PCI address than {} ({a})",
+                        w.id(prev),
+                        w.id(&d.id)
+                    );
+                    w.bad(Rule::Order, Subject::device(&d.id), msg);
                 }
             }
             last = Some((d.id.as_str(), k));
@@ -176,14 +251,16 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
 
     // Identifiers.
     let mut ids = BTreeSet::new();
-    for id in spec
+    for subject in spec
         .controllers
         .iter()
-        .map(|c| &c.id)
-        .chain(spec.devices.iter().map(|d| &d.id))
+        .map(|c| Subject::controller(&c.id))
+        .chain(spec.devices.iter().map(|d| Subject::device(&d.id)))
     {
+        let id = subject.id().unwrap_or_default().to_string();
         if !ids.insert(id.clone()) {
-            w.bad(format!("id `{id}` is used twice"));
+            let msg = format!("id {} is used twice", w.id(&id));
+            w.bad(Rule::UniqueId, subject, msg);
         }
     }
     // `pci.N` names the PCI bus of index N in every plan.
@@ -192,45 +269,49 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
             c.id.strip_prefix("pci.")
                 .and_then(|n| n.parse::<u32>().ok());
         if n.is_some_and(|n| n != c.index) {
-            w.bad(format!(
-                "controller `{}` has index {}: the id `pci.N` belongs to the bus of index N",
-                c.id, c.index
-            ));
+            let msg = format!(
+                "{} has index {}: the id `pci.N` belongs to the bus of index N",
+                w.controller(&c.id),
+                c.index
+            );
+            w.bad(Rule::ControllerIndex, Subject::controller(&c.id), msg);
         }
     }
     // PCI controllers.
     for c in &spec.controllers {
+        let who = w.controller(&c.id);
+        let subject = || Subject::controller(&c.id);
         if let Some(m) = cat.pci.get(&c.model) {
             if m.connect.is_none() {
                 if c.index != 0 || c.model != machine.root {
-                    w.bad(format!(
-                        "controller `{}`: root model {} at index {}; machine {} has {} at 0",
-                        c.id, c.model, c.index, machine.name, machine.root
-                    ));
+                    let msg = format!(
+                        "{who}: root model {} at index {}; machine {} has {} at 0",
+                        c.model, c.index, machine.name, machine.root
+                    );
+                    w.bad(Rule::RootBus, subject(), msg);
                 }
                 continue;
             }
             if c.index == 0 || w.buses.contains_key(&c.index) {
-                w.bad(format!(
-                    "controller `{}`: PCI index {} is taken",
-                    c.id, c.index
-                ));
+                let msg = format!("{who}: PCI index {} is taken", c.index);
+                w.bad(Rule::ControllerIndex, subject(), msg);
                 continue;
             }
             if c.index >= machine.limits.bus_numbers {
-                w.bad(format!(
-                    "controller `{}`: PCI index {} is out of range: a PCI domain of machine {} \
+                let msg = format!(
+                    "{who}: PCI index {} is out of range: a PCI domain of machine {} \
                      has {} bus numbers (indexes 0-{})",
-                    c.id,
                     c.index,
                     machine.name,
                     machine.limits.bus_numbers,
                     machine.limits.bus_numbers.saturating_sub(1)
-                ));
+                );
+                w.bad(Rule::ControllerIndex, subject(), msg);
             }
             w.buses.insert(c.index, (c, m));
         } else if !cat.storage.contains_key(&c.model) {
-            w.bad(format!("controller `{}`: unknown model {}", c.id, c.model));
+            let msg = format!("{who}: unknown model {}", c.model);
+            w.bad(Rule::UnknownModel, subject(), msg);
         }
     }
     // Every address in use, with its owner.
@@ -249,9 +330,13 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
             format!("builtin controller `{}` of machine {}", b.id, machine.name),
         );
     }
-    let mut claim = |w: &mut World, a: &PciAddress, who: &str| {
+    let mut claim = |w: &mut World, a: &PciAddress, who: &str, subject: Subject| {
         if let Some(prev) = used.insert(a.key(), who.to_string()) {
-            w.bad(format!("{who} and {prev} both use {a}"));
+            w.bad(
+                Rule::UniqueAddress,
+                subject,
+                format!("{who} and {prev} both use {a}"),
+            );
         }
     };
     let bus_list: Vec<(u32, &ControllerEntry, &PciModel)> =
@@ -260,15 +345,24 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
         if index == 0 {
             continue;
         }
+        let subject = || Subject::controller(&c.id);
+        let who = w.controller(&c.id);
         let Some(Address::Pci(a)) = &c.address else {
-            w.bad(format!("controller `{}` has no PCI address", c.id));
+            let msg = format!("{who} has no PCI address");
+            w.bad(Rule::MissingAddress, subject(), msg);
             continue;
         };
-        let who = format!("controller `{}`", c.id);
-        claim(&mut w, a, &who);
-        check_slot(&mut w, a, &who, m.connect.map(ConnectFlags::from));
+        claim(&mut w, a, &who, subject());
+        check_slot(
+            &mut w,
+            a,
+            &who,
+            &subject(),
+            m.connect.map(ConnectFlags::from),
+        );
         if m.numa && a.bus != 0 {
-            w.bad(format!("{who}: an expander bus must sit on the root bus"));
+            let msg = format!("{who}: an expander bus must sit on the root bus");
+            w.bad(Rule::BusTree, subject(), msg);
         }
         // Parent chain reaches the root.
         let mut cur = index;
@@ -280,20 +374,27 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
                     steps += 1;
                 }
                 _ => {
-                    w.bad(format!(
-                        "{who}: its parent chain does not reach the root bus"
-                    ));
+                    let msg = format!("{who}: its parent chain does not reach the root bus");
+                    w.bad(Rule::BusTree, subject(), msg);
                     break;
                 }
             }
         }
         if m.numa {
             match c.numa_node {
-                None => w.bad(format!("{who}: expander bus without numa_node")),
-                Some(n) if n >= eff.numa_nodes => w.bad(format!(
-                    "{who}: NUMA node {n}, but the guest has {} nodes",
-                    eff.numa_nodes
-                )),
+                None => w.bad(
+                    Rule::NumaNode,
+                    subject(),
+                    format!("{who}: expander bus without numa_node"),
+                ),
+                Some(n) if n >= eff.numa_nodes => w.bad(
+                    Rule::NumaNode,
+                    subject(),
+                    format!(
+                        "{who}: NUMA node {n}, but the guest has {} nodes",
+                        eff.numa_nodes
+                    ),
+                ),
                 _ => {}
             }
         }
@@ -322,7 +423,9 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
             check_builtin(&mut w, c);
             continue;
         }
-        check_usb_ports(&mut w, &format!("controller `{}`", c.id), m, c.ports);
+        let who = w.controller(&c.id);
+        let subject = || Subject::controller(&c.id);
+        check_usb_ports(&mut w, &who, &subject(), m, c.ports);
         let shape = if m.provides == ControllerType::Usb {
             (1, c.ports.or(m.ports).unwrap_or(0))
         } else {
@@ -332,19 +435,20 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
             .insert((m.provides, c.index), (c.id.clone(), shape.0, shape.1))
             .is_some()
         {
-            w.bad(format!(
-                "two {} controllers have index {}",
-                m.provides, c.index
-            ));
+            let msg = format!("two {} controllers have index {}", m.provides, c.index);
+            w.bad(Rule::ControllerIndex, subject(), msg);
         }
         match &c.address {
             Some(Address::Pci(a)) => {
-                let who = format!("controller `{}`", c.id);
-                claim(&mut w, a, &who);
+                claim(&mut w, a, &who, subject());
                 let connect = storage_connect(cat, machine, &c.model);
-                check_slot(&mut w, a, &who, Some(connect.flag()));
+                check_slot(&mut w, a, &who, &subject(), Some(connect.flag()));
             }
-            _ => w.bad(format!("controller `{}` has no PCI address", c.id)),
+            _ => w.bad(
+                Rule::MissingAddress,
+                subject(),
+                format!("{who} has no PCI address"),
+            ),
         }
     }
     for d in &spec.devices {
@@ -354,7 +458,8 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
         let idx = (0..)
             .find(|i| !storage.contains_key(&(m.provides, *i)))
             .unwrap_or(0);
-        check_usb_ports(&mut w, &format!("device `{}`", d.id), m, d.ports);
+        let who = w.device(&d.id);
+        check_usb_ports(&mut w, &who, &Subject::device(&d.id), m, d.ports);
         let shape = if m.provides == ControllerType::Usb {
             (1, d.ports.or(m.ports).unwrap_or(0))
         } else {
@@ -375,54 +480,63 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
     let mut drive_used = BTreeSet::new();
     let mut groups: BTreeMap<&str, Vec<(&str, PciAddress)>> = BTreeMap::new();
     for d in &spec.devices {
-        let who = format!("device `{}`", d.id);
+        let who = w.device(&d.id);
+        let subject = || Subject::device(&d.id);
         let Some(k) = cat.kind(&d.kind) else {
-            w.bad(format!("{who}: unknown kind {}", d.kind));
+            let msg = format!("{who}: unknown kind {}", d.kind);
+            w.bad(Rule::UnknownModel, subject(), msg);
             continue;
         };
         let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && k.hotplug);
         match (k.family, &d.address) {
             (Family::Pci, Some(Address::Pci(a))) => {
-                claim(&mut w, a, &who);
+                claim(&mut w, a, &who, subject());
                 // A PCIe-only kind (the catalog's `pci: pcie`) on a machine with PCIe needs a
                 // PCIe bus; other kinds may sit on either (libvirt accepts given addresses).
                 let pcie_only = machine.pcie && k.pci == Some(crate::catalog::PciType::Pcie);
                 let conventional = w.buses.get(&a.bus).filter(|(_, m)| !m.bus.express);
                 if let (true, Some(&(c, _))) = (pcie_only, conventional) {
-                    w.bad(format!(
+                    let msg = format!(
                         "{who}: {} is a PCIe-only device kind (models/devices.yaml: pci: pcie) \
-                         and cannot sit behind conventional PCI bus {} ({} `{}`)",
-                        d.kind, a.bus, c.model, c.id
-                    ));
-                    check_slot(&mut w, a, &who, None);
+                         and cannot sit behind conventional PCI bus {} ({} {})",
+                        d.kind,
+                        a.bus,
+                        c.model,
+                        w.id(&c.id)
+                    );
+                    w.bad(Rule::BusType, subject(), msg);
+                    check_slot(&mut w, a, &who, &subject(), None);
                 } else {
-                    check_slot(&mut w, a, &who, Some(ConnectFlags::ENDPOINTS));
+                    check_slot(&mut w, a, &who, &subject(), Some(ConnectFlags::ENDPOINTS));
                 }
                 let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
-                match d.bus {
-                    Some(crate::spec::BusType::Pcie) if !express => w.bad(format!(
-                        "{who} asks for PCIe but sits on a conventional bus"
-                    )),
-                    Some(crate::spec::BusType::Pci) if express => w.bad(format!(
-                        "{who} asks for conventional PCI but sits on a PCIe bus"
-                    )),
-                    _ => {}
+                let wrong = match d.bus {
+                    Some(crate::spec::BusType::Pcie) if !express => {
+                        Some("asks for PCIe but sits on a conventional bus")
+                    }
+                    Some(crate::spec::BusType::Pci) if express => {
+                        Some("asks for conventional PCI but sits on a PCIe bus")
+                    }
+                    _ => None,
+                };
+                if let Some(wrong) = wrong {
+                    w.bad(Rule::BusType, subject(), format!("{who} {wrong}"));
                 }
                 if hotplug && !w.bus_hotplug(a.bus) {
-                    w.bad(format!(
-                        "{who} needs hotplug but bus {} is not hotpluggable",
-                        a.bus
-                    ));
+                    let msg = format!("{who} needs hotplug but bus {} is not hotpluggable", a.bus);
+                    w.bad(Rule::Hotplug, subject(), msg);
                 }
                 if let Some(n) = d.numa_node {
                     if n >= eff.numa_nodes {
-                        w.bad(format!("{who}: NUMA node {n} does not exist"));
+                        let msg = format!("{who}: NUMA node {n} does not exist");
+                        w.bad(Rule::NumaNode, subject(), msg);
                     }
                     if w.node_of(a.bus) != Some(n) {
-                        w.bad(format!(
+                        let msg = format!(
                             "{who} needs NUMA node {n} but bus {} is not below its expander",
                             a.bus
-                        ));
+                        );
+                        w.bad(Rule::NumaNode, subject(), msg);
                     }
                 }
                 if device_has_io(&w, k.io_bar, a.bus) {
@@ -433,53 +547,65 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
                 }
             }
             (Family::Usb, Some(Address::Usb(u))) => {
-                match storage.get(&(ControllerType::Usb, u.bus)) {
-                    None => w.bad(format!("{who}: USB bus {} has no controller", u.bus)),
+                let msg = match storage.get(&(ControllerType::Usb, u.bus)) {
+                    None => Some(format!("{who}: USB bus {} has no controller", u.bus)),
                     Some((_, _, ports)) => {
                         let ok = u.port.parse::<u32>().is_ok_and(|p| p >= 1 && p <= *ports);
-                        if !ok {
-                            w.bad(format!("{who}: USB port {} outside 1-{ports}", u.port));
-                        }
+                        (!ok).then(|| format!("{who}: USB port {} outside 1-{ports}", u.port))
                     }
+                };
+                if let Some(msg) = msg {
+                    w.bad(Rule::UsbAddress, subject(), msg);
                 }
                 if !usb_used.insert((u.bus, u.port.clone())) {
-                    w.bad(format!(
-                        "{who}: USB bus {} port {} used twice",
-                        u.bus, u.port
-                    ));
+                    let msg = format!("{who}: USB bus {} port {} used twice", u.bus, u.port);
+                    w.bad(Rule::UsbAddress, subject(), msg);
                 }
             }
             (Family::Drive, Some(Address::Drive(a))) => {
                 let t = k.drive_bus;
                 let name = t.map_or("", ControllerType::name);
-                match t.and_then(|t| storage.get(&(t, a.controller))) {
-                    None => w.bad(format!("{who}: no {name} controller {}", a.controller)),
+                let msg = match t.and_then(|t| storage.get(&(t, a.controller))) {
+                    None => Some(format!("{who}: no {name} controller {}", a.controller)),
                     Some((_, buses, units)) => {
                         let unit_ok = if t == Some(ControllerType::Scsi) {
                             a.unit <= scsi::MAX_UNIT && a.target <= scsi::MAX_TARGET
                         } else {
                             a.unit < *units && a.target == 0
                         };
-                        if a.bus >= *buses || !unit_ok {
-                            w.bad(format!(
+                        (a.bus >= *buses || !unit_ok).then(|| {
+                            format!(
                                 "{who}: drive address outside {name} controller {}",
                                 a.controller
-                            ));
-                        }
+                            )
+                        })
                     }
+                };
+                if let Some(msg) = msg {
+                    w.bad(Rule::DriveAddress, subject(), msg);
                 }
                 if !drive_used.insert((t, a.controller, a.bus, a.target, a.unit)) {
-                    w.bad(format!("{who}: drive address used twice"));
+                    let msg = format!("{who}: drive address used twice");
+                    w.bad(Rule::DriveAddress, subject(), msg);
                 }
             }
-            (_, None) => w.bad(format!("{who} has no address")),
-            (_, Some(a)) => w.bad(format!("{who}: wrong address type {a}")),
+            (_, None) => w.bad(
+                Rule::MissingAddress,
+                subject(),
+                format!("{who} has no address"),
+            ),
+            (_, Some(a)) => w.bad(
+                Rule::AddressType,
+                subject(),
+                format!("{who}: wrong address type {a}"),
+            ),
         }
     }
     for (g, members) in groups {
         let slots: BTreeSet<(u32, u8)> = members.iter().map(|(_, a)| (a.bus, a.slot)).collect();
         if slots.len() > 1 {
-            w.bad(format!("group `{g}` is spread over several slots"));
+            let msg = format!("group `{g}` is spread over several slots");
+            w.bad(Rule::Group, Subject::Group { name: g.into() }, msg);
         }
     }
     // Multifunction: functions > 0 need function 0, marked multifunction.
@@ -503,15 +629,22 @@ pub fn verify_spec_with(spec: &Spec, cat: &Catalog, rules: Rules) -> Result<Vec<
             continue;
         }
         if fs.len() > 1 || fs.iter().any(|a| a.function != 0) {
+            let subject = Subject::Slot { bus, slot };
             match fs.iter().find(|a| a.function == 0) {
-                None => w.bad(format!(
-                    "bus {bus} slot {slot:#04x} uses functions without function 0"
-                )),
-                Some(f0) if fs.len() > 1 && f0.multifunction != Some(true) => w.bad(format!(
-                    "bus {bus} slot {slot:#04x} has {} functions but function 0 is not \
-                     multifunction",
-                    fs.len()
-                )),
+                None => w.bad(
+                    Rule::FunctionZero,
+                    subject,
+                    format!("bus {bus} slot {slot:#04x} uses functions without function 0"),
+                ),
+                Some(f0) if fs.len() > 1 && f0.multifunction != Some(true) => w.bad(
+                    Rule::Multifunction,
+                    subject,
+                    format!(
+                        "bus {bus} slot {slot:#04x} has {} functions but function 0 is not \
+                         multifunction",
+                        fs.len()
+                    ),
+                ),
                 _ => {}
             }
         }
@@ -540,37 +673,52 @@ fn storage_connect(cat: &Catalog, machine: &MachineModel, model: &str) -> Connec
 
 /// Check that `a` exists and, with `connect` (the kinds the occupant may plug in as), that
 /// its bus accepts one of them.
-fn check_slot(w: &mut World, a: &PciAddress, who: &str, connect: Option<ConnectFlags>) {
+fn check_slot(
+    w: &mut World,
+    a: &PciAddress,
+    who: &str,
+    subject: &Subject,
+    connect: Option<ConnectFlags>,
+) {
     if a.domain != 0 {
-        w.bad(format!("{who}: PCI domain {} does not exist", a.domain));
+        let msg = format!("{who}: PCI domain {} does not exist", a.domain);
+        w.bad(Rule::SlotRange, subject.clone(), msg);
     }
     if a.function >= FUNCTIONS_PER_SLOT {
-        w.bad(format!(
+        let msg = format!(
             "{who}: function {} out of range 0-{}",
             a.function,
             FUNCTIONS_PER_SLOT - 1
-        ));
+        );
+        w.bad(Rule::SlotRange, subject.clone(), msg);
     }
     let Some(&(c, m)) = w.buses.get(&a.bus) else {
-        w.bad(format!("{who}: bus {} has no PCI controller", a.bus));
+        let msg = format!("{who}: bus {} has no PCI controller", a.bus);
+        w.bad(Rule::MissingBus, subject.clone(), msg);
         return;
     };
     if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] {
-        w.bad(format!(
-            "{who}: slot {:#04x} outside {} `{}` (slots {:#04x}-{:#04x})",
-            a.slot, c.model, c.id, m.bus.slots[0], m.bus.slots[1]
-        ));
+        let msg = format!(
+            "{who}: slot {:#04x} outside {} {} (slots {:#04x}-{:#04x})",
+            a.slot,
+            c.model,
+            w.id(&c.id),
+            m.bus.slots[0],
+            m.bus.slots[1]
+        );
+        w.bad(Rule::SlotRange, subject.clone(), msg);
     }
     if let Some(conn) = connect {
         if !m.bus.accepts.intersects(conn) {
             let names: Vec<&str> = conn.iter().map(ConnectKind::name).collect();
-            w.bad(format!(
-                "{who} ({}) cannot plug into {} `{}` (accepts {})",
+            let msg = format!(
+                "{who} ({}) cannot plug into {} {} (accepts {})",
                 names.join("|"),
                 c.model,
-                c.id,
+                w.id(&c.id),
                 m.bus.accepts
-            ));
+            );
+            w.bad(Rule::ConnectKind, subject.clone(), msg);
         }
     }
 }
@@ -587,10 +735,11 @@ fn check_budgets(
     // Bus numbers.
     let total: u32 = w.buses.values().map(|(_, m)| m.bus_numbers).sum();
     if total > machine.limits.bus_numbers {
-        w.bad(format!(
+        let msg = format!(
             "the topology needs {total} bus numbers; a PCI domain has {}",
             machine.limits.bus_numbers
-        ));
+        );
+        w.bad(Rule::BusNumbers, Subject::Plan, msg);
     }
     // Expander ranges: [bus_nr, next expander's bus_nr) must hold the buses below it.
     let mut below: BTreeMap<u32, u32> = BTreeMap::new(); // expander index -> bus numbers
@@ -625,42 +774,50 @@ fn check_budgets(
     for (&e, &need) in &below {
         let (c, _) = w.buses[&e];
         match c.bus_nr {
-            None => w.bad(format!("expander `{}` has no bus_nr", c.id)),
+            None => {
+                let msg = format!("expander {} has no bus_nr", w.id(&c.id));
+                w.bad(Rule::ExpanderRange, Subject::controller(&c.id), msg);
+            }
             Some(nr) => ranges.push((nr, need, c.id.clone())),
         }
     }
     ranges.sort();
     let mut limit = machine.limits.bus_numbers;
     for (nr, need, id) in ranges.iter().rev() {
+        let who = w.id(id);
         if *nr == 0 {
-            w.bad(format!(
-                "expander `{id}`: bus_nr 0 is the root bus's number (QEMU refuses it)"
-            ));
+            let msg =
+                format!("expander {who}: bus_nr 0 is the root bus's number (QEMU refuses it)");
+            w.bad(Rule::ExpanderRange, Subject::controller(id), msg);
         }
         if nr.saturating_add(*need) > limit {
-            w.bad(format!(
-                "expander `{id}` (bus_nr {nr}) needs {need} bus numbers from {nr} on, but only \
+            let msg = format!(
+                "expander {who} (bus_nr {nr}) needs {need} bus numbers from {nr} on, but only \
                  numbers below {limit} are free before the next expander or the end of the PCI \
                  domain ({} bus numbers): the firmware would not enumerate it",
                 machine.limits.bus_numbers
-            ));
+            );
+            w.bad(Rule::ExpanderRange, Subject::controller(id), msg);
         }
         limit = limit.min(*nr);
     }
     if root_need > limit {
-        w.bad(format!(
+        let msg = format!(
             "the root bus hierarchy needs {root_need} bus numbers but the lowest expander \
              bus_nr is {limit}"
-        ));
+        );
+        let root = Subject::controller(&machine.root_bus_name);
+        w.bad(Rule::ExpanderRange, root, msg);
     }
     // I/O windows.
     if let Some(limit) = machine.limits.io_windows {
         let n = io_buses.iter().filter(|&&b| b != 0).count() as u32;
         if n > limit {
-            w.bad(format!(
+            let msg = format!(
                 "{n} bridges/ports hold devices with I/O BARs; the firmware has room for {limit} \
                  I/O windows"
-            ));
+            );
+            w.bad(Rule::IoWindows, Subject::Plan, msg);
         }
     }
     // Hotplug reserves: empty hotpluggable slots of the machine's reserve kind.
@@ -685,18 +842,20 @@ fn check_budgets(
         }
     }
     if free_total < eff.hotplug_reserve {
-        w.bad(format!(
+        let msg = format!(
             "hotplug reserve: {free_total} empty hotpluggable slots, {} required",
             eff.hotplug_reserve
-        ));
+        );
+        w.bad(Rule::HotplugReserve, Subject::Plan, msg);
     }
     for k in 0..eff.numa_nodes {
         let have = free_node.get(&k).copied().unwrap_or(0);
         if have < eff.hotplug_reserve_per_node {
-            w.bad(format!(
+            let msg = format!(
                 "hotplug reserve: NUMA node {k} has {have} empty hotpluggable slots, {} required",
                 eff.hotplug_reserve_per_node
-            ));
+            );
+            w.bad(Rule::HotplugReserve, Subject::NumaNode { node: k }, msg);
         }
     }
     let _ = (spec, cat);
@@ -711,35 +870,50 @@ fn check_builtin(w: &mut World, c: &ControllerEntry) {
         .iter()
         .find(|b| b.id == c.id && b.model == c.model && b.index == c.index)
     else {
-        w.bad(format!(
-            "controller `{}` ({} index {}) is marked builtin, but machine {} has no such \
-             builtin controller",
-            c.id, c.model, c.index, machine.name
-        ));
+        let msg = format!(
+            "{} ({} index {}) is marked builtin, but machine {} has no such builtin controller",
+            w.controller(&c.id),
+            c.model,
+            c.index,
+            machine.name
+        );
+        w.bad(Rule::Builtin, Subject::controller(&c.id), msg);
         return;
     };
     let home = PciAddress::new(0, b.slot.get(), b.function.get());
     match &c.address {
         None => {}
         Some(Address::Pci(a)) if a.key() == home.key() => {}
-        Some(a) => w.bad(format!(
-            "builtin controller `{}` of machine {} is at {home}; the plan moves it to {a} \
-             (a builtin cannot move)",
-            c.id, machine.name
-        )),
+        Some(a) => {
+            let msg = format!(
+                "builtin {} of machine {} is at {home}; the plan moves it to {a} \
+                 (a builtin cannot move)",
+                w.controller(&c.id),
+                machine.name
+            );
+            w.bad(Rule::Builtin, Subject::controller(&c.id), msg);
+        }
     }
 }
 
 /// USB controllers: a port count within what the model supports.
-fn check_usb_ports(w: &mut World, who: &str, m: &crate::catalog::StorageModel, ports: Option<u32>) {
+fn check_usb_ports(
+    w: &mut World,
+    who: &str,
+    subject: &Subject,
+    m: &crate::catalog::StorageModel,
+    ports: Option<u32>,
+) {
     let Some(p) = ports else { return };
     if m.provides != ControllerType::Usb {
-        w.bad(format!("{who}: `ports` applies only to USB controllers"));
+        let msg = format!("{who}: `ports` applies only to USB controllers");
+        w.bad(Rule::UsbPorts, subject.clone(), msg);
         return;
     }
     let max = m.max_ports.or(m.ports).unwrap_or(0);
     if p == 0 || p > max {
-        w.bad(format!("{who}: {p} USB ports; a {} has 1-{max}", m.model));
+        let msg = format!("{who}: {p} USB ports; a {} has 1-{max}", m.model);
+        w.bad(Rule::UsbPorts, subject.clone(), msg);
     }
 }
 
@@ -753,6 +927,14 @@ fn check_chassis(w: &mut World) {
     let mut found = Vec::new();
     for &(c, m) in w.buses.values() {
         let has = |a: Attr| m.attrs.contains(&a);
+        let who = w.controller(&c.id);
+        let mut bad = |msg: String| {
+            found.push(Finding::new(
+                Rule::ChassisPort,
+                Subject::controller(&c.id),
+                msg,
+            ));
+        };
         let attrs = [
             (Attr::Chassis, c.chassis),
             (Attr::Port, c.port),
@@ -763,39 +945,39 @@ fn check_chassis(w: &mut World) {
             let Some(v) = v else { continue };
             let name = attr.name();
             if !has(attr) {
-                found.push(format!(
-                    "controller `{}`: {} has no `{name}` attribute (QEMU refuses the property)",
-                    c.id, c.model
+                bad(format!(
+                    "{who}: {} has no `{name}` attribute (QEMU refuses the property)",
+                    c.model
                 ));
             } else if attr != Attr::BusNr && v > QEMU_CHASSIS_MAX {
-                found.push(format!(
-                    "controller `{}`: {name} {v} is out of range 0-{QEMU_CHASSIS_MAX}",
-                    c.id
+                bad(format!(
+                    "{who}: {name} {v} is out of range 0-{QEMU_CHASSIS_MAX}"
                 ));
             }
         }
         if let Some(ch) = c.chassis.filter(|_| has(Attr::Chassis)) {
             if let Some(prev) = ports.insert(ch, &c.id) {
-                found.push(format!(
-                    "controllers `{prev}` and `{}` are both chassis {ch} slot {PCIE_PORT_SLOT} \
+                bad(format!(
+                    "controllers {} and {} are both chassis {ch} slot {PCIE_PORT_SLOT} \
                      (port {}): QEMU refuses two PCIe ports with the same chassis/slot pair",
-                    c.id,
+                    w.id(prev),
+                    w.id(&c.id),
                     c.port.map_or("-".to_string(), |p| format!("{p:#x}"))
                 ));
             }
         }
         if let Some(nr) = c.chassis_nr.filter(|_| has(Attr::ChassisNr)) {
             if nr == 0 {
-                found.push(format!(
-                    "controller `{}`: chassis_nr 0; a pci-bridge needs a chassis number 1-{}",
-                    c.id, QEMU_CHASSIS_MAX
+                bad(format!(
+                    "{who}: chassis_nr 0; a pci-bridge needs a chassis number 1-{QEMU_CHASSIS_MAX}"
                 ));
             }
             if let Some(prev) = bridges.insert(nr, &c.id) {
-                found.push(format!(
-                    "controllers `{prev}` and `{}` both have chassis_nr {nr}: each bridge needs \
+                bad(format!(
+                    "controllers {} and {} both have chassis_nr {nr}: each bridge needs \
                      a unique chassis number",
-                    c.id
+                    w.id(prev),
+                    w.id(&c.id)
                 ));
             }
         }

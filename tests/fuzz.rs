@@ -225,6 +225,12 @@ const ABORT: &str = "aborts (panics, crashed worker)";
 const HANG: &str = "hangs (slow calls)";
 const CHECK_FAILS: &str = "plans failing check";
 const UNLOCATED: &str = "errors without a location";
+/// Findings, one a line.
+fn lines(findings: &[devaddr::Finding]) -> String {
+    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
 const VERIFIER: &str = "verifier rejects own plan (Error::Check)";
 const NOT_IDEMPOTENT: &str = "plan not idempotent";
 const REPLAN_MOVED: &str = "replan moved a kept device";
@@ -730,7 +736,7 @@ impl Fuzzer {
                     CHECK_FAILS,
                     call,
                     input,
-                    format!("check finds {} problem(s):\n{}", f.len(), f.join("\n")),
+                    format!("check finds {} problem(s):\n{}", f.len(), lines(&f)),
                 );
                 false
             }
@@ -803,10 +809,7 @@ impl Fuzzer {
                             CHECK_FAILS,
                             "check_domain(planned)",
                             input,
-                            format!(
-                                "check finds in the planned domain:\n{}\n{out}",
-                                f.join("\n")
-                            ),
+                            format!("check finds in the planned domain:\n{}\n{out}", lines(&f)),
                         ),
                         Some(Err(e)) => self.fail(
                             CHECK_ERROR,

@@ -4,7 +4,10 @@
 //! cases are read from ../shared/reliability/cases. The proptest at the end plans random
 //! specs, checks every plan, and corrupts single fields of them.
 
-use devaddr::{Address, Catalog, ControllerEntry, DeviceEntry, Error, PciAddress, Plan, Spec};
+use devaddr::{
+    Address, Catalog, ControllerEntry, DeviceEntry, Error, Finding, PciAddress, Plan, Rule, Spec,
+    Subject,
+};
 use proptest::prelude::*;
 use serde_yaml::Value;
 use std::io::Write;
@@ -74,8 +77,9 @@ fn write_plan(name: &str, plan: &Value) -> String {
 
 /// `check` of the corrupted plan refuses it and names every needle: exit 1 with a
 /// finding, or exit 2 when the number is outside what any plan can hold (the input's
-/// bounds refuse it while reading, with its path).
-fn assert_caught(name: &str, plan: &Value, needles: &[&str]) {
+/// bounds refuse it while reading, with its path). Returns the library's findings on the
+/// same plan (none when it cannot be read).
+fn assert_caught(name: &str, plan: &Value, needles: &[&str]) -> Vec<Finding> {
     let file = write_plan(&format!("{name}.yaml"), plan);
     let o = devaddr(&["check", &file], None);
     let e = stderr(&o);
@@ -86,6 +90,30 @@ fn assert_caught(name: &str, plan: &Value, needles: &[&str]) {
     for n in needles {
         assert!(e.contains(n), "{name}: `{n}` not in: {e}");
     }
+    let text = serde_yaml::to_string(plan).unwrap();
+    Spec::parse(&text, name)
+        .and_then(|s| devaddr::check(&s))
+        .unwrap_or_default()
+}
+
+/// Some finding is of rule `rule` about `subject`.
+#[track_caller]
+fn assert_rule(findings: &[Finding], rule: Rule, subject: Subject) {
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.rule == rule && f.subject == subject),
+        "no {rule} finding about {subject:?} in {findings:#?}"
+    );
+}
+
+/// Some finding is of rule `rule`.
+#[track_caller]
+fn assert_rule_kind(findings: &[Finding], rule: Rule) {
+    assert!(
+        findings.iter().any(|f| f.rule == rule),
+        "no {rule} finding in {findings:#?}"
+    );
 }
 
 fn entry<'a>(plan: &'a mut Value, list: &str, id: &str) -> &'a mut Value {
@@ -133,11 +161,13 @@ fn two_pcie_ports_with_the_same_chassis_port_pair_are_caught() {
     let (chassis, port) = (ports[0]["chassis"].clone(), ports[0]["port"].clone());
     ports[1]["chassis"] = chassis.clone();
     ports[1]["port"] = port;
-    assert_caught(
+    let second = ports[1]["id"].as_str().unwrap().to_string();
+    let f = assert_caught(
         "dup-chassis-port",
         &p,
         &["chassis", "same chassis/slot pair"],
     );
+    assert_rule(&f, Rule::ChassisPort, Subject::controller(second));
     // The same chassis with another port is still slot 0 of that chassis for QEMU.
     let mut p = planned("q35-basic", &example("q35-basic"));
     let mut ports = of_model(&mut p, "pcie-root-port");
@@ -152,11 +182,12 @@ fn pci_bridges_with_the_same_chassis_nr_are_caught() {
     assert!(bridges.len() >= 2);
     let nr = bridges[0]["chassis_nr"].clone();
     bridges[1]["chassis_nr"] = nr;
-    assert_caught(
+    let f = assert_caught(
         "dup-chassis-nr",
         &p,
         &["chassis_nr", "unique chassis number"],
     );
+    assert_rule_kind(&f, Rule::ChassisPort);
 }
 
 #[test]
@@ -183,6 +214,7 @@ fn a_controller_index_past_the_bus_number_limit_is_caught() {
             }
         }
     }
+    // Refused while reading (exit 2): no plan holds that index.
     assert_caught("index-256", &p, &[&format!("index {new} is out of range")]);
 }
 
@@ -197,21 +229,24 @@ fn a_device_on_a_builtin_controllers_address_is_caught() {
     assert_eq!(ide.id, "ide0");
     entry(&mut p, "devices", "net0")["address"] =
         pci(0, u64::from(ide.slot.get()), u64::from(ide.function.get()));
-    assert_caught("on-ide0", &p, &["`net0`", "builtin controller `ide0`"]);
+    let f = assert_caught("on-ide0", &p, &["`net0`", "builtin controller `ide0`"]);
+    assert_rule(&f, Rule::UniqueAddress, Subject::device("net0"));
 }
 
 #[test]
 fn a_moved_or_invented_builtin_is_caught() {
     let mut p = planned("q35-basic", &example("q35-basic"));
     entry(&mut p, "controllers", "sata0")["address"] = pci(0, 0x1e, 0);
-    assert_caught(
+    let f = assert_caught(
         "moved-sata0",
         &p,
         &["builtin controller `sata0`", "cannot move"],
     );
+    assert_rule(&f, Rule::Builtin, Subject::controller("sata0"));
     let mut p = planned("q35-basic", &example("q35-basic"));
     entry(&mut p, "controllers", "usb0")["builtin"] = Value::from(true);
-    assert_caught("builtin-usb0", &p, &["`usb0`", "marked builtin"]);
+    let f = assert_caught("builtin-usb0", &p, &["`usb0`", "marked builtin"]);
+    assert_rule(&f, Rule::Builtin, Subject::controller("usb0"));
 }
 
 #[test]
@@ -223,11 +258,12 @@ fn pcie_only_kinds_behind_a_conventional_bridge_are_caught() {
             .unwrap();
         // A free slot on the bridge (the e1000s take the first ones).
         entry(&mut p, "devices", id)["address"] = pci(bridge, 0x10, 0);
-        assert_caught(
+        let f = assert_caught(
             &format!("{id}-behind-bridge"),
             &p,
             &[&format!("`{id}`"), "PCIe-only", "conventional PCI"],
         );
+        assert_rule(&f, Rule::BusType, Subject::device(id));
     }
 }
 
@@ -238,7 +274,8 @@ fn expander_bus_numbers_out_of_range_or_overlapping_are_caught() {
     assert_caught("bus-nr-max", &p, &["bus_nr 4294967295", "out of range"]);
     let mut p = planned("pc-numa", PC_NUMA);
     of_model(&mut p, "pci-expander-bus")[0]["bus_nr"] = Value::from(limit("pc") - 1);
-    assert_caught("bus-nr-top", &p, &["the firmware would not enumerate it"]);
+    let f = assert_caught("bus-nr-top", &p, &["the firmware would not enumerate it"]);
+    assert_rule_kind(&f, Rule::ExpanderRange);
     let mut p = planned("pc-numa", PC_NUMA);
     of_model(&mut p, "pci-expander-bus")[0]["bus_nr"] = Value::from(0);
     assert_caught("bus-nr-0", &p, &["bus_nr 0"]);
@@ -252,7 +289,8 @@ fn expander_bus_numbers_out_of_range_or_overlapping_are_caught() {
             c["address"] = pci(0, 0x1a, 0);
         }
     }
-    assert_caught("bus-nr-1", &p, &["root bus hierarchy needs 2 bus numbers"]);
+    let f = assert_caught("bus-nr-1", &p, &["root bus hierarchy needs 2 bus numbers"]);
+    assert_rule(&f, Rule::ExpanderRange, Subject::controller("pci.0"));
     // Two expanders whose ranges overlap.
     let mut p = planned("pc-numa", PC_NUMA);
     let mut pxbs = of_model(&mut p, "pci-expander-bus");
@@ -265,13 +303,15 @@ fn expander_bus_numbers_out_of_range_or_overlapping_are_caught() {
 fn usb_port_counts_and_ports_past_the_controller_are_caught() {
     let mut p = planned("q35-basic", &example("q35-basic"));
     entry(&mut p, "controllers", "usb0")["ports"] = Value::from(100);
-    assert_caught("usb-ports", &p, &["`usb0`", "100 USB ports"]);
+    let f = assert_caught("usb-ports", &p, &["`usb0`", "100 USB ports"]);
+    assert_rule(&f, Rule::UsbPorts, Subject::controller("usb0"));
     let mut p = planned("q35-basic", &example("q35-basic"));
     entry(&mut p, "devices", "tablet")["address"]["port"] = Value::from("50");
     assert_caught("usb-port-50", &p, &["USB port `50`"]);
     let mut p = planned("q35-basic", &example("q35-basic"));
     entry(&mut p, "devices", "tablet")["address"]["port"] = Value::from("5");
-    assert_caught("usb-port", &p, &["`tablet`", "USB port 5 outside"]);
+    let f = assert_caught("usb-port", &p, &["`tablet`", "USB port 5 outside"]);
+    assert_rule(&f, Rule::UsbAddress, Subject::device("tablet"));
 }
 
 #[test]
@@ -279,16 +319,64 @@ fn dangling_parents_duplicate_indexes_and_drive_units_are_caught() {
     let mut p = planned("q35-mixed", Q35_MIXED);
     let rp = of_model(&mut p, "pcie-root-port")[0]["index"].clone();
     of_model(&mut p, "pcie-root-port")[1]["index"] = rp;
-    assert_caught("dup-index", &p, &["is taken"]);
+    let f = assert_caught("dup-index", &p, &["is taken"]);
+    assert_rule_kind(&f, Rule::ControllerIndex);
     let mut p = planned("q35-mixed", Q35_MIXED);
     entry(&mut p, "devices", "sda")["address"]["unit"] = Value::from(6);
-    assert_caught("drive-unit", &p, &["`sda`", "drive address outside"]);
+    let f = assert_caught("drive-unit", &p, &["`sda`", "drive address outside"]);
+    assert_rule(&f, Rule::DriveAddress, Subject::device("sda"));
     let mut p = planned("q35-mixed", Q35_MIXED);
     of_model(&mut p, "pcie-to-pci-bridge")[0]["address"]["bus"] = Value::from(200);
-    assert_caught("dangling-parent", &p, &["bus 200 has no PCI controller"]);
+    let f = assert_caught("dangling-parent", &p, &["bus 200 has no PCI controller"]);
+    assert_rule_kind(&f, Rule::MissingBus);
     let mut p = planned("q35-mixed", Q35_MIXED);
     entry(&mut p, "devices", "net1")["numa_node"] = Value::from(0);
-    assert_caught("numa", &p, &["`net1`", "NUMA node 0"]);
+    let f = assert_caught("numa", &p, &["`net1`", "NUMA node 0"]);
+    assert_rule(&f, Rule::NumaNode, Subject::device("net1"));
+}
+
+#[test]
+fn a_finding_serializes_to_json_with_its_rule_and_subject() {
+    let mut p = planned("q35-basic", &example("q35-basic"));
+    entry(&mut p, "devices", "tablet")["address"]["port"] = Value::from("5");
+    let f = assert_caught("usb-port-json", &p, &["USB port 5 outside"]);
+    let f = f.iter().find(|f| f.rule == Rule::UsbAddress).unwrap();
+    let json = serde_json::to_value(f).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "rule": "usb-address",
+            "subject": {"type": "device", "id": "tablet"},
+            "message": f.to_string(),
+        })
+    );
+    assert!(f.message.starts_with("device `tablet`: USB port 5 outside"));
+    // A finding about the guest as a whole, and one about a slot.
+    let plan = Spec::parse(
+        "machine: q35\npolicy: {hotplug_reserve: 40}\ndevices:\n\
+         - {id: a, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 1}}\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let found = devaddr::check(&plan).unwrap();
+    let json = serde_json::to_value(&found).unwrap();
+    let reserve = found
+        .iter()
+        .position(|f| f.rule == Rule::HotplugReserve)
+        .unwrap();
+    assert_eq!(json[reserve]["rule"], "hotplug-reserve");
+    assert_eq!(
+        json[reserve]["subject"],
+        serde_json::json!({"type": "plan"})
+    );
+    let slot = found
+        .iter()
+        .position(|f| f.rule == Rule::FunctionZero)
+        .unwrap();
+    assert_eq!(
+        json[slot]["subject"],
+        serde_json::json!({"type": "slot", "bus": 0, "slot": 3})
+    );
 }
 
 // ---- hotplug, capacity and plan --previous refuse what check rejects ----
@@ -643,6 +731,22 @@ fn mutate(plan: &mut Plan, which: usize, pick: usize, value: u32) -> Option<bool
     }
 }
 
+/// The rules mutation `which` (of those that must be caught) breaks.
+fn expected_rules(which: usize) -> &'static [Rule] {
+    match which {
+        0 => &[Rule::ChassisPort],
+        1 | 7 => &[Rule::ControllerIndex],
+        2 => &[Rule::UniqueAddress],
+        3 => &[Rule::BusType],
+        4 => &[Rule::ExpanderRange],
+        5 => &[Rule::Builtin],
+        6 => &[Rule::MissingBus],
+        8 => &[Rule::UsbAddress, Rule::DriveAddress],
+        9 => &[Rule::NumaNode],
+        _ => &[],
+    }
+}
+
 fn machine_strategy() -> impl Strategy<Value = &'static str> {
     prop_oneof![Just("q35"), Just("pc"), Just("virt")]
 }
@@ -680,6 +784,13 @@ proptest! {
         let Ok(findings) = devaddr::check(&spec) else { return Ok(()) };
         if must {
             prop_assert!(!findings.is_empty(), "mutation {which} not caught:\n{text}");
+            // Caught by the rule the corruption breaks (matched on the rule, not the text).
+            let rules: Vec<Rule> = findings.iter().map(|f| f.rule).collect();
+            prop_assert!(
+                expected_rules(which).iter().any(|r| rules.contains(r)),
+                "mutation {which} caught as {rules:?}, not {:?}:\n{text}",
+                expected_rules(which)
+            );
         } else if findings.is_empty() {
             // check calls it valid: the planner must take it as it is.
             let again = devaddr::plan(&spec);

@@ -19,8 +19,10 @@ use super::domain::number;
 use crate::catalog::{Catalog, Kind};
 use crate::spec::{DeviceEntry, Spec, Tunables};
 use crate::topology::{Address, ControllerEntry, PciAddress};
+use crate::verify::{Finding, Subject};
 use crate::xml::Element;
 use crate::Error;
+use std::collections::BTreeMap;
 
 /// The device kind of a lowered element: a PCI endpoint of either bus type that
 /// needs no hotplug and no I/O window.
@@ -40,7 +42,7 @@ fn endpoint_kind() -> Kind {
 struct Lowered {
     spec: Spec,
     catalog: Catalog,
-    names: Vec<(String, String)>,
+    names: BTreeMap<String, String>,
 }
 
 /// `<interface type='user'> model 'virtio' (line 12)`: how a finding names an element.
@@ -145,7 +147,7 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
         },
         ..Default::default()
     };
-    let mut names = Vec::new();
+    let mut names = BTreeMap::new();
     let devices = root
         .child("devices")
         .into_iter()
@@ -161,7 +163,7 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
                 continue;
             }
             let id = format!("pci.{index}");
-            names.push((id.clone(), describe(el)));
+            names.insert(id.clone(), describe(el));
             let mut c = pci_controller(el, id, index, model);
             // libvirt and QEMU take an expander bus without a `<node>`; the plan model
             // has one on every expander. Node 0 stands in: no lowered device asks for
@@ -175,7 +177,7 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
                 continue;
             }
             let id = format!("element{i}");
-            names.push((id.clone(), describe(el)));
+            names.insert(id.clone(), describe(el));
             spec.devices.push(DeviceEntry {
                 id,
                 kind: ENDPOINT_KIND.into(),
@@ -193,25 +195,28 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
 }
 
 /// Run the verifier on the domain `root` (as libvirt completes it) of machine `m`:
-/// its findings, each naming the element. A machine the catalog does not describe, or
-/// one without PCI in libvirt's policy, has nothing to verify.
-pub fn verify(root: &Element, m: &super::Machine, cat: &Catalog) -> Result<Vec<String>, Error> {
+/// its findings, each naming the element, in its message and as its subject. A machine
+/// the catalog does not describe, or one without PCI in libvirt's policy, has nothing
+/// to verify.
+pub fn verify(root: &Element, m: &super::Machine, cat: &Catalog) -> Result<Vec<Finding>, Error> {
     let Some(machine) = m.rule.and_then(|_| cat.machine(&m.name)) else {
         return Ok(Vec::new());
     };
-    let lowered = lower(root, cat, machine);
+    let Lowered {
+        spec,
+        catalog,
+        names,
+    } = lower(root, cat, machine);
     let rules = crate::verify::Rules::LibvirtDomain;
-    let findings = crate::verify::verify_spec_with(&lowered.spec, &lowered.catalog, rules)?;
-    Ok(findings
-        .into_iter()
-        .map(|f| {
-            lowered.names.iter().fold(f, |f, (id, name)| {
-                f.replace(&format!("device `{id}`"), name)
-                    .replace(&format!("controller `{id}`"), name)
-                    .replace(&format!("`{id}`"), name)
-            })
-        })
-        .collect())
+    let mut findings = crate::verify::verify_named(&spec, &catalog, rules, &names)?;
+    for f in &mut findings {
+        if let Some(element) = f.subject.id().and_then(|id| names.get(id)) {
+            f.subject = Subject::Element {
+                element: element.clone(),
+            };
+        }
+    }
+    Ok(findings)
 }
 
 #[cfg(test)]
@@ -230,6 +235,16 @@ mod tests {
         let (doc, m, _) = super::super::read_domain(xml, "t.xml").unwrap();
         let f = super::verify(&doc.root, &m, crate::Catalog::embedded()).unwrap();
         assert_eq!(f.len(), 2, "{f:?}");
+        // The subject is the element, as data.
+        use crate::verify::{Rule, Subject};
+        let element = |e: &str| Subject::Element {
+            element: e.to_string(),
+        };
+        assert_eq!(f[0].rule, Rule::UniqueAddress);
+        assert_eq!(f[0].subject, element("<sound model='ich9'> (line 3)"));
+        assert_eq!(f[1].rule, Rule::SlotRange);
+        assert_eq!(f[1].subject, element("<rng model='virtio'> (line 5)"));
+        let f: Vec<String> = f.iter().map(ToString::to_string).collect();
         assert!(
             f[0].contains("<sound model='ich9'> (line 3) and <interface type='user'> model 'virtio' (line 2) both use"),
             "{f:?}"

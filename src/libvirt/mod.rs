@@ -36,6 +36,7 @@ mod postparse;
 mod validate;
 
 use crate::error::Location;
+use crate::verify::{Finding, Rule, Subject};
 use crate::xml::{Document, Element};
 use crate::Error;
 use domain::Dev;
@@ -300,7 +301,7 @@ pub fn plan_domain_with(
 }
 
 /// Check a hand-written domain with the built-in catalog. See [`check_domain_with`].
-pub fn check_domain(text: &str, file: &str) -> Result<Vec<String>, Error> {
+pub fn check_domain(text: &str, file: &str) -> Result<Vec<Finding>, Error> {
     check_domain_with(text, file, crate::Options::default())
 }
 
@@ -319,23 +320,31 @@ pub fn check_domain_with(
     text: &str,
     file: &str,
     engine: crate::Options<'_>,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<Finding>, Error> {
     let (mut doc, m, before) = read_domain(text, file)?;
     let mut devs = before;
     address(&mut devs, &m, &LibvirtOptions::default(), engine, file)?;
     let mut findings = Vec::new();
     for d in &devs {
         if d.pos.is_none() {
-            findings.push(format!(
-                "{} is missing (libvirt would add it)",
-                d.describe()
+            findings.push(Finding::new(
+                Rule::LibvirtWouldAdd,
+                Subject::Element {
+                    element: d.describe(),
+                },
+                format!("{} is missing (libvirt would add it)", d.describe()),
             ));
         } else if d.addr_new {
-            findings.push(format!(
-                "{} (line {}) has no address; libvirt would assign {}",
-                d.describe(),
-                d.line,
-                emit::addr_text(&d.addr)
+            let element = format!("{} (line {})", d.describe(), d.line);
+            findings.push(Finding::new(
+                Rule::LibvirtWouldAddress,
+                Subject::Element {
+                    element: element.clone(),
+                },
+                format!(
+                    "{element} has no address; libvirt would assign {}",
+                    emit::addr_text(&d.addr)
+                ),
             ));
         }
     }

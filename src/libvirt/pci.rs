@@ -560,9 +560,13 @@ pub fn assign(
         // libvirt's own growth.
         if cfg!(debug_assertions) && (set.over_budget || &replay != g) {
             return Err(Error::Check {
-                findings: vec![format!(
-                    "{file}: the libvirt policy's integer program decided {g:?}, libvirt's \
-                     first pass adds {replay:?}"
+                findings: vec![crate::verify::Finding::new(
+                    crate::verify::Rule::LibvirtReplay,
+                    crate::verify::Subject::Plan,
+                    format!(
+                        "{file}: the libvirt policy's integer program decided {g:?}, libvirt's \
+                         first pass adds {replay:?}"
+                    ),
                 )],
             });
         }

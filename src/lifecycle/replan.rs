@@ -415,6 +415,9 @@ fn reason_text(e: &Error) -> String {
     match e {
         Error::Input { message, .. } => message.clone(),
         Error::Infeasible { explanation } => explanation.requirement.clone(),
-        Error::Check { findings } => findings.join("; "),
+        Error::Check { findings } => {
+            let findings: Vec<String> = findings.iter().map(ToString::to_string).collect();
+            findings.join("; ")
+        }
     }
 }
