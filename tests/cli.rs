@@ -1,5 +1,7 @@
 //! The command line: every acceptance flow and every error path, with exit codes.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -39,7 +41,7 @@ fn stdout(o: &Output) -> String {
 }
 
 fn tmp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("devaddr-cli-{}", std::process::id()));
+    let dir = common::scratch("devaddr-cli");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -87,7 +89,7 @@ fn output_is_deterministic_and_replanning_a_plan_changes_nothing() {
 
 #[test]
 fn output_file_option_writes_the_plan() {
-    let out = std::env::temp_dir().join(format!("devaddr-out-{}.yaml", std::process::id()));
+    let out = common::scratch("devaddr-cli").join("out.yaml");
     let o = plan_stdin(
         "machine: q35\ndevices: [{id: n, kind: virtio-net}]\n",
         &["-o", out.to_str().unwrap()],

@@ -6,6 +6,8 @@
 //! Without ../shared or without libvirt the tests print why they skip; with `CI` set a skip
 //! is a failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,7 +40,7 @@ fn devaddr() -> Command {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("devaddr-{name}-{}", std::process::id()));
+    let d = common::scratch(&format!("devaddr-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

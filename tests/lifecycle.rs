@@ -14,7 +14,7 @@ fn devaddr(args: &[&str]) -> Output {
 }
 
 fn tmp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("devaddr-lifecycle-{}", std::process::id()));
+    let dir = common::scratch("devaddr-lifecycle");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();

@@ -58,7 +58,7 @@ fn spec(name: &str) -> PathBuf {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("devaddr-lc-{name}-{}", std::process::id()));
+    let d = common::scratch(&format!("devaddr-lc-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -68,16 +68,31 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Disk images the hot-added disks point at (the oracle creates those of the domain).
-fn make_images(xml_dir: &Path) {
+/// Disk images the hot-added disks point at (the oracle creates those of the domain);
+/// removed again when the returned guard goes out of scope.
+fn make_images(xml_dir: &Path) -> Images {
+    let mut made = Vec::new();
     for e in std::fs::read_dir(xml_dir).unwrap() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
         if let Some(i) = text.find("<source file='") {
             let rest = &text[i + 14..];
-            let path = &rest[..rest.find('\'').unwrap()];
-            std::fs::create_dir_all(Path::new(path).parent().unwrap()).unwrap();
-            let f = std::fs::File::create(path).unwrap();
+            let path = PathBuf::from(&rest[..rest.find('\'').unwrap()]);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let f = std::fs::File::create(&path).unwrap();
             f.set_len(1 << 20).unwrap();
+            made.push(path);
+        }
+    }
+    Images(made)
+}
+
+/// Image files a test made; deleted on drop (also when the test fails).
+struct Images(Vec<PathBuf>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -177,7 +192,7 @@ fn hotplug_fills_exactly_what_capacity_predicts() {
             "--output-dir",
             s(&xml_dir),
         ]);
-        make_images(&xml_dir);
+        let _images = make_images(&xml_dir);
         // One more than predicted: libvirt picks the address itself and must find none.
         let extra = dir.join("extra.xml");
         std::fs::write(
@@ -316,7 +331,7 @@ fn hotplug_usb_and_scsi_with_its_controller() {
         "--output-dir",
         s(&xml_dir),
     ]);
-    make_images(&xml_dir);
+    let _images = make_images(&xml_dir);
     // The new SCSI controller first, then the devices in the order given.
     let before: Value = serde_yaml::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
     let old: Vec<&str> = before["controllers"]

@@ -4,6 +4,8 @@
 //! cases are read from ../shared/reliability/cases. The proptest at the end plans random
 //! specs, checks every plan, and corrupts single fields of them.
 
+mod common;
+
 use devaddr::{
     Address, Catalog, ControllerEntry, DeviceEntry, Error, Finding, PciAddress, Plan, Rule, Spec,
     Subject,
@@ -45,7 +47,7 @@ fn tmp(name: &str, text: &str) -> String {
     // own, so that no test reads another's half-written file.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("devaddr-relcheck-{}", std::process::id()));
+    let dir = common::scratch("devaddr-relcheck");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{n}-{name}"));
     std::fs::write(&p, text).unwrap();

@@ -3,6 +3,8 @@
 //! checks the exit code, that stderr names where the problem is, that nothing panicked
 //! or aborted, and that the answer comes quickly.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,7 +78,7 @@ fn case(name: &str) -> String {
 }
 
 fn tmp(name: &str, bytes: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("devaddr-reliability-{}", std::process::id()));
+    let dir = common::scratch("devaddr-reliability");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();

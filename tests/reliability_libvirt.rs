@@ -3,6 +3,8 @@
 //! the problem is, and that the run returns at all (a watchdog kills a run that hangs;
 //! there is no timing assertion beyond it).
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -113,7 +115,7 @@ fn drive_controllers_from_target_names_and_scsi_hostdevs_are_bounded() {
 fn implicit_sata_controllers_up_to_the_bound_follow_libvirt() {
     let text = std::fs::read_to_string(regression("hang-xml-sata-drive-controller-2147483647.xml"))
         .expect("read");
-    let dir = std::env::temp_dir().join(format!("devaddr-rel-libvirt-{}", std::process::id()));
+    let dir = common::scratch("devaddr-rel-libvirt");
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let with = |n: u32| {
         let path = dir.join(format!("sata-{n}.xml"));
@@ -194,7 +196,7 @@ fn a_second_pcie_root_is_refused_by_plan_and_check() {
 /// has index 0, and `plan`'s output passes `check`.
 #[test]
 fn pci_controllers_are_checked_after_their_indexes_are_assigned() {
-    let dir = std::env::temp_dir().join(format!("devaddr-rel-libvirt-pci-{}", std::process::id()));
+    let dir = common::scratch("devaddr-rel-libvirt-pci");
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let domain = |devices: &str| {
         format!(

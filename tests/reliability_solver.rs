@@ -31,7 +31,7 @@ fn devaddr(args: &[&str]) -> Output {
 }
 
 fn tmp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("devaddr-relsolver-{}", std::process::id()));
+    let dir = common::scratch("devaddr-relsolver");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
