@@ -1,0 +1,259 @@
+//! Order: the ordering requirement as rows over the ordered units (each a class of its
+//! own, in the order's sequence). A unit never steps back to an earlier bus: existing
+//! buses rank by index and every bus to add after all of them (the decoder numbers added
+//! buses in the order's sequence). An added bus holds one unbroken run of the sequence,
+//! so a bus class needs at least as many instances as runs that start on it; and a bus
+//! gets its index before the buses below it.
+
+use super::classes::hosts_controller;
+use super::{Model, UnitClass, FUNCTIONS_PER_SLOT};
+use crate::normalize::Mode;
+use std::collections::BTreeSet;
+
+impl Model<'_> {
+    /// Every `order: …` row of the ordered units' sequence (packed slots and I/O windows
+    /// come with their families: [`Self::pack_run_rows`], [`Self::ordered_io_windows`]).
+    pub(super) fn order_rows(&mut self) {
+        let seq = ordered_sequence(&self.units);
+        if seq.len() < 2 {
+            return;
+        }
+        self.never_back_rows(&seq);
+        self.run_rows(&seq);
+        self.below_rows(&seq);
+    }
+
+    /// Each ordered unit sits on a bus of at least the level of the one before it.
+    fn never_back_rows(&mut self, seq: &[usize]) {
+        let (p, buses, units, x, keep) = (self.p, &self.buses, &self.units, &self.x, &self.keep);
+        let index = |bi: usize| buses[bi].existing.map(|e| p.buses[e].index);
+        let added_level = p.buses.iter().map(|b| b.index).max().unwrap_or(0) as f64 + 1.0;
+        let level = |ui: usize| -> Vec<(usize, f64)> {
+            let mut terms: Vec<(usize, f64)> = x
+                .range((ui, 0)..(ui + 1, 0))
+                .map(|(&(_, bi), &v)| (v, index(bi).map_or(added_level, |i| i as f64)))
+                .collect();
+            // A unit that keeps its previous slot stays on that (existing) bus.
+            for unit in &units[ui].units {
+                if let (Some(&k), Some(&(bus, _))) = (keep.get(unit), p.optional.get(unit)) {
+                    terms.push((k, bus as f64));
+                }
+            }
+            terms
+        };
+        for w in seq.windows(2) {
+            let mut terms = level(w[0]);
+            terms.extend(level(w[1]).into_iter().map(|(v, c)| (v, -c)));
+            self.ilp.row(
+                format!("order: unit class {} before {}", w[0], w[1]),
+                terms,
+                f64::NEG_INFINITY,
+                0.0,
+            );
+        }
+    }
+
+    /// An added bus class needs at least as many instances as runs of the sequence that
+    /// start on it.
+    fn run_rows(&mut self, seq: &[usize]) {
+        for (&t, &nv) in &self.n {
+            if self.buses[t].slots == 1 {
+                // A port holds one whole unit or one packed slot: see `pack_runs`.
+                continue;
+            }
+            let mut runs: Vec<(usize, f64)> = Vec::new();
+            let mut prev: Option<usize> = None;
+            for &ui in seq {
+                let Some(&v) = self.x.get(&(ui, t)) else {
+                    prev = None;
+                    continue;
+                };
+                match prev {
+                    // A run starts here unless the unit before it is on the same class.
+                    Some(pv) => {
+                        let r = self.ilp.var(format!("run[{ui},{t}]"), 0.0, 1.0);
+                        self.ilp.row(
+                            format!("order: run of {ui} on {t}"),
+                            vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
+                            0.0,
+                            f64::INFINITY,
+                        );
+                        runs.push((r, 1.0));
+                    }
+                    None => runs.push((v, 1.0)),
+                }
+                prev = Some(v);
+            }
+            if runs.len() > 1 {
+                runs.push((nv, -1.0));
+                self.ilp.row(
+                    format!("order: one run per instance of {t}"),
+                    runs,
+                    f64::NEG_INFINITY,
+                    0.0,
+                );
+            }
+        }
+    }
+
+    /// A bus gets its index before the buses below it: once an ordered unit sits below
+    /// an added bus class, no later one sits on that class itself.
+    fn below_rows(&mut self, seq: &[usize]) {
+        let templates: Vec<usize> = self.n.keys().copied().collect();
+        for t in templates {
+            let below = self.hosted_below(t);
+            if below.is_empty() || !seq.iter().any(|&ui| self.x.contains_key(&(ui, t))) {
+                continue;
+            }
+            let mut seen: Option<usize> = None;
+            for &ui in seq {
+                if let (Some(&v), Some(z)) = (self.x.get(&(ui, t)), seen) {
+                    self.ilp.row(
+                        format!("order: {ui} on {t} before what is below it"),
+                        vec![(v, 1.0), (z, 1.0)],
+                        f64::NEG_INFINITY,
+                        1.0,
+                    );
+                }
+                let here: Vec<usize> = below
+                    .iter()
+                    .filter_map(|&q| self.x.get(&(ui, q)))
+                    .copied()
+                    .collect();
+                if here.is_empty() {
+                    continue;
+                }
+                let z = self.ilp.var(format!("below[{ui},{t}]"), 0.0, 1.0);
+                for v in here.into_iter().chain(seen) {
+                    self.ilp.row(
+                        format!("order: below {t} from {ui} on"),
+                        vec![(z, 1.0), (v, -1.0)],
+                        0.0,
+                        f64::INFINITY,
+                    );
+                }
+                seen = Some(z);
+            }
+        }
+    }
+
+    /// Added bus classes that can sit (directly or further down) below an instance of `t`.
+    fn hosted_below(&self, t: usize) -> Vec<usize> {
+        let buses = &self.buses;
+        let mut below: BTreeSet<usize> = BTreeSet::new();
+        let mut todo = vec![t];
+        while let Some(h) = todo.pop() {
+            for &c in self.n.keys() {
+                if c != t
+                    && !below.contains(&c)
+                    && buses[h].depth < buses[c].depth
+                    && hosts_controller(&buses[h], &buses[c], self.cat)
+                {
+                    below.insert(c);
+                    todo.push(c);
+                }
+            }
+        }
+        below.into_iter().collect()
+    }
+
+    /// The packed slots of every bus class with packed units, when the order is kept
+    /// (see [`Self::pack_runs`]).
+    pub(super) fn pack_run_rows(&mut self) {
+        for (bi, slots) in self.pack_slots.clone() {
+            self.pack_runs(bi, slots);
+        }
+    }
+
+    /// Packed slots on bus class `b` when the order is kept: a run of L packed ordered
+    /// units fills slots of its own, at most ⌈L/8⌉ ≤ (L + 7)/8 of them, and unordered
+    /// packed units take functions of their own. So 8·slots ≥ Σ packed ordered + 7·runs +
+    /// Σ packed unordered (over-counting what could share a run's slot is safe).
+    fn pack_runs(&mut self, b: usize, slots: usize) {
+        let mut terms: Vec<(usize, f64)> = Vec::new();
+        let mut prev: Option<usize> = None;
+        for ui in ordered_sequence(&self.units) {
+            let here = self
+                .x
+                .get(&(ui, b))
+                .copied()
+                .filter(|_| self.units[ui].mode == Mode::Pack);
+            let Some(v) = here else {
+                prev = None;
+                continue;
+            };
+            terms.push((v, 1.0));
+            let start = match prev {
+                Some(pv) => {
+                    let r = self.ilp.var(format!("pack run[{ui},{b}]"), 0.0, 1.0);
+                    self.ilp.row(
+                        format!("order: packed run of {ui} on {b}"),
+                        vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
+                        0.0,
+                        f64::INFINITY,
+                    );
+                    r
+                }
+                None => v,
+            };
+            terms.push((start, FUNCTIONS_PER_SLOT - 1.0));
+            prev = Some(v);
+        }
+        if terms.is_empty() {
+            return;
+        }
+        terms.extend(
+            self.units
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.mode == Mode::Pack && u.rank.is_none())
+                .filter_map(|(ui, _)| self.x.get(&(ui, b)).map(|&v| (v, 1.0))),
+        );
+        terms.push((slots, -FUNCTIONS_PER_SLOT));
+        self.ilp.row(
+            format!("order: packed slots of {b}"),
+            terms,
+            f64::NEG_INFINITY,
+            0.0,
+        );
+    }
+
+    /// Ordered units with I/O BARs on bus class `b` that may need a window of their own:
+    /// each run of the order fills instances of its own, so every ordered I/O unit counts
+    /// unless the unit just before it in the order is an I/O unit on the same class
+    /// (over-counting a run that mixes I/O and other units is safe). Returns the terms of
+    /// that count.
+    pub(super) fn ordered_io_windows(&mut self, b: usize) -> Vec<(usize, f64)> {
+        let mut terms = Vec::new();
+        let mut prev: Option<(usize, bool)> = None;
+        for ui in ordered_sequence(&self.units) {
+            let here = self.x.get(&(ui, b)).copied();
+            if let (Some(v), true) = (here, self.units[ui].io) {
+                match prev {
+                    Some((pv, true)) => {
+                        let r = self.ilp.var(format!("io run[{ui},{b}]"), 0.0, 1.0);
+                        self.ilp.row(
+                            format!("order: io run of {ui} on {b}"),
+                            vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
+                            0.0,
+                            f64::INFINITY,
+                        );
+                        terms.push((r, 1.0));
+                    }
+                    _ => terms.push((v, 1.0)),
+                }
+            }
+            prev = here.map(|v| (v, self.units[ui].io));
+        }
+        terms
+    }
+}
+
+/// The ordered unit classes, in the order's sequence.
+fn ordered_sequence(units: &[UnitClass]) -> Vec<usize> {
+    let mut seq: Vec<usize> = (0..units.len())
+        .filter(|&ui| units[ui].rank.is_some() && units[ui].template.is_none())
+        .collect();
+    seq.sort_by_key(|&ui| units[ui].rank);
+    seq
+}
