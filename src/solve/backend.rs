@@ -305,20 +305,14 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
             .as_inner()
             .solve_with(microlp::SolveOptions::default()))
     };
-    let mut costed: Vec<bool> = ilp.vars.iter().map(|v| v.branch_first).collect();
-    for &(v, k) in &ilp.objective {
-        costed[v] |= k > 0.0;
-    }
+    let costed = costed(ilp);
     let first = solve(&[]);
     let root = match &first {
         Lp::Solved(s) => Some(s.objective()),
         Lp::Infeasible => return (Dive::Exhausted, 1),
         Lp::Undecided => return (Dive::Stopped(None), 1),
     };
-    // Branches taken, in order, each with the other side still to try (and, near the
-    // top of the path, the relaxation it branched from, to warm-start that side).
-    let mut taken: Vec<Branch> = Vec::new();
-    let mut other: Vec<Option<Untried>> = Vec::new();
+    let mut path = Path::default();
     let mut current = first;
     let mut lps = 1;
     // Every dead end so far was a proven one: an exhausted tree is then a proof.
@@ -328,51 +322,21 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
             Lp::Solved(sol) => sol,
             dead => {
                 exact &= matches!(dead, Lp::Infeasible);
-                // Take back the latest branch whose other side is still to try.
-                loop {
-                    match other.pop() {
-                        None => {
-                            let end = if exact {
-                                Dive::Exhausted
-                            } else {
-                                Dive::Stopped(root)
-                            };
-                            return (end, lps);
-                        }
-                        Some(None) => {
-                            taken.pop();
-                        }
-                        Some(Some(u)) => {
-                            let last = taken.len() - 1;
-                            taken[last] = u.branch;
-                            other.push(None);
-                            lps += 1;
-                            current = match u.parent {
-                                Some((parent, var)) => lp(parent.add_constraint(
-                                    [(var, 1.0)],
-                                    microlp::ComparisonOp::Le,
-                                    u.branch.2,
-                                )),
-                                None => solve(&taken),
-                            };
-                            break;
-                        }
-                    }
-                }
+                let Some(next) = path.backtrack(solve) else {
+                    let end = if exact {
+                        Dive::Exhausted
+                    } else {
+                        Dive::Stopped(root)
+                    };
+                    return (end, lps);
+                };
+                lps += 1;
+                current = next;
                 continue;
             }
         };
         let values: Vec<(microlp::Variable, f64)> = sol.iter().collect();
-        // Controllers first (what the objective counts); then the rest, lowest index first.
-        let frac =
-            |&(_, &(_, v)): &(usize, &(microlp::Variable, f64))| (v - v.round()).abs() > 1e-6;
-        let pick = values
-            .iter()
-            .enumerate()
-            .filter(frac)
-            .find(|(i, _)| costed[*i])
-            .or_else(|| values.iter().enumerate().find(frac));
-        let Some((i, &(var, v))) = pick else {
+        let Some((i, var, v)) = branching_variable(&values, &costed) else {
             let ints: Vec<i64> = values.iter().map(|&(_, v)| v.round() as i64).collect();
             if satisfies(ilp, &ints) {
                 return (Dive::Found(ints, root), lps);
@@ -381,21 +345,90 @@ fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
             exact = false;
             continue;
         };
+        lps += 1;
+        current = path.branch(sol, i, var, v);
+    }
+    (Dive::Stopped(root), lps)
+}
+
+/// The variables the dive branches on first: what the objective counts, and what an
+/// earlier objective counted.
+fn costed(ilp: &Ilp) -> Vec<bool> {
+    let mut costed: Vec<bool> = ilp.vars.iter().map(|v| v.branch_first).collect();
+    for &(v, k) in &ilp.objective {
+        costed[v] |= k > 0.0;
+    }
+    costed
+}
+
+/// The first fractional variable of a relaxation's `values`: controllers first (what
+/// the objective counts); then the rest, lowest index first. `None`: all are integral.
+fn branching_variable(
+    values: &[(microlp::Variable, f64)],
+    costed: &[bool],
+) -> Option<(usize, microlp::Variable, f64)> {
+    let frac = |&(_, &(_, v)): &(usize, &(microlp::Variable, f64))| (v - v.round()).abs() > 1e-6;
+    values
+        .iter()
+        .enumerate()
+        .filter(frac)
+        .find(|(i, _)| costed[*i])
+        .or_else(|| values.iter().enumerate().find(frac))
+        .map(|(i, &(var, v))| (i, var, v))
+}
+
+/// The dive's path: branches taken, in order, each with the other side still to try
+/// (and, near the top of the path, the relaxation it branched from, to warm-start that
+/// side).
+#[derive(Default)]
+struct Path {
+    taken: Vec<Branch>,
+    other: Vec<Option<Untried>>,
+}
+
+impl Path {
+    /// Branch on variable `i` (`var` in `sol`, at fractional value `v`): its value
+    /// rounded up first. Returns the relaxation of that side.
+    fn branch(&mut self, sol: microlp::Solution, i: usize, var: microlp::Variable, v: f64) -> Lp {
         let (up, down) = (
             (i, v.ceil(), f64::INFINITY),
             (i, f64::NEG_INFINITY, v.floor()),
         );
         // Keep the relaxation for the other side while the path is short (memory).
-        let parent = (taken.len() < WARM_DEPTH).then(|| (sol.clone(), var));
-        taken.push(up);
-        other.push(Some(Untried {
+        let parent = (self.taken.len() < WARM_DEPTH).then(|| (sol.clone(), var));
+        self.taken.push(up);
+        self.other.push(Some(Untried {
             branch: down,
             parent,
         }));
-        lps += 1;
-        current = lp(sol.add_constraint([(var, 1.0)], microlp::ComparisonOp::Ge, v.ceil()));
+        lp(sol.add_constraint([(var, 1.0)], microlp::ComparisonOp::Ge, v.ceil()))
     }
-    (Dive::Stopped(root), lps)
+
+    /// Take back the latest branch whose other side is still to try, and return the
+    /// relaxation of that side (`solve` solves one afresh from the path's branches).
+    /// `None`: every branch was tried.
+    fn backtrack(&mut self, solve: impl Fn(&[Branch]) -> Lp) -> Option<Lp> {
+        loop {
+            match self.other.pop()? {
+                None => {
+                    self.taken.pop();
+                }
+                Some(u) => {
+                    let last = self.taken.len() - 1;
+                    self.taken[last] = u.branch;
+                    self.other.push(None);
+                    return Some(match u.parent {
+                        Some((parent, var)) => lp(parent.add_constraint(
+                            [(var, 1.0)],
+                            microlp::ComparisonOp::Le,
+                            u.branch.2,
+                        )),
+                        None => solve(&self.taken),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// Whether integer `values` satisfy every bound and row of `ilp`.
@@ -461,128 +494,165 @@ fn gap(objective: f64, bound: Option<f64>) -> f64 {
 impl Backend for MicroLp {
     fn solve(&self, ilp: &Ilp, limit: WorkLimit, start: Option<&[i64]>) -> Result<Outcome, String> {
         let mut budget = limit.nodes(ilp.size());
-        let given = start.filter(|v| v.len() == ilp.vars.len() && satisfies(ilp, v));
-        let (start, root) = match given {
-            Some(v) => (Some(v.to_vec()), relaxation_bound(ilp)),
-            None => {
-                // The dive may use a share of the budget, counted at a node's linear cost
-                // (a dive's relaxations are warm-started one after another, cheaper than
-                // a search's nodes); the search gets the rest.
-                let linear = (limit.0 / ilp.size().max(1)).max(MIN_NODES);
-                let lps = (linear / DIVE_SHARE).max(MIN_NODES);
-                let (d, used) = dive(ilp, lps, None);
-                budget = budget.saturating_sub(used * budget / linear).max(MIN_NODES);
-                match d {
-                    Dive::Exhausted => return Ok(Outcome::Infeasible),
-                    Dive::Found(values, root) => (Some(values), root),
-                    Dive::Stopped(root) => (None, root),
-                }
-            }
+        let Some((start, root)) = starting_point(ilp, limit, start, &mut budget) else {
+            return Ok(Outcome::Infeasible);
         };
         let step = objective_step(&ilp.objective);
         let Some(values) = start else {
             return plain(ilp, budget);
         };
-        let mut values = values;
         // The proven lower bound: the relaxation's, raised by every dive that finds
         // nothing below a cutoff.
-        let mut root = root;
-        if let Some(st) = step {
-            let st = st as f64;
-            // Dive again below the incumbent: one step below it when the gap is narrow
-            // (a dive with a cutoff proves or improves fastest there), halfway to the
-            // bound when it is wide (each answer halves the gap: a better plan, or a
-            // higher bound).
-            for _ in 0..REDIVES {
-                let inc = Ilp::value(&ilp.objective, &values);
-                let Some(lo) = root else { break };
-                let steps = (inc - lo) / st;
-                if steps < 1.0 - 1e-6 * lo.abs().max(1.0) || budget <= MIN_NODES {
-                    break;
-                }
-                let down = if steps <= REDIVE_GAP {
-                    1.0
-                } else {
-                    (steps / 2.0).floor().max(1.0)
-                };
-                let cut = inc - down * st;
-                let lps = (budget / DIVE_SHARE).max(MIN_NODES);
-                let (d, used) = dive(ilp, lps, Some(cut + 1e-6));
-                budget = budget.saturating_sub(used).max(MIN_NODES);
-                match d {
-                    Dive::Found(v, _) if Ilp::value(&ilp.objective, &v) < inc => values = v,
-                    // Nothing at or below the cutoff: the optimum is at least a step above.
-                    Dive::Exhausted => root = Some(lo.max(cut + st)),
-                    _ => break,
-                }
-            }
-        }
-        let incumbent = Ilp::value(&ilp.objective, &values);
-        let Some(step) = step else {
-            // No step to prune by: a plain search, kept only if it does better.
-            return Ok(match plain(ilp, budget)? {
-                Outcome::Solved { values: v, status }
-                    if Ilp::value(&ilp.objective, &v) <= incumbent =>
-                {
-                    Outcome::Solved { values: v, status }
-                }
-                _ => Outcome::Solved {
-                    status: Status::Feasible {
-                        gap: gap(incumbent, root),
-                    },
-                    values,
-                },
-            });
+        let (values, root) = match step {
+            Some(st) => redive(ilp, values, root, st as f64, &mut budget),
+            None => (values, root),
         };
-        // Search for an assignment better by at least `step`, pruning every node whose
-        // bound is within `step` of the best one found. Every assignment of this search
-        // has an objective between the relaxation's bound and the incumbent, so a
-        // relative epsilon scaled by the larger of the two never prunes more than `step`.
-        let step = step as f64;
-        if root.is_some_and(|r| incumbent - step < r - 1e-6 * r.abs().max(1.0)) {
-            // Anything better by a step would be below the relaxation's bound.
-            return Ok(Outcome::Solved {
-                values,
-                status: Status::Optimal,
-            });
+        match step {
+            None => plain_if_better(ilp, values, root, budget),
+            Some(step) => better_by_a_step(ilp, values, root, step as f64, budget),
         }
-        let lower = root.unwrap_or(incumbent);
-        let scale = incumbent.abs().max(lower.abs()).max(1.0);
-        let eps = (step * (1.0 - 1e-6)) / scale;
-        let better = run_once(ilp, Some(incumbent - step), Some(eps), budget)?;
-        if better.infeasible {
-            // Nothing better by a whole step exists: the incumbent is optimal.
-            return Ok(Outcome::Solved {
-                values,
-                status: Status::Optimal,
-            });
-        }
-        let bound = match (root, better.bound) {
-            (Some(a), Some(b)) => Some(a.max(b.min(incumbent))),
-            (a, b) => a.or(b),
-        };
-        Ok(match better.found {
-            Some((v, true)) => Outcome::Solved {
-                values: v,
-                status: Status::Optimal,
-            },
-            Some((v, false)) => {
-                let obj = Ilp::value(&ilp.objective, &v);
-                Outcome::Solved {
-                    values: v,
-                    status: Status::Feasible {
-                        gap: gap(obj, bound),
-                    },
-                }
-            }
-            None => Outcome::Solved {
-                values,
-                status: Status::Feasible {
-                    gap: gap(incumbent, bound),
-                },
-            },
-        })
     }
+}
+
+/// Where the search starts: the assignment `given` (when it satisfies every row) or the
+/// dive's, and the relaxation's bound. The dive may use a share of the `budget`, counted
+/// at a node's linear cost (a dive's relaxations are warm-started one after another,
+/// cheaper than a search's nodes); the search gets the rest. `None`: the dive proved the
+/// program infeasible.
+fn starting_point(
+    ilp: &Ilp,
+    limit: WorkLimit,
+    given: Option<&[i64]>,
+    budget: &mut u64,
+) -> Option<(Option<Vec<i64>>, Option<f64>)> {
+    let given = given.filter(|v| v.len() == ilp.vars.len() && satisfies(ilp, v));
+    if let Some(v) = given {
+        return Some((Some(v.to_vec()), relaxation_bound(ilp)));
+    }
+    let linear = (limit.0 / ilp.size().max(1)).max(MIN_NODES);
+    let lps = (linear / DIVE_SHARE).max(MIN_NODES);
+    let (d, used) = dive(ilp, lps, None);
+    *budget = budget
+        .saturating_sub(used * *budget / linear)
+        .max(MIN_NODES);
+    match d {
+        Dive::Exhausted => None,
+        Dive::Found(values, root) => Some((Some(values), root)),
+        Dive::Stopped(root) => Some((None, root)),
+    }
+}
+
+/// Dive again below the incumbent `values`: one step `st` below it when the gap to the
+/// bound `root` is narrow (a dive with a cutoff proves or improves fastest there), halfway
+/// to the bound when it is wide (each answer halves the gap: a better plan, or a higher
+/// bound). Returns the best assignment and the bound, raised by every dive that found
+/// nothing below its cutoff.
+fn redive(
+    ilp: &Ilp,
+    mut values: Vec<i64>,
+    mut root: Option<f64>,
+    st: f64,
+    budget: &mut u64,
+) -> (Vec<i64>, Option<f64>) {
+    for _ in 0..REDIVES {
+        let inc = Ilp::value(&ilp.objective, &values);
+        let Some(lo) = root else { break };
+        let steps = (inc - lo) / st;
+        if steps < 1.0 - 1e-6 * lo.abs().max(1.0) || *budget <= MIN_NODES {
+            break;
+        }
+        let down = if steps <= REDIVE_GAP {
+            1.0
+        } else {
+            (steps / 2.0).floor().max(1.0)
+        };
+        let cut = inc - down * st;
+        let lps = (*budget / DIVE_SHARE).max(MIN_NODES);
+        let (d, used) = dive(ilp, lps, Some(cut + 1e-6));
+        *budget = budget.saturating_sub(used).max(MIN_NODES);
+        match d {
+            Dive::Found(v, _) if Ilp::value(&ilp.objective, &v) < inc => values = v,
+            // Nothing at or below the cutoff: the optimum is at least a step above.
+            Dive::Exhausted => root = Some(lo.max(cut + st)),
+            _ => break,
+        }
+    }
+    (values, root)
+}
+
+/// No step to prune by: a plain search, kept only if it does at least as well as the
+/// incumbent `values`.
+fn plain_if_better(
+    ilp: &Ilp,
+    values: Vec<i64>,
+    root: Option<f64>,
+    budget: u64,
+) -> Result<Outcome, String> {
+    let incumbent = Ilp::value(&ilp.objective, &values);
+    Ok(match plain(ilp, budget)? {
+        Outcome::Solved { values: v, status } if Ilp::value(&ilp.objective, &v) <= incumbent => {
+            Outcome::Solved { values: v, status }
+        }
+        _ => Outcome::Solved {
+            status: Status::Feasible {
+                gap: gap(incumbent, root),
+            },
+            values,
+        },
+    })
+}
+
+/// Search for an assignment better than the incumbent `values` by at least `step`,
+/// pruning every node whose bound is within `step` of the best one found. Every
+/// assignment of this search has an objective between the relaxation's bound and the
+/// incumbent, so a relative epsilon scaled by the larger of the two never prunes more
+/// than `step`.
+fn better_by_a_step(
+    ilp: &Ilp,
+    values: Vec<i64>,
+    root: Option<f64>,
+    step: f64,
+    budget: u64,
+) -> Result<Outcome, String> {
+    let incumbent = Ilp::value(&ilp.objective, &values);
+    let optimal = |values| Outcome::Solved {
+        values,
+        status: Status::Optimal,
+    };
+    if root.is_some_and(|r| incumbent - step < r - 1e-6 * r.abs().max(1.0)) {
+        // Anything better by a step would be below the relaxation's bound.
+        return Ok(optimal(values));
+    }
+    let lower = root.unwrap_or(incumbent);
+    let scale = incumbent.abs().max(lower.abs()).max(1.0);
+    let eps = (step * (1.0 - 1e-6)) / scale;
+    let better = run_once(ilp, Some(incumbent - step), Some(eps), budget)?;
+    if better.infeasible {
+        // Nothing better by a whole step exists: the incumbent is optimal.
+        return Ok(optimal(values));
+    }
+    let bound = match (root, better.bound) {
+        (Some(a), Some(b)) => Some(a.max(b.min(incumbent))),
+        (a, b) => a.or(b),
+    };
+    Ok(match better.found {
+        Some((v, true)) => optimal(v),
+        Some((v, false)) => {
+            let obj = Ilp::value(&ilp.objective, &v);
+            Outcome::Solved {
+                values: v,
+                status: Status::Feasible {
+                    gap: gap(obj, bound),
+                },
+            }
+        }
+        None => Outcome::Solved {
+            values,
+            status: Status::Feasible {
+                gap: gap(incumbent, bound),
+            },
+        },
+    })
 }
 
 /// Branch and bound from scratch within `nodes`.

@@ -8,7 +8,7 @@ use crate::catalog::Catalog;
 use crate::normalize::{Mode, Problem, What, Zone};
 use crate::topology::PciAddress;
 use crate::vocab::pci;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A PCI bus instance after decoding (existing or added).
 #[derive(Debug, Clone)]
@@ -46,64 +46,147 @@ enum Item {
 }
 
 pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]) -> Placement {
-    let mut out = Placement::default();
-    let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
-    for (ci, c) in f.buses.iter().enumerate() {
-        if let Some(e) = c.existing {
-            let b = &p.buses[e];
-            let m = cat.pci_model(&b.model);
-            out.buses.insert(
-                b.index,
-                Inst {
-                    index: b.index,
-                    model: b.model.clone(),
-                    zone: b.zone,
-                    hotplug: b.hotplug,
-                    address: b.address,
-                    existing: Some(e),
-                    used: b.used.clone(),
-                    agg_slots: b.aggregate_slots.clone(),
-                    pack_slots: BTreeSet::new(),
-                    lo: m.bus.slots[0],
-                    hi: m.bus.slots[1],
-                },
-            );
-            class_insts[ci].push(b.index);
+    let mut d = Decoder::new(p, cat, f, values);
+    let mut order: Vec<usize> = (0..f.buses.len()).collect();
+    order.sort_by_key(|&b| {
+        (
+            f.buses[b].depth,
+            f.buses[b].existing.is_none(),
+            d.rank[b],
+            b,
+        )
+    });
+    for bi in order {
+        d.fill(bi);
+    }
+    if d.ordered() {
+        number_in_order(&mut d.out, &d.seq_pos);
+    }
+    d.out
+}
+
+/// The placement as it is decoded, bus class by bus class (shallowest first).
+struct Decoder<'a> {
+    p: &'a Problem,
+    cat: &'a Catalog,
+    f: &'a Formulation,
+    values: &'a [i64],
+    out: Placement,
+    /// The instances (bus indexes) of each bus class so far.
+    class_insts: Vec<Vec<u32>>,
+    /// The index of the next bus to add.
+    next_index: u32,
+    /// Units of each unit class still to place, in placement order.
+    queues: Vec<VecDeque<usize>>,
+    /// Each bus class's rank in the ordering requirement (see [`order_ranks`]).
+    rank: Vec<usize>,
+    /// Position of each ordered device in the ordering requirement.
+    seq_pos: BTreeMap<usize, usize>,
+    /// Ordered units that start a run (see [`run_starts`]).
+    run_starts: BTreeSet<usize>,
+}
+
+/// What one bus class's instances have taken so far, while its items are placed.
+struct ClassFill {
+    /// The class's instances (bus indexes).
+    insts: Vec<u32>,
+    /// Ordered units: each run of the order on this class fills instances of its own.
+    runs: Runs,
+    /// Instances with an I/O unit on them.
+    io_insts: BTreeSet<u32>,
+}
+
+impl<'a> Decoder<'a> {
+    /// The existing buses as instances of their classes; nothing placed yet.
+    fn new(p: &'a Problem, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
+        let mut out = Placement::default();
+        let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
+        for (ci, c) in f.buses.iter().enumerate() {
+            if let Some(e) = c.existing {
+                let b = &p.buses[e];
+                let m = cat.pci_model(&b.model);
+                out.buses.insert(
+                    b.index,
+                    Inst {
+                        index: b.index,
+                        model: b.model.clone(),
+                        zone: b.zone,
+                        hotplug: b.hotplug,
+                        address: b.address,
+                        existing: Some(e),
+                        used: b.used.clone(),
+                        agg_slots: b.aggregate_slots.clone(),
+                        pack_slots: BTreeSet::new(),
+                        lo: m.bus.slots[0],
+                        hi: m.bus.slots[1],
+                    },
+                );
+                class_insts[ci].push(b.index);
+            }
+        }
+        Decoder {
+            p,
+            cat,
+            f,
+            values,
+            out,
+            class_insts,
+            next_index: p.buses.iter().map(|b| b.index).max().unwrap_or(0) + 1,
+            queues: f
+                .units
+                .iter()
+                .map(|u| u.units.iter().copied().collect())
+                .collect(),
+            rank: order_ranks(p, f, values),
+            seq_pos: p
+                .sequence
+                .iter()
+                .copied()
+                .enumerate()
+                .map(|(k, d)| (d, k))
+                .collect(),
+            run_starts: run_starts(f, values),
         }
     }
-    let mut next_index = p.buses.iter().map(|b| b.index).max().unwrap_or(0) + 1;
-    let mut queues: Vec<std::collections::VecDeque<usize>> = f
-        .units
-        .iter()
-        .map(|u| u.units.iter().copied().collect())
-        .collect();
-    let rank = order_ranks(p, f, values);
-    let seq_pos: BTreeMap<usize, usize> = p
-        .sequence
-        .iter()
-        .copied()
-        .enumerate()
-        .map(|(k, d)| (d, k))
-        .collect();
-    let ordered = !seq_pos.is_empty();
-    let run_starts = run_starts(f, values);
-    let mut order: Vec<usize> = (0..f.buses.len()).collect();
-    order.sort_by_key(|&b| (f.buses[b].depth, f.buses[b].existing.is_none(), rank[b], b));
-    for bi in order {
+
+    /// Whether there is an ordering requirement.
+    fn ordered(&self) -> bool {
+        !self.seq_pos.is_empty()
+    }
+
+    /// Place everything the solution puts on bus class `bi`.
+    fn fill(&mut self, bi: usize) {
+        let items = self.items(bi);
+        let mut class = ClassFill {
+            insts: self.class_insts[bi].clone(),
+            runs: Runs::default(),
+            io_insts: BTreeSet::new(),
+        };
+        for item in items {
+            self.place(item, &mut class);
+        }
+    }
+
+    /// The items the solution puts on bus class `bi`, in placement order: controllers
+    /// first, then devices: on an added bridge the I/O devices first, so that they fill
+    /// the fewest bridges (the program counts one I/O window per bridge it needs for
+    /// them); with an ordering requirement, what must come first next.
+    fn items(&mut self, bi: usize) -> Vec<Item> {
+        let (p, f) = (self.p, self.f);
         let mut items: Vec<(u8, bool, usize, Item)> = Vec::new();
         for (ui, u) in f.units.iter().enumerate() {
             let Some(&v) = f.x.get(&(ui, bi)) else {
                 continue;
             };
-            let k = values[v].max(0) as usize;
+            let k = self.values[v].max(0) as usize;
             for _ in 0..k {
                 match u.template {
                     Some(t) => {
                         let prio = if u.mode == Mode::Aggregate { 0 } else { 1 };
-                        items.push((prio, false, rank[t], Item::New(t)));
+                        items.push((prio, false, self.rank[t], Item::New(t)));
                     }
                     None => {
-                        let Some(unit) = queues[ui].pop_front() else {
+                        let Some(unit) = self.queues[ui].pop_front() else {
                             break;
                         };
                         let pu = &p.units[unit];
@@ -119,121 +202,133 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
                 }
             }
         }
-        // Controllers first, then devices: on an added bridge the I/O devices first, so that
-        // they fill the fewest bridges (the program counts one I/O window per bridge it
-        // needs for them); with an ordering requirement, what must come first next.
+        let ordered = self.ordered();
         items.sort_by_key(|(prio, not_io, order, item)| {
             let r = match item {
-                Item::New(t) if ordered => rank[*t],
-                Item::Unit(u) if ordered => unit_rank(&seq_pos, *u, p),
+                Item::New(t) if ordered => self.rank[*t],
+                Item::Unit(u) if ordered => unit_rank(&self.seq_pos, *u, p),
                 _ => usize::MAX,
             };
             (*prio / 2, r, *not_io, *prio, *order)
         });
-        let insts = class_insts[bi].clone();
-        // Ordered units: each run of the order on this class fills instances of its own.
-        let mut runs = Runs::default();
-        let mut io_insts: BTreeSet<u32> = BTreeSet::new();
-        for (_, _, _, item) in items {
-            let (mode, width) = match &item {
-                Item::New(t) => (
-                    if f.buses[*t].aggregate {
-                        Mode::Aggregate
-                    } else {
-                        Mode::Whole
-                    },
-                    1,
-                ),
-                Item::Unit(u) => {
-                    let pu = &p.units[*u];
-                    let width = match &pu.what {
-                        What::Devices(m) => m.len() as u8,
-                        _ => 1,
-                    };
-                    (pu.mode, width)
-                }
-            };
-            let run = match &item {
-                Item::Unit(u) if p.units[*u].rank.is_some() => Some(run_starts.contains(u)),
-                _ => None,
-            };
-            let taken = match run {
-                Some(starts) => runs.take(&insts, starts, |i| {
-                    take(out.buses.get_mut(&i).expect("instance"), mode, width)
-                }),
-                None => None,
-            };
-            // Unordered I/O units first fill instances that already have an I/O window,
-            // then ones no run of the order uses (the program counts windows that way).
-            let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
-            let preferred: Vec<u32> = if ordered && io {
-                let (with_io, rest): (Vec<u32>, Vec<u32>) =
-                    insts.iter().partition(|i| io_insts.contains(i));
-                let (free, used): (Vec<u32>, Vec<u32>) =
-                    rest.into_iter().partition(|i| !runs.used.contains(i));
-                with_io.into_iter().chain(free).chain(used).collect()
-            } else {
-                insts.clone()
-            };
-            let Some((bus, slot, func)) = taken.or_else(|| {
-                preferred
-                    .iter()
-                    .find_map(|&i| take(out.buses.get_mut(&i).expect("instance"), mode, width))
-            }) else {
-                // The program guarantees room; a miss here is caught by the verifier.
-                continue;
-            };
-            if io {
-                io_insts.insert(bus);
-            }
-            let addr = PciAddress::new(bus, slot, func);
-            match item {
-                Item::New(t) => {
-                    let c = &f.buses[t];
-                    let m = cat.pci_model(&c.model);
-                    let index = next_index;
-                    next_index += 1;
-                    out.buses.insert(
-                        index,
-                        Inst {
-                            index,
-                            model: c.model.clone(),
-                            zone: c.zone,
-                            hotplug: c.hotplug,
-                            address: Some(addr),
-                            existing: None,
-                            used: BTreeMap::new(),
-                            agg_slots: BTreeSet::new(),
-                            pack_slots: BTreeSet::new(),
-                            lo: m.bus.slots[0],
-                            hi: m.bus.slots[1],
-                        },
-                    );
-                    class_insts[t].push(index);
-                }
-                Item::Unit(u) => match &p.units[u].what {
-                    What::Devices(members) => {
-                        for (k, &d) in members.iter().enumerate() {
-                            out.devices
-                                .insert(d, PciAddress::new(bus, slot, func + k as u8));
-                        }
-                    }
-                    What::Storage(s) => {
-                        out.storage.insert(*s, addr);
-                    }
-                    What::Controller(idx) => {
-                        if let Some(inst) = out.buses.get_mut(idx) {
-                            inst.address = Some(addr);
-                        }
-                    }
+        items.into_iter().map(|(_, _, _, item)| item).collect()
+    }
+
+    /// How an item takes room on a bus: its slot mode and its number of functions.
+    fn shape(&self, item: &Item) -> (Mode, u8) {
+        match item {
+            Item::New(t) => (
+                if self.f.buses[*t].aggregate {
+                    Mode::Aggregate
+                } else {
+                    Mode::Whole
                 },
+                1,
+            ),
+            Item::Unit(u) => {
+                let pu = &self.p.units[*u];
+                let width = match &pu.what {
+                    What::Devices(m) => m.len() as u8,
+                    _ => 1,
+                };
+                (pu.mode, width)
             }
         }
     }
-    if ordered {
-        number_in_order(&mut out, &seq_pos);
+
+    /// Give `item` a slot on one of the class's instances (an ordered unit on its run's
+    /// instance), and record it.
+    fn place(&mut self, item: Item, class: &mut ClassFill) {
+        let p = self.p;
+        let (mode, width) = self.shape(&item);
+        let run = match &item {
+            Item::Unit(u) if p.units[*u].rank.is_some() => Some(self.run_starts.contains(u)),
+            _ => None,
+        };
+        let buses = &mut self.out.buses;
+        let taken = match run {
+            Some(starts) => class.runs.take(&class.insts, starts, |i| {
+                take(buses.get_mut(&i).expect("instance"), mode, width)
+            }),
+            None => None,
+        };
+        // Unordered I/O units first fill instances that already have an I/O window,
+        // then ones no run of the order uses (the program counts windows that way).
+        let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
+        let preferred: Vec<u32> = if self.ordered() && io {
+            let (with_io, rest): (Vec<u32>, Vec<u32>) =
+                class.insts.iter().partition(|i| class.io_insts.contains(i));
+            let (free, used): (Vec<u32>, Vec<u32>) =
+                rest.into_iter().partition(|i| !class.runs.used.contains(i));
+            with_io.into_iter().chain(free).chain(used).collect()
+        } else {
+            class.insts.clone()
+        };
+        let buses = &mut self.out.buses;
+        let Some((bus, slot, func)) = taken.or_else(|| {
+            preferred
+                .iter()
+                .find_map(|&i| take(buses.get_mut(&i).expect("instance"), mode, width))
+        }) else {
+            // The program guarantees room; a miss here is caught by the verifier.
+            return;
+        };
+        if io {
+            class.io_insts.insert(bus);
+        }
+        match item {
+            Item::New(t) => self.add_bus(t, PciAddress::new(bus, slot, func)),
+            Item::Unit(u) => self.assign(u, bus, slot, func),
+        }
     }
-    out
+
+    /// A new bus of template class `t` at `addr`, with the next index.
+    fn add_bus(&mut self, t: usize, addr: PciAddress) {
+        let c = &self.f.buses[t];
+        let m = self.cat.pci_model(&c.model);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.out.buses.insert(
+            index,
+            Inst {
+                index,
+                model: c.model.clone(),
+                zone: c.zone,
+                hotplug: c.hotplug,
+                address: Some(addr),
+                existing: None,
+                used: BTreeMap::new(),
+                agg_slots: BTreeSet::new(),
+                pack_slots: BTreeSet::new(),
+                lo: m.bus.slots[0],
+                hi: m.bus.slots[1],
+            },
+        );
+        self.class_insts[t].push(index);
+    }
+
+    /// Record the address of `unit`: its devices' functions from `func` on, a storage
+    /// controller's, or an unplaced controller's.
+    fn assign(&mut self, unit: usize, bus: u32, slot: u8, func: u8) {
+        let addr = PciAddress::new(bus, slot, func);
+        match &self.p.units[unit].what {
+            What::Devices(members) => {
+                for (k, &d) in members.iter().enumerate() {
+                    self.out
+                        .devices
+                        .insert(d, PciAddress::new(bus, slot, func + k as u8));
+                }
+            }
+            What::Storage(s) => {
+                self.out.storage.insert(*s, addr);
+            }
+            What::Controller(idx) => {
+                if let Some(inst) = self.out.buses.get_mut(idx) {
+                    inst.address = Some(addr);
+                }
+            }
+        }
+    }
 }
 
 /// The instances runs of the order take on one bus class: a run starts on an instance no
@@ -314,7 +409,38 @@ fn unit_rank(seq_pos: &BTreeMap<usize, usize>, unit: usize, p: &Problem) -> usiz
 /// first), parents before children: a device's bus index then follows the order wherever
 /// it sits, since addresses compare by bus index first.
 fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
-    // Earliest ordered device on each bus, then in each subtree (deepest first).
+    let earliest = earliest_below(out, seq_pos);
+    let children = children_of(out, &earliest);
+    let added: Vec<u32> = out
+        .buses
+        .values()
+        .filter(|b| b.existing.is_none())
+        .map(|b| b.index)
+        .collect();
+    let Some(&first) = added.iter().min() else {
+        return;
+    };
+    let preorder = added_preorder(out, &children);
+    if preorder.len() != added.len() {
+        return; // not a tree from the roots: keep the numbering
+    }
+    let Some(numbered) = parents_first(out, &preorder, &earliest, &children) else {
+        return;
+    };
+    let map: BTreeMap<u32, u32> = numbered
+        .iter()
+        .enumerate()
+        .map(|(k, &old)| (old, first + k as u32))
+        .collect();
+    renumber(out, &map);
+}
+
+/// Children of each bus: `(earliest ordered device on or below, slot, function, index)`.
+type Children = BTreeMap<u32, Vec<(usize, u8, u8, u32)>>;
+
+/// The earliest position in the order of a device on each bus, then in each subtree
+/// (deepest first).
+fn earliest_below(out: &Placement, seq_pos: &BTreeMap<usize, usize>) -> BTreeMap<u32, usize> {
     let mut earliest: BTreeMap<u32, usize> = BTreeMap::new();
     for (d, a) in &out.devices {
         if let Some(&k) = seq_pos.get(d) {
@@ -342,7 +468,12 @@ fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
             *e = (*e).min(own);
         }
     }
-    let mut children: BTreeMap<u32, Vec<(usize, u8, u8, u32)>> = BTreeMap::new();
+    earliest
+}
+
+/// The buses below each bus, earliest ordered device first, then by slot and function.
+fn children_of(out: &Placement, earliest: &BTreeMap<u32, usize>) -> Children {
+    let mut children: Children = BTreeMap::new();
     for (&i, b) in &out.buses {
         if let Some(a) = b.address {
             let r = earliest.get(&i).copied().unwrap_or(usize::MAX);
@@ -355,15 +486,11 @@ fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
     for list in children.values_mut() {
         list.sort();
     }
-    let added: Vec<u32> = out
-        .buses
-        .values()
-        .filter(|b| b.existing.is_none())
-        .map(|b| b.index)
-        .collect();
-    let Some(&first) = added.iter().min() else {
-        return;
-    };
+    children
+}
+
+/// The added buses in depth-first order from the roots.
+fn added_preorder(out: &Placement, children: &Children) -> Vec<u32> {
     let mut preorder = Vec::new();
     let mut stack: Vec<u32> = out
         .buses
@@ -380,11 +507,18 @@ fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
             stack.extend(list.iter().rev().map(|&(_, _, _, c)| c));
         }
     }
-    if preorder.len() != added.len() {
-        return; // not a tree from the roots: keep the numbering
-    }
-    // Parents before children; among the buses whose parent is numbered, the one with the
-    // earliest ordered device on or below it, then depth-first position.
+    preorder
+}
+
+/// The added buses, parents before children; among the buses whose parent is numbered,
+/// the one with the earliest ordered device on or below it, then depth-first position.
+/// `None` when some added bus is never reached.
+fn parents_first(
+    out: &Placement,
+    preorder: &[u32],
+    earliest: &BTreeMap<u32, usize>,
+    children: &Children,
+) -> Option<Vec<u32>> {
     let position: BTreeMap<u32, usize> =
         preorder.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     let key = |i: u32| {
@@ -410,15 +544,11 @@ fn number_in_order(out: &mut Placement, seq_pos: &BTreeMap<usize, usize>) {
             ready.extend(list.iter().map(|&(_, _, _, c)| key(c)));
         }
     }
-    if numbered.len() != preorder.len() {
-        return;
-    }
-    let preorder = numbered;
-    let map: BTreeMap<u32, u32> = preorder
-        .iter()
-        .enumerate()
-        .map(|(k, &old)| (old, first + k as u32))
-        .collect();
+    (numbered.len() == preorder.len()).then_some(numbered)
+}
+
+/// Give the buses their new indexes (`map`: old → new; others keep theirs).
+fn renumber(out: &mut Placement, map: &BTreeMap<u32, u32>) {
     let re = |i: u32| map.get(&i).copied().unwrap_or(i);
     let buses = std::mem::take(&mut out.buses);
     for (_, mut b) in buses {
