@@ -56,7 +56,8 @@ impl Outcome {
             },
             Err(Error::Infeasible { .. }) => Outcome::Infeasible,
             Err(Error::Input { .. }) => Outcome::BadInput,
-            Err(Error::Check { .. }) => Outcome::Check,
+            // A failed check, or an error kind added later: counted as a failure.
+            Err(_) => Outcome::Check,
         }
     }
     fn label(self) -> &'static str {

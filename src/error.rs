@@ -52,6 +52,7 @@ impl fmt::Display for Location {
 
 /// A library error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input is malformed or asks for something that does not exist.
     #[error("{}{message}", location_prefix(.location))]

@@ -319,6 +319,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Input { .. } => "input",
         Error::Infeasible { .. } => "infeasible",
         Error::Check { .. } => "check",
+        _ => "other",
     }
 }
 

@@ -81,6 +81,7 @@ impl Ilp {
 
 /// How far the search went.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Status {
     /// Optimality was proven.
     #[default]
@@ -95,6 +96,7 @@ pub enum Status {
 
 /// Outcome of a solve.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// An assignment of every variable, and whether it is proven optimal.
     Solved {
