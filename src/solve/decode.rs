@@ -255,14 +255,14 @@ impl<'a> Decoder<'a> {
         // Unordered I/O units first fill instances that already have an I/O window,
         // then ones no run of the order uses (the program counts windows that way).
         let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
-        let preferred: Vec<u32> = if self.ordered() && io {
+        let preferred: std::borrow::Cow<'_, [u32]> = if self.ordered() && io {
             let (with_io, rest): (Vec<u32>, Vec<u32>) =
                 class.insts.iter().partition(|i| class.io_insts.contains(i));
             let (free, used): (Vec<u32>, Vec<u32>) =
                 rest.into_iter().partition(|i| !class.runs.used.contains(i));
             with_io.into_iter().chain(free).chain(used).collect()
         } else {
-            class.insts.clone()
+            std::borrow::Cow::Borrowed(&class.insts)
         };
         let buses = &mut self.out.buses;
         let Some((bus, slot, func)) = taken.or_else(|| {
