@@ -266,6 +266,9 @@ const WARM_DEPTH: usize = 64;
 const REDIVES: usize = 8;
 const REDIVE_GAP: f64 = 4.0;
 
+/// Each dive below the incumbent may use this share (1/n) of what is left of the budget.
+const REDIVE_SHARE: u64 = 8;
+
 /// At most this share (1/n) of a budget goes to the dive.
 const DIVE_SHARE: u64 = 4;
 
@@ -575,7 +578,7 @@ fn redive(
             (steps / 2.0).floor().max(1.0)
         };
         let cut = inc - down * st;
-        let lps = (*budget / DIVE_SHARE).max(MIN_NODES);
+        let lps = (*budget / REDIVE_SHARE).max(MIN_NODES);
         let (d, used) = dive(ilp, lps, Some(cut + 1e-6));
         *budget = budget.saturating_sub(used).max(MIN_NODES);
         match d {
