@@ -164,24 +164,36 @@ pub fn replan_with(
         }
     }
     let mut fin = candidate.clone();
-    // Each "why" is a whole plan: asked for the first few moved devices only.
-    let mut asked = 0;
+    let mut released = Vec::new();
     for (&i, a) in &kept {
         if let Address::Pci(_) = a {
             if stay.contains(&i) {
                 fin.devices[i].address = Some(a.clone());
-            } else {
-                reasons.entry(i).or_insert_with(|| {
-                    asked += 1;
-                    (asked <= BLAME_TRIALS)
-                        .then(|| why_not(&merged, &kept, i, opts))
-                        .flatten()
-                        .unwrap_or_else(|| "moving it lets the new devices fit".into())
-                });
+            } else if !reasons.contains_key(&i) {
+                released.push(i);
             }
         }
     }
     let plan = crate::plan_with(&fin, opts)?;
+    // Why each released device that did move could not stay: each "why" is a whole plan,
+    // so asked for the first few moved devices only (one released by the program may
+    // still end where it was: no move, no question).
+    let mut asked = 0;
+    for i in released {
+        let stayed = plan.devices[i]
+            .address
+            .as_ref()
+            .is_some_and(|a| a.place() == kept[&i].place());
+        if stayed {
+            continue;
+        }
+        asked += 1;
+        let why = (asked <= BLAME_TRIALS)
+            .then(|| why_not(&merged, &kept, i, opts))
+            .flatten()
+            .unwrap_or_else(|| "moving it lets the new devices fit".into());
+        reasons.insert(i, why);
+    }
     // A device or controller that ends where it was did not move (a multifunction flag may change).
     let same = |a: &Address, b: Option<&Address>| match (a, b) {
         (Address::Pci(x), Some(Address::Pci(y))) => {
