@@ -282,9 +282,41 @@ fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
                 })?,
             }
         }
-        other => Addr::Other(other.to_string()),
+        "" => {
+            return Err(fail(
+                file,
+                el.line,
+                "<address>",
+                "no type specified for device address (libvirt refuses it)".into(),
+            ))
+        }
+        other if OTHER_ADDRESS_TYPES.contains(&other) => Addr::Other(other.to_string()),
+        other => {
+            return Err(fail(
+                file,
+                el.line,
+                "<address>",
+                format!(
+                    "unknown address type '{other}'; expected one of pci, drive, \
+                     virtio-serial, ccid, usb, {}",
+                    OTHER_ADDRESS_TYPES.join(", ")
+                ),
+            ))
+        }
     })
 }
+
+/// The address types libvirt knows besides those devaddr assigns (kept as they are).
+const OTHER_ADDRESS_TYPES: [&str; 8] = [
+    "spapr-vio",
+    "virtio-s390",
+    "ccw",
+    "virtio-mmio",
+    "isa",
+    "dimm",
+    "unassigned",
+    "none",
+];
 
 /// The index of a disk target name (`vda` → 0, `sdh` → 7, `hdaa` → 26), as libvirt counts.
 pub fn disk_name_index(name: &str) -> Option<u32> {

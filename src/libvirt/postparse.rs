@@ -15,6 +15,7 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
         devs[console].addr = Addr::None;
     }
     controller_list(devs);
+    duplicate_indexes(devs, file)?;
     assign_indexes(policy, devs);
     // libvirt validates PCI controllers after the post-parse step has given every
     // controller its index: a second `pcie-root` without an index gets index 1 and is
@@ -28,6 +29,7 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     check_drive_controllers(devs, file)?;
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
+    check_ide_controllers(m, devs, file)?;
     Ok(())
 }
 
@@ -96,6 +98,17 @@ fn check_pci_controllers(
 ) -> Result<(), Error> {
     for d in devs.iter().filter(|d| d.is("controller", "pci")) {
         let model = d.model.as_deref().unwrap_or("");
+        // Only the root bus gets a model by default (its machine's root model).
+        if d.model.is_none() && d.index.unwrap_or(0) != 0 {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                "PCI controller model was not set correctly (a PCI controller other than \
+                 index 0 needs model='…'; libvirt refuses it)"
+                    .into(),
+            ));
+        }
         let rule = policy.controllers.get(model);
         if m.rule.is_none() {
             return Err(fail(
@@ -444,4 +457,46 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
             devs.push(v);
         }
     }
+}
+
+/// Two controllers of one type with the same given index: libvirt refuses the domain when
+/// it parses it ("Multiple 'sata' controllers with index '1'"). USB controllers have
+/// their own rule (a companion shares its master's index).
+fn duplicate_indexes(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let mut seen: std::collections::BTreeSet<(&str, u32)> = std::collections::BTreeSet::new();
+    for d in devs.iter().filter(|d| d.tag == "controller") {
+        let (Some(ty), Some(index)) = (d.ty.as_deref(), d.index) else {
+            continue;
+        };
+        if ty == "usb" || d.index_new {
+            continue;
+        }
+        if !seen.insert((ty, index)) {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("Multiple '{ty}' controllers with index '{index}'"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// IDE controllers, written or implied by IDE disks: a machine with a built-in IDE
+/// controller (pc) has that one only, index 0; the others known here take none
+/// (libvirt's QEMU validation refuses both).
+fn check_ide_controllers(m: &Machine, devs: &[Dev], file: &str) -> Result<(), Error> {
+    let Some(rule) = m.rule else { return Ok(()) };
+    for d in devs.iter().filter(|d| d.is("controller", "ide")) {
+        let message = if !rule.builtin_ide {
+            "IDE controllers are unsupported for this QEMU binary or machine type"
+        } else if d.index.unwrap_or(0) != 0 {
+            "Only a single IDE controller is supported for this machine type"
+        } else {
+            continue;
+        };
+        return Err(fail(file, d.line, &d.describe(), message.into()));
+    }
+    Ok(())
 }
