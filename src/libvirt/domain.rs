@@ -403,7 +403,8 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
     let child_attr = |c: &str, a: &str| el.child(c).and_then(|x| x.attr(a));
     match el.name.as_str() {
         "controller" => {
-            d.ty = el.attr("type");
+            // libvirt reads a controller without `type` as an IDE controller.
+            d.ty = Some(el.attr("type").unwrap_or_else(|| "ide".into()));
             d.model = el.attr("model");
             d.index = num_attr(el, "index", file)?;
             d.ports = num_attr(el, "ports", file)?;
@@ -423,6 +424,9 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
             }
             d.master = el.child("master").is_some();
             d.hotplug_off = child_attr("target", "hotplug").as_deref() == Some("off");
+            if d.ty.as_deref() == Some("pci") {
+                target_ranges(el, file)?;
+            }
         }
         "disk" => {
             let target = el.child("target");
@@ -490,4 +494,33 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
         }
     }
     Ok(Some(d))
+}
+
+/// The ranges libvirt allows for a PCI controller's `<target>` numbers (it refuses the
+/// domain otherwise: "PCI controller chassis '256' out of range - must be 0-255").
+const TARGET_RANGES: [(&str, u64, u64); 4] = [
+    ("chassisNr", 1, 255),
+    ("chassis", 0, 255),
+    ("port", 0, 255),
+    ("busNr", 1, 254),
+];
+
+fn target_ranges(el: &Element, file: &str) -> Result<(), Error> {
+    let Some(target) = el.child("target") else {
+        return Ok(());
+    };
+    for (name, lo, hi) in TARGET_RANGES {
+        let Some(v) = num_attr(target, name, file)? else {
+            continue;
+        };
+        if !(lo..=hi).contains(&u64::from(v)) {
+            return Err(fail(
+                file,
+                target.line,
+                "<controller type='pci'><target>",
+                format!("PCI controller {name} '{v}' out of range - must be {lo}-{hi}"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -118,8 +118,9 @@ fn pci_controller(el: &Element, id: String, index: u32, model: String) -> Contro
 /// Whether `el` is the machine's builtin controller of its type and index, at the
 /// builtin's address.
 fn is_builtin(cat: &Catalog, machine: &crate::catalog::MachineModel, el: &Element) -> bool {
-    let (Some(ty), Some(index), Some(a)) = (el.attr("type"), num(el, "index"), pci_address(el))
-    else {
+    // A controller without `type` is an IDE controller to libvirt.
+    let ty = Some(el.attr("type").unwrap_or_else(|| "ide".into()));
+    let (Some(ty), Some(index), Some(a)) = (ty, num(el, "index"), pci_address(el)) else {
         return false;
     };
     machine.builtin_controllers.iter().any(|b| {
