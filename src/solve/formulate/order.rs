@@ -5,6 +5,7 @@
 //! so a bus class needs at least as many instances as runs that start on it; and a bus
 //! gets its index before the buses below it.
 
+use super::super::backend::Ilp;
 use super::classes::hosts_controller;
 use super::{Model, UnitClass, FUNCTIONS_PER_SLOT};
 use crate::normalize::Mode;
@@ -68,20 +69,9 @@ impl Model<'_> {
                     prev = None;
                     continue;
                 };
-                match prev {
-                    // A run starts here unless the unit before it is on the same class.
-                    Some(pv) => {
-                        let r = self.ilp.var(format!("run[{ui},{t}]"), 0.0, 1.0);
-                        self.ilp.row(
-                            format!("order: run of {ui} on {t}"),
-                            vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
-                            0.0,
-                            f64::INFINITY,
-                        );
-                        runs.push((r, 1.0));
-                    }
-                    None => runs.push((v, 1.0)),
-                }
+                // A run starts here unless the unit before it is on the same class.
+                let start = run_start(&mut self.ilp, "run", ui, t, v, prev);
+                runs.push((start, 1.0));
                 prev = Some(v);
             }
             if runs.len() > 1 {
@@ -183,19 +173,7 @@ impl Model<'_> {
                 continue;
             };
             terms.push((v, 1.0));
-            let start = match prev {
-                Some(pv) => {
-                    let r = self.ilp.var(format!("pack run[{ui},{b}]"), 0.0, 1.0);
-                    self.ilp.row(
-                        format!("order: packed run of {ui} on {b}"),
-                        vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
-                        0.0,
-                        f64::INFINITY,
-                    );
-                    r
-                }
-                None => v,
-            };
+            let start = run_start(&mut self.ilp, "pack run", ui, b, v, prev);
             terms.push((start, FUNCTIONS_PER_SLOT - 1.0));
             prev = Some(v);
         }
@@ -229,19 +207,9 @@ impl Model<'_> {
         for ui in ordered_sequence(&self.units) {
             let here = self.x.get(&(ui, b)).copied();
             if let (Some(v), true) = (here, self.units[ui].io) {
-                match prev {
-                    Some((pv, true)) => {
-                        let r = self.ilp.var(format!("io run[{ui},{b}]"), 0.0, 1.0);
-                        self.ilp.row(
-                            format!("order: io run of {ui} on {b}"),
-                            vec![(r, 1.0), (v, -1.0), (pv, 1.0)],
-                            0.0,
-                            f64::INFINITY,
-                        );
-                        terms.push((r, 1.0));
-                    }
-                    _ => terms.push((v, 1.0)),
-                }
+                let io_prev = prev.and_then(|(pv, io)| io.then_some(pv));
+                let start = run_start(&mut self.ilp, "io run", ui, b, v, io_prev);
+                terms.push((start, 1.0));
             }
             prev = here.map(|v| (v, self.units[ui].io));
         }
@@ -256,4 +224,25 @@ fn ordered_sequence(units: &[UnitClass]) -> Vec<usize> {
         .collect();
     seq.sort_by_key(|&ui| units[ui].rank);
     seq
+}
+
+/// The variable that is 1 where a run of the order starts: `x` itself for the first unit
+/// (or after one elsewhere), else a binary `r >= x - x_prev` named `{what}[unit,class]`.
+fn run_start(
+    ilp: &mut Ilp,
+    what: &str,
+    ui: usize,
+    class: usize,
+    x: usize,
+    prev: Option<usize>,
+) -> usize {
+    let Some(pv) = prev else { return x };
+    let r = ilp.var(format!("{what}[{ui},{class}]"), 0.0, 1.0);
+    ilp.row(
+        format!("order: {what} of {ui} on {class}"),
+        vec![(r, 1.0), (x, -1.0), (pv, 1.0)],
+        0.0,
+        f64::INFINITY,
+    );
+    r
 }
