@@ -404,7 +404,20 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
     match el.name.as_str() {
         "controller" => {
             // libvirt reads a controller without `type` as an IDE controller.
-            d.ty = Some(el.attr("type").unwrap_or_else(|| "ide".into()));
+            let ty = el.attr("type").unwrap_or_else(|| "ide".into());
+            if !CONTROLLER_TYPES.contains(&ty.as_str()) {
+                return Err(fail(
+                    file,
+                    el.line,
+                    "<controller>",
+                    format!(
+                        "Invalid value for attribute 'type' in element 'controller': '{ty}'; \
+                         expected one of {}",
+                        CONTROLLER_TYPES.join(", ")
+                    ),
+                ));
+            }
+            d.ty = Some(ty);
             d.model = el.attr("model");
             d.index = num_attr(el, "index", file)?;
             d.ports = num_attr(el, "ports", file)?;
@@ -524,3 +537,17 @@ fn target_ranges(el: &Element, file: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The controller types libvirt knows.
+const CONTROLLER_TYPES: [&str; 10] = [
+    "ide",
+    "fdc",
+    "scsi",
+    "sata",
+    "virtio-serial",
+    "ccid",
+    "usb",
+    "pci",
+    "xenbus",
+    "isa",
+];

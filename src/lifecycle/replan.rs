@@ -418,10 +418,25 @@ fn why_not(
 ) -> Option<String> {
     let mut trial = merged.clone();
     trial.devices[i].address = Some(kept[&i].clone());
-    crate::plan_with(&trial, opts)
-        .err()
-        .map(|e| reason_text(&e))
+    // A reason is worth a share of the budget, not a whole plan's: an undecided search
+    // gives the generic reason instead.
+    let small = opts.with_work_limit(crate::WorkLimit((opts.work_limit.0 / WHY_SHARE).max(1)));
+    match crate::plan_with(&trial, small) {
+        Ok(_) => None,
+        Err(Error::Infeasible { explanation })
+            if matches!(
+                explanation.binding,
+                crate::Binding::WorkLimit | crate::Binding::Undecided
+            ) =>
+        {
+            None
+        }
+        Err(e) => Some(reason_text(&e)),
+    }
 }
+
+/// Share (1/n) of the work limit the plan behind one "why" of a move gets.
+const WHY_SHARE: u64 = 8;
 
 fn reason_text(e: &Error) -> String {
     match e {
