@@ -98,6 +98,20 @@ fn check_pci_controllers(
 ) -> Result<(), Error> {
     for d in devs.iter().filter(|d| d.is("controller", "pci")) {
         let model = d.model.as_deref().unwrap_or("");
+        // A PCI controller plugs into a PCI bus. libvirt keeps another kind of address as
+        // written and QEMU then cannot start the guest; devaddr refuses it (a deliberate
+        // difference from `virsh define`).
+        if !matches!(d.addr, Addr::None | Addr::Pci(_)) && d.index.unwrap_or(0) != 0 {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                "a PCI controller needs a PCI address (or none, to get one); found another \
+                 type of <address> (libvirt keeps it as written, and QEMU cannot start the \
+                 guest)"
+                    .into(),
+            ));
+        }
         // Only the root bus gets a model by default (its machine's root model).
         if d.model.is_none() && d.index.unwrap_or(0) != 0 {
             return Err(fail(
