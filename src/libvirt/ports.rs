@@ -4,6 +4,7 @@
 use super::domain::{Addr, Dev};
 use super::policy::Policy;
 use crate::Error;
+use std::collections::BTreeMap;
 
 /// virtio-serial: consoles first (port 0 is theirs), then channels; the first controller
 /// (by index) with a free port wins; a full set adds a controller. A port given twice
@@ -297,29 +298,58 @@ fn next_port(hubs: &[Hub]) -> Option<(u32, Vec<u32>)> {
         .collect();
     buses.sort();
     buses.dedup();
+    // Hubs by (bus, path), and the ports of each hub that hold another hub: the walk
+    // visits hubs only (a guest with thousands of USB devices has hundreds of hubs).
+    let by_place: BTreeMap<(u32, &[u32]), &Hub> = hubs
+        .iter()
+        .map(|h| ((h.bus, h.path.as_slice()), h))
+        .collect();
+    let mut below: BTreeMap<(u32, &[u32]), Vec<u32>> = BTreeMap::new();
+    for h in hubs {
+        if let Some((&port, parent)) = h.path.split_last() {
+            below.entry((h.bus, parent)).or_default().push(port);
+        }
+    }
+    for ports in below.values_mut() {
+        ports.sort_unstable();
+    }
+    let walk = Walk { by_place, below };
     for bus in buses {
-        if let Some(p) = free_below(hubs, bus, &[]) {
+        if let Some(p) = walk.free_below(bus, &[]) {
             return Some((bus, p));
         }
     }
     None
 }
 
-fn free_below(hubs: &[Hub], bus: u32, path: &[u32]) -> Option<Vec<u32>> {
-    let h = hubs.iter().find(|h| h.bus == bus && h.path == path)?;
-    if let Some(p) = h.used.iter().position(|u| !u) {
-        let mut v = path.to_vec();
-        v.push(p as u32 + 1);
-        return Some(v);
-    }
-    for p in 1..=h.ports {
-        let mut v = path.to_vec();
-        v.push(p);
-        if let Some(found) = free_below(hubs, bus, &v) {
-            return Some(found);
+/// The hub tree of [`next_port`], indexed for its depth-first walk.
+struct Walk<'a> {
+    by_place: BTreeMap<(u32, &'a [u32]), &'a Hub>,
+    below: BTreeMap<(u32, &'a [u32]), Vec<u32>>,
+}
+
+impl Walk<'_> {
+    /// The first free port at or below the hub at `path`: its own ports first, then the
+    /// hubs on its ports in port order.
+    fn free_below(&self, bus: u32, path: &[u32]) -> Option<Vec<u32>> {
+        let h = self.by_place.get(&(bus, path))?;
+        if let Some(p) = h.used.iter().position(|u| !u) {
+            let mut v = path.to_vec();
+            v.push(p as u32 + 1);
+            return Some(v);
         }
+        for &port in self.below.get(&(bus, path)).into_iter().flatten() {
+            if port > h.ports {
+                continue;
+            }
+            let mut v = path.to_vec();
+            v.push(port);
+            if let Some(found) = self.free_below(bus, &v) {
+                return Some(found);
+            }
+        }
+        None
     }
-    None
 }
 
 /// CCID: an unaddressed smartcard takes slot 0 of the controller after the highest one
