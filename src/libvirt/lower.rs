@@ -78,11 +78,13 @@ fn text(el: &Element) -> Option<String> {
     })
 }
 
-/// The element's own PCI `<address>`, if it has one.
+/// The element's own PCI `<address>`, if it has one: libvirt reads the first `<address>`
+/// child (a second one is ignored), so only that one counts.
 fn pci_address(el: &Element) -> Option<PciAddress> {
     let a = el
         .elements()
-        .find(|c| c.name == "address" && c.attr("type").as_deref() == Some("pci"))?;
+        .find(|c| c.name == "address")
+        .filter(|c| c.attr("type").as_deref() == Some("pci"))?;
     Some(PciAddress {
         domain: num(a, "domain").unwrap_or(0),
         bus: num(a, "bus").unwrap_or(0),
