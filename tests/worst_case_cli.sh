@@ -6,15 +6,9 @@
 #
 #   tests/worst_case_cli.sh [SEEDS=0..400] [TIMEOUT_S=10]    (DEVADDR_ARGS: extra plan flags)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 seeds=${1:-0..400}
 limit=${2:-10}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cargo build --release -q
-DEVADDR_GEN_DIR="$work/specs" DEVADDR_GEN_SEEDS="$seeds" \
-  cargo test --release -q --test gen_dump -- --ignored >/dev/null
-bin=target/release/devaddr
+. "$(dirname "$0")/worst_case_specs.sh"
 : >"$work/rows.csv"
 for f in "$work"/specs/*.yaml; do
   n=$(grep -c '^- ' "$f" || true)

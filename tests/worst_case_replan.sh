@@ -7,15 +7,9 @@
 #
 #   tests/worst_case_replan.sh [SEEDS=0..400] [EDIT_SEED=7]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 seeds=${1:-0..400}
 edit_seed=${2:-7}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cargo build --release -q
-DEVADDR_GEN_DIR="$work/specs" DEVADDR_GEN_SEEDS="$seeds" \
-  cargo test --release -q --test gen_dump -- --ignored >/dev/null
-bin=target/release/devaddr
+. "$(dirname "$0")/worst_case_specs.sh"
 cat >"$work/edit.py" <<'PY'
 import random, re, sys
 src, dst, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
