@@ -12,6 +12,7 @@ type Drive = (u32, u32, u32, u32);
 
 pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
     pci_controller_below_its_bus(policy, devs, file)?;
+    pci_controllers_reach_the_root(devs, file)?;
     serial_address_types(arch, devs, file)?;
     duplicate_drive_addresses(devs, file)
 }
@@ -81,6 +82,45 @@ fn pci_controller_below_its_bus(policy: &Policy, devs: &[Dev], file: &str) -> Re
                     a.bus
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Every PCI controller's chain of parent buses reaches the root bus. libvirt's own
+/// addressing can plug a controller written without an index into a bus below itself (an
+/// upstream port into one of its own downstream ports) and defines the domain; QEMU
+/// cannot build that topology, so devaddr refuses it with the loop (a deliberate
+/// difference from `virsh define`).
+fn pci_controllers_reach_the_root(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let parent: std::collections::BTreeMap<u32, u32> = devs
+        .iter()
+        .filter(|d| d.is("controller", "pci"))
+        .filter_map(|d| Some((d.index?, d.pci()?.bus)))
+        .collect();
+    for d in devs.iter().filter(|d| d.is("controller", "pci")) {
+        let Some(start) = d.index.filter(|&i| i != 0) else {
+            continue;
+        };
+        let mut cur = start;
+        for _ in 0..=parent.len() {
+            match parent.get(&cur) {
+                Some(&0) => break,
+                Some(&p) if p == start => {
+                    return Err(fail(
+                        file,
+                        d.line,
+                        &d.describe(),
+                        format!(
+                            "libvirt's addressing plugs PCI controller index {start} into a \
+                             bus below itself (bus {cur} sits on it): a loop QEMU cannot build; \
+                             give the controllers indexes and addresses in parent-first order"
+                        ),
+                    ))
+                }
+                Some(&p) => cur = p,
+                None => break,
+            }
         }
     }
     Ok(())
