@@ -657,34 +657,18 @@ impl Fuzzer {
             Spec::parse(&yaml, "plan.yaml")
         }) {
             Some(Ok(reparsed)) => {
-                match self.call("plan(plan yaml)", input, || devaddr::plan(&reparsed)) {
-                    Some(Ok(again)) if again.to_yaml() == yaml => {}
-                    Some(Ok(again)) => {
-                        good = false;
-                        self.fail(
-                            NOT_IDEMPOTENT,
-                            "plan(plan yaml)",
-                            input,
-                            format!(
-                                "planning the plan's YAML changes it:\n{}",
-                                diff(&yaml, &again.to_yaml())
-                            ),
-                        );
-                    }
-                    Some(Err(e)) => {
-                        good = false;
-                        self.judge("plan(plan yaml)", input, &e, true);
-                        if !matches!(e, Error::Check { .. }) {
-                            self.fail(
-                                NOT_IDEMPOTENT,
-                                "plan(plan yaml)",
-                                input,
-                                format!("planning the plan's YAML fails: {e}"),
-                            );
-                        }
-                    }
-                    None => good = false,
-                }
+                let again = self.call("plan(plan yaml)", input, || devaddr::plan(&reparsed));
+                good &= self.plans_to_itself(
+                    input,
+                    "plan(plan yaml)",
+                    again,
+                    |again| again.to_yaml() == yaml,
+                    &yaml,
+                    (
+                        "planning the plan's YAML changes it:",
+                        "planning the plan's YAML fails",
+                    ),
+                );
             }
             Some(Err(e)) => {
                 good = false;
@@ -697,35 +681,50 @@ impl Fuzzer {
             }
             None => good = false,
         }
-        match self.call("plan(plan.to_spec())", input, || devaddr::plan(&as_spec)) {
-            Some(Ok(again)) if again == *plan => {}
+        let again = self.call("plan(plan.to_spec())", input, || devaddr::plan(&as_spec));
+        good &= self.plans_to_itself(
+            input,
+            "plan(plan.to_spec())",
+            again,
+            |again| again == plan,
+            &yaml,
+            ("plan(&plan.to_spec()) != plan:", "planning the plan fails"),
+        );
+        good
+    }
+
+    /// Planning a plan again (`again`, the outcome of `call`) gives the same plan (`same`);
+    /// otherwise a NOT_IDEMPOTENT failure with `messages` (changed, failed).
+    fn plans_to_itself(
+        &mut self,
+        input: &Input,
+        call: &'static str,
+        again: Option<devaddr::Result<Plan>>,
+        same: impl Fn(&Plan) -> bool,
+        yaml: &str,
+        messages: (&str, &str),
+    ) -> bool {
+        match again {
+            Some(Ok(again)) if same(&again) => true,
             Some(Ok(again)) => {
-                good = false;
+                let diff = diff(yaml, &again.to_yaml());
                 self.fail(
                     NOT_IDEMPOTENT,
-                    "plan(plan.to_spec())",
+                    call,
                     input,
-                    format!(
-                        "plan(&plan.to_spec()) != plan:\n{}",
-                        diff(&yaml, &again.to_yaml())
-                    ),
+                    format!("{}\n{diff}", messages.0),
                 );
+                false
             }
             Some(Err(e)) => {
-                good = false;
-                self.judge("plan(plan.to_spec())", input, &e, true);
+                self.judge(call, input, &e, true);
                 if !matches!(e, Error::Check { .. }) {
-                    self.fail(
-                        NOT_IDEMPOTENT,
-                        "plan(plan.to_spec())",
-                        input,
-                        format!("planning the plan fails: {e}"),
-                    );
+                    self.fail(NOT_IDEMPOTENT, call, input, format!("{}: {e}", messages.1));
                 }
+                false
             }
-            None => good = false,
+            None => false,
         }
-        good
     }
 
     /// `check` on a plan devaddr produced finds nothing.
