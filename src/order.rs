@@ -1,6 +1,8 @@
 //! The ordering requirement: devices named in `order:` (or carrying `order: N`) get
 //! ascending PCI addresses in that order. Addresses compare as (bus index, slot,
-//! function); devaddr numbers the buses it adds in the order the guest enumerates them.
+//! function). The program and the decoder place ordered devices in order (see
+//! `solve::formulate::order`); this module validates the requirement before solving and
+//! checks the assembled plan, naming the cause when a pin or a fixed slot contradicts it.
 
 use crate::error::{Error, Result};
 use crate::normalize::Problem;
