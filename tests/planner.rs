@@ -282,6 +282,19 @@ fn order_respects_that_parents_are_numbered_first() {
     assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
 }
 
+/// A port holds one thing: after an ordered device below one root port (on a bridge it
+/// hosts), a later ordered device takes another root port, numbered after that subtree —
+/// no switch is needed to keep the order.
+#[test]
+fn order_lets_a_later_device_take_another_port_of_the_class() {
+    let p = plan("machine: q35\norder: [c, n]\ndevices:\n- {id: c, kind: e1000}\n- {id: n, kind: virtio-net}\n");
+    ascending(&p, &["c", "n"]);
+    assert_eq!(count(&p, "pcie-switch-upstream-port"), 0);
+    assert_eq!(count(&p, "pcie-root-port"), 2);
+    assert_eq!(ctl(&p, dev(&p, "n").bus).model, "pcie-root-port");
+    assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
+}
+
 /// Many ordered devices of every bus type, packed, on NUMA nodes: the order holds and
 /// the plan verifies.
 #[test]

@@ -87,10 +87,18 @@ impl Model<'_> {
     }
 
     /// A bus gets its index before the buses below it: once an ordered unit sits below
-    /// an added bus class, no later one sits on that class itself.
+    /// an added bus class of many slots, no later one sits on that class itself.
     fn below_rows(&mut self, seq: &[usize]) {
         let templates: Vec<usize> = self.n.keys().copied().collect();
         for t in templates {
+            // A port (one slot) holds one thing: the controller a subtree hangs from or
+            // a device, never both, and a later device on another port of the class gets
+            // a port numbered after that subtree (the decoder numbers added buses by the
+            // earliest ordered device below them). Only a class of many slots could hold
+            // a later unit on the very instance its subtree hangs from.
+            if self.buses[t].slots == 1 {
+                continue;
+            }
             let below = self.hosted_below(t);
             if below.is_empty() || !seq.iter().any(|&ui| self.x.contains_key(&(ui, t))) {
                 continue;
