@@ -201,7 +201,38 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
     dom.insert_element(usize::MAX, devices, "");
     let mut out = String::new();
     dom.pretty(0, &mut out);
+    complete_for_libvirt(&out, cat)?;
     Ok(out)
+}
+
+/// The written domain as libvirt would take it: libvirt's own rules accept it and add or
+/// move nothing (else the plan cannot be written for libvirt, and the error says why).
+fn complete_for_libvirt(out: &str, cat: &Catalog) -> Result<(), Error> {
+    let engine = crate::Options::default().with_catalog(cat);
+    let findings = match super::check_domain_with(out, "domain", engine) {
+        Ok(f) => f,
+        Err(Error::Input { message, .. }) => {
+            return Err(Error::input(
+                "devices",
+                format!(
+                    "libvirt would refuse this plan written as a domain: {message} \
+                     (the YAML, JSON and QEMU formats are not bound by this rule)"
+                ),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
+    Err(Error::input(
+        "devices",
+        format!(
+            "the plan written as a domain is not complete for libvirt: {}",
+            what.join("; ")
+        ),
+    ))
 }
 
 /// The libvirt element of a plan controller (PCI or storage/USB), with its address.

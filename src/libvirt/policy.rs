@@ -203,6 +203,9 @@ pub struct Policy {
     /// `<features>` written into whole domains, by architecture.
     #[serde(default)]
     pub domain_features: BTreeMap<String, String>,
+    /// Device elements a domain may hold once, with the name libvirt's refusal uses.
+    #[serde(default)]
+    pub single: BTreeMap<String, String>,
 }
 
 impl Policy {

@@ -11,10 +11,28 @@ use crate::Error;
 type Drive = (u32, u32, u32, u32);
 
 pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
+    single_devices(policy, devs, file)?;
     pci_controller_below_its_bus(policy, devs, file)?;
     pci_controllers_reach_the_root(devs, file)?;
     serial_address_types(arch, devs, file)?;
     duplicate_drive_addresses(devs, file)
+}
+
+/// A second element of a kind libvirt takes once (`single` in models/libvirt.yaml):
+/// "only a single watchdog device is supported".
+fn single_devices(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    for (tag, word) in &policy.single {
+        let mut given = devs.iter().filter(|d| &d.tag == tag && d.pos.is_some());
+        if let (Some(_), Some(second)) = (given.next(), given.next()) {
+            return Err(fail(
+                file,
+                second.line,
+                &second.describe(),
+                format!("only a single {word} device is supported"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A serial port's target type and the address type it takes (libvirt's chardev

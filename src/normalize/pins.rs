@@ -8,8 +8,8 @@ use crate::topology::{Address, PciAddress};
 use crate::vocab::{pci, ConnectFlags, ConnectKind};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The root bus, every PCI controller of the spec, and gap controllers for pins on bus
-/// indexes that have none.
+/// The root bus, every PCI controller of the spec, and gap controllers for every bus
+/// index up to the highest pinned or given one that has none.
 pub(super) fn existing_buses(
     spec: &Spec,
     cat: &Catalog,
@@ -158,7 +158,15 @@ pub(super) fn existing_buses(
             wanted.insert(a.bus);
         }
     }
-    for idx in wanted {
+    // As libvirt does, every index below the highest one in use gets a controller: a
+    // domain with pci.3 and no pci.1 or pci.2 is completed by libvirt with two more.
+    let highest = wanted
+        .iter()
+        .chain(buses.iter().map(|b| &b.index))
+        .max()
+        .copied()
+        .unwrap_or(0);
+    for idx in 1..=highest {
         if buses.iter().all(|b| b.index != idx) {
             let gm = cat.pci_model(&gap_model);
             buses.push(Bus {

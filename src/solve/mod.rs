@@ -24,6 +24,13 @@ pub(crate) fn solve_with(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<Pl
     let f = formulate(p, cat, Relax::default());
     match lexicographic(s, &f.ilp, &f.objectives)? {
         Some((values, status)) => {
+            if std::env::var_os("DEVADDR_FINAL").is_some() {
+                for (i, v) in f.ilp.vars.iter().enumerate() {
+                    if values[i] != 0 {
+                        eprintln!("F {} = {}", v.name, values[i]);
+                    }
+                }
+            }
             let mut placement = decode::decode(p, cat, &f, &values);
             placement.status = status;
             Ok(placement)
