@@ -183,6 +183,22 @@ pub enum Rules {
     LibvirtDomain,
 }
 
+impl Rules {
+    /// The slots a PCI controller that plugs in as `kind` may take. A libvirt domain
+    /// gives every controller its address, and libvirt accepts a `pci-bridge` whose
+    /// address is given on any bus that takes an endpoint of either kind (its rule for
+    /// addresses from the configuration; QEMU starts such a guest, a pci-bridge on
+    /// pcie-root included). devaddr's own plans keep the bridge on a conventional bus.
+    pub fn controller_connect(self, kind: ConnectKind) -> ConnectFlags {
+        match (self, kind) {
+            (Rules::LibvirtDomain, ConnectKind::PciBridge) => {
+                kind.flag().union(ConnectFlags::ENDPOINTS)
+            }
+            _ => kind.flag(),
+        }
+    }
+}
+
 /// Check a fully addressed spec or plan. `Err` only when the input cannot be read at all
 /// (unknown machine); rule violations come back as findings.
 pub fn verify_spec(spec: &Spec, cat: &Catalog) -> Result<Vec<Finding>> {
@@ -354,13 +370,8 @@ pub(crate) fn verify_named(
             continue;
         };
         claim(&mut w, a, &who, subject());
-        check_slot(
-            &mut w,
-            a,
-            &who,
-            &subject(),
-            m.connect.map(ConnectFlags::from),
-        );
+        let connect = m.connect.map(|k| rules.controller_connect(k));
+        check_slot(&mut w, a, &who, &subject(), connect);
         if m.numa && a.bus != 0 {
             let msg = format!("{who}: an expander bus must sit on the root bus");
             w.bad(Rule::BusTree, subject(), msg);

@@ -239,3 +239,186 @@ fn pci_controllers_are_checked_after_their_indexes_are_assigned() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Plan `file` (exit 0) and `check` the planned domain (exit 0, nothing found); the
+/// planned domain.
+fn planned_and_clean(file: &str, dir: &std::path::Path) -> String {
+    let (code, out, err) = run(&["plan", file]);
+    assert_eq!(code, Some(0), "devaddr plan {file}: {err}");
+    let name = std::path::Path::new(file).file_name().expect("file name");
+    let planned = dir.join(name);
+    std::fs::write(&planned, &out).expect("write");
+    let (code, _, err) = run(&["check", &planned.to_string_lossy()]);
+    assert_eq!(code, Some(0), "check of the planned {file}: {err}");
+    out
+}
+
+/// A `pci-bridge` written with an address on q35's pcie-root: libvirt 9.0 defines it
+/// there (a bridge whose address is given may take any slot a PCI or PCIe endpoint
+/// may) and QEMU starts the guest. `plan` reproduces libvirt (the bridge stays at
+/// 00:02.0, the e1000 goes behind it) and `check` of the result used to refuse the
+/// bridge ("cannot plug into pcie-root").
+#[test]
+fn a_pci_bridge_given_an_address_on_pcie_root_is_accepted_as_libvirt_does() {
+    let dir = common::scratch("devaddr-rel-libvirt-bridge");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let out = planned_and_clean(
+        &regression("xml-pci-bridge-given-address-on-pcie-root.xml"),
+        &dir,
+    );
+    let bridge = out
+        .split("<controller type='pci' model='pci-bridge' index='1'>")
+        .nth(1)
+        .expect("the bridge gets index 1");
+    assert!(
+        bridge
+            .split("</controller>")
+            .next()
+            .is_some_and(|b| b.contains("bus='0x00' slot='0x02' function='0x0'")),
+        "{out}"
+    );
+    let nic = out.split("<model type='e1000'/>").nth(1).expect("the NIC");
+    assert!(
+        nic.trim_start()
+            .starts_with("<address type='pci' domain='0x0000' bus='0x01' slot='0x01'"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An IDE disk given the PCI address of pc's built-in IDE controller (the first of its
+/// two `<address>` elements, the one libvirt reads): libvirt refuses the address type
+/// for the bus, and so does devaddr (it used to plan it, and `check` found the disk on
+/// the IDE controller's function).
+#[test]
+fn a_disk_with_an_address_its_bus_cannot_take_is_refused() {
+    refused(
+        &regression("xml-ide-disk-with-builtin-ide-address.xml"),
+        &[
+            "line 9",
+            "<disk> with target dev='hdc'",
+            "Invalid address type 'pci' for the disk 'hdc' with the bus type 'ide'",
+        ],
+    );
+}
+
+/// The disk buses and address types tried on libvirt 9.0 with `virsh define`: what it
+/// refuses, with its words, and what it accepts.
+#[test]
+fn disk_address_types_follow_libvirt() {
+    let dir = common::scratch("devaddr-rel-libvirt-disk");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let pci = "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>";
+    let drive = "<address type='drive' controller='0' bus='0' target='0' unit='0'/>";
+    let usb = "<address type='usb' bus='0' port='1'/>";
+    let cases: [(&str, &str, &str, Option<&str>); 9] = [
+        (
+            "pc",
+            "hda' bus='ide",
+            pci,
+            Some("type 'pci' for the disk 'hda' with the bus type 'ide'"),
+        ),
+        (
+            "pc",
+            "hda",
+            pci,
+            Some("type 'pci' for the disk 'hda' with the bus type 'ide'"),
+        ),
+        (
+            "pc",
+            "fda' bus='fdc",
+            pci,
+            Some("type 'pci' for the disk 'fda' with the bus type 'fdc'"),
+        ),
+        (
+            "q35",
+            "sda' bus='sata",
+            usb,
+            Some("type 'usb' for the disk 'sda' with the bus type 'sata'"),
+        ),
+        (
+            "q35",
+            "sda' bus='scsi",
+            pci,
+            Some("type 'pci' for the disk 'sda' with the bus type 'scsi'"),
+        ),
+        (
+            "q35",
+            "sda' bus='usb",
+            pci,
+            Some("unexpected address type 'pci' for usb disk 'sda'"),
+        ),
+        (
+            "q35",
+            "vda' bus='virtio",
+            drive,
+            Some("virtio disk cannot have an address of type 'drive'"),
+        ),
+        ("q35", "vda' bus='virtio", pci, None),
+        ("q35", "sda' bus='sata", drive, None),
+    ];
+    for (i, (machine, target, address, refusal)) in cases.into_iter().enumerate() {
+        let path = dir.join(format!("disk-{i}.xml"));
+        let xml = format!(
+            "<domain type='qemu'>\n  <name>d</name>\n  <memory unit='KiB'>262144</memory>\n  \
+             <os><type arch='x86_64' machine='{machine}'>hvm</type></os>\n  <devices>\n    \
+             <disk type='file' device='disk'><source file='/d.img'/><target dev='{target}'/>\
+             {address}</disk>\n  </devices>\n</domain>\n"
+        );
+        std::fs::write(&path, &xml).expect("write");
+        let (code, _, err) = run(&["plan", &path.to_string_lossy()]);
+        match refusal {
+            Some(words) => {
+                assert_eq!(code, Some(2), "{xml}: {err}");
+                assert!(err.contains("line 6: <disk> with target dev="), "{err}");
+                assert!(err.contains(words), "{xml}: {err}");
+            }
+            None => assert_eq!(code, Some(0), "{xml}: {err}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An `<interface type='hostdev'>` whose `<source>` a mutation moved out of it: libvirt
+/// refuses the interface ("missing source address type": the host device's type is
+/// that of `<source><address>`), and so does devaddr. The stray `<source>` itself is
+/// no device: `check` used to read its address as one on a bus the guest lacks.
+#[test]
+fn a_hostdev_interface_without_its_source_is_refused() {
+    refused(
+        &regression("xml-interface-hostdev-source-outside.xml"),
+        &["line 9", "<interface>", "missing source address type"],
+    );
+    let dir = common::scratch("devaddr-rel-libvirt-hostdev");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join("hostdev.xml");
+    std::fs::write(
+        &path,
+        "<domain type='qemu'><name>h</name><os><type arch='x86_64' machine='pc'>hvm</type></os>\n\
+         <devices>\n<hostdev mode='subsystem' type='pci'/>\n</devices></domain>\n",
+    )
+    .expect("write");
+    refused(
+        &path.to_string_lossy(),
+        &[
+            "line 3",
+            "<hostdev>",
+            "Missing <source> element in hostdev device",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An element libvirt does not know under `<devices>` (a `<source>` with a PCI address on
+/// a bus the guest lacks) is ignored by libvirt, by `plan` and now by `check` too.
+#[test]
+fn elements_libvirt_does_not_know_are_not_devices_to_check() {
+    let dir = common::scratch("devaddr-rel-libvirt-stray");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let out = planned_and_clean(&regression("xml-stray-source-element-ignored.xml"), &dir);
+    assert!(
+        out.contains("bus='0x03' slot='0x07'"),
+        "the element is kept as written: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

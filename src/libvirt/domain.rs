@@ -392,9 +392,36 @@ const DEVICE_TAGS: &[&str] = &[
     "graphics",
 ];
 
+/// Whether libvirt reads `name` under `<devices>` as a device devaddr takes part in
+/// (it ignores elements it does not know, and so does devaddr).
+pub fn is_device_tag(name: &str) -> bool {
+    DEVICE_TAGS.contains(&name)
+}
+
+/// A host device names what it passes through in `<source>`; for an `<interface
+/// type='hostdev'>` the type of the host device is that of `<source><address>`. libvirt
+/// refuses either without it, and so does devaddr.
+fn hostdev_source(el: &Element, d: &Dev, file: &str) -> Result<(), Error> {
+    let source = el.child("source");
+    let message = if el.name == "interface" {
+        let typed = source
+            .and_then(|s| s.child("address"))
+            .is_some_and(|a| a.attr("type").is_some());
+        (!typed).then_some("missing source address type (<source><address type='pci'…/>)")
+    } else {
+        source
+            .is_none()
+            .then_some("Missing <source> element in hostdev device")
+    };
+    match message {
+        Some(m) => Err(fail(file, el.line, &d.describe(), m.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// Read one element of `<devices>`.
 pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, Error> {
-    if !DEVICE_TAGS.contains(&el.name.as_str()) {
+    if !is_device_tag(&el.name) {
         return Ok(None);
     }
     let mut d = Dev::new(&el.name);
@@ -457,10 +484,14 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
         "interface" => {
             d.ty = el.attr("type");
             d.model = child_attr("model", "type");
+            if d.ty.as_deref() == Some("hostdev") {
+                hostdev_source(el, &d, file)?;
+            }
         }
         "hostdev" => {
             d.ty = el.attr("type");
             d.model = el.attr("model");
+            hostdev_source(el, &d, file)?;
         }
         "video" => {
             d.model = child_attr("model", "type");
@@ -505,8 +536,46 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
         if need.iter().any(|n| a.attr(n).is_none()) {
             d.addr_new = true;
         }
+        if d.tag == "disk" {
+            disk_address_type(&d, &a.attr("type").unwrap_or_default(), file)?;
+        }
     }
     Ok(Some(d))
+}
+
+/// The address types a disk on each bus may be written with (libvirt's disk validation;
+/// the virtio row is its QEMU driver's, the USB row its QEMU validation). A bus not
+/// listed takes any address.
+const DISK_ADDRESS_TYPES: &[(&str, &[&str])] = &[
+    ("ide", &["drive"]),
+    ("fdc", &["drive"]),
+    ("scsi", &["drive"]),
+    ("sata", &["drive"]),
+    ("usb", &["usb"]),
+    ("virtio", &["pci", "ccw", "virtio-s390", "virtio-mmio"]),
+];
+
+/// A disk written with an address its bus cannot take: libvirt refuses the domain ("Invalid
+/// address type 'pci' for the disk 'hdc' with the bus type 'ide'"), so does devaddr, rather
+/// than give an IDE disk a PCI slot.
+fn disk_address_type(d: &Dev, ty: &str, file: &str) -> Result<(), Error> {
+    let bus = d.bus.as_deref().unwrap_or_default();
+    let Some((_, allowed)) = DISK_ADDRESS_TYPES.iter().find(|(b, _)| *b == bus) else {
+        return Ok(());
+    };
+    if ty == "none" || allowed.contains(&ty) {
+        return Ok(());
+    }
+    let dst = d.target.as_deref().unwrap_or_default();
+    let message = match bus {
+        "virtio" => format!("virtio disk cannot have an address of type '{ty}'"),
+        "usb" => format!(
+            "unexpected address type '{ty}' for usb disk '{dst}' (libvirt takes only a usb \
+             address)"
+        ),
+        _ => format!("Invalid address type '{ty}' for the disk '{dst}' with the bus type '{bus}'"),
+    };
+    Err(fail(file, d.line, &d.describe(), message))
 }
 
 /// The ranges libvirt allows for a PCI controller's `<target>` numbers (it refuses the

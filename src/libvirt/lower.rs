@@ -4,9 +4,10 @@
 //! The lowering reads the `<devices>` of a domain document — not the addresser's device
 //! list — and keeps only what PCI addressing is about: every PCI controller becomes a
 //! plan controller (its model, index, address and `<target>` attributes), every other
-//! element with a PCI `<address>` a plan device of a generic endpoint kind. libvirt
+//! device element with a PCI `<address>` a plan device of a generic endpoint kind
+//! (elements libvirt does not know are skipped, as libvirt skips them). libvirt
 //! accepts a conventional or PCIe device on either kind of bus when the address is
-//! given, and knows nothing of hotplug reserves or firmware I/O windows, so the
+//! given (a pci-bridge too: [`crate::verify::Rules::controller_connect`]), and knows nothing of hotplug reserves or firmware I/O windows, so the
 //! generic kinds ask for neither. The machine's builtin controllers (q35's SATA
 //! controller 0 at 00:1f.2, i440fx's IDE controller at 00:01.1) are the verifier's own
 //! and are not lowered. The verifier applies [`crate::verify::Rules::LibvirtDomain`]:
@@ -156,6 +157,11 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
         .into_iter()
         .flat_map(Element::elements);
     for (i, el) in devices.enumerate() {
+        // libvirt ignores an element it does not know (a stray `<source>` with an
+        // `<address>` is no device), and so does the planner.
+        if !super::domain::is_device_tag(&el.name) {
+            continue;
+        }
         let pci_ctl = el.name == "controller" && el.attr("type").as_deref() == Some("pci");
         if pci_ctl {
             let (Some(index), Some(model)) = (num(el, "index"), el.attr("model")) else {
@@ -224,6 +230,28 @@ pub fn verify(root: &Element, m: &super::Machine, cat: &Catalog) -> Result<Vec<F
 
 #[cfg(test)]
 mod tests {
+    /// libvirt's rule for a controller whose address is given widens what a pci-bridge
+    /// may plug into (any slot an endpoint may take), and no other controller's.
+    #[test]
+    fn only_a_pci_bridge_may_sit_where_an_endpoint_may() {
+        let domain = |model: &str| {
+            format!(
+                "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n\
+                 <controller type='pci' index='0' model='pcie-root'/>\n\
+                 <controller type='pci' index='1' model='{model}'><address type='pci' bus='0' slot='2'/></controller>\n\
+                 </devices></domain>"
+            )
+        };
+        let findings = |model: &str| {
+            let (doc, m, _) = super::super::read_domain(&domain(model), "t.xml").unwrap();
+            super::verify(&doc.root, &m, crate::Catalog::embedded()).unwrap()
+        };
+        assert_eq!(findings("pci-bridge"), vec![]);
+        let f = findings("pcie-switch-upstream-port");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule, crate::verify::Rule::ConnectKind);
+    }
+
     /// The lowering on its own (no addresser first): the verifier's findings name the
     /// elements.
     #[test]
