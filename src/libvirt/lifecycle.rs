@@ -492,8 +492,10 @@ fn added_pci_controller(devs: &[Dev]) -> Option<&Dev> {
 /// type allows, and no PCI controller is added (none can be attached to a running
 /// guest: with no free hotpluggable slot the answer is infeasible, with the next-boot
 /// fix). Non-PCI needs are met as libvirt meets them (a SCSI disk gets its drive
-/// address, and a SCSI controller when none has room). An interface without a `<mac>`
-/// gets a stable one, so that libvirt adds nothing to the result.
+/// address, and a SCSI controller when none has room). What libvirt's parse adds to a
+/// new element devaddr adds too, so that libvirt adds nothing to the result: a `<mac>`
+/// (stable, from the guest name and the id) to an interface without one, `<driver
+/// name='qemu' type='raw'/>` to a local disk without a driver.
 ///
 /// The domain must be complete as libvirt keeps it (`virsh dumpxml` of the guest, or a
 /// domain `devaddr check` passes).
@@ -551,6 +553,15 @@ pub fn hotplug_domain_with(
     };
     let mut new = new;
     for (id, el) in &mut new {
+        // libvirt's parse gives a local disk without <driver> the QEMU driver and the
+        // raw format.
+        let local = matches!(el.attr("type").as_deref(), Some("file" | "block"));
+        if el.name == "disk" && local && el.child("driver").is_none() {
+            let driver = Element::new("driver")
+                .with_attr("name", "qemu")
+                .with_attr("type", "raw");
+            el.insert_element(0, driver, "");
+        }
         if el.name == "interface" && el.child("mac").is_none() {
             let mac = names.mac(id);
             names.macs.insert(mac.clone());

@@ -340,7 +340,7 @@ pub struct DomainPlan {
 ///     devaddr::Options::default())?;
 /// let net = dp.plan.devices.iter().find(|d| d.id == "net0").unwrap();
 /// assert_eq!(net.kind, "virtio-net");
-/// assert_eq!(net.address.as_ref().unwrap().to_string(), "0000:01:00.0");
+/// assert_eq!(net.address.as_ref().unwrap().to_string(), "pci 0000:01:00.0");
 /// # Ok::<(), devaddr::Error>(())
 /// ```
 pub fn domain_plan_with(
