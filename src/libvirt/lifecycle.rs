@@ -508,8 +508,10 @@ fn added_pci_controller(devs: &[Dev]) -> Option<&Dev> {
 /// let nic = "<interface type='user'><mac address='52:54:00:00:00:02'/><model type='virtio'/></interface>";
 /// let h = devaddr::libvirt::hotplug_domain_with(&domain, "g.xml", nic, "nic.xml",
 ///     devaddr::Options::default())?;
-/// // The spare root port libvirt added with the first NIC takes the new one.
-/// assert!(h.added[0].1.contains("bus='0x02' slot='0x00'"));
+/// // The spare root port libvirt added (index 4, after the NIC's, the USB controller's
+/// // and the balloon's) takes the new NIC.
+/// assert!(h.added[0].1.contains("bus='0x04' slot='0x00'"));
+/// assert!(h.xml.contains("<mac address='52:54:00:00:00:02'/>"));
 /// # Ok::<(), devaddr::Error>(())
 /// ```
 pub fn hotplug_domain_with(
