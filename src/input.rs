@@ -17,6 +17,42 @@ fn bad(file: &str, line: Option<usize>, message: String) -> Error {
     }
 }
 
+/// What an input document is, judged by its content (never by its file name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A libvirt domain: XML whose root element is `<domain>`.
+    Domain,
+    /// YAML or JSON: a spec, a plan or a device list.
+    Yaml,
+}
+
+/// Judge what `text` (named `file` in errors) is. XML with another root element, or text
+/// that starts like XML but is not, is refused with a message that says what was
+/// `expected` (`"a spec, a plan or a libvirt <domain>"`) and what was found, without
+/// repeating the document.
+pub fn detect(text: &str, file: &str, expected: &str) -> Result<Kind, Error> {
+    if crate::libvirt::is_domain_xml(text) {
+        return Ok(Kind::Domain);
+    }
+    let t = text.trim_start();
+    if !t.starts_with('<') {
+        return Ok(Kind::Yaml);
+    }
+    let found = match crate::xml::Document::parse(text) {
+        Ok(d) => format!("XML whose root element is <{}>", d.root.name),
+        Err(e) => format!(
+            "text starting with '<' that is not well-formed XML (line {}: {})",
+            e.line, e.message
+        ),
+    };
+    Err(bad(
+        file,
+        None,
+        format!("found {found}; expected {expected}"),
+    ))
+}
+
 /// Read `path` (`-` is standard input) as text.
 pub fn read(path: &str) -> Result<String, Error> {
     let name = if path == "-" { "<stdin>" } else { path };
@@ -65,5 +101,30 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<String, Error> {
                 ),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{detect, Kind};
+
+    #[test]
+    fn kinds_are_judged_by_content() {
+        let what = "a spec, a plan or a libvirt <domain>";
+        assert_eq!(
+            detect("  <domain type='kvm'/>", "f", what).unwrap(),
+            Kind::Domain
+        );
+        assert_eq!(detect("machine: q35\n", "f", what).unwrap(), Kind::Yaml);
+        assert_eq!(
+            detect("{\"machine\": \"q35\"}", "f", what).unwrap(),
+            Kind::Yaml
+        );
+        let e = detect("<network><name>x</name></network>", "net.xml", what).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "net.xml: found XML whose root element is <network>; expected a spec, a plan or \
+             a libvirt <domain>"
+        );
     }
 }

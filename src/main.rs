@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use devaddr::formats::{self, Format};
+use devaddr::input::Kind;
 use devaddr::{Catalog, Error, Spec};
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,8 +30,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Plan a spec (YAML or JSON; `-` for stdin) into a fully addressed topology.
+    /// Plan a spec (YAML or JSON) or a libvirt domain XML (`-` for stdin; the kind is
+    /// detected from the content) into a fully addressed topology.
     Plan {
+        /// The spec or domain.
         spec: String,
         /// Output file (default: stdout).
         #[arg(short, long)]
@@ -58,25 +61,29 @@ enum Cmd {
     /// Place new devices into a running guest: nothing moves, no controller is added that
     /// cannot be attached live.
     Hotplug {
-        /// The running guest's plan.
+        /// The running guest's plan, or its libvirt domain XML (`virsh dumpxml`).
         plan: String,
-        /// The devices to add (YAML/JSON: a list of devices, or `devices:` with one).
+        /// The devices to add: YAML/JSON (a list of devices, or `devices:` with one), or
+        /// device XML as `virsh attach-device` takes it (with a domain).
         #[arg(long, value_name = "DEVICES")]
         add: String,
-        /// Output: the updated plan (yaml/json), or just the new devices as libvirt device
-        /// XML (for `virsh attach-device --live`) or QMP commands (qemu).
+        /// Output: the updated plan (yaml/json); for a plan, just the new devices as
+        /// libvirt device XML (for `virsh attach-device --live`) or QMP commands (qemu);
+        /// for a domain, libvirt is the whole domain with the new devices addressed.
         #[arg(long, value_enum, default_value = "yaml")]
         format: HotplugFormat,
         /// Output file (default: stdout).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// With --format libvirt: write one DIR/ID.xml per new device.
+        /// With --format libvirt: write one DIR/ID.xml per new device (device XML for
+        /// `virsh attach-device --live`).
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
     },
     /// How many more devices of each kind fit: now (live) and at next boot.
     Capacity {
-        /// A spec (planned first) or a plan.
+        /// A spec (planned first), a plan, or a libvirt domain XML (counted under
+        /// libvirt's rules).
         input: String,
         /// Device kind to ask about (repeatable; default: the machine's representative set).
         #[arg(long = "kind", value_name = "KIND")]
@@ -200,21 +207,46 @@ fn run(cli: Cli) -> Result<u8, Error> {
             };
             let xml = match input_format {
                 Some(f) => f == InFormat::Libvirt,
-                None => devaddr::libvirt::is_domain_xml(&text),
+                None => {
+                    devaddr::input::detect(&text, name, "a spec, a plan or a libvirt <domain>")?
+                        == Kind::Domain
+                }
             };
             if xml {
-                if !matches!(format, None | Some(OutFormat::Libvirt)) {
+                if previous.is_some() {
                     return Err(Error::input(
-                        "--format",
-                        "a libvirt domain is written back as libvirt XML: use --format libvirt",
+                        "--previous",
+                        "a libvirt domain keeps its addresses by itself: plan the domain \
+                         without --previous (--previous replans a spec)",
                     ));
                 }
                 let opts = devaddr::libvirt::LibvirtOptions { new_domain };
                 let engine = devaddr::Options::default()
                     .with_catalog(catalog)
                     .with_work_limit(work_limit);
-                let out = devaddr::libvirt::plan_domain_with(&text, name, &opts, engine)?;
-                write_out(output.as_ref(), &out)?;
+                let fmt = match format {
+                    None | Some(OutFormat::Libvirt) => {
+                        let out = devaddr::libvirt::plan_domain_with(&text, name, &opts, engine)?;
+                        write_out(output.as_ref(), &out)?;
+                        return Ok(0);
+                    }
+                    Some(OutFormat::Qemu) => {
+                        return Err(Error::input(
+                            "--format",
+                            "the QEMU command line of a libvirt domain is libvirt's to write \
+                             (`virsh domxml-to-native qemu-argv`); expected --format libvirt, \
+                             yaml, json or tree",
+                        ))
+                    }
+                    Some(OutFormat::Yaml) => Format::Yaml,
+                    Some(OutFormat::Json) => Format::Json,
+                    Some(OutFormat::Tree) => Format::Tree,
+                };
+                let dp = devaddr::libvirt::domain_plan_with(&text, name, &opts, engine)?;
+                write_out(
+                    output.as_ref(),
+                    &formats::render(&dp.plan, fmt, &dp.catalog),
+                )?;
                 return Ok(0);
             }
             let mut s = Spec::parse(&text, name)?;
@@ -274,11 +306,56 @@ fn run(cli: Cli) -> Result<u8, Error> {
             output,
             output_dir,
         } => {
-            let before = devaddr::Plan::parse(&read_input(&plan)?, &plan)?;
-            let devices = devaddr::spec::parse_devices(&read_input(&add)?, &add)?;
+            let plan_text = read_input(&plan)?;
+            let add_text = read_input(&add)?;
             let opts = devaddr::Options::default()
                 .with_catalog(catalog)
                 .with_work_limit(work_limit);
+            let what = "a plan or a libvirt <domain>";
+            if devaddr::input::detect(&plan_text, &plan, what)? == Kind::Domain {
+                let h = devaddr::libvirt::hotplug_domain_with(
+                    &plan_text, &plan, &add_text, &add, opts,
+                )?;
+                let text = match format {
+                    HotplugFormat::Libvirt => {
+                        if let Some(dir) = &output_dir {
+                            return write_dir(dir, &h.added);
+                        }
+                        h.xml
+                    }
+                    HotplugFormat::Yaml | HotplugFormat::Json => {
+                        let dp = devaddr::libvirt::domain_plan_with(
+                            &h.xml,
+                            &plan,
+                            &Default::default(),
+                            opts,
+                        )?;
+                        if format == HotplugFormat::Yaml {
+                            dp.plan.to_yaml()
+                        } else {
+                            dp.plan.to_json()
+                        }
+                    }
+                    HotplugFormat::Qemu => {
+                        return Err(Error::input(
+                            "--format",
+                            "libvirt hot-adds the devices of a libvirt domain (`virsh \
+                             attach-device --live`); expected --format libvirt, yaml or json",
+                        ))
+                    }
+                };
+                write_out(output.as_ref(), &text)?;
+                return Ok(0);
+            }
+            if add_text.trim_start().starts_with('<') {
+                return Err(Error::input(
+                    add.clone(),
+                    "device XML goes with a libvirt domain; for a plan, expected YAML/JSON \
+                     device entries (a list, or `devices:` with one)",
+                ));
+            }
+            let before = devaddr::Plan::parse(&plan_text, &plan)?;
+            let devices = devaddr::spec::parse_devices(&add_text, &add)?;
             // Errors about the devices to add name that file, the rest the plan.
             let h = devaddr::hotplug_with(&before, &devices, opts).map_err(|e| {
                 let about_add = matches!(&e, Error::Input { location, .. }
@@ -295,13 +372,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 HotplugFormat::Libvirt => {
                     let xml = devaddr::libvirt::device_xml(&h.plan, catalog, &h.added)?;
                     if let Some(dir) = &output_dir {
-                        std::fs::create_dir_all(dir).map_err(|e| {
-                            Error::input(dir.display().to_string(), format!("cannot create: {e}"))
-                        })?;
-                        for (id, x) in &xml {
-                            write_out(Some(&dir.join(format!("{id}.xml"))), x)?;
-                        }
-                        return Ok(0);
+                        return write_dir(dir, &xml);
                     }
                     xml.into_iter().map(|(_, x)| x).collect()
                 }
@@ -316,12 +387,18 @@ fn run(cli: Cli) -> Result<u8, Error> {
             live,
             format,
         } => {
-            let s = Spec::parse(&read_input(&input)?, &input)?;
+            let text = read_input(&input)?;
             let q = devaddr::CapacityQuery::new(kinds, node);
             let opts = devaddr::Options::default()
                 .with_catalog(catalog)
                 .with_work_limit(work_limit);
-            let rows = devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_file(&input))?;
+            let what = "a spec, a plan or a libvirt <domain>";
+            let rows = if devaddr::input::detect(&text, &input, what)? == Kind::Domain {
+                devaddr::libvirt::capacity_domain_with(&text, &input, &q, opts)?
+            } else {
+                let s = Spec::parse(&text, &input)?;
+                devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_file(&input))?
+            };
             let text = match format {
                 CapacityFormat::Json => {
                     let mut t = serde_json::to_string_pretty(&rows).unwrap_or_default();
@@ -335,7 +412,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
         }
         Cmd::Check { plan } => {
             let text = read_input(&plan)?;
-            if devaddr::libvirt::is_domain_xml(&text) {
+            let what = "a plan, a fully addressed spec or a libvirt <domain>";
+            if devaddr::input::detect(&text, &plan, what)? == Kind::Domain {
                 let engine = devaddr::Options::default()
                     .with_catalog(catalog)
                     .with_work_limit(work_limit);
@@ -366,6 +444,16 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
     }
+}
+
+/// Write each `(id, text)` to DIR/ID.xml.
+fn write_dir(dir: &std::path::Path, files: &[(String, String)]) -> Result<u8, Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::input(dir.display().to_string(), format!("cannot create: {e}")))?;
+    for (id, x) in files {
+        write_out(Some(&dir.join(format!("{id}.xml"))), x)?;
+    }
+    Ok(0)
 }
 
 fn write_out(path: Option<&PathBuf>, text: &str) -> Result<(), Error> {

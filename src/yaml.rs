@@ -191,6 +191,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
             }
         }
         let path = path.trim_end_matches(".?").to_string();
+        let message = shorten_quoted(&message);
         Error::Input {
             location: Location {
                 file: None,
@@ -204,7 +205,49 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     })
 }
 
+/// The longest quoted value an error message repeats from the input.
+const MAX_QUOTED: usize = 40;
+
+/// `message` with every double-quoted value longer than [`MAX_QUOTED`] characters cut
+/// (`"<domain type='qemu'>…"`): a message names what it found, it does not echo a
+/// whole document.
+fn shorten_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (i, part) in parts.enumerate() {
+        out.push('"');
+        // Odd parts (0, 2, …) after a quote are inside it.
+        if i % 2 == 0 && part.chars().count() > MAX_QUOTED {
+            let head: String = part.chars().take(MAX_QUOTED).collect();
+            out.push_str(head.trim_end());
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// Serialize `value` as YAML.
 pub fn to_string<T: Serialize>(value: &T) -> String {
     serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_quoted_values_are_cut() {
+        let long = format!(
+            "invalid type: string \"{}\", expected struct Spec",
+            "x".repeat(500)
+        );
+        let short = super::shorten_quoted(&long);
+        assert!(short.len() < 120, "{short}");
+        assert!(short.ends_with("…\", expected struct Spec"), "{short}");
+        let kept = "unknown field `machne`, expected \"machine\"";
+        assert_eq!(super::shorten_quoted(kept), kept);
+    }
 }

@@ -78,6 +78,9 @@ pub struct Dev {
     pub empty_pci_address: bool,
     /// A PCI controller with `<target hotplug='off'/>`.
     pub hotplug_off: bool,
+    /// Being hot-added to a running guest: it needs a hotpluggable slot (libvirt's
+    /// `VIR_PCI_CONNECT_HOTPLUGGABLE` for `attach-device --live`).
+    pub hot: bool,
     /// A controller written in the domain: its place in libvirt's controller list
     /// (`def->controllers`) after parsing. Controllers libvirt adds come after all of
     /// these, in the order they are added (their order in the device list).
@@ -105,6 +108,7 @@ impl Dev {
             master: false,
             empty_pci_address: false,
             hotplug_off: false,
+            hot: false,
             seq: 0,
         }
     }

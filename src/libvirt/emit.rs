@@ -247,7 +247,7 @@ const FORMAT_ORDER: &[&str] = &[
     "crypto",
 ];
 
-fn rank(tag: &str) -> usize {
+pub(super) fn rank(tag: &str) -> usize {
     FORMAT_ORDER
         .iter()
         .position(|t| *t == tag)

@@ -12,7 +12,7 @@ use crate::vocab::ControllerType;
 use crate::xml::Element;
 use crate::Error;
 
-fn address(a: &Address) -> Element {
+pub(super) fn address(a: &Address) -> Element {
     match a {
         Address::Pci(p) => {
             // A plan says multifunction only where it is on.
@@ -41,7 +41,7 @@ fn element(text: &str, what: &str) -> Result<Element, Error> {
         .map_err(|e| Error::input(what, format!("bad element template: {}", e.message)))
 }
 
-fn letters(mut n: u32) -> String {
+pub(super) fn letters(mut n: u32) -> String {
     let mut s = Vec::new();
     loop {
         s.push(b'a' + (n % 26) as u8);

@@ -39,11 +39,68 @@ fn endpoint_kind() -> Kind {
 }
 
 /// A lowered domain: the plan (as a spec the verifier reads), the catalog it refers to,
-/// and for every plan id the element it stands for.
+/// for every plan id the element it stands for, and for every lowered element the id and
+/// catalog kind a plan shown to people gives it ([`to_plan`]).
 struct Lowered {
     spec: Spec,
     catalog: Catalog,
     names: BTreeMap<String, String>,
+    display: BTreeMap<String, (String, Option<String>)>,
+}
+
+/// The catalog kind an element stands for, if one of the libvirt element templates
+/// (models/libvirt.yaml) describes it: same tag, and the template's type, model and bus
+/// where it has them (an interface's or disk's own type — user, network, file, block —
+/// is its backend, not its kind).
+pub(super) fn recognize(el: &Element, cat: &Catalog) -> Option<String> {
+    let d = super::domain::read_device(el, 0, "").ok().flatten()?;
+    let policy = super::policy::Policy::get();
+    policy.elements.iter().find_map(|(kind, template)| {
+        cat.kind(kind)?;
+        // Placeholders filled with values of the right shape.
+        let t = template
+            .replace("{index}", "0")
+            .replace("{ports}", "")
+            .replace("{mac}", "52:54:00:00:00:00")
+            .replace("{dev}", "vda")
+            .replace("{file}", "f")
+            .replace("{host}", "");
+        let t = Element::parse(&t).ok()?;
+        let t = super::domain::read_device(&t, 0, "").ok().flatten()?;
+        let same = |a: &Option<String>, b: &Option<String>| a.is_none() || a == b;
+        let backend_type = matches!(d.tag.as_str(), "interface" | "disk");
+        (t.tag == d.tag
+            && (backend_type || same(&t.ty, &d.ty))
+            && same(&t.model, &d.model)
+            && same(&t.bus, &d.bus))
+        .then(|| kind.clone())
+    })
+}
+
+/// The id a plan shown to people gives an element: the user alias without its `ua-`
+/// prefix (`<alias name='ua-net0'/>` → `net0`), else libvirt's own kind of name (`net0`,
+/// the disk's target `vda`, `usb0`, `balloon0`), numbered per name in document order.
+fn display_id(el: &Element, counts: &mut BTreeMap<String, usize>) -> String {
+    if let Some(alias) = el.child("alias").and_then(|a| a.attr("name")) {
+        if let Some(id) = alias.strip_prefix("ua-").filter(|s| !s.is_empty()) {
+            return id.to_string();
+        }
+    }
+    if el.name == "disk" {
+        if let Some(dev) = el.child("target").and_then(|t| t.attr("dev")) {
+            return dev;
+        }
+    }
+    let base = match el.name.as_str() {
+        "interface" => "net".to_string(),
+        "memballoon" => "balloon".to_string(),
+        "filesystem" => "fs".to_string(),
+        "controller" => el.attr("type").unwrap_or_else(|| "ide".into()),
+        other => other.to_string(),
+    };
+    let n = counts.entry(base.clone()).or_default();
+    *n += 1;
+    format!("{base}{}", *n - 1)
 }
 
 /// `<interface type='user'> model 'virtio' (line 12)`: how a finding names an element.
@@ -152,6 +209,8 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
         ..Default::default()
     };
     let mut names = BTreeMap::new();
+    let mut display = BTreeMap::new();
+    let mut counts = BTreeMap::new();
     let devices = root
         .child("devices")
         .into_iter()
@@ -187,6 +246,10 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
             }
             let id = format!("element{i}");
             names.insert(id.clone(), describe(el));
+            display.insert(
+                id.clone(),
+                (display_id(el, &mut counts), recognize(el, cat)),
+            );
             spec.devices.push(DeviceEntry {
                 id,
                 kind: ENDPOINT_KIND.into(),
@@ -200,6 +263,7 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
         spec,
         catalog,
         names,
+        display,
     }
 }
 
@@ -215,6 +279,7 @@ pub fn verify(root: &Element, m: &super::Machine, cat: &Catalog) -> Result<Vec<F
         spec,
         catalog,
         names,
+        ..
     } = lower(root, cat, machine);
     let rules = crate::verify::Rules::LibvirtDomain;
     let mut findings = crate::verify::verify_named(&spec, &catalog, rules, &names)?;
@@ -226,6 +291,52 @@ pub fn verify(root: &Element, m: &super::Machine, cat: &Catalog) -> Result<Vec<F
         }
     }
     Ok(findings)
+}
+
+/// The plan model of a domain as libvirt completes it (`root`, of machine `m`): every
+/// PCI controller with its index, address and `<target>` numbers, every element with a
+/// PCI address a device at that address, and what is left free, planned on `engine`
+/// (a fully addressed plan plans to itself). Devices an element template describes get
+/// that catalog kind (`virtio-net` for `<interface>` with `<model type='virtio'/>`), the
+/// others the generic `libvirt-pci-endpoint` kind, which the returned catalog holds.
+pub fn to_plan(
+    root: &Element,
+    m: &super::Machine,
+    engine: crate::Options<'_>,
+    file: &str,
+) -> Result<(crate::Plan, Catalog), Error> {
+    let cat = engine.catalog;
+    let machine = m.rule.and_then(|_| cat.machine(&m.name)).ok_or_else(|| {
+        super::fail(
+            file,
+            root.line,
+            "<domain>/<os>/<type>",
+            format!(
+                "machine '{}' ({}) has no PCI topology devaddr knows; run `devaddr models` \
+                 for the machines",
+                m.name, m.arch
+            ),
+        )
+    })?;
+    let Lowered {
+        mut spec,
+        catalog,
+        display,
+        ..
+    } = lower(root, cat, machine);
+    spec.name = root.child("name").and_then(text).filter(|n| !n.is_empty());
+    spec.policy.preset = Some(crate::spec::Preset::Libvirt);
+    let mut plan = crate::plan_with(&spec, engine.with_catalog(&catalog))?;
+    for d in &mut plan.devices {
+        if let Some((id, kind)) = display.get(&d.id) {
+            d.id = id.clone();
+            if let Some(k) = kind {
+                d.kind = k.clone();
+            }
+            d.hotplug = None;
+        }
+    }
+    Ok((plan, catalog))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod domain;
 mod emit;
 mod from_plan;
 mod ilp;
+mod lifecycle;
 mod lower;
 mod pci;
 mod policy;
@@ -41,6 +42,7 @@ use crate::xml::{Document, Element};
 use crate::Error;
 use domain::Dev;
 pub use from_plan::{device_xml, plan_to_domain};
+pub use lifecycle::{capacity_domain_with, hotplug_domain_with, HotpluggedDomain};
 use policy::{MachineRule, Policy};
 
 /// Knobs of the libvirt policy.
@@ -254,6 +256,13 @@ fn console_alias(devs: &mut [Dev]) {
 
 /// Parse a domain document: the tree, its machine and its devices.
 fn read_domain(text: &str, file: &str) -> Result<(Document, Machine, Vec<Dev>), Error> {
+    let doc = parse_domain(text, file)?;
+    let (m, devs) = read_parsed(&doc, file)?;
+    Ok((doc, m, devs))
+}
+
+/// Parse the text of a domain document (well-formed XML whose root is `<domain>`).
+fn parse_domain(text: &str, file: &str) -> Result<Document, Error> {
     let doc = Document::parse(text).map_err(|e| {
         fail(
             file,
@@ -270,12 +279,17 @@ fn read_domain(text: &str, file: &str) -> Result<(Document, Machine, Vec<Dev>), 
             "expected a libvirt <domain> document".into(),
         ));
     }
+    Ok(doc)
+}
+
+/// The machine and the devices of a parsed domain document.
+fn read_parsed(doc: &Document, file: &str) -> Result<(Machine, Vec<Dev>), Error> {
     let m = machine_of(&doc.root, file)?;
     let devs = match doc.root.child("devices") {
         Some(devices) => read_devices(devices, file)?,
         None => Vec::new(),
     };
-    Ok((doc, m, devs))
+    Ok((m, devs))
 }
 
 /// Plan a libvirt domain with the built-in catalog and the default solver: read it,
@@ -298,6 +312,48 @@ pub fn plan_domain_with(
     address(&mut devs, &m, opts, engine, file)?;
     emit::write_back(&mut doc.root, &devs);
     Ok(doc.write())
+}
+
+/// A libvirt domain as libvirt completes it, in devaddr's plan model: what
+/// `devaddr plan DOMAIN --format yaml|json|tree` shows.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DomainPlan {
+    /// The plan: the domain's PCI controllers, every element with a PCI address as a
+    /// device (its id the user alias without `ua-`, else a libvirt-style name such as
+    /// `net0` or the disk target `vda`), and what is left free.
+    pub plan: crate::Plan,
+    /// The catalog the plan refers to: the engine's, plus the generic
+    /// `libvirt-pci-endpoint` kind of elements no catalog kind describes. Render the plan
+    /// with it ([`crate::formats::render`]).
+    pub catalog: crate::Catalog,
+}
+
+/// Address a libvirt domain as [`plan_domain_with`] does and return it in devaddr's plan
+/// model (see [`DomainPlan`]).
+///
+/// ```
+/// let xml = "<domain type='kvm'><name>demo</name>\
+///   <os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\
+///   <interface type='user'><model type='virtio'/></interface></devices></domain>";
+/// let dp = devaddr::libvirt::domain_plan_with(xml, "demo.xml", &Default::default(),
+///     devaddr::Options::default())?;
+/// let net = dp.plan.devices.iter().find(|d| d.id == "net0").unwrap();
+/// assert_eq!(net.kind, "virtio-net");
+/// assert_eq!(net.address.as_ref().unwrap().to_string(), "pci 0000:01:00.0");
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn domain_plan_with(
+    text: &str,
+    file: &str,
+    opts: &LibvirtOptions,
+    engine: crate::Options<'_>,
+) -> Result<DomainPlan, Error> {
+    let (mut doc, m, mut devs) = read_domain(text, file)?;
+    address(&mut devs, &m, opts, engine, file)?;
+    emit::write_back(&mut doc.root, &devs);
+    let (plan, catalog) = lower::to_plan(&doc.root, &m, engine, file)?;
+    Ok(DomainPlan { plan, catalog })
 }
 
 /// Check a hand-written domain with the built-in catalog. See [`check_domain_with`].

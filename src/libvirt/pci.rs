@@ -465,6 +465,9 @@ pub fn device_flags(policy: &Policy, cat: &Catalog, m: &Machine, d: &Dev) -> (u3
             if r.integrated && f != 0 {
                 f |= flag::INTEGRATED;
             }
+            if d.hot && f != 0 {
+                f |= flag::HOTPLUG;
+            }
             (f, r.group)
         }
         None => (0, 0),
