@@ -40,14 +40,9 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn tmp(name: &str, text: &str) -> String {
-    let dir = common::scratch("devaddr-cli");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
+fn tmp(name: &str, text: &str) -> common::TmpFile {
+    common::tmp_file("devaddr-cli", name, text)
 }
-
 #[test]
 fn examples_plan_in_every_format_and_check_ok() {
     for ex in ["q35-basic", "numa", "pc", "aarch64"] {
@@ -89,7 +84,8 @@ fn output_is_deterministic_and_replanning_a_plan_changes_nothing() {
 
 #[test]
 fn output_file_option_writes_the_plan() {
-    let out = common::scratch("devaddr-cli").join("out.yaml");
+    let dir = common::scratch("devaddr-cli");
+    let out = dir.join("out.yaml");
     let o = plan_stdin(
         "machine: q35\ndevices: [{id: n, kind: virtio-net}]\n",
         &["-o", out.to_str().unwrap()],

@@ -41,11 +41,8 @@ fn devaddr() -> Command {
     Command::new(env!("CARGO_BIN_EXE_devaddr"))
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = common::scratch(&format!("devaddr-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmpdir(name: &str) -> common::Scratch {
+    common::scratch(&format!("devaddr-{name}"))
 }
 
 /// Plan every NAME.in.xml of `cases` into `out` (NAME.out.xml, or NAME.err + exit code).
@@ -304,6 +301,8 @@ fn live_libvirt() -> Result<(), String> {
 /// (else a printed skip, a failure under CI), and fresh folders for the inputs, libvirt's
 /// outputs and devaddr's.
 struct Live {
+    /// The scratch folder holding the three (removed with the test's `Live`).
+    _dir: common::Scratch,
     shared: PathBuf,
     inp: PathBuf,
     exp: PathBuf,
@@ -327,6 +326,7 @@ fn live_setup(what: &str, tmp: &str) -> Option<Live> {
         inp: dir.join("in"),
         exp: dir.join("expected"),
         act: dir.join("actual"),
+        _dir: dir,
     };
     for d in [&live.inp, &live.exp, &live.act] {
         std::fs::create_dir_all(d).unwrap();
@@ -416,6 +416,7 @@ const WIDE_CASES_OPEN: &[&str] = &["aggr-c", "aggr-d", "autobus-a", "err-panic",
 #[test]
 fn wide_cases_match_live_libvirt() {
     let Some(Live {
+        _dir,
         shared,
         inp,
         exp,

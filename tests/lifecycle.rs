@@ -13,18 +13,14 @@ fn devaddr(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn tmp(name: &str, text: &str) -> String {
-    let dir = common::scratch("devaddr-lifecycle");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
+fn tmp(name: &str, text: &str) -> common::TmpFile {
+    common::tmp_file("devaddr-lifecycle", name, text)
 }
 
 const BASE: &str = "machine: q35\nname: g\npolicy: {hotplug_reserve: 2}\ndevices:\n\
 - {id: net0, kind: virtio-net}\n- {id: net1, kind: virtio-net}\n- {id: disk0, kind: virtio-blk}\n";
 
-fn planned(name: &str) -> (String, Value) {
+fn planned(name: &str) -> (common::TmpFile, Value) {
     let spec = tmp(&format!("{name}.spec.yaml"), BASE);
     let plan = tmp(&format!("{name}.plan.yaml"), &ok(&["plan", &spec]));
     let json: Value = serde_json::from_str(&ok(&["plan", &spec, "--format", "json"])).unwrap();

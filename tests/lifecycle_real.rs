@@ -57,11 +57,8 @@ fn spec(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = common::scratch(&format!("devaddr-lc-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmpdir(name: &str) -> common::Scratch {
+    common::scratch(&format!("devaddr-lc-{name}"))
 }
 
 fn s(p: &Path) -> &str {

@@ -42,16 +42,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn tmp(name: &str, text: &str) -> String {
-    // Tests run in parallel and several write a file of the same name: each call gets its
-    // own, so that no test reads another's half-written file.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = common::scratch("devaddr-relcheck");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{n}-{name}"));
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
+/// Each call gets a folder of its own (tests run in parallel and several write a file of
+/// the same name), removed with the returned guard.
+fn tmp(name: &str, text: &str) -> common::TmpFile {
+    common::tmp_file("devaddr-relcheck", name, text)
 }
 
 /// A plan made by the CLI from `spec`, which must itself pass check.
@@ -73,7 +67,7 @@ fn example(name: &str) -> String {
     .unwrap()
 }
 
-fn write_plan(name: &str, plan: &Value) -> String {
+fn write_plan(name: &str, plan: &Value) -> common::TmpFile {
     tmp(name, &serde_yaml::to_string(plan).unwrap())
 }
 
@@ -456,7 +450,7 @@ fn hotplug_capacity_and_replan_refuse_a_plan_with_duplicate_chassis() {
     let dup = tmp("add-dup.yaml", "- {id: net0, kind: virtio-net}\n");
     let o = devaddr(&["hotplug", &good, "--add", &dup], None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(&dup), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&*dup), "{}", stderr(&o));
 }
 
 #[test]

@@ -77,12 +77,8 @@ fn case(name: &str) -> String {
     format!("{CASES}/{name}")
 }
 
-fn tmp(name: &str, bytes: &[u8]) -> String {
-    let dir = common::scratch("devaddr-reliability");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
+fn tmp(name: &str, bytes: &[u8]) -> common::TmpFile {
+    common::tmp_file("devaddr-reliability", name, bytes)
 }
 
 /// Exit 2, no panic or abort, and every `wants` string on stderr (the location).
@@ -408,7 +404,7 @@ fn unreadable_input_is_reported_with_a_location() {
     ];
     for (name, bytes, wants) in bad {
         let f = tmp(name, bytes);
-        let mut want = vec![f.as_str()];
+        let mut want = vec![&*f];
         want.extend_from_slice(wants);
         for args in [
             vec!["plan", &f],

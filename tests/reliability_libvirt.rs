@@ -422,3 +422,40 @@ fn elements_libvirt_does_not_know_are_not_devices_to_check() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// USB hubs go no deeper than libvirt looks (port paths of four numbers): a pc guest
+/// with one piix3-uhci (two ports) takes 120 tablets through hubs — every path at most
+/// four numbers, and `check` reads the planned domain — and refuses 200 with libvirt's
+/// "No free USB ports" (the fuzz campaign's 2394-mouse domain chained hubs 44 deep).
+/// Checked against libvirt 9.0: the same 120 addresses, and the same refusal.
+#[test]
+fn usb_hubs_stop_at_libvirts_port_depth() {
+    let dir = common::scratch("devaddr-rel-libvirt-usb");
+    let domain = |n: usize| {
+        let path = dir.join(format!("usb-{n}.xml"));
+        let inputs = "<input type='tablet' bus='usb'/>\n".repeat(n);
+        std::fs::write(
+            &path,
+            format!(
+                "<domain type='qemu'><name>usb</name><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\n<controller type='usb' index='0' model='piix3-uhci'/>\n{inputs}</devices></domain>\n"
+            ),
+        )
+        .expect("write");
+        path.to_string_lossy().into_owned()
+    };
+    let (code, out, err) = run(&["plan", "--new-domain", &domain(120)]);
+    assert_eq!(code, Some(0), "{err}");
+    let deepest = out
+        .split("port='")
+        .skip(1)
+        .map(|p| p.split('\'').next().unwrap_or("").split('.').count())
+        .max();
+    assert_eq!(deepest, Some(4), "{out}");
+    let planned = dir.join("usb-120.planned.xml");
+    std::fs::write(&planned, &out).expect("write");
+    let (code, _, err) = run(&["check", &planned.to_string_lossy()]);
+    assert_eq!(code, Some(0), "check of the planned domain: {err}");
+    let (code, _, err) = run(&["plan", "--new-domain", &domain(200)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("No free USB ports"), "{err}");
+}

@@ -30,12 +30,8 @@ fn devaddr(args: &[&str]) -> Output {
         .expect("run devaddr")
 }
 
-fn tmp(name: &str, text: &str) -> String {
-    let dir = common::scratch("devaddr-relsolver");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().into_owned()
+fn tmp(name: &str, text: &str) -> common::TmpFile {
+    common::tmp_file("devaddr-relsolver", name, text)
 }
 
 /// The plan passes `check`, planning it again gives the same bytes, and the header says

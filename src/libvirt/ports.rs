@@ -231,7 +231,13 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
             continue;
         }
         let Some((bus, path)) = next_port(&hubs) else {
-            continue;
+            let d = &devs[i];
+            return Err(super::fail(
+                file,
+                d.line,
+                &d.describe(),
+                "No free USB ports".to_string(),
+            ));
         };
         mark(&mut hubs, bus, &path);
         if devs[i].tag == "hub" {
@@ -330,13 +336,18 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// The first free port at or below the hub at `path`: its own ports first, then the
-    /// hubs on its ports in port order.
+    /// hubs on its ports in port order, down to port paths of
+    /// [`crate::limits::MAX_USB_PORT_DEPTH`] numbers (libvirt's limit).
     fn free_below(&self, bus: u32, path: &[u32]) -> Option<Vec<u32>> {
         let h = self.by_place.get(&(bus, path))?;
         if let Some(p) = h.used.iter().position(|u| !u) {
             let mut v = path.to_vec();
             v.push(p as u32 + 1);
             return Some(v);
+        }
+        // libvirt looks no deeper than port paths of MAX_USB_PORT_DEPTH numbers.
+        if path.len() + 1 >= crate::limits::MAX_USB_PORT_DEPTH {
+            return None;
         }
         for &port in self.below.get(&(bus, path)).into_iter().flatten() {
             if port > h.ports {
