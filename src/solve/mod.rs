@@ -4,6 +4,7 @@ pub mod backend;
 pub(crate) mod decode;
 mod explain;
 pub(crate) mod formulate;
+pub mod origin;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -96,7 +97,7 @@ fn lexicographic(
         }
         let reached = Ilp::value(objective, &values);
         program.row(
-            format!("objective {phase} kept"),
+            origin::RowOrigin::ObjectiveKept { phase },
             objective.clone(),
             f64::NEG_INFINITY,
             reached + 1e-6 * reached.abs().max(1.0),
