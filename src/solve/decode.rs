@@ -67,7 +67,7 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
 
 /// The placement as it is decoded, bus class by bus class (shallowest first).
 struct Decoder<'a> {
-    p: &'a Problem,
+    p: &'a Problem<'a>,
     cat: &'a Catalog,
     f: &'a Formulation,
     values: &'a [i64],
@@ -100,7 +100,7 @@ struct ClassFill {
 
 impl<'a> Decoder<'a> {
     /// The existing buses as instances of their classes; nothing placed yet.
-    fn new(p: &'a Problem, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
+    fn new(p: &'a Problem<'a>, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
         let mut out = Placement::default();
         let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
         for (ci, c) in f.buses.iter().enumerate() {

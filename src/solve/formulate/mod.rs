@@ -130,7 +130,7 @@ const FUNCTIONS_PER_SLOT: f64 = pci::FUNCTIONS_PER_SLOT as f64;
 /// The program as it is built: the classes, the variables so far, and what later
 /// constraint families need from earlier ones.
 struct Model<'a> {
-    p: &'a Problem,
+    p: &'a Problem<'a>,
     cat: &'a Catalog,
     relax: Relax,
     buses: Vec<BusClass>,

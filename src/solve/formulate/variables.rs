@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 impl<'a> Model<'a> {
     /// A model with the classes and no variables yet.
     pub(super) fn new(
-        p: &'a Problem,
+        p: &'a Problem<'a>,
         cat: &'a Catalog,
         relax: Relax,
         buses: Vec<BusClass>,
