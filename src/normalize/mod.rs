@@ -499,10 +499,10 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         let (mut hotplug, mut io) = (false, false);
         for &m in &members {
             let md = &p.devs[m];
-            let at = format!("devices[{m}]");
+            let at = || format!("devices[{m}]");
             if md.pcie != first.pcie {
                 return Err(Error::input(
-                    at,
+                    at(),
                     format!(
                         "group `{}` mixes conventional PCI and PCIe devices (`{}` and `{}`); \
                          set `bus:` on its members so that they agree",
@@ -514,7 +514,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             }
             if md.zone != first.zone {
                 return Err(Error::input(
-                    format!("{at}.numa_node"),
+                    format!("{}.numa_node", at()),
                     format!(
                         "group `{}`: its devices name different NUMA nodes",
                         d.group.as_deref().unwrap_or_default()
