@@ -94,11 +94,14 @@ pub use verify::{Finding, Rule, Subject};
 
 pub mod backend {
     //! The solver backend contract: the integer program devaddr builds ([`Ilp`], with
-    //! its [`Var`]s and [`Row`]s), the trait a MIP solver implements to solve it
-    //! ([`Backend`]), what a solve returns ([`Outcome`], [`Status`]), the default
-    //! implementation ([`MicroLp`]) and the deterministic search budget ([`WorkLimit`]).
-    //! Pass another backend with [`Options::with_backend`](crate::Options::with_backend).
+    //! its [`Var`]s and [`Row`]s, each with its origin as data: [`VarOrigin`],
+    //! [`RowOrigin`] and its constraint [`Family`]), the trait a MIP solver implements
+    //! to solve it ([`Backend`]), what a solve returns ([`Outcome`], [`Status`]), the
+    //! default implementation ([`MicroLp`]) and the deterministic search budget
+    //! ([`WorkLimit`]). Pass another backend with
+    //! [`Options::with_backend`](crate::Options::with_backend).
     pub use crate::solve::backend::{Backend, Ilp, MicroLp, Outcome, Row, Status, Var, WorkLimit};
+    pub use crate::solve::origin::{Family, PackSet, RowOrigin, RunKind, VarOrigin};
 }
 
 /// Options of a planning run. Start from [`Options::default`] and change what differs:

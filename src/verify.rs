@@ -9,13 +9,16 @@
 
 use crate::catalog::{Catalog, Family, IoBar, MachineModel, PciModel, ReserveKind};
 use crate::error::{Error, Result};
-use crate::spec::Spec;
+use crate::spec::{DeviceEntry, Spec};
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
 use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod finding;
 pub use finding::{Finding, Rule, Subject};
+
+/// A PCI address as (domain, bus, slot, function).
+type PciKey = (u32, u32, u8, u8);
 
 /// Functions of a PCI slot (0-7).
 const FUNCTIONS_PER_SLOT: u8 = pci::FUNCTIONS_PER_SLOT;
@@ -36,9 +39,14 @@ pub fn verify_against(plan: &Plan, spec: &Spec, cat: &Catalog) -> Vec<Finding> {
     let mut bad = |rule, subject, message: String| {
         findings.push(Finding::new(rule, subject, message));
     };
+    // The plan's entries by id (the first of an id, as a search in plan order finds it).
+    let mut planned: BTreeMap<&str, &DeviceEntry> = BTreeMap::new();
+    for p in &plan.devices {
+        planned.entry(p.id.as_str()).or_insert(p);
+    }
     for d in &spec.devices {
         let who = || Subject::device(&d.id);
-        match plan.devices.iter().find(|p| p.id == d.id) {
+        match planned.get(d.id.as_str()) {
             None => bad(
                 Rule::Missing,
                 who(),
@@ -120,30 +128,97 @@ struct World<'a> {
     findings: Vec<Finding>,
 }
 
-impl World<'_> {
+/// How a finding names what it concerns. Written out only when a finding is made, so
+/// that verifying a valid plan builds no names.
+#[derive(Clone, Copy)]
+enum Who<'a> {
+    /// A device or controller of the plan: as `names` calls it, else ``device `x` ``,
+    /// ``controller `x` `` or (after a word that says what it is) `` `x` ``.
+    Plan {
+        id: &'a str,
+        as_a: PlanId,
+        names: &'a BTreeMap<String, String>,
+    },
+    /// Functions of the chipset (`what` they are).
+    Chipset(&'a str),
+    /// A controller the machine creates itself.
+    Builtin { id: &'a str, machine: &'a str },
+}
+
+/// What a plan id names, for [`Who`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PlanId {
+    Device,
+    Controller,
+    Bare,
+}
+
+impl Who<'_> {
+    /// The subject of a finding about it.
+    fn subject(&self) -> Subject {
+        match *self {
+            Who::Plan {
+                id,
+                as_a: PlanId::Device,
+                ..
+            } => Subject::device(id),
+            Who::Plan { id, .. } => Subject::controller(id),
+            Who::Chipset(_) | Who::Builtin { .. } => Subject::Plan,
+        }
+    }
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Who::Plan { id, as_a, names } => match (names.get(id), as_a) {
+                (Some(name), _) => f.write_str(name),
+                (None, PlanId::Device) => write!(f, "device `{id}`"),
+                (None, PlanId::Controller) => write!(f, "controller `{id}`"),
+                (None, PlanId::Bare) => write!(f, "`{id}`"),
+            },
+            Who::Chipset(what) => write!(f, "chipset ({what})"),
+            Who::Builtin { id, machine } => {
+                write!(f, "builtin controller `{id}` of machine {machine}")
+            }
+        }
+    }
+}
+
+impl<'a> World<'a> {
     fn bad(&mut self, rule: Rule, subject: Subject, message: String) {
         self.findings.push(Finding::new(rule, subject, message));
     }
+    fn who<'b>(&self, id: &'b str, as_a: PlanId) -> Who<'b>
+    where
+        'a: 'b,
+    {
+        Who::Plan {
+            id,
+            as_a,
+            names: self.names,
+        }
+    }
     /// How a finding names device `id`.
-    fn device(&self, id: &str) -> String {
-        self.names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| format!("device `{id}`"))
+    fn device<'b>(&self, id: &'b str) -> Who<'b>
+    where
+        'a: 'b,
+    {
+        self.who(id, PlanId::Device)
     }
     /// How a finding names controller `id`.
-    fn controller(&self, id: &str) -> String {
-        self.names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| format!("controller `{id}`"))
+    fn controller<'b>(&self, id: &'b str) -> Who<'b>
+    where
+        'a: 'b,
+    {
+        self.who(id, PlanId::Controller)
     }
     /// How a finding names `id` after a word that says what it is (`expander `x``).
-    fn id(&self, id: &str) -> String {
-        self.names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| format!("`{id}`"))
+    fn id<'b>(&self, id: &'b str) -> Who<'b>
+    where
+        'a: 'b,
+    {
+        self.who(id, PlanId::Bare)
     }
     fn parent(&self, index: u32) -> Option<u32> {
         match self.buses.get(&index)?.0.address {
@@ -268,16 +343,17 @@ pub(crate) fn verify_named(
 
     // Identifiers.
     let mut ids = BTreeSet::new();
-    for subject in spec
+    for who in spec
         .controllers
         .iter()
-        .map(|c| Subject::controller(&c.id))
-        .chain(spec.devices.iter().map(|d| Subject::device(&d.id)))
+        .map(|c| w.controller(&c.id))
+        .chain(spec.devices.iter().map(|d| w.device(&d.id)))
+        .collect::<Vec<_>>()
     {
-        let id = subject.id().unwrap_or_default().to_string();
-        if !ids.insert(id.clone()) {
-            let msg = format!("id {} is used twice", w.id(&id));
-            w.bad(Rule::UniqueId, subject, msg);
+        let Who::Plan { id, .. } = who else { continue };
+        if !ids.insert(id) {
+            let msg = format!("id {} is used twice", w.id(id));
+            w.bad(Rule::UniqueId, who.subject(), msg);
         }
     }
     // `pci.N` names the PCI bus of index N in every plan.
@@ -332,30 +408,21 @@ pub(crate) fn verify_named(
         }
     }
     // Every address in use, with its owner.
-    let mut used: BTreeMap<(u32, u32, u8, u8), String> = BTreeMap::new();
+    let mut used: BTreeMap<PciKey, Who> = BTreeMap::new();
     for b in &machine.builtin {
         for f in &b.functions {
-            used.insert(
-                (0, 0, b.slot.get(), f.get()),
-                format!("chipset ({})", b.what),
-            );
+            used.insert((0, 0, b.slot.get(), f.get()), Who::Chipset(&b.what));
         }
     }
     for b in &machine.builtin_controllers {
         used.insert(
             PciAddress::new(0, b.slot.get(), b.function.get()).key(),
-            format!("builtin controller `{}` of machine {}", b.id, machine.name),
+            Who::Builtin {
+                id: &b.id,
+                machine: &machine.name,
+            },
         );
     }
-    let mut claim = |w: &mut World, a: &PciAddress, who: &str, subject: Subject| {
-        if let Some(prev) = used.insert(a.key(), who.to_string()) {
-            w.bad(
-                Rule::UniqueAddress,
-                subject,
-                format!("{who} and {prev} both use {a}"),
-            );
-        }
-    };
     let bus_list: Vec<(u32, &ControllerEntry, &PciModel)> =
         w.buses.iter().map(|(&i, &(c, m))| (i, c, m)).collect();
     for &(index, c, m) in &bus_list {
@@ -369,9 +436,9 @@ pub(crate) fn verify_named(
             w.bad(Rule::MissingAddress, subject(), msg);
             continue;
         };
-        claim(&mut w, a, &who, subject());
+        claim(&mut w, &mut used, a, who);
         let connect = m.connect.map(|k| rules.controller_connect(k));
-        check_slot(&mut w, a, &who, &subject(), connect);
+        check_slot(&mut w, a, who, connect);
         if m.numa && a.bus != 0 {
             let msg = format!("{who}: an expander bus must sit on the root bus");
             w.bad(Rule::BusTree, subject(), msg);
@@ -437,7 +504,7 @@ pub(crate) fn verify_named(
         }
         let who = w.controller(&c.id);
         let subject = || Subject::controller(&c.id);
-        check_usb_ports(&mut w, &who, &subject(), m, c.ports);
+        check_usb_ports(&mut w, who, m, c.ports);
         let shape = if m.provides == ControllerType::Usb {
             (1, c.ports.or(m.ports).unwrap_or(0))
         } else {
@@ -452,9 +519,9 @@ pub(crate) fn verify_named(
         }
         match &c.address {
             Some(Address::Pci(a)) => {
-                claim(&mut w, a, &who, subject());
+                claim(&mut w, &mut used, a, who);
                 let connect = storage_connect(cat, machine, &c.model);
-                check_slot(&mut w, a, &who, &subject(), Some(connect.flag()));
+                check_slot(&mut w, a, who, Some(connect.flag()));
             }
             _ => w.bad(
                 Rule::MissingAddress,
@@ -471,7 +538,7 @@ pub(crate) fn verify_named(
             .find(|i| !storage.contains_key(&(m.provides, *i)))
             .unwrap_or(0);
         let who = w.device(&d.id);
-        check_usb_ports(&mut w, &who, &Subject::device(&d.id), m, d.ports);
+        check_usb_ports(&mut w, who, m, d.ports);
         let shape = if m.provides == ControllerType::Usb {
             (1, d.ports.or(m.ports).unwrap_or(0))
         } else {
@@ -502,7 +569,7 @@ pub(crate) fn verify_named(
         let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && k.hotplug);
         match (k.family, &d.address) {
             (Family::Pci, Some(Address::Pci(a))) => {
-                claim(&mut w, a, &who, subject());
+                claim(&mut w, &mut used, a, who);
                 // A PCIe-only kind (the catalog's `pci: pcie`) on a machine with PCIe needs a
                 // PCIe bus; other kinds may sit on either (libvirt accepts given addresses).
                 let pcie_only = machine.pcie && k.pci == Some(crate::catalog::PciType::Pcie);
@@ -517,9 +584,9 @@ pub(crate) fn verify_named(
                         w.id(&c.id)
                     );
                     w.bad(Rule::BusType, subject(), msg);
-                    check_slot(&mut w, a, &who, &subject(), None);
+                    check_slot(&mut w, a, who, None);
                 } else {
-                    check_slot(&mut w, a, &who, &subject(), Some(ConnectFlags::ENDPOINTS));
+                    check_slot(&mut w, a, who, Some(ConnectFlags::ENDPOINTS));
                 }
                 let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
                 let wrong = match d.bus {
@@ -665,6 +732,17 @@ pub(crate) fn verify_named(
     Ok(w.findings)
 }
 
+/// Record that `who` uses address `a`; a finding if something else already does.
+fn claim<'u>(w: &mut World, used: &mut BTreeMap<PciKey, Who<'u>>, a: &PciAddress, who: Who<'u>) {
+    if let Some(prev) = used.insert(a.key(), who) {
+        w.bad(
+            Rule::UniqueAddress,
+            who.subject(),
+            format!("{who} and {prev} both use {a}"),
+        );
+    }
+}
+
 /// Does a device with this I/O-BAR rule need an I/O window on bus `bus`?
 fn device_has_io(w: &World, io: IoBar, bus: u32) -> bool {
     let express = w.buses.get(&bus).is_some_and(|(_, m)| m.bus.express);
@@ -685,16 +763,10 @@ fn storage_connect(cat: &Catalog, machine: &MachineModel, model: &str) -> Connec
 
 /// Check that `a` exists and, with `connect` (the kinds the occupant may plug in as), that
 /// its bus accepts one of them.
-fn check_slot(
-    w: &mut World,
-    a: &PciAddress,
-    who: &str,
-    subject: &Subject,
-    connect: Option<ConnectFlags>,
-) {
+fn check_slot(w: &mut World, a: &PciAddress, who: Who, connect: Option<ConnectFlags>) {
     if a.domain != 0 {
         let msg = format!("{who}: PCI domain {} does not exist", a.domain);
-        w.bad(Rule::SlotRange, subject.clone(), msg);
+        w.bad(Rule::SlotRange, who.subject(), msg);
     }
     if a.function >= FUNCTIONS_PER_SLOT {
         let msg = format!(
@@ -702,11 +774,11 @@ fn check_slot(
             a.function,
             FUNCTIONS_PER_SLOT - 1
         );
-        w.bad(Rule::SlotRange, subject.clone(), msg);
+        w.bad(Rule::SlotRange, who.subject(), msg);
     }
     let Some(&(c, m)) = w.buses.get(&a.bus) else {
         let msg = format!("{who}: bus {} has no PCI controller", a.bus);
-        w.bad(Rule::MissingBus, subject.clone(), msg);
+        w.bad(Rule::MissingBus, who.subject(), msg);
         return;
     };
     if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] {
@@ -718,7 +790,7 @@ fn check_slot(
             m.bus.slots[0],
             m.bus.slots[1]
         );
-        w.bad(Rule::SlotRange, subject.clone(), msg);
+        w.bad(Rule::SlotRange, who.subject(), msg);
     }
     if let Some(conn) = connect {
         if !m.bus.accepts.intersects(conn) {
@@ -730,7 +802,7 @@ fn check_slot(
                 w.id(&c.id),
                 m.bus.accepts
             );
-            w.bad(Rule::ConnectKind, subject.clone(), msg);
+            w.bad(Rule::ConnectKind, who.subject(), msg);
         }
     }
 }
@@ -740,7 +812,7 @@ fn check_budgets(
     spec: &Spec,
     eff: &crate::spec::Effective,
     io_buses: &BTreeSet<u32>,
-    used: &BTreeMap<(u32, u32, u8, u8), String>,
+    used: &BTreeMap<PciKey, Who>,
     rules: Rules,
 ) {
     let cat = w.cat;
@@ -912,23 +984,17 @@ fn check_builtin(w: &mut World, c: &ControllerEntry) {
 }
 
 /// USB controllers: a port count within what the model supports.
-fn check_usb_ports(
-    w: &mut World,
-    who: &str,
-    subject: &Subject,
-    m: &crate::catalog::StorageModel,
-    ports: Option<u32>,
-) {
+fn check_usb_ports(w: &mut World, who: Who, m: &crate::catalog::StorageModel, ports: Option<u32>) {
     let Some(p) = ports else { return };
     if m.provides != ControllerType::Usb {
         let msg = format!("{who}: `ports` applies only to USB controllers");
-        w.bad(Rule::UsbPorts, subject.clone(), msg);
+        w.bad(Rule::UsbPorts, who.subject(), msg);
         return;
     }
     let max = m.max_ports.or(m.ports).unwrap_or(0);
     if p == 0 || p > max {
         let msg = format!("{who}: {p} USB ports; a {} has 1-{max}", m.model);
-        w.bad(Rule::UsbPorts, subject.clone(), msg);
+        w.bad(Rule::UsbPorts, who.subject(), msg);
     }
 }
 

@@ -117,12 +117,14 @@ pub(crate) struct ExtraUnit {
     pub max: u32,
 }
 
-/// The normalized problem.
+/// The normalized problem: the resolved devices, buses, units and pins, beside the spec
+/// it was built from (borrowed: the entries a plan copies and the ids an explanation
+/// names).
 #[derive(Debug, Clone)]
-pub(crate) struct Problem {
+pub(crate) struct Problem<'s> {
     pub machine: MachineModel,
     pub eff: Effective,
-    pub spec: Spec,
+    pub spec: &'s Spec,
     pub devs: Vec<Dev>,
     pub buses: Vec<Bus>,
     pub units: Vec<Unit>,
@@ -139,19 +141,19 @@ pub(crate) struct Problem {
     pub sequence: Vec<usize>,
 }
 
-impl Problem {
+impl Problem<'_> {
     pub fn bus(&self, index: u32) -> Option<&Bus> {
         self.buses.iter().find(|b| b.index == index)
     }
 }
 
 /// Build the problem from a parsed spec.
-pub(crate) fn normalize(spec: &Spec, cat: &Catalog) -> Result<Problem> {
+pub(crate) fn normalize<'s>(spec: &'s Spec, cat: &Catalog) -> Result<Problem<'s>> {
     normalize_in(spec, cat, Context::default())
 }
 
 /// Build the problem for a given kind of run.
-pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<Problem> {
+pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> Result<Problem<'s>> {
     crate::spec::bounds::check(spec)?;
     generated_ids(spec)?;
     let machine = cat
@@ -204,7 +206,7 @@ pub(crate) fn normalize_in(spec: &Spec, cat: &Catalog, ctx: Context) -> Result<P
         endpoints_on_pcie_root: eff.multifunction == Multifunction::Pack,
         machine,
         eff,
-        spec: spec.clone(),
+        spec,
         devs,
         buses,
         units: Vec::new(),
@@ -460,7 +462,7 @@ pub(crate) fn family_name(f: Family) -> &'static str {
 }
 
 fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
-    let spec = &p.spec;
+    let spec = p.spec;
     let root = cat.pci_model(&p.buses[0].model);
     let ranges = BusRanges::new(spec, &p.sequence, |i| {
         let d = &p.devs[i];
@@ -497,10 +499,10 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
         let (mut hotplug, mut io) = (false, false);
         for &m in &members {
             let md = &p.devs[m];
-            let at = format!("devices[{m}]");
+            let at = || format!("devices[{m}]");
             if md.pcie != first.pcie {
                 return Err(Error::input(
-                    at,
+                    at(),
                     format!(
                         "group `{}` mixes conventional PCI and PCIe devices (`{}` and `{}`); \
                          set `bus:` on its members so that they agree",
@@ -512,7 +514,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             }
             if md.zone != first.zone {
                 return Err(Error::input(
-                    format!("{at}.numa_node"),
+                    format!("{}.numa_node", at()),
                     format!(
                         "group `{}`: its devices name different NUMA nodes",
                         d.group.as_deref().unwrap_or_default()

@@ -502,25 +502,19 @@ pub(super) fn function_zero(spec: &Spec, buses: &[Bus], ctx: &super::Context) ->
         .filter(|a| a.function == 0)
         .map(|a| (a.bus, a.slot))
         .collect();
+    // (list, kind, position, id, address): named only in the error.
     let pins = spec
         .devices
         .iter()
         .enumerate()
-        .map(|(i, d)| {
-            (
-                format!("devices[{i}].address"),
-                format!("device `{}`", d.id),
-                &d.address,
-            )
-        })
-        .chain(spec.controllers.iter().enumerate().map(|(i, c)| {
-            (
-                format!("controllers[{i}].address"),
-                format!("controller `{}`", c.id),
-                &c.address,
-            )
-        }));
-    for (at, who, addr) in pins {
+        .map(|(i, d)| ("devices", "device", i, &d.id, &d.address))
+        .chain(
+            spec.controllers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ("controllers", "controller", i, &c.id, &c.address)),
+        );
+    for (list, kind, i, id, addr) in pins {
         let Some(Address::Pci(a)) = addr else {
             continue;
         };
@@ -531,9 +525,9 @@ pub(super) fn function_zero(spec: &Spec, buses: &[Bus], ctx: &super::Context) ->
             .unwrap_or(0);
         if a.function != 0 && used & 1 == 0 && !previous.contains(&(a.bus, a.slot)) {
             return Err(Error::input(
-                at,
+                format!("{list}[{i}].address"),
                 format!(
-                    "{who} is pinned at function {} of bus {} slot {:#04x}, but nothing is at \
+                    "{kind} `{id}` is pinned at function {} of bus {} slot {:#04x}, but nothing is at \
                      function 0 of that slot; expected function 0, or another device pinned \
                      at function 0 of the slot",
                     a.function, a.bus, a.slot

@@ -7,6 +7,7 @@
 //! answer on every machine. When the limit is reached the best assignment found is
 //! returned as [`Status::Feasible`] with its gap.
 
+use super::origin::{RowOrigin, VarOrigin};
 use good_lp::{
     constraint, solvers::microlp::microlp, variable, Expression, ProblemVariables, SolverModel,
     Variable,
@@ -16,7 +17,7 @@ use good_lp::{
 #[derive(Debug, Clone)]
 pub struct Var {
     /// What the variable counts (for debugging and explanations).
-    pub name: String,
+    pub origin: VarOrigin,
     /// Lower bound.
     pub lo: f64,
     /// Upper bound (`f64::INFINITY` for none).
@@ -29,7 +30,7 @@ pub struct Var {
 #[derive(Debug, Clone)]
 pub struct Row {
     /// Where the row comes from (the requirement it states).
-    pub name: String,
+    pub origin: RowOrigin,
     /// `(variable index, coefficient)` pairs.
     pub terms: Vec<(usize, f64)>,
     /// Lower bound (`f64::NEG_INFINITY` for none).
@@ -51,9 +52,9 @@ pub struct Ilp {
 
 impl Ilp {
     /// Add an integer variable in `lo..=hi`; returns its index.
-    pub fn var(&mut self, name: impl Into<String>, lo: f64, hi: f64) -> usize {
+    pub fn var(&mut self, origin: impl Into<VarOrigin>, lo: f64, hi: f64) -> usize {
         self.vars.push(Var {
-            name: name.into(),
+            origin: origin.into(),
             lo,
             hi,
             branch_first: false,
@@ -61,9 +62,15 @@ impl Ilp {
         self.vars.len() - 1
     }
     /// Add the row `lo <= Σ terms <= hi`.
-    pub fn row(&mut self, name: impl Into<String>, terms: Vec<(usize, f64)>, lo: f64, hi: f64) {
+    pub fn row(
+        &mut self,
+        origin: impl Into<RowOrigin>,
+        terms: Vec<(usize, f64)>,
+        lo: f64,
+        hi: f64,
+    ) {
         self.rows.push(Row {
-            name: name.into(),
+            origin: origin.into(),
             terms,
             lo,
             hi,

@@ -67,7 +67,7 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
 
 /// The placement as it is decoded, bus class by bus class (shallowest first).
 struct Decoder<'a> {
-    p: &'a Problem,
+    p: &'a Problem<'a>,
     cat: &'a Catalog,
     f: &'a Formulation,
     values: &'a [i64],
@@ -94,11 +94,13 @@ struct ClassFill {
     runs: Runs,
     /// Instances with an I/O unit on them.
     io_insts: BTreeSet<u32>,
+    /// Instances before this position are full (first fit fills them from the front).
+    open: usize,
 }
 
 impl<'a> Decoder<'a> {
     /// The existing buses as instances of their classes; nothing placed yet.
-    fn new(p: &'a Problem, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
+    fn new(p: &'a Problem<'a>, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
         let mut out = Placement::default();
         let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
         for (ci, c) in f.buses.iter().enumerate() {
@@ -161,6 +163,7 @@ impl<'a> Decoder<'a> {
             insts: self.class_insts[bi].clone(),
             runs: Runs::default(),
             io_insts: BTreeSet::new(),
+            open: 0,
         };
         for item in items {
             self.place(item, &mut class);
@@ -255,16 +258,21 @@ impl<'a> Decoder<'a> {
         // Unordered I/O units first fill instances that already have an I/O window,
         // then ones no run of the order uses (the program counts windows that way).
         let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
-        let preferred: std::borrow::Cow<'_, [u32]> = if self.ordered() && io {
+        let ordered = self.ordered();
+        let buses = &mut self.out.buses;
+        let preferred: std::borrow::Cow<'_, [u32]> = if ordered && io {
             let (with_io, rest): (Vec<u32>, Vec<u32>) =
                 class.insts.iter().partition(|i| class.io_insts.contains(i));
             let (free, used): (Vec<u32>, Vec<u32>) =
                 rest.into_iter().partition(|i| !class.runs.used.contains(i));
             with_io.into_iter().chain(free).chain(used).collect()
         } else {
-            std::borrow::Cow::Borrowed(&class.insts)
+            // Full instances take nothing more: start the first fit after them.
+            while class.insts.get(class.open).is_some_and(|i| buses[i].full()) {
+                class.open += 1;
+            }
+            std::borrow::Cow::Borrowed(&class.insts[class.open..])
         };
-        let buses = &mut self.out.buses;
         let Some((bus, slot, func)) = taken.or_else(|| {
             preferred
                 .iter()
@@ -616,6 +624,17 @@ fn order_ranks(p: &Problem, f: &Formulation, values: &[i64]) -> Vec<usize> {
         }
     }
     rank
+}
+
+impl Inst {
+    /// No slot is free and no shared slot has a free function: [`take`] finds no room
+    /// here for anything.
+    fn full(&self) -> bool {
+        let slot_full = |s: &u8| self.used.get(s) == Some(&u8::MAX);
+        (self.lo..=self.hi).all(|s| self.used.get(&s).is_some_and(|&u| u != 0))
+            && self.agg_slots.iter().all(slot_full)
+            && self.pack_slots.iter().all(slot_full)
+    }
 }
 
 /// Reserve room for one item on a bus: returns (bus, slot, first function).

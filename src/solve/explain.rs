@@ -15,7 +15,7 @@ const EXPLAIN_SHARE: u64 = 8;
 
 /// The relaxed programs of one explanation, with what their searches left undecided.
 struct Trials<'a> {
-    p: &'a Problem,
+    p: &'a Problem<'a>,
     cat: &'a Catalog,
     solver: Solver<'a>,
     /// Relaxations whose search ran out of work: feasibility unknown.

@@ -4,6 +4,7 @@ pub mod backend;
 pub(crate) mod decode;
 mod explain;
 pub(crate) mod formulate;
+pub mod origin;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -24,13 +25,6 @@ pub(crate) fn solve_with(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<Pl
     let f = formulate(p, cat, Relax::default());
     match lexicographic(s, &f.ilp, &f.objectives)? {
         Some((values, status)) => {
-            if std::env::var_os("DEVADDR_FINAL").is_some() {
-                for (i, v) in f.ilp.vars.iter().enumerate() {
-                    if values[i] != 0 {
-                        eprintln!("F {} = {}", v.name, values[i]);
-                    }
-                }
-            }
             let mut placement = decode::decode(p, cat, &f, &values);
             placement.status = status;
             Ok(placement)
@@ -103,7 +97,7 @@ fn lexicographic(
         }
         let reached = Ilp::value(objective, &values);
         program.row(
-            format!("objective {phase} kept"),
+            origin::RowOrigin::ObjectiveKept { phase },
             objective.clone(),
             f64::NEG_INFINITY,
             reached + 1e-6 * reached.abs().max(1.0),

@@ -8,21 +8,25 @@ use crate::error::{Error, Result};
 use crate::limits::*;
 use crate::topology::{Address, ControllerEntry};
 
-/// Refuse a number above `max` at `path`.
-fn at_most(path: &str, what: &str, value: u32, max: u32) -> Result<()> {
+/// Where a number sits in the input (`devices[3].address.bus`): written only for an
+/// error, so that checking a valid spec formats nothing.
+type At<'a> = &'a dyn Fn() -> String;
+
+/// Refuse a number above `max` at `at`.
+fn at_most(at: At, what: &str, value: u32, max: u32) -> Result<()> {
     if value > max {
         return Err(Error::input(
-            path,
+            at(),
             format!("{what} {value} is out of range; expected 0-{max}"),
         ));
     }
     Ok(())
 }
 
-fn numa_node(path: &str, n: u32) -> Result<()> {
+fn numa_node(at: At, n: u32) -> Result<()> {
     if n >= MAX_NUMA_NODES {
         return Err(Error::input(
-            path,
+            at(),
             format!(
                 "NUMA node {n} is out of range; expected 0-{} (at most {MAX_NUMA_NODES} \
                  NUMA nodes are supported)",
@@ -34,24 +38,24 @@ fn numa_node(path: &str, n: u32) -> Result<()> {
 }
 
 /// The numbers of an address.
-pub(crate) fn address(path: &str, a: &Address) -> Result<()> {
+fn address(at: At, a: &Address) -> Result<()> {
     match a {
         Address::Pci(p) => {
             at_most(
-                &format!("{path}.domain"),
+                &|| format!("{}.domain", at()),
                 "PCI domain",
                 p.domain,
                 MAX_PCI_DOMAIN,
             )?;
-            at_most(&format!("{path}.bus"), "PCI bus", p.bus, MAX_BUS_NR)?;
+            at_most(&|| format!("{}.bus", at()), "PCI bus", p.bus, MAX_BUS_NR)?;
             at_most(
-                &format!("{path}.slot"),
+                &|| format!("{}.slot", at()),
                 "PCI slot",
                 p.slot.into(),
                 MAX_PCI_SLOT.into(),
             )?;
             at_most(
-                &format!("{path}.function"),
+                &|| format!("{}.function", at()),
                 "PCI function",
                 p.function.into(),
                 MAX_PCI_FUNCTION.into(),
@@ -59,7 +63,7 @@ pub(crate) fn address(path: &str, a: &Address) -> Result<()> {
         }
         Address::Usb(u) => {
             at_most(
-                &format!("{path}.bus"),
+                &|| format!("{}.bus", at()),
                 "USB controller index",
                 u.bus,
                 MAX_STORAGE_INDEX,
@@ -74,7 +78,7 @@ pub(crate) fn address(path: &str, a: &Address) -> Result<()> {
                 });
             if !ok {
                 return Err(Error::input(
-                    format!("{path}.port"),
+                    format!("{}.port", at()),
                     format!(
                         "USB port `{}` is not valid; expected port numbers 1-{MAX_USB_PORT_NUMBER} \
                          joined by `.`, at most {MAX_USB_PORT_DEPTH} of them",
@@ -86,20 +90,25 @@ pub(crate) fn address(path: &str, a: &Address) -> Result<()> {
         }
         Address::Drive(d) => {
             at_most(
-                &format!("{path}.controller"),
+                &|| format!("{}.controller", at()),
                 "drive controller index",
                 d.controller,
                 MAX_STORAGE_INDEX,
             )?;
-            at_most(&format!("{path}.bus"), "drive bus", d.bus, MAX_DRIVE_BUS)?;
             at_most(
-                &format!("{path}.target"),
+                &|| format!("{}.bus", at()),
+                "drive bus",
+                d.bus,
+                MAX_DRIVE_BUS,
+            )?;
+            at_most(
+                &|| format!("{}.target", at()),
                 "drive target",
                 d.target,
                 MAX_DRIVE_TARGET,
             )?;
             at_most(
-                &format!("{path}.unit"),
+                &|| format!("{}.unit", at()),
                 "drive unit",
                 d.unit,
                 MAX_DRIVE_UNIT,
@@ -110,42 +119,51 @@ pub(crate) fn address(path: &str, a: &Address) -> Result<()> {
 
 /// The numbers of one device entry at `path` (`devices[3]`).
 pub(crate) fn device(path: &str, d: &DeviceEntry) -> Result<()> {
+    device_at(&|| path.to_string(), d)
+}
+
+fn device_at(at: At, d: &DeviceEntry) -> Result<()> {
     if let Some(n) = d.numa_node {
-        numa_node(&format!("{path}.numa_node"), n)?;
+        numa_node(&|| format!("{}.numa_node", at()), n)?;
     }
     if let Some(a) = &d.address {
-        address(&format!("{path}.address"), a)?;
+        address(&|| format!("{}.address", at()), a)?;
     }
     // `ports` is bounded by the controller model's max_ports (catalog) in normalize;
     // `order` only sorts and sizes nothing.
     Ok(())
 }
 
-fn controller(path: &str, c: &ControllerEntry) -> Result<()> {
+fn controller(at: At, c: &ControllerEntry) -> Result<()> {
     // PCI controller indexes are bus numbers; other controllers are addressed by index.
     at_most(
-        &format!("{path}.index"),
+        &|| format!("{}.index", at()),
         "controller index",
         c.index,
         MAX_BUS_NR,
     )?;
     if let Some(n) = c.numa_node {
-        numa_node(&format!("{path}.numa_node"), n)?;
+        numa_node(&|| format!("{}.numa_node", at()), n)?;
     }
     if let Some(v) = c.chassis {
-        at_most(&format!("{path}.chassis"), "chassis", v, MAX_CHASSIS)?;
+        at_most(&|| format!("{}.chassis", at()), "chassis", v, MAX_CHASSIS)?;
     }
     if let Some(v) = c.chassis_nr {
-        at_most(&format!("{path}.chassis_nr"), "chassis_nr", v, MAX_CHASSIS)?;
+        at_most(
+            &|| format!("{}.chassis_nr", at()),
+            "chassis_nr",
+            v,
+            MAX_CHASSIS,
+        )?;
     }
     if let Some(v) = c.port {
-        at_most(&format!("{path}.port"), "PCIe port", v, MAX_PCIE_PORT)?;
+        at_most(&|| format!("{}.port", at()), "PCIe port", v, MAX_PCIE_PORT)?;
     }
     if let Some(v) = c.bus_nr {
-        at_most(&format!("{path}.bus_nr"), "bus_nr", v, MAX_BUS_NR)?;
+        at_most(&|| format!("{}.bus_nr", at()), "bus_nr", v, MAX_BUS_NR)?;
     }
     if let Some(a) = &c.address {
-        address(&format!("{path}.address"), a)?;
+        address(&|| format!("{}.address", at()), a)?;
     }
     Ok(())
 }
@@ -192,10 +210,10 @@ pub(crate) fn against_machine(spec: &Spec, machine: &crate::catalog::MachineMode
 pub(crate) fn check(spec: &Spec) -> Result<()> {
     policy(&spec.policy)?;
     for (i, c) in spec.controllers.iter().enumerate() {
-        controller(&format!("controllers[{i}]"), c)?;
+        controller(&|| format!("controllers[{i}]"), c)?;
     }
     for (i, d) in spec.devices.iter().enumerate() {
-        device(&format!("devices[{i}]"), d)?;
+        device_at(&|| format!("devices[{i}]"), d)?;
     }
     Ok(())
 }

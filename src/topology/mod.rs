@@ -167,9 +167,32 @@ impl std::fmt::Display for FreeZone {
 }
 
 impl Ord for FreeZone {
-    /// By written name: `node0` < `node10` < `node2` < `root`.
+    /// By written name: `node0` < `node10` < `node2` < `root` (compared without writing
+    /// the names out: plans build maps keyed by zone for every bus).
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.to_string().cmp(&other.to_string())
+        use std::cmp::Ordering;
+        match (self, other) {
+            (FreeZone::Root, FreeZone::Root) => Ordering::Equal,
+            (FreeZone::Root, FreeZone::Node(_)) => Ordering::Greater,
+            (FreeZone::Node(_), FreeZone::Root) => Ordering::Less,
+            (FreeZone::Node(a), FreeZone::Node(b)) => {
+                let (mut x, mut y) = ([0u8; 10], [0u8; 10]);
+                decimal(*a, &mut x).cmp(decimal(*b, &mut y))
+            }
+        }
+    }
+}
+
+/// The decimal digits of `n`, written into the end of `buf`.
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -280,5 +303,26 @@ impl Plan {
             devices: self.devices.clone(),
             free: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod free_zone_tests {
+    use super::FreeZone;
+
+    #[test]
+    fn zones_order_as_their_names_sort() {
+        let mut zones: Vec<FreeZone> = [0, 1, 2, 9, 10, 11, 19, 20, 100, 63, u32::MAX]
+            .into_iter()
+            .map(FreeZone::Node)
+            .chain([FreeZone::Root])
+            .collect();
+        for a in &zones {
+            for b in &zones {
+                assert_eq!(a.cmp(b), a.to_string().cmp(&b.to_string()), "{a} vs {b}");
+            }
+        }
+        zones.sort();
+        assert_eq!(zones.last(), Some(&FreeZone::Root));
     }
 }

@@ -3,6 +3,7 @@
 
 use super::Model;
 use crate::normalize::Zone;
+use crate::solve::origin::{RowOrigin, VarOrigin};
 
 impl Model<'_> {
     /// Bus numbers used by existing controllers (root included).
@@ -22,7 +23,8 @@ impl Model<'_> {
             .map(|(&t, &v)| (v, self.buses[t].bus_numbers as f64))
             .collect();
         let room = self.p.machine.limits.bus_numbers as f64 - self.existing_bus_numbers() as f64;
-        self.ilp.row("bus numbers", terms, f64::NEG_INFINITY, room);
+        self.ilp
+            .row(RowOrigin::BusNumbers, terms, f64::NEG_INFINITY, room);
     }
 
     /// Expanders that keep their bus_nr (from a previous plan) own the bus numbers up to
@@ -71,15 +73,19 @@ impl Model<'_> {
                 .map_or(p.machine.limits.bus_numbers, |&(next, _)| next);
             let room = limit.saturating_sub(nr) as f64 - existing_need(Some(Some(zone))) as f64;
             self.ilp.row(
-                format!("expander range node {zone}"),
+                RowOrigin::ExpanderRange { node: zone },
                 added(Some(Some(zone))),
                 f64::NEG_INFINITY,
                 room,
             );
         }
         let room = fixed[0].0 as f64 - 1.0 - existing_need(None) as f64;
-        self.ilp
-            .row("root bus range", added(None), f64::NEG_INFINITY, room);
+        self.ilp.row(
+            RowOrigin::RootBusRange,
+            added(None),
+            f64::NEG_INFINITY,
+            room,
+        );
     }
 
     /// I/O windows of bridges and ports (x86 firmware): `io windows` over every bus class
@@ -99,7 +105,7 @@ impl Model<'_> {
         }
         if !terms.is_empty() {
             self.ilp.row(
-                "io windows",
+                RowOrigin::IoWindows,
                 terms,
                 f64::NEG_INFINITY,
                 limit as f64 - existing_io as f64,
@@ -131,11 +137,11 @@ impl Model<'_> {
             b.ub as f64
         };
         let slots = b.slots as f64;
-        let w = self.ilp.var(format!("w[{bi}]"), 0.0, ub);
+        let w = self.ilp.var(VarOrigin::IoWindows { bus: bi }, 0.0, ub);
         let mut row: Vec<(usize, f64)> = io_x.iter().map(|&(v, _)| (v, -1.0)).collect();
         row.push((w, slots));
         self.ilp
-            .row(format!("io cover {bi}"), row, 0.0, f64::INFINITY);
+            .row(RowOrigin::IoCover { bus: bi }, row, 0.0, f64::INFINITY);
         if !self.relax.order {
             self.io_cover_of_runs(bi, w);
         }
@@ -145,7 +151,7 @@ impl Model<'_> {
             };
             if u.io && self.most[ui] < slots {
                 self.ilp.row(
-                    format!("io link {ui} to {bi}"),
+                    RowOrigin::IoLink { unit: ui, bus: bi },
                     vec![(v, 1.0), (w, -self.most[ui])],
                     f64::NEG_INFINITY,
                     0.0,
@@ -154,7 +160,7 @@ impl Model<'_> {
         }
         if let Some(&nv) = self.n.get(&bi) {
             self.ilp.row(
-                format!("io within {bi}"),
+                RowOrigin::IoWithin { bus: bi },
                 vec![(w, 1.0), (nv, -1.0)],
                 f64::NEG_INFINITY,
                 0.0,
@@ -181,7 +187,7 @@ impl Model<'_> {
                 .filter_map(|(ui, _)| self.x.get(&(ui, bi)).map(|&v| (v, -1.0))),
         );
         self.ilp.row(
-            format!("io cover of ordered runs {bi}"),
+            RowOrigin::IoCoverOfRuns { bus: bi },
             row,
             0.0,
             f64::INFINITY,

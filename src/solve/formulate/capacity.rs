@@ -4,6 +4,7 @@
 
 use super::{Model, FUNCTIONS_PER_SLOT};
 use crate::normalize::{counts_for_reserve, Mode, Zone};
+use crate::solve::origin::{PackSet, RowOrigin, VarOrigin};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Model<'_> {
@@ -47,7 +48,12 @@ impl Model<'_> {
             if members.is_empty() {
                 continue;
             }
-            let s = self.ilp.var(format!("{mode:?}[{bi}]"), 0.0, f64::INFINITY);
+            let packed = mode == Mode::Pack;
+            let s = self.ilp.var(
+                VarOrigin::SharedSlots { bus: bi, packed },
+                0.0,
+                f64::INFINITY,
+            );
             if mode == Mode::Pack {
                 self.pack_slots.push((bi, s));
             }
@@ -59,7 +65,7 @@ impl Model<'_> {
                 0
             };
             self.ilp.row(
-                format!("{mode:?} fill {bi}"),
+                RowOrigin::Fill { bus: bi, packed },
                 row,
                 f64::NEG_INFINITY,
                 spare as f64,
@@ -76,7 +82,7 @@ impl Model<'_> {
             Some(&nv) => {
                 row.push((nv, -(b.slots as f64)));
                 self.ilp
-                    .row(format!("capacity {bi}"), row, f64::NEG_INFINITY, 0.0);
+                    .row(RowOrigin::Capacity { bus: bi }, row, f64::NEG_INFINITY, 0.0);
             }
             None => {
                 let cap = if self.relax.root_slots && b.is_root() {
@@ -85,7 +91,7 @@ impl Model<'_> {
                     b.free_whole as f64
                 };
                 self.ilp
-                    .row(format!("capacity {bi}"), row, f64::NEG_INFINITY, cap)
+                    .row(RowOrigin::Capacity { bus: bi }, row, f64::NEG_INFINITY, cap)
             }
         }
     }
@@ -99,8 +105,8 @@ impl Model<'_> {
             return;
         }
         let slot_of: BTreeMap<usize, usize> = self.pack_slots.iter().copied().collect();
-        // Each packed unit class: the bus classes it may use, and its units to place.
-        let mut confined: Vec<(BTreeSet<usize>, usize)> = Vec::new();
+        // Each packed unit class: the bus classes it may use, its units to place, itself.
+        let mut confined: Vec<(BTreeSet<usize>, usize, usize)> = Vec::new();
         let mut zones: BTreeMap<Zone, BTreeSet<usize>> = BTreeMap::new();
         for (ui, u) in self.units.iter().enumerate() {
             if u.mode != Mode::Pack || u.template.is_some() || u.extra {
@@ -119,26 +125,29 @@ impl Model<'_> {
                 .collect();
             if placed > 0 {
                 zones.entry(u.zone).or_default().extend(&hosts);
-                confined.push((hosts, placed));
+                confined.push((hosts, placed, ui));
             }
         }
-        // The sets: each class's own, and each NUMA zone's (every class of the zone).
-        let sets: BTreeSet<_> = confined
-            .iter()
-            .map(|(h, _)| h.clone())
-            .chain(zones.into_values())
-            .collect();
-        for set in sets {
+        // The sets: each class's own, and each NUMA zone's (every class of the zone),
+        // each named by the first that has it.
+        let mut sets: BTreeMap<BTreeSet<usize>, PackSet> = BTreeMap::new();
+        for (h, _, ui) in &confined {
+            sets.entry(h.clone()).or_insert(PackSet::Class(*ui));
+        }
+        for (zone, h) in zones {
+            sets.entry(h).or_insert(PackSet::Zone(zone));
+        }
+        for (hosts, set) in sets {
             let demand: usize = confined
                 .iter()
-                .filter(|(h, _)| h.is_subset(&set))
-                .map(|&(_, d)| d)
+                .filter(|(h, _, _)| h.is_subset(&hosts))
+                .map(|&(_, d, _)| d)
                 .sum();
             let need = (demand as f64 / FUNCTIONS_PER_SLOT).ceil();
-            let slots: Vec<(usize, f64)> = set.iter().map(|b| (slot_of[b], 1.0)).collect();
+            let slots: Vec<(usize, f64)> = hosts.iter().map(|b| (slot_of[b], 1.0)).collect();
             if need > 0.0 && !slots.is_empty() {
                 self.ilp
-                    .row(format!("pack cover {set:?}"), slots, need, f64::INFINITY);
+                    .row(RowOrigin::PackCover { set }, slots, need, f64::INFINITY);
             }
         }
     }
@@ -176,7 +185,9 @@ impl Model<'_> {
             terms.extend(self.used[bi].iter().map(|&(v, c)| (v, -c)));
         }
         self.ilp.row(
-            format!("reserve {zone:?}"),
+            RowOrigin::Reserve {
+                node: zone.flatten(),
+            },
             terms,
             need as f64 - constant,
             f64::INFINITY,

@@ -2,6 +2,7 @@
 //! placed, and the capacity question's units counted.
 
 use super::Model;
+use crate::solve::origin::RowOrigin;
 
 impl Model<'_> {
     /// One row per unit class: `place template …`, `extra …` or `demand …`.
@@ -15,13 +16,15 @@ impl Model<'_> {
             match u.template {
                 Some(t) => {
                     terms.push((self.n[&t], -1.0));
-                    self.ilp.row(format!("place template {t}"), terms, 0.0, 0.0);
+                    self.ilp
+                        .row(RowOrigin::PlaceTemplate { bus: t }, terms, 0.0, 0.0);
                 }
                 None if u.extra => {
                     if let Some((_, m)) = self.extra {
                         terms.push((m, -1.0));
                     }
-                    self.ilp.row(format!("extra {ui}"), terms, 0.0, 0.0);
+                    self.ilp
+                        .row(RowOrigin::ExtraDemand { unit: ui }, terms, 0.0, 0.0);
                 }
                 None => {
                     terms.extend(
@@ -31,7 +34,7 @@ impl Model<'_> {
                             .map(|&v| (v, 1.0)),
                     );
                     let c = u.units.len() as f64;
-                    self.ilp.row(format!("demand {ui}"), terms, c, c);
+                    self.ilp.row(RowOrigin::Demand { unit: ui }, terms, c, c);
                 }
             }
         }

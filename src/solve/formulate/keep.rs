@@ -5,6 +5,7 @@
 use super::classes::compatible;
 use super::Model;
 use crate::normalize::{Mode, What};
+use crate::solve::origin::{RowOrigin, VarOrigin};
 use crate::topology::PciAddress;
 use crate::vocab::pci;
 
@@ -16,7 +17,7 @@ impl Model<'_> {
             let Some((bi, used)) = self.keepable(unit, bus, slot) else {
                 continue;
             };
-            let k = self.ilp.var(format!("keep[{unit}]"), 0.0, 1.0);
+            let k = self.ilp.var(VarOrigin::Keep { unit }, 0.0, 1.0);
             self.keep.insert(unit, k);
             if used != 0 {
                 // The slot is already taken (by something that stays): no whole slot to count.
@@ -26,9 +27,9 @@ impl Model<'_> {
             let o = *self
                 .occ
                 .entry((bi, slot))
-                .or_insert_with(|| ilp.var(format!("occ[{bi}:{slot}]"), 0.0, 1.0));
+                .or_insert_with(|| ilp.var(VarOrigin::Occupied { bus: bi, slot }, 0.0, 1.0));
             self.ilp.row(
-                format!("occupied by {unit}"),
+                RowOrigin::Occupied { unit },
                 vec![(o, 1.0), (k, -1.0)],
                 0.0,
                 f64::INFINITY,
@@ -83,7 +84,7 @@ impl Model<'_> {
             });
             if let Some((_, &k0)) = holder {
                 self.ilp.row(
-                    format!("function 0 under {unit}"),
+                    RowOrigin::FunctionZero { unit },
                     vec![(k, 1.0), (k0, -1.0)],
                     f64::NEG_INFINITY,
                     0.0,

@@ -8,18 +8,20 @@
 //!
 //! [`formulate`] builds a [`Model`] one constraint family at a time, each a method named
 //! for the family, in this order (the order of the variables and rows is part of the
-//! program: the search is deterministic over it):
+//! program: the search is deterministic over it). Every variable and row carries its
+//! origin as data ([`VarOrigin`](crate::backend::VarOrigin),
+//! [`RowOrigin`](crate::backend::RowOrigin)); nothing is formatted unless shown:
 //!
-//! | family | rows named | file |
+//! | family | rows (`RowOrigin::…`) | file |
 //! |---|---|---|
 //! | classes (bus and unit classes, template depths, useful templates) | — | `classes.rs` |
-//! | variables and tightened bounds | `link …` | `variables.rs` |
-//! | keep (units that may stay at their previous slot) | `occupied by …`, `function 0 under …` | `keep.rs` |
-//! | demand | `place template …`, `extra …`, `demand …` | `demand.rs` |
-//! | order | `order: …` | `order.rs` |
-//! | capacity and reserves | `… fill …`, `capacity …`, `pack cover …`, `reserve …` | `capacity.rs` |
-//! | budgets (bus numbers, expander ranges, I/O windows) | `bus numbers`, `expander range …`, `root bus range`, `io …` | `budgets.rs` |
-//! | objectives | — | here |
+//! | variables and tightened bounds | `Link` | `variables.rs` |
+//! | keep (units that may stay at their previous slot) | `Occupied`, `FunctionZero` | `keep.rs` |
+//! | demand | `PlaceTemplate`, `ExtraDemand`, `Demand` | `demand.rs` |
+//! | order | `NeverBack`, `RunsPerInstance`, `BeforeBelow`, `BelowFrom`, `PackedSlots`, `RunStart` | `order.rs` |
+//! | capacity and reserves | `Fill`, `Capacity`, `PackCover`, `Reserve` | `capacity.rs` |
+//! | budgets (bus numbers, expander ranges, I/O windows) | `BusNumbers`, `ExpanderRange`, `RootBusRange`, `IoWindows`, `IoCover`, `IoCoverOfRuns`, `IoLink`, `IoWithin` | `budgets.rs` |
+//! | objectives (kept by the solve: `ObjectiveKept`) | — | here |
 
 mod budgets;
 mod capacity;
@@ -128,7 +130,7 @@ const FUNCTIONS_PER_SLOT: f64 = pci::FUNCTIONS_PER_SLOT as f64;
 /// The program as it is built: the classes, the variables so far, and what later
 /// constraint families need from earlier ones.
 struct Model<'a> {
-    p: &'a Problem,
+    p: &'a Problem<'a>,
     cat: &'a Catalog,
     relax: Relax,
     buses: Vec<BusClass>,

@@ -9,6 +9,7 @@ use super::super::backend::Ilp;
 use super::classes::hosts_controller;
 use super::{Model, UnitClass, FUNCTIONS_PER_SLOT};
 use crate::normalize::Mode;
+use crate::solve::origin::{RowOrigin, RunKind, VarOrigin};
 use std::collections::BTreeSet;
 
 impl Model<'_> {
@@ -46,7 +47,10 @@ impl Model<'_> {
             let mut terms = level(w[0]);
             terms.extend(level(w[1]).into_iter().map(|(v, c)| (v, -c)));
             self.ilp.row(
-                format!("order: unit class {} before {}", w[0], w[1]),
+                RowOrigin::NeverBack {
+                    unit: w[0],
+                    next: w[1],
+                },
                 terms,
                 f64::NEG_INFINITY,
                 0.0,
@@ -70,14 +74,14 @@ impl Model<'_> {
                     continue;
                 };
                 // A run starts here unless the unit before it is on the same class.
-                let start = run_start(&mut self.ilp, "run", ui, t, v, prev);
+                let start = run_start(&mut self.ilp, RunKind::Units, ui, t, v, prev);
                 runs.push((start, 1.0));
                 prev = Some(v);
             }
             if runs.len() > 1 {
                 runs.push((nv, -1.0));
                 self.ilp.row(
-                    format!("order: one run per instance of {t}"),
+                    RowOrigin::RunsPerInstance { bus: t },
                     runs,
                     f64::NEG_INFINITY,
                     0.0,
@@ -107,7 +111,7 @@ impl Model<'_> {
             for &ui in seq {
                 if let (Some(&v), Some(z)) = (self.x.get(&(ui, t)), seen) {
                     self.ilp.row(
-                        format!("order: {ui} on {t} before what is below it"),
+                        RowOrigin::BeforeBelow { unit: ui, bus: t },
                         vec![(v, 1.0), (z, 1.0)],
                         f64::NEG_INFINITY,
                         1.0,
@@ -121,10 +125,12 @@ impl Model<'_> {
                 if here.is_empty() {
                     continue;
                 }
-                let z = self.ilp.var(format!("below[{ui},{t}]"), 0.0, 1.0);
+                let z = self
+                    .ilp
+                    .var(VarOrigin::Below { unit: ui, bus: t }, 0.0, 1.0);
                 for v in here.into_iter().chain(seen) {
                     self.ilp.row(
-                        format!("order: below {t} from {ui} on"),
+                        RowOrigin::BelowFrom { unit: ui, bus: t },
                         vec![(z, 1.0), (v, -1.0)],
                         0.0,
                         f64::INFINITY,
@@ -181,7 +187,7 @@ impl Model<'_> {
                 continue;
             };
             terms.push((v, 1.0));
-            let start = run_start(&mut self.ilp, "pack run", ui, b, v, prev);
+            let start = run_start(&mut self.ilp, RunKind::Packed, ui, b, v, prev);
             terms.push((start, FUNCTIONS_PER_SLOT - 1.0));
             prev = Some(v);
         }
@@ -197,7 +203,7 @@ impl Model<'_> {
         );
         terms.push((slots, -FUNCTIONS_PER_SLOT));
         self.ilp.row(
-            format!("order: packed slots of {b}"),
+            RowOrigin::PackedSlots { bus: b },
             terms,
             f64::NEG_INFINITY,
             0.0,
@@ -216,7 +222,7 @@ impl Model<'_> {
             let here = self.x.get(&(ui, b)).copied();
             if let (Some(v), true) = (here, self.units[ui].io) {
                 let io_prev = prev.and_then(|(pv, io)| io.then_some(pv));
-                let start = run_start(&mut self.ilp, "io run", ui, b, v, io_prev);
+                let start = run_start(&mut self.ilp, RunKind::Io, ui, b, v, io_prev);
                 terms.push((start, 1.0));
             }
             prev = here.map(|v| (v, self.units[ui].io));
@@ -235,19 +241,20 @@ fn ordered_sequence(units: &[UnitClass]) -> Vec<usize> {
 }
 
 /// The variable that is 1 where a run of the order starts: `x` itself for the first unit
-/// (or after one elsewhere), else a binary `r >= x - x_prev` named `{what}[unit,class]`.
+/// (or after one elsewhere), else a binary `r >= x - x_prev` counting runs of kind `run`.
 fn run_start(
     ilp: &mut Ilp,
-    what: &str,
+    run: RunKind,
     ui: usize,
     class: usize,
     x: usize,
     prev: Option<usize>,
 ) -> usize {
     let Some(pv) = prev else { return x };
-    let r = ilp.var(format!("{what}[{ui},{class}]"), 0.0, 1.0);
+    let (unit, bus) = (ui, class);
+    let r = ilp.var(VarOrigin::RunStart { run, unit, bus }, 0.0, 1.0);
     ilp.row(
-        format!("order: {what} of {ui} on {class}"),
+        RowOrigin::RunStart { run, unit, bus },
         vec![(r, 1.0), (x, -1.0), (pv, 1.0)],
         0.0,
         f64::INFINITY,

@@ -7,12 +7,13 @@ use super::{BusClass, Model, Relax, UnitClass, FUNCTIONS_PER_SLOT};
 use crate::catalog::Catalog;
 use crate::normalize::{counts_for_reserve, Problem};
 use crate::solve::backend::Ilp;
+use crate::solve::origin::{RowOrigin, VarOrigin};
 use std::collections::BTreeMap;
 
 impl<'a> Model<'a> {
     /// A model with the classes and no variables yet.
     pub(super) fn new(
-        p: &'a Problem,
+        p: &'a Problem<'a>,
         cat: &'a Catalog,
         relax: Relax,
         buses: Vec<BusClass>,
@@ -43,14 +44,16 @@ impl<'a> Model<'a> {
         let ilp = &mut self.ilp;
         self.extra = self.units.iter().position(|u| u.extra).map(|ui| {
             let max = p.ctx.extra.as_ref().map_or(0, |e| e.max);
-            (ui, ilp.var("extra", 0.0, max as f64))
+            (ui, ilp.var(VarOrigin::Extra, 0.0, max as f64))
         });
         for (t, b) in self.buses.iter().enumerate() {
             if b.existing.is_some() {
                 continue;
             }
-            let name = format!("n[{}:{:?}:{}]", b.model, b.zone, b.hotplug);
-            self.n.insert(t, self.ilp.var(name, 0.0, b.ub as f64));
+            let v = self
+                .ilp
+                .var(VarOrigin::Controllers { bus: t }, 0.0, b.ub as f64);
+            self.n.insert(t, v);
         }
         let buses = &self.buses;
         for (ui, u) in self.units.iter().enumerate() {
@@ -62,7 +65,9 @@ impl<'a> Model<'a> {
                     None => compatible(u, b, p, cat),
                 };
                 if ok {
-                    let v = self.ilp.var(format!("x[{ui},{bi}]"), 0.0, f64::INFINITY);
+                    let v =
+                        self.ilp
+                            .var(VarOrigin::Placed { unit: ui, bus: bi }, 0.0, f64::INFINITY);
                     self.x.insert((ui, bi), v);
                 }
             }
@@ -82,7 +87,7 @@ impl<'a> Model<'a> {
             let per_instance = self.buses[bi].slots as f64 * FUNCTIONS_PER_SLOT;
             if m < per_instance {
                 self.ilp.row(
-                    format!("link {ui} to {bi}"),
+                    RowOrigin::Link { unit: ui, bus: bi },
                     vec![(v, 1.0), (nv, -m)],
                     f64::NEG_INFINITY,
                     0.0,
