@@ -71,6 +71,7 @@ mod lifecycle;
 pub mod limits;
 mod normalize;
 mod order;
+pub mod schema;
 mod solve;
 pub mod spec;
 pub mod topology;
