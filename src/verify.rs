@@ -646,13 +646,13 @@ pub(crate) fn verify_named(
                 None => w.bad(
                     Rule::FunctionZero,
                     subject,
-                    format!("bus {bus} slot {slot:#04x} uses functions without function 0"),
+                    format!("bus {bus} slot {slot} uses functions without function 0"),
                 ),
                 Some(f0) if fs.len() > 1 && f0.multifunction != Some(true) => w.bad(
                     Rule::Multifunction,
                     subject,
                     format!(
-                        "bus {bus} slot {slot:#04x} has {} functions but function 0 is not \
+                        "bus {bus} slot {slot} has {} functions but function 0 is not \
                          multifunction",
                         fs.len()
                     ),
@@ -711,7 +711,7 @@ fn check_slot(
     };
     if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] {
         let msg = format!(
-            "{who}: slot {:#04x} outside {} {} (slots {:#04x}-{:#04x})",
+            "{who}: slot {} outside {} {} (slots {}-{})",
             a.slot,
             c.model,
             w.id(&c.id),
@@ -977,7 +977,7 @@ fn check_chassis(w: &mut World) {
                      (port {}): QEMU refuses two PCIe ports with the same chassis/slot pair",
                     w.id(prev),
                     w.id(&c.id),
-                    c.port.map_or("-".to_string(), |p| format!("{p:#x}"))
+                    c.port.map_or("-".to_string(), |p| p.to_string())
                 ));
             }
         }
