@@ -10,7 +10,8 @@
 //!
 //! ```
 //! let schema = devaddr::schema::spec();
-//! assert_eq!(schema["title"], "Spec");
+//! assert_eq!(schema.get("title"), Some(&serde_json::json!("Spec")));
+//! assert!(devaddr::schema::to_json(devaddr::schema::Document::Plan).contains("\"devaddr\""));
 //! ```
 
 use schemars::{JsonSchema, Schema};
