@@ -23,6 +23,7 @@
 //! | decode | counts → concrete controllers, indexes, buses, slots, functions, USB ports and drive units | `solve::decode`, `assemble`, `order` |
 //! | verify | an independent checker that knows nothing of the program; every returned plan has passed it | [`verify`], [`check`] |
 //! | emit | YAML/JSON plan, tree view, QEMU arguments, libvirt XML | [`topology`] ([`Plan::to_yaml`]), [`formats`], [`libvirt`] |
+//! | (schemas) | JSON Schemas of a spec, a plan and the capacity rows, from the types | [`schema`] |
 //!
 //! Replanning, live hotplug and what-if capacity ([`replan`], [`hotplug`], [`capacity`])
 //! run the same stages with the previous topology frozen. Errors are [`Error`] values: bad
@@ -71,6 +72,7 @@ mod lifecycle;
 pub mod limits;
 mod normalize;
 mod order;
+pub mod schema;
 mod solve;
 pub mod spec;
 pub mod topology;

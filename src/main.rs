@@ -1,7 +1,7 @@
 //! The `devaddr` command line: parse arguments, call the library, print. Exit codes:
 //! 0 ok, 1 infeasible or check findings, 2 bad input or usage.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use devaddr::formats::{self, Format};
 use devaddr::input::Kind;
 use devaddr::{Catalog, Error, Spec};
@@ -13,7 +13,15 @@ use std::process::ExitCode;
 #[command(
     name = "devaddr",
     version,
-    about = "Plan device addresses for QEMU/KVM guests"
+    about = "Plan device addresses for QEMU/KVM guests",
+    long_about = "Plan device addresses for QEMU/KVM guests: from a minimal spec (YAML/JSON) or a \
+                  libvirt domain XML to every device's PCI/PCIe, USB or drive address and every \
+                  controller the guest needs.",
+    after_help = "Examples:\n  \
+                  devaddr plan examples/q35-basic.yaml --format tree\n  \
+                  virsh dumpxml --inactive vm | devaddr capacity -\n  \
+                  devaddr help plan\n\n\
+                  Exit codes: 0 ok, 1 infeasible or check findings, 2 bad input or usage."
 )]
 struct Cli {
     /// Use the hardware catalog in DIR (laid out like models/) instead of the built-in one.
@@ -32,11 +40,17 @@ struct Cli {
 enum Cmd {
     /// Plan a spec (YAML or JSON) or a libvirt domain XML (`-` for stdin; the kind is
     /// detected from the content) into a fully addressed topology.
+    #[command(after_help = "Examples:\n  \
+        devaddr plan examples/q35-basic.yaml -o plan.yaml\n  \
+        devaddr plan examples/q35-basic.yaml --format tree\n  \
+        virsh dumpxml --inactive vm | devaddr plan - > addressed.xml\n  \
+        devaddr plan spec.yaml --previous plan.yaml --allow-moves   # replan")]
     Plan {
-        /// The spec or domain.
+        /// The spec or domain (`-` for stdin).
+        #[arg(value_name = "SPEC")]
         spec: String,
-        /// Output file (default: stdout).
-        #[arg(short, long)]
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Output format (default: yaml for a spec, libvirt for a domain XML).
         #[arg(long, value_enum)]
@@ -60,8 +74,13 @@ enum Cmd {
     },
     /// Place new devices into a running guest: nothing moves, no controller is added that
     /// cannot be attached live.
+    #[command(after_help = "Examples:\n  \
+        devaddr hotplug plan.yaml --add nics.yaml -o plan2.yaml\n  \
+        devaddr hotplug plan.yaml --add nics.yaml --format libvirt --output-dir new/\n  \
+        devaddr hotplug guest.xml --add nic.xml --format libvirt")]
     Hotplug {
-        /// The running guest's plan, or its libvirt domain XML (`virsh dumpxml`).
+        /// The running guest's plan, or its libvirt domain XML (`virsh dumpxml`; `-` for
+        /// stdin).
         plan: String,
         /// The devices to add: YAML/JSON (a list of devices, or `devices:` with one), or
         /// device XML as `virsh attach-device` takes it (with a domain).
@@ -72,8 +91,8 @@ enum Cmd {
         /// for a domain, libvirt is the whole domain with the new devices addressed.
         #[arg(long, value_enum, default_value = "yaml")]
         format: HotplugFormat,
-        /// Output file (default: stdout).
-        #[arg(short, long)]
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// With --format libvirt: write one DIR/ID.xml per new device (device XML for
         /// `virsh attach-device --live`).
@@ -81,62 +100,181 @@ enum Cmd {
         output_dir: Option<PathBuf>,
     },
     /// How many more devices of each kind fit: now (live) and at next boot.
+    #[command(after_help = "Examples:\n  \
+        devaddr capacity examples/numa.yaml --kind virtio-net --node 1\n  \
+        virsh dumpxml --inactive vm | devaddr capacity - --format json")]
     Capacity {
         /// A spec (planned first), a plan, or a libvirt domain XML (counted under
-        /// libvirt's rules).
+        /// libvirt's rules); `-` for stdin.
         input: String,
         /// Device kind to ask about (repeatable; default: the machine's representative set).
         #[arg(long = "kind", value_name = "KIND")]
         kinds: Vec<String>,
         /// Only this NUMA node.
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         node: Option<u32>,
         /// Show only what fits now in the running guest.
         #[arg(long)]
         live: bool,
+        /// Output format: a table for people, or JSON (`devaddr schema capacity`).
         #[arg(long, value_enum, default_value = "table")]
         format: CapacityFormat,
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
-    /// Verify a plan (or any fully addressed spec); exit 1 with the findings.
-    Check { plan: String },
-    /// List the catalog, or show one machine, controller model or device kind.
-    Models { name: Option<String> },
+    /// Verify a plan (or any fully addressed spec, or a libvirt domain); exit 1 with the
+    /// findings.
+    #[command(after_help = "Examples:\n  \
+        devaddr check plan.yaml\n  \
+        virsh dumpxml --inactive vm | devaddr check - --format json")]
+    Check {
+        /// The plan, fully addressed spec or domain XML to verify (`-` for stdin).
+        plan: String,
+        /// Output format: `text` (`FILE: ok` on stdout, one finding per line on stderr)
+        /// or `json` (`{"file", "ok", "findings": [{rule, subject, message}]}` on
+        /// stdout).
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List the catalog, or describe one machine, controller model or device kind.
+    #[command(after_help = "Examples:\n  \
+        devaddr models\n  \
+        devaddr models q35\n  \
+        devaddr models pcie-root-port --format yaml")]
+    Models {
+        /// A machine, controller model or device kind (default: list them all).
+        name: Option<String>,
+        /// Output format: a description for people, or the catalog data as YAML or JSON.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ModelsFormat,
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the JSON Schema (draft 2020-12) of a spec, a plan or the capacity output.
+    #[command(after_help = "Examples:\n  \
+        devaddr schema spec -o devaddr-spec.schema.json\n  \
+        devaddr schema plan | python3 -m json.tool")]
+    Schema {
+        /// Which document: `spec` (a plan validates as a spec too), `plan`, or
+        /// `capacity` (`capacity --format json`).
+        #[arg(value_enum)]
+        document: SchemaDoc,
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        devaddr completions bash > ~/.local/share/bash-completion/completions/devaddr\n  \
+        devaddr completions zsh > ~/.zfunc/_devaddr\n  \
+        devaddr completions fish > ~/.config/fish/completions/devaddr.fish")]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// Write the output to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = "Examples:\n  \
+        devaddr man | man -l -\n  \
+        devaddr man --output-dir ~/.local/share/man/man1")]
+    Man {
+        /// Write the devaddr(1) page to FILE (default: stdout).
+        #[arg(short, long, value_name = "FILE", conflicts_with = "output_dir")]
+        output: Option<PathBuf>,
+        /// Write devaddr.1 and one devaddr-COMMAND.1 per command into DIR.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum OutFormat {
+    /// The plan as YAML (`devaddr schema plan`).
     Yaml,
+    /// The plan as JSON, the same structure as YAML.
     Json,
+    /// The bus hierarchy like `lspci -tv`.
     Tree,
+    /// QEMU command-line arguments, one per line.
     Qemu,
+    /// A libvirt domain XML (`virsh define`).
     Libvirt,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum HotplugFormat {
+    /// The updated plan as YAML.
     Yaml,
+    /// The updated plan as JSON.
     Json,
+    /// libvirt XML: the new devices (for a plan) or the whole domain (for a domain).
     Libvirt,
+    /// QMP commands that hot-add the new devices (for a plan).
     Qemu,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum CapacityFormat {
+    /// A table for people.
+    #[value(alias = "text")]
     Table,
+    /// JSON: a list of rows (`devaddr schema capacity`).
     Json,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum InFormat {
+enum CheckFormat {
+    /// `FILE: ok`, or one finding per line on stderr.
+    Text,
+    /// JSON with the findings (rule, subject, message) on stdout.
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum ModelsFormat {
+    /// A description for people.
+    Text,
+    /// The catalog data as YAML.
+    Yaml,
+    /// The catalog data as JSON.
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum SchemaDoc {
+    /// A spec (input of plan, capacity, check).
     Spec,
+    /// A plan as `devaddr plan` writes it.
+    Plan,
+    /// The output of `devaddr capacity --format json`.
+    Capacity,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum InFormat {
+    /// A YAML/JSON spec or plan.
+    Spec,
+    /// A libvirt domain XML.
     Libvirt,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum PresetArg {
+    /// libvirt's conventions: one PCIe endpoint per root port, no reserve.
     Libvirt,
+    /// Every device hotpluggable, four spare hotpluggable ports.
     HotplugReady,
+    /// One spare hotpluggable port under every NUMA node's expander.
     Numa,
+    /// Fewest controllers: pack devices that need no hotplug 8 to a slot.
     Dense,
 }
 
@@ -386,6 +524,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             node,
             live,
             format,
+            output,
         } => {
             let text = read_input(&input)?;
             let q = devaddr::CapacityQuery::new(kinds, node);
@@ -407,40 +546,97 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 }
                 CapacityFormat::Table => formats::capacity_table(&rows, live),
             };
-            write_out(None, &text)?;
+            write_out(output.as_ref(), &text)?;
             Ok(0)
         }
-        Cmd::Check { plan } => {
+        Cmd::Check {
+            plan,
+            format,
+            output,
+        } => {
             let text = read_input(&plan)?;
             let what = "a plan, a fully addressed spec or a libvirt <domain>";
-            if devaddr::input::detect(&text, &plan, what)? == Kind::Domain {
+            let findings = if devaddr::input::detect(&text, &plan, what)? == Kind::Domain {
                 let engine = devaddr::Options::default()
                     .with_catalog(catalog)
                     .with_work_limit(work_limit);
-                let findings = devaddr::libvirt::check_domain_with(&text, &plan, engine)?;
-                if findings.is_empty() {
-                    println!("{plan}: ok");
-                    return Ok(0);
-                }
-                for f in &findings {
-                    eprintln!("{plan}: {f}");
-                }
-                return Ok(1);
-            }
-            let s = Spec::parse(&text, &plan)?;
-            let findings = devaddr::check_with(&s, catalog).map_err(|e| e.in_file(&plan))?;
-            if findings.is_empty() {
-                println!("{plan}: ok");
-                Ok(0)
+                devaddr::libvirt::check_domain_with(&text, &plan, engine)?
             } else {
-                for f in &findings {
-                    eprintln!("{plan}: {f}");
+                let s = Spec::parse(&text, &plan)?;
+                devaddr::check_with(&s, catalog).map_err(|e| e.in_file(&plan))?
+            };
+            let name = if plan == "-" { "<stdin>" } else { &plan };
+            match format {
+                CheckFormat::Json => {
+                    let doc = serde_json::json!({
+                        "file": name,
+                        "ok": findings.is_empty(),
+                        "findings": findings,
+                    });
+                    let mut t = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                    t.push('\n');
+                    write_out(output.as_ref(), &t)?;
                 }
-                Ok(1)
+                CheckFormat::Text if findings.is_empty() => {
+                    write_out(output.as_ref(), &format!("{plan}: ok\n"))?;
+                }
+                CheckFormat::Text => {
+                    for f in &findings {
+                        eprintln!("{plan}: {f}");
+                    }
+                }
             }
+            Ok(if findings.is_empty() { 0 } else { 1 })
         }
-        Cmd::Models { name } => {
-            print!("{}", formats::models::render(catalog, name.as_deref())?);
+        Cmd::Models {
+            name,
+            format,
+            output,
+        } => {
+            let text = match format {
+                ModelsFormat::Text => formats::models::render(catalog, name.as_deref())?,
+                ModelsFormat::Yaml => {
+                    serde_yaml::to_string(&formats::models::data(catalog, name.as_deref())?)
+                        .unwrap_or_default()
+                }
+                ModelsFormat::Json => {
+                    let data = formats::models::data(catalog, name.as_deref())?;
+                    let mut t = serde_json::to_string_pretty(&data).unwrap_or_default();
+                    t.push('\n');
+                    t
+                }
+            };
+            write_out(output.as_ref(), &text)?;
+            Ok(0)
+        }
+        Cmd::Schema { document, output } => {
+            let doc = match document {
+                SchemaDoc::Spec => devaddr::schema::Document::Spec,
+                SchemaDoc::Plan => devaddr::schema::Document::Plan,
+                SchemaDoc::Capacity => devaddr::schema::Document::Capacity,
+            };
+            write_out(output.as_ref(), &devaddr::schema::to_json(doc))?;
+            Ok(0)
+        }
+        Cmd::Completions { shell, output } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "devaddr", &mut buf);
+            write_out(output.as_ref(), &String::from_utf8_lossy(&buf))?;
+            Ok(0)
+        }
+        Cmd::Man { output, output_dir } => {
+            if let Some(dir) = output_dir {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    Error::input(dir.display().to_string(), format!("cannot create: {e}"))
+                })?;
+                clap_mangen::generate_to(Cli::command(), &dir).map_err(|e| {
+                    Error::input(dir.display().to_string(), format!("cannot write: {e}"))
+                })?;
+                return Ok(0);
+            }
+            let mut buf = Vec::new();
+            let _ = clap_mangen::Man::new(Cli::command()).render(&mut buf);
+            write_out(output.as_ref(), &String::from_utf8_lossy(&buf))?;
             Ok(0)
         }
     }
@@ -464,6 +660,99 @@ fn write_out(path: Option<&PathBuf>, text: &str) -> Result<(), Error> {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and argument says what it is for (`devaddr help X`), every command
+    /// shows an example, every value of an enumerated option is explained.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_about().is_none() {
+                missing.push(format!("command `{path}` has no about text"));
+            }
+            let example = cmd
+                .get_after_help()
+                .is_some_and(|h| h.to_string().contains("devaddr "));
+            if !example {
+                missing.push(format!("command `{path}` has no example (after_help)"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("argument `{id}` of `{path}` has no help"));
+                }
+                // Enumerated values (not a flag's true/false, not clap_complete's shells).
+                let enumerated =
+                    !matches!(arg.get_action(), clap::ArgAction::SetTrue) && id != "shell";
+                for v in arg.get_possible_values().iter().filter(|_| enumerated) {
+                    if v.get_help().is_none() {
+                        missing.push(format!(
+                            "value `{}` of `{id}` of `{path}` has no help",
+                            v.get_name()
+                        ));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "devaddr", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+        let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        for want in [
+            "plan",
+            "hotplug",
+            "capacity",
+            "check",
+            "models",
+            "schema",
+            "completions",
+            "man",
+        ] {
+            assert!(names.contains(&want), "no `{want}` command in {names:?}");
+        }
+    }
+
+    /// Commands whose output is data take `-o/--output FILE` and `--format` with `json`.
+    #[test]
+    fn data_commands_take_output_and_json() {
+        let cmd = Cli::command();
+        for name in ["plan", "hotplug", "capacity", "check", "models"] {
+            let sub = cmd.find_subcommand(name).unwrap();
+            let output = sub
+                .get_arguments()
+                .find(|a| a.get_id() == "output")
+                .unwrap_or_else(|| panic!("`{name}` has no --output"));
+            assert_eq!(output.get_short(), Some('o'), "{name}");
+            assert_eq!(output.get_long(), Some("output"), "{name}");
+            let format = sub
+                .get_arguments()
+                .find(|a| a.get_id() == "format")
+                .unwrap_or_else(|| panic!("`{name}` has no --format"));
+            assert!(
+                format
+                    .get_possible_values()
+                    .iter()
+                    .any(|v| v.get_name() == "json"),
+                "`{name} --format` has no json"
+            );
         }
     }
 }

@@ -713,13 +713,13 @@ pub(crate) fn verify_named(
                 None => w.bad(
                     Rule::FunctionZero,
                     subject,
-                    format!("bus {bus} slot {slot:#04x} uses functions without function 0"),
+                    format!("bus {bus} slot {slot} uses functions without function 0"),
                 ),
                 Some(f0) if fs.len() > 1 && f0.multifunction != Some(true) => w.bad(
                     Rule::Multifunction,
                     subject,
                     format!(
-                        "bus {bus} slot {slot:#04x} has {} functions but function 0 is not \
+                        "bus {bus} slot {slot} has {} functions but function 0 is not \
                          multifunction",
                         fs.len()
                     ),
@@ -783,7 +783,7 @@ fn check_slot(w: &mut World, a: &PciAddress, who: Who, connect: Option<ConnectFl
     };
     if a.slot < m.bus.slots[0] || a.slot > m.bus.slots[1] {
         let msg = format!(
-            "{who}: slot {:#04x} outside {} {} (slots {:#04x}-{:#04x})",
+            "{who}: slot {} outside {} {} (slots {}-{})",
             a.slot,
             c.model,
             w.id(&c.id),
@@ -1043,7 +1043,7 @@ fn check_chassis(w: &mut World) {
                      (port {}): QEMU refuses two PCIe ports with the same chassis/slot pair",
                     w.id(prev),
                     w.id(&c.id),
-                    c.port.map_or("-".to_string(), |p| format!("{p:#x}"))
+                    c.port.map_or("-".to_string(), |p| p.to_string())
                 ));
             }
         }

@@ -246,6 +246,28 @@ fn check_rejects_a_broken_plan_with_exit_1() {
     let o = devaddr(&["check", &f], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("both use"), "{}", stderr(&o));
+    // The same findings as data.
+    let o = devaddr(&["check", &f, "--format", "json"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("check JSON");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["file"], f.as_str());
+    let findings = v["findings"].as_array().unwrap();
+    let f0 = findings
+        .iter()
+        .find(|x| x["rule"] == "unique-address")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f0["subject"]["id"], "disk1", "{v}");
+    assert!(f0["message"].as_str().unwrap().contains("both use"), "{v}");
+    // A valid plan: ok, no findings, written to -o.
+    let good = tmp("good.yaml", &plan);
+    let out = tmp("check.json", "");
+    let o = devaddr(&["check", &good, "--format", "json", "-o", &out], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["findings"].as_array().map(Vec::len), Some(0));
 }
 
 #[test]
@@ -265,8 +287,33 @@ fn models_lists_and_shows() {
     ] {
         assert!(s.contains(want), "missing {want}");
     }
+    // One entry: a description for people, its data as YAML or JSON.
     let o = devaddr(&["models", "pcie-root-port"], None);
-    assert!(stdout(&o).contains("aggregate: true"));
+    let s = stdout(&o);
+    assert!(s.contains("up to 8 share one slot"), "{s}");
+    assert!(
+        s.contains("plugs into:    a slot of pcie-expander-bus and pcie-root"),
+        "{s}"
+    );
+    let o = devaddr(&["models", "pcie-root-port", "--format", "yaml"], None);
+    assert!(stdout(&o).contains("aggregate: true"), "{}", stdout(&o));
+    let o = devaddr(&["models", "q35", "--format", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["machine"]["root"], "pcie-root");
+    let s = stdout(&devaddr(&["models", "q35"], None));
+    assert!(s.contains("0000:00:1f.2 sata0"), "{s}");
+    assert!(s.contains("256 PCI bus numbers"), "{s}");
+    let s = stdout(&devaddr(&["models", "e1000"], None));
+    assert!(s.contains("conventional PCI only"), "{s}");
+    assert!(s.contains("pci-bridge"), "{s}");
+    let s = stdout(&devaddr(&["models", "qemu-xhci"], None));
+    assert!(
+        s.contains("USB controller") && s.contains("up to 15"),
+        "{s}"
+    );
+    let o = devaddr(&["models", "--format", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["kinds"].as_array().unwrap().len() > 20);
     let o = devaddr(&["models", "virtio-nett"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("did you mean"));
@@ -282,4 +329,73 @@ fn usage_errors_exit_2() {
             .code(),
         Some(2)
     );
+}
+
+#[test]
+fn completions_man_and_schema() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = devaddr(&["completions", shell], None);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+        let s = stdout(&o);
+        assert!(s.contains("devaddr") && s.contains("hotplug"), "{shell}");
+        assert!(s.contains("work-limit"), "{shell}");
+    }
+    assert_eq!(
+        devaddr(&["completions", "tcsh"], None).status.code(),
+        Some(2)
+    );
+    let o = devaddr(&["man"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with(".ie") || s.contains(".TH devaddr"), "{s}");
+    assert!(s.contains("capacity"), "{s}");
+    let dir = common::scratch("devaddr-cli-man");
+    let o = devaddr(&["man", "--output-dir", &dir.display().to_string()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for page in [
+        "devaddr.1",
+        "devaddr-plan.1",
+        "devaddr-hotplug.1",
+        "devaddr-schema.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_default();
+        assert!(text.contains(".TH"), "{page}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for doc in ["spec", "plan", "capacity"] {
+        let o = devaddr(&["schema", doc], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    }
+    // `help X` shows the purpose and an example.
+    let s = stdout(&devaddr(&["help", "capacity"], None));
+    assert!(
+        s.contains("How many more devices") && s.contains("Examples:"),
+        "{s}"
+    );
+}
+
+#[test]
+fn capacity_writes_to_output() {
+    let spec = format!("{}/examples/q35-basic.yaml", env!("CARGO_MANIFEST_DIR"));
+    let out = tmp("capacity.json", "");
+    let o = devaddr(
+        &[
+            "capacity",
+            &spec,
+            "--kind",
+            "virtio-net",
+            "--format",
+            "json",
+            "-o",
+            &out,
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v[0]["kind"], "virtio-net");
 }

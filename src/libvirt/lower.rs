@@ -392,7 +392,7 @@ mod tests {
             "{f:?}"
         );
         assert!(
-            f[1].starts_with("<rng model='virtio'> (line 5): slot 0x04 outside pcie-root-port <controller type='pci' index='1' model='pcie-root-port'> (line 4)"),
+            f[1].starts_with("<rng model='virtio'> (line 5): slot 4 outside pcie-root-port <controller type='pci' index='1' model='pcie-root-port'> (line 4)"),
             "{f:?}"
         );
     }

@@ -26,7 +26,7 @@ pub struct CapacityQuery {
 
 /// One answer: how many more devices of `kind` fit on `node` (None: not below a NUMA
 /// expander bus).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct CapacityRow {
     /// The device kind counted.

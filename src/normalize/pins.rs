@@ -284,7 +284,7 @@ pub(super) fn occupy(
         return Err(Error::input(
             at,
             format!(
-                "{who}: slot {:#04x} is outside bus {} ({}), which has slots {:#04x}-{:#04x}",
+                "{who}: slot {} is outside bus {} ({}), which has slots {}-{}",
                 a.slot, a.bus, bus.model, m.bus.slots[0], m.bus.slots[1]
             ),
         ));
@@ -527,7 +527,7 @@ pub(super) fn function_zero(spec: &Spec, buses: &[Bus], ctx: &super::Context) ->
             return Err(Error::input(
                 format!("{list}[{i}].address"),
                 format!(
-                    "{kind} `{id}` is pinned at function {} of bus {} slot {:#04x}, but nothing is at \
+                    "{kind} `{id}` is pinned at function {} of bus {} slot {}, but nothing is at \
                      function 0 of that slot; expected function 0, or another device pinned \
                      at function 0 of the slot",
                     a.function, a.bus, a.slot

@@ -8,10 +8,11 @@ pub use tunables::*;
 
 use crate::error::{Error, Result};
 use crate::topology::{Address, ControllerEntry, PlanHeader};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A planning request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Present when the input is a plan written by devaddr.
@@ -43,7 +44,7 @@ pub struct Spec {
 }
 
 /// One device wanted (spec) or placed (plan).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     /// Unique name; the plan refers to devices by id.
@@ -53,6 +54,7 @@ pub struct DeviceEntry {
     /// Guest NUMA node the device belongs to (0-based, below `policy.numa_nodes`): it is
     /// placed below that node's expander bus (QEMU pxb/pxb-pcie `numa_node`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_NUMA_NODES - 1))]
     pub numa_node: Option<u32>,
     /// Must sit in a hotpluggable slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,7 +81,9 @@ pub struct DeviceEntry {
 }
 
 /// `bus:` override of a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BusType {
     /// Conventional PCI: a slot of a conventional bus (pci-root, pci-bridge,

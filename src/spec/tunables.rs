@@ -1,9 +1,10 @@
 //! Global placement tunables (`policy:` in a spec) and presets.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Policy presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Preset {
@@ -19,7 +20,7 @@ pub enum Preset {
 }
 
 /// `prefer:` for devices that can be either conventional PCI or PCIe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Prefer {
     /// PCI Express (the default): modern virtio on a PCIe port.
@@ -29,7 +30,7 @@ pub enum Prefer {
 }
 
 /// `multifunction:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Multifunction {
@@ -42,7 +43,7 @@ pub enum Multifunction {
 }
 
 /// The `policy:` section. Every field is optional; [`Tunables::effective`] fills defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tunables {
     /// The preset whose defaults fill every field left out (`libvirt` by default).
@@ -56,6 +57,7 @@ pub struct Tunables {
     pub hotplug_reserve_per_node: Option<u32>,
     /// Guest NUMA nodes that devices may name (0..numa_nodes-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_NUMA_NODES))]
     pub numa_nodes: Option<u32>,
     /// Bus type for devices that can be either (virtio); `pcie` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +73,7 @@ pub struct Tunables {
         deserialize_with = "on_off",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "on_off_schema")]
     pub root_port_hotplug: Option<bool>,
 }
 
@@ -120,6 +123,16 @@ impl Tunables {
             hotplug_by_default: hp,
         }
     }
+}
+
+/// What [`on_off`] accepts: a boolean or one of its words (or nothing).
+fn on_off_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "oneOf": [
+            {"type": ["boolean", "null"]},
+            {"enum": ["on", "yes", "true", "off", "no", "false"]}
+        ]
+    })
 }
 
 fn on_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {

@@ -7,12 +7,13 @@ pub use address::*;
 pub use indexes::storage_device_indexes;
 
 use crate::spec::{DeviceEntry, Tunables};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `devaddr:` header of a plan: which devaddr and which policy produced it, so that later
 /// releases can reproduce it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PlanHeader {
@@ -32,7 +33,7 @@ pub struct PlanHeader {
 
 /// The search's result: `optimal`, or `feasible` with the relative gap to the best
 /// proven bound when the work limit stopped it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SolverReport {
@@ -44,7 +45,7 @@ pub struct SolverReport {
 }
 
 /// Whether optimality was proven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SolverStatus {
@@ -70,6 +71,20 @@ impl Gap {
     }
 }
 
+impl JsonSchema for Gap {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Gap".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A relative gap: a fraction from 0 to 1 (0.0125 = 1.25 %).",
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1
+        })
+    }
+}
+
 impl Serialize for Gap {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(self.0 as f64 / Self::SCALE)
@@ -90,7 +105,7 @@ impl<'de> Deserialize<'de> for Gap {
 
 /// A controller of the plan: PCI buses (index = bus number used in addresses) and
 /// USB/SATA/SCSI/IDE controllers (index per controller type).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerEntry {
     /// Unique id, shared with devices' ids; also QEMU's `id=`. PCI buses are `pci.N`
@@ -102,9 +117,11 @@ pub struct ControllerEntry {
     /// libvirt's controller `index`. For a PCI controller it is the bus it provides, the
     /// number a device's [`PciAddress::bus`] names (0 = root bus); for USB/SATA/SCSI/IDE
     /// controllers it counts per controller type and is what USB and drive addresses name.
+    #[schemars(range(max = crate::limits::MAX_BUS_NR))]
     pub index: u32,
     /// The guest NUMA node of an expander bus (QEMU `numa_node`), 0-based.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_NUMA_NODES - 1))]
     pub numa_node: Option<u32>,
     /// Whether the bus of a PCIe root or downstream port accepts hot-plugged devices
     /// (false = QEMU `hotplug=off`, libvirt `<target hotplug='off'/>`); absent for models
@@ -114,18 +131,22 @@ pub struct ControllerEntry {
     /// PCIe port chassis number (QEMU `chassis`, 0-255; devaddr uses the index); with
     /// `port` it must be unique among ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_CHASSIS))]
     pub chassis: Option<u32>,
     /// PCIe port number (QEMU `port`, 0-255): slot × 8 + function for root ports, as
     /// libvirt writes it; the slot for switch downstream ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_PCIE_PORT))]
     pub port: Option<u32>,
     /// A pci-bridge's chassis number (QEMU `chassis_nr`, 1-255; devaddr uses the index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_CHASSIS))]
     pub chassis_nr: Option<u32>,
     /// First guest bus number of an expander bus (QEMU `bus_nr`, 8-bit): the firmware
     /// numbers the buses behind it from `bus_nr + 1`. Expanders get ranges from the top
     /// down (254, 252…, as libvirt does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::limits::MAX_BUS_NR))]
     pub bus_nr: Option<u32>,
     /// USB root ports of a USB controller (QEMU `p2`/`p3` of qemu-xhci); the model's
     /// default when absent.
@@ -215,6 +236,19 @@ impl std::str::FromStr for FreeZone {
     }
 }
 
+impl JsonSchema for FreeZone {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FreeZone".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`root` (not below an expander bus) or `node<N>` (below NUMA node N's expander).",
+            "type": "string",
+            "pattern": "^(root|node(0|[1-9][0-9]*))$"
+        })
+    }
+}
+
 impl Serialize for FreeZone {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -230,7 +264,7 @@ impl<'de> Deserialize<'de> for FreeZone {
 }
 
 /// What is left for later: spare capacity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Free {
@@ -248,7 +282,7 @@ pub struct Free {
 }
 
 /// A complete plan. Also a valid [`crate::Spec`] (feed it back to replan or check).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Which devaddr and policy made the plan, and how far the search went.
