@@ -251,7 +251,7 @@ fn check_rejects_a_broken_plan_with_exit_1() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("check JSON");
     assert_eq!(v["ok"], false);
-    assert_eq!(v["file"], f.as_str());
+    assert_eq!(v["file"], &*f);
     let findings = v["findings"].as_array().unwrap();
     let f0 = findings
         .iter()
