@@ -57,22 +57,24 @@ pub fn render(cat: &Catalog, name: Option<&str>) -> Result<String> {
     if !s.is_empty() {
         return Ok(s);
     }
-    let all = cat
-        .machines
+    let machines = cat.machine_names();
+    let all = machines
         .iter()
-        .map(|m| m.name.as_str())
+        .copied()
         .chain(cat.pci.keys().map(String::as_str))
+        .chain(cat.storage.keys().map(String::as_str))
         .chain(cat.kinds.iter().map(|k| k.kind.as_str()));
-    let near = Catalog::near(name, all);
-    Err(Error::input(
-        "models",
-        format!(
-            "no machine, controller or device kind named `{name}`{}",
+    let near = crate::catalog::did_you_mean(name, all);
+    Err(Error::Input {
+        location: crate::Location::default(),
+        code: crate::Code::UnknownName,
+        message: format!(
+            "no machine, controller model or device kind named `{name}`{}",
             if near.is_empty() {
-                String::new()
+                "; run `devaddr models` for the list"
             } else {
-                format!("; did you mean {}?", near.join(", "))
+                &near
             }
         ),
-    ))
+    })
 }
