@@ -194,6 +194,8 @@ pub(crate) fn from_str_all<T: DeserializeOwned>(
     text: &str,
     more: impl FnOnce(&serde_yaml::Value) -> Vec<Error>,
 ) -> Result<T, Error> {
+    // Refused for its shape (too deep, two documents): nothing more is parsed.
+    check_shape(text)?;
     let first = match from_str::<T>(text) {
         Ok(v) => return Ok(v),
         Err(e) => e,
