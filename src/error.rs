@@ -141,7 +141,7 @@ pub enum Error {
     #[error("{}{message}", location_prefix(.location))]
     Input {
         /// Where the problem is (file, path, line), as far as known.
-        location: Location,
+        location: Box<Location>,
         /// What is wrong and what was expected.
         message: String,
         /// What kind of bad input it is.
@@ -182,7 +182,7 @@ impl Error {
     /// A bad-input error at a YAML path.
     pub fn input(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input {
-            location: Location::path(path),
+            location: Box::new(Location::path(path)),
             message: message.into(),
             code: Code::Invalid,
         }
@@ -260,11 +260,11 @@ impl Error {
             format!("devices[{i}].{field}")
         };
         Error::Input {
-            location: Location {
+            location: Box::new(Location {
                 path: Some(path),
                 device: Some(i),
                 ..Default::default()
-            },
+            }),
             message: message.into(),
             code: Code::Invalid,
         }

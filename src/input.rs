@@ -8,11 +8,11 @@ use std::io::Read;
 
 fn bad(file: &str, line: Option<usize>, message: String, code: Code) -> Error {
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             file: Some(file.to_string()),
             line,
             ..Default::default()
-        },
+        }),
         message,
         code,
     }

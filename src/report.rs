@@ -119,7 +119,7 @@ impl Problem {
                 message,
                 code,
             } => vec![Problem {
-                location: location.clone(),
+                location: (**location).clone(),
                 text: e.to_string(),
                 ..Problem::new(ProblemKind::Input, code.as_str(), message.clone())
             }],

@@ -15,10 +15,10 @@ fn at_line(line: usize, message: String) -> Error {
         Code::Syntax
     };
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             line: Some(line),
             ..Default::default()
-        },
+        }),
         message,
         code,
     }
@@ -517,12 +517,12 @@ fn convert(e: serde_path_to_error::Error<serde_yaml::Error>) -> Error {
     let path = (!path.is_empty() && path != ".").then_some(path);
     let (code, message) = translate(path.as_deref().unwrap_or(""), &shorten_quoted(&message));
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             path,
             line: loc.as_ref().map(|l| l.line()),
             column: loc.as_ref().map(|l| l.column()),
             ..Default::default()
-        },
+        }),
         message,
         code,
     }

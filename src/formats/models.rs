@@ -66,7 +66,7 @@ pub fn render(cat: &Catalog, name: Option<&str>) -> Result<String> {
         .chain(cat.kinds.iter().map(|k| k.kind.as_str()));
     let near = crate::catalog::did_you_mean(name, all);
     Err(Error::Input {
-        location: crate::Location::default(),
+        location: Box::new(crate::Location::default()),
         code: crate::Code::UnknownName,
         message: format!(
             "no machine, controller model or device kind named `{name}`{}",

@@ -79,13 +79,13 @@ pub(crate) fn fail(file: &str, line: usize, path: &str, message: String) -> Erro
     // `<controller type='usb' index='1'>` is an element; `XML` or a YAML-like path is not.
     let element = path.starts_with('<');
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             file: Some(file.to_string()),
             path: (!element).then(|| path.to_string()),
             element: element.then(|| path.to_string()),
             line: (line > 0).then_some(line),
             ..Default::default()
-        },
+        }),
         code: if path == "XML" {
             crate::Code::Syntax
         } else {

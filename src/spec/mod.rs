@@ -160,10 +160,10 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
     Error::collect(errors.collect()).map_err(|e| e.in_source(file, text))?;
     if devices.is_empty() {
         return Err(Error::Input {
-            location: crate::error::Location {
+            location: Box::new(crate::error::Location {
                 file: Some(file.into()),
                 ..Default::default()
-            },
+            }),
             message: "no devices to add; expected a list of devices".into(),
             code: crate::Code::MissingField,
         });

@@ -291,7 +291,7 @@ fn not_a_plan(e: crate::Error, text: &str) -> crate::Error {
     use crate::error::{Code, Error};
     match crate::yaml::from_str::<crate::Spec>(text) {
         Ok(spec) if spec.devaddr.is_none() => Error::Input {
-            location: crate::Location::default(),
+            location: Box::new(crate::Location::default()),
             message: "this is a spec, not a plan: plan it first with `devaddr plan` and pass \
                       the plan it writes"
                 .into(),
