@@ -1,24 +1,104 @@
 //! Errors returned by the library. Each maps to a CLI exit code: bad input is 2,
-//! an infeasible request (or a failed check) is 1.
+//! an infeasible request (or a failed check) is 1. [`Error::report`] turns any of them
+//! into a [`Report`](crate::report::Report) for machines (`--error-format json`).
 
 use crate::explanation::{Binding, Explanation};
 use crate::verify::Finding;
+use serde::Serialize;
 use std::fmt;
 
-/// Where in the input a problem was found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Where in the input a problem was found. Serializes with the fields that are known
+/// (`file`, `path`, `line`, `column`, `element`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Location {
-    /// File name (or `-` for standard input), when known.
+    /// File name (`<stdin>` for standard input), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// YAML/JSON path such as `devices[3].numa_node`, or an XML element.
+    /// YAML/JSON path such as `devices[3].numa_node` (or a command-line option such as
+    /// `--kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// 1-based line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     /// 1-based column of that line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// The XML element of a libvirt domain the problem is in (`<controller type='usb'
+    /// index='1'>`), when the input is XML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub element: Option<String>,
     /// The spec device (by position in `devices`) the problem concerns, when it concerns
     /// one: lifecycle commands use it to name the device (never the path text).
+    #[serde(skip)]
     pub device: Option<usize>,
+}
+
+/// A stable name for what kind of bad input an [`Error::Input`] reports (serialized
+/// kebab-case: `unknown-name`, `missing-field`…). Match on it rather than on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Code {
+    /// Not well-formed YAML, JSON or XML.
+    Syntax,
+    /// A field the document does not have (`colour:` on a device).
+    UnknownField,
+    /// A required field is missing (`kind:` of a device).
+    MissingField,
+    /// A value of the wrong type (a string where a number goes, a number where an
+    /// address goes).
+    WrongType,
+    /// A value outside the listed ones (`multifunction: sometimes`).
+    UnknownValue,
+    /// A name the catalog does not know: a device kind, machine type or controller
+    /// model.
+    UnknownName,
+    /// A number out of its range (NUMA node, slot, controller index…).
+    OutOfRange,
+    /// An id (or address) given twice.
+    Duplicate,
+    /// A spec where a plan is expected (plan it first with `devaddr plan`).
+    NotAPlan,
+    /// A document of another kind than the command takes (XML that is not a domain).
+    WrongDocument,
+    /// The input cannot be read (missing file, permissions).
+    Unreadable,
+    /// The input is not UTF-8 text.
+    Encoding,
+    /// The input is larger or nests deeper than devaddr's limits.
+    TooLarge,
+    /// Any other bad input: the message says what and what was expected.
+    #[default]
+    Invalid,
+}
+
+impl Code {
+    /// The serialized name (`unknown-name`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Syntax => "syntax",
+            Code::UnknownField => "unknown-field",
+            Code::MissingField => "missing-field",
+            Code::WrongType => "wrong-type",
+            Code::UnknownValue => "unknown-value",
+            Code::UnknownName => "unknown-name",
+            Code::OutOfRange => "out-of-range",
+            Code::Duplicate => "duplicate",
+            Code::NotAPlan => "not-a-plan",
+            Code::WrongDocument => "wrong-document",
+            Code::Unreadable => "unreadable",
+            Code::Encoding => "encoding",
+            Code::TooLarge => "too-large",
+            Code::Invalid => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Location {
@@ -46,6 +126,9 @@ impl fmt::Display for Location {
         if let Some(path) = &self.path {
             parts.push(path.clone());
         }
+        if let Some(element) = &self.element {
+            parts.push(element.clone());
+        }
         write!(f, "{}", parts.join(": "))
     }
 }
@@ -58,9 +141,18 @@ pub enum Error {
     #[error("{}{message}", location_prefix(.location))]
     Input {
         /// Where the problem is (file, path, line), as far as known.
-        location: Location,
+        location: Box<Location>,
         /// What is wrong and what was expected.
         message: String,
+        /// What kind of bad input it is.
+        code: Code,
+    },
+    /// Several independent problems with the input, in document order (each an
+    /// [`Error::Input`]): a spec with three unknown device kinds reports all three.
+    #[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several {
+        /// The problems, at least two.
+        errors: Vec<Error>,
     },
     /// The input is well formed but no topology satisfies it.
     #[error("infeasible: {explanation}")]
@@ -90,9 +182,57 @@ impl Error {
     /// A bad-input error at a YAML path.
     pub fn input(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input {
-            location: Location::path(path),
+            location: Box::new(Location::path(path)),
             message: message.into(),
+            code: Code::Invalid,
         }
+    }
+
+    /// The same error with another [`Code`] (bad input only).
+    pub fn with_code(mut self, new: Code) -> Self {
+        if let Error::Input { code, .. } = &mut self {
+            *code = new;
+        }
+        self
+    }
+
+    /// The [`Code`] of a bad-input error (None for other errors and for [`Error::Several`]).
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Error::Input { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Ok when `errors` is empty, the error itself when there is one, else
+    /// [`Error::Several`] holding them all (nested ones flattened).
+    pub fn collect(errors: Vec<Error>) -> Result<()> {
+        let mut flat: Vec<Error> = Vec::new();
+        for e in errors {
+            match e {
+                Error::Several { errors } => flat.extend(errors),
+                e => flat.push(e),
+            }
+        }
+        match flat.len() {
+            0 => Ok(()),
+            1 => Err(flat.pop().unwrap_or_else(|| unreachable!())),
+            _ => Err(Error::Several { errors: flat }),
+        }
+    }
+
+    /// Every single problem: the error itself, or each of [`Error::Several`].
+    pub fn errors(&self) -> Vec<&Error> {
+        match self {
+            Error::Several { errors } => errors.iter().collect(),
+            e => vec![e],
+        }
+    }
+
+    /// The error as data for machines (`--error-format json`): see
+    /// [`Report`](crate::report::Report).
+    pub fn report(&self) -> crate::report::Report {
+        crate::report::Report::from_error(self)
     }
 
     /// An infeasible request whose binding requirement is of kind `binding`.
@@ -120,12 +260,13 @@ impl Error {
             format!("devices[{i}].{field}")
         };
         Error::Input {
-            location: Location {
+            location: Box::new(Location {
                 path: Some(path),
                 device: Some(i),
                 ..Default::default()
-            },
+            }),
             message: message.into(),
+            code: Code::Invalid,
         }
     }
 
@@ -141,14 +282,60 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } => 2,
+            Error::Several { errors } => errors.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Infeasible { .. } | Error::Check { .. } => 1,
         }
     }
 
     /// Attach a file name to an input error.
-    pub fn in_file(mut self, file: &str) -> Self {
-        if let Error::Input { location, .. } = &mut self {
-            location.file = Some(file.to_string());
+    pub fn in_file(self, file: &str) -> Self {
+        self.in_file_by(|_| file.to_string())
+    }
+
+    /// Attach the file name, and where an input error has a YAML path but no line, the
+    /// line and column of that path in `text` (the file's YAML or JSON content).
+    pub fn in_source(self, file: &str, text: &str) -> Self {
+        let mut e = self.in_file(file);
+        let locate = |location: &mut Location| {
+            if location.line.is_none() {
+                if let Some((line, column)) = location
+                    .path
+                    .as_deref()
+                    .and_then(|p| crate::yaml::locate(text, p))
+                {
+                    location.line = Some(line);
+                    location.column = Some(column);
+                }
+            }
+        };
+        match &mut e {
+            Error::Input { location, .. } => locate(location),
+            Error::Several { errors } => {
+                // Each is a parse of the text: the first few are located.
+                for e in errors.iter_mut().take(20) {
+                    if let Error::Input { location, .. } = e {
+                        locate(location);
+                    }
+                }
+            }
+            _ => {}
+        }
+        e
+    }
+
+    /// Attach to each input error the file `file_of` names for its location (an error
+    /// about `add[0]` belongs to the `--add` file, the rest to the plan).
+    pub fn in_file_by(mut self, file_of: impl Fn(&Location) -> String) -> Self {
+        match &mut self {
+            Error::Input { location, .. } => location.file = Some(file_of(location)),
+            Error::Several { errors } => {
+                for e in errors.iter_mut() {
+                    if let Error::Input { location, .. } = e {
+                        location.file = Some(file_of(location));
+                    }
+                }
+            }
+            _ => {}
         }
         self
     }

@@ -2,18 +2,28 @@
 //! ([`crate::limits::MAX_INPUT_BYTES`]) and valid UTF-8, with the byte offset and line
 //! of the first invalid byte when it is not.
 
-use crate::error::{Error, Location};
+use crate::error::{Code, Error, Location};
 use crate::limits::MAX_INPUT_BYTES;
 use std::io::Read;
 
-fn bad(file: &str, line: Option<usize>, message: String) -> Error {
+fn bad(file: &str, line: Option<usize>, message: String, code: Code) -> Error {
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             file: Some(file.to_string()),
             line,
             ..Default::default()
-        },
+        }),
         message,
+        code,
+    }
+}
+
+/// How an input path is named in messages: `-` is `<stdin>`.
+pub fn display_name(path: &str) -> &str {
+    if path == "-" {
+        "<stdin>"
+    } else {
+        path
     }
 }
 
@@ -50,12 +60,13 @@ pub fn detect(text: &str, file: &str, expected: &str) -> Result<Kind, Error> {
         file,
         None,
         format!("found {found}; expected {expected}"),
+        Code::WrongDocument,
     ))
 }
 
 /// Read `path` (`-` is standard input) as text.
 pub fn read(path: &str) -> Result<String, Error> {
-    let name = if path == "-" { "<stdin>" } else { path };
+    let name = display_name(path);
     let mut bytes = Vec::new();
     let limit = MAX_INPUT_BYTES as u64 + 1;
     let r = if path == "-" {
@@ -63,7 +74,7 @@ pub fn read(path: &str) -> Result<String, Error> {
     } else {
         std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
     };
-    r.map_err(|e| bad(name, None, format!("cannot read: {e}")))?;
+    r.map_err(|e| bad(name, None, format!("cannot read: {e}"), Code::Unreadable))?;
     from_bytes(&bytes, name)
 }
 
@@ -85,6 +96,7 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<String, Error> {
                  that size",
                 MAX_INPUT_BYTES >> 20
             ),
+            Code::TooLarge,
         ));
     }
     match std::str::from_utf8(bytes) {
@@ -99,6 +111,7 @@ pub fn from_bytes(bytes: &[u8], file: &str) -> Result<String, Error> {
                     "invalid UTF-8 at byte offset {at} (byte {:#04x}); expected UTF-8 text",
                     bytes[at]
                 ),
+                Code::Encoding,
             ))
         }
     }

@@ -72,6 +72,7 @@ mod lifecycle;
 pub mod limits;
 mod normalize;
 mod order;
+pub mod report;
 pub mod schema;
 mod solve;
 pub mod spec;
@@ -83,7 +84,7 @@ mod yaml;
 
 pub use backend::{Backend, MicroLp, WorkLimit};
 pub use catalog::Catalog;
-pub use error::{Error, Location, Result};
+pub use error::{Code, Error, Location, Result};
 pub use explanation::{Binding, Explanation};
 pub use lifecycle::{
     capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,

@@ -1,9 +1,12 @@
 //! The `devaddr` command line: parse arguments, call the library, print. Exit codes:
-//! 0 ok, 1 infeasible or check findings, 2 bad input or usage.
+//! 0 ok, 1 infeasible or check findings, 2 bad input or usage. Errors go to stderr as
+//! `error: …` lines, or with `--error-format json` as one JSON report
+//! ([`devaddr::report::Report`]).
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use devaddr::formats::{self, Format};
 use devaddr::input::Kind;
+use devaddr::report::Report;
 use devaddr::{Catalog, Error, Spec};
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,6 +35,10 @@ struct Cli {
     /// feasible, gap}`; with none found the command exits 1 and says so.
     #[arg(long, global = true, value_name = "UNITS", default_value_t = devaddr::WorkLimit::DEFAULT.0)]
     work_limit: u64,
+    /// How errors are written on stderr: `text` (`error: …` lines) or `json` (one line:
+    /// `{"errors": [{"kind", "code", "location", "message", …}]}`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    error_format: ErrorFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -266,6 +273,12 @@ enum InFormat {
     Libvirt,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum ErrorFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum PresetArg {
     /// libvirt's conventions: one PCIe endpoint per root port, no reserve.
@@ -279,24 +292,100 @@ enum PresetArg {
 }
 
 fn main() -> ExitCode {
+    // Known before the arguments are parsed, so that usage errors follow it too.
+    let json = json_errors_requested(std::env::args());
+    if json {
+        std::panic::set_hook(Box::new(|info| {
+            let report = Report::internal("panic", format!("devaddr panicked: {info}"));
+            eprint!("{}", report.to_json());
+        }));
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(0);
+            }
+            if json {
+                eprint!("{}", usage_report(&e).to_json());
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(2);
         }
     };
-    match run(cli) {
+    let format = cli.error_format;
+    match run(cli, format) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("devaddr: {e}");
+            let report = e.report();
+            if format == ErrorFormat::Json {
+                eprint!("{}", report.to_json());
+            } else {
+                eprint!("{}", report.to_text());
+            }
             ExitCode::from(e.exit_code() as u8)
         }
     }
 }
 
+/// Whether the command line asks for JSON errors (read before clap, which may fail).
+fn json_errors_requested(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--error-format=json"
+            || (a == "--error-format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
+}
+
+/// A clap usage error as a report: a code for its kind, its first sentence (and tips),
+/// and the argument it concerns.
+fn usage_report(e: &clap::Error) -> Report {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let code = match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::InvalidUtf8 => {
+            "invalid-value"
+        }
+        ErrorKind::UnknownArgument => "unknown-argument",
+        ErrorKind::InvalidSubcommand => "unknown-command",
+        ErrorKind::MissingRequiredArgument => "missing-argument",
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "missing-command"
+        }
+        ErrorKind::ArgumentConflict => "conflicting-arguments",
+        ErrorKind::TooManyValues | ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
+            "wrong-number-of-values"
+        }
+        _ => "usage",
+    };
+    let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is required; run `devaddr --help` for the list".to_string()
+    } else {
+        let text = e.render().to_string();
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        let head = text.split("\n\nUsage:").next().unwrap_or(text);
+        head.split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let argument = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.split_whitespace().next().map(str::to_string),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    Report::usage(code, message, argument)
+}
+
 fn read_input(path: &str) -> Result<String, Error> {
     devaddr::input::read(path)
+}
+
+/// How an input path is named in messages (`<stdin>` for `-`).
+fn shown(path: &str) -> &str {
+    devaddr::input::display_name(path)
 }
 
 /// A plan whose search stopped at the work limit is valid and verified, but not proven
@@ -307,7 +396,7 @@ fn warn_if_unproven(plan: &devaddr::Plan, limit: devaddr::WorkLimit) {
         if r.status == SolverStatus::Feasible {
             let gap = r.gap.map_or(0.0, |g| g.0 as f64 / 100.0);
             eprintln!(
-                "devaddr: warning: the search reached its work limit ({}) before proving this \
+                "warning: the search reached its work limit ({}) before proving this \
                  plan the best (gap {gap:.2} %); it is valid and verified. Raise --work-limit \
                  for a proof.",
                 limit.0
@@ -316,7 +405,7 @@ fn warn_if_unproven(plan: &devaddr::Plan, limit: devaddr::WorkLimit) {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, Error> {
+fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
     let owned;
     let work_limit = devaddr::WorkLimit(cli.work_limit);
     let catalog: &Catalog = match &cli.models {
@@ -338,11 +427,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             allow_moves,
         } => {
             let text = read_input(&spec)?;
-            let name = if spec == "-" {
-                "<stdin>"
-            } else {
-                spec.as_str()
-            };
+            let name = shown(&spec);
             let xml = match input_format {
                 Some(f) => f == InFormat::Libvirt,
                 None => {
@@ -400,14 +485,15 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 .with_catalog(catalog)
                 .with_work_limit(work_limit);
             let plan = match &previous {
-                None => devaddr::plan_with(&s, opts).map_err(|e| e.in_file(&spec))?,
+                None => devaddr::plan_with(&s, opts).map_err(|e| e.in_source(name, &text))?,
                 Some(prev) => {
                     let text = read_input(prev)?;
-                    let before = devaddr::Plan::parse(&text, prev)?;
+                    let before = devaddr::Plan::parse(&text, shown(prev))?;
                     let r = devaddr::replan_with(&s, &before, allow_moves, opts).map_err(|e| {
-                        let about_previous = matches!(&e, Error::Input { location, .. }
-                            if location.path.as_deref() == Some("previous plan"));
-                        e.in_file(if about_previous { prev } else { &spec })
+                        e.in_file_by(|location| {
+                            let about_previous = location.path.as_deref() == Some("previous plan");
+                            shown(if about_previous { prev } else { &spec }).to_string()
+                        })
                     })?;
                     for m in &r.moves {
                         eprintln!(
@@ -446,6 +532,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
         } => {
             let plan_text = read_input(&plan)?;
             let add_text = read_input(&add)?;
+            let (plan, add) = (shown(&plan).to_string(), shown(&add).to_string());
             let opts = devaddr::Options::default()
                 .with_catalog(catalog)
                 .with_work_limit(work_limit);
@@ -496,9 +583,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let devices = devaddr::spec::parse_devices(&add_text, &add)?;
             // Errors about the devices to add name that file, the rest the plan.
             let h = devaddr::hotplug_with(&before, &devices, opts).map_err(|e| {
-                let about_add = matches!(&e, Error::Input { location, .. }
-                    if location.path.as_deref().is_some_and(|p| p.starts_with("add[")));
-                e.in_file(if about_add { &add } else { &plan })
+                e.in_file_by(|location| {
+                    let about_add = location
+                        .path
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with("add["));
+                    if about_add { &add } else { &plan }.clone()
+                })
             })?;
             let text = match format {
                 HotplugFormat::Yaml => h.plan.to_yaml(),
@@ -527,16 +618,17 @@ fn run(cli: Cli) -> Result<u8, Error> {
             output,
         } => {
             let text = read_input(&input)?;
+            let input = shown(&input);
             let q = devaddr::CapacityQuery::new(kinds, node);
             let opts = devaddr::Options::default()
                 .with_catalog(catalog)
                 .with_work_limit(work_limit);
             let what = "a spec, a plan or a libvirt <domain>";
-            let rows = if devaddr::input::detect(&text, &input, what)? == Kind::Domain {
-                devaddr::libvirt::capacity_domain_with(&text, &input, &q, opts)?
+            let rows = if devaddr::input::detect(&text, input, what)? == Kind::Domain {
+                devaddr::libvirt::capacity_domain_with(&text, input, &q, opts)?
             } else {
-                let s = Spec::parse(&text, &input)?;
-                devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_file(&input))?
+                let s = Spec::parse(&text, input)?;
+                devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_source(input, &text))?
             };
             let text = match format {
                 CapacityFormat::Json => {
@@ -555,38 +647,35 @@ fn run(cli: Cli) -> Result<u8, Error> {
             output,
         } => {
             let text = read_input(&plan)?;
+            let plan = shown(&plan);
             let what = "a plan, a fully addressed spec or a libvirt <domain>";
-            let findings = if devaddr::input::detect(&text, &plan, what)? == Kind::Domain {
+            let findings = if devaddr::input::detect(&text, plan, what)? == Kind::Domain {
                 let engine = devaddr::Options::default()
                     .with_catalog(catalog)
                     .with_work_limit(work_limit);
-                devaddr::libvirt::check_domain_with(&text, &plan, engine)?
+                devaddr::libvirt::check_domain_with(&text, plan, engine)?
             } else {
-                let s = Spec::parse(&text, &plan)?;
-                devaddr::check_with(&s, catalog).map_err(|e| e.in_file(&plan))?
+                let s = Spec::parse(&text, plan)?;
+                devaddr::check_with(&s, catalog).map_err(|e| e.in_source(plan, &text))?
             };
-            let name = if plan == "-" { "<stdin>" } else { &plan };
             match format {
                 CheckFormat::Json => {
                     let doc = serde_json::json!({
-                        "file": name,
+                        "file": plan,
                         "ok": findings.is_empty(),
                         "findings": findings,
                     });
                     let mut t = serde_json::to_string_pretty(&doc).unwrap_or_default();
                     t.push('\n');
                     write_out(output.as_ref(), &t)?;
+                    Ok(if findings.is_empty() { 0 } else { 1 })
                 }
                 CheckFormat::Text if findings.is_empty() => {
                     write_out(output.as_ref(), &format!("{plan}: ok\n"))?;
+                    Ok(0)
                 }
-                CheckFormat::Text => {
-                    for f in &findings {
-                        eprintln!("{plan}: {f}");
-                    }
-                }
+                CheckFormat::Text => Ok(report_findings(plan, &findings, error_format)),
             }
-            Ok(if findings.is_empty() { 0 } else { 1 })
         }
         Cmd::Models {
             name,
@@ -640,6 +729,24 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
     }
+}
+
+/// `FILE: ok` on stdout (exit 0), or the findings on stderr (exit 1): one `FILE: finding`
+/// line each, or a JSON report of kind `check`.
+fn report_findings(file: &str, findings: &[devaddr::Finding], format: ErrorFormat) -> u8 {
+    if findings.is_empty() {
+        println!("{file}: ok");
+        return 0;
+    }
+    let report = Report::from_findings(file, findings);
+    if format == ErrorFormat::Json {
+        eprint!("{}", report.to_json());
+    } else {
+        for f in findings {
+            eprintln!("{file}: {f}");
+        }
+    }
+    1
 }
 
 /// Write each `(id, text)` to DIR/ID.xml.

@@ -576,7 +576,7 @@ pub(crate) fn verify_named(
                 let conventional = w.buses.get(&a.bus).filter(|(_, m)| !m.bus.express);
                 if let (true, Some(&(c, _))) = (pcie_only, conventional) {
                     let msg = format!(
-                        "{who}: {} is a PCIe-only device kind (models/devices.yaml: pci: pcie) \
+                        "{who}: {} is a PCIe-only device kind \
                          and cannot sit behind conventional PCI bus {} ({} {})",
                         d.kind,
                         a.bus,

@@ -1,18 +1,26 @@
 //! The one place that touches the YAML library, so it can be swapped (serde_norway is a
 //! drop-in replacement for serde_yaml) in one line.
 
-use crate::error::{Error, Location};
+use crate::error::{Code, Error, Location};
 use crate::limits::MAX_YAML_DEPTH;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 fn at_line(line: usize, message: String) -> Error {
+    let code = if message.contains("nested more than") {
+        Code::TooLarge
+    } else if message.starts_with("empty input") {
+        Code::Invalid
+    } else {
+        Code::Syntax
+    };
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             line: Some(line),
             ..Default::default()
-        },
+        }),
         message,
+        code,
     }
 }
 
@@ -171,38 +179,575 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
     (best, best_line)
 }
 
-/// Parse YAML (JSON is valid YAML) into `T`; errors carry the YAML path, line and column.
+/// Parse YAML (JSON is valid YAML) into `T`; errors carry the YAML path, line and column,
+/// in the user's words (see [`translate`]).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     check_shape(text)?;
     let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let loc = inner.location();
-        let mut message = inner.to_string();
-        // serde_yaml appends " at line L column C"; the location is reported separately.
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
+    serde_path_to_error::deserialize(de).map_err(convert)
+}
+
+/// [`from_str`], and when it fails, the errors of the other entries of the document's
+/// lists as well (`more` finds them in the parsed document, with [`entry_errors`]): every
+/// independent problem at once, in document order.
+pub(crate) fn from_str_all<T: DeserializeOwned>(
+    text: &str,
+    more: impl FnOnce(&serde_yaml::Value) -> Vec<Error>,
+) -> Result<T, Error> {
+    // Refused for its shape (too deep, two documents): nothing more is parsed.
+    check_shape(text)?;
+    let first = match from_str::<T>(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if first.code() == Some(Code::Syntax) || text.len() > PROBE_BUDGET {
+        return Err(first);
+    }
+    let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Err(first);
+    };
+    let mut all = vec![first];
+    for e in more(&value) {
+        let same = |a: &Error| match (a, &e) {
+            (Error::Input { location: l, .. }, Error::Input { location: m, .. }) => {
+                l.path == m.path && l.line == m.line && l.column == m.column
+            }
+            _ => false,
+        };
+        if !all.iter().any(same) {
+            all.push(e);
         }
-        // serde_yaml may prefix the message with the path again ("devices[0]: ...").
-        if let Some((head, rest)) = message.split_once(": ") {
-            if !head.contains(' ') && !head.is_empty() {
-                message = rest.to_string();
+    }
+    all.sort_by_key(|e| match e {
+        Error::Input { location, .. } => (location.line.unwrap_or(usize::MAX), location.column),
+        _ => (usize::MAX, None),
+    });
+    match Error::collect(all) {
+        Err(e) => Err(e),
+        Ok(()) => unreachable!("at least the first error"),
+    }
+}
+
+/// How much text the search for further errors parses in all (each entry that fails
+/// is parsed again from the text for its line and column).
+const PROBE_BUDGET: usize = 4 << 20;
+
+/// The most entries reported at once.
+const MAX_REPORTED: usize = 20;
+
+/// The errors of the entries of the list at `field` of `value` (the document itself when
+/// `field` is None), each parsed on its own as an `E`: which ones fail is judged on the
+/// parsed value, their location by parsing the text again with only that entry read.
+pub(crate) fn entry_errors<E: DeserializeOwned>(
+    text: &str,
+    field: Option<&'static str>,
+    value: &serde_yaml::Value,
+) -> Vec<Error> {
+    let list = match field {
+        Some(f) => value.get(f),
+        None => Some(value),
+    };
+    let Some(list) = list.and_then(serde_yaml::Value::as_sequence) else {
+        return Vec::new();
+    };
+    let probes = (PROBE_BUDGET / text.len().max(1)).min(MAX_REPORTED);
+    list.iter()
+        .enumerate()
+        .filter(|(_, v)| serde_yaml::from_value::<E>((*v).clone()).is_err())
+        .take(probes)
+        .filter_map(|(i, _)| probe::<E>(text, field, i))
+        .collect()
+}
+
+/// Parse `text` reading only entry `index` of the list at `field` (as an `E`), skipping
+/// everything else: the error of that entry, with its line and column.
+fn probe<E: DeserializeOwned>(
+    text: &str,
+    field: Option<&'static str>,
+    index: usize,
+) -> Option<Error> {
+    use serde::de::DeserializeSeed;
+    let de = serde_yaml::Deserializer::from_str(text);
+    let mut track = serde_path_to_error::Track::new();
+    let seed = probe::Probe::<E>::new(field, index);
+    match seed.deserialize(serde_path_to_error::Deserializer::new(de, &mut track)) {
+        Ok(()) => None,
+        Err(e) => {
+            let e = convert(serde_path_to_error::Error::new(track.path(), e));
+            // Only an error inside the entry counts (the rest was skipped).
+            let prefix = match field {
+                Some(f) => format!("{f}[{index}]"),
+                None => format!("[{index}]"),
+            };
+            match &e {
+                Error::Input { location, .. }
+                    if location
+                        .path
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with(&prefix)) =>
+                {
+                    Some(e)
+                }
+                _ => None,
             }
         }
-        let path = path.trim_end_matches(".?").to_string();
-        let message = shorten_quoted(&message);
-        Error::Input {
-            location: Location {
-                file: None,
-                path: (!path.is_empty() && path != ".").then_some(path),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
-                device: None,
-            },
-            message,
+    }
+}
+
+mod probe {
+    use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    /// Reads one entry of one list of a document as an `E` and skips the rest.
+    pub(super) struct Probe<E> {
+        field: Option<&'static str>,
+        index: usize,
+        entry: PhantomData<E>,
+    }
+
+    impl<E> Probe<E> {
+        pub(super) fn new(field: Option<&'static str>, index: usize) -> Self {
+            Probe {
+                field,
+                index,
+                entry: PhantomData,
+            }
         }
-    })
+    }
+
+    impl<'de, E: DeserializeOwned> DeserializeSeed<'de> for Probe<E> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            match self.field {
+                Some(_) => d.deserialize_map(self),
+                None => d.deserialize_seq(Entries::<E>(self.index, PhantomData)),
+            }
+        }
+    }
+
+    impl<'de, E: DeserializeOwned> Visitor<'de> for Probe<E> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if Some(key.as_str()) == self.field {
+                    map.next_value_seed(Entries::<E>(self.index, PhantomData))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// A list whose entry `.0` is read as an `E`, the others skipped.
+    struct Entries<E>(usize, PhantomData<E>);
+
+    impl<'de, E: DeserializeOwned> DeserializeSeed<'de> for Entries<E> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, E: DeserializeOwned> Visitor<'de> for Entries<E> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            loop {
+                let more = if i == self.0 {
+                    seq.next_element::<E>()?.is_some()
+                } else {
+                    seq.next_element::<IgnoredAny>()?.is_some()
+                };
+                if !more {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The line and column of the value at YAML path `path` (`devices[3].kind`, `[0].id`)
+/// in `text`, when it is there: the text is read again, skipping everything off the
+/// path, and the value at its end is refused, which gives its position.
+pub(crate) fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    use serde::de::DeserializeSeed;
+    let segments = locate::segments(path)?;
+    if text.len() > PROBE_BUDGET || check_shape(text).is_err() {
+        return None;
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    match (locate::Seek(&segments)).deserialize(de) {
+        Err(e) if e.to_string().contains(locate::FOUND) => {
+            e.location().map(|l| (l.line(), l.column()))
+        }
+        _ => None,
+    }
+}
+
+mod locate {
+    use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// The message of the error raised at the value sought.
+    pub(super) const FOUND: &str = "devaddr-locate-found";
+
+    pub(super) enum Segment {
+        Key(String),
+        Index(usize),
+    }
+
+    /// `devices[3].kind` as keys and indexes (None for what is no YAML path).
+    pub(super) fn segments(path: &str) -> Option<Vec<Segment>> {
+        let mut out = Vec::new();
+        for part in path.split('.') {
+            let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+            if !key.is_empty() {
+                if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return None;
+                }
+                out.push(Segment::Key(key.to_string()));
+            }
+            while !rest.is_empty() {
+                let (n, tail) = rest.split_once(']')?;
+                out.push(Segment::Index(n.parse().ok()?));
+                rest = tail.strip_prefix('[').unwrap_or(tail);
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    pub(super) struct Seek<'a>(pub(super) &'a [Segment]);
+
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("anything")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let Some((Segment::Key(want), rest)) = self.0.split_first() else {
+                return Err(A::Error::custom(FOUND));
+            };
+            while let Some(key) = map.next_key::<serde_yaml::Value>()? {
+                if key.as_str() == Some(want.as_str()) {
+                    return map.next_value_seed(Seek(rest));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Err(A::Error::custom("not found"))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let Some((Segment::Index(want), rest)) = self.0.split_first() else {
+                return Err(A::Error::custom(FOUND));
+            };
+            for _ in 0..*want {
+                if seq.next_element::<IgnoredAny>()?.is_none() {
+                    return Err(A::Error::custom("not found"));
+                }
+            }
+            seq.next_element_seed(Seek(rest))?;
+            Err(A::Error::custom("not found"))
+        }
+        fn visit_bool<E: Error>(self, _: bool) -> Result<(), E> {
+            self.leaf()
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<(), E> {
+            self.leaf()
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<(), E> {
+            self.leaf()
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<(), E> {
+            self.leaf()
+        }
+        fn visit_str<E: Error>(self, _: &str) -> Result<(), E> {
+            self.leaf()
+        }
+        fn visit_unit<E: Error>(self) -> Result<(), E> {
+            self.leaf()
+        }
+        fn visit_none<E: Error>(self) -> Result<(), E> {
+            self.leaf()
+        }
+    }
+
+    impl Seek<'_> {
+        fn leaf<E: Error>(self) -> Result<(), E> {
+            Err(E::custom(if self.0.is_empty() {
+                FOUND
+            } else {
+                "not found"
+            }))
+        }
+    }
+}
+
+/// A serde_yaml error (with its path) as a bad-input error in the user's words.
+fn convert(e: serde_path_to_error::Error<serde_yaml::Error>) -> Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let loc = inner.location();
+    let mut message = inner.to_string();
+    // serde_yaml appends " at line L column C"; the location is reported separately.
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    // serde_yaml may prefix the message with the path again ("devices[0]: ...").
+    if let Some((head, rest)) = message.split_once(": ") {
+        if !head.contains(' ') && !head.is_empty() {
+            message = rest.to_string();
+        }
+    }
+    let path = path.trim_end_matches(".?").to_string();
+    let path = (!path.is_empty() && path != ".").then_some(path);
+    let (code, message) = translate(path.as_deref().unwrap_or(""), &shorten_quoted(&message));
+    Error::Input {
+        location: Box::new(Location {
+            path,
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            ..Default::default()
+        }),
+        message,
+        code,
+    }
+}
+
+/// What an address looks like, for messages.
+pub(crate) const ADDRESS_FORMS: &str = "an address: a mapping like {type: pci, bus: 0, \
+     slot: 3, function: 0}, {type: usb, bus: 0, port: 1} or {type: drive, controller: 0, unit: 0}";
+
+/// The thing serde names as expected (`u32`, `struct DeviceEntry`), in the user's words.
+fn expected_words(serde_name: &str) -> String {
+    let s = serde_name.trim();
+    let words = match s {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "i32" | "i64" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a string" | "string" | "a borrowed string" => "a string",
+        "a boolean" => "true or false",
+        "a character" => "a single character",
+        "a sequence" => "a list",
+        "a map" => "a mapping",
+        "option" => "a value",
+        "struct Spec" => "a spec: a mapping with `machine:` and `devices:`",
+        "struct Plan" => "a plan as `devaddr plan` writes it",
+        "struct DeviceEntry" => "a device: a mapping like {id: net0, kind: virtio-net}",
+        "struct ControllerEntry" => {
+            "a controller: a mapping like {id: pci.1, model: pcie-root-port, index: 1}"
+        }
+        "struct Tunables" => {
+            "policy settings: a mapping like {preset: libvirt, hotplug_reserve: 2}"
+        }
+        "struct PlanHeader" => {
+            "the `devaddr:` header a plan starts with (as `devaddr plan` writes it)"
+        }
+        "struct SolverReport" => "a solver report like {status: optimal}",
+        "struct Free" => "the `free:` summary of a plan",
+        "struct DeviceList" => "a list of devices, or a mapping with `devices:`",
+        "internally tagged enum Address"
+        | "struct PciAddress"
+        | "struct UsbAddress"
+        | "struct DriveAddress"
+        | "struct variant Address::Pci"
+        | "struct variant Address::Usb"
+        | "struct variant Address::Drive" => ADDRESS_FORMS,
+        "untagged enum UsbPort" => "a USB port: a number, or a path like 1.3 behind a hub",
+        "untagged enum OnOff" => "on or off",
+        other => {
+            return other
+                .trim_start_matches("struct ")
+                .trim_start_matches("enum ")
+                .to_string()
+        }
+    };
+    words.to_string()
+}
+
+/// What serde names as found (`integer `5``, `string "x"`), in the user's words.
+fn found_words(serde_found: &str) -> String {
+    let s = serde_found.trim();
+    let quoted = |rest: &str| rest.trim().trim_matches('`').to_string();
+    if let Some(rest) = s.strip_prefix("integer ") {
+        return format!("the number {}", quoted(rest));
+    }
+    if let Some(rest) = s.strip_prefix("floating point ") {
+        return format!("the number {}", quoted(rest));
+    }
+    if let Some(rest) = s.strip_prefix("boolean ") {
+        return quoted(rest);
+    }
+    if let Some(rest) = s.strip_prefix("string ") {
+        return format!("the string {rest}");
+    }
+    if let Some(rest) = s.strip_prefix("character ") {
+        return format!("the character {}", quoted(rest));
+    }
+    match s {
+        "sequence" => "a list".into(),
+        "map" => "a mapping".into(),
+        "unit value" | "unit" | "null" => "nothing (an empty value)".into(),
+        "Option value" => "a value".into(),
+        "enum" => "a tagged value (`!tag`)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The names in a serde list of expected names: `` `a`, `b` ``, `` `a` or `b` ``.
+fn names(list: &str) -> Vec<String> {
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn one_of(expected: &[String]) -> String {
+    match expected {
+        [] => "nothing here".into(),
+        [one] => one.clone(),
+        _ => format!("one of {}", expected.join(", ")),
+    }
+}
+
+/// A serde or serde_yaml message at YAML path `path`, as a plain sentence and its
+/// [`Code`]: `invalid type: string "x", expected u32` becomes `expected a whole number (0
+/// or more), found the string "x"`; unknown fields and values list what is accepted and
+/// suggest a near match.
+pub(crate) fn translate(path: &str, message: &str) -> (Code, String) {
+    let at_address = path.ends_with("address");
+    let address_hint = |m: String| {
+        if at_address && !m.contains(ADDRESS_FORMS) {
+            format!("{m}; expected {ADDRESS_FORMS}")
+        } else {
+            m
+        }
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let fields = names(tail);
+        let near = crate::catalog::did_you_mean(name, fields.iter().map(String::as_str));
+        let what = if fields.is_empty() {
+            "nothing is accepted here".to_string()
+        } else {
+            format!("expected {}", one_of(&fields))
+        };
+        return (
+            Code::UnknownField,
+            address_hint(format!("unknown field `{name}`; {what}{near}")),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let values = names(tail);
+        let near = crate::catalog::did_you_mean(name, values.iter().map(String::as_str));
+        return (
+            Code::UnknownValue,
+            address_hint(format!(
+                "unknown value `{name}`; expected {}{near}",
+                one_of(&values)
+            )),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        let m = if path.is_empty() && name == "devaddr" {
+            "missing the `devaddr:` header of a plan; expected a plan as `devaddr plan` writes it"
+                .to_string()
+        } else if at_address && name == "type" {
+            format!("missing `type:` (pci, usb or drive); expected {ADDRESS_FORMS}")
+        } else {
+            let last = path.rsplit('.').next().unwrap_or(path);
+            let whole = if path.is_empty() {
+                "the document"
+            } else if last.starts_with("devices[") || last.starts_with('[') {
+                "every device"
+            } else if last.starts_with("controllers[") {
+                "every controller"
+            } else {
+                path
+            };
+            format!("missing `{name}:`, which {whole} needs")
+        };
+        return (Code::MissingField, address_hint(m));
+    }
+    for (prefix, code) in [
+        ("invalid type: ", Code::WrongType),
+        ("invalid value: ", Code::WrongType),
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((found, expected)) = rest.rsplit_once(", expected ") {
+                return (
+                    code,
+                    address_hint(format!(
+                        "expected {}, found {}",
+                        expected_words(expected),
+                        found_words(found)
+                    )),
+                );
+            }
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        if let Some((n, expected)) = rest.split_once(", expected ") {
+            return (
+                Code::WrongType,
+                format!("expected {}, found {n} entries", expected_words(expected)),
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("data did not match any variant of ") {
+        return (
+            Code::WrongType,
+            address_hint(format!("expected {}", expected_words(rest))),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return (
+            Code::Duplicate,
+            format!("`{name}:` is given twice; expected it once"),
+        );
+    }
+    if message.starts_with("expected ") {
+        // Our own deserializers (`expected on or off, found `x``).
+        return (Code::WrongType, address_hint(message.to_string()));
+    }
+    // What is left comes from the YAML parser itself: a syntax error.
+    let syntax = [
+        "did not find expected",
+        "found ",
+        "while ",
+        "mapping values are not allowed",
+        "block sequence entries are not allowed",
+        "control characters are not allowed",
+        "invalid leading UTF-8",
+        "unexpected end",
+        "could not find expected",
+        "recursion limit",
+        "repetition limit",
+    ];
+    if syntax.iter().any(|s| message.starts_with(s)) {
+        return (Code::Syntax, format!("not valid YAML or JSON: {message}"));
+    }
+    (Code::Invalid, address_hint(message.to_string()))
 }
 
 /// The longest quoted value an error message repeats from the input.

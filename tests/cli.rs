@@ -23,7 +23,17 @@ fn devaddr(args: &[&str], stdin: Option<&str>) -> Output {
     } else {
         drop(child.stdin.take());
     }
-    child.wait_with_output().unwrap()
+    let o = child.wait_with_output().unwrap();
+    // Every failing run also runs with --error-format json, and must agree.
+    if common::wants_json_twin(args, o.status.code()) {
+        common::json_twin(
+            args,
+            stdin.map(str::as_bytes),
+            o.status.code(),
+            &String::from_utf8_lossy(&o.stderr),
+        );
+    }
+    o
 }
 
 fn plan_stdin(spec: &str, extra: &[&str]) -> Output {
@@ -376,6 +386,278 @@ fn completions_man_and_schema() {
     );
 }
 
+/// The JSON report of a run with `--error-format json` (stderr parsed).
+fn json_errors(args: &[&str], stdin: Option<&str>) -> (Option<i32>, Vec<serde_json::Value>) {
+    let mut all = args.to_vec();
+    all.extend(["--error-format", "json"]);
+    let o = devaddr(&all, stdin);
+    let v: serde_json::Value = serde_json::from_slice(&o.stderr)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&o)));
+    (o.status.code(), v["errors"].as_array().unwrap().clone())
+}
+
+#[test]
+fn near_matches_are_suggested_only_when_close() {
+    // (arguments, stdin, a suggestion that must appear, or None for none at all)
+    let q35 = "machine: q35\ndevices: []\n";
+    let cases: &[(&[&str], Option<&str>, Option<&str>)] = &[
+        (
+            &["plan", "-"],
+            Some("machine: q53\ndevices: []\n"),
+            Some("did you mean q35?"),
+        ),
+        (
+            &["capacity", "-", "--kind", "virtio-nett"],
+            Some(q35),
+            Some("did you mean virtio-net"),
+        ),
+        (&["models", "q53"], None, Some("did you mean q35?")),
+        (&["models", "virtio-nett"], None, Some("did you mean virtio-net")),
+        (
+            &["plan", "-"],
+            Some("machine: q35\npolicy: {preset: hotplugready}\ndevices: []\n"),
+            Some("did you mean hotplug-ready?"),
+        ),
+        (
+            &["plan", "-"],
+            Some("machine: q35\ncontrollers:\n- {id: p, model: pcie-root-prt, index: 1}\ndevices: []\n"),
+            Some("did you mean pcie-root-port"),
+        ),
+        (
+            &["plan", "-"],
+            Some("machine: q35\ndevices:\n- {id: a, kind: virtio-net, hotplgu: true}\n"),
+            Some("did you mean hotplug?"),
+        ),
+        (&["models", "xyz"], None, None),
+        (
+            &["plan", "-"],
+            Some("machine: xyz\ndevices: []\n"),
+            None,
+        ),
+        (
+            &["capacity", "-", "--kind", "foo"],
+            Some(q35),
+            None,
+        ),
+        (
+            &["plan", "-"],
+            Some("machine: q35\ndevices:\n- {id: a, kind: abc}\n"),
+            None,
+        ),
+    ];
+    for (args, stdin, want) in cases {
+        let o = devaddr(args, *stdin);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        match want {
+            Some(w) => assert!(e.contains(w), "{args:?}: expected `{w}` in: {e}"),
+            None => assert!(!e.contains("did you mean"), "{args:?}: suggests: {e}"),
+        }
+    }
+    // `models xyz` never suggests q35 (the old cut-off did).
+    assert!(!stderr(&devaddr(&["models", "xyz"], None)).contains("q35"));
+}
+
+#[test]
+fn every_independent_error_of_a_spec_is_reported_at_once() {
+    // Semantic errors: two unknown kinds and a duplicate id.
+    let spec = "machine: q35\ndevices:\n  - {id: a, kind: virtio-nett}\n  - {id: b, kind: xyz}\n  - {id: a, kind: e1000}\n";
+    let o = plan_stdin(spec, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("error: ")).count(),
+        3,
+        "{e}"
+    );
+    for want in [
+        "line 3 column 19: devices[0].kind",
+        "line 4 column 19: devices[1].kind",
+        "line 5 column 10: devices[2].id",
+    ] {
+        assert!(e.contains(want), "`{want}` not in: {e}");
+    }
+    let (code, errors) = json_errors(&["plan", "-"], Some(spec));
+    assert_eq!(code, Some(2));
+    let paths: Vec<&str> = errors
+        .iter()
+        .map(|e| e["location"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["devices[0].kind", "devices[1].kind", "devices[2].id"]
+    );
+    let codes: Vec<&str> = errors.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["unknown-name", "unknown-name", "duplicate"]);
+    assert_eq!(errors[0]["location"]["file"], "<stdin>");
+    assert_eq!(errors[0]["location"]["line"], 3);
+
+    // Errors of the document itself (bad fields) in several devices, in document order.
+    let spec = "machine: q35\ndevices:\n  - {id: a}\n  - {id: b, kind: virtio-net, colour: red}\n  - {id: c, kind: e1000, numa_node: x}\n  - {id: d, kind: e1000}\n";
+    let (code, errors) = json_errors(&["plan", "-"], Some(spec));
+    assert_eq!(code, Some(2));
+    let got: Vec<(&str, &str, u64)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["code"].as_str().unwrap(),
+                e["location"]["path"].as_str().unwrap(),
+                e["location"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("missing-field", "devices[0]", 3),
+            ("unknown-field", "devices[1].colour", 4),
+            ("wrong-type", "devices[2].numa_node", 5),
+        ]
+    );
+    // Out-of-range numbers of several devices.
+    let spec = "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, numa_node: 300}\n  - {id: b, kind: virtio-net, numa_node: 200}\n";
+    let (_, errors) = json_errors(&["plan", "-"], Some(spec));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e["code"] == "out-of-range"));
+}
+
+#[test]
+fn messages_are_in_the_users_words() {
+    let cases = [
+        (
+            "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, address: 5}\n",
+            "devices[0].address: expected an address: a mapping like {type: pci, bus: 0, slot: 3, function: 0}",
+        ),
+        (
+            "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, numa_node: -1}\n",
+            "devices[0].numa_node: expected a whole number (0 or more), found the number -1",
+        ),
+        (
+            "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, address: {type: pcx, bus: 1, slot: 1}}\n",
+            "unknown value `pcx`; expected one of pci, usb, drive",
+        ),
+        (
+            "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, address: {bus: 1, slot: 1}}\n",
+            "missing `type:` (pci, usb or drive)",
+        ),
+        (
+            "machine: q35\ndevices:\n  - 5\n",
+            "expected a device: a mapping like {id: net0, kind: virtio-net}, found the number 5",
+        ),
+        ("5\n", "expected a spec: a mapping with `machine:` and `devices:`"),
+        ("machine: q35\n", "missing `devices:`"),
+        ("machine: q35\ndevices: 5\n", "expected a list, found the number 5"),
+        (
+            "machine: q35\ndevices:\n  - {id: a kind: virtio-net\n",
+            "not valid YAML or JSON",
+        ),
+    ];
+    for (spec, want) in cases {
+        let o = plan_stdin(spec, &[]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {e}");
+        assert!(e.contains(want), "{spec}: expected `{want}` in: {e}");
+        for jargon in [
+            "internally tagged",
+            "u32",
+            "struct ",
+            "untagged enum",
+            "unknown variant",
+            "missing field",
+            "invalid type",
+        ] {
+            assert!(
+                !e.contains(jargon),
+                "{spec}: serde jargon `{jargon}` in: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_spec_where_a_plan_is_expected_says_so() {
+    let spec = tmp(
+        "not-a-plan.yaml",
+        "machine: q35\ndevices: [{id: n, kind: virtio-net}]\n",
+    );
+    let add = tmp("not-a-plan.add.yaml", "- {id: t, kind: virtio-blk}\n");
+    for args in [
+        vec!["hotplug", spec.as_str(), "--add", add.as_str()],
+        vec!["plan", spec.as_str(), "--previous", spec.as_str()],
+    ] {
+        let o = devaddr(&args, None);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(
+            e.contains("this is a spec, not a plan: plan it first with `devaddr plan`"),
+            "{args:?}: {e}"
+        );
+        assert!(!e.contains("missing"), "{args:?}: {e}");
+        let (_, errors) = json_errors(&args, None);
+        assert_eq!(errors[0]["code"], "not-a-plan");
+        assert_eq!(errors[0]["location"]["file"], spec.as_str());
+    }
+}
+
+#[test]
+fn json_errors_carry_kind_code_location_and_the_explanation() {
+    // Infeasible: the explanation's fields.
+    let mut spec = String::from("machine: q35\ndevices:\n");
+    for i in 0..16 {
+        spec.push_str(&format!("  - {{id: n{i}, kind: e1000e}}\n"));
+    }
+    let (code, errors) = json_errors(&["plan", "-"], Some(&spec));
+    assert_eq!(code, Some(1));
+    let e = &errors[0];
+    assert_eq!(e["kind"], "infeasible");
+    assert_eq!(e["code"], "io-windows");
+    assert_eq!(e["binding"], "io-windows");
+    assert!(e["fix"].as_str().is_some_and(|f| !f.is_empty()), "{e}");
+    assert_eq!(e["available"], 13, "{e}");
+    assert_eq!(e["message"], e["requirement"]);
+
+    // Check: the findings with rule and subject.
+    let plan = "machine: q35\ndevices:\n- {id: a, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 0}}\n- {id: b, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 0}}\n";
+    let (code, errors) = json_errors(&["check", "-"], Some(plan));
+    assert_eq!(code, Some(1));
+    assert_eq!(errors[0]["kind"], "check");
+    assert_eq!(errors[0]["code"], "check-failed");
+    assert_eq!(errors[0]["location"]["file"], "<stdin>");
+    let findings = errors[0]["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "unique-address"
+        && f["subject"]["id"] == "b"
+        && f["message"].as_str().is_some()));
+
+    // Usage: clap's errors too, exit 2, with the argument.
+    let (code, errors) = json_errors(&["frobnicate"], None);
+    assert_eq!(code, Some(2));
+    assert_eq!(errors[0]["kind"], "usage");
+    assert_eq!(errors[0]["code"], "unknown-command");
+    let (code, errors) = json_errors(&["plan", "x.yaml", "--format", "nope"], None);
+    assert_eq!(code, Some(2));
+    assert_eq!(errors[0]["code"], "invalid-value");
+    assert_eq!(errors[0]["location"]["path"], "--format");
+    // `--error-format=json` before the command works for usage errors as well.
+    let o = devaddr(&["--error-format=json", "plan"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert_eq!(v["errors"][0]["code"], "missing-argument");
+
+    // A libvirt domain: the element and its line.
+    let xml = "<domain type='kvm'>\n<name>t</name>\n<os><type arch='x86_64' machine='q35'>hvm</type></os>\n<devices>\n<controller type='pci' index='2147483647' model='pcie-root-port'/>\n</devices>\n</domain>\n";
+    let (code, errors) = json_errors(&["plan", "-"], Some(xml));
+    assert_eq!(code, Some(2));
+    assert_eq!(errors[0]["kind"], "input");
+    assert_eq!(errors[0]["location"]["line"], 5);
+    assert!(
+        errors[0]["location"]["element"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("<controller")),
+        "{:?}",
+        errors[0]
+    );
+}
+
 #[test]
 fn capacity_writes_to_output() {
     let spec = format!("{}/examples/q35-basic.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -398,4 +680,33 @@ fn capacity_writes_to_output() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v[0]["kind"], "virtio-net");
+}
+
+#[test]
+fn one_error_prefix_and_one_name_for_stdin() {
+    let spec = "machine: q35\ndevices:\n  - {id: a, kind: xyz}\n";
+    let plan = stdout(&plan_stdin("machine: q35\ndevices: []\n", &[]));
+    let plan_file = tmp("prefix.plan.yaml", &plan);
+    let runs = [
+        devaddr(&["plan", "-"], Some(spec)),
+        devaddr(&["capacity", "-"], Some(spec)),
+        devaddr(&["check", "-"], Some("machine: q35\ndevices: 5\n")),
+        devaddr(&["hotplug", "-", "--add", &plan_file], Some(spec)),
+        devaddr(
+            &["hotplug", &plan_file, "--add", "-"],
+            Some("- {id: t, kind: xyz}\n"),
+        ),
+        devaddr(&["models", "xyz"], None),
+        devaddr(&["frobnicate"], None),
+    ];
+    for o in &runs {
+        let e = stderr(o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.starts_with("error: "), "{e}");
+        assert!(!e.contains("devaddr: "), "{e}");
+        assert!(!e.contains(" -: ") && !e.starts_with("error: -:"), "{e}");
+    }
+    for o in &runs[..5] {
+        assert!(stderr(o).contains("<stdin>"), "{}", stderr(o));
+    }
 }

@@ -316,20 +316,23 @@ fn show(bytes: &[u8]) -> String {
 
 fn error_kind(e: &Error) -> &'static str {
     match e {
-        Error::Input { .. } => "input",
+        Error::Input { .. } | Error::Several { .. } => "input",
         Error::Infeasible { .. } => "infeasible",
         Error::Check { .. } => "check",
         _ => "other",
     }
 }
 
-/// Bad input must say where: a YAML/XML path or a line. The file name alone does not
-/// count (the harness names every input itself).
+/// Bad input must say where: a YAML path, an XML element or a line (each of several
+/// errors). The file name alone does not count (the harness names every input itself).
 fn located(e: &Error) -> bool {
     match e {
         Error::Input { location, .. } => {
-            location.line.is_some() || location.path.as_deref().is_some_and(|p| !p.is_empty())
+            location.line.is_some()
+                || location.path.as_deref().is_some_and(|p| !p.is_empty())
+                || location.element.is_some()
         }
+        Error::Several { errors } => errors.iter().all(located),
         _ => true,
     }
 }
@@ -863,7 +866,7 @@ impl Fuzzer {
                 }
                 Some(Err(e)) => {
                     self.judge(call, input, &e, true);
-                    if let Error::Input { .. } = e {
+                    if matches!(e, Error::Input { .. } | Error::Several { .. }) {
                         // Bad input only if the edited spec is bad on its own.
                         if let Some(Ok(_) | Err(Error::Infeasible { .. })) =
                             self.call("plan(edited)", input, || devaddr::plan(edited))

@@ -56,10 +56,15 @@ fn run(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
         .unwrap();
     c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let o = c.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    // Every failing run also runs with --error-format json, and must agree.
+    if common::wants_json_twin(args, o.status.code()) {
+        common::json_twin(args, Some(stdin.as_bytes()), o.status.code(), &err);
+    }
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+        err,
     )
 }
 

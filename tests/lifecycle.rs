@@ -7,10 +7,20 @@ use serde_json::Value;
 use std::process::{Command, Output};
 
 fn devaddr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_devaddr"))
+    let o = Command::new(env!("CARGO_BIN_EXE_devaddr"))
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    // Every failing run also runs with --error-format json, and must agree.
+    if common::wants_json_twin(args, o.status.code()) {
+        common::json_twin(
+            args,
+            None,
+            o.status.code(),
+            &String::from_utf8_lossy(&o.stderr),
+        );
+    }
+    o
 }
 
 fn tmp(name: &str, text: &str) -> common::TmpFile {

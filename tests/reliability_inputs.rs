@@ -61,12 +61,17 @@ fn run_with(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Run {
     };
     let took = start.elapsed();
     let _ = writer.join();
-    Run {
+    let r = Run {
         code: status.code(),
         stdout: String::from_utf8_lossy(&out_t.join().unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&err_t.join().unwrap()).into_owned(),
         took,
+    };
+    // Every refused input is refused the same way with --error-format json.
+    if common::wants_json_twin(args, r.code) {
+        common::json_twin(args, stdin, r.code, &r.stderr);
     }
+    r
 }
 
 fn run(args: &[&str]) -> Run {

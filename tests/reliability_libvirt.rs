@@ -49,11 +49,16 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    (
+    let (code, out, err) = (
         status.code(),
         out.join().expect("stdout reader"),
         err.join().expect("stderr reader"),
-    )
+    );
+    // Every refused domain is refused the same way with --error-format json.
+    if common::wants_json_twin(args, code) {
+        common::json_twin(args, None, code, &err);
+    }
+    (code, out, err)
 }
 
 /// `plan` and `check` of `file` are both refused as bad input (exit 2), naming each of

@@ -201,13 +201,38 @@ impl Catalog {
         &self.pci[name]
     }
 
-    /// Known names closest to `name`, for "did you mean" messages.
+    /// Known names close to `name`, closest first (at most three), for "did you mean"
+    /// messages; empty when none is close. Close means: the same ignoring case, or
+    /// within a few edits for its length (Damerau-Levenshtein: one edit per four
+    /// characters, at least one and at most three; a swap of two letters is one edit), or a
+    /// normalized similarity of at least 0.8, or one name containing the other when that
+    /// is at least half of it (`virtio-blk` in `virtio-blk-pci`). `xyz` is close to
+    /// nothing; `q53` is close to `q35`.
     pub fn near<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let wanted = name.to_lowercase();
+        let n = wanted.chars().count();
+        if n == 0 {
+            return Vec::new();
+        }
+        let allowed = (n / 4).clamp(1, 3);
         let mut scored: Vec<(usize, &str)> = candidates
-            .map(|c| (edit_distance(name, c), c))
-            .filter(|(d, c)| *d <= 3.max(name.len() / 3) || c.contains(name) || name.contains(c))
+            .filter_map(|c| {
+                let lc = c.to_lowercase();
+                let d = strsim::damerau_levenshtein(&wanted, &lc);
+                let similar = strsim::normalized_damerau_levenshtein(&wanted, &lc) >= 0.8;
+                let (short, long) = if n <= lc.chars().count() {
+                    (&wanted, &lc)
+                } else {
+                    (&lc, &wanted)
+                };
+                let contained = short.chars().count() >= 4
+                    && 2 * short.chars().count() >= long.chars().count()
+                    && long.contains(short.as_str());
+                (d <= allowed || similar || contained).then_some((d, c))
+            })
             .collect();
         scored.sort();
+        scored.dedup_by(|a, b| a.1 == b.1);
         scored
             .into_iter()
             .take(3)
@@ -216,18 +241,55 @@ impl Catalog {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// `; did you mean a, b?` for the names [`Catalog::near`] `name`, or nothing.
+pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    let near = Catalog::near(name, candidates);
+    if near.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", near.join(", "))
     }
-    prev[b.len()]
+}
+
+impl Catalog {
+    /// Every machine name and alias, sorted.
+    pub(crate) fn machine_names(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .machines
+            .iter()
+            .flat_map(|m| std::iter::once(&m.name).chain(m.aliases.iter()))
+            .map(String::as_str)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The message for a machine type the catalog does not have.
+    pub(crate) fn unknown_machine(&self, name: &str) -> Error {
+        let all = self.machine_names();
+        Error::input(
+            "machine",
+            format!(
+                "unknown machine type `{name}`; expected one of: {} (or a versioned name \
+                 like pc-q35-9.2){}",
+                all.join(", "),
+                did_you_mean(name, all.iter().copied())
+            ),
+        )
+        .with_code(crate::Code::UnknownName)
+    }
+
+    /// `; did you mean …?` for a device kind the catalog does not have, or a pointer to
+    /// the list.
+    pub(crate) fn kind_hint(&self, name: &str) -> String {
+        let near = did_you_mean(name, self.kinds.iter().map(|k| k.kind.as_str()));
+        if near.is_empty() {
+            "; run `devaddr models` for the list".into()
+        } else {
+            near
+        }
+    }
 }
 
 #[cfg(test)]
@@ -335,7 +397,32 @@ mod tests {
     #[test]
     fn near_matches_suggest_close_names() {
         let c = Catalog::embedded();
-        let n = Catalog::near("virtio-nett", c.kinds.iter().map(|k| k.kind.as_str()));
+        let kinds = || c.kinds.iter().map(|k| k.kind.as_str());
+        let n = Catalog::near("virtio-nett", kinds());
         assert_eq!(n.first().map(String::as_str), Some("virtio-net"));
+        let machines = c.machine_names();
+        assert_eq!(Catalog::near("q53", machines.iter().copied()), ["q35"]);
+        assert_eq!(Catalog::near("Q35", machines.iter().copied()), ["q35"]);
+        assert_eq!(
+            Catalog::near("virtio-blk-pci", kinds())
+                .first()
+                .map(String::as_str),
+            Some("virtio-blk")
+        );
+    }
+
+    #[test]
+    fn far_names_suggest_nothing() {
+        let c = Catalog::embedded();
+        let all: Vec<&str> = c
+            .machine_names()
+            .into_iter()
+            .chain(c.pci.keys().map(String::as_str))
+            .chain(c.kinds.iter().map(|k| k.kind.as_str()))
+            .collect();
+        for far in ["xyz", "abc", "foo", "q99", "x", "network"] {
+            let n = Catalog::near(far, all.iter().copied());
+            assert!(n.is_empty(), "`{far}` suggests {n:?}");
+        }
     }
 }

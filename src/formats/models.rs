@@ -67,24 +67,26 @@ pub fn data(cat: &Catalog, name: Option<&str>) -> Result<serde_json::Value> {
 }
 
 fn not_found(cat: &Catalog, name: &str) -> Error {
-    let all = cat
-        .machines
+    let machines = cat.machine_names();
+    let all = machines
         .iter()
-        .map(|m| m.name.as_str())
+        .copied()
         .chain(cat.pci.keys().map(String::as_str))
+        .chain(cat.storage.keys().map(String::as_str))
         .chain(cat.kinds.iter().map(|k| k.kind.as_str()));
-    let near = Catalog::near(name, all);
-    Error::input(
-        "models",
-        format!(
-            "no machine, controller or device kind named `{name}`{}",
+    let near = crate::catalog::did_you_mean(name, all);
+    Error::Input {
+        location: Box::new(crate::Location::default()),
+        code: crate::Code::UnknownName,
+        message: format!(
+            "no machine, controller model or device kind named `{name}`{}",
             if near.is_empty() {
-                String::new()
+                "; run `devaddr models` for the list"
             } else {
-                format!("; did you mean {}?", near.join(", "))
+                &near
             }
         ),
-    )
+    }
 }
 
 fn list(cat: &Catalog) -> String {

@@ -31,7 +31,7 @@ fn template(policy: &Policy, key: &str, what: &str) -> Result<String, Error> {
     policy.elements.get(key).cloned().ok_or_else(|| {
         Error::input(
             what,
-            format!("'{key}' has no libvirt element (models/libvirt.yaml `elements:`); libvirt output cannot express it"),
+            format!("'{key}' has no libvirt element devaddr knows; libvirt output cannot express it (use --format yaml, json or qemu)"),
         )
     })
 }
@@ -103,7 +103,7 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
     let policy = Policy::get();
     let machine = cat
         .machine(&plan.machine)
-        .ok_or_else(|| Error::input("machine", format!("unknown machine '{}'", plan.machine)))?;
+        .ok_or_else(|| cat.unknown_machine(&plan.machine))?;
     let name = plan.name.clone().unwrap_or_else(|| "devaddr-guest".into());
     let mut dom = element(
         &format!(

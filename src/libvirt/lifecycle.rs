@@ -249,8 +249,9 @@ impl Names {
         let k = cat.kind(kind).ok_or_else(|| {
             Error::input(
                 what,
-                format!("unknown device kind `{kind}`; run `devaddr models` for the list"),
+                format!("unknown device kind `{kind}`{}", cat.kind_hint(kind)),
             )
+            .with_code(crate::Code::UnknownName)
         })?;
         let t = Policy::get().elements.get(kind).ok_or_else(|| {
             Error::input(
@@ -764,15 +765,18 @@ pub fn capacity_domain_with(
     } else {
         q.kinds.clone()
     };
+    Error::collect(
+        kinds
+            .iter()
+            .filter_map(|k| crate::lifecycle::unknown_kind(cat, k))
+            .collect(),
+    )?;
     let mut rows = Vec::new();
-    for (i, name) in kinds.iter().enumerate() {
-        let what = format!("--kind[{i}]");
-        let kind = cat.kind(name).ok_or_else(|| {
-            Error::input(
-                what.clone(),
-                format!("unknown device kind `{name}`; run `devaddr models` for the list"),
-            )
-        })?;
+    for name in &kinds {
+        let what = "--kind".to_string();
+        let Some(kind) = cat.kind(name) else {
+            continue;
+        };
         if !Policy::get().elements.contains_key(name) {
             return Err(Error::input(
                 what,

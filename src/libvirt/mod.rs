@@ -76,13 +76,20 @@ impl Machine {
 
 /// A bad-input error at an element of the domain.
 pub(crate) fn fail(file: &str, line: usize, path: &str, message: String) -> Error {
+    // `<controller type='usb' index='1'>` is an element; `XML` or a YAML-like path is not.
+    let element = path.starts_with('<');
     Error::Input {
-        location: Location {
+        location: Box::new(Location {
             file: Some(file.to_string()),
-            path: Some(path.to_string()),
+            path: (!element).then(|| path.to_string()),
+            element: element.then(|| path.to_string()),
             line: (line > 0).then_some(line),
-            column: None,
-            device: None,
+            ..Default::default()
+        }),
+        code: if path == "XML" {
+            crate::Code::Syntax
+        } else {
+            crate::Code::Invalid
         },
         message,
     }

@@ -82,7 +82,7 @@ pub fn capacity_with(
     let base = plan.to_spec();
     let machine = cat
         .machine(&base.machine)
-        .ok_or_else(|| Error::input("machine", format!("unknown machine `{}`", base.machine)))?;
+        .ok_or_else(|| cat.unknown_machine(&base.machine))?;
     let eff = base.effective_policy();
     let kinds: Vec<String> = if q.kinds.is_empty() {
         machine.capacity_kinds.clone()
@@ -100,14 +100,12 @@ pub fn capacity_with(
             ));
         }
     }
+    Error::collect(kinds.iter().filter_map(|k| unknown_kind(cat, k)).collect())?;
     let mut rows = Vec::new();
-    for (i, name) in kinds.iter().enumerate() {
-        let kind = cat.kind(name).ok_or_else(|| {
-            Error::input(
-                format!("--kind[{i}]"),
-                format!("unknown device kind `{name}`; run `devaddr models` for the list"),
-            )
-        })?;
+    for name in &kinds {
+        let Some(kind) = cat.kind(name) else {
+            continue;
+        };
         match kind.family {
             Family::Pci => {
                 let mut nodes: Vec<Option<u32>> = match q.node {
@@ -274,4 +272,15 @@ fn free_places(cat: &Catalog, plan: &Plan, provides: ControllerType) -> u32 {
         })
         .count() as u32;
     cap.saturating_sub(used)
+}
+
+/// The error for `--kind NAME` when the catalog has no such kind.
+pub(crate) fn unknown_kind(cat: &Catalog, name: &str) -> Option<Error> {
+    cat.kind(name).is_none().then(|| {
+        Error::input(
+            "--kind",
+            format!("unknown device kind `{name}`{}", cat.kind_hint(name)),
+        )
+        .with_code(crate::Code::UnknownName)
+    })
 }

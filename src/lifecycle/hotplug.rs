@@ -53,18 +53,32 @@ pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Resu
         .chain(base.controllers.iter().map(|c| c.id.as_str()))
         .map(|id| (id, usize::MAX))
         .collect();
+    // Every added device's id and kind first, all of them reported at once.
+    let mut errors = Vec::new();
     for (i, d) in add.iter().enumerate() {
         if ids.insert(d.id.as_str(), i).is_some() {
-            return Err(Error::input(
-                format!("add[{i}].id"),
-                format!("device id `{}` is already in the plan", d.id),
-            ));
+            errors.push(
+                Error::input(
+                    format!("add[{i}].id"),
+                    format!("device id `{}` is already in the plan", d.id),
+                )
+                .with_code(crate::Code::Duplicate),
+            );
         }
+        if cat.kind(&d.kind).is_none() {
+            errors.push(
+                Error::input(
+                    format!("add[{i}].kind"),
+                    format!("unknown device kind `{}`{}", d.kind, cat.kind_hint(&d.kind)),
+                )
+                .with_code(crate::Code::UnknownName),
+            );
+        }
+    }
+    Error::collect(errors)?;
+    for d in add {
         let Some(kind) = cat.kind(&d.kind) else {
-            return Err(Error::input(
-                format!("add[{i}].kind"),
-                format!("unknown device kind `{}`", d.kind),
-            ));
+            continue;
         };
         if !kind.hotplug || !kind.attach {
             return Err(Error::from(

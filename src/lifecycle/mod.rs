@@ -7,6 +7,7 @@ mod capacity;
 mod hotplug;
 mod replan;
 
+pub(crate) use capacity::unknown_kind;
 pub use capacity::{capacity, capacity_with, CapacityQuery, CapacityRow};
 pub use hotplug::{hotplug, hotplug_with, Hotplugged};
 pub use replan::{replan, replan_with, Move, Replanned};
@@ -19,7 +20,7 @@ use crate::spec::Spec;
 fn machine_name(cat: &Catalog, machine: &str) -> Result<String> {
     cat.machine(machine)
         .map(|m| m.name.clone())
-        .ok_or_else(|| Error::input("machine", format!("unknown machine type `{machine}`")))
+        .ok_or_else(|| cat.unknown_machine(machine))
 }
 
 /// A spec must plan on its own before it is combined with a previous plan, so that its own

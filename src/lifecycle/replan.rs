@@ -375,7 +375,10 @@ fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Optio
         )
     };
     // The error names a kept device: that one.
-    if let Error::Input { location, message } = &err {
+    if let Error::Input {
+        location, message, ..
+    } = &err
+    {
         if let Some(i) = location.device.filter(|i| kept.contains_key(i)) {
             return cannot_stay(i, message.clone());
         }
@@ -441,6 +444,10 @@ const WHY_SHARE: u64 = 8;
 fn reason_text(e: &Error) -> String {
     match e {
         Error::Input { message, .. } => message.clone(),
+        Error::Several { errors } => {
+            let all: Vec<String> = errors.iter().map(reason_text).collect();
+            all.join("; ")
+        }
         Error::Infeasible { explanation } => explanation.requirement.clone(),
         Error::Check { findings } => {
             let findings: Vec<String> = findings.iter().map(ToString::to_string).collect();

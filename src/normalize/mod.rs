@@ -158,24 +158,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
     generated_ids(spec)?;
     let machine = cat
         .machine(&spec.machine)
-        .ok_or_else(|| {
-            let names = cat
-                .machines
-                .iter()
-                .flat_map(|m| std::iter::once(&m.name).chain(m.aliases.iter()))
-                .map(String::as_str);
-            let mut all: Vec<&str> = names.collect();
-            all.sort();
-            all.dedup();
-            Error::input(
-                "machine",
-                format!(
-                    "unknown machine type `{}`; expected one of: {}",
-                    spec.machine,
-                    all.join(", ")
-                ),
-            )
-        })?
+        .ok_or_else(|| cat.unknown_machine(&spec.machine))?
         .clone();
     if let Some(arch) = &spec.arch {
         if arch != &machine.arch {
@@ -267,190 +250,208 @@ fn resolve_devices(
     machine: &MachineModel,
     eff: &Effective,
 ) -> Result<Vec<Dev>> {
+    // Each device is resolved on its own: every device's problems are reported at once.
     let mut ids = BTreeMap::new();
     let mut devs = Vec::new();
+    let mut errors = Vec::new();
     for (i, d) in spec.devices.iter().enumerate() {
         let at = |field: &str| format!("devices[{i}].{field}");
         if d.id.is_empty() {
-            return Err(Error::input(at("id"), "empty id; expected a unique name"));
+            errors.push(Error::input(at("id"), "empty id; expected a unique name"));
+        } else if let Some(prev) = ids.insert(d.id.clone(), i) {
+            errors.push(
+                Error::input(
+                    at("id"),
+                    format!("duplicate id `{}` (also devices[{prev}])", d.id),
+                )
+                .with_code(crate::Code::Duplicate),
+            );
         }
-        if let Some(prev) = ids.insert(d.id.clone(), i) {
+        match resolve_device(spec, cat, machine, eff, i) {
+            Ok(dev) => devs.push(dev),
+            Err(e) => errors.push(e),
+        }
+    }
+    Error::collect(errors)?;
+    Ok(devs)
+}
+
+/// Resolve spec device `i` against its kind, the machine and the policy.
+fn resolve_device(
+    spec: &Spec,
+    cat: &Catalog,
+    machine: &MachineModel,
+    eff: &Effective,
+    i: usize,
+) -> Result<Dev> {
+    let d = &spec.devices[i];
+    let at = |field: &str| format!("devices[{i}].{field}");
+    let kind = cat.kind(&d.kind).ok_or_else(|| {
+        Error::input(
+            at("kind"),
+            format!(
+                "unknown device kind `{}` for device `{}`{}",
+                d.kind,
+                d.id,
+                cat.kind_hint(&d.kind)
+            ),
+        )
+        .with_code(crate::Code::UnknownName)
+    })?;
+    if let Some(n) = d.numa_node {
+        if n >= eff.numa_nodes {
             return Err(Error::input(
-                at("id"),
-                format!("duplicate id `{}` (also devices[{prev}])", d.id),
+                at("numa_node"),
+                format!(
+                    "device `{}` names NUMA node {n}, but the guest has {} NUMA node{} \
+                     (nodes 0..{}); raise policy.numa_nodes or pick an existing node",
+                    d.id,
+                    eff.numa_nodes,
+                    if eff.numa_nodes == 1 { "" } else { "s" },
+                    eff.numa_nodes.saturating_sub(1)
+                ),
             ));
         }
-        let kind = cat.kind(&d.kind).ok_or_else(|| {
-            let near = Catalog::near(&d.kind, cat.kinds.iter().map(|k| k.kind.as_str()));
-            let hint = if near.is_empty() {
-                "run `devaddr models` for the list".to_string()
-            } else {
-                format!("did you mean {}?", near.join(", "))
-            };
-            Error::input(
+        if kind.family != Family::Pci {
+            return Err(Error::input(
+                at("numa_node"),
+                format!(
+                    "device `{}` is a {} device; only PCI devices sit below a NUMA \
+                     expander bus",
+                    d.id,
+                    family_name(kind.family)
+                ),
+            ));
+        }
+        if machine.grow.numa_expander.is_none() {
+            return Err(Error::input(
+                at("numa_node"),
+                format!("machine `{}` has no NUMA expander bus", machine.name),
+            ));
+        }
+    }
+    if let Some(max) = kind.max_per_guest {
+        let n = spec.devices[..=i]
+            .iter()
+            .filter(|e| e.kind == kind.kind)
+            .count() as u32;
+        if n > max {
+            return Err(Error::input(
                 at("kind"),
                 format!(
-                    "unknown device kind `{}` for device `{}`; {hint}",
-                    d.kind, d.id
+                    "device `{}`: a guest can have at most {max} {} device(s); found {n}",
+                    d.id, kind.kind
                 ),
-            )
-        })?;
-        if let Some(n) = d.numa_node {
-            if n >= eff.numa_nodes {
-                return Err(Error::input(
-                    at("numa_node"),
-                    format!(
-                        "device `{}` names NUMA node {n}, but the guest has {} NUMA node{} \
-                         (nodes 0..{}); raise policy.numa_nodes or pick an existing node",
-                        d.id,
-                        eff.numa_nodes,
-                        if eff.numa_nodes == 1 { "" } else { "s" },
-                        eff.numa_nodes.saturating_sub(1)
-                    ),
-                ));
+            ));
+        }
+    }
+    let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && kind.hotplug);
+    if hotplug && !kind.hotplug {
+        return Err(Error::input(
+            at("hotplug"),
+            format!(
+                "device `{}`: kind `{}` cannot be hotplugged",
+                d.id, kind.kind
+            ),
+        ));
+    }
+    if d.ports.is_some()
+        && kind.controller.as_deref().is_none_or(|c| {
+            cat.storage
+                .get(c)
+                .is_none_or(|s| s.provides != ControllerType::Usb)
+        })
+    {
+        return Err(Error::input(
+            at("ports"),
+            format!("device `{}`: `ports` applies only to USB controllers", d.id),
+        ));
+    }
+    if d.host.is_some() && kind.kind != "vfio-pci" {
+        return Err(Error::input(
+            at("host"),
+            format!("device `{}`: `host` applies only to vfio-pci", d.id),
+        ));
+    }
+    let pcie = match kind.family {
+        Family::Pci => {
+            let t = kind.pci.unwrap_or(PciType::Pci);
+            match (d.bus, t) {
+                _ if !machine.pcie => {
+                    if d.bus == Some(BusType::Pcie) {
+                        return Err(Error::input(
+                            at("bus"),
+                            format!(
+                                "device `{}` asks for PCIe, but machine `{}` has only \
+                                 conventional PCI",
+                                d.id, machine.name
+                            ),
+                        ));
+                    }
+                    false
+                }
+                (Some(BusType::Pcie), PciType::Pci) => {
+                    return Err(Error::input(
+                        at("bus"),
+                        format!(
+                            "device `{}`: kind `{}` is conventional PCI only; expected \
+                             bus: pci",
+                            d.id, kind.kind
+                        ),
+                    ))
+                }
+                (Some(BusType::Pci), PciType::Pcie) => {
+                    return Err(Error::input(
+                        at("bus"),
+                        format!(
+                            "device `{}`: kind `{}` is PCIe only; expected bus: pcie",
+                            d.id, kind.kind
+                        ),
+                    ))
+                }
+                (Some(b), _) => b == BusType::Pcie,
+                (None, PciType::Pcie) => true,
+                (None, PciType::Pci) => false,
+                (None, PciType::Either) => eff.prefer == Prefer::Pcie,
             }
-            if kind.family != Family::Pci {
+        }
+        _ => {
+            if d.bus.is_some() {
                 return Err(Error::input(
-                    at("numa_node"),
+                    at("bus"),
                     format!(
-                        "device `{}` is a {} device; only PCI devices sit below a NUMA \
-                         expander bus",
+                        "device `{}` is a {} device; `bus` applies to PCI devices",
                         d.id,
                         family_name(kind.family)
                     ),
                 ));
             }
-            if machine.grow.numa_expander.is_none() {
+            if d.group.is_some() {
                 return Err(Error::input(
-                    at("numa_node"),
-                    format!("machine `{}` has no NUMA expander bus", machine.name),
-                ));
-            }
-        }
-        if let Some(max) = kind.max_per_guest {
-            let n = spec.devices[..=i]
-                .iter()
-                .filter(|e| e.kind == kind.kind)
-                .count() as u32;
-            if n > max {
-                return Err(Error::input(
-                    at("kind"),
+                    at("group"),
                     format!(
-                        "device `{}`: a guest can have at most {max} {} device(s); found {n}",
-                        d.id, kind.kind
+                        "device `{}` is a {} device; only PCI devices form \
+                         multifunction groups",
+                        d.id,
+                        family_name(kind.family)
                     ),
                 ));
             }
+            false
         }
-        let hotplug = d.hotplug.unwrap_or(eff.hotplug_by_default && kind.hotplug);
-        if hotplug && !kind.hotplug {
-            return Err(Error::input(
-                at("hotplug"),
-                format!(
-                    "device `{}`: kind `{}` cannot be hotplugged",
-                    d.id, kind.kind
-                ),
-            ));
-        }
-        if d.ports.is_some()
-            && kind.controller.as_deref().is_none_or(|c| {
-                cat.storage
-                    .get(c)
-                    .is_none_or(|s| s.provides != ControllerType::Usb)
-            })
-        {
-            return Err(Error::input(
-                at("ports"),
-                format!("device `{}`: `ports` applies only to USB controllers", d.id),
-            ));
-        }
-        if d.host.is_some() && kind.kind != "vfio-pci" {
-            return Err(Error::input(
-                at("host"),
-                format!("device `{}`: `host` applies only to vfio-pci", d.id),
-            ));
-        }
-        let pcie = match kind.family {
-            Family::Pci => {
-                let t = kind.pci.unwrap_or(PciType::Pci);
-                match (d.bus, t) {
-                    _ if !machine.pcie => {
-                        if d.bus == Some(BusType::Pcie) {
-                            return Err(Error::input(
-                                at("bus"),
-                                format!(
-                                    "device `{}` asks for PCIe, but machine `{}` has only \
-                                     conventional PCI",
-                                    d.id, machine.name
-                                ),
-                            ));
-                        }
-                        false
-                    }
-                    (Some(BusType::Pcie), PciType::Pci) => {
-                        return Err(Error::input(
-                            at("bus"),
-                            format!(
-                                "device `{}`: kind `{}` is conventional PCI only; expected \
-                                 bus: pci",
-                                d.id, kind.kind
-                            ),
-                        ))
-                    }
-                    (Some(BusType::Pci), PciType::Pcie) => {
-                        return Err(Error::input(
-                            at("bus"),
-                            format!(
-                                "device `{}`: kind `{}` is PCIe only; expected bus: pcie",
-                                d.id, kind.kind
-                            ),
-                        ))
-                    }
-                    (Some(b), _) => b == BusType::Pcie,
-                    (None, PciType::Pcie) => true,
-                    (None, PciType::Pci) => false,
-                    (None, PciType::Either) => eff.prefer == Prefer::Pcie,
-                }
-            }
-            _ => {
-                if d.bus.is_some() {
-                    return Err(Error::input(
-                        at("bus"),
-                        format!(
-                            "device `{}` is a {} device; `bus` applies to PCI devices",
-                            d.id,
-                            family_name(kind.family)
-                        ),
-                    ));
-                }
-                if d.group.is_some() {
-                    return Err(Error::input(
-                        at("group"),
-                        format!(
-                            "device `{}` is a {} device; only PCI devices form \
-                             multifunction groups",
-                            d.id,
-                            family_name(kind.family)
-                        ),
-                    ));
-                }
-                false
-            }
-        };
-        let io = match kind.io_bar {
-            IoBar::None => false,
-            IoBar::Always => true,
-            IoBar::Legacy => !pcie,
-        };
-        devs.push(Dev {
-            kind: kind.clone(),
-            pcie,
-            hotplug,
-            zone: d.numa_node,
-            io,
-        });
-    }
-    Ok(devs)
+    };
+    let io = match kind.io_bar {
+        IoBar::None => false,
+        IoBar::Always => true,
+        IoBar::Legacy => !pcie,
+    };
+    Ok(Dev {
+        kind: kind.clone(),
+        pcie,
+        hotplug,
+        zone: d.numa_node,
+        io,
+    })
 }
 
 pub(crate) fn family_name(f: Family) -> &'static str {

@@ -52,7 +52,7 @@ pub(super) fn existing_buses(
             continue;
         }
         let Some(model) = cat.pci.get(&c.model) else {
-            let near = Catalog::near(
+            let near = crate::catalog::did_you_mean(
                 &c.model,
                 cat.pci.keys().chain(cat.storage.keys()).map(String::as_str),
             );
@@ -62,12 +62,13 @@ pub(super) fn existing_buses(
                     "unknown controller model `{}`{}",
                     c.model,
                     if near.is_empty() {
-                        String::new()
+                        "; run `devaddr models` for the list"
                     } else {
-                        format!("; did you mean {}?", near.join(", "))
+                        &near
                     }
                 ),
-            ));
+            )
+            .with_code(crate::Code::UnknownName));
         };
         if model.connect.is_none() {
             if c.index != 0 || c.model != machine.root {

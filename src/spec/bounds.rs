@@ -18,7 +18,8 @@ fn at_most(at: At, what: &str, value: u32, max: u32) -> Result<()> {
         return Err(Error::input(
             at(),
             format!("{what} {value} is out of range; expected 0-{max}"),
-        ));
+        )
+        .with_code(crate::Code::OutOfRange));
     }
     Ok(())
 }
@@ -32,7 +33,8 @@ fn numa_node(at: At, n: u32) -> Result<()> {
                  NUMA nodes are supported)",
                 MAX_NUMA_NODES - 1
             ),
-        ));
+        )
+        .with_code(crate::Code::OutOfRange));
     }
     Ok(())
 }
@@ -207,13 +209,14 @@ pub(crate) fn against_machine(spec: &Spec, machine: &crate::catalog::MachineMode
 }
 
 /// Every number of a spec or plan, bounded (see [`crate::limits`]).
+/// Each entry is checked on its own: every entry out of range is reported at once.
 pub(crate) fn check(spec: &Spec) -> Result<()> {
-    policy(&spec.policy)?;
+    let mut errors: Vec<Error> = policy(&spec.policy).err().into_iter().collect();
     for (i, c) in spec.controllers.iter().enumerate() {
-        controller(&|| format!("controllers[{i}]"), c)?;
+        errors.extend(controller(&|| format!("controllers[{i}]"), c).err());
     }
     for (i, d) in spec.devices.iter().enumerate() {
-        device_at(&|| format!("devices[{i}]"), d)?;
+        errors.extend(device_at(&|| format!("devices[{i}]"), d).err());
     }
-    Ok(())
+    Error::collect(errors)
 }

@@ -96,8 +96,9 @@ pub enum BusType {
 impl Spec {
     /// Parse a YAML or JSON spec (or plan). `file` names the input in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Spec> {
-        let spec = crate::yaml::from_str::<Spec>(text).map_err(|e| e.in_file(file))?;
-        bounds::check(&spec).map_err(|e| e.in_file(file))?;
+        let spec = crate::yaml::from_str_all::<Spec>(text, |v| entry_errors(text, v))
+            .map_err(|e| e.in_file(file))?;
+        bounds::check(&spec).map_err(|e| e.in_source(file, text))?;
         Ok(spec)
     }
 
@@ -119,37 +120,56 @@ impl Spec {
     }
 }
 
+/// The errors of each controller and device entry of a spec or plan document, each
+/// parsed on its own (for [`crate::yaml::from_str_all`]).
+pub(crate) fn entry_errors(text: &str, v: &serde_yaml::Value) -> Vec<Error> {
+    let mut errors = crate::yaml::entry_errors::<ControllerEntry>(text, Some("controllers"), v);
+    errors.extend(crate::yaml::entry_errors::<DeviceEntry>(
+        text,
+        Some("devices"),
+        v,
+    ));
+    errors
+}
+
 /// Parse a list of devices (`devaddr hotplug --add`): a YAML/JSON list of device entries,
 /// or a mapping with `devices:`. `file` names the input in errors.
 pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Wrapped {
+    struct DeviceList {
         devices: Vec<DeviceEntry>,
     }
     let t = text.trim_start();
     let list = t.starts_with('-') || t.starts_with('[');
     let r = if list {
-        crate::yaml::from_str::<Vec<DeviceEntry>>(text)
+        crate::yaml::from_str_all::<Vec<DeviceEntry>>(text, |v| {
+            crate::yaml::entry_errors::<DeviceEntry>(text, None, v)
+        })
     } else {
-        crate::yaml::from_str::<Wrapped>(text).map(|w| w.devices)
+        crate::yaml::from_str_all::<DeviceList>(text, |v| {
+            crate::yaml::entry_errors::<DeviceEntry>(text, Some("devices"), v)
+        })
+        .map(|w| w.devices)
     };
     let devices = r.map_err(|e| e.in_file(file))?;
-    for (i, d) in devices.iter().enumerate() {
+    let errors = devices.iter().enumerate().filter_map(|(i, d)| {
         let path = if list {
             format!("[{i}]")
         } else {
             format!("devices[{i}]")
         };
-        bounds::device(&path, d).map_err(|e| e.in_file(file))?;
-    }
+        bounds::device(&path, d).err()
+    });
+    Error::collect(errors.collect()).map_err(|e| e.in_source(file, text))?;
     if devices.is_empty() {
         return Err(Error::Input {
-            location: crate::error::Location {
+            location: Box::new(crate::error::Location {
                 file: Some(file.into()),
                 ..Default::default()
-            },
+            }),
             message: "no devices to add; expected a list of devices".into(),
+            code: crate::Code::MissingField,
         });
     }
     Ok(devices)

@@ -138,14 +138,14 @@ fn on_off_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 fn on_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum V {
+    enum OnOff {
         B(bool),
         S(String),
     }
-    match Option::<V>::deserialize(d)? {
+    match Option::<OnOff>::deserialize(d)? {
         None => Ok(None),
-        Some(V::B(b)) => Ok(Some(b)),
-        Some(V::S(s)) => match s.as_str() {
+        Some(OnOff::B(b)) => Ok(Some(b)),
+        Some(OnOff::S(s)) => match s.as_str() {
             "on" | "yes" | "true" => Ok(Some(true)),
             "off" | "no" | "false" => Ok(Some(false)),
             other => Err(serde::de::Error::custom(format!(

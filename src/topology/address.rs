@@ -103,13 +103,13 @@ fn port_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 fn port_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum P {
+    enum UsbPort {
         N(u64),
         S(String),
     }
-    Ok(match P::deserialize(d)? {
-        P::N(n) => n.to_string(),
-        P::S(s) => s,
+    Ok(match UsbPort::deserialize(d)? {
+        UsbPort::N(n) => n.to_string(),
+        UsbPort::S(s) => s,
     })
 }
 

@@ -310,8 +310,9 @@ pub struct Plan {
 impl Plan {
     /// Parse a plan written by devaddr (YAML or JSON). `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> crate::Result<Plan> {
-        let plan = crate::yaml::from_str::<Plan>(text).map_err(|e| e.in_file(file))?;
-        crate::spec::bounds::check(&plan.to_spec()).map_err(|e| e.in_file(file))?;
+        let plan = crate::yaml::from_str_all::<Plan>(text, |v| crate::spec::entry_errors(text, v))
+            .map_err(|e| not_a_plan(e, text).in_file(file))?;
+        crate::spec::bounds::check(&plan.to_spec()).map_err(|e| e.in_source(file, text))?;
         Ok(plan)
     }
     /// YAML text of the plan.
@@ -337,6 +338,23 @@ impl Plan {
             devices: self.devices.clone(),
             free: None,
         }
+    }
+}
+
+/// A spec handed where a plan is expected (it lacks the `devaddr:` header a plan starts
+/// with, and may lack `policy:` and `controllers:` or have `arch:`): say what it is and
+/// what to do instead of naming the first field a plan has and it lacks.
+fn not_a_plan(e: crate::Error, text: &str) -> crate::Error {
+    use crate::error::{Code, Error};
+    match crate::yaml::from_str::<crate::Spec>(text) {
+        Ok(spec) if spec.devaddr.is_none() => Error::Input {
+            location: Box::new(crate::Location::default()),
+            message: "this is a spec, not a plan: plan it first with `devaddr plan` and pass \
+                      the plan it writes"
+                .into(),
+            code: Code::NotAPlan,
+        },
+        _ => e,
     }
 }
 

@@ -96,6 +96,14 @@ pub struct TmpFile {
     _dir: Scratch,
 }
 
+impl TmpFile {
+    /// The path as text.
+    #[allow(dead_code)]
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+}
+
 impl std::ops::Deref for TmpFile {
     type Target = str;
     fn deref(&self) -> &str {
@@ -113,4 +121,127 @@ impl AsRef<std::ffi::OsStr> for TmpFile {
     fn as_ref(&self) -> &std::ffi::OsStr {
         std::ffi::OsStr::new(&self.path)
     }
+}
+
+/// The same run as one that failed (exit `code` 1 or 2, text stderr `text`), again with
+/// `--error-format json`: the same exit code, and stderr one line of JSON,
+/// `{"errors": [...]}`, each error of the kind the exit code implies (2: input or usage;
+/// 1: infeasible, check or internal), with a code, a message and a location that agree
+/// with the text form (its file, path, line and element appear there). Returns the
+/// parsed report. Every CLI test that sees exit 1 or 2 calls this through its run helper,
+/// so every bad-input test also runs in the JSON format.
+#[allow(dead_code)] // each test crate uses its own subset
+pub fn json_twin(
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    code: Option<i32>,
+    text: &str,
+) -> serde_json::Value {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devaddr"))
+        .args(args)
+        .arg("--error-format")
+        .arg("json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run devaddr");
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.map(<[u8]>::to_vec);
+    let writer = std::thread::spawn(move || {
+        if let Some(b) = input {
+            let _ = pipe.write_all(&b);
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let what = format!("devaddr {} --error-format json", args.join(" "));
+    assert_eq!(
+        o.status.code(),
+        code,
+        "{what}: exit code differs; stderr: {err}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{what}: expected one line of JSON on stderr: {err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&err)
+        .unwrap_or_else(|e| panic!("{what}: stderr is not JSON ({e}): {err}"));
+    let errors = v["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no `errors` array: {err}"));
+    assert!(!errors.is_empty(), "{what}: empty `errors`");
+    let kinds: &[&str] = if code == Some(2) {
+        &["input", "usage"]
+    } else {
+        &["infeasible", "check", "internal"]
+    };
+    for e in errors {
+        let kind = e["kind"].as_str().unwrap_or_default();
+        assert!(
+            kinds.contains(&kind),
+            "{what}: kind `{kind}` for exit {code:?}: {e}"
+        );
+        assert!(
+            e["code"].as_str().is_some_and(|c| !c.is_empty()),
+            "{what}: no code: {e}"
+        );
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: no message: {e}"
+        );
+        let loc = e["location"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{what}: no location object: {e}"));
+        if kind == "usage" {
+            continue;
+        }
+        for key in ["file", "path", "element"] {
+            if let Some(s) = loc.get(key).and_then(|v| v.as_str()) {
+                assert!(
+                    text.contains(s),
+                    "{what}: {key} `{s}` not in the text form: {text}"
+                );
+            }
+        }
+        if let Some(line) = loc.get("line").and_then(|v| v.as_u64()) {
+            assert!(
+                text.contains(&format!("line {line}")),
+                "{what}: line {line} not in the text form: {text}"
+            );
+        }
+        if kind == "input" {
+            let m = e["message"].as_str().unwrap_or_default();
+            assert!(
+                text.contains(m),
+                "{what}: message `{m}` not in the text form: {text}"
+            );
+        }
+        if kind == "infeasible" {
+            for key in ["binding", "requirement", "fix"] {
+                assert!(
+                    e[key].is_string(),
+                    "{what}: infeasible without `{key}`: {e}"
+                );
+            }
+        }
+        if kind == "check" {
+            assert!(
+                e["findings"].as_array().is_some_and(|f| !f.is_empty()),
+                "{what}: check without findings: {e}"
+            );
+        }
+    }
+    v
+}
+
+/// Whether a failed run should be repeated with `--error-format json` (exit 1 or 2, and
+/// not already asked for a format).
+#[allow(dead_code)] // each test crate uses its own subset
+pub fn wants_json_twin(args: &[&str], code: Option<i32>) -> bool {
+    matches!(code, Some(1 | 2)) && !args.iter().any(|a| a.starts_with("--error-format"))
 }
