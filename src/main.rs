@@ -101,6 +101,8 @@ enum OutFormat {
     Yaml,
     Json,
     Tree,
+    Dot,
+    Svg,
     Qemu,
     Libvirt,
 }
@@ -261,6 +263,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 OutFormat::Yaml => Format::Yaml,
                 OutFormat::Json => Format::Json,
                 OutFormat::Tree => Format::Tree,
+                OutFormat::Dot => Format::Dot,
+                OutFormat::Svg => Format::Svg,
                 OutFormat::Qemu => Format::Qemu,
             };
             let text = formats::render(&plan, fmt, catalog);
