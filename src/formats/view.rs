@@ -222,7 +222,7 @@ pub(crate) fn build(plan: &Plan, cat: &Catalog) -> Option<View> {
     }
     loose.extend(unplaced);
     // USB and drive devices below their controller, in port / unit order.
-    below_ctl.sort_by(|a, b| (a.0, port_key(&a.1)).cmp(&(b.0, port_key(&b.1))));
+    below_ctl.sort_by_key(|a| (a.0, port_key(&a.1)));
     for (key, _, i) in below_ctl {
         match ctl_node.get(&key) {
             Some(&p) => nodes[p].children.push(i),
@@ -307,10 +307,8 @@ pub(crate) fn build(plan: &Plan, cat: &Catalog) -> Option<View> {
             .filter(|s| !slots_used.contains(s))
             .count() as u32;
         match reserve {
-            ReserveKind::PciePort if m.bus.express && m.bus.slot_count() == 1 => {
-                if empty == 1 {
-                    nodes[n].kind = Kind::FreePort;
-                }
+            ReserveKind::PciePort if m.bus.express && m.bus.slot_count() == 1 && empty == 1 => {
+                nodes[n].kind = Kind::FreePort;
             }
             ReserveKind::PciSlot if !m.bus.express && empty > 0 => {
                 let f = blank(

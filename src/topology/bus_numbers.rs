@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// catalog model.
 pub type PciBuses<'a> = BTreeMap<u32, (&'a ControllerEntry, &'a PciModel)>;
 
+/// The PCI buses plugged into each bus, by (slot, function).
+type Children = BTreeMap<u32, Vec<((u8, u8), u32)>>;
+
 /// Bus numbers of a topology: what each hierarchy needs and what each bus gets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -74,7 +77,7 @@ impl BusNumbering {
             }
         }
         // Depth-first numbering.
-        let mut children: BTreeMap<u32, Vec<((u8, u8), u32)>> = BTreeMap::new();
+        let mut children = Children::new();
         for (&i, (c, _)) in buses {
             if let (true, Some(Address::Pci(a))) = (i != 0, &c.address) {
                 children
@@ -128,7 +131,7 @@ impl BusNumbering {
 /// are numbered from their own `bus_nr`).
 fn walk(
     buses: &PciBuses<'_>,
-    children: &BTreeMap<u32, Vec<((u8, u8), u32)>>,
+    children: &Children,
     bus: u32,
     next: &mut u32,
     seen: &mut BTreeSet<u32>,
