@@ -37,8 +37,8 @@ pub fn render(plan: &Plan, cat: &Catalog) -> String {
     let _ = writeln!(out, "digraph devaddr {{");
     let _ = writeln!(
         out,
-        "  graph [rankdir=LR, ranksep=0.3, nodesep=0.08, fontname=\"DejaVu Sans Mono\", \
-         fontsize=12, labelloc=t, labeljust=l, label={}];",
+        "  graph [rankdir=LR, ordering=out, ranksep=0.3, nodesep=0.08, \
+         fontname=\"DejaVu Sans Mono\", fontsize=12, labelloc=t, labeljust=l, label={}];",
         quote(&caption)
     );
     let _ = writeln!(
