@@ -3,14 +3,13 @@
 
 use crate::catalog::{Catalog, Family, ReserveKind};
 use crate::error::Result;
-use crate::limits::MAX_BUS_CHAIN;
 use crate::normalize::{counts_for_reserve, Problem};
 use crate::solve::backend::Status;
 use crate::solve::decode::Placement;
 use crate::spec::Tunables;
 use crate::topology::{
-    Address, ControllerEntry, DriveAddress, Free, FreeZone, Gap, Plan, PlanHeader, SolverReport,
-    SolverStatus, UsbAddress,
+    Address, BusNumbering, ControllerEntry, DriveAddress, Free, FreeZone, Gap, Plan, PlanHeader,
+    SolverReport, SolverStatus, UsbAddress,
 };
 use crate::vocab::{pci, Attr, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,33 +149,8 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
 /// the guest-visible bus numbers below it) changing; otherwise pack them (libvirt's way).
 /// `bus_numbers`: the machine's bus numbers (the ranges end below it).
 fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool, bus_numbers: u32) {
-    let parent: BTreeMap<u32, u32> = ctls
-        .iter()
-        .filter_map(|c| match &c.address {
-            Some(Address::Pci(a)) => Some((c.index, a.bus)),
-            _ => None,
-        })
-        .collect();
-    let model: BTreeMap<u32, String> = ctls.iter().map(|c| (c.index, c.model.clone())).collect();
-    let expander_of = |mut idx: u32| -> Option<u32> {
-        for _ in 0..MAX_BUS_CHAIN {
-            let m = cat.pci.get(model.get(&idx)?)?;
-            if m.numa {
-                return Some(idx);
-            }
-            idx = *parent.get(&idx)?;
-        }
-        None
-    };
-    let mut need: BTreeMap<u32, u32> = BTreeMap::new();
-    for c in ctls.iter() {
-        let Some(m) = cat.pci.get(&c.model) else {
-            continue;
-        };
-        if let Some(e) = expander_of(c.index) {
-            *need.entry(e).or_default() += m.bus_numbers;
-        }
-    }
+    let numbering = BusNumbering::of_controllers(ctls, cat);
+    let need = numbering.expander_need;
     let mut top = ctls
         .iter()
         .filter(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa))
@@ -187,12 +161,7 @@ fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool, bus_
         |c: &ControllerEntry| c.bus_nr.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa);
     let new: Vec<u32> = ctls.iter().filter(|c| is_new(c)).map(|c| c.index).collect();
     let share = if spread && !new.is_empty() {
-        let root_need: u32 = 1 + ctls
-            .iter()
-            .filter(|c| c.index != 0 && expander_of(c.index).is_none())
-            .filter_map(|c| cat.pci.get(&c.model))
-            .map(|m| m.bus_numbers)
-            .sum::<u32>();
+        let root_need = numbering.root_need;
         let new_need: u32 = new.iter().map(|i| need.get(i).copied().unwrap_or(1)).sum();
         top.saturating_sub(root_need + new_need) / (new.len() as u32 + 1)
     } else {

@@ -22,7 +22,7 @@
 //! | solve | the program handed to a [`Backend`] (default [`MicroLp`]) within a deterministic [`WorkLimit`] | [`backend`], `solve` |
 //! | decode | counts → concrete controllers, indexes, buses, slots, functions, USB ports and drive units | `solve::decode`, `assemble`, `order` |
 //! | verify | an independent checker that knows nothing of the program; every returned plan has passed it | [`verify`], [`check`] |
-//! | emit | YAML/JSON plan, tree view, QEMU arguments, libvirt XML | [`topology`] ([`Plan::to_yaml`]), [`formats`], [`libvirt`] |
+//! | emit | YAML/JSON plan, tree view, pictures (Graphviz, SVG), QEMU arguments, libvirt XML | [`topology`] ([`Plan::to_yaml`]), [`formats`], [`libvirt`] |
 //! | (schemas) | JSON Schemas of a spec, a plan and the capacity rows, from the types | [`schema`] |
 //!
 //! Replanning, live hotplug and what-if capacity ([`replan`], [`hotplug`], [`capacity`])

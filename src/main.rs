@@ -210,6 +210,10 @@ enum OutFormat {
     Json,
     /// The bus hierarchy like `lspci -tv`.
     Tree,
+    /// The topology as Graphviz source (`dot -Tsvg`).
+    Dot,
+    /// The topology as a self-contained SVG picture.
+    Svg,
     /// QEMU command-line arguments, one per line.
     Qemu,
     /// A libvirt domain XML (`virsh define`).
@@ -458,12 +462,14 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                             "--format",
                             "the QEMU command line of a libvirt domain is libvirt's to write \
                              (`virsh domxml-to-native qemu-argv`); expected --format libvirt, \
-                             yaml, json or tree",
+                             yaml, json, tree, dot or svg",
                         ))
                     }
                     Some(OutFormat::Yaml) => Format::Yaml,
                     Some(OutFormat::Json) => Format::Json,
                     Some(OutFormat::Tree) => Format::Tree,
+                    Some(OutFormat::Dot) => Format::Dot,
+                    Some(OutFormat::Svg) => Format::Svg,
                 };
                 let dp = devaddr::libvirt::domain_plan_with(&text, name, &opts, engine)?;
                 write_out(
@@ -517,6 +523,8 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                 OutFormat::Yaml => Format::Yaml,
                 OutFormat::Json => Format::Json,
                 OutFormat::Tree => Format::Tree,
+                OutFormat::Dot => Format::Dot,
+                OutFormat::Svg => Format::Svg,
                 OutFormat::Qemu => Format::Qemu,
             };
             let text = formats::render(&plan, fmt, catalog);

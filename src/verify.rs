@@ -10,7 +10,7 @@
 use crate::catalog::{Catalog, Family, IoBar, MachineModel, PciModel, ReserveKind};
 use crate::error::{Error, Result};
 use crate::spec::{DeviceEntry, Spec};
-use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
+use crate::topology::{Address, BusNumbering, ControllerEntry, PciAddress, Plan};
 use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -827,34 +827,8 @@ fn check_budgets(
         w.bad(Rule::BusNumbers, Subject::Plan, msg);
     }
     // Expander ranges: [bus_nr, next expander's bus_nr) must hold the buses below it.
-    let mut below: BTreeMap<u32, u32> = BTreeMap::new(); // expander index -> bus numbers
-    let mut root_need = 1;
-    let indexes: Vec<u32> = w.buses.keys().copied().collect();
-    for &i in &indexes {
-        if i == 0 {
-            continue;
-        }
-        let mut cur = i;
-        let mut owner = None;
-        for _ in 0..=indexes.len() {
-            let Some(&(_, m)) = w.buses.get(&cur) else {
-                break;
-            };
-            if m.numa {
-                owner = Some(cur);
-                break;
-            }
-            match w.parent(cur) {
-                Some(p) if p != 0 => cur = p,
-                _ => break,
-            }
-        }
-        let bn = w.buses[&i].1.bus_numbers;
-        match owner {
-            Some(e) => *below.entry(e).or_default() += bn,
-            None => root_need += bn,
-        }
-    }
+    let numbering = BusNumbering::new(&w.buses);
+    let (root_need, below) = (numbering.root_need, numbering.expander_need);
     let mut ranges: Vec<(u32, u32, String)> = Vec::new();
     for (&e, &need) in &below {
         let (c, _) = w.buses[&e];

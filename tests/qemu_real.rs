@@ -206,6 +206,34 @@ struct Plan {
     devices: Vec<Value>,
     free: Value,
     args: Vec<String>,
+    /// The guest bus number `--format tree` shows for each PCI controller id.
+    tree_buses: BTreeMap<String, i64>,
+}
+
+/// The guest bus number `--format tree` shows for each bus-providing controller: the
+/// first number of the last bracket after the slot (`+-01.0-[01] pci.1 …` → 1,
+/// `+-02.0-[0000:fb]-00.0-[fc-fd] pci.2 …` → 0xfc, `-[0000:f8-fc]` → 0xf8).
+fn tree_bus_numbers(tree: &str) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for line in tree.lines() {
+        let Some(start) = line.find(|c: char| c.is_ascii_hexdigit()) else {
+            continue;
+        };
+        let mut words = line[start..].split_whitespace();
+        let (Some(at), Some(id)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Some(last) = at.rsplit("-[").next().filter(|_| at.contains("-[")) else {
+            continue;
+        };
+        let num = last.trim_end_matches(']');
+        let num = num.rsplit(':').next().unwrap_or(num);
+        let first = num.split('-').next().unwrap_or(num);
+        if let Ok(n) = i64::from_str_radix(first, 16) {
+            out.insert(id.to_string(), n);
+        }
+    }
+    out
 }
 
 fn pci_addr(v: &Value) -> Option<(u64, u64, u64)> {
@@ -363,6 +391,7 @@ fn load_plan(spec_path: &Path) -> Result<Plan, String> {
     let plan: Value = serde_json::from_str(&json_text)
         .map_err(|e| format!("plan JSON does not parse: {e}\n{json_text}"))?;
     let qemu_text = devaddr(spec_path, "qemu")?;
+    let tree_buses = tree_bus_numbers(&devaddr(spec_path, "tree")?);
     let args: Vec<String> = qemu_text
         .lines()
         .filter(|l| !l.is_empty())
@@ -469,6 +498,7 @@ fn load_plan(spec_path: &Path) -> Result<Plan, String> {
         controllers,
         devices,
         args,
+        tree_buses,
     })
 }
 
@@ -1235,6 +1265,32 @@ fn enumeration_gaps(plan: &Plan, seen: &[Seen]) -> Vec<String> {
     out
 }
 
+fn qmp_seen(qmp: &mut Qmp) -> Vec<Seen> {
+    query_pci(qmp).unwrap_or_default()
+}
+
+/// The bus numbers `--format tree` shows are the ones the firmware assigned.
+fn check_tree_bus_numbers(plan: &Plan, seen: &[Seen], failures: &mut Vec<String>) {
+    let spec = &plan.spec;
+    if seen.is_empty() {
+        failures.push(format!("[{spec}] query-pci failed after enumeration"));
+        return;
+    }
+    for (&index, (id, model, _)) in &plan.pci_controllers {
+        if index == 0 {
+            continue;
+        }
+        let firmware = guest_bus(plan, seen, index);
+        let shown = plan.tree_buses.get(id).copied();
+        if firmware.as_ref().ok() != shown.as_ref() {
+            failures.push(format!(
+                "[{spec}] {id} ({model}): --format tree shows bus {shown:x?}, the firmware \
+                 numbered it {firmware:x?}"
+            ));
+        }
+    }
+}
+
 fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
     let spec = &plan.spec;
     let mut qemu = Qemu::start(bin, plan, false, true);
@@ -1285,6 +1341,9 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
+    if gaps.is_empty() {
+        check_tree_bus_numbers(plan, &qmp_seen(&mut qmp), failures);
+    }
     if !gaps.is_empty() {
         let bad: std::collections::BTreeSet<&str> = plan
             .pci

@@ -1,8 +1,11 @@
-//! Output formats: YAML/JSON plans, a tree view, QEMU arguments.
+//! Output formats: YAML/JSON plans, a tree view, pictures (Graphviz, SVG), QEMU arguments.
 
+pub mod dot;
 pub mod models;
 pub mod qemu;
+pub mod svg;
 pub mod tree;
+mod view;
 
 use crate::{Catalog, Plan};
 
@@ -18,6 +21,10 @@ pub enum Format {
     Tree,
     /// QEMU command-line arguments (`-machine`, `-device` …), one per line.
     Qemu,
+    /// Graphviz source of the topology picture (`dot -Tsvg`).
+    Dot,
+    /// The topology picture as a self-contained SVG document.
+    Svg,
 }
 
 /// Render a plan.
@@ -26,6 +33,8 @@ pub fn render(plan: &Plan, format: Format, cat: &Catalog) -> String {
         Format::Yaml => plan.to_yaml(),
         Format::Json => plan.to_json(),
         Format::Tree => tree::render(plan, cat),
+        Format::Dot => dot::render(plan, cat),
+        Format::Svg => svg::render(plan, cat),
         Format::Qemu => qemu::render(plan, cat)
             .into_iter()
             .map(|a| a + "\n")

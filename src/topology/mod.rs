@@ -1,9 +1,11 @@
 //! The output: a fully addressed topology (DESIGN §5).
 
 mod address;
+mod bus_numbers;
 mod indexes;
 
 pub use address::*;
+pub use bus_numbers::{BusNumbering, PciBuses};
 pub use indexes::storage_device_indexes;
 
 use crate::spec::{DeviceEntry, Tunables};

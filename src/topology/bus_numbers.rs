@@ -1,0 +1,149 @@
+//! PCI bus numbers: how many each hierarchy consumes and which number the firmware gives
+//! each bus. One computation for every user: the bus-number budget of the verifier, the
+//! expander ranges the planner hands out, and the bus numbers the outputs show.
+//!
+//! The firmware (SeaBIOS; OVMF walks the same way when no port reserves extra bus
+//! numbers, and devaddr sets no `bus-reserve`) numbers buses depth-first: the root bus
+//! is 00, and walking each bus's functions in slot/function order, every bridge, PCIe root
+//! port, switch port and the like takes the next free number, then its own bus is walked
+//! before the next function of its parent. An expander bus (`pxb-pcie`, `pxb`) is a root
+//! bus of its own: its number is its `bus_nr`, and the buses below it continue from there.
+//! A model that consumes two numbers (the i440fx `pxb`, whose devices sit behind an
+//! internal bridge) has its devices on the second.
+
+use super::{Address, ControllerEntry};
+use crate::catalog::PciModel;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The PCI buses of a topology, by controller index (0 = the root bus), each with its
+/// catalog model.
+pub type PciBuses<'a> = BTreeMap<u32, (&'a ControllerEntry, &'a PciModel)>;
+
+/// The PCI buses plugged into each bus, by (slot, function).
+type Children = BTreeMap<u32, Vec<((u8, u8), u32)>>;
+
+/// Bus numbers of a topology: what each hierarchy needs and what each bus gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusNumbering {
+    /// Bus numbers the root hierarchy needs: the root bus and every bus not below an
+    /// expander bus.
+    pub root_need: u32,
+    /// Bus numbers each expander bus's hierarchy needs (its own included), by the
+    /// expander's controller index: the range `[bus_nr, bus_nr + need)` must hold them.
+    pub expander_need: BTreeMap<u32, u32>,
+    /// The guest bus number of each PCI bus, by controller index: the number of the bus
+    /// the devices addressed to that index sit on, as the firmware assigns it. Buses the
+    /// walk does not reach (below an expander without `bus_nr`, or not connected to the
+    /// root) have none.
+    pub guest: BTreeMap<u32, u32>,
+}
+
+impl BusNumbering {
+    /// Number the buses of `buses` (which must include the root bus at index 0 to get
+    /// guest numbers).
+    pub fn new(buses: &PciBuses<'_>) -> BusNumbering {
+        let parent = |i: u32| match buses.get(&i)?.0.address {
+            Some(Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        };
+        // The hierarchy of each bus: the first expander at or above it (walking up at
+        // most as many steps as there are buses, so that a cycle ends).
+        let owner = |i: u32| {
+            let mut cur = i;
+            for _ in 0..=buses.len() {
+                let (_, m) = buses.get(&cur)?;
+                if m.numa {
+                    return Some(cur);
+                }
+                match parent(cur) {
+                    Some(p) if p != 0 => cur = p,
+                    _ => return None,
+                }
+            }
+            None
+        };
+        let mut out = BusNumbering {
+            root_need: buses.get(&0).map_or(1, |(_, m)| m.bus_numbers),
+            ..BusNumbering::default()
+        };
+        for (&i, (_, m)) in buses {
+            if i == 0 {
+                continue;
+            }
+            match owner(i) {
+                Some(e) => *out.expander_need.entry(e).or_default() += m.bus_numbers,
+                None => out.root_need += m.bus_numbers,
+            }
+        }
+        // Depth-first numbering.
+        let mut children = Children::new();
+        for (&i, (c, _)) in buses {
+            if let (true, Some(Address::Pci(a))) = (i != 0, &c.address) {
+                children
+                    .entry(a.bus)
+                    .or_default()
+                    .push(((a.slot, a.function), i));
+            }
+        }
+        for v in children.values_mut() {
+            v.sort();
+        }
+        let mut seen = BTreeSet::new();
+        if buses.contains_key(&0) {
+            out.guest.insert(0, 0);
+            seen.insert(0);
+            let mut next = 1;
+            walk(buses, &children, 0, &mut next, &mut seen, &mut out.guest);
+        }
+        // Expander buses on the root bus, each from its bus_nr.
+        for &(_, e) in children.get(&0).into_iter().flatten() {
+            let (c, m) = buses[&e];
+            let Some(nr) = c.bus_nr.filter(|_| m.numa) else {
+                continue;
+            };
+            if !seen.insert(e) {
+                continue;
+            }
+            out.guest.insert(e, nr + m.bus_numbers.saturating_sub(1));
+            let mut next = nr + m.bus_numbers.max(1);
+            walk(buses, &children, e, &mut next, &mut seen, &mut out.guest);
+        }
+        out
+    }
+
+    /// The bus numbering of a plan's PCI controllers (`cat` names their models).
+    pub fn of_controllers(
+        controllers: &[ControllerEntry],
+        cat: &crate::catalog::Catalog,
+    ) -> BusNumbering {
+        let mut buses = PciBuses::new();
+        for c in controllers {
+            if let Some(m) = cat.pci.get(&c.model) {
+                buses.entry(c.index).or_insert((c, m));
+            }
+        }
+        BusNumbering::new(&buses)
+    }
+}
+
+/// Number the buses below `bus` depth-first from `next`; expander buses are skipped (they
+/// are numbered from their own `bus_nr`).
+fn walk(
+    buses: &PciBuses<'_>,
+    children: &Children,
+    bus: u32,
+    next: &mut u32,
+    seen: &mut BTreeSet<u32>,
+    guest: &mut BTreeMap<u32, u32>,
+) {
+    for &(_, i) in children.get(&bus).into_iter().flatten() {
+        let (_, m) = buses[&i];
+        if m.numa || !seen.insert(i) {
+            continue;
+        }
+        guest.insert(i, *next + m.bus_numbers.saturating_sub(1));
+        *next += m.bus_numbers.max(1);
+        walk(buses, children, i, next, seen, guest);
+    }
+}
