@@ -279,7 +279,9 @@ enum InFormat {
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum ErrorFormat {
+    /// One `error: …` line per problem, for people.
     Text,
+    /// One JSON object on stderr: `{"errors":[{kind, code, location, message, …}]}`.
     Json,
 }
 

@@ -482,7 +482,8 @@ fn duplicate_indexes(devs: &[Dev], file: &str) -> Result<(), Error> {
         let (Some(ty), Some(index)) = (d.ty.as_deref(), d.index) else {
             continue;
         };
-        if ty == "usb" || d.index_new {
+        let usb = ty.parse::<ControllerType>().ok() == Some(ControllerType::Usb);
+        if usb || d.index_new {
             continue;
         }
         if !seen.insert((ty, index)) {
