@@ -678,7 +678,12 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                     let mut t = serde_json::to_string_pretty(&doc).unwrap_or_default();
                     t.push('\n');
                     write_out(output.as_ref(), &t)?;
-                    Ok(if findings.is_empty() { 0 } else { 1 })
+                    if findings.is_empty() {
+                        return Ok(0);
+                    }
+                    // The findings are the output; stderr says the check failed, in the
+                    // error format, as for every other failing command.
+                    Ok(report_findings(plan, &findings, error_format))
                 }
                 CheckFormat::Text if findings.is_empty() => {
                     write_out(output.as_ref(), &format!("{plan}: ok\n"))?;
