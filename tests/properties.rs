@@ -400,7 +400,7 @@ fn with_string_pins(spec: &Spec, style: u8) -> String {
             if p.multifunction.is_some() {
                 continue;
             }
-            let mut s = if style % 2 == 0 {
+            let mut s = if style.is_multiple_of(2) {
                 format!(
                     "{:04x}:{:02x}:{:02x}.{}",
                     p.domain, p.bus, p.slot, p.function
