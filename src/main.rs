@@ -316,7 +316,48 @@ fn warn_if_unproven(plan: &devaddr::Plan, limit: devaddr::WorkLimit) {
     }
 }
 
+/// Print each message as `devaddr: warning: …` on stderr.
+fn warn_all(messages: impl IntoIterator<Item = String>) {
+    for m in messages {
+        eprintln!("devaddr: warning: {m}");
+    }
+}
+
+/// Say which elements of a domain its plan model leaves out.
+fn warn_left_out(dp: &devaddr::libvirt::DomainPlan) {
+    if !dp.left_out.is_empty() {
+        warn_all([format!(
+            "the plan of a domain holds its PCI controllers and PCI devices only; left out: {}",
+            dp.left_out.join(", ")
+        )]);
+    }
+}
+
+/// The global options a command does not use, said on stderr: `models`, `schema`,
+/// `completions` and `man` run no search (--work-limit), and only `models` of them
+/// reads the catalog (--models).
+fn warn_unused_globals(cli: &Cli) {
+    let name = match &cli.cmd {
+        Cmd::Models { .. } => "models",
+        Cmd::Schema { .. } => "schema",
+        Cmd::Completions { .. } => "completions",
+        Cmd::Man { .. } => "man",
+        _ => return,
+    };
+    if cli.work_limit != devaddr::WorkLimit::DEFAULT.0 {
+        warn_all([format!(
+            "--work-limit does not apply to `{name}`, which runs no search"
+        )]);
+    }
+    if cli.models.is_some() && name != "models" {
+        warn_all([format!(
+            "--models does not apply to `{name}`, which does not read the catalog"
+        )]);
+    }
+}
+
 fn run(cli: Cli) -> Result<u8, Error> {
+    warn_unused_globals(&cli);
     let owned;
     let work_limit = devaddr::WorkLimit(cli.work_limit);
     let catalog: &Catalog = match &cli.models {
@@ -358,6 +399,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
                          without --previous (--previous replans a spec)",
                     ));
                 }
+                if policy.is_some() {
+                    return Err(Error::input(
+                        "--policy",
+                        "a libvirt domain is addressed by libvirt's own rules (policy libvirt); \
+                         --policy chooses the preset of a spec: plan the domain without it",
+                    ));
+                }
                 let opts = devaddr::libvirt::LibvirtOptions { new_domain };
                 let engine = devaddr::Options::default()
                     .with_catalog(catalog)
@@ -381,11 +429,19 @@ fn run(cli: Cli) -> Result<u8, Error> {
                     Some(OutFormat::Tree) => Format::Tree,
                 };
                 let dp = devaddr::libvirt::domain_plan_with(&text, name, &opts, engine)?;
+                warn_left_out(&dp);
                 write_out(
                     output.as_ref(),
                     &formats::render(&dp.plan, fmt, &dp.catalog),
                 )?;
                 return Ok(0);
+            }
+            if new_domain {
+                return Err(Error::input(
+                    "--new-domain",
+                    "--new-domain addresses a libvirt domain as `virsh define` does a new one; \
+                     the input is a spec, which has no such choice: plan it without --new-domain",
+                ));
             }
             let mut s = Spec::parse(&text, name)?;
             if let Some(p) = policy {
@@ -431,7 +487,10 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 OutFormat::Yaml => Format::Yaml,
                 OutFormat::Json => Format::Json,
                 OutFormat::Tree => Format::Tree,
-                OutFormat::Qemu => Format::Qemu,
+                OutFormat::Qemu => {
+                    warn_all(formats::qemu::substitutions(&plan, catalog, None));
+                    Format::Qemu
+                }
             };
             let text = formats::render(&plan, fmt, catalog);
             write_out(output.as_ref(), &text)?;
@@ -444,6 +503,14 @@ fn run(cli: Cli) -> Result<u8, Error> {
             output,
             output_dir,
         } => {
+            if output_dir.is_some() && format != HotplugFormat::Libvirt {
+                return Err(Error::input(
+                    "--output-dir",
+                    "--output-dir writes one device XML file per new device for `virsh \
+                     attach-device`, so it goes with --format libvirt; other formats go to \
+                     stdout or -o FILE",
+                ));
+            }
             let plan_text = read_input(&plan)?;
             let add_text = read_input(&add)?;
             let opts = devaddr::Options::default()
@@ -457,7 +524,10 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 let text = match format {
                     HotplugFormat::Libvirt => {
                         if let Some(dir) = &output_dir {
-                            return write_dir(dir, &h.added);
+                            write_dir(dir, &h.added)?;
+                            if output.is_none() {
+                                return Ok(0);
+                            }
                         }
                         h.xml
                     }
@@ -468,6 +538,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
                             &Default::default(),
                             opts,
                         )?;
+                        warn_left_out(&dp);
                         if format == HotplugFormat::Yaml {
                             dp.plan.to_yaml()
                         } else {
@@ -503,14 +574,24 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let text = match format {
                 HotplugFormat::Yaml => h.plan.to_yaml(),
                 HotplugFormat::Json => h.plan.to_json(),
-                HotplugFormat::Qemu => formats::qemu::hotplug_commands(&h.plan, catalog, &h.added)
-                    .into_iter()
-                    .map(|l| l + "\n")
-                    .collect(),
+                HotplugFormat::Qemu => {
+                    warn_all(formats::qemu::substitutions(
+                        &h.plan,
+                        catalog,
+                        Some(&h.added),
+                    ));
+                    formats::qemu::hotplug_commands(&h.plan, catalog, &h.added)
+                        .into_iter()
+                        .map(|l| l + "\n")
+                        .collect()
+                }
                 HotplugFormat::Libvirt => {
                     let xml = devaddr::libvirt::device_xml(&h.plan, catalog, &h.added)?;
                     if let Some(dir) = &output_dir {
-                        return write_dir(dir, &xml);
+                        write_dir(dir, &xml)?;
+                        if output.is_none() {
+                            return Ok(0);
+                        }
                     }
                     xml.into_iter().map(|(_, x)| x).collect()
                 }
@@ -526,6 +607,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
             format,
             output,
         } => {
+            if live && format == CapacityFormat::Json {
+                warn_all([
+                    "--live shapes the table only: the JSON rows always carry both \
+                           `live` and `next_boot`"
+                        .to_string(),
+                ]);
+            }
             let text = read_input(&input)?;
             let q = devaddr::CapacityQuery::new(kinds, node);
             let opts = devaddr::Options::default()
