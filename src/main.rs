@@ -411,7 +411,48 @@ fn warn_if_unproven(plan: &devaddr::Plan, limit: devaddr::WorkLimit) {
     }
 }
 
+/// Print each message as `warning: …` (the one prefix of warnings) on stderr.
+fn warn_all(messages: impl IntoIterator<Item = String>) {
+    for m in messages {
+        eprintln!("warning: {m}");
+    }
+}
+
+/// Say which elements of a domain its plan model leaves out.
+fn warn_left_out(dp: &devaddr::libvirt::DomainPlan) {
+    if !dp.left_out.is_empty() {
+        warn_all([format!(
+            "the plan of a domain holds its PCI controllers and PCI devices only; left out: {}",
+            dp.left_out.join(", ")
+        )]);
+    }
+}
+
+/// The global options a command does not use, said on stderr: `models`, `schema`,
+/// `completions` and `man` run no search (--work-limit), and only `models` of them
+/// reads the catalog (--models).
+fn warn_unused_globals(cli: &Cli) {
+    let name = match &cli.cmd {
+        Cmd::Models { .. } => "models",
+        Cmd::Schema { .. } => "schema",
+        Cmd::Completions { .. } => "completions",
+        Cmd::Man { .. } => "man",
+        _ => return,
+    };
+    if cli.work_limit != devaddr::WorkLimit::DEFAULT.0 {
+        warn_all([format!(
+            "--work-limit does not apply to `{name}`, which runs no search"
+        )]);
+    }
+    if cli.models.is_some() && name != "models" {
+        warn_all([format!(
+            "--models does not apply to `{name}`, which does not read the catalog"
+        )]);
+    }
+}
+
 fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
+    warn_unused_globals(&cli);
     let owned;
     let work_limit = devaddr::WorkLimit(cli.work_limit);
     let catalog: &Catalog = match &cli.models {
@@ -449,6 +490,13 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                          without --previous (--previous replans a spec)",
                     ));
                 }
+                if policy.is_some() {
+                    return Err(Error::input(
+                        "--policy",
+                        "a libvirt domain is addressed by libvirt's own rules (policy libvirt); \
+                         --policy chooses the preset of a spec: plan the domain without it",
+                    ));
+                }
                 let opts = devaddr::libvirt::LibvirtOptions { new_domain };
                 let engine = devaddr::Options::default()
                     .with_catalog(catalog)
@@ -474,11 +522,19 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                     Some(OutFormat::Svg) => Format::Svg,
                 };
                 let dp = devaddr::libvirt::domain_plan_with(&text, name, &opts, engine)?;
+                warn_left_out(&dp);
                 write_out(
                     output.as_ref(),
                     &formats::render(&dp.plan, fmt, &dp.catalog),
                 )?;
                 return Ok(0);
+            }
+            if new_domain {
+                return Err(Error::input(
+                    "--new-domain",
+                    "--new-domain addresses a libvirt domain as `virsh define` does a new one; \
+                     the input is a spec, which has no such choice: plan it without --new-domain",
+                ));
             }
             let mut s = Spec::parse(&text, name)?;
             if let Some(p) = policy {
@@ -527,7 +583,10 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                 OutFormat::Tree => Format::Tree,
                 OutFormat::Dot => Format::Dot,
                 OutFormat::Svg => Format::Svg,
-                OutFormat::Qemu => Format::Qemu,
+                OutFormat::Qemu => {
+                    warn_all(formats::qemu::substitutions(&plan, catalog, None));
+                    Format::Qemu
+                }
             };
             let text = formats::render(&plan, fmt, catalog);
             write_out(output.as_ref(), &text)?;
@@ -540,6 +599,14 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             output,
             output_dir,
         } => {
+            if output_dir.is_some() && format != HotplugFormat::Libvirt {
+                return Err(Error::input(
+                    "--output-dir",
+                    "--output-dir writes one device XML file per new device for `virsh \
+                     attach-device`, so it goes with --format libvirt; other formats go to \
+                     stdout or -o FILE",
+                ));
+            }
             let plan_text = read_input(&plan)?;
             let add_text = read_input(&add)?;
             let (plan, add) = (shown(&plan).to_string(), shown(&add).to_string());
@@ -554,7 +621,10 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                 let text = match format {
                     HotplugFormat::Libvirt => {
                         if let Some(dir) = &output_dir {
-                            return write_dir(dir, &h.added);
+                            write_dir(dir, &h.added)?;
+                            if output.is_none() {
+                                return Ok(0);
+                            }
                         }
                         h.xml
                     }
@@ -565,6 +635,7 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                             &Default::default(),
                             opts,
                         )?;
+                        warn_left_out(&dp);
                         if format == HotplugFormat::Yaml {
                             dp.plan.to_yaml()
                         } else {
@@ -604,14 +675,24 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             let text = match format {
                 HotplugFormat::Yaml => h.plan.to_yaml(),
                 HotplugFormat::Json => h.plan.to_json(),
-                HotplugFormat::Qemu => formats::qemu::hotplug_commands(&h.plan, catalog, &h.added)
-                    .into_iter()
-                    .map(|l| l + "\n")
-                    .collect(),
+                HotplugFormat::Qemu => {
+                    warn_all(formats::qemu::substitutions(
+                        &h.plan,
+                        catalog,
+                        Some(&h.added),
+                    ));
+                    formats::qemu::hotplug_commands(&h.plan, catalog, &h.added)
+                        .into_iter()
+                        .map(|l| l + "\n")
+                        .collect()
+                }
                 HotplugFormat::Libvirt => {
                     let xml = devaddr::libvirt::device_xml(&h.plan, catalog, &h.added)?;
                     if let Some(dir) = &output_dir {
-                        return write_dir(dir, &xml);
+                        write_dir(dir, &xml)?;
+                        if output.is_none() {
+                            return Ok(0);
+                        }
                     }
                     xml.into_iter().map(|(_, x)| x).collect()
                 }
@@ -627,6 +708,13 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             format,
             output,
         } => {
+            if live && format == CapacityFormat::Json {
+                warn_all([
+                    "--live shapes the table only: the JSON rows always carry both \
+                           `live` and `next_boot`"
+                        .to_string(),
+                ]);
+            }
             let text = read_input(&input)?;
             let input = shown(&input);
             let q = devaddr::CapacityQuery::new(kinds, node);

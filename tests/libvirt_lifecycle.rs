@@ -453,3 +453,93 @@ fn domain_hotplug_is_what_attach_device_config_makes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every entry (device or controller) of a plan (YAML text) with a PCI address: id →
+/// address, the multifunction flag left out (libvirt's domain plan states it as the
+/// domain has it).
+fn pci_ids(plan: &str) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
+    let v: serde_yaml::Value = serde_yaml::from_str(plan).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for list in ["controllers", "devices"] {
+        for e in v[list].as_sequence().into_iter().flatten() {
+            let a = &e["address"];
+            if a["type"].as_str() == Some("pci") {
+                let n = |f: &str| a[f].as_u64().unwrap();
+                let id = e["id"].as_str().unwrap().to_string();
+                out.insert(id, (n("bus"), n("slot"), n("function")));
+            }
+        }
+    }
+    out
+}
+
+/// The spec's ids survive a round trip through libvirt: spec → `--format libvirt`
+/// (`<alias name='ua-ID'/>` on every device and non-PCI controller) → `virsh define` →
+/// `virsh dumpxml --inactive` keeps every alias byte for byte beside its address →
+/// `devaddr plan - --format yaml` names every PCI device and controller by the spec's id
+/// at the spec plan's address.
+#[test]
+fn spec_ids_survive_a_round_trip_through_live_libvirt() {
+    if !live() {
+        return;
+    }
+    let dir = common::scratch("devaddr-live-aliases");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (i, spec) in [
+        "examples/q35-basic.yaml",
+        "examples/pins.yaml",
+        "examples/pc.yaml",
+        "tests/lifecycle/q35-numa.yaml",
+        "tests/qemu-specs/q35-storage.yaml",
+        "tests/qemu-specs/pc-numa2.yaml",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let file = root.join(spec);
+        let file = file.to_str().unwrap();
+        let (code, plan, err) = run(&["plan", file], "");
+        assert_eq!(code, Some(0), "{spec}: {err}");
+        let (code, xml, err) = run(&["plan", file, "--format", "libvirt"], "");
+        assert_eq!(code, Some(0), "{spec}: {err}");
+        let name = format!("devaddr-test-alias-{}-{i}", std::process::id());
+        let own = xml.lines().find(|l| l.contains("<name>")).unwrap().trim();
+        let xml = xml.replacen(own, &format!("<name>{name}</name>"), 1);
+        // Each alias line with the address line after it (libvirt may reorder elements).
+        let pairs = |x: &str| {
+            let lines: Vec<&str> = x.lines().collect();
+            let mut p: Vec<(String, String)> = lines
+                .windows(2)
+                .filter(|w| w[0].contains("<alias name='ua-"))
+                .map(|w| (w[0].to_string(), w[1].to_string()))
+                .collect();
+            p.sort();
+            p
+        };
+        let written = pairs(&xml);
+        let spec_plan = pci_ids(&plan);
+        assert!(written.len() >= 4, "{spec}: too few aliases:\n{xml}");
+        let d = define(&dir, &xml, &name).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        let dumped = dumpxml(&d.0);
+        drop(d);
+        assert_eq!(
+            written,
+            pairs(&dumped),
+            "{spec}: aliases changed:\n{dumped}"
+        );
+        let (code, back, err) = run(&["plan", "-", "--format", "yaml"], &dumped);
+        assert_eq!(code, Some(0), "{spec}: {err}");
+        let domain_plan = pci_ids(&back);
+        for (id, at) in &spec_plan {
+            assert_eq!(
+                domain_plan.get(id),
+                Some(at),
+                "{spec}: `{id}` is not back at its address:\n{back}"
+            );
+        }
+        // Every PCI device the domain plan names by a spec id; libvirt adds none.
+        for id in domain_plan.keys() {
+            assert!(spec_plan.contains_key(id), "{spec}: `{id}` is new:\n{back}");
+        }
+    }
+}

@@ -316,6 +316,16 @@ fn the_schema_accepts_and_refuses_what_the_parser_does() {
             ),
         ),
         ("no devices", "machine: q35\ndevices: []\n".to_string()),
+        ("pci pin string", dev(", address: '0000:03:00.0'")),
+        ("short pci pin string", dev(", address: '03:1F.7'")),
+        ("pci pin string, one digit", dev(", address: '3:0.0'")),
+        (
+            "controller pin string",
+            format!(
+                "{}controllers:\n  - {{id: pci.1, model: pcie-root-port, index: 1, address: '00:02.0'}}\n",
+                dev("")
+            ),
+        ),
     ];
     let bad = [
         ("slot 32", dev(", address: {type: pci, bus: 0, slot: 32}")),
@@ -341,6 +351,15 @@ fn the_schema_accepts_and_refuses_what_the_parser_does() {
             dev(", address: {type: pci, bus: 0, slot: '3'}"),
         ),
         ("numa node 64", dev(", numa_node: 64")),
+        ("pci pin string without function", dev(", address: '03:00'")),
+        ("pci pin string slot 0x20", dev(", address: '0000:03:20.0'")),
+        ("pci pin string function 8", dev(", address: '03:00.8'")),
+        (
+            "pci pin string 5-digit domain",
+            dev(", address: '10000:03:00.0'"),
+        ),
+        ("pci pin string not hex", dev(", address: '0g:00.0'")),
+        ("pci pin number", dev(", address: 3")),
         ("unknown device field", dev(", colour: red")),
         ("hotplug as a word", dev(", hotplug: yes")),
         ("bus type", dev(", bus: isa")),

@@ -1,7 +1,8 @@
 //! QEMU command-line arguments, one per element, so that
 //! `qemu-system-x86_64 $(devaddr plan --format qemu spec.yaml)` starts the planned guest.
 //! Backends are placeholders: user-mode networking, null block devices, null chardevs;
-//! vfio-pci without `host:` becomes a stand-in endpoint of the same bus type.
+//! vfio-pci without `host:` becomes a stand-in endpoint of the same bus type, which
+//! [`substitutions`] reports (the CLI prints it as a warning).
 
 use crate::catalog::Catalog;
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
@@ -288,6 +289,29 @@ fn device_args(
         }
         Some((s, backends))
     }
+}
+
+/// The devices the QEMU output writes as something else than the plan names, one
+/// sentence each (the CLI prints them as `warning: …`): a kind with a stand-in
+/// (vfio-pci) and no `host:` becomes its stand-in at the planned address, since QEMU
+/// cannot create a passed-through device without the host device. `ids`: only those
+/// devices (hotplug), else every device of the plan.
+pub fn substitutions(plan: &Plan, cat: &Catalog, ids: Option<&[String]>) -> Vec<String> {
+    plan.devices
+        .iter()
+        .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
+        .filter(|d| d.host.is_none())
+        .filter_map(|d| {
+            let k = cat.kind(&d.kind)?;
+            let standin = k.standin.as_ref()?;
+            Some(format!(
+                "device `{}` ({}) has no `host:`, so the QEMU output puts a placeholder {standin} \
+                 at its planned address instead of passing a host device through; add \
+                 `host: \"0000:65:00.0\"` (the host's PCI address) for the real device",
+                d.id, d.kind
+            ))
+        })
+        .collect()
 }
 
 /// QMP commands that hot-add some plan devices or storage controllers (by id) to the running guest, one JSON

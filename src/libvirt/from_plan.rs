@@ -27,6 +27,76 @@ pub(super) fn address(a: &Address) -> Element {
     }
 }
 
+/// The prefix libvirt keeps user aliases by (`<alias name='ua-net0'/>`).
+pub const USER_ALIAS_PREFIX: &str = "ua-";
+
+/// The user alias that carries a spec id through libvirt: `ua-ID`. libvirt 9.0 keeps a
+/// user alias only when it is made of ASCII letters, digits, `_` and `-` (it drops
+/// `ua-net.0` or `ua-net 0` on `virsh define` without a word), so an id with any other
+/// character is refused rather than lost; `what` names it in the error.
+pub fn user_alias(id: &str, what: &str) -> Result<String, Error> {
+    let bad: Vec<char> = id
+        .chars()
+        .filter(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+        .collect();
+    if id.is_empty() || !bad.is_empty() {
+        let found = if id.is_empty() {
+            "it is empty".to_string()
+        } else {
+            let mut b: Vec<String> = bad.iter().map(|c| format!("{c:?}")).collect();
+            b.dedup();
+            format!("it contains {}", b.join(", "))
+        };
+        return Err(Error::input(
+            what,
+            format!(
+                "id `{id}` cannot travel through libvirt as the user alias `{USER_ALIAS_PREFIX}{id}`: \
+                 {found}, and libvirt keeps only aliases of ASCII letters, digits, `_` and `-` \
+                 (it drops others silently); rename it, e.g. `{}`",
+                suggest_alias_id(id)
+            ),
+        ));
+    }
+    Ok(format!("{USER_ALIAS_PREFIX}{id}"))
+}
+
+/// `id` with every character libvirt refuses in an alias replaced by `-`.
+fn suggest_alias_id(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "dev0".into()
+    } else {
+        s
+    }
+}
+
+/// The spec id a user alias carries (`ua-net0` → `net0`); None for libvirt's own
+/// aliases and an empty one.
+pub fn id_from_alias(alias: &str) -> Option<&str> {
+    alias
+        .strip_prefix(USER_ALIAS_PREFIX)
+        .filter(|s| !s.is_empty())
+}
+
+/// Put `<alias name='ALIAS'/>` where libvirt writes it: before the element's own
+/// `<address>`, else last.
+pub(super) fn insert_alias(el: &mut Element, alias: &str) {
+    let at = el
+        .elements()
+        .position(|c| c.name == "address")
+        .unwrap_or(usize::MAX);
+    el.insert_element(at, Element::new("alias").with_attr("name", alias), "");
+}
+
 fn template(policy: &Policy, key: &str, what: &str) -> Result<String, Error> {
     policy.elements.get(key).cloned().ok_or_else(|| {
         Error::input(
@@ -157,6 +227,26 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         }
         devices.insert_element(usize::MAX, el, "");
     };
+    // Aliases must be unique in a domain (libvirt refuses a repeated one).
+    let mut aliased = std::collections::BTreeSet::new();
+    let named = plan
+        .controllers
+        .iter()
+        .filter(|c| !cat.pci.contains_key(&c.model))
+        .map(|c| &c.id)
+        .chain(plan.devices.iter().map(|d| &d.id));
+    for id in named {
+        if !aliased.insert(id) {
+            return Err(Error::input(
+                format!("devices.{id}.id"),
+                format!(
+                    "a device and a controller are both named `{id}`: the libvirt output names \
+                     each by the user alias `{USER_ALIAS_PREFIX}{id}`, and aliases must be unique; \
+                     rename one"
+                ),
+            ));
+        }
+    }
     let mut has_usb = false;
     for c in &plan.controllers {
         has_usb |= cat
@@ -246,7 +336,13 @@ fn controller_element(c: &ControllerEntry, cat: &Catalog) -> Result<Element, Err
                 "{ports}",
                 &c.ports.map(|p| format!(" ports='{p}'")).unwrap_or_default(),
             );
-        element(&t, &c.id)?
+        let mut el = element(&t, &c.id)?;
+        // PCI controllers are named by index (`pci.N`, libvirt's own name for them).
+        insert_alias(
+            &mut el,
+            &user_alias(&c.id, &format!("controllers.{}.id", c.id))?,
+        );
+        el
     };
     if let Some(a) = &c.address {
         el.insert_element(usize::MAX, address(a), "");
@@ -342,6 +438,10 @@ fn device_elements(plan: &Plan, cat: &Catalog, name: &str) -> Result<Vec<Element
             );
         }
         let mut el = element(&t, &d.id)?;
+        insert_alias(
+            &mut el,
+            &user_alias(&d.id, &format!("devices.{}.id", d.id))?,
+        );
         if let Some(a) = &d.address {
             el.insert_element(usize::MAX, address(a), "");
         }

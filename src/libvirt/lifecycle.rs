@@ -94,7 +94,7 @@ pub(super) fn parse_device_xml(text: &str, file: &str) -> Result<Vec<(String, El
         let id = el
             .child("alias")
             .and_then(|a| a.attr("name"))
-            .and_then(|a| a.strip_prefix("ua-").map(str::to_string))
+            .and_then(|a| super::id_from_alias(&a).map(str::to_string))
             .unwrap_or_else(|| format!("{}{i}", el.name));
         out.push((id, el));
     }
@@ -319,7 +319,23 @@ fn entries_to_elements(
     let mut out = Vec::new();
     for (i, d) in entries.iter().enumerate() {
         let what = format!("add[{i}]");
+        let passthrough = Policy::get()
+            .elements
+            .get(&d.kind)
+            .is_some_and(|t| t.contains("{host}"));
+        if passthrough && d.host.is_none() {
+            return Err(Error::input(
+                format!("{what}.host"),
+                format!(
+                    "device `{}` ({}) passes a host PCI device through: it needs `host:` \
+                     (the host's PCI address, e.g. \"0000:65:00.0\"); devaddr does not make one up",
+                    d.id, d.kind
+                ),
+            ));
+        }
         let mut el = names.instance(cat, &d.kind, &d.id, d.host.as_deref(), &what)?;
+        let alias = super::user_alias(&d.id, &format!("{what}.id"))?;
+        super::from_plan::insert_alias(&mut el, &alias);
         if let Some(a) = &d.address {
             el.insert_element(usize::MAX, super::from_plan::address(a), "");
         }

@@ -82,7 +82,7 @@ pub(super) fn recognize(el: &Element, cat: &Catalog) -> Option<String> {
 /// the disk's target `vda`, `usb0`, `balloon0`), numbered per name in document order.
 fn display_id(el: &Element, counts: &mut BTreeMap<String, usize>) -> String {
     if let Some(alias) = el.child("alias").and_then(|a| a.attr("name")) {
-        if let Some(id) = alias.strip_prefix("ua-").filter(|s| !s.is_empty()) {
+        if let Some(id) = super::id_from_alias(&alias) {
             return id.to_string();
         }
     }
@@ -101,6 +101,22 @@ fn display_id(el: &Element, counts: &mut BTreeMap<String, usize>) -> String {
     let n = counts.entry(base.clone()).or_default();
     *n += 1;
     format!("{base}{}", *n - 1)
+}
+
+/// The device elements of a domain that its plan model leaves out: those with an
+/// address of another type than PCI (USB ports, drive units, virtio-serial ports…),
+/// each as `ID (TYPE address)`, ID as [`display_id`] names it.
+pub(super) fn left_out(root: &Element) -> Vec<String> {
+    let mut counts = BTreeMap::new();
+    root.child("devices")
+        .into_iter()
+        .flat_map(Element::elements)
+        .filter(|el| super::domain::is_device_tag(&el.name))
+        .filter_map(|el| {
+            let ty = el.child("address").and_then(|a| a.attr("type"))?;
+            (ty != "pci").then(|| format!("{} ({ty} address)", display_id(el, &mut counts)))
+        })
+        .collect()
 }
 
 /// `<interface type='user'> model 'virtio' (line 12)`: how a finding names an element.

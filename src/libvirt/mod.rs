@@ -41,7 +41,7 @@ use crate::verify::{Finding, Rule, Subject};
 use crate::xml::{Document, Element};
 use crate::Error;
 use domain::Dev;
-pub use from_plan::{device_xml, plan_to_domain};
+pub use from_plan::{device_xml, id_from_alias, plan_to_domain, user_alias, USER_ALIAS_PREFIX};
 pub use lifecycle::{capacity_domain_with, hotplug_domain_with, HotpluggedDomain};
 use policy::{MachineRule, Policy};
 
@@ -334,6 +334,9 @@ pub struct DomainPlan {
     /// `libvirt-pci-endpoint` kind of elements no catalog kind describes. Render the plan
     /// with it ([`crate::formats::render`]).
     pub catalog: crate::Catalog,
+    /// The elements the plan leaves out, as `ID (TYPE address)`: those with an address
+    /// of another type than PCI (USB ports, drive units). The CLI warns about them.
+    pub left_out: Vec<String>,
 }
 
 /// Address a libvirt domain as [`plan_domain_with`] does and return it in devaddr's plan
@@ -360,7 +363,12 @@ pub fn domain_plan_with(
     address(&mut devs, &m, opts, engine, file)?;
     emit::write_back(&mut doc.root, &devs);
     let (plan, catalog) = lower::to_plan(&doc.root, &m, engine, file)?;
-    Ok(DomainPlan { plan, catalog })
+    let left_out = lower::left_out(&doc.root);
+    Ok(DomainPlan {
+        plan,
+        catalog,
+        left_out,
+    })
 }
 
 /// Check a hand-written domain with the built-in catalog. See [`check_domain_with`].
