@@ -528,9 +528,7 @@ fn convert(e: serde_path_to_error::Error<serde_yaml::Error>) -> Error {
     }
 }
 
-/// What an address looks like, for messages.
-pub(crate) const ADDRESS_FORMS: &str = "an address: a mapping like {type: pci, bus: 0, \
-     slot: 3, function: 0}, {type: usb, bus: 0, port: 1} or {type: drive, controller: 0, unit: 0}";
+use crate::topology::ADDRESS_FORMS;
 
 /// The thing serde names as expected (`u32`, `struct DeviceEntry`), in the user's words.
 fn expected_words(serde_name: &str) -> String {

@@ -526,7 +526,7 @@ fn messages_are_in_the_users_words() {
     let cases = [
         (
             "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, address: 5}\n",
-            "devices[0].address: expected an address: a mapping like {type: pci, bus: 0, slot: 3, function: 0}",
+            "devices[0].address: expected an address: \"0000:03:00.0\" or \"03:00.0\"",
         ),
         (
             "machine: q35\ndevices:\n  - {id: a, kind: virtio-net, numa_node: -1}\n",

@@ -34,10 +34,12 @@ enum Tagged {
     Drive(DriveAddress),
 }
 
-/// The forms a pin may take, for messages about a malformed one.
-pub const ADDRESS_FORMS: &str = "\"0000:03:00.0\" or \"03:00.0\" (domain:bus:slot.function, \
-     hex, as lspci and KubeVirt write them; bus is the index of the controller providing \
-     the bus) or a map such as {type: pci, bus: 3, slot: 0, function: 0}";
+/// The forms an address may take, for messages about a malformed one (the one place
+/// they are written).
+pub const ADDRESS_FORMS: &str = "an address: \"0000:03:00.0\" or \"03:00.0\" \
+     (domain:bus:slot.function, hex, as lspci and KubeVirt write them; bus is the index of \
+     the controller providing the bus), or a mapping like {type: pci, bus: 3, slot: 0, \
+     function: 0}, {type: usb, bus: 0, port: 1} or {type: drive, controller: 0, unit: 0}";
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -45,7 +47,7 @@ impl<'de> Deserialize<'de> for Address {
         impl<'de> Visitor<'de> for V {
             type Value = Address;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "an address: {ADDRESS_FORMS}")
+                f.write_str(ADDRESS_FORMS)
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Address, E> {
                 s.parse::<PciAddress>().map(Address::Pci).map_err(E::custom)
