@@ -97,11 +97,7 @@ pub fn replan_with(
                       that held function 0 of its slot",
             )));
         }
-        let mut pinned = merged.clone();
-        for (&i, a) in &kept {
-            pinned.devices[i].address = Some(a.clone());
-        }
-        return match crate::plan_with(&pinned, opts) {
+        return match crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
             Ok(plan) => Ok(Replanned {
                 plan,
                 moves: Vec::new(),
@@ -215,7 +211,26 @@ pub fn replan_with(
                 reason,
             }),
     );
+    // Nothing had to move: the plan is the strict replan's (the same requirements; its
+    // program has every kept device pinned, so its ties fall the same way every time).
+    if moves.is_empty() {
+        if let Ok(strict) = crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
+            return Ok(Replanned {
+                plan: strict,
+                moves,
+            });
+        }
+    }
     Ok(Replanned { plan, moves })
+}
+
+/// `merged` with every device of `kept` pinned at its previous address.
+fn pinned_where_kept(merged: &Spec, kept: &BTreeMap<usize, Address>) -> Spec {
+    let mut pinned = merged.clone();
+    for (&i, a) in kept {
+        pinned.devices[i].address = Some(a.clone());
+    }
+    pinned
 }
 
 /// The spec with the previous plan's controllers, and the previous address of every
