@@ -235,6 +235,7 @@ const VERIFIER: &str = "verifier rejects own plan (Error::Check)";
 const NOT_IDEMPOTENT: &str = "plan not idempotent";
 const REPLAN_MOVED: &str = "replan moved a kept device";
 const REPLAN_INPUT: &str = "replan refuses a valid edit as bad input";
+const NEEDLESS_MOVES: &str = "replan --allow-moves moves what the strict replan keeps";
 const CHECK_ERROR: &str = "check errors on a planned plan";
 const CLASSES: &[&str] = &[
     ABORT,
@@ -245,6 +246,7 @@ const CLASSES: &[&str] = &[
     NOT_IDEMPOTENT,
     REPLAN_MOVED,
     REPLAN_INPUT,
+    NEEDLESS_MOVES,
     CHECK_ERROR,
 ];
 
@@ -839,8 +841,10 @@ impl Fuzzer {
         }
     }
 
-    /// Replan `edited` against `previous`, with and without moves.
+    /// Replan `edited` against `previous`, with and without moves. A replan that may move
+    /// devices moves none when the strict one succeeds.
     fn replan(&mut self, input: &Input, edited: &Spec, previous: &Plan) {
+        let mut strict: Option<Plan> = None;
         for allow_moves in [false, true] {
             let call = if allow_moves {
                 "replan(allow_moves)"
@@ -858,10 +862,30 @@ impl Fuzzer {
                     } else {
                         "check(replan)"
                     };
-                    self.passes_check(input, check, &re.plan.to_spec());
+                    if self.passes_check(input, check, &re.plan.to_spec()) {
+                        self.promises(input, &re.plan);
+                    }
                     let moved = kept_moved(previous, &re.plan, &re.moves, allow_moves);
                     if !moved.is_empty() {
                         self.fail(REPLAN_MOVED, call, input, moved.join("\n"));
+                    }
+                    match &strict {
+                        Some(s) if allow_moves && !re.moves.is_empty() => {
+                            let moves: Vec<String> =
+                                re.moves.iter().map(|m| format!("{m:?}")).collect();
+                            self.fail(
+                                NEEDLESS_MOVES,
+                                call,
+                                input,
+                                format!(
+                                    "the strict replan keeps every address, this one moves:\n{}\n{}",
+                                    moves.join("\n"),
+                                    diff(&s.to_yaml(), &re.plan.to_yaml())
+                                ),
+                            );
+                        }
+                        _ if !allow_moves => strict = Some(re.plan),
+                        _ => {}
                     }
                 }
                 Some(Err(e)) => {

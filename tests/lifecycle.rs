@@ -263,3 +263,29 @@ fn order_makes_addresses_ascend_and_stays_across_replans() {
     );
     assert_eq!(devaddr(&["plan", &unknown]).status.code(), Some(2));
 }
+
+/// `--allow-moves` on the generated guest of seed 0x49af31a127e5697 (223 devices on virt,
+/// edited): the step that keeps the most devices finds an assignment, so the plan's own
+/// objectives start from it and the replan returns a plan (once "the search reached its
+/// work limit", exit 1). The plan passes `check` and plans again to itself; its header
+/// states how far the search went, and a `feasible` one is warned about.
+#[test]
+fn allow_moves_returns_the_plan_the_fewest_moves_step_found() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/replan-cases");
+    let spec = format!("{dir}/slow-replan-moves-keep-set-start.replan.yaml");
+    let previous = format!("{dir}/slow-replan-moves-keep-set-start.previous.yaml");
+    let out = devaddr(&["plan", &spec, "--previous", &previous, "--allow-moves"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let plan_text = String::from_utf8(out.stdout).unwrap();
+    let feasible = plan_text.contains("status: feasible");
+    assert!(feasible || plan_text.contains("status: optimal"));
+    assert_eq!(
+        feasible,
+        stderr.contains("reached its work limit"),
+        "{stderr}"
+    );
+    let plan = tmp("keep-set-start.plan.yaml", &plan_text);
+    ok(&["check", &plan]);
+    assert_eq!(ok(&["plan", &plan]), plan_text);
+}

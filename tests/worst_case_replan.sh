@@ -2,10 +2,12 @@
 # Replans as a user meets them: for every generated spec that plans (tests/common/specgen.rs),
 # a deterministic edit (up to two devices removed, one to three added, some on NUMA nodes),
 # then `plan --previous` strict and with `--allow-moves`, one process each. Reports
-# p50/p99/max per mode, exit codes, plans whose header says `status: feasible`, and any
-# exit-0 replan `devaddr check` rejects or any exit code other than 0/1.
+# p50/p99/max per mode, exit codes, plans whose header says `status: feasible`, any
+# exit-0 replan `devaddr check` rejects or that does not plan again to itself, and any
+# exit code other than 0/1.
 #
 #   tests/worst_case_replan.sh [SEEDS=0..400] [EDIT_SEED=7]
+# (DEVADDR_ROWS=FILE: also write one row per replan there: spec, mode, exit, ms, notes.)
 set -euo pipefail
 seeds=${1:-0..400}
 edit_seed=${2:-7}
@@ -45,16 +47,18 @@ for f in "$work"/specs/*.yaml; do
     note=""
     if [ "$rc" = 0 ]; then
       "$bin" check "$work/out.yaml" >/dev/null 2>&1 || note="check-failed"
+      "$bin" plan "$work/out.yaml" 2>/dev/null | cmp -s - "$work/out.yaml" || note="$note changed"
       grep -q 'status: feasible' "$work/out.yaml" && note="$note feasible"
     fi
     echo "$(basename "$f") $mode $rc $ms $note" >>"$work/rows.txt"
+    if [ -n "${DEVADDR_ROWS:-}" ]; then cat "$work/rows.txt" >"$DEVADDR_ROWS"; fi
   done
 done
 python3 - "$work/rows.txt" <<'PY'
 import sys
 rows = [l.split(None, 4) for l in open(sys.argv[1])]
-print("| mode | replans | p50 ms | p99 ms | max ms | exit codes | feasible | check failed or other exit |")
-print("|---|---:|---:|---:|---:|---|---:|---:|")
+print("| mode | replans | p50 ms | p99 ms | max ms | exit codes | feasible | check failed or other exit | plans again changed |")
+print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
 for mode in ["strict", "moves"]:
     r = [x for x in rows if x[1] == mode]
     if not r:
@@ -64,5 +68,6 @@ for mode in ["strict", "moves"]:
     codes = {c: sum(x[2] == c for x in r) for c in sorted({x[2] for x in r})}
     feas = sum(len(x) > 4 and 'feasible' in x[4] for x in r)
     bad = sum((len(x) > 4 and 'check' in x[4]) or x[2] not in ('0', '1') for x in r)
-    print(f"| {mode} | {len(r)} | {q(.5)} | {q(.99)} | {t[-1]} | {codes} | {feas} | {bad} |")
+    changed = sum(len(x) > 4 and 'changed' in x[4] for x in r)
+    print(f"| {mode} | {len(r)} | {q(.5)} | {q(.99)} | {t[-1]} | {codes} | {feas} | {bad} | {changed} |")
 PY

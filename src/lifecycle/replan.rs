@@ -97,11 +97,7 @@ pub fn replan_with(
                       that held function 0 of its slot",
             )));
         }
-        let mut pinned = merged.clone();
-        for (&i, a) in &kept {
-            pinned.devices[i].address = Some(a.clone());
-        }
-        return match crate::plan_with(&pinned, opts) {
+        return match crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
             Ok(plan) => Ok(Replanned {
                 plan,
                 moves: Vec::new(),
@@ -155,31 +151,19 @@ pub fn replan_with(
             }
         }
     }
-    let problem = normalize::normalize_in(&candidate, cat, ctx)?;
-    let kept_units = crate::solve::keep_set(&problem, cat, opts.solver())?;
-    let mut stay: BTreeSet<usize> = BTreeSet::new();
-    for u in kept_units {
-        if let normalize::What::Devices(members) = &problem.units[u].what {
-            stay.extend(members.iter().copied());
-        }
-    }
-    let mut fin = candidate.clone();
-    let mut released = Vec::new();
-    for (&i, a) in &kept {
-        if let Address::Pci(_) = a {
-            if stay.contains(&i) {
-                fin.devices[i].address = Some(a.clone());
-            } else if !reasons.contains_key(&i) {
-                released.push(i);
-            }
-        }
-    }
-    let plan = crate::plan_with(&fin, opts)?;
-    // Why each released device that did move could not stay: each "why" is a whole plan,
-    // so asked for the first few moved devices only (one released by the program may
-    // still end where it was: no move, no question).
+    // One program: the most devices kept first, then the plan's own objectives among
+    // the assignments that keep that many (so the plan makes exactly the fewest moves).
+    let movable: Vec<usize> = kept
+        .iter()
+        .filter(|(i, a)| matches!(a, Address::Pci(_)) && !reasons.contains_key(i))
+        .map(|(&i, _)| i)
+        .collect();
+    let plan = crate::plan_in(&candidate, opts, ctx)?;
+    // Why each device the program did not keep could not stay: asked of the spec's
+    // rules for the first few moved devices, and of the solver (a whole plan) for the
+    // first WHY_SOLVES of them only.
     let mut asked = 0;
-    for i in released {
+    for i in movable {
         let stayed = plan.devices[i]
             .address
             .as_ref()
@@ -189,7 +173,7 @@ pub fn replan_with(
         }
         asked += 1;
         let why = (asked <= BLAME_TRIALS)
-            .then(|| why_not(&merged, &kept, i, opts))
+            .then(|| why_not(&merged, &kept, i, opts, asked <= WHY_SOLVES))
             .flatten()
             .unwrap_or_else(|| "moving it lets the new devices fit".into());
         reasons.insert(i, why);
@@ -227,7 +211,26 @@ pub fn replan_with(
                 reason,
             }),
     );
+    // Nothing had to move: the plan is the strict replan's (the same requirements; its
+    // program has every kept device pinned, so its ties fall the same way every time).
+    if moves.is_empty() {
+        if let Ok(strict) = crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
+            return Ok(Replanned {
+                plan: strict,
+                moves,
+            });
+        }
+    }
     Ok(Replanned { plan, moves })
+}
+
+/// `merged` with every device of `kept` pinned at its previous address.
+fn pinned_where_kept(merged: &Spec, kept: &BTreeMap<usize, Address>) -> Spec {
+    let mut pinned = merged.clone();
+    for (&i, a) in kept {
+        pinned.devices[i].address = Some(a.clone());
+    }
+    pinned
 }
 
 /// The spec with the previous plan's controllers, and the previous address of every
@@ -412,15 +415,24 @@ fn blame(merged: &Spec, kept: &BTreeMap<usize, Address>, err: Error, opts: Optio
     ))
 }
 
-/// Why device `i` could not keep its previous address on its own (None: it could).
+/// Why device `i` could not keep its previous address on its own (None: it could, or
+/// nothing was found). The spec with it pinned there is normalized (the rules a pin
+/// breaks: function 0, groups, a taken slot); with `solve`, also planned.
 fn why_not(
     merged: &Spec,
     kept: &BTreeMap<usize, Address>,
     i: usize,
     opts: Options<'_>,
+    solve: bool,
 ) -> Option<String> {
     let mut trial = merged.clone();
     trial.devices[i].address = Some(kept[&i].clone());
+    if !solve {
+        return match normalize::normalize_in(&trial, opts.catalog, Context::default()) {
+            Err(e @ Error::Input { .. }) => Some(reason_text(&e)),
+            _ => None,
+        };
+    }
     // A reason is worth a share of the budget, not a whole plan's: an undecided search
     // gives the generic reason instead.
     let small = opts.with_work_limit(crate::WorkLimit((opts.work_limit.0 / WHY_SHARE).max(1)));
@@ -437,6 +449,11 @@ fn why_not(
         Err(e) => Some(reason_text(&e)),
     }
 }
+
+/// Moved devices whose "why" is also asked of the solver (each a whole plan, at a share
+/// of the work limit that still costs some hundred relaxations on a large guest); the
+/// others get the reasons the spec's rules give.
+const WHY_SOLVES: usize = 2;
 
 /// Share (1/n) of the work limit the plan behind one "why" of a move gets.
 const WHY_SHARE: u64 = 8;

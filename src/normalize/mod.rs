@@ -177,7 +177,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
     let devs = resolve_devices(spec, cat, &machine, &eff)?;
     let sequence = crate::order::validate(spec, |i| devs[i].kind.family == Family::Pci)?;
     let mut buses = pins::existing_buses(spec, cat, &machine, &eff)?;
-    let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses)?;
+    let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses, &ctx)?;
     let mut storage = storage::controllers(spec, cat, &machine, &devs)?;
     pins::pin_storage(cat, &machine, &mut storage, &mut buses)?;
     pins::function_zero(spec, &buses, &ctx)?;

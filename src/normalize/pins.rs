@@ -336,6 +336,7 @@ pub(super) fn pin_devices(
     machine: &MachineModel,
     devs: &[Dev],
     buses: &mut [Bus],
+    ctx: &super::Context,
 ) -> Result<BTreeMap<usize, PciAddress>> {
     let mut pinned = BTreeMap::new();
     for (i, d) in spec.devices.iter().enumerate() {
@@ -457,13 +458,26 @@ pub(super) fn pin_devices(
             ));
         }
     }
-    // The primary video device takes the machine's video slot when it is free.
+    // The primary video device takes the machine's video slot when it is free. When a
+    // replan may move devices, only a video device that was there (it stays), and not a
+    // slot another device may keep: the replan decides what stays elsewhere, and a move
+    // to (or out of) the video slot is a move all the same.
     if let Some(pv) = &machine.primary_video {
         let first_video = (0..spec.devices.len()).find(|&i| devs[i].kind.video);
         if let Some(i) = first_video {
             let d = &devs[i];
             let slot = pv.slot.get();
-            let free = buses[0].used.get(&slot).copied().unwrap_or(0) == 0;
+            // A slot another device may keep from the previous plan is not free either;
+            // a video device that may keep another slot is not pinned here.
+            let free = buses[0].used.get(&slot).copied().unwrap_or(0) == 0
+                && !ctx
+                    .previous
+                    .iter()
+                    .any(|(&j, a)| j != i && a.bus == 0 && a.slot == slot);
+            let was_here = ctx
+                .previous
+                .get(&i)
+                .is_none_or(|a| (a.bus, a.slot, a.function) == (0, slot, 0));
             let root_hotplug = buses[0].hotplug;
             // Only a video device of the root bus's type (`bus: pci` asks for a
             // conventional slot, which a PCIe root bus does not have).
@@ -476,6 +490,7 @@ pub(super) fn pin_devices(
                 |c| matches!(&c.address, Some(Address::Pci(a)) if a.bus == 0 && a.slot == slot),
             );
             if !pinned.contains_key(&i)
+                && was_here
                 && fits
                 && !held
                 && spec.devices[i].group.is_none()

@@ -47,6 +47,7 @@ enum Item {
 
 pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]) -> Placement {
     let mut d = Decoder::new(p, cat, f, values);
+    d.keep_previous();
     let mut order: Vec<usize> = (0..f.buses.len()).collect();
     order.sort_by_key(|&b| {
         (
@@ -148,6 +149,34 @@ impl<'a> Decoder<'a> {
                 .map(|(k, d)| (d, k))
                 .collect(),
             run_starts: run_starts(f, values),
+        }
+    }
+
+    /// Units the solution keeps (`keep` = 1) stay where their devices were; they leave
+    /// their class's queue, and their functions are taken.
+    fn keep_previous(&mut self) {
+        let (p, f) = (self.p, self.f);
+        for (&unit, &k) in &f.keep {
+            let What::Devices(members) = &p.units[unit].what else {
+                continue;
+            };
+            if self.values[k] <= 0 {
+                continue;
+            }
+            for &m in members {
+                let Some(&a) = p.ctx.previous.get(&m) else {
+                    continue;
+                };
+                if let Some(inst) = self.out.buses.get_mut(&a.bus) {
+                    *inst.used.entry(a.slot).or_default() |= 1 << a.function;
+                    self.out
+                        .devices
+                        .insert(m, PciAddress::new(a.bus, a.slot, a.function));
+                }
+            }
+            for q in &mut self.queues {
+                q.retain(|&u| u != unit);
+            }
         }
     }
 

@@ -27,7 +27,7 @@ impl Trials<'_> {
     fn feasible(&self, relax: Relax) -> Option<(Formulation, Vec<i64>)> {
         let f = formulate(self.p, self.cat, relax);
         // Feasibility is the question: the first objective suffices.
-        match lexicographic(self.solver, &f.ilp, &f.objectives[..1]) {
+        match lexicographic(self.solver, &f.ilp, &f.objectives[..1], None) {
             Ok(Some((v, _))) => Some((f, v)),
             Ok(None) => None,
             Err(_) => {

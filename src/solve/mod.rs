@@ -21,9 +21,18 @@ pub(crate) struct Solver<'a> {
     pub limit: WorkLimit,
 }
 
+/// Solve the problem's program and decode the assignment. A replan that may move devices
+/// (units with a previous slot, `keep` binaries) first keeps as many of them as possible
+/// — the fewest moves — and then minimises the plan's own objectives with that keep set
+/// fixed, starting from the assignment that found it.
 pub(crate) fn solve_with(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<Placement> {
     let f = formulate(p, cat, Relax::default());
-    match lexicographic(s, &f.ilp, &f.objectives)? {
+    let solved = match fewest_moves(s, &f)? {
+        Some((program, start)) => lexicographic(s, &program, &f.objectives, Some(start))?,
+        None if f.keep.is_empty() => lexicographic(s, &f.ilp, &f.objectives, None)?,
+        None => None,
+    };
+    match solved {
         Some((values, status)) => {
             let mut placement = decode::decode(p, cat, &f, &values);
             placement.status = status;
@@ -33,55 +42,59 @@ pub(crate) fn solve_with(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<Pl
     }
 }
 
-/// Which units with a previous slot keep it: the program with the objective "fewest
-/// moves" (every other requirement still holds). Returns the kept units.
-pub(crate) fn keep_set(
-    p: &Problem,
-    cat: &Catalog,
-    s: Solver<'_>,
-) -> Result<std::collections::BTreeSet<usize>> {
-    let f = formulate(p, cat, Relax::default());
-    let most_kept: Vec<(usize, f64)> = f.keep.values().map(|&v| (v, -1.0)).collect();
-    match lexicographic(s, &f.ilp, &[most_kept])? {
-        Some((values, _)) => Ok(f
-            .keep
-            .iter()
-            .filter(|(_, &v)| values[v] > 0)
-            .map(|(&u, _)| u)
-            .collect()),
-        None => Err(explain::explain(p, cat, s).into()),
+/// The most units kept at their previous slot: the program with that keep set fixed,
+/// and the assignment (with its status) that keeps them. `None`: no `keep` binaries, or
+/// the program is infeasible.
+fn fewest_moves(s: Solver<'_>, f: &formulate::Formulation) -> Result<Option<(Ilp, Found)>> {
+    if f.keep.is_empty() {
+        return Ok(None);
     }
+    let most_kept: Vec<(usize, f64)> = f.keep.values().map(|&v| (v, -1.0)).collect();
+    let Some((values, status)) = lexicographic(s, &f.ilp, &[most_kept], None)? else {
+        return Ok(None);
+    };
+    let mut program = f.ilp.clone();
+    for &k in f.keep.values() {
+        program.vars[k].lo = values[k] as f64;
+        program.vars[k].hi = values[k] as f64;
+    }
+    Ok(Some((program, (values, status))))
 }
+
+/// An assignment of every variable, and how far the search that found it went.
+type Found = (Vec<i64>, Status);
 
 /// How many more units of the problem's capacity question fit: the program with the
 /// objective "as many as possible".
 pub(crate) fn max_extra(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<u32> {
     let f = formulate(p, cat, Relax::default());
     let Some(m) = f.extra else { return Ok(0) };
-    match lexicographic(s, &f.ilp, &[vec![(m, -1.0)]])? {
+    match lexicographic(s, &f.ilp, &[vec![(m, -1.0)]], None)? {
         Some((values, _)) => Ok(values[m].max(0) as u32),
         None => Err(explain::explain(p, cat, s).into()),
     }
 }
 
 /// Minimise the objectives one after another, each within the optimum of the ones
-/// before it. `None` = infeasible (proven). The status is the first phase that stopped
-/// at its work limit, with its gap; later phases keep what it found.
+/// before it, from the assignment `start` when one is known (it satisfies every row).
+/// `None` = infeasible (proven). The status is the first phase (or the start's search)
+/// that stopped at its work limit, with its gap; later phases keep what it found.
 fn lexicographic(
     s: Solver<'_>,
     ilp: &Ilp,
     objectives: &[Vec<(usize, f64)>],
-) -> Result<Option<(Vec<i64>, Status)>> {
+    start: Option<Found>,
+) -> Result<Option<Found>> {
     let mut program = ilp.clone();
-    let mut best: Option<(Vec<i64>, Status)> = None;
+    let mut best: Option<Found> = start;
     for (phase, objective) in objectives.iter().enumerate() {
         program.objective = objective.clone();
         let start = best.as_ref().map(|b| b.0.as_slice());
         let (values, status) = match s.backend.solve(&program, s.limit, start) {
             Ok(Outcome::Solved { values, status }) => (values, status),
-            Ok(Outcome::Infeasible) if phase == 0 => return Ok(None),
-            Ok(Outcome::LimitReached) if phase == 0 => return Err(limit_reached(s.limit)),
-            // A later phase always has the earlier phase's assignment: keep it.
+            Ok(Outcome::Infeasible) if best.is_none() => return Ok(None),
+            Ok(Outcome::LimitReached) if best.is_none() => return Err(limit_reached(s.limit)),
+            // A later phase (or one with a start) always has an assignment: keep it.
             Ok(_) => break,
             Err(e) => {
                 return Err(Error::infeasible(

@@ -113,18 +113,19 @@ impl Model<'_> {
         }
     }
 
-    /// The I/O windows bus class `bi` needs, as terms: its I/O units themselves on a
-    /// one-slot port, else a variable `w` of its instances with a window, covering its I/O
-    /// units (`io cover …`, `io link …`, `io within …`).
+    /// The I/O windows bus class `bi` needs, as terms: its I/O units (placed or kept)
+    /// themselves on a one-slot port, else a variable `w` of its instances with a window,
+    /// covering its I/O units (`io cover …`, `io link …`, `io within …`).
     fn io_windows_of(&mut self, bi: usize) -> Vec<(usize, f64)> {
         let b = &self.buses[bi];
         if b.is_root() || (b.existing.is_some() && b.has_io) {
             return Vec::new();
         }
-        let io_x: Vec<(usize, f64)> = (0..self.units.len())
+        let mut io_x: Vec<(usize, f64)> = (0..self.units.len())
             .filter(|&ui| self.units[ui].io)
             .filter_map(|ui| self.x.get(&(ui, bi)).map(|&v| (v, 1.0)))
             .collect();
+        io_x.extend(self.kept_io_on(bi));
         if io_x.is_empty() {
             return Vec::new();
         }

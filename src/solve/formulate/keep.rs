@@ -50,11 +50,9 @@ impl Model<'_> {
         let What::Devices(members) = &p.units[unit].what else {
             return None;
         };
-        let first = p.ctx.previous[&members[0]].function;
-        let mask = (((1u16 << members.len()) - 1) << first) as u8;
+        let mask = previous_functions(p, members, bus, slot)?;
         let used = p.buses[e].used.get(&slot).copied().unwrap_or(0);
-        let in_range = (model.bus.slots[0]..=model.bus.slots[1]).contains(&slot)
-            && first as usize + members.len() <= usize::from(pci::FUNCTIONS_PER_SLOT);
+        let in_range = (model.bus.slots[0]..=model.bus.slots[1]).contains(&slot);
         if used & mask != 0
             || !in_range
             || units[ci].mode == Mode::Aggregate
@@ -63,6 +61,25 @@ impl Model<'_> {
             return None;
         }
         Some((bi, used))
+    }
+
+    /// The `keep` binaries of I/O units that would stay on existing bus class `bi`: a
+    /// kept unit needs its bus's I/O window as a placed one does.
+    pub(super) fn kept_io_on(&self, bi: usize) -> Vec<(usize, f64)> {
+        let p = self.p;
+        let Some(e) = self.buses[bi].existing else {
+            return Vec::new();
+        };
+        self.keep
+            .iter()
+            .filter(|(u, _)| p.units[**u].io)
+            .filter(|(u, _)| {
+                p.optional
+                    .get(u)
+                    .is_some_and(|&(b, _)| b == p.buses[e].index)
+            })
+            .map(|(_, &k)| (k, 1.0))
+            .collect()
     }
 
     /// A slot's other functions stay only if its function 0 stays.
@@ -112,4 +129,19 @@ impl Model<'_> {
                 .and_then(|b| b.used.get(&a.slot))
                 .is_some_and(|u| u & 1 != 0)
     }
+}
+
+/// The functions `members` held at `slot` of bus `bus` in the previous plan, as a mask
+/// (a group that lost a member keeps its gap). `None`: a member held none there.
+fn previous_functions(
+    p: &crate::normalize::Problem,
+    members: &[usize],
+    bus: u32,
+    slot: u8,
+) -> Option<u8> {
+    members.iter().try_fold(0u8, |mask, m| {
+        let a = p.ctx.previous.get(m)?;
+        (a.bus == bus && a.slot == slot && a.function < pci::FUNCTIONS_PER_SLOT)
+            .then(|| mask | 1 << a.function)
+    })
 }
