@@ -105,8 +105,19 @@ pub fn replan_with(
             Err(e) => Err(blame(&merged, &kept, e, opts)),
         };
     }
-    // Fewest moves: non-PCI addresses stay unless another pin takes them; PCI devices get
-    // a keep binary each.
+    // Fewest moves: none, when every device can stay (the strict replan succeeds). Asked
+    // first: it is the cheaper program, and it settles the common case exactly even when
+    // the fewest-moves program below could not prove its keep set.
+    if orphans.devices.is_empty() && orphans.controllers.is_empty() {
+        if let Ok(plan) = crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
+            return Ok(Replanned {
+                plan,
+                moves: Vec::new(),
+            });
+        }
+    }
+    // Otherwise non-PCI addresses stay unless another pin takes them; PCI devices get a
+    // keep binary each.
     let mut candidate = merged.clone();
     let mut ctx = Context::default();
     let mut reasons: BTreeMap<usize, String> = BTreeMap::new();
@@ -211,16 +222,6 @@ pub fn replan_with(
                 reason,
             }),
     );
-    // Nothing had to move: the plan is the strict replan's (the same requirements; its
-    // program has every kept device pinned, so its ties fall the same way every time).
-    if moves.is_empty() {
-        if let Ok(strict) = crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
-            return Ok(Replanned {
-                plan: strict,
-                moves,
-            });
-        }
-    }
     Ok(Replanned { plan, moves })
 }
 

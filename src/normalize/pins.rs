@@ -80,6 +80,25 @@ pub(super) fn existing_buses(
                     ),
                 ));
             }
+            if let Some(prev) = buses[0].entry {
+                return Err(Error::input(
+                    at("model"),
+                    format!(
+                        "a second root bus: controllers[{prev}] is already the root bus `{}` \
+                         at index 0",
+                        machine.root
+                    ),
+                ));
+            }
+            if c.address.is_some() {
+                return Err(Error::input(
+                    at("address"),
+                    format!(
+                        "the root bus `{}` plugs into nothing: it has no address",
+                        c.model
+                    ),
+                ));
+            }
             // The spec names the root bus (with any id): the plan keeps its entry.
             buses[0].entry = Some(i);
             continue;
