@@ -161,7 +161,7 @@ pub enum Error {
         explanation: Box<Explanation>,
     },
     /// The independent verifier rejected a plan (a bug if the plan came from `plan()`).
-    #[error("plan fails verification:\n{}", .findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    #[error("plan fails verification:\n{}", crate::verify::bulleted(.findings))]
     Check {
         /// One finding per rule the plan breaks (its [`Display`](fmt::Display) is the
         /// sentence).

@@ -15,6 +15,7 @@ use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod finding;
+pub(crate) use finding::{bulleted, counted};
 pub use finding::{Finding, Rule, Subject};
 
 /// A PCI address as (domain, bus, slot, function).

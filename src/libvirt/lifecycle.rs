@@ -52,14 +52,7 @@ pub struct HotpluggedDomain {
 /// the id it is named by: its user alias without `ua-`, else its name and position
 /// (`interface0`).
 pub(super) fn parse_device_xml(text: &str, file: &str) -> Result<Vec<(String, Element)>, Error> {
-    let doc = Document::parse(text).map_err(|e| {
-        fail(
-            file,
-            e.line,
-            "XML",
-            format!("not well-formed XML: {}", e.message),
-        )
-    })?;
+    let doc = super::parse_xml(text, file)?;
     let root = doc.root;
     let root_line = root.line;
     let els: Vec<Element> = match root.name.as_str() {
@@ -544,16 +537,11 @@ pub fn hotplug_domain_with(
         return Err(Error::input(
             "domain",
             format!(
-                "the domain is not complete as libvirt keeps it ({} finding{}); hot-add into \
+                "the domain is not complete as libvirt keeps it ({}); hot-add into \
                  the running guest's `virsh dumpxml`, or complete it first with `devaddr \
                  plan`:\n{}",
-                findings.len(),
-                if findings.len() == 1 { "" } else { "s" },
-                findings
-                    .iter()
-                    .map(|f| format!("  - {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                crate::verify::counted(&findings),
+                crate::verify::bulleted(&findings)
             ),
         )
         .in_file(file));

@@ -268,16 +268,21 @@ fn read_domain(text: &str, file: &str) -> Result<(Document, Machine, Vec<Dev>), 
     Ok((doc, m, devs))
 }
 
-/// Parse the text of a domain document (well-formed XML whose root is `<domain>`).
-fn parse_domain(text: &str, file: &str) -> Result<Document, Error> {
-    let doc = Document::parse(text).map_err(|e| {
+/// Parse well-formed XML, or the error naming the file and line.
+fn parse_xml(text: &str, file: &str) -> Result<Document, Error> {
+    Document::parse(text).map_err(|e| {
         fail(
             file,
             e.line,
             "XML",
             format!("not well-formed XML: {}", e.message),
         )
-    })?;
+    })
+}
+
+/// Parse the text of a domain document (well-formed XML whose root is `<domain>`).
+fn parse_domain(text: &str, file: &str) -> Result<Document, Error> {
+    let doc = parse_xml(text, file)?;
     if doc.root.name != "domain" {
         return Err(fail(
             file,

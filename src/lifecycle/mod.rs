@@ -45,15 +45,10 @@ fn verified(plan: &Spec, cat: &Catalog, what: &str) -> Result<()> {
     Err(Error::input(
         what,
         format!(
-            "the {what} fails `devaddr check` ({} finding{}); fix it or plan again from the \
+            "the {what} fails `devaddr check` ({}); fix it or plan again from the \
              spec:\n{}",
-            findings.len(),
-            if findings.len() == 1 { "" } else { "s" },
-            findings
-                .iter()
-                .map(|f| format!("  - {f}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            crate::verify::counted(&findings),
+            crate::verify::bulleted(&findings)
         ),
     ))
 }

@@ -242,6 +242,18 @@ impl Finding {
     }
 }
 
+/// "1 finding" / "3 findings", for messages that refuse a plan or a domain.
+pub(crate) fn counted(findings: &[Finding]) -> String {
+    let n = findings.len();
+    format!("{n} finding{}", if n == 1 { "" } else { "s" })
+}
+
+/// One `  - finding` line each, for the same messages.
+pub(crate) fn bulleted(findings: &[Finding]) -> String {
+    let lines: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
+    lines.join("\n")
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -2,6 +2,31 @@
 
 use std::process::Command;
 
+/// Run the devaddr binary with `args`, `stdin` written to it (closed when `None`).
+#[allow(dead_code)] // each test crate uses its own subset
+pub fn run(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devaddr"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run devaddr");
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.map(<[u8]>::to_vec);
+    // Written from a thread: a large input must not block on a full stdout pipe.
+    let writer = std::thread::spawn(move || {
+        if let Some(b) = input {
+            let _ = pipe.write_all(&b);
+        }
+    });
+    let o = child.wait_with_output().expect("wait for devaddr");
+    let _ = writer.join();
+    o
+}
+
 /// Run the devaddr binary with `args`; its stdout, or a panic with its stderr.
 #[allow(dead_code)] // each test crate uses its own subset
 pub fn devaddr_ok(args: &[&str]) -> String {
@@ -137,26 +162,9 @@ pub fn json_twin(
     code: Option<i32>,
     text: &str,
 ) -> serde_json::Value {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_devaddr"))
-        .args(args)
-        .arg("--error-format")
-        .arg("json")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run devaddr");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.map(<[u8]>::to_vec);
-    let writer = std::thread::spawn(move || {
-        if let Some(b) = input {
-            let _ = pipe.write_all(&b);
-        }
-    });
-    let o = child.wait_with_output().unwrap();
-    let _ = writer.join();
+    let mut twin = args.to_vec();
+    twin.extend(["--error-format", "json"]);
+    let o = run(&twin, stdin);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let what = format!("devaddr {} --error-format json", args.join(" "));
     assert_eq!(
