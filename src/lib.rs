@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod api;
 mod assemble;
 pub mod catalog;
 mod error;
