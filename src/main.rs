@@ -6,7 +6,7 @@
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use devaddr::api::{self, Named, Source};
 use devaddr::report::Report;
-use devaddr::{Catalog, Error};
+use devaddr::Error;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -444,17 +444,8 @@ fn warn_unused_globals(cli: &Cli) {
 
 fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
     warn_unused_globals(&cli);
-    let owned;
-    let catalog: &Catalog = match &cli.models {
-        Some(dir) => {
-            owned = Catalog::from_dir(dir)?;
-            &owned
-        }
-        None => Catalog::embedded(),
-    };
-    let opts = devaddr::Options::default()
-        .with_catalog(catalog)
-        .with_work_limit(devaddr::WorkLimit(cli.work_limit));
+    let engine = api::Engine::new(cli.models.as_deref(), Some(cli.work_limit))?;
+    let (catalog, opts) = (engine.catalog(), engine.options());
     match cli.cmd {
         Cmd::Plan {
             spec,

@@ -23,6 +23,7 @@
 
 mod capacity;
 mod check;
+mod engine;
 mod hotplug;
 mod models;
 mod names;
@@ -30,6 +31,7 @@ mod plan;
 
 pub use capacity::{capacity, CapacityFormat, CapacityRequest};
 pub use check::{check, CheckFormat, Checked};
+pub use engine::Engine;
 pub use hotplug::{hotplug, HotplugFormat};
 pub use models::{models, ModelsFormat};
 pub use names::Named;

@@ -14,7 +14,7 @@ mod result;
 
 use devaddr_core::api::{self, Named, Source};
 use devaddr_core::report::Report;
-use devaddr_core::{Catalog, Error, WorkLimit};
+use devaddr_core::Error;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -45,43 +45,31 @@ pub struct DevaddrOptions {
 struct Call {
     name: String,
     other_name: Option<String>,
-    work_limit: WorkLimit,
-    /// `models_dir`'s catalog (None: the built-in one).
-    own_catalog: Option<Catalog>,
+    engine: api::Engine,
 }
 
 impl Call {
     unsafe fn new(opts: *const DevaddrOptions) -> Result<Call, Error> {
-        let mut call = Call {
-            name: "<input>".into(),
-            other_name: None,
-            work_limit: WorkLimit::DEFAULT,
-            own_catalog: None,
-        };
         let Some(o) = opts.as_ref() else {
-            return Ok(call);
+            return Ok(Call {
+                name: "<input>".into(),
+                other_name: None,
+                engine: api::Engine::new(None, None)?,
+            });
         };
-        if let Some(n) = opt_str(o.name, "options.name")? {
-            call.name = n;
-        }
-        call.other_name = opt_str(o.other_name, "options.other_name")?;
-        if o.work_limit != 0 {
-            call.work_limit = WorkLimit(o.work_limit);
-        }
-        if let Some(dir) = opt_str(o.models_dir, "options.models_dir")? {
-            call.own_catalog = Some(Catalog::from_dir(std::path::Path::new(&dir))?);
-        }
-        Ok(call)
-    }
-
-    fn catalog(&self) -> &Catalog {
-        self.own_catalog.as_ref().unwrap_or(Catalog::embedded())
+        let models = opt_str(o.models_dir, "options.models_dir")?;
+        Ok(Call {
+            name: opt_str(o.name, "options.name")?.unwrap_or_else(|| "<input>".into()),
+            other_name: opt_str(o.other_name, "options.other_name")?,
+            engine: api::Engine::new(
+                models.as_deref().map(std::path::Path::new),
+                (o.work_limit != 0).then_some(o.work_limit),
+            )?,
+        })
     }
 
     fn engine(&self) -> devaddr_core::Options<'_> {
-        devaddr_core::Options::default()
-            .with_catalog(self.catalog())
-            .with_work_limit(self.work_limit)
+        self.engine.options()
     }
 
     fn other(&self, default: &str) -> String {
@@ -112,17 +100,7 @@ fn guarded(f: impl FnOnce() -> Result<DevaddrResult, Error>) -> *mut DevaddrResu
     let r = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => DevaddrResult::failed(&e.report()),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            DevaddrResult::failed(&Report::internal(
-                "panic",
-                format!("devaddr panicked: {what}"),
-            ))
-        }
+        Err(panic) => DevaddrResult::failed(&Report::from_panic(panic.as_ref())),
     };
     Box::into_raw(Box::new(r))
 }
@@ -308,7 +286,7 @@ pub unsafe extern "C" fn devaddr_models(
         let call = Call::new(opts)?;
         let name = opt_str(name, "name")?;
         let format = opt_named(format)?.unwrap_or(api::ModelsFormat::Text);
-        let text = api::models(call.catalog(), name.as_deref(), format)?;
+        let text = api::models(call.engine.catalog(), name.as_deref(), format)?;
         Ok(DevaddrResult::text(text))
     })
 }

@@ -4,12 +4,14 @@
 //! (`python/devaddr/__init__.py`) turns dicts into text, the output into dicts, and a
 //! [`Failure`] into the typed exceptions.
 
-use devaddr_core::api::{self, Named, Source};
-use devaddr_core::{Catalog, Error, WorkLimit};
+use devaddr_core::api::{self, Engine, Named, Source};
+use devaddr_core::report::Report;
+use devaddr_core::Error;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
 create_exception!(
     _devaddr,
@@ -22,33 +24,6 @@ create_exception!(
 /// What every call returns: (output, warnings, moves, files as (id, text) pairs).
 type Returned = (String, Vec<String>, Vec<String>, Vec<(String, String)>);
 
-/// The engine options of a call: catalog directory and work limit.
-struct Engine {
-    catalog: Option<Catalog>,
-    work_limit: WorkLimit,
-}
-
-impl Engine {
-    fn new(models: Option<&str>, work_limit: Option<u64>) -> Result<Self, Error> {
-        Ok(Engine {
-            catalog: models
-                .map(|d| Catalog::from_dir(std::path::Path::new(d)))
-                .transpose()?,
-            work_limit: work_limit.map_or(WorkLimit::DEFAULT, WorkLimit),
-        })
-    }
-
-    fn catalog(&self) -> &Catalog {
-        self.catalog.as_ref().unwrap_or(Catalog::embedded())
-    }
-
-    fn options(&self) -> devaddr_core::Options<'_> {
-        devaddr_core::Options::default()
-            .with_catalog(self.catalog())
-            .with_work_limit(self.work_limit)
-    }
-}
-
 fn returned(out: api::Output) -> Returned {
     (
         out.text,
@@ -59,7 +34,7 @@ fn returned(out: api::Output) -> Returned {
 }
 
 /// The report of a failed call as the Python exception [`Failure`].
-fn failure(report: &devaddr_core::report::Report) -> PyErr {
+fn failure(report: &Report) -> PyErr {
     let kind = report
         .errors
         .first()
@@ -79,24 +54,25 @@ fn kind_name(k: devaddr_core::report::ProblemKind) -> String {
 }
 
 /// Run `f` without the GIL, a panic caught as an internal error.
-fn detached<T: Send>(
-    py: Python<'_>,
-    f: impl FnOnce() -> Result<T, devaddr_core::report::Report> + Send,
-) -> PyResult<T> {
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Report> + Send) -> PyResult<T> {
     py.detach(|| {
-        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            Err(devaddr_core::report::Report::internal(
-                "panic",
-                format!("devaddr panicked: {what}"),
-            ))
-        })
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Report::from_panic(p.as_ref())))
     })
     .map_err(|r| failure(&r))
+}
+
+/// Run `f` on the engine of `models` and `work_limit` without the GIL (see
+/// [`detached`]).
+fn with_engine<T: Send>(
+    py: Python<'_>,
+    models: Option<String>,
+    work_limit: Option<u64>,
+    f: impl FnOnce(&Engine) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    detached(py, move || {
+        let engine = Engine::new(models.as_deref().map(Path::new), work_limit);
+        engine.and_then(|e| f(&e)).map_err(|e| e.report())
+    })
 }
 
 fn named<T: Named>(name: Option<&str>) -> Result<Option<T>, Error> {
@@ -123,25 +99,21 @@ fn plan(
     models: Option<String>,
     work_limit: Option<u64>,
 ) -> PyResult<Returned> {
-    detached(py, move || {
-        let run = || -> Result<Returned, Error> {
-            let engine = Engine::new(models.as_deref(), work_limit)?;
-            let prev_name = previous_name.unwrap_or_else(|| "<previous>".into());
-            let req = api::PlanRequest {
-                format: named(format.as_deref())?,
-                policy: named(policy.as_deref())?,
-                input: named(input.as_deref())?,
-                new_domain,
-                previous: previous.as_deref().map(|t| Source::new(t, &prev_name)),
-                allow_moves,
-            };
-            Ok(returned(api::plan(
-                Source::new(&text, &name),
-                &req,
-                engine.options(),
-            )?))
+    with_engine(py, models, work_limit, move |engine| {
+        let prev_name = previous_name.unwrap_or_else(|| "<previous>".into());
+        let req = api::PlanRequest {
+            format: named(format.as_deref())?,
+            policy: named(policy.as_deref())?,
+            input: named(input.as_deref())?,
+            new_domain,
+            previous: previous.as_deref().map(|t| Source::new(t, &prev_name)),
+            allow_moves,
         };
-        run().map_err(|e| e.report())
+        Ok(returned(api::plan(
+            Source::new(&text, &name),
+            &req,
+            engine.options(),
+        )?))
     })
 }
 
@@ -159,18 +131,14 @@ fn hotplug(
     models: Option<String>,
     work_limit: Option<u64>,
 ) -> PyResult<Returned> {
-    detached(py, move || {
-        let run = || -> Result<Returned, Error> {
-            let engine = Engine::new(models.as_deref(), work_limit)?;
-            let format = named(format.as_deref())?.unwrap_or(api::HotplugFormat::Yaml);
-            Ok(returned(api::hotplug(
-                Source::new(&running, &name),
-                Source::new(&add, &add_name),
-                format,
-                engine.options(),
-            )?))
-        };
-        run().map_err(|e| e.report())
+    with_engine(py, models, work_limit, move |engine| {
+        let format = named(format.as_deref())?.unwrap_or(api::HotplugFormat::Yaml);
+        Ok(returned(api::hotplug(
+            Source::new(&running, &name),
+            Source::new(&add, &add_name),
+            format,
+            engine.options(),
+        )?))
     })
 }
 
@@ -190,22 +158,18 @@ fn capacity(
     models: Option<String>,
     work_limit: Option<u64>,
 ) -> PyResult<Returned> {
-    detached(py, move || {
-        let run = || -> Result<Returned, Error> {
-            let engine = Engine::new(models.as_deref(), work_limit)?;
-            let req = api::CapacityRequest {
-                kinds,
-                node,
-                live,
-                format: named(format.as_deref())?,
-            };
-            Ok(returned(api::capacity(
-                Source::new(&text, &name),
-                &req,
-                engine.options(),
-            )?))
+    with_engine(py, models, work_limit, move |engine| {
+        let req = api::CapacityRequest {
+            kinds,
+            node,
+            live,
+            format: named(format.as_deref())?,
         };
-        run().map_err(|e| e.report())
+        Ok(returned(api::capacity(
+            Source::new(&text, &name),
+            &req,
+            engine.options(),
+        )?))
     })
 }
 
@@ -222,7 +186,8 @@ fn check(
     work_limit: Option<u64>,
 ) -> PyResult<Returned> {
     detached(py, move || {
-        let engine = Engine::new(models.as_deref(), work_limit).map_err(|e| e.report())?;
+        let engine =
+            Engine::new(models.as_deref().map(Path::new), work_limit).map_err(|e| e.report())?;
         let format = named(format.as_deref())
             .map_err(|e| e.report())?
             .unwrap_or(api::CheckFormat::Text);
@@ -244,13 +209,9 @@ fn models(
     format: Option<String>,
     models: Option<String>,
 ) -> PyResult<String> {
-    detached(py, move || {
-        let run = || -> Result<String, Error> {
-            let engine = Engine::new(models.as_deref(), None)?;
-            let format = named(format.as_deref())?.unwrap_or(api::ModelsFormat::Text);
-            api::models(engine.catalog(), name.as_deref(), format)
-        };
-        run().map_err(|e| e.report())
+    with_engine(py, models, None, move |engine| {
+        let format = named(format.as_deref())?.unwrap_or(api::ModelsFormat::Text);
+        api::models(engine.catalog(), name.as_deref(), format)
     })
 }
 
