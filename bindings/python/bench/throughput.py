@@ -36,7 +36,10 @@ def spec(rng: random.Random, i: int) -> dict:
         policy["hotplug_reserve"] = rng.randint(0, 6)
     devices = []
     for d in range(rng.randint(1, 32)):
-        dev = {"id": f"d{d}", "kind": rng.choice(KINDS[machine])}
+        kind = rng.choice(KINDS[machine])
+        if kind == "ide-disk" and sum(x["kind"] == kind for x in devices) == 4:
+            kind = "virtio-blk"  # pc's IDE controller has 4 units, and none can be added
+        dev = {"id": f"d{d}", "kind": kind}
         if nodes > 1 and rng.random() < 0.5 and dev["kind"] not in ("usb-tablet", "usb-kbd", "sata-disk", "ide-disk"):
             dev["numa_node"] = rng.randrange(nodes)
         if rng.random() < 0.2 and dev["kind"] in ("virtio-net", "virtio-blk", "nvme"):

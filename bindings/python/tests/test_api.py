@@ -146,3 +146,34 @@ def test_replan_hotplug_capacity_models():
     rows = devaddr.capacity(first, ["virtio-net"])
     assert rows == [{"kind": "virtio-net", "node": None, "live": 2, "next_boot": rows[0]["next_boot"]}]
     assert "pcie-root-port" in json.dumps(devaddr.models("q35"))
+
+
+def test_the_gil_is_released_while_planning(spec_files):
+    """With the switch interval made huge, a thread that holds the GIL keeps it until it
+    blocks or releases it. A counting thread is let go just before the call: if devaddr
+    releases the GIL, the counter runs to its end before the caller gets the GIL back;
+    if it held it, the counter would not have moved when the call returns."""
+    import threading
+
+    spec = spec_files[0].read_text()
+    limit = 100_000
+    count = [0]
+    go = threading.Event()
+
+    def counter():
+        go.wait()
+        while count[0] < limit:
+            count[0] += 1
+
+    t = threading.Thread(target=counter)
+    interval = sys.getswitchinterval()
+    t.start()
+    sys.setswitchinterval(1000.0)
+    try:
+        go.set()
+        devaddr.plan_text(spec, "json")
+        seen = count[0]
+    finally:
+        sys.setswitchinterval(interval)
+        t.join()
+    assert seen == limit, f"the counter moved {seen} of {limit} times while devaddr planned"
