@@ -134,9 +134,19 @@ impl WorkLimit {
     /// Nodes of a program of `size` this budget pays for (at least a few, so that a
     /// program always gets a search).
     pub fn nodes(self, size: u64) -> u64 {
+        (self.0 / Self::node_cost(size)).max(MIN_NODES)
+    }
+
+    /// What one node of a program of `size` costs.
+    fn node_cost(size: u64) -> u64 {
         let size = size.max(1);
-        let cost = size.saturating_mul(size.max(Self::LINEAR_UP_TO)) / Self::LINEAR_UP_TO;
-        (self.0 / cost.max(1)).max(MIN_NODES)
+        (size.saturating_mul(size.max(Self::LINEAR_UP_TO)) / Self::LINEAR_UP_TO).max(1)
+    }
+
+    /// The part of this budget that `nodes` unused nodes of a program of `size` are
+    /// worth (never more than the budget).
+    fn rest(self, size: u64, nodes: u64) -> WorkLimit {
+        WorkLimit(nodes.saturating_mul(Self::node_cost(size)).min(self.0))
     }
 
     /// Program size up to which a node costs its size (see the type's documentation).
@@ -158,6 +168,20 @@ pub trait Backend: Sync {
     /// known to satisfy every row (e.g. the optimum of an earlier objective): the search
     /// starts from it and returns nothing worse.
     fn solve(&self, ilp: &Ilp, limit: WorkLimit, start: Option<&[i64]>) -> Result<Outcome, String>;
+
+    /// [`Self::solve`], and the part of `limit` the search did not use. A program solved
+    /// in phases (one objective after another) passes what one phase left to the next:
+    /// the whole solve stays within its phases' budgets, deterministically. A backend
+    /// that does not count its work leaves nothing.
+    fn solve_budgeted(
+        &self,
+        ilp: &Ilp,
+        limit: WorkLimit,
+        start: Option<&[i64]>,
+    ) -> Result<(Outcome, WorkLimit), String> {
+        self.solve(ilp, limit, start)
+            .map(|outcome| (outcome, WorkLimit(0)))
+    }
 }
 
 /// microlp, with the model built by good_lp.
@@ -195,6 +219,8 @@ struct Run {
     found: Option<(Vec<i64>, bool)>,
     infeasible: bool,
     bound: Option<f64>,
+    /// Nodes the search solved (all it was given when microlp does not say).
+    nodes: u64,
 }
 
 /// The program as a good_lp model: integer variables, or their LP relaxation with the
@@ -482,17 +508,20 @@ fn run_once(
                 found: Some((values, sol.status() == microlp::SolutionStatus::Optimal)),
                 infeasible: false,
                 bound: stats.best_bound,
+                nodes: stats.nodes_solved.min(nodes),
             })
         }
         Ok(microlp::SolveOutcome::Interrupted(i)) => Ok(Run {
             found: None,
             infeasible: false,
             bound: i.stats().best_bound,
+            nodes,
         }),
         Err(microlp::Error::Infeasible) => Ok(Run {
             found: None,
             infeasible: true,
             bound: None,
+            nodes,
         }),
         Err(e) => Err(e.to_string()),
     }
@@ -507,13 +536,24 @@ fn gap(objective: f64, bound: Option<f64>) -> f64 {
 
 impl Backend for MicroLp {
     fn solve(&self, ilp: &Ilp, limit: WorkLimit, start: Option<&[i64]>) -> Result<Outcome, String> {
+        self.solve_budgeted(ilp, limit, start)
+            .map(|(outcome, _)| outcome)
+    }
+
+    fn solve_budgeted(
+        &self,
+        ilp: &Ilp,
+        limit: WorkLimit,
+        start: Option<&[i64]>,
+    ) -> Result<(Outcome, WorkLimit), String> {
         let mut budget = limit.nodes(ilp.size());
         let Some((start, root)) = starting_point(ilp, limit, start, &mut budget) else {
-            return Ok(Outcome::Infeasible);
+            return Ok((Outcome::Infeasible, limit.rest(ilp.size(), budget)));
         };
         let step = objective_step(&ilp.objective);
         let Some(values) = start else {
-            return plain(ilp, budget);
+            let (outcome, used) = plain(ilp, budget)?;
+            return Ok((outcome, limit.rest(ilp.size(), budget - used)));
         };
         // The proven lower bound: the relaxation's, raised by every dive that finds
         // nothing below a cutoff.
@@ -521,10 +561,11 @@ impl Backend for MicroLp {
             Some(st) => redive(ilp, values, root, st as f64, &mut budget),
             None => (values, root),
         };
-        match step {
-            None => plain_if_better(ilp, values, root, budget),
-            Some(step) => better_by_a_step(ilp, values, root, step as f64, budget),
-        }
+        let (outcome, used) = match step {
+            None => plain_if_better(ilp, values, root, budget)?,
+            Some(step) => better_by_a_step(ilp, values, root, step as f64, budget)?,
+        };
+        Ok((outcome, limit.rest(ilp.size(), budget - used)))
     }
 }
 
@@ -601,9 +642,10 @@ fn plain_if_better(
     values: Vec<i64>,
     root: Option<f64>,
     budget: u64,
-) -> Result<Outcome, String> {
+) -> Result<(Outcome, u64), String> {
     let incumbent = Ilp::value(&ilp.objective, &values);
-    Ok(match plain(ilp, budget)? {
+    let (outcome, used) = plain(ilp, budget)?;
+    let outcome = match outcome {
         Outcome::Solved { values: v, status } if Ilp::value(&ilp.objective, &v) <= incumbent => {
             Outcome::Solved { values: v, status }
         }
@@ -613,7 +655,8 @@ fn plain_if_better(
             },
             values,
         },
-    })
+    };
+    Ok((outcome, used))
 }
 
 /// Search for an assignment better than the incumbent `values` by at least `step`,
@@ -627,7 +670,7 @@ fn better_by_a_step(
     root: Option<f64>,
     step: f64,
     budget: u64,
-) -> Result<Outcome, String> {
+) -> Result<(Outcome, u64), String> {
     let incumbent = Ilp::value(&ilp.objective, &values);
     let optimal = |values| Outcome::Solved {
         values,
@@ -635,7 +678,7 @@ fn better_by_a_step(
     };
     if root.is_some_and(|r| incumbent - step < r - 1e-6 * r.abs().max(1.0)) {
         // Anything better by a step would be below the relaxation's bound.
-        return Ok(optimal(values));
+        return Ok((optimal(values), 0));
     }
     let lower = root.unwrap_or(incumbent);
     let scale = incumbent.abs().max(lower.abs()).max(1.0);
@@ -643,13 +686,13 @@ fn better_by_a_step(
     let better = run_once(ilp, Some(incumbent - step), Some(eps), budget)?;
     if better.infeasible {
         // Nothing better by a whole step exists: the incumbent is optimal.
-        return Ok(optimal(values));
+        return Ok((optimal(values), better.nodes));
     }
     let bound = match (root, better.bound) {
         (Some(a), Some(b)) => Some(a.max(b.min(incumbent))),
         (a, b) => a.or(b),
     };
-    Ok(match better.found {
+    let outcome = match better.found {
         Some((v, true)) => optimal(v),
         Some((v, false)) => {
             let obj = Ilp::value(&ilp.objective, &v);
@@ -666,13 +709,14 @@ fn better_by_a_step(
                 gap: gap(incumbent, bound),
             },
         },
-    })
+    };
+    Ok((outcome, better.nodes))
 }
 
-/// Branch and bound from scratch within `nodes`.
-fn plain(ilp: &Ilp, nodes: u64) -> Result<Outcome, String> {
+/// Branch and bound from scratch within `nodes`; returns the outcome and the nodes used.
+fn plain(ilp: &Ilp, nodes: u64) -> Result<(Outcome, u64), String> {
     let run = run_once(ilp, None, None, nodes)?;
-    Ok(match run.found {
+    let outcome = match run.found {
         Some((values, true)) => Outcome::Solved {
             values,
             status: Status::Optimal,
@@ -688,7 +732,8 @@ fn plain(ilp: &Ilp, nodes: u64) -> Result<Outcome, String> {
         }
         None if run.infeasible => Outcome::Infeasible,
         None => Outcome::LimitReached,
-    })
+    };
+    Ok((outcome, run.nodes))
 }
 
 #[cfg(test)]
@@ -808,6 +853,37 @@ mod tests {
         }
         // Deterministic: the same budget gives the same answer.
         assert_eq!(small, MicroLp.solve(&ilp, WorkLimit(1), None).unwrap());
+    }
+
+    #[test]
+    fn a_search_that_ends_early_leaves_the_rest_of_its_budget() {
+        // Proven at the relaxation: nearly the whole budget is left for the next phase.
+        let mut ilp = Ilp::default();
+        let x = ilp.var("x", 0.0, 10.0);
+        ilp.row("x >= 3", vec![(x, 1.0)], 3.0, f64::INFINITY);
+        ilp.objective = vec![(x, 1.0)];
+        let limit = WorkLimit::DEFAULT;
+        let (outcome, rest) = MicroLp.solve_budgeted(&ilp, limit, None).unwrap();
+        assert!(matches!(
+            outcome,
+            Outcome::Solved {
+                status: Status::Optimal,
+                ..
+            }
+        ));
+        assert!(rest.0 > limit.0 / 2 && rest.0 <= limit.0, "{rest:?}");
+        // A search stopped at its limit leaves nothing.
+        let mut hard = Ilp::default();
+        let xs: Vec<usize> = (0..40)
+            .map(|i| hard.var(format!("x{i}"), 0.0, 5.0))
+            .collect();
+        for (i, w) in xs.windows(3).enumerate() {
+            let terms = w.iter().map(|&x| (x, 2.0 + (i % 3) as f64)).collect();
+            hard.row("cover", terms, 7.0, f64::INFINITY);
+        }
+        hard.objective = xs.iter().map(|&x| (x, 3.0)).collect();
+        let (_, rest) = MicroLp.solve_budgeted(&hard, WorkLimit(1), None).unwrap();
+        assert_eq!(rest, WorkLimit(0));
     }
 
     #[test]

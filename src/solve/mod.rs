@@ -79,6 +79,9 @@ pub(crate) fn max_extra(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Result<u32
 /// before it, from the assignment `start` when one is known (it satisfies every row).
 /// `None` = infeasible (proven). The status is the first phase (or the start's search)
 /// that stopped at its work limit, with its gap; later phases keep what it found.
+/// Each phase has the work limit, plus what the phase before left of its own (at most one
+/// limit more): a first objective proven quickly leaves its search to the next, and the
+/// whole solve stays within a limit per phase, deterministically.
 fn lexicographic(
     s: Solver<'_>,
     ilp: &Ilp,
@@ -87,10 +90,17 @@ fn lexicographic(
 ) -> Result<Option<Found>> {
     let mut program = ilp.clone();
     let mut best: Option<Found> = start;
+    // What a phase leaves of its budget goes to the next one (at most one budget more).
+    let mut carried = WorkLimit(0);
     for (phase, objective) in objectives.iter().enumerate() {
         program.objective = objective.clone();
         let start = best.as_ref().map(|b| b.0.as_slice());
-        let (values, status) = match s.backend.solve(&program, s.limit, start) {
+        let limit = WorkLimit(s.limit.0.saturating_add(carried.0.min(s.limit.0)));
+        let solved = s.backend.solve_budgeted(&program, limit, start);
+        if let Ok((_, left)) = &solved {
+            carried = *left;
+        }
+        let (values, status) = match solved.map(|(outcome, _)| outcome) {
             Ok(Outcome::Solved { values, status }) => (values, status),
             Ok(Outcome::Infeasible) if best.is_none() => return Ok(None),
             Ok(Outcome::LimitReached) if best.is_none() => return Err(limit_reached(s.limit)),
