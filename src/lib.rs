@@ -91,7 +91,7 @@ pub use lifecycle::{
     CapacityRow, Hotplugged, Move, Replanned,
 };
 // Crate-internal paths src/libvirt/ilp.rs still uses (public as `backend::{Ilp, Outcome}`).
-pub use spec::{DeviceEntry, Spec};
+pub use spec::{DeviceEntry, Placement, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
 pub use verify::{Finding, Rule, Subject};
 

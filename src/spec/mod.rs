@@ -2,6 +2,7 @@
 
 pub(crate) mod bounds;
 pub(crate) mod order;
+pub(crate) mod placement;
 mod tunables;
 
 pub use tunables::*;
@@ -33,6 +34,17 @@ pub struct Spec {
     /// PCI order in most guests). Per-device `order:` numbers do the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<String>,
+    /// Sets of PCI devices (by id) that share no upstream link below the root complex:
+    /// each sits on the root bus, or below a port or bridge of its own plugged into a
+    /// root bus (the machine's or a NUMA expander's), or in a `together` set no other
+    /// member of the set is in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apart: Vec<Vec<String>>,
+    /// Sets of PCI devices (by id) that sit below one common PCIe switch, PCI bridge or
+    /// NUMA expander (peer-to-peer traffic stays off the root complex). Sets that share
+    /// a device (or a multifunction group) are one set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub together: Vec<Vec<String>>,
     /// Controllers that already exist (with their index and usually their address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controllers: Vec<ControllerEntry>,
@@ -75,9 +87,23 @@ pub struct DeviceEntry {
     /// ascending `order` (ties keep spec order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
+    /// `root`: an integrated endpoint on the root bus (pcie.0 / pci.0), no port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     /// Pinned (spec) or assigned (plan) address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
+}
+
+/// `placement:` of a device.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Placement {
+    /// On the root bus itself (pcie.0 / pci.0) as an integrated endpoint, no port.
+    Root,
 }
 
 /// `bus:` override of a device.
