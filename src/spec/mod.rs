@@ -140,6 +140,15 @@ impl Spec {
         self.policy.effective(max_node)
     }
 
+    /// Each device's position in `devices`, by id (the last of a repeated id).
+    pub(crate) fn positions(&self) -> std::collections::BTreeMap<&str, usize> {
+        self.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.as_str(), i))
+            .collect()
+    }
+
     /// Serialize as YAML.
     pub fn to_yaml(&self) -> String {
         crate::yaml::to_string(self)

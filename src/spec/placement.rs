@@ -47,12 +47,7 @@ pub(crate) fn resolve(spec: &Spec) -> Result<Constraints> {
 
 /// [`resolve`] without the contradictions (the verifier's reading: what a plan says).
 pub(crate) fn read(spec: &Spec) -> Result<Constraints> {
-    let by_id: BTreeMap<&str, usize> = spec
-        .devices
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.id.as_str(), i))
-        .collect();
+    let by_id = spec.positions();
     let apart = sets(&spec.apart, "apart", &by_id)?;
     let given = sets(&spec.together, "together", &by_id)?;
     let root: Vec<usize> = (0..spec.devices.len())
