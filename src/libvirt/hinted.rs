@@ -1,0 +1,344 @@
+//! A domain with devaddr's hints ([`super::hints`]), addressed by the integer program
+//! under the hints' policy instead of libvirt's rules: libvirt's post-parse defaults
+//! (default controllers and models, implicit controllers, virtio-serial ports) are
+//! applied as for any domain, then the domain is lowered to a spec — every PCI
+//! controller kept at its index and address, every element libvirt gives a PCI address
+//! a device (its id the user alias without `ua-`, its kind the catalog kind its element
+//! stands for), existing addresses pinned, the hints as the spec's fields — planned, and
+//! the plan's addresses and added controllers written back. Everything else of the
+//! document (the hints among it) is kept, so planning the result again changes nothing
+//! and a device added to it is placed by its hints while nothing else moves.
+
+use super::domain::{read_device, Dev};
+use super::hints::Hints;
+use super::policy::Policy;
+use super::{emit, fail, lower, pci, ports, postparse, validate, LibvirtOptions, Machine};
+use crate::catalog::Catalog;
+use crate::spec::{BusType, DeviceEntry, Placement, Spec};
+use crate::topology::{Address, Plan};
+use crate::xml::{Document, Element};
+use crate::Error;
+use std::collections::BTreeMap;
+
+/// Where each spec entry came from: the element position (among `<devices>`' element
+/// children) of each spec device, by spec position.
+struct Lowered {
+    spec: Spec,
+    catalog: Catalog,
+    positions: Vec<usize>,
+    /// The machine's builtin controllers (q35's SATA controller 0) by element position,
+    /// at the machine's address: not planned, written where they have no address.
+    builtins: Vec<(usize, crate::topology::PciAddress)>,
+}
+
+/// Address `doc` under its hints (see the module documentation).
+pub(super) fn address(
+    doc: &mut Document,
+    m: &Machine,
+    hints: &Hints,
+    opts: &LibvirtOptions,
+    engine: crate::Options<'_>,
+    file: &str,
+) -> Result<(), Error> {
+    let policy = Policy::get();
+    let (_, mut devs) = super::read_parsed(doc, file)?;
+    postparse::run(policy, m, &mut devs, file)?;
+    ports::virtio_serial(&mut devs, file)?;
+    emit::write_back(&mut doc.root, &devs);
+
+    let lowered = lower_hinted(&doc.root, m, hints, engine.catalog, file)?;
+    let plan = crate::plan_with(&lowered.spec, engine.with_catalog(&lowered.catalog))?;
+    write_plan(&mut doc.root, &lowered, &plan, engine.catalog)?;
+
+    let (_, mut devs) = super::read_parsed(doc, file)?;
+    let all_addressed = devs
+        .iter()
+        .filter(|d| ports::is_usb(d))
+        .all(|d| matches!(&d.addr, super::domain::Addr::Usb { port, .. } if !port.is_empty()));
+    if opts.new_domain || all_addressed {
+        ports::usb(policy, &mut devs, file)?;
+    }
+    super::console_alias(&mut devs);
+    validate::run(policy, &m.arch, &devs, file)?;
+    emit::write_back(&mut doc.root, &devs);
+    Ok(())
+}
+
+/// The alias of an element (`<alias name='ua-net0'/>`), if it has one.
+fn alias_of(el: &Element) -> Option<String> {
+    el.child("alias").and_then(|a| a.attr("name"))
+}
+
+/// The domain as a spec under its hints.
+fn lower_hinted(
+    root: &Element,
+    m: &Machine,
+    hints: &Hints,
+    cat: &Catalog,
+    file: &str,
+) -> Result<Lowered, Error> {
+    let policy = Policy::get();
+    let machine = cat.machine(&m.name).ok_or_else(|| {
+        fail(
+            file,
+            0,
+            "<os><type machine>",
+            format!(
+                "machine `{}` has no model in the catalog; hints need one (`devaddr models`)",
+                m.name
+            ),
+        )
+    })?;
+    let mut catalog = cat.clone();
+    catalog.kinds.push(lower::endpoint_kind());
+    let mut spec = Spec {
+        machine: m.name.clone(),
+        policy: hints.policy.clone(),
+        ..Default::default()
+    };
+    let mut positions = Vec::new();
+    let mut builtins = Vec::new();
+    let mut counts = BTreeMap::new();
+    let mut aliases: BTreeMap<String, String> = BTreeMap::new();
+    let devices = root
+        .child("devices")
+        .into_iter()
+        .flat_map(Element::elements);
+    for (pos, el) in devices.enumerate() {
+        let Some(dev) = read_device(el, pos, file)? else {
+            continue;
+        };
+        if dev.is("controller", "pci") {
+            let (Some(index), Some(model)) = (dev.index, dev.model.clone()) else {
+                continue;
+            };
+            if index != 0 {
+                spec.controllers.push(lower::pci_controller(
+                    el,
+                    format!("pci.{index}"),
+                    index,
+                    model,
+                ));
+            }
+            continue;
+        }
+        let flags = pci::device_flags(policy, cat, m, &dev).0;
+        if flags == 0 {
+            continue;
+        }
+        if let Some(a) = builtin_address(cat, machine, &dev) {
+            if lower::pci_address(el).is_none() {
+                builtins.push((pos, a));
+            }
+            continue;
+        }
+        let id = lower::display_id(el, &mut counts);
+        if let Some(a) = alias_of(el) {
+            aliases.insert(a, id.clone());
+        }
+        spec.devices.push(entry(el, &dev, id, flags, m, &catalog));
+        positions.push(pos);
+    }
+    apply(hints, &mut spec, &aliases, file)?;
+    Ok(Lowered {
+        spec,
+        catalog,
+        positions,
+        builtins,
+    })
+}
+
+/// The address of the machine's builtin controller `dev` stands for (same controller
+/// type and index), if it is one.
+fn builtin_address(
+    cat: &Catalog,
+    machine: &crate::catalog::MachineModel,
+    dev: &Dev,
+) -> Option<crate::topology::PciAddress> {
+    if dev.tag != "controller" {
+        return None;
+    }
+    // A controller without `type` is an IDE controller to libvirt.
+    let ty = dev.ty.as_deref().unwrap_or("ide");
+    machine
+        .builtin_controllers
+        .iter()
+        .find(|b| {
+            Some(b.index) == dev.index
+                && cat
+                    .storage
+                    .get(&b.model)
+                    .is_some_and(|s| ty.parse() == Ok(s.provides))
+        })
+        .map(|b| crate::topology::PciAddress::new(0, b.slot.get(), b.function.get()))
+}
+
+/// The spec device of a PCI element: its kind, its address as a pin.
+fn entry(
+    el: &Element,
+    dev: &Dev,
+    id: String,
+    flags: u32,
+    m: &Machine,
+    cat: &Catalog,
+) -> DeviceEntry {
+    let recognized = lower::recognize(el, cat);
+    let generic = recognized.is_none();
+    let pcie = flags & pci::flag::PCIE != 0;
+    let bus = (generic && m.pcie_root).then_some(if pcie { BusType::Pcie } else { BusType::Pci });
+    let integrated = generic && flags & pci::flag::INTEGRATED != 0;
+    DeviceEntry {
+        id,
+        kind: recognized.unwrap_or_else(|| lower::ENDPOINT_KIND.to_string()),
+        bus,
+        placement: integrated.then_some(Placement::Root),
+        address: lower::pci_address(el)
+            .filter(|_| !dev.empty_pci_address)
+            .map(Address::Pci),
+        ..Default::default()
+    }
+}
+
+/// The hints as the spec's fields, by alias.
+fn apply(
+    hints: &Hints,
+    spec: &mut Spec,
+    aliases: &BTreeMap<String, String>,
+    file: &str,
+) -> Result<(), Error> {
+    let unknown = |what: &str, alias: &str| {
+        fail(
+            file,
+            0,
+            &format!("<devaddr:{what}>"),
+            format!(
+                "alias `{alias}`: no PCI device of the domain has <alias name='{alias}'/>; \
+                 expected one of {}",
+                if aliases.is_empty() {
+                    "none (no device has a user alias)".to_string()
+                } else {
+                    aliases.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            ),
+        )
+    };
+    for (alias, h) in &hints.devices {
+        let id = aliases.get(alias).ok_or_else(|| unknown("device", alias))?;
+        let d = spec
+            .devices
+            .iter_mut()
+            .find(|d| &d.id == id)
+            .expect("every alias names a lowered device");
+        d.numa_node = h.numa_node.or(d.numa_node);
+        d.hotplug = h.hotplug.or(d.hotplug);
+        d.bus = h.bus.or(d.bus);
+        d.group = h.group.clone().or(d.group.take());
+        d.order = h.order.or(d.order);
+        d.placement = h.placement.or(d.placement);
+    }
+    let sets = |lists: &[Vec<String>], what: &str| -> Result<Vec<Vec<String>>, Error> {
+        lists
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|a| aliases.get(a).cloned().ok_or_else(|| unknown(what, a)))
+                    .collect()
+            })
+            .collect()
+    };
+    spec.apart = sets(&hints.apart, "apart")?;
+    spec.together = sets(&hints.together, "together")?;
+    Ok(())
+}
+
+/// Write the plan's PCI addresses into the elements, and its added PCI controllers.
+fn write_plan(
+    root: &mut Element,
+    lowered: &Lowered,
+    plan: &Plan,
+    cat: &Catalog,
+) -> Result<(), Error> {
+    let Some(devices) = root.child_mut("devices") else {
+        return Ok(());
+    };
+    let item_indent = "    ";
+    let mut by_pos: BTreeMap<usize, Address> = BTreeMap::new();
+    for (i, d) in lowered.spec.devices.iter().enumerate() {
+        let placed = &plan.devices[i].address;
+        if let Some(a) = placed.as_ref().filter(|a| d.address.as_ref() != Some(*a)) {
+            by_pos.insert(lowered.positions[i], a.clone());
+        }
+    }
+    for &(pos, a) in &lowered.builtins {
+        by_pos.entry(pos).or_insert(Address::Pci(a));
+    }
+    let mut controllers: BTreeMap<u32, Address> = BTreeMap::new();
+    for c in &plan.controllers {
+        let given = lowered.spec.controllers.iter().find(|g| g.index == c.index);
+        if let (Some(g), Some(a)) = (given, &c.address) {
+            if g.address.as_ref() != Some(a) {
+                controllers.insert(c.index, a.clone());
+            }
+        }
+    }
+    for (pos, el) in devices
+        .children
+        .iter_mut()
+        .filter_map(|n| match n {
+            crate::xml::Node::Element(e) => Some(e),
+            _ => None,
+        })
+        .enumerate()
+    {
+        let index = (el.name == "controller" && el.attr("type").as_deref() == Some("pci"))
+            .then(|| el.attr("index").and_then(|i| super::domain::number(&i)))
+            .flatten()
+            .map(|i| i as u32);
+        let addr = by_pos
+            .get(&pos)
+            .or_else(|| index.and_then(|i| controllers.get(&i)));
+        if let Some(Address::Pci(a)) = addr {
+            let e = emit::pci_address(a.bus, a.slot, a.function, a.multifunction);
+            el.replace_or_append(e, item_indent);
+        }
+    }
+    let given: Vec<u32> = lowered.spec.controllers.iter().map(|c| c.index).collect();
+    for c in &plan.controllers {
+        if c.index == 0 || given.contains(&c.index) || !cat.pci.contains_key(&c.model) {
+            continue;
+        }
+        let mut el = super::from_plan::controller_element(c, cat)?;
+        shift(&mut el, item_indent);
+        let r = emit::rank("controller");
+        let at = devices
+            .elements()
+            .enumerate()
+            .filter(|(_, e)| {
+                emit::rank(&e.name) < r
+                    || (e.name == "controller"
+                        && (e.attr("type").as_deref() != Some("pci")
+                            || e.attr("index")
+                                .and_then(|i| super::domain::number(&i))
+                                .is_none_or(|i| i <= u64::from(c.index))))
+            })
+            .map(|(i, _)| i + 1)
+            .max()
+            .unwrap_or(0);
+        devices.insert_element(at, el, "  ");
+    }
+    Ok(())
+}
+
+/// Indent an element built at depth zero (its layout whitespace) by `by`, to sit among
+/// siblings indented that much.
+fn shift(el: &mut Element, by: &str) {
+    for n in &mut el.children {
+        match n {
+            crate::xml::Node::Text(t) if t.trim().is_empty() && t.starts_with('\n') => {
+                *t = t.replacen('\n', &format!("\n{by}"), 1);
+            }
+            crate::xml::Node::Element(e) => shift(e, by),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! devaddr's hints inside a libvirt domain: one `<devaddr:hints
+//! xmlns:devaddr="urn:devaddr:hints:1">` element under `<metadata>` (libvirt keeps one
+//! top-level element per namespace, byte for byte) holding the spec's tunables and
+//! per-device fields keyed by the device's user alias:
+//!
+//! ```xml
+//! <metadata>
+//!   <devaddr:hints xmlns:devaddr="urn:devaddr:hints:1">
+//!     <devaddr:policy preset="numa" numa_nodes="2" hotplug_reserve_per_node="1"/>
+//!     <devaddr:device alias="ua-net0" numa_node="1" hotplug="yes"/>
+//!     <devaddr:device alias="ua-disk0" placement="root"/>
+//!     <devaddr:apart aliases="ua-net0 ua-net1"/>
+//!     <devaddr:together aliases="ua-gpu0 ua-gpu1"/>
+//!   </devaddr:hints>
+//! </metadata>
+//! ```
+//!
+//! `policy` attributes are the spec's `policy:` fields, `device` attributes the spec's
+//! device fields, by the same names (`docs/devaddr-hints.rng` is the schema). A domain
+//! with hints is addressed by the integer program under that policy (see
+//! [`super::hinted`]), not by libvirt's rules. Bad hints are bad input naming the element
+//! and the attribute.
+
+use super::fail;
+use crate::spec::{BusType, Placement, Tunables};
+use crate::xml::Element;
+use crate::Error;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The namespace of devaddr's hints.
+pub const HINTS_NAMESPACE: &str = "urn:devaddr:hints:1";
+
+/// The hints of a domain.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Hints {
+    /// `<policy>`: the tunables.
+    pub policy: Tunables,
+    /// `<device alias=…>`: the per-device fields, by alias, in document order.
+    pub devices: Vec<(String, DeviceHint)>,
+    /// `<apart aliases=…>` and `<together aliases=…>`, as alias lists.
+    pub apart: Vec<Vec<String>>,
+    pub together: Vec<Vec<String>>,
+}
+
+/// The spec fields a `<device>` hint may carry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeviceHint {
+    pub numa_node: Option<u32>,
+    pub hotplug: Option<bool>,
+    pub bus: Option<BusType>,
+    pub group: Option<String>,
+    pub order: Option<u32>,
+    pub placement: Option<Placement>,
+}
+
+/// The type of an attribute's value, for reading it as the spec field of its name.
+#[derive(Clone, Copy)]
+enum Ty {
+    Number,
+    Flag,
+    Word,
+}
+
+const POLICY_ATTRS: &[(&str, Ty)] = &[
+    ("preset", Ty::Word),
+    ("hotplug_reserve", Ty::Number),
+    ("hotplug_reserve_per_node", Ty::Number),
+    ("numa_nodes", Ty::Number),
+    ("prefer", Ty::Word),
+    ("multifunction", Ty::Word),
+    ("root_port_hotplug", Ty::Flag),
+];
+
+const DEVICE_ATTRS: &[(&str, Ty)] = &[
+    ("numa_node", Ty::Number),
+    ("hotplug", Ty::Flag),
+    ("bus", Ty::Word),
+    ("group", Ty::Word),
+    ("order", Ty::Number),
+    ("placement", Ty::Word),
+];
+
+/// The `hints` element of `<metadata>` in devaddr's namespace and its prefix, if any.
+fn hints_element<'e>(
+    root: &'e Element,
+    file: &str,
+) -> Result<Option<(&'e Element, String)>, Error> {
+    let Some(metadata) = root.child("metadata") else {
+        return Ok(None);
+    };
+    let mut found: Option<(&Element, String)> = None;
+    for el in metadata.elements() {
+        let (prefix, local) = match el.name.split_once(':') {
+            Some((p, l)) => (p.to_string(), l),
+            None => (String::new(), el.name.as_str()),
+        };
+        let xmlns = if prefix.is_empty() {
+            "xmlns".to_string()
+        } else {
+            format!("xmlns:{prefix}")
+        };
+        if el.attr(&xmlns).as_deref() != Some(HINTS_NAMESPACE) {
+            continue;
+        }
+        if local != "hints" {
+            return Err(fail(
+                file,
+                el.line,
+                &format!("<{}>", el.name),
+                format!(
+                    "unknown element `{local}` in namespace {HINTS_NAMESPACE}; expected \
+                     <{}hints>",
+                    qualified(&prefix, "")
+                ),
+            ));
+        }
+        if found.is_some() {
+            return Err(fail(
+                file,
+                el.line,
+                &format!("<{}>", el.name),
+                format!(
+                    "a second hints element; libvirt keeps one element per namespace \
+                     under <metadata>: expected one <{}>",
+                    el.name
+                ),
+            ));
+        }
+        found = Some((el, prefix));
+    }
+    Ok(found)
+}
+
+fn qualified(prefix: &str, local: &str) -> String {
+    if prefix.is_empty() {
+        local.to_string()
+    } else {
+        format!("{prefix}:{local}")
+    }
+}
+
+/// Read the hints of a domain (None: it has none, and libvirt's rules apply).
+pub(crate) fn read(root: &Element, file: &str) -> Result<Option<Hints>, Error> {
+    let Some((hints, prefix)) = hints_element(root, file)? else {
+        return Ok(None);
+    };
+    let mut out = Hints::default();
+    let mut errors = Vec::new();
+    let mut policies = 0;
+    for el in hints.elements() {
+        let local = if prefix.is_empty() {
+            el.name.as_str()
+        } else {
+            el.name
+                .strip_prefix(&format!("{prefix}:"))
+                .unwrap_or_default()
+        };
+        let at = format!("<{}>", el.name);
+        let r = match local {
+            "policy" => {
+                policies += 1;
+                if policies > 1 {
+                    Err(fail(
+                        file,
+                        el.line,
+                        &at,
+                        "a second policy element; expected one".into(),
+                    ))
+                } else {
+                    fields::<Tunables>(el, POLICY_ATTRS, &[], file).map(|t| out.policy = t)
+                }
+            }
+            "device" => device(el, file).map(|d| out.devices.push(d)),
+            "apart" => aliases(el, file).map(|a| out.apart.push(a)),
+            "together" => aliases(el, file).map(|a| out.together.push(a)),
+            _ => Err(fail(
+                file,
+                el.line,
+                &at,
+                format!(
+                    "unknown hint element; expected {} (namespace {HINTS_NAMESPACE})",
+                    ["policy", "device", "apart", "together"]
+                        .map(|l| format!("<{}>", qualified(&prefix, l)))
+                        .join(", ")
+                ),
+            )),
+        };
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    }
+    Error::collect(errors)?;
+    Ok(Some(out))
+}
+
+/// One `<device>` hint: its alias and fields.
+fn device(el: &Element, file: &str) -> Result<(String, DeviceHint), Error> {
+    let at = format!("<{}>", el.name);
+    let alias = el.attr("alias").ok_or_else(|| {
+        fail(
+            file,
+            el.line,
+            &at,
+            "missing attribute `alias`; expected the device's user alias (alias=\"ua-net0\")"
+                .into(),
+        )
+    })?;
+    if super::id_from_alias(&alias).is_none() {
+        return Err(fail(
+            file,
+            el.line,
+            &at,
+            format!(
+                "attribute `alias`: found `{alias}`; expected a user alias such as `ua-net0` \
+                 (the device's <alias name='ua-…'/>)"
+            ),
+        ));
+    }
+    let hint = fields::<DeviceHint>(el, DEVICE_ATTRS, &["alias"], file)?;
+    Ok((alias, hint))
+}
+
+/// The `aliases` attribute of `<apart>`/`<together>`: user aliases, space-separated.
+fn aliases(el: &Element, file: &str) -> Result<Vec<String>, Error> {
+    let at = format!("<{}>", el.name);
+    for a in &el.attrs {
+        if a.name != "aliases" {
+            return Err(fail(
+                file,
+                el.line,
+                &at,
+                format!("unknown attribute `{}`; expected `aliases`", a.name),
+            ));
+        }
+    }
+    let list = el.attr("aliases").ok_or_else(|| {
+        fail(
+            file,
+            el.line,
+            &at,
+            "missing attribute `aliases`; expected user aliases separated by spaces \
+             (aliases=\"ua-net0 ua-net1\")"
+                .into(),
+        )
+    })?;
+    let out: Vec<String> = list.split_whitespace().map(str::to_string).collect();
+    if let Some(bad) = out.iter().find(|a| super::id_from_alias(a).is_none()) {
+        return Err(fail(
+            file,
+            el.line,
+            &at,
+            format!("attribute `aliases`: found `{bad}`; expected user aliases such as `ua-net0`"),
+        ));
+    }
+    Ok(out)
+}
+
+/// The attributes of `el` read as the fields of `T` of the same names (`skip`: read
+/// elsewhere). Each attribute is read on its own, so an error names it.
+fn fields<T: for<'de> Deserialize<'de> + Default>(
+    el: &Element,
+    table: &[(&str, Ty)],
+    skip: &[&str],
+    file: &str,
+) -> Result<T, Error> {
+    let at = format!("<{}>", el.name);
+    let mut all = Map::new();
+    for a in &el.attrs {
+        if skip.contains(&a.name.as_str()) || a.name.starts_with("xmlns") {
+            continue;
+        }
+        let raw = a.value();
+        let Some(&(_, ty)) = table.iter().find(|(n, _)| *n == a.name) else {
+            let names: Vec<&str> = skip
+                .iter()
+                .chain(table.iter().map(|(n, _)| n))
+                .copied()
+                .collect();
+            return Err(fail(
+                file,
+                el.line,
+                &at,
+                format!(
+                    "unknown attribute `{}`; expected one of {}",
+                    a.name,
+                    names.join(", ")
+                ),
+            ));
+        };
+        let value = match ty {
+            Ty::Number => match raw.parse::<u64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => {
+                    return Err(fail(
+                        file,
+                        el.line,
+                        &at,
+                        format!(
+                            "attribute `{}`: found `{raw}`; expected a whole number",
+                            a.name
+                        ),
+                    ))
+                }
+            },
+            Ty::Flag => match raw.as_str() {
+                "yes" | "on" | "true" => Value::Bool(true),
+                "no" | "off" | "false" => Value::Bool(false),
+                _ => {
+                    return Err(fail(
+                        file,
+                        el.line,
+                        &at,
+                        format!("attribute `{}`: found `{raw}`; expected yes or no", a.name),
+                    ))
+                }
+            },
+            Ty::Word => Value::String(raw.clone()),
+        };
+        let one: Map<String, Value> = [(a.name.clone(), value.clone())].into_iter().collect();
+        if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
+            return Err(fail(
+                file,
+                el.line,
+                &at,
+                format!(
+                    "attribute `{}`: found `{raw}`; {}",
+                    a.name,
+                    plain(&e.to_string())
+                ),
+            ));
+        }
+        all.insert(a.name.clone(), value);
+    }
+    serde_json::from_value::<T>(Value::Object(all))
+        .map_err(|e| fail(file, el.line, &at, plain(&e.to_string())))
+}
+
+/// serde's words for a bad value, as "expected …".
+fn plain(msg: &str) -> String {
+    match msg.split_once(", expected ") {
+        Some((_, expected)) => format!("expected {expected}"),
+        None => msg.to_string(),
+    }
+}
