@@ -2,6 +2,9 @@
 //! hotplug and NUMA requirements met, determinism and idempotence. The checks here are
 //! written directly against the plan, not through the library's verifier.
 
+#[path = "common/placement.rs"]
+mod placement;
+
 use devaddr::{Address, Catalog, DeviceEntry, Error, PciAddress, Plan, Spec};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -545,64 +548,6 @@ fn with_constraints(spec: &mut Spec, root: &[u8], apart: &[Vec<usize>], together
     }
 }
 
-/// The placement constraints, checked on the plan's bus tree (written here, not through
-/// the library's verifier): root devices on bus 0; apart devices below different links
-/// (the controller plugged into a root bus, or none on a root bus); together devices
-/// below one common multi-slot controller other than bus 0.
-fn check_placement(spec: &Spec, plan: &Plan) {
-    let cat = Catalog::embedded();
-    let parent: BTreeMap<u32, (String, Option<u32>)> = plan
-        .controllers
-        .iter()
-        .filter(|c| cat.pci.contains_key(&c.model))
-        .map(|c| (c.index, (c.model.clone(), pci(&c.address).map(|a| a.bus))))
-        .collect();
-    let root_like = |b: u32| b == 0 || parent.get(&b).is_some_and(|(m, _)| cat.pci_model(m).numa);
-    let up = |b: u32| -> Vec<u32> {
-        let mut out = vec![b];
-        let mut cur = b;
-        while let Some((_, Some(p))) = parent.get(&cur) {
-            out.push(*p);
-            cur = *p;
-        }
-        out
-    };
-    let bus_of = |id: &str| {
-        pci(&plan.devices.iter().find(|d| d.id == id).unwrap().address)
-            .unwrap()
-            .bus
-    };
-    for d in &spec.devices {
-        if d.placement.is_some() {
-            assert_eq!(bus_of(&d.id), 0, "{} has placement: root", d.id);
-        }
-    }
-    for set in &spec.apart {
-        let mut links = BTreeSet::new();
-        for id in set {
-            let link = up(bus_of(id))
-                .into_iter()
-                .take_while(|&b| !root_like(b))
-                .last();
-            if let Some(l) = link {
-                assert!(links.insert(l), "apart {set:?}: {id} shares link {l}");
-            }
-        }
-    }
-    for set in &spec.together {
-        let paths: Vec<Vec<u32>> = set.iter().map(|id| up(bus_of(id))).collect();
-        let common = paths[0].iter().any(|&b| {
-            b != 0
-                && cat.pci_model(&parent[&b].0).bus.slot_count() > 1
-                && paths.iter().all(|p| p.contains(&b))
-        });
-        assert!(
-            common,
-            "together {set:?}: no common switch, bridge or expander: {paths:?}"
-        );
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -616,7 +561,7 @@ proptest! {
         match devaddr::plan(&spec) {
             Ok(plan) => {
                 check_invariants(&spec, &plan);
-                check_placement(&spec, &plan);
+                placement::holds(&plan, &spec);
                 let findings = devaddr::check(&plan.to_spec()).unwrap();
                 prop_assert!(findings.is_empty(), "{findings:?}");
                 prop_assert_eq!(devaddr::plan(&spec).unwrap().to_yaml(), plan.to_yaml());

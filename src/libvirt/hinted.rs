@@ -26,6 +26,8 @@ struct Lowered {
     spec: Spec,
     catalog: Catalog,
     positions: Vec<usize>,
+    /// How a message names each spec device: its element and alias.
+    names: Vec<String>,
     /// The machine's builtin controllers (q35's SATA controller 0) by element position,
     /// at the machine's address: not planned, written where they have no address.
     builtins: Vec<(usize, crate::topology::PciAddress)>,
@@ -47,7 +49,8 @@ pub(super) fn address(
     emit::write_back(&mut doc.root, &devs);
 
     let lowered = lower_hinted(&doc.root, m, hints, engine.catalog, file)?;
-    let plan = crate::plan_with(&lowered.spec, engine.with_catalog(&lowered.catalog))?;
+    let plan = crate::plan_with(&lowered.spec, engine.with_catalog(&lowered.catalog))
+        .map_err(|e| located(e, &lowered, file))?;
     write_plan(&mut doc.root, &lowered, &plan, engine.catalog)?;
 
     let (_, mut devs) = super::read_parsed(doc, file)?;
@@ -97,6 +100,7 @@ fn lower_hinted(
         ..Default::default()
     };
     let mut positions = Vec::new();
+    let mut names = Vec::new();
     let mut builtins = Vec::new();
     let mut counts = BTreeMap::new();
     let mut aliases: BTreeMap<String, String> = BTreeMap::new();
@@ -136,6 +140,10 @@ fn lower_hinted(
         if let Some(a) = alias_of(el) {
             aliases.insert(a, id.clone());
         }
+        names.push(match alias_of(el) {
+            Some(a) => format!("<{}> with alias {a} (line {})", el.name, el.line),
+            None => format!("{} (line {})", dev.describe(), el.line),
+        });
         spec.devices.push(entry(el, &dev, id, flags, m, &catalog));
         positions.push(pos);
     }
@@ -144,8 +152,59 @@ fn lower_hinted(
         spec,
         catalog,
         positions,
+        names,
         builtins,
     })
+}
+
+/// A bad-input error of the lowered spec, located in the domain: a device's path
+/// (`devices[3].numa_node`) names its element and the field (a hint attribute), a set's
+/// path (`apart[0][1]`) the hint element.
+fn located(e: Error, lowered: &Lowered, file: &str) -> Error {
+    match e {
+        Error::Several { errors } => Error::Several {
+            errors: errors
+                .into_iter()
+                .map(|e| located(e, lowered, file))
+                .collect(),
+        },
+        Error::Input {
+            mut location,
+            message,
+            code,
+        } => {
+            let path = location.path.take().unwrap_or_default();
+            let device = path
+                .strip_prefix("devices[")
+                .and_then(|r| r.split_once(']'))
+                .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)));
+            let (element, message) = match device {
+                Some((i, rest)) if i < lowered.names.len() => {
+                    let field = rest.trim_start_matches('.');
+                    let message = if field.is_empty() {
+                        message
+                    } else {
+                        format!("{field}: {message}")
+                    };
+                    (lowered.names[i].clone(), message)
+                }
+                _ if path.starts_with("apart") || path.starts_with("together") => {
+                    let what = path.split('[').next().unwrap_or_default();
+                    (format!("<devaddr:{what}> ({path})"), message)
+                }
+                _ if path.is_empty() => (String::new(), message),
+                _ => ("<devaddr:policy>".to_string(), format!("{path}: {message}")),
+            };
+            location.file = Some(file.to_string());
+            location.element = (!element.is_empty()).then_some(element);
+            Error::Input {
+                location,
+                message,
+                code,
+            }
+        }
+        other => other,
+    }
 }
 
 /// The address of the machine's builtin controller `dev` stands for (same controller

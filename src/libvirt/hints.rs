@@ -246,6 +246,19 @@ fn aliases(el: &Element, file: &str) -> Result<Vec<String>, Error> {
         )
     })?;
     let out: Vec<String> = list.split_whitespace().map(str::to_string).collect();
+    if out.len() < 2 {
+        return Err(fail(
+            file,
+            el.line,
+            &at,
+            format!(
+                "attribute `aliases`: found {} alias{}; expected at least two user aliases \
+                 separated by spaces",
+                out.len(),
+                if out.len() == 1 { "" } else { "es" }
+            ),
+        ));
+    }
     if let Some(bad) = out.iter().find(|a| super::id_from_alias(a).is_none()) {
         return Err(fail(
             file,
