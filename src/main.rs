@@ -89,8 +89,9 @@ enum Cmd {
         /// The running guest's plan, or its libvirt domain XML (`virsh dumpxml`; `-` for
         /// stdin).
         plan: String,
-        /// The devices to add: YAML/JSON (a list of devices, or `devices:` with one), or
-        /// device XML as `virsh attach-device` takes it (with a domain).
+        /// The devices to add: YAML/JSON (a list of devices, or `devices:` with one, and for
+        /// a plan `apart:`/`together:` sets they join), or device XML as `virsh
+        /// attach-device` takes it (with a domain).
         #[arg(long, value_name = "DEVICES")]
         add: String,
         /// Output: the updated plan (yaml/json); for a plan, just the new devices as
@@ -661,9 +662,9 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                 ));
             }
             let before = devaddr::Plan::parse(&plan_text, &plan)?;
-            let devices = devaddr::spec::parse_devices(&add_text, &add)?;
+            let additions = devaddr::spec::parse_additions(&add_text, &add)?;
             // Errors about the devices to add name that file, the rest the plan.
-            let h = devaddr::hotplug_with(&before, &devices, opts).map_err(|e| {
+            let h = devaddr::hotplug_additions_with(&before, &additions, opts).map_err(|e| {
                 e.in_file_by(|location| {
                     let about_add = location
                         .path

@@ -4,9 +4,10 @@
 //! The bus-tree checks here are written against the plan, not through the library.
 
 mod common;
+#[path = "common/placement.rs"]
+mod placement;
 
 use devaddr::{Address, Binding, Error, PciAddress, Plan, Rule, Spec};
-use std::collections::BTreeMap;
 
 fn spec(yaml: &str) -> Spec {
     Spec::parse(yaml, "test.yaml").unwrap()
@@ -23,51 +24,23 @@ fn addr(p: &Plan, id: &str) -> PciAddress {
     }
 }
 
-/// The bus indexes from a device's bus up to bus 0, with each bus's model.
-fn path(p: &Plan, id: &str) -> Vec<(u32, String)> {
-    let by_index: BTreeMap<u32, (&str, Option<u32>)> = p
-        .controllers
-        .iter()
-        .filter(|c| c.id.starts_with("pci."))
-        .map(|c| {
-            let parent = match &c.address {
-                Some(Address::Pci(a)) => Some(a.bus),
-                _ => None,
-            };
-            (c.index, (c.model.as_str(), parent))
-        })
-        .collect();
-    let mut out = Vec::new();
-    let mut cur = Some(addr(p, id).bus);
-    while let Some(b) = cur {
-        let (model, parent) = by_index[&b];
-        out.push((b, model.to_string()));
-        cur = parent;
-    }
-    out
-}
-
 /// The controller plugged into a root bus above a device (None: on a root bus).
 fn link(p: &Plan, id: &str) -> Option<u32> {
-    path(p, id)
-        .into_iter()
-        .take_while(|(b, m)| *b != 0 && !m.ends_with("expander-bus"))
-        .last()
-        .map(|(b, _)| b)
+    placement::Tree::of(p).link(placement::bus_of(p, id))
 }
 
-/// The deepest bus with many slots (switch, bridge, expander) above every device.
+/// The model of the deepest bus with many slots (switch, bridge, expander) above every
+/// device, and its index.
 fn common_fan_out(p: &Plan, ids: &[&str]) -> Option<(u32, String)> {
-    let paths: Vec<Vec<(u32, String)>> = ids.iter().map(|id| path(p, id)).collect();
+    let tree = placement::Tree::of(p);
+    let paths: Vec<Vec<u32>> = ids
+        .iter()
+        .map(|id| tree.up(placement::bus_of(p, id)))
+        .collect();
     paths[0]
         .iter()
-        .find(|(b, m)| {
-            *b != 0
-                && !m.ends_with("root-port")
-                && !m.ends_with("downstream-port")
-                && paths.iter().all(|q| q.iter().any(|(x, _)| x == b))
-        })
-        .cloned()
+        .find(|&&b| tree.multi_slot(b) && paths.iter().all(|q| q.contains(&b)))
+        .map(|&b| (b, tree.model(b).to_string()))
 }
 
 fn infeasible(yaml: &str) -> devaddr::Explanation {
@@ -238,6 +211,55 @@ apart: [[a, b]]
     let e = devaddr::hotplug(&q35, &add).unwrap_err();
     assert_eq!(e.exit_code(), 1, "{e}");
     assert!(e.to_string().contains("placement: root"), "{e}");
+}
+
+#[test]
+fn hot_added_devices_join_sets_or_the_refusal_names_the_set() {
+    let running = plan(
+        "machine: q35
+policy: {hotplug_reserve: 3}
+devices:
+  - {id: net0, kind: virtio-net}
+  - {id: net1, kind: virtio-net}
+apart: [[net0, net1]]
+",
+    );
+    let running_file = common::tmp_file("placement-hp", "plan.yaml", running.to_yaml());
+    let add = common::tmp_file(
+        "placement-hp",
+        "add.yaml",
+        "devices: [{id: net2, kind: virtio-net}]\napart: [[net0, net1, net2]]\n",
+    );
+    let out = common::run(
+        &["hotplug", running_file.as_str(), "--add", add.as_str()],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = Plan::parse(&String::from_utf8_lossy(&out.stdout), "h.yaml").unwrap();
+    let links: Vec<Option<u32>> = ["net0", "net1", "net2"]
+        .iter()
+        .map(|id| link(&h, id))
+        .collect();
+    assert!(!links[..2].contains(&links[2]), "{links:?}");
+    assert_eq!(h.controllers, running.controllers, "nothing added live");
+    // net0 sits on a root port of its own: nothing new can share a switch with it live.
+    let add = common::tmp_file(
+        "placement-hp",
+        "add2.yaml",
+        "devices: [{id: net2, kind: virtio-net}]\ntogether: [[net0, net2]]\n",
+    );
+    let out = common::run(
+        &["hotplug", running_file.as_str(), "--add", add.as_str()],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("together") && err.contains("`net2`"), "{err}");
 }
 
 #[test]

@@ -42,29 +42,105 @@ pub(super) fn address(
     engine: crate::Options<'_>,
     file: &str,
 ) -> Result<(), Error> {
-    let policy = Policy::get();
-    let (_, mut devs) = super::read_parsed(doc, file)?;
-    postparse::run(policy, m, &mut devs, file)?;
-    ports::virtio_serial(&mut devs, file)?;
-    emit::write_back(&mut doc.root, &devs);
-
-    let lowered = lower_hinted(&doc.root, m, hints, engine.catalog, file)?;
+    let lowered = prepare(doc, m, hints, engine.catalog, file)?;
     let plan = crate::plan_with(&lowered.spec, engine.with_catalog(&lowered.catalog))
         .map_err(|e| located(e, &lowered, file))?;
     write_plan(&mut doc.root, &lowered, &plan, engine.catalog)?;
+    let devs = finish(doc, m, opts.new_domain, file)?;
+    emit::write_back(&mut doc.root, &devs);
+    Ok(())
+}
 
+/// libvirt's post-parse defaults and virtio-serial ports, written into `doc`; then the
+/// domain lowered to a spec under its hints.
+fn prepare(
+    doc: &mut Document,
+    m: &Machine,
+    hints: &Hints,
+    cat: &Catalog,
+    file: &str,
+) -> Result<Lowered, Error> {
+    let (_, mut devs) = super::read_parsed(doc, file)?;
+    postparse::run(Policy::get(), m, &mut devs, file)?;
+    ports::virtio_serial(&mut devs, file)?;
+    emit::write_back(&mut doc.root, &devs);
+    lower_hinted(&doc.root, m, hints, cat, file)
+}
+
+/// After the PCI placement: USB ports (as libvirt gives them), the console alias and
+/// libvirt's validation; the devices with what is still to write back.
+fn finish(doc: &Document, m: &Machine, new_domain: bool, file: &str) -> Result<Vec<Dev>, Error> {
+    let policy = Policy::get();
     let (_, mut devs) = super::read_parsed(doc, file)?;
     let all_addressed = devs
         .iter()
         .filter(|d| ports::is_usb(d))
         .all(|d| matches!(&d.addr, super::domain::Addr::Usb { port, .. } if !port.is_empty()));
-    if opts.new_domain || all_addressed {
+    if new_domain || all_addressed {
         ports::usb(policy, &mut devs, file)?;
     }
     super::console_alias(&mut devs);
     validate::run(policy, &m.arch, &devs, file)?;
-    emit::write_back(&mut doc.root, &devs);
-    Ok(())
+    Ok(devs)
+}
+
+/// Hot-add the elements at `new` (positions among `<devices>`' elements) to the running
+/// guest `doc` under its hints: devaddr's live hotplug ([`crate::hotplug_additions_with`])
+/// of the domain as it is (every address kept, no PCI controller added), the new devices
+/// with their hints and the sets that name them. Returns the devices with what is still
+/// to write back.
+pub(super) fn hot_add(
+    doc: &mut Document,
+    m: &Machine,
+    hints: &Hints,
+    new: &std::collections::BTreeSet<usize>,
+    engine: crate::Options<'_>,
+    file: &str,
+) -> Result<Vec<Dev>, Error> {
+    let lowered = prepare(doc, m, hints, engine.catalog, file)?;
+    let is_new = |i: usize| new.contains(&lowered.positions[i]);
+    let new_ids: Vec<&str> = (0..lowered.spec.devices.len())
+        .filter(|&i| is_new(i))
+        .map(|i| lowered.spec.devices[i].id.as_str())
+        .collect();
+    let mut running = lowered.spec.clone();
+    running.devices = (0..lowered.spec.devices.len())
+        .filter(|&i| !is_new(i))
+        .map(|i| lowered.spec.devices[i].clone())
+        .collect();
+    // The guest as it runs: its reserve is what live hotplug consumes, not something to
+    // restore by adding ports.
+    running.policy.hotplug_reserve = Some(0);
+    running.policy.hotplug_reserve_per_node = Some(0);
+    let names_new = |set: &Vec<String>| set.iter().any(|id| new_ids.contains(&id.as_str()));
+    running.apart.retain(|s| !names_new(s));
+    running.together.retain(|s| !names_new(s));
+    let mut additions = crate::spec::Additions::devices(
+        (0..lowered.spec.devices.len())
+            .filter(|&i| is_new(i))
+            .map(|i| lowered.spec.devices[i].clone())
+            .collect(),
+    );
+    additions.apart = lowered
+        .spec
+        .apart
+        .iter()
+        .filter(|s| names_new(s))
+        .cloned()
+        .collect();
+    additions.together = lowered
+        .spec
+        .together
+        .iter()
+        .filter(|s| names_new(s))
+        .cloned()
+        .collect();
+    let opts = engine.with_catalog(&lowered.catalog);
+    let located = |e| located(e, &lowered, file);
+    let before = crate::plan_with(&running, opts).map_err(located)?;
+    let h = crate::hotplug_additions_with(&before, &additions, opts).map_err(located)?;
+    write_plan(&mut doc.root, &lowered, &h.plan, engine.catalog)?;
+    finish(doc, m, true, file)
 }
 
 /// The alias of an element (`<alias name='ua-net0'/>`), if it has one.
@@ -322,9 +398,14 @@ fn write_plan(
     };
     let item_indent = "    ";
     let mut by_pos: BTreeMap<usize, Address> = BTreeMap::new();
+    let placed: BTreeMap<&str, &Option<Address>> = plan
+        .devices
+        .iter()
+        .map(|d| (d.id.as_str(), &d.address))
+        .collect();
     for (i, d) in lowered.spec.devices.iter().enumerate() {
-        let placed = &plan.devices[i].address;
-        if let Some(a) = placed.as_ref().filter(|a| d.address.as_ref() != Some(*a)) {
+        let placed = placed.get(d.id.as_str()).copied().and_then(Option::as_ref);
+        if let Some(a) = placed.filter(|a| d.address.as_ref() != Some(*a)) {
             by_pos.insert(lowered.positions[i], a.clone());
         }
     }
@@ -400,4 +481,20 @@ fn shift(el: &mut Element, by: &str) {
             _ => {}
         }
     }
+}
+
+/// How many more of each kind the planned domain `planned` takes under its hints:
+/// devaddr's capacity ([`crate::capacity_with`]) of the domain lowered to a spec.
+pub(super) fn capacity(
+    planned: &str,
+    hints: &Hints,
+    q: &crate::CapacityQuery,
+    engine: crate::Options<'_>,
+    file: &str,
+) -> Result<Vec<crate::CapacityRow>, Error> {
+    let doc = super::parse_domain(planned, file)?;
+    let (m, _) = super::read_parsed(&doc, file)?;
+    let lowered = lower_hinted(&doc.root, &m, hints, engine.catalog, file)?;
+    crate::capacity_with(&lowered.spec, q, engine.with_catalog(&lowered.catalog))
+        .map_err(|e| located(e, &lowered, file))
 }

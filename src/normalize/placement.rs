@@ -201,13 +201,26 @@ pub(super) fn anchors(p: &mut Problem, cat: &Catalog) -> Result<BTreeMap<usize, 
         let Some(anchor) = anchor else {
             let other = pinned.iter().map(|&(i, _)| i).find(|&i| i != first);
             let ids: Vec<String> = std::iter::once(first).chain(other).map(id).collect();
+            let new: Vec<String> = comp
+                .iter()
+                .filter(|&&i| pci_bus(p, i).is_none())
+                .map(|&i| id(i))
+                .collect();
             return Err(Explanation::new(
                 Binding::Together,
                 format!(
-                    "together: `{}` pinned where no switch or bridge is above them all",
-                    ids.join("` and `")
+                    "together: `{}` {} kept where no switch or bridge is above {}{}",
+                    ids.join("` and `"),
+                    if ids.len() == 1 { "is" } else { "are" },
+                    if ids.len() == 1 { "it" } else { "them all" },
+                    if new.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", so `{}` cannot sit below one with it", new.join("`, `"))
+                    }
                 ),
-                "pin them below one switch or bridge, or unpin them",
+                "pin the set's devices below one switch or bridge (or unpin them and plan \
+                 afresh), or take the device out of the together set",
             )
             .devices(ids)
             .into());

@@ -167,13 +167,78 @@ pub(crate) fn entry_errors(text: &str, v: &serde_yaml::Value) -> Vec<Error> {
     errors
 }
 
+/// Devices to add to a running guest (`devaddr hotplug --add`), with the `apart` and
+/// `together` sets they join (their ids may name devices of the guest and new ones).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Additions {
+    /// The new devices.
+    pub devices: Vec<DeviceEntry>,
+    /// Sets added to the guest's `apart:` sets.
+    pub apart: Vec<Vec<String>>,
+    /// Sets added to the guest's `together:` sets.
+    pub together: Vec<Vec<String>>,
+}
+
+impl Additions {
+    /// New devices that join no set.
+    pub fn devices(devices: Vec<DeviceEntry>) -> Self {
+        Additions {
+            devices,
+            ..Default::default()
+        }
+    }
+}
+
 /// Parse a list of devices (`devaddr hotplug --add`): a YAML/JSON list of device entries,
-/// or a mapping with `devices:`. `file` names the input in errors.
+/// or a mapping with `devices:`. `file` names the input in errors. Sets (`apart:`,
+/// `together:`) are refused here: see [`parse_additions`].
 pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
+    let a = parse_additions(text, file)?;
+    if !a.apart.is_empty() || !a.together.is_empty() {
+        return Err(Error::Input {
+            location: Box::new(crate::error::Location {
+                file: Some(file.into()),
+                path: Some(
+                    if a.apart.is_empty() {
+                        "together"
+                    } else {
+                        "apart"
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            }),
+            message: "sets apply to a devaddr plan (`hotplug PLAN --add`); expected device \
+                      entries only"
+                .into(),
+            code: crate::Code::UnknownField,
+        });
+    }
+    Ok(a.devices)
+}
+
+/// Parse what `devaddr hotplug PLAN --add` takes: a YAML/JSON list of device entries, or
+/// a mapping with `devices:` and optionally `apart:` and `together:` sets the new devices
+/// join. `file` names the input in errors.
+///
+/// ```
+/// let a = devaddr::spec::parse_additions(
+///     "devices: [{id: net2, kind: virtio-net}]\napart: [[net0, net2]]\n",
+///     "add.yaml",
+/// )?;
+/// assert_eq!(a.apart, vec![vec!["net0".to_string(), "net2".to_string()]]);
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn parse_additions(text: &str, file: &str) -> Result<Additions> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct DeviceList {
         devices: Vec<DeviceEntry>,
+        #[serde(default)]
+        apart: Vec<Vec<String>>,
+        #[serde(default)]
+        together: Vec<Vec<String>>,
     }
     let t = text.trim_start();
     let list = t.starts_with('-') || t.starts_with('[');
@@ -181,14 +246,19 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
         crate::yaml::from_str_all::<Vec<DeviceEntry>>(text, |v| {
             crate::yaml::entry_errors::<DeviceEntry>(text, None, v)
         })
+        .map(Additions::devices)
     } else {
         crate::yaml::from_str_all::<DeviceList>(text, |v| {
             crate::yaml::entry_errors::<DeviceEntry>(text, Some("devices"), v)
         })
-        .map(|w| w.devices)
+        .map(|w| Additions {
+            devices: w.devices,
+            apart: w.apart,
+            together: w.together,
+        })
     };
-    let devices = r.map_err(|e| e.in_file(file))?;
-    let errors = devices.iter().enumerate().filter_map(|(i, d)| {
+    let additions = r.map_err(|e| e.in_file(file))?;
+    let errors = additions.devices.iter().enumerate().filter_map(|(i, d)| {
         let path = if list {
             format!("[{i}]")
         } else {
@@ -197,7 +267,7 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
         bounds::device(&path, d).err()
     });
     Error::collect(errors.collect()).map_err(|e| e.in_source(file, text))?;
-    if devices.is_empty() {
+    if additions.devices.is_empty() {
         return Err(Error::Input {
             location: Box::new(crate::error::Location {
                 file: Some(file.into()),
@@ -207,5 +277,5 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
             code: crate::Code::MissingField,
         });
     }
-    Ok(devices)
+    Ok(additions)
 }

@@ -60,7 +60,12 @@ impl Tree {
             .take_while(|&x| !self.root_like(x))
             .last()
     }
-    fn multi_slot(&self, b: u32) -> bool {
+    /// The model of bus `b` (a PCI controller of the plan).
+    pub fn model(&self, b: u32) -> &str {
+        self.parent.get(&b).map_or("", |(m, _)| m.as_str())
+    }
+    /// A bus of several slots other than bus 0: a switch, a bridge or an expander.
+    pub fn multi_slot(&self, b: u32) -> bool {
         let cat = Catalog::embedded();
         b != 0
             && self
