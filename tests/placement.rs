@@ -154,6 +154,43 @@ together: [[c, d]]
 }
 
 #[test]
+fn apart_devices_no_root_port_takes_get_bridges_of_their_own() {
+    // Conventional PCI on q35: each behind a pcie-to-pci-bridge below a root port.
+    let q35 = plan(
+        "machine: q35
+devices:
+  - {id: e0, kind: e1000}
+  - {id: e1, kind: e1000}
+  - {id: e2, kind: e1000}
+  - {id: e3, kind: e1000}
+apart: [[e0, e1, e2]]
+",
+    );
+    let links: Vec<Option<u32>> = ["e0", "e1", "e2"].iter().map(|id| link(&q35, id)).collect();
+    let mut distinct = links.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{links:?}");
+    assert!(links.iter().all(Option::is_some));
+    // Hotplug devices of a pc NUMA node: each on a pci-bridge of its own below the pxb.
+    let pc = plan(
+        "machine: pc
+policy: {numa_nodes: 1}
+devices:
+  - {id: a, kind: virtio-net, numa_node: 0, hotplug: true}
+  - {id: b, kind: virtio-net, numa_node: 0, hotplug: true}
+  - {id: c, kind: e1000, numa_node: 0}
+apart: [[a, b, c]]
+",
+    );
+    assert_ne!(link(&pc, "a"), link(&pc, "b"));
+    for p in [&q35, &pc] {
+        assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
+        assert_eq!(&devaddr::plan(&p.to_spec()).unwrap(), p);
+    }
+}
+
+#[test]
 fn replan_keeps_everything_and_places_the_new_member_apart() {
     let first = plan(GUEST);
     let mut edited = first.to_spec();

@@ -28,7 +28,36 @@ use crate::Error;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// The namespace of devaddr's hints.
+/// The namespace of devaddr's hints: a domain with an element `hints` of it under
+/// `<metadata>` is planned by devaddr's integer program under them (see the README,
+/// "Hints", and `docs/devaddr-hints.rng`).
+///
+/// ```
+/// let xml = r#"<domain type='kvm'><name>g</name>
+///   <metadata>
+///     <devaddr:hints xmlns:devaddr="urn:devaddr:hints:1">
+///       <devaddr:policy multifunction="group"/>
+///       <devaddr:device alias="ua-disk0" placement="root"/>
+///       <devaddr:apart aliases="ua-net0 ua-net1"/>
+///     </devaddr:hints>
+///   </metadata>
+///   <os><type arch='x86_64' machine='q35'>hvm</type></os>
+///   <devices>
+///     <disk type='file' device='disk'><source file='/d.img'/><target dev='vda' bus='virtio'/>
+///       <alias name='ua-disk0'/></disk>
+///     <interface type='user'><model type='virtio'/><alias name='ua-net0'/></interface>
+///     <interface type='user'><model type='virtio'/><alias name='ua-net1'/></interface>
+///   </devices>
+/// </domain>"#;
+/// let out = devaddr::libvirt::plan_domain(xml, "g.xml", &Default::default())?;
+/// // The disk is an integrated endpoint on pcie.0 (bus 0), the NICs on root ports of
+/// // their own, and the hints are kept.
+/// assert!(out.contains("<alias name='ua-disk0'/>\n      <address type='pci' domain='0x0000' bus='0x00'"));
+/// assert!(out.contains(devaddr::libvirt::HINTS_NAMESPACE));
+/// // Planning the result again changes nothing.
+/// assert_eq!(devaddr::libvirt::plan_domain(&out, "g.xml", &Default::default())?, out);
+/// # Ok::<(), devaddr::Error>(())
+/// ```
 pub const HINTS_NAMESPACE: &str = "urn:devaddr:hints:1";
 
 /// The hints of a domain.

@@ -100,6 +100,18 @@ pub(crate) struct Dev {
     pub io: bool,
 }
 
+/// A set of buses below one entry (see `Problem::sets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SetInfo {
+    /// The existing switch or bridge its pinned devices share (None: one is added).
+    pub anchor: Option<u32>,
+    /// The NUMA zone its buses are in.
+    pub zone: Zone,
+    /// The private bridge of one apart unit (its entry plugs into a root bus or a lane),
+    /// rather than a together component.
+    pub private: bool,
+}
+
 /// What kind of planning run the problem is for (a fresh plan needs none of it).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Context {
@@ -151,10 +163,11 @@ pub(crate) struct Problem<'s> {
     pub sequence: Vec<usize>,
     /// The placement constraints (`placement: root`, `apart`, `together`).
     pub constraints: crate::spec::placement::Constraints,
-    /// Together components (by position in `constraints.together`) that need a switch or
-    /// bridge of their own (outside NUMA nodes); those whose pinned devices already have
-    /// one map to it (its bus index).
-    pub sets: BTreeMap<usize, Option<u32>>,
+    /// The sets of buses of their own below one entry (a switch or bridge): together
+    /// components outside the NUMA nodes (by position in `constraints.together`), and
+    /// private bridges of apart units that no root bus or lane takes (numbered after
+    /// them).
+    pub sets: BTreeMap<usize, SetInfo>,
 }
 
 impl Problem<'_> {
@@ -225,6 +238,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
         }
     }
     p.units = build_units(&p, cat)?;
+    placement::private_sets(&mut p, cat);
     for (ui, u) in p.units.iter().enumerate() {
         if let What::Devices(members) = &u.what {
             if let Some(a) = p.ctx.previous.get(&members[0]) {

@@ -3,7 +3,7 @@
 //! their sets, and a together component whose devices are pinned keeps the switch or
 //! bridge they share (its *anchor*): new members go below it.
 
-use super::{Bus, Dev, Problem};
+use super::{Bus, Dev, Problem, SetInfo, What};
 use crate::catalog::{Catalog, Family, MachineModel};
 use crate::error::{Error, Result};
 use crate::explanation::{Binding, Explanation};
@@ -89,6 +89,60 @@ pub(super) fn validate(
     Ok(c)
 }
 
+/// A together component outside the NUMA nodes, below `anchor` (None: one is added).
+fn component(anchor: Option<u32>) -> SetInfo {
+    SetInfo {
+        anchor,
+        zone: None,
+        private: false,
+    }
+}
+
+/// Apart units that neither a root bus nor a lane can take (a conventional PCI device on
+/// a PCIe machine: root ports take PCIe only; a hotplug device of a node whose expander
+/// bus has no hotplug) get a private bridge: a set of their own whose entry plugs into a
+/// root bus or a lane, so their link is still theirs alone.
+pub(super) fn private_sets(p: &mut Problem, cat: &Catalog) {
+    let mut next = p.constraints.together.len();
+    for ui in 0..p.units.len() {
+        let u = &p.units[ui];
+        if !u.apart || u.set.is_some() || u.root || !matches!(u.what, What::Devices(_)) {
+            continue;
+        }
+        let Some(connect) = u.connect else { continue };
+        let takes = |model: &str| {
+            let m = cat.pci_model(model);
+            m.bus.accepts(connect) && (!u.hotplug || m.bus.hotplug)
+        };
+        let root_bus = match u.zone {
+            None => {
+                let root = cat.pci_model(&p.machine.root);
+                takes(&p.machine.root) && (!root.bus.express || p.endpoints_on_pcie_root)
+            }
+            Some(_) => p.machine.grow.numa_expander.as_deref().is_some_and(takes),
+        };
+        let lane = p
+            .machine
+            .grow
+            .pcie_port
+            .as_deref()
+            .is_some_and(|m| cat.pci_model(m).bus.slot_count() == 1 && takes(m));
+        if root_bus || lane {
+            continue;
+        }
+        p.sets.insert(
+            next,
+            SetInfo {
+                anchor: None,
+                zone: u.zone,
+                private: true,
+            },
+        );
+        p.units[ui].set = Some(next);
+        next += 1;
+    }
+}
+
 /// The bus tree of the existing buses, by index.
 struct Tree<'a> {
     buses: &'a [Bus],
@@ -135,7 +189,7 @@ fn pci_bus(p: &Problem, d: usize) -> Option<u32> {
 /// Check the pinned members of every constraint and find the anchors of the together
 /// components outside NUMA nodes (marking the buses below each with its component).
 /// Returns the components that need a switch or bridge: component → its anchor bus.
-pub(super) fn anchors(p: &mut Problem, cat: &Catalog) -> Result<BTreeMap<usize, Option<u32>>> {
+pub(super) fn anchors(p: &mut Problem, cat: &Catalog) -> Result<BTreeMap<usize, SetInfo>> {
     let spec = p.spec;
     let buses = p.buses.clone();
     let c = &p.constraints;
@@ -190,7 +244,7 @@ pub(super) fn anchors(p: &mut Problem, cat: &Catalog) -> Result<BTreeMap<usize, 
             .filter_map(|&i| pci_bus(p, i).map(|b| (i, b)))
             .collect();
         let Some(&(first, bus)) = pinned.first() else {
-            sets.insert(j, None);
+            sets.insert(j, component(None));
             continue;
         };
         // The shallowest switch or bridge above the first pinned member that is above
@@ -225,13 +279,17 @@ pub(super) fn anchors(p: &mut Problem, cat: &Catalog) -> Result<BTreeMap<usize, 
             .devices(ids)
             .into());
         };
-        sets.insert(j, Some(anchor));
+        sets.insert(j, component(Some(anchor)));
         marks.push((anchor, j));
     }
     // An apart member placed below an anchor must not share it with a pinned one.
     for (s, set) in c.apart.iter().enumerate() {
         for &i in set {
-            let Some(Some(anchor)) = c.together_of(i).and_then(|j| sets.get(&j)) else {
+            let Some(SetInfo {
+                anchor: Some(anchor),
+                ..
+            }) = c.together_of(i).and_then(|j| sets.get(&j))
+            else {
                 continue;
             };
             if pci_bus(p, i).is_some() {

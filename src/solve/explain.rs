@@ -150,9 +150,9 @@ fn which_placement(t: &Trials<'_>) -> (Binding, String, &'static str, Vec<String
             Binding::Apart,
             format!(
                 "apart: each device of an apart set needs a link of its own — the root bus \
-                 {root_bus}, a root port on a root bus, or its together set's switch — and \
-                 there are not enough of them (conventional PCI devices on a PCIe machine \
-                 share a bridge)"
+                 {root_bus}, a root port on a root bus (with a bridge of its own below it \
+                 when it is conventional PCI), or its together set's switch — and there \
+                 are not enough of them"
             ),
             "keep fewer devices apart, use PCIe devices (`bus: pcie`), or free root-bus slots",
             ids(&mut c.apart.iter().flatten().copied()),

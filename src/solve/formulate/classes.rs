@@ -27,8 +27,8 @@ pub(super) fn classes(p: &Problem, cat: &Catalog, relax: Relax) -> (Vec<BusClass
         buses.extend(template_classes(p, cat, relax));
     }
     let mut units = unit_classes(p, relax);
-    template_depths(&mut buses, n_existing, cat);
     template_lanes(&mut buses, n_existing, cat);
+    template_depths(&mut buses, n_existing, cat);
     let buses = useful_templates(p, cat, buses, n_existing, &units);
     units.extend(template_unit_classes(&buses, n_existing));
     (buses, units)
@@ -58,7 +58,8 @@ fn template_depths(buses: &mut [BusClass], n_existing: usize, cat: &Catalog) {
 }
 
 /// Template lanes: one-slot ports every possible host of which is a root bus or a lane
-/// (the largest such set: start from every one-slot template, drop until stable).
+/// (the largest such set: start from every one-slot template, drop until stable). Before
+/// the depths: a private entry's hosts are lanes.
 fn template_lanes(buses: &mut [BusClass], n_existing: usize, cat: &Catalog) {
     for b in buses.iter_mut().skip(n_existing) {
         b.lane = b.slots == 1 && b.set.is_none();
@@ -71,7 +72,6 @@ fn template_lanes(buses: &mut [BusClass], n_existing: usize, cat: &Catalog) {
             }
             let bad = (0..buses.len()).any(|h| {
                 h != t
-                    && buses[h].depth != INF
                     && !buses[h].root_like()
                     && !buses[h].lane
                     && hosts_controller(&buses[h], &buses[t], cat)
@@ -221,13 +221,13 @@ fn existing_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
             depth += 1;
         }
         let lane = lane_of(p, cat, b);
+        let set = b
+            .set
+            .filter(|j| p.sets.get(j).is_none_or(|i| !dropped(i, relax)));
         out.push(BusClass {
-            set: if relax.placement.together {
-                None
-            } else {
-                b.set
-            },
+            set,
             entry: false,
+            private: false,
             lane,
             existing: Some(i),
             model: b.model.clone(),
@@ -276,15 +276,26 @@ fn grow_models<'p>(p: &'p Problem) -> Vec<&'p String> {
 /// most one, unless its pinned devices already have one) and the buses below it.
 fn set_tags(p: &Problem, zone: Zone, relax: Relax) -> Vec<Option<(usize, bool)>> {
     let mut tags: Vec<Option<(usize, bool)>> = vec![None];
-    if zone.is_none() && !relax.placement.together {
-        for (&j, anchor) in &p.sets {
-            if anchor.is_none() {
-                tags.push(Some((j, true)));
-            }
-            tags.push(Some((j, false)));
+    for (&j, info) in &p.sets {
+        if info.zone != zone || dropped(info, relax) {
+            continue;
         }
+        if info.anchor.is_none() {
+            tags.push(Some((j, true)));
+        }
+        tags.push(Some((j, false)));
     }
     tags
+}
+
+/// Whether a relaxed program drops the set (its together component, or the apart
+/// requirement its private bridge serves).
+fn dropped(info: &crate::normalize::SetInfo, relax: Relax) -> bool {
+    if info.private {
+        relax.placement.apart
+    } else {
+        relax.placement.together
+    }
 }
 
 fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
@@ -304,9 +315,11 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
             Some((j, entry)) => (Some(j), entry),
             None => (None, false),
         };
+        let private = set.is_some_and(|j| p.sets.get(&j).is_some_and(|i| i.private));
         out.push(BusClass {
             set,
             entry,
+            private,
             lane: false,
             existing: None,
             model: model.to_string(),
@@ -378,11 +391,13 @@ type Key = (
 );
 
 /// The class key of unit `i`: units with equal keys are interchangeable.
-fn unit_key(i: usize, u: &Unit, relax: Relax) -> Key {
+fn unit_key(p: &Problem, i: usize, u: &Unit, relax: Relax) -> Key {
     let existing_only = matches!(u.what, What::Controller(_));
     let root = u.root && !relax.placement.root;
     let apart = u.apart && !relax.placement.apart;
-    let set = u.set.filter(|_| !relax.placement.together);
+    let set = u
+        .set
+        .filter(|j| p.sets.get(j).is_none_or(|info| !dropped(info, relax)));
     // Ordered and apart units are placed one by one: each is a class of its own.
     let solo = if existing_only || (!relax.order && u.rank.is_some()) || apart {
         i
@@ -406,7 +421,7 @@ fn unit_classes(p: &Problem, relax: Relax) -> Vec<UnitClass> {
     let ordered_alone = !relax.order;
     let mut map: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (i, u) in p.units.iter().enumerate() {
-        map.entry(unit_key(i, u, relax)).or_default().push(i);
+        map.entry(unit_key(p, i, u, relax)).or_default().push(i);
     }
     map.into_iter()
         .map(
@@ -467,7 +482,7 @@ pub(super) fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> boo
     if t.numa {
         h.zone.is_none() && h.is_root()
     } else if t.entry {
-        h.zone == t.zone && h.set.is_none()
+        h.zone == t.zone && h.set.is_none() && (!t.private || h.root_like() || h.lane)
     } else {
         h.zone == t.zone && h.set == t.set
     }

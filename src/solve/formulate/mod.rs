@@ -67,6 +67,9 @@ pub(crate) struct BusClass {
     pub set: Option<usize>,
     /// Template: the switch or bridge a together component hangs below (at most one).
     pub entry: bool,
+    /// Its set is an apart unit's private bridge: the entry plugs into a root bus or a
+    /// lane only.
+    pub private: bool,
     /// Every instance is a one-slot port whose chain up to a root bus is one-slot ports
     /// too: what sits on it has an upstream link of its own.
     pub lane: bool,

@@ -1,7 +1,9 @@
 //! Placement: a together component outside the NUMA nodes hangs below one switch or
 //! bridge. Its buses are classes of their own (`BusClass::set`), reachable only through
 //! its entry classes (one per switch or bridge model): at most one entry in all.
-//! `placement: root` and `apart` are compatibility alone (see `classes::compatible`).
+//! An apart unit no root bus or lane takes gets such a set of its own (a private
+//! bridge), whose entry plugs into a root bus or a lane only. `placement: root` and
+//! `apart` are otherwise compatibility alone (see `classes::compatible`).
 
 use super::Model;
 use crate::solve::origin::RowOrigin;
