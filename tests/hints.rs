@@ -650,3 +650,45 @@ fn a_hot_added_device_joins_its_apart_set_or_the_refusal_names_it() {
     }
     assert!(placed >= 5, "placed {placed}, refused {refused}");
 }
+
+/// The attribute names the RelaxNG schema gives `<element name="{element}">`.
+fn rng_attributes(rng: &str, element: &str) -> std::collections::BTreeSet<String> {
+    let start = rng
+        .find(&format!("<element name=\"{element}\">"))
+        .unwrap_or_else(|| panic!("no {element} in the schema"));
+    let end = start + rng[start..].find("</element>").unwrap();
+    rng[start..end]
+        .split("<attribute name=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// The hint attributes are the spec's field names: the schema's policy attributes are the
+/// spec's `policy:` fields, its device attributes the spec's device fields (but those the
+/// element itself states) and `alias`. A field added to the spec fails this test until
+/// the schema has it too.
+#[test]
+fn the_schema_names_every_spec_field_and_no_other() {
+    let rng = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/devaddr-hints.rng"),
+    )
+    .unwrap();
+    let schema = devaddr::schema::spec();
+    let defs = schema.get("$defs").unwrap();
+    let fields = |def: &str| -> std::collections::BTreeSet<String> {
+        defs[def]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(rng_attributes(&rng, "policy"), fields("Tunables"));
+    let mut device = fields("DeviceEntry");
+    for own in ["id", "kind", "address", "ports", "host"] {
+        device.remove(own);
+    }
+    device.insert("alias".into());
+    assert_eq!(rng_attributes(&rng, "device"), device);
+}

@@ -357,19 +357,26 @@ fn apply(
             ),
         )
     };
-    for (alias, h) in &hints.devices {
+    for (alias, fields) in &hints.devices {
         let id = aliases.get(alias).ok_or_else(|| unknown("device", alias))?;
         let d = spec
             .devices
             .iter_mut()
             .find(|d| &d.id == id)
             .expect("every alias names a lowered device");
-        d.numa_node = h.numa_node.or(d.numa_node);
-        d.hotplug = h.hotplug.or(d.hotplug);
-        d.bus = h.bus.or(d.bus);
-        d.group = h.group.clone().or(d.group.take());
-        d.order = h.order.or(d.order);
-        d.placement = h.placement.or(d.placement);
+        // The hint's fields over the device's (each was read as that field already).
+        let mut v = serde_json::to_value(&*d).expect("a device entry is JSON");
+        if let Some(o) = v.as_object_mut() {
+            o.extend(fields.clone());
+        }
+        *d = serde_json::from_value(v).map_err(|e| {
+            fail(
+                file,
+                0,
+                &format!("<devaddr:device alias='{alias}'>"),
+                e.to_string(),
+            )
+        })?;
     }
     let sets = |lists: &[Vec<String>], what: &str| -> Result<Vec<Vec<String>>, Error> {
         lists

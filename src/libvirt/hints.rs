@@ -22,10 +22,10 @@
 //! and the attribute.
 
 use super::fail;
-use crate::spec::{BusType, Placement, Tunables};
+use crate::spec::{DeviceEntry, Tunables};
 use crate::xml::Element;
 use crate::Error;
-use serde::Deserialize;
+use schemars::JsonSchema;
 use serde_json::{Map, Value};
 
 /// The namespace of devaddr's hints: a domain with an element `hints` of it under
@@ -65,23 +65,12 @@ pub const HINTS_NAMESPACE: &str = "urn:devaddr:hints:1";
 pub(crate) struct Hints {
     /// `<policy>`: the tunables.
     pub policy: Tunables,
-    /// `<device alias=…>`: the per-device fields, by alias, in document order.
-    pub devices: Vec<(String, DeviceHint)>,
+    /// `<device alias=…>`: the spec device fields it sets (by name, as JSON values), by
+    /// alias, in document order.
+    pub devices: Vec<(String, Map<String, Value>)>,
     /// `<apart aliases=…>` and `<together aliases=…>`, as alias lists.
     pub apart: Vec<Vec<String>>,
     pub together: Vec<Vec<String>>,
-}
-
-/// The spec fields a `<device>` hint may carry.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DeviceHint {
-    pub numa_node: Option<u32>,
-    pub hotplug: Option<bool>,
-    pub bus: Option<BusType>,
-    pub group: Option<String>,
-    pub order: Option<u32>,
-    pub placement: Option<Placement>,
 }
 
 /// The type of an attribute's value, for reading it as the spec field of its name.
@@ -92,24 +81,47 @@ enum Ty {
     Word,
 }
 
-const POLICY_ATTRS: &[(&str, Ty)] = &[
-    ("preset", Ty::Word),
-    ("hotplug_reserve", Ty::Number),
-    ("hotplug_reserve_per_node", Ty::Number),
-    ("numa_nodes", Ty::Number),
-    ("prefer", Ty::Word),
-    ("multifunction", Ty::Word),
-    ("root_port_hotplug", Ty::Flag),
-];
+/// Spec device fields a `<device>` hint does not set: what the domain's element says
+/// (its id is its alias, its kind its element, its address its `<address>`).
+const NOT_HINTS: &[&str] = &["id", "kind", "address", "ports", "host"];
 
-const DEVICE_ATTRS: &[(&str, Ty)] = &[
-    ("numa_node", Ty::Number),
-    ("hotplug", Ty::Flag),
-    ("bus", Ty::Word),
-    ("group", Ty::Word),
-    ("order", Ty::Number),
-    ("placement", Ty::Word),
-];
+/// The attributes an element of type `T` takes: the fields of `T` (from its JSON
+/// Schema, so a field added to the spec is a hint too) but `skip`, with their types.
+fn attributes<T: JsonSchema>(skip: &[&str]) -> Vec<(String, Ty)> {
+    let schema = serde_json::to_value(crate::schema::generate::<T>()).unwrap_or_default();
+    let mentions = |p: &Value, ty: &str| -> bool {
+        fn has(p: &Value, ty: &str) -> bool {
+            match p.get("type") {
+                Some(Value::String(t)) if t == ty => return true,
+                Some(Value::Array(ts)) if ts.iter().any(|t| t == ty) => return true,
+                _ => {}
+            }
+            ["oneOf", "anyOf"].iter().any(|k| {
+                p.get(*k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| alts.iter().any(|a| has(a, ty)))
+            })
+        }
+        has(p, ty)
+    };
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| !skip.contains(&name.as_str()))
+        .map(|(name, p)| {
+            let ty = if mentions(p, "integer") {
+                Ty::Number
+            } else if mentions(p, "boolean") {
+                Ty::Flag
+            } else {
+                Ty::Word
+            };
+            (name.clone(), ty)
+        })
+        .collect()
+}
 
 /// The `hints` element of `<metadata>` in devaddr's namespace and its prefix, if any.
 fn hints_element<'e>(
@@ -198,7 +210,14 @@ pub(crate) fn read(root: &Element, file: &str) -> Result<Option<Hints>, Error> {
                         "a second policy element; expected one".into(),
                     ))
                 } else {
-                    fields::<Tunables>(el, POLICY_ATTRS, &[], file).map(|t| out.policy = t)
+                    fields(el, &attributes::<Tunables>(&[]), &[], file, |m| {
+                        serde_json::from_value::<Tunables>(Value::Object(m)).map(drop)
+                    })
+                    .and_then(|m| {
+                        serde_json::from_value::<Tunables>(Value::Object(m))
+                            .map_err(|e| fail(file, el.line, &at, e.to_string()))
+                    })
+                    .map(|t| out.policy = t)
                 }
             }
             "device" => device(el, file).map(|d| out.devices.push(d)),
@@ -224,8 +243,8 @@ pub(crate) fn read(root: &Element, file: &str) -> Result<Option<Hints>, Error> {
     Ok(Some(out))
 }
 
-/// One `<device>` hint: its alias and fields.
-fn device(el: &Element, file: &str) -> Result<(String, DeviceHint), Error> {
+/// One `<device>` hint: its alias and the device fields it sets.
+fn device(el: &Element, file: &str) -> Result<(String, Map<String, Value>), Error> {
     let at = format!("<{}>", el.name);
     let alias = el.attr("alias").ok_or_else(|| {
         fail(
@@ -247,7 +266,17 @@ fn device(el: &Element, file: &str) -> Result<(String, DeviceHint), Error> {
             ),
         ));
     }
-    let hint = fields::<DeviceHint>(el, DEVICE_ATTRS, &["alias"], file)?;
+    let hint = fields(
+        el,
+        &attributes::<DeviceEntry>(NOT_HINTS),
+        &["alias"],
+        file,
+        |mut m| {
+            m.insert("id".into(), Value::from("x"));
+            m.insert("kind".into(), Value::from("x"));
+            serde_json::from_value::<DeviceEntry>(Value::Object(m)).map(drop)
+        },
+    )?;
     Ok((alias, hint))
 }
 
@@ -299,14 +328,15 @@ fn aliases(el: &Element, file: &str) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-/// The attributes of `el` read as the fields of `T` of the same names (`skip`: read
-/// elsewhere). Each attribute is read on its own, so an error names it.
-fn fields<T: for<'de> Deserialize<'de> + Default>(
+/// The attributes of `el` read as the fields of the same names (`table`: their types;
+/// `skip`: read elsewhere), each checked on its own by `check` (so an error names it).
+fn fields(
     el: &Element,
-    table: &[(&str, Ty)],
+    table: &[(String, Ty)],
     skip: &[&str],
     file: &str,
-) -> Result<T, Error> {
+    check: impl Fn(Map<String, Value>) -> Result<(), serde_json::Error>,
+) -> Result<Map<String, Value>, Error> {
     let at = format!("<{}>", el.name);
     let mut all = Map::new();
     for a in &el.attrs {
@@ -314,11 +344,11 @@ fn fields<T: for<'de> Deserialize<'de> + Default>(
             continue;
         }
         let raw = a.value();
-        let Some(&(_, ty)) = table.iter().find(|(n, _)| *n == a.name) else {
+        let Some((_, ty)) = table.iter().find(|(n, _)| *n == a.name) else {
             let names: Vec<&str> = skip
                 .iter()
-                .chain(table.iter().map(|(n, _)| n))
                 .copied()
+                .chain(table.iter().map(|(n, _)| n.as_str()))
                 .collect();
             return Err(fail(
                 file,
@@ -331,58 +361,36 @@ fn fields<T: for<'de> Deserialize<'de> + Default>(
                 ),
             ));
         };
+        let bad = |expected: &str| {
+            fail(
+                file,
+                el.line,
+                &at,
+                format!("attribute `{}`: found `{raw}`; expected {expected}", a.name),
+            )
+        };
         let value = match ty {
-            Ty::Number => match raw.parse::<u64>() {
-                Ok(n) => Value::from(n),
-                Err(_) => {
-                    return Err(fail(
-                        file,
-                        el.line,
-                        &at,
-                        format!(
-                            "attribute `{}`: found `{raw}`; expected a whole number",
-                            a.name
-                        ),
-                    ))
-                }
-            },
+            Ty::Number => Value::from(raw.parse::<u64>().map_err(|_| bad("a whole number"))?),
             Ty::Flag => match raw.as_str() {
                 "yes" | "on" | "true" => Value::Bool(true),
                 "no" | "off" | "false" => Value::Bool(false),
-                _ => {
-                    return Err(fail(
-                        file,
-                        el.line,
-                        &at,
-                        format!("attribute `{}`: found `{raw}`; expected yes or no", a.name),
-                    ))
-                }
+                _ => return Err(bad("yes or no")),
             },
             Ty::Word => Value::String(raw.clone()),
         };
         let one: Map<String, Value> = [(a.name.clone(), value.clone())].into_iter().collect();
-        if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
-            return Err(fail(
-                file,
-                el.line,
-                &at,
-                format!(
-                    "attribute `{}`: found `{raw}`; {}",
-                    a.name,
-                    plain(&e.to_string())
-                ),
-            ));
+        if let Err(e) = check(one) {
+            return Err(bad(&expected(&e.to_string())));
         }
         all.insert(a.name.clone(), value);
     }
-    serde_json::from_value::<T>(Value::Object(all))
-        .map_err(|e| fail(file, el.line, &at, plain(&e.to_string())))
+    Ok(all)
 }
 
-/// serde's words for a bad value, as "expected …".
-fn plain(msg: &str) -> String {
+/// What serde's words for a bad value say is expected.
+fn expected(msg: &str) -> String {
     match msg.split_once(", expected ") {
-        Some((_, expected)) => format!("expected {expected}"),
+        Some((_, expected)) => expected.to_string(),
         None => msg.to_string(),
     }
 }
