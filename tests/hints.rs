@@ -278,12 +278,19 @@ fn both(seed: u64) -> Option<Both> {
     })
 }
 
-const SEEDS: std::ops::Range<u64> = 0..160;
+/// The generated guests: seeds 0..160, or 0..`DEVADDR_HINT_SEEDS` (a longer run).
+fn seeds() -> std::ops::Range<u64> {
+    let n = std::env::var("DEVADDR_HINT_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(160);
+    0..n
+}
 
 #[test]
 fn yaml_and_hinted_xml_give_the_same_topology_and_hold_the_constraints() {
     let (mut planned, mut refused) = (0, 0);
-    for seed in SEEDS {
+    for seed in seeds() {
         let Some(b) = both(seed) else { continue };
         match (&b.yaml, &b.xml) {
             (Ok(plan), Ok(out)) => {
@@ -384,7 +391,7 @@ fn add_and_replan(seed: u64, domain: &str, spec: &Spec) {
 #[test]
 fn a_device_added_to_a_hinted_domain_lands_by_its_hints_and_nothing_moves() {
     let mut grown = 0;
-    for seed in SEEDS.step_by(4) {
+    for seed in seeds().step_by(4) {
         let Some(b) = both(seed) else { continue };
         let Ok(out) = &b.xml else { continue };
         add_and_replan(seed, out, &b.spec);
@@ -400,7 +407,7 @@ fn libvirt_keeps_the_hints_and_every_address() {
     }
     let dir = common::scratch("devaddr-hints-live");
     let mut defined = 0;
-    for seed in SEEDS.step_by(10) {
+    for seed in seeds().step_by(10) {
         let Some(b) = both(seed) else { continue };
         let Ok(out) = &b.xml else { continue };
         let name = format!("h-hints-{}-{seed}", std::process::id());
@@ -441,7 +448,7 @@ fn hint_blocks_validate_against_the_schema() {
     let dir = common::scratch("devaddr-hints-rng");
     let rng = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/devaddr-hints.rng");
     let mut files = Vec::new();
-    for seed in SEEDS.step_by(5) {
+    for seed in seeds().step_by(5) {
         let f = dir.join(format!("h{seed}.xml"));
         std::fs::write(&f, hints_of(&guest(seed))).unwrap();
         files.push(f);
@@ -575,7 +582,7 @@ fn hinted_domains_hotplug_exactly_what_capacity_counts() {
     use devaddr::libvirt::{capacity_domain_with, hotplug_domain_with};
     let engine = devaddr::Options::default();
     let mut checked = 0;
-    for seed in SEEDS.step_by(8) {
+    for seed in seeds().step_by(8) {
         let Some(b) = both(seed) else { continue };
         let Ok(out) = &b.xml else { continue };
         let q = devaddr::CapacityQuery::new(vec!["virtio-net".into()], None);
@@ -619,7 +626,7 @@ fn a_hot_added_device_joins_its_apart_set_or_the_refusal_names_it() {
     use devaddr::libvirt::hotplug_domain_with;
     let engine = devaddr::Options::default();
     let (mut placed, mut refused) = (0, 0);
-    for seed in SEEDS.step_by(3) {
+    for seed in seeds().step_by(3) {
         let Some(b) = both(seed) else { continue };
         let Ok(out) = &b.xml else { continue };
         let first = &b.spec.devices[0].id;
