@@ -9,7 +9,7 @@
 //! document (the hints among it) is kept, so planning the result again changes nothing
 //! and a device added to it is placed by its hints while nothing else moves.
 
-use super::domain::{read_device, Dev};
+use super::domain::Dev;
 use super::hints::Hints;
 use super::policy::Policy;
 use super::{emit, fail, lower, pci, ports, postparse, validate, LibvirtOptions, Machine};
@@ -28,9 +28,10 @@ struct Lowered {
     positions: Vec<usize>,
     /// How a message names each spec device: its element and alias.
     names: Vec<String>,
-    /// The machine's builtin controllers (q35's SATA controller 0) by element position,
-    /// at the machine's address: not planned, written where they have no address.
-    builtins: Vec<(usize, crate::topology::PciAddress)>,
+    /// Elements at fixed addresses, by element position: the machine's builtin
+    /// controllers (q35's SATA controller 0; not planned) and chipset functions libvirt
+    /// insists on (pinned), written where they have no address.
+    fixed: Vec<(usize, crate::topology::PciAddress)>,
 }
 
 /// Address `doc` under its hints (see the module documentation).
@@ -157,17 +158,23 @@ fn lower_hinted(
     file: &str,
 ) -> Result<Lowered, Error> {
     let policy = Policy::get();
-    let machine = cat.machine(&m.name).ok_or_else(|| {
-        fail(
-            file,
-            0,
-            "<os><type machine>",
-            format!(
-                "machine `{}` has no model in the catalog; hints need one (`devaddr models`)",
-                m.name
-            ),
-        )
-    })?;
+    // The machine as libvirt knows it (its rules) and as the catalog models it.
+    let machine = m
+        .rule
+        .and_then(|_| cat.machine(&m.name))
+        .filter(|c| c.arch == m.arch)
+        .ok_or_else(|| {
+            fail(
+                file,
+                root.line,
+                "<domain>/<os>/<type>",
+                format!(
+                    "machine '{}' ({}) has no PCI topology devaddr knows, so its hints cannot \
+                     be planned; run `devaddr models` for the machines",
+                    m.name, m.arch
+                ),
+            )
+        })?;
     let mut catalog = cat.clone();
     catalog.kinds.push(lower::endpoint_kind());
     let mut spec = Spec {
@@ -177,17 +184,21 @@ fn lower_hinted(
     };
     let mut positions = Vec::new();
     let mut names = Vec::new();
-    let mut builtins = Vec::new();
+    let mut fixed = Vec::new();
     let mut counts = BTreeMap::new();
     let mut aliases: BTreeMap<String, String> = BTreeMap::new();
-    let devices = root
+    let elements: Vec<&Element> = root
         .child("devices")
         .into_iter()
-        .flat_map(Element::elements);
-    for (pos, el) in devices.enumerate() {
-        let Some(dev) = read_device(el, pos, file)? else {
-            continue;
-        };
+        .flat_map(Element::elements)
+        .collect();
+    let devs = match root.child("devices") {
+        Some(d) => super::read_devices(d, file)?,
+        None => Vec::new(),
+    };
+    for dev in &devs {
+        let Some(pos) = dev.pos else { continue };
+        let el = elements[pos];
         if dev.is("controller", "pci") {
             let (Some(index), Some(model)) = (dev.index, dev.model.clone()) else {
                 continue;
@@ -202,13 +213,13 @@ fn lower_hinted(
             }
             continue;
         }
-        let flags = pci::device_flags(policy, cat, m, &dev).0;
+        let flags = pci::device_flags(policy, cat, m, dev).0;
         if flags == 0 {
             continue;
         }
-        if let Some(a) = builtin_address(cat, machine, &dev) {
+        if let Some(a) = builtin_address(cat, machine, dev) {
             if lower::pci_address(el).is_none() {
-                builtins.push((pos, a));
+                fixed.push((pos, a));
             }
             continue;
         }
@@ -220,7 +231,17 @@ fn lower_hinted(
             Some(a) => format!("<{}> with alias {a} (line {})", el.name, el.line),
             None => format!("{} (line {})", dev.describe(), el.line),
         });
-        spec.devices.push(entry(el, &dev, id, flags, m, &catalog));
+        let mut e = entry(el, dev, id, flags, m, &catalog);
+        // A chipset function libvirt insists on (the PIIX3 USB controller at 00:01.2):
+        // pinned, and written like the machine's builtins.
+        if e.address.is_none() {
+            if let Some(a) = super::chipset::forced_home(policy, m, &devs, dev) {
+                let a = crate::topology::PciAddress::new(a.bus, a.slot, a.function);
+                e.address = Some(Address::Pci(a));
+                fixed.push((pos, a));
+            }
+        }
+        spec.devices.push(e);
         positions.push(pos);
     }
     apply(hints, &mut spec, &aliases, file)?;
@@ -229,7 +250,7 @@ fn lower_hinted(
         catalog,
         positions,
         names,
-        builtins,
+        fixed,
     })
 }
 
@@ -416,7 +437,7 @@ fn write_plan(
             by_pos.insert(lowered.positions[i], a.clone());
         }
     }
-    for &(pos, a) in &lowered.builtins {
+    for &(pos, a) in &lowered.fixed {
         by_pos.entry(pos).or_insert(Address::Pci(a));
     }
     let mut controllers: BTreeMap<u32, Address> = BTreeMap::new();
