@@ -262,15 +262,15 @@ apart: [[net0, net1]]
 ",
     );
     let running_file = common::tmp_file("placement-hp", "plan.yaml", running.to_yaml());
-    let add = common::tmp_file(
-        "placement-hp",
-        "add.yaml",
-        "devices: [{id: net2, kind: virtio-net}]\napart: [[net0, net1, net2]]\n",
-    );
-    let out = common::run(
-        &["hotplug", running_file.as_str(), "--add", add.as_str()],
-        None,
-    );
+    // `devaddr hotplug PLAN --add` of these additions.
+    let hot_add = |additions: &str| {
+        let add = common::tmp_file("placement-hp", "add.yaml", additions);
+        common::run(
+            &["hotplug", running_file.as_str(), "--add", add.as_str()],
+            None,
+        )
+    };
+    let out = hot_add("devices: [{id: net2, kind: virtio-net}]\napart: [[net0, net1, net2]]\n");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -285,15 +285,7 @@ apart: [[net0, net1]]
     assert!(!links[..2].contains(&links[2]), "{links:?}");
     assert_eq!(h.controllers, running.controllers, "nothing added live");
     // net0 sits on a root port of its own: nothing new can share a switch with it live.
-    let add = common::tmp_file(
-        "placement-hp",
-        "add2.yaml",
-        "devices: [{id: net2, kind: virtio-net}]\ntogether: [[net0, net2]]\n",
-    );
-    let out = common::run(
-        &["hotplug", running_file.as_str(), "--add", add.as_str()],
-        None,
-    );
+    let out = hot_add("devices: [{id: net2, kind: virtio-net}]\ntogether: [[net0, net2]]\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("together") && err.contains("`net2`"), "{err}");
