@@ -62,8 +62,17 @@ fn guest(seed: u64) -> Spec {
     let text = format!("name: guest\nmachine: {machine}\npolicy: {{{policy}}}\ndevices: []\n");
     let mut spec = Spec::parse(&text, "gen").unwrap();
     let n = r.range(2, 9) as usize;
+    // Kinds libvirt 9.0 takes once per guest (a watchdog) or that are video: at most one.
+    let mut once: Vec<&str> = Vec::new();
     for i in 0..n {
-        let kind = (*r.pick(kinds)).to_string();
+        let mut kind = (*r.pick(kinds)).to_string();
+        if r.pct(15) {
+            let extra = *r.pick(&["virtio-gpu", "i6300esb", "ich9-intel-hda"]);
+            if !once.contains(&extra) && (machine == "q35" || extra != "ich9-intel-hda") {
+                once.push(extra);
+                kind = extra.to_string();
+            }
+        }
         let mut d = DeviceEntry {
             id: format!("d{i}"),
             kind,

@@ -177,6 +177,7 @@ fn lower_hinted(
         })?;
     let mut catalog = cat.clone();
     catalog.kinds.push(lower::endpoint_kind());
+    catalog.kinds.push(video_kind());
     let mut spec = Spec {
         machine: m.name.clone(),
         policy: hints.policy.clone(),
@@ -329,6 +330,19 @@ fn builtin_address(
         .map(|b| crate::topology::PciAddress::new(0, b.slot.get(), b.function.get()))
 }
 
+/// The device kind of a `<video>` element no catalog kind describes (qxl, vga, bochs…):
+/// a video device, so that the first one takes the machine's primary video slot.
+const VIDEO_KIND: &str = "libvirt-pci-video";
+
+/// [`VIDEO_KIND`] as a catalog entry.
+fn video_kind() -> crate::catalog::Kind {
+    crate::yaml::from_str(&format!(
+        "{{kind: {VIDEO_KIND}, qemu: '', element: video, family: pci, pci: either, \
+         io_bar: none, hotplug: false, attach: false, video: true}}"
+    ))
+    .expect("the hinted lowering's video kind is a valid catalog kind")
+}
+
 /// The spec device of a PCI element: its kind, its address as a pin.
 fn entry(
     el: &Element,
@@ -338,7 +352,8 @@ fn entry(
     m: &Machine,
     cat: &Catalog,
 ) -> DeviceEntry {
-    let recognized = lower::recognize(el, cat);
+    let video = (dev.tag == "video").then(|| VIDEO_KIND.to_string());
+    let recognized = lower::recognize(el, cat).or(video);
     let generic = recognized.is_none();
     let pcie = flags & pci::flag::PCIE != 0;
     let bus = (generic && m.pcie_root).then_some(if pcie { BusType::Pcie } else { BusType::Pci });
