@@ -79,6 +79,8 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             root_port_hotplug: Some(eff.root_port_hotplug),
         },
         order: p.spec.order.clone(),
+        apart: p.spec.apart.clone(),
+        together: p.spec.together.clone(),
         controllers,
         devices,
         free,

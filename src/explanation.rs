@@ -50,6 +50,15 @@ pub enum Binding {
     CombinedBudgets,
     /// The ordering requirement (`order:`).
     Order,
+    /// `placement: root`: the root bus has no free slot the device can take.
+    RootPlacement,
+    /// An `apart:` set: its devices cannot each get an upstream link of their own.
+    Apart,
+    /// A `together:` set: its devices do not fit below one switch, bridge or expander.
+    Together,
+    /// Two requirements of the spec contradict each other (e.g. a device both apart from
+    /// and together with another); the explanation names both.
+    Contradiction,
     /// Some device has no bus that could ever take it (hotplug, NUMA node, bus type or
     /// pinned controllers).
     NoCompatibleBus,

@@ -92,11 +92,11 @@ pub use catalog::Catalog;
 pub use error::{Code, Error, Location, Result};
 pub use explanation::{Binding, Explanation};
 pub use lifecycle::{
-    capacity, capacity_with, hotplug, hotplug_with, replan, replan_with, CapacityQuery,
-    CapacityRow, Hotplugged, Move, Replanned,
+    capacity, capacity_with, hotplug, hotplug_additions_with, hotplug_with, replan, replan_with,
+    CapacityQuery, CapacityRow, Hotplugged, Move, Replanned,
 };
 // Crate-internal paths src/libvirt/ilp.rs still uses (public as `backend::{Ilp, Outcome}`).
-pub use spec::{DeviceEntry, Spec};
+pub use spec::{DeviceEntry, Placement, Spec};
 pub use topology::{Address, ControllerEntry, DriveAddress, PciAddress, Plan, UsbAddress};
 pub use verify::{Finding, Rule, Subject};
 

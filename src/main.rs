@@ -88,8 +88,9 @@ enum Cmd {
         /// The running guest's plan, or its libvirt domain XML (`virsh dumpxml`; `-` for
         /// stdin).
         plan: String,
-        /// The devices to add: YAML/JSON (a list of devices, or `devices:` with one), or
-        /// device XML as `virsh attach-device` takes it (with a domain).
+        /// The devices to add: YAML/JSON (a list of devices, or `devices:` with one, and for
+        /// a plan `apart:`/`together:` sets they join), or device XML as `virsh
+        /// attach-device` takes it (with a domain).
         #[arg(long, value_name = "DEVICES")]
         add: String,
         /// Output: the updated plan (yaml/json); for a plan, just the new devices as

@@ -28,7 +28,7 @@ pub enum Document {
     Capacity,
 }
 
-fn generate<T: JsonSchema>() -> Schema {
+pub(crate) fn generate<T: JsonSchema>() -> Schema {
     schemars::generate::SchemaSettings::draft2020_12()
         .into_generator()
         .into_root_schema_for::<T>()

@@ -15,6 +15,7 @@ use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod finding;
+mod placement;
 pub(crate) use finding::{bulleted, counted};
 pub use finding::{Finding, Rule, Subject};
 
@@ -730,6 +731,7 @@ pub(crate) fn verify_named(
         }
     }
     check_budgets(&mut w, spec, &eff, &io_buses, &used, rules);
+    placement::check(&mut w, spec)?;
     Ok(w.findings)
 }
 

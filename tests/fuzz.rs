@@ -8,7 +8,7 @@
 //!   `Error::Check` (the planner's own verifier rejecting its plan). A share of the plans
 //!   are edited (devices removed and added) and replanned with and without moves, and
 //!   asked for capacity.
-//! * **Byte-level mutations** of seed inputs: `examples/*.yaml`, `tests/qemu-specs/*.yaml`,
+//! * **Byte-level mutations** of seed inputs: `examples/*.yaml` and `*.xml`, `tests/qemu-specs/*.yaml`,
 //!   plans of a few of them, and the libvirt domains of `../shared/corpus/libvirt`
 //!   (read in place, never copied). They go through `input::from_bytes`, `Spec::parse` +
 //!   `plan`, `Plan::parse` + `check`, and `libvirt::plan_domain` / `check_domain`.
@@ -1503,6 +1503,14 @@ fn seed_inputs() -> Vec<SeedInput> {
         .collect();
     assert!(!plans.is_empty(), "no seed spec plans");
     seeds.extend(plans);
+    // Domains of the repository (hints among them).
+    for p in files(&Path::new(MANIFEST).join("examples"), ".xml") {
+        seeds.push(SeedInput {
+            name: p.strip_prefix(MANIFEST).unwrap_or(&p).display().to_string(),
+            kind: SeedKind::Xml,
+            bytes: std::fs::read(&p).expect("read an example domain"),
+        });
+    }
     let xml = files(Path::new(LIBVIRT_CORPUS), ".in.xml");
     if xml.is_empty() {
         eprintln!(

@@ -2,6 +2,9 @@
 //! hotplug and NUMA requirements met, determinism and idempotence. The checks here are
 //! written directly against the plan, not through the library's verifier.
 
+#[path = "common/placement.rs"]
+mod placement;
+
 use devaddr::{Address, Catalog, DeviceEntry, Error, PciAddress, Plan, Spec};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -461,6 +464,129 @@ proptest! {
             let pinned = devices.iter().find(|d| d["id"].as_str() == Some("pinned")).unwrap();
             prop_assert_eq!(pinned["address"]["slot"].as_u64(), Some(u64::from(slot)), "{}", a);
             prop_assert!(devices.iter().all(|d| !d["address"].is_string()), "{}", a);
+        }
+    }
+}
+
+/// Random placement constraints over a generated spec's PCI devices: a `placement: root`
+/// flag, apart sets and together sets, each drawn from the devices by position.
+/// A generated spec, a root draw per device, apart sets and together sets (positions).
+type Constrained = (Gen, Vec<u8>, Vec<Vec<usize>>, Vec<Vec<usize>>);
+
+fn constrained() -> impl Strategy<Value = Constrained> {
+    gen().prop_flat_map(|g| {
+        let n = g.devices.len().max(1);
+        let set = prop::collection::vec(0..n, 2..5);
+        (
+            Just(g),
+            prop::collection::vec(0u8..12, n),
+            prop::collection::vec(set.clone(), 0..3),
+            prop::collection::vec(set, 0..3),
+        )
+    })
+}
+
+/// Apply the drawn constraints to PCI devices only (others are bad input, tested apart).
+fn with_constraints(spec: &mut Spec, root: &[u8], apart: &[Vec<usize>], together: &[Vec<usize>]) {
+    let cat = Catalog::embedded();
+    let is_pci = |d: &DeviceEntry| {
+        cat.kind(&d.kind)
+            .is_some_and(|k| k.family == devaddr::catalog::Family::Pci)
+    };
+    for (d, &r) in spec.devices.iter_mut().zip(root) {
+        if r == 0 && is_pci(d) && d.address.is_none() && d.group.is_none() {
+            d.placement = Some(devaddr::Placement::Root);
+            d.numa_node = None;
+            d.hotplug = None;
+            if cat.kind(&d.kind).unwrap().pci == Some(devaddr::catalog::PciType::Either) {
+                d.bus = None;
+            }
+        }
+    }
+    let ids = |set: &Vec<usize>| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for &i in set {
+            let Some(d) = spec.devices.get(i) else {
+                continue;
+            };
+            if is_pci(d) && !v.contains(&d.id) {
+                v.push(d.id.clone());
+            }
+        }
+        v
+    };
+    // Mostly satisfiable: apart sets from even positions, together sets from odd ones,
+    // each together set on its first device's NUMA node and without root placement
+    // (what remains contradictory — through groups — must be refused with exit 1).
+    let pick = |sets: &[Vec<usize>], parity: usize| -> Vec<Vec<usize>> {
+        sets.iter()
+            .map(|s| s.iter().map(|&i| i - i % 2 + parity).collect())
+            .collect()
+    };
+    spec.apart = pick(apart, 0)
+        .iter()
+        .map(ids)
+        .filter(|v| v.len() >= 2)
+        .collect();
+    spec.together = pick(together, 1)
+        .iter()
+        .map(ids)
+        .filter(|v| v.len() >= 2)
+        .collect();
+    for set in spec.together.clone() {
+        let node = spec
+            .devices
+            .iter()
+            .find(|d| d.id == set[0])
+            .unwrap()
+            .numa_node;
+        for d in spec.devices.iter_mut().filter(|d| set.contains(&d.id)) {
+            d.numa_node = node;
+            d.placement = None;
+            d.address = None;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Random root/apart/together constraints: the plan satisfies them (checked on its
+    /// bus tree here), passes the verifier, is deterministic and plans again to itself;
+    /// or the spec is refused as infeasible (exit 1), never otherwise.
+    #[test]
+    fn placement_constraints_hold_or_are_refused((g, root, apart, together) in constrained()) {
+        let mut spec = to_spec(&g);
+        with_constraints(&mut spec, &root, &apart, &together);
+        match devaddr::plan(&spec) {
+            Ok(plan) => {
+                check_invariants(&spec, &plan);
+                placement::holds(&plan, &spec);
+                let findings = devaddr::check(&plan.to_spec()).unwrap();
+                prop_assert!(findings.is_empty(), "{findings:?}");
+                prop_assert_eq!(devaddr::plan(&spec).unwrap().to_yaml(), plan.to_yaml());
+                let replanned = devaddr::plan(&plan.to_spec()).unwrap();
+                prop_assert_eq!(&replanned, &plan);
+            }
+            Err(e @ Error::Infeasible { .. }) => {
+                prop_assert_eq!(e.exit_code(), 1);
+                // When the guest plans without the constraints, the refusal names one.
+                let mut free = spec.clone();
+                free.apart.clear();
+                free.together.clear();
+                for d in &mut free.devices {
+                    d.placement = None;
+                }
+                if devaddr::plan(&free).is_ok() {
+                    use devaddr::Binding::*;
+                    let b = e.explanation().unwrap().binding;
+                    prop_assert!(
+                        matches!(b, RootPlacement | Apart | Together | Contradiction),
+                        "{b:?}: {e}"
+                    );
+                }
+            }
+            Err(e) => prop_assert!(false, "unexpected error {e} for {spec:?}"),
         }
     }
 }

@@ -208,6 +208,40 @@ struct Plan {
     args: Vec<String>,
     /// The guest bus number `--format tree` shows for each PCI controller id.
     tree_buses: BTreeMap<String, i64>,
+    /// The placement constraints: `placement: root` devices, `apart` and `together` sets.
+    placement: Placement,
+}
+
+/// The placement constraints of a plan, by device id.
+#[derive(Debug, Default)]
+struct Placement {
+    root: Vec<String>,
+    apart: Vec<Vec<String>>,
+    together: Vec<Vec<String>>,
+}
+
+impl Placement {
+    fn of(plan: &Value) -> Placement {
+        let sets = |key: &str| -> Vec<Vec<String>> {
+            serde_json::from_value(plan.get(key).cloned().unwrap_or(json!([]))).unwrap_or_default()
+        };
+        let root = plan
+            .get("devices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.get("placement").and_then(Value::as_str) == Some("root"))
+            .map(|d| str_of(d, "id").to_string())
+            .collect();
+        Placement {
+            root,
+            apart: sets("apart"),
+            together: sets("together"),
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.root.is_empty() && self.apart.is_empty() && self.together.is_empty()
+    }
 }
 
 /// The guest bus number `--format tree` shows for each bus-providing controller: the
@@ -499,6 +533,7 @@ fn load_plan(spec_path: &Path) -> Result<Plan, String> {
         devices,
         args,
         tree_buses,
+        placement: Placement::of(&plan),
     })
 }
 
@@ -601,12 +636,18 @@ impl Drop for Qemu {
 impl Qemu {
     /// Starts QEMU. `paused`: with `-S`. `debugcon`: x86 SeaBIOS debug log.
     fn start(bin: &Path, plan: &Plan, paused: bool, debugcon: bool) -> Qemu {
+        Self::start_with(bin, plan, paused, debugcon, &[])
+    }
+
+    /// [`Qemu::start`] with `extra` arguments (a firmware).
+    fn start_with(bin: &Path, plan: &Plan, paused: bool, debugcon: bool, extra: &[String]) -> Qemu {
         let tag = plan.spec.trim_end_matches(".yaml");
         let sock = unique_path(tag, "sock");
         let stderr_path = unique_path(tag, "stderr");
         let mut files = vec![sock.clone(), stderr_path.clone()];
         let mut cmd = Command::new(bin);
         cmd.args(&plan.args)
+            .args(extra)
             .args([
                 "-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none",
             ])
@@ -810,6 +851,7 @@ fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) -> usize {
         }
     }
     check_pci_items(&mut qmp, plan, failures);
+    check_placement_paused(&mut qmp, plan, failures);
     // Last: hot-unplug requests and hot-added devices change the topology.
     check_hotplug(&mut qmp, plan, failures)
 }
@@ -1343,6 +1385,7 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
     };
     if gaps.is_empty() {
         check_tree_bus_numbers(plan, &qmp_seen(&mut qmp), failures);
+        check_placement_enumerated(&mut qmp, plan, failures);
     }
     if !gaps.is_empty() {
         let bad: std::collections::BTreeSet<&str> = plan
@@ -1373,6 +1416,233 @@ fn run_boot_checks(bin: &Path, test: &str) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Placement constraints as QEMU built the guest
+
+/// Each device's path as QEMU has it: its top (`root` for the root bus, else the id of the
+/// expander whose bus is its root bus), then every bridge or port below that down to the
+/// device's own bus.
+type Chains = BTreeMap<String, Vec<String>>;
+
+/// The placement constraints on `chains`: root devices directly on the root bus; apart
+/// devices below different links (the first bridge below their top, or none); together
+/// devices below one common expander, switch or bridge (a controller whose bus has
+/// several slots), the root bus excepted.
+fn placement_failures(plan: &Plan, chains: &Chains) -> Vec<String> {
+    const FAN_OUT: &[&str] = &[
+        "pcie-switch-upstream-port",
+        "pci-bridge",
+        "pcie-to-pci-bridge",
+        "dmi-to-pci-bridge",
+        "pcie-expander-bus",
+        "pci-expander-bus",
+    ];
+    let spec = &plan.spec;
+    let model: BTreeMap<&str, &str> = plan
+        .pci_controllers
+        .values()
+        .map(|(id, m, _)| (id.as_str(), m.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    let chain = |id: &str| chains.get(id).cloned();
+    for id in &plan.placement.root {
+        match chain(id) {
+            Some(c) if c == ["root"] => {}
+            c => out.push(format!(
+                "[{spec}] {id} has placement: root, QEMU has it below {c:?}"
+            )),
+        }
+    }
+    for set in &plan.placement.apart {
+        let mut links: BTreeMap<String, &str> = BTreeMap::new();
+        for id in set {
+            let Some(c) = chain(id) else {
+                out.push(format!("[{spec}] apart {set:?}: {id} not seen"));
+                continue;
+            };
+            if let Some(link) = c.get(1) {
+                if let Some(other) = links.insert(link.clone(), id) {
+                    out.push(format!(
+                        "[{spec}] apart {set:?}: {other} and {id} share {link}"
+                    ));
+                }
+            }
+        }
+    }
+    for set in &plan.placement.together {
+        let cs: Vec<Vec<String>> = set.iter().filter_map(|id| chain(id)).collect();
+        let shared = cs.len() == set.len()
+            && cs[0].iter().any(|b| {
+                b != "root"
+                    && model.get(b.as_str()).is_some_and(|m| FAN_OUT.contains(m))
+                    && cs.iter().all(|c| c.contains(b))
+            });
+        if !shared {
+            out.push(format!(
+                "[{spec}] together {set:?}: no common switch, bridge or expander in {cs:?}"
+            ));
+        }
+    }
+    out
+}
+
+/// The chains of every planned item from QOM (`parent_bus` of each device and controller,
+/// on the paused machine): a bus is named by the controller that provides it.
+fn qom_chains(qmp: &mut Qmp, plan: &Plan) -> Result<Chains, String> {
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    for item in &plan.pci {
+        let path = format!("/machine/peripheral/{}", item.id);
+        let v = qmp.qom_get(&path, "parent_bus")?;
+        let bus = v
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        parent.insert(item.id.clone(), bus.to_string());
+    }
+    let expander = |id: &str| {
+        plan.pci_controllers
+            .values()
+            .any(|(c, m, _)| c == id && m.ends_with("expander-bus"))
+    };
+    let mut chains = Chains::new();
+    for item in &plan.pci {
+        let mut up = Vec::new();
+        let mut cur = parent[&item.id].clone();
+        while cur != plan.root_bus_name && !expander(&cur) && up.len() < 64 {
+            up.push(cur.clone());
+            cur = parent
+                .get(&cur)
+                .cloned()
+                .unwrap_or_else(|| plan.root_bus_name.clone());
+        }
+        up.push(if cur == plan.root_bus_name {
+            "root".into()
+        } else {
+            cur
+        });
+        up.reverse();
+        chains.insert(item.id.clone(), up);
+    }
+    Ok(chains)
+}
+
+/// The chains of every function the firmware enumerated, from `query-pci`: each root bus
+/// (bus 0, or an expander's, found by its `bus_nr`) and the bridges nested below it.
+fn query_pci_chains(plan: &Plan, buses: &Value) -> Chains {
+    fn walk(devices: &Value, above: &[String], out: &mut Chains) {
+        for d in devices.as_array().into_iter().flatten() {
+            let id = str_of(d, "qdev_id").to_string();
+            if !id.is_empty() {
+                out.insert(id.clone(), above.to_vec());
+            }
+            if let Some(below) = d.get("pci_bridge").and_then(|b| b.get("devices")) {
+                let mut next = above.to_vec();
+                next.push(id);
+                walk(below, &next, out);
+            }
+        }
+    }
+    let mut out = Chains::new();
+    for b in buses.as_array().into_iter().flatten() {
+        let n = b.get("bus").and_then(Value::as_u64).unwrap_or(0);
+        let top = if n == 0 {
+            "root".to_string()
+        } else {
+            plan.pci_controllers
+                .values()
+                .find(|(_, _, nr)| *nr == Some(n))
+                .map_or(format!("bus {n}"), |(id, _, _)| id.clone())
+        };
+        if let Some(devs) = b.get("devices") {
+            walk(devs, &[top], &mut out);
+        }
+    }
+    out
+}
+
+/// QEMU's answer for the placement constraints on the paused machine (both
+/// architectures): the tree it built from the planned arguments, read back over QMP.
+fn check_placement_paused(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
+    if plan.placement.is_empty() {
+        return;
+    }
+    match qom_chains(qmp, plan) {
+        Ok(chains) => failures.extend(placement_failures(plan, &chains)),
+        Err(e) => failures.push(format!("[{}] qom-get parent_bus failed: {e}", plan.spec)),
+    }
+}
+
+/// The firmware's answer (SeaBIOS on x86, UEFI on aarch64): after it enumerated the
+/// buses, `query-pci` shows every function below its bridges; the constraints hold there.
+fn check_placement_enumerated(qmp: &mut Qmp, plan: &Plan, failures: &mut Vec<String>) {
+    if plan.placement.is_empty() {
+        return;
+    }
+    match qmp.execute("query-pci", json!({})) {
+        Ok(buses) => failures.extend(placement_failures(plan, &query_pci_chains(plan, &buses))),
+        Err(e) => failures.push(format!("[{}] query-pci failed: {e}", plan.spec)),
+    }
+}
+
+/// The aarch64 UEFI firmware (AAVMF / EDK2), if installed.
+fn aarch64_firmware() -> Option<PathBuf> {
+    [
+        "/usr/share/AAVMF/AAVMF_CODE.fd",
+        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// Boot an aarch64 spec with placement constraints in UEFI, wait until the firmware
+/// has enumerated every planned function, and check the constraints with `query-pci`.
+fn check_uefi_placement(bin: &Path, firmware: &Path, plan: &Plan, failures: &mut Vec<String>) {
+    let spec = &plan.spec;
+    let mut qemu = Qemu::start_with(
+        bin,
+        plan,
+        false,
+        false,
+        &["-bios".into(), firmware.display().to_string()],
+    );
+    let mut qmp = match qemu.qmp() {
+        Ok(q) => q,
+        Err(e) => {
+            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
+            return;
+        }
+    };
+    let wanted: Vec<&str> = plan.pci.iter().map(|i| i.id.as_str()).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen = match qmp.execute("query-pci", json!({})) {
+            Ok(b) => query_pci_chains(plan, &b),
+            Err(e) => {
+                failures.push(format!("[{spec}] query-pci failed: {e}"));
+                return;
+            }
+        };
+        let missing: Vec<&&str> = wanted
+            .iter()
+            .filter(|id| !seen.contains_key(**id))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            failures.push(format!(
+                "[{spec}] UEFI did not enumerate {missing:?} in 120 s"
+            ));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    check_placement_enumerated(&mut qmp, plan, failures);
+}
+
+// ---------------------------------------------------------------------------------------
 // Tests
 
 #[test]
@@ -1389,6 +1659,32 @@ fn x86_64_seabios_enumerates_planned_topology() {
     if let Some(bin) = qemu_or_skip(X86, test) {
         run_boot_checks(&bin, test);
     }
+}
+
+/// aarch64 specs with placement constraints, booted in UEFI: the firmware enumerates
+/// them, and `query-pci` shows the constraints met.
+#[test]
+fn aarch64_uefi_enumerates_placement_constraints() {
+    let test = "aarch64_uefi_enumerates_placement_constraints";
+    let Some(bin) = qemu_or_skip(ARM, test) else {
+        return;
+    };
+    let Some(firmware) = aarch64_firmware() else {
+        let why = format!(
+            "{test}: the aarch64 UEFI firmware is not installed (apt-get install qemu-efi-aarch64)"
+        );
+        if in_ci() {
+            panic!("CI must run this test, but {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    };
+    run_specs(test, true, "enumerated", |plan, failures| {
+        if !plan.placement.is_empty() {
+            check_uefi_placement(&bin, &firmware, plan, failures);
+        }
+        String::new()
+    });
 }
 
 #[test]

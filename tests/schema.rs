@@ -316,6 +316,14 @@ fn the_schema_accepts_and_refuses_what_the_parser_does() {
             ),
         ),
         ("no devices", "machine: q35\ndevices: []\n".to_string()),
+        ("placement root", dev(", placement: root")),
+        (
+            "apart and together sets",
+            format!(
+                "{}  - {{id: b, kind: virtio-net}}\napart: [[a, b]]\ntogether: [[a, b]]\n",
+                dev("")
+            ),
+        ),
         ("pci pin string", dev(", address: '0000:03:00.0'")),
         ("short pci pin string", dev(", address: '03:1F.7'")),
         ("pci pin string, one digit", dev(", address: '3:0.0'")),
@@ -361,6 +369,11 @@ fn the_schema_accepts_and_refuses_what_the_parser_does() {
         ("pci pin string not hex", dev(", address: '0g:00.0'")),
         ("pci pin number", dev(", address: 3")),
         ("unknown device field", dev(", colour: red")),
+        ("placement elsewhere", dev(", placement: port")),
+        (
+            "apart as a flat list",
+            format!("{}apart: [a, b]\n", dev("")),
+        ),
         ("hotplug as a word", dev(", hotplug: yes")),
         ("bus type", dev(", bus: isa")),
         ("usb port 0", usb("0")),

@@ -44,9 +44,9 @@ pub fn hotplug(
         ));
     }
     let before = Plan::parse(running.text, running.name)?;
-    let devices = crate::spec::parse_devices(add.text, add.name)?;
+    let additions = crate::spec::parse_additions(add.text, add.name)?;
     // Errors about the devices to add name that file, the rest the plan.
-    let h = crate::hotplug_with(&before, &devices, opts).map_err(|e| {
+    let h = crate::hotplug_additions_with(&before, &additions, opts).map_err(|e| {
         e.in_file_by(|location| {
             let about_add = location
                 .path

@@ -124,7 +124,7 @@ pub(super) fn letters(mut n: u32) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
-fn pci_controller(c: &ControllerEntry) -> Element {
+pub(super) fn pci_controller(c: &ControllerEntry) -> Element {
     let mut e = Element::new("controller")
         .with_attr("type", "pci")
         .with_attr("index", &c.index.to_string())
@@ -326,7 +326,7 @@ fn complete_for_libvirt(out: &str, cat: &Catalog) -> Result<(), Error> {
 }
 
 /// The libvirt element of a plan controller (PCI or storage/USB), with its address.
-fn controller_element(c: &ControllerEntry, cat: &Catalog) -> Result<Element, Error> {
+pub(super) fn controller_element(c: &ControllerEntry, cat: &Catalog) -> Result<Element, Error> {
     let mut el = if cat.pci.contains_key(&c.model) {
         pci_controller(c)
     } else {

@@ -479,6 +479,11 @@ fn add_and_address(
         .filter(|(_, e)| e.attr(MARK).is_some())
         .map(|(pos, _)| pos)
         .collect();
+    if let (true, Some(hints)) = (live, super::hints::read(&doc.root, file)?) {
+        // Under devaddr's hints: devaddr's live hotplug, by the hints.
+        let (m, _) = read_parsed(doc, file)?;
+        return super::hinted::hot_add(doc, &m, &hints, &marked, engine, file);
+    }
     let (m, mut devs) = read_parsed(doc, file)?;
     for d in &mut devs {
         d.hot = live && d.pos.is_some_and(|p| marked.contains(&p));
@@ -720,7 +725,9 @@ fn fits(
 /// counts 0 live. The domain is first completed as `virsh define` completes it.
 ///
 /// libvirt places devices without regard to guest NUMA nodes, so `q.node` is refused;
-/// every row has `node: None`. Kinds default to the machine's representative set.
+/// every row has `node: None`. A domain with devaddr's hints ([`super::HINTS_NAMESPACE`])
+/// is counted by devaddr's program under them instead ([`crate::capacity_with`], per NUMA
+/// node). Kinds default to the machine's representative set.
 /// Counts stop at 8192 for PCI kinds and at 1024 for USB and drive kinds (libvirt adds
 /// USB hubs and SCSI controllers far beyond what a guest uses): there, 1024 means "at
 /// least 1024".
@@ -740,6 +747,12 @@ pub fn capacity_domain_with(
     q: &CapacityQuery,
     engine: crate::Options<'_>,
 ) -> Result<Vec<CapacityRow>, Error> {
+    if let Some(hints) = super::hints::read(&parse_domain(text, file)?.root, file)? {
+        // Under devaddr's hints: devaddr's capacity of the domain as it plans it.
+        let opts = LibvirtOptions { new_domain: true };
+        let planned = super::plan_domain_with(text, file, &opts, engine)?;
+        return super::hinted::capacity(&planned, &hints, q, engine, file);
+    }
     if q.node.is_some() {
         return Err(Error::input(
             "--node",

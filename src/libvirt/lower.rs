@@ -27,10 +27,10 @@ use std::collections::BTreeMap;
 
 /// The device kind of a lowered element: a PCI endpoint of either bus type that
 /// needs no hotplug and no I/O window.
-const ENDPOINT_KIND: &str = "libvirt-pci-endpoint";
+pub(super) const ENDPOINT_KIND: &str = "libvirt-pci-endpoint";
 
 /// [`ENDPOINT_KIND`] as a catalog entry.
-fn endpoint_kind() -> Kind {
+pub(super) fn endpoint_kind() -> Kind {
     crate::yaml::from_str(&format!(
         "{{kind: {ENDPOINT_KIND}, qemu: '', element: '', family: pci, pci: either, \
          io_bar: none, hotplug: false, attach: false}}"
@@ -80,7 +80,7 @@ pub(super) fn recognize(el: &Element, cat: &Catalog) -> Option<String> {
 /// The id a plan shown to people gives an element: the user alias without its `ua-`
 /// prefix (`<alias name='ua-net0'/>` → `net0`), else libvirt's own kind of name (`net0`,
 /// the disk's target `vda`, `usb0`, `balloon0`), numbered per name in document order.
-fn display_id(el: &Element, counts: &mut BTreeMap<String, usize>) -> String {
+pub(super) fn display_id(el: &Element, counts: &mut BTreeMap<String, usize>) -> String {
     if let Some(alias) = el.child("alias").and_then(|a| a.attr("name")) {
         if let Some(id) = super::id_from_alias(&alias) {
             return id.to_string();
@@ -154,7 +154,7 @@ fn text(el: &Element) -> Option<String> {
 
 /// The element's own PCI `<address>`, if it has one: libvirt reads the first `<address>`
 /// child (a second one is ignored), so only that one counts.
-fn pci_address(el: &Element) -> Option<PciAddress> {
+pub(super) fn pci_address(el: &Element) -> Option<PciAddress> {
     let a = el
         .elements()
         .find(|c| c.name == "address")
@@ -169,7 +169,12 @@ fn pci_address(el: &Element) -> Option<PciAddress> {
 }
 
 /// A `<controller type='pci'>` as a plan controller.
-fn pci_controller(el: &Element, id: String, index: u32, model: String) -> ControllerEntry {
+pub(super) fn pci_controller(
+    el: &Element,
+    id: String,
+    index: u32,
+    model: String,
+) -> ControllerEntry {
     let target = el.child("target");
     let t = |name: &str| target.and_then(|t| num(t, name));
     ControllerEntry {
@@ -193,7 +198,11 @@ fn pci_controller(el: &Element, id: String, index: u32, model: String) -> Contro
 
 /// Whether `el` is the machine's builtin controller of its type and index, at the
 /// builtin's address.
-fn is_builtin(cat: &Catalog, machine: &crate::catalog::MachineModel, el: &Element) -> bool {
+pub(super) fn is_builtin(
+    cat: &Catalog,
+    machine: &crate::catalog::MachineModel,
+    el: &Element,
+) -> bool {
     // A controller without `type` is an IDE controller to libvirt.
     let ty = Some(el.attr("type").unwrap_or_else(|| "ide".into()));
     let (Some(ty), Some(index), Some(a)) = (ty, num(el, "index"), pci_address(el)) else {

@@ -27,6 +27,8 @@ mod chipset;
 mod domain;
 mod emit;
 mod from_plan;
+mod hinted;
+mod hints;
 mod ilp;
 mod lifecycle;
 mod lower;
@@ -42,6 +44,7 @@ use crate::xml::{Document, Element};
 use crate::Error;
 use domain::Dev;
 pub use from_plan::{device_xml, id_from_alias, plan_to_domain, user_alias, USER_ALIAS_PREFIX};
+pub use hints::HINTS_NAMESPACE;
 pub use lifecycle::{capacity_domain_with, hotplug_domain_with, HotpluggedDomain};
 use policy::{MachineRule, Policy};
 
@@ -320,10 +323,28 @@ pub fn plan_domain_with(
     opts: &LibvirtOptions,
     engine: crate::Options<'_>,
 ) -> Result<String, Error> {
-    let (mut doc, m, mut devs) = read_domain(text, file)?;
-    address(&mut devs, &m, opts, engine, file)?;
-    emit::write_back(&mut doc.root, &devs);
+    let mut doc = parse_domain(text, file)?;
+    address_document(&mut doc, opts, engine, file)?;
     Ok(doc.write())
+}
+
+/// Address a parsed domain document in place: under its devaddr hints when it has them
+/// ([`hints`], the integer program under their policy), else by libvirt's rules.
+fn address_document(
+    doc: &mut Document,
+    opts: &LibvirtOptions,
+    engine: crate::Options<'_>,
+    file: &str,
+) -> Result<Machine, Error> {
+    let (m, mut devs) = read_parsed(doc, file)?;
+    match hints::read(&doc.root, file)? {
+        Some(h) => hinted::address(doc, &m, &h, opts, engine, file)?,
+        None => {
+            address(&mut devs, &m, opts, engine, file)?;
+            emit::write_back(&mut doc.root, &devs);
+        }
+    }
+    Ok(m)
 }
 
 /// A libvirt domain as libvirt completes it, in devaddr's plan model: what
@@ -364,9 +385,8 @@ pub fn domain_plan_with(
     opts: &LibvirtOptions,
     engine: crate::Options<'_>,
 ) -> Result<DomainPlan, Error> {
-    let (mut doc, m, mut devs) = read_domain(text, file)?;
-    address(&mut devs, &m, opts, engine, file)?;
-    emit::write_back(&mut doc.root, &devs);
+    let mut doc = parse_domain(text, file)?;
+    let m = address_document(&mut doc, opts, engine, file)?;
     let (plan, catalog) = lower::to_plan(&doc.root, &m, engine, file)?;
     let left_out = lower::left_out(&doc.root);
     Ok(DomainPlan {

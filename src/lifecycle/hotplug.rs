@@ -6,7 +6,7 @@
 use super::{validate, verified};
 use crate::error::{Error, Result};
 use crate::normalize::{self, Context, ExtraUnit, Mode};
-use crate::spec::DeviceEntry;
+use crate::spec::{Additions, DeviceEntry};
 use crate::topology::Plan;
 use crate::Options;
 use std::collections::BTreeMap;
@@ -40,12 +40,35 @@ pub fn hotplug(plan: &Plan, add: &[DeviceEntry]) -> Result<Hotplugged> {
 
 /// [`hotplug`] with explicit options.
 pub fn hotplug_with(plan: &Plan, add: &[DeviceEntry], opts: Options<'_>) -> Result<Hotplugged> {
+    hotplug_additions_with(plan, &Additions::devices(add.to_vec()), opts)
+}
+
+/// [`hotplug_with`] for new devices that also join `apart` or `together` sets: the sets
+/// are added to the guest's, and the new devices go where they hold (or the refusal names
+/// the set that blocks them).
+///
+/// ```
+/// let spec = devaddr::Spec::parse("machine: q35\npolicy: {hotplug_reserve: 2}\ndevices:\n  - {id: net0, kind: virtio-net}\n", "s.yaml")?;
+/// let running = devaddr::plan(&spec)?;
+/// let add = devaddr::spec::parse_additions("devices: [{id: net1, kind: virtio-net}]\napart: [[net0, net1]]\n", "add.yaml")?;
+/// let h = devaddr::hotplug_additions_with(&running, &add, devaddr::Options::default())?;
+/// assert_eq!(h.plan.apart, vec![vec!["net0".to_string(), "net1".to_string()]]);
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn hotplug_additions_with(
+    plan: &Plan,
+    additions: &Additions,
+    opts: Options<'_>,
+) -> Result<Hotplugged> {
+    let add = &additions.devices;
     let cat = opts.catalog;
     let base = plan.to_spec();
     verified(&base, cat, "plan")?;
     validate(&base, cat)?;
     let mut spec = base.clone();
     spec.devaddr = None;
+    spec.apart.extend(additions.apart.iter().cloned());
+    spec.together.extend(additions.together.iter().cloned());
     let mut ids: BTreeMap<&str, usize> = base
         .devices
         .iter()

@@ -9,7 +9,7 @@ mod replan;
 
 pub(crate) use capacity::unknown_kind;
 pub use capacity::{capacity, capacity_with, CapacityQuery, CapacityRow};
-pub use hotplug::{hotplug, hotplug_with, Hotplugged};
+pub use hotplug::{hotplug, hotplug_additions_with, hotplug_with, Hotplugged};
 pub use replan::{replan, replan_with, Move, Replanned};
 
 use crate::catalog::Catalog;

@@ -3,6 +3,7 @@
 //! buses (devices, multifunction groups, implicit controllers), and non-PCI devices.
 
 mod pins;
+mod placement;
 pub(crate) mod ports;
 mod storage;
 
@@ -45,6 +46,9 @@ pub(crate) struct Bus {
     pub aggregate_slots: BTreeSet<u8>,
     /// Where it came from: a spec controller entry (by position), or a gap.
     pub entry: Option<usize>,
+    /// The together component whose pinned devices it holds (it, and every bus below
+    /// it, is that component's: see `placement::anchors`).
+    pub set: Option<usize>,
 }
 
 /// What a unit is.
@@ -77,6 +81,12 @@ pub(crate) struct Unit {
     pub bus_range: (Option<u32>, Option<u32>),
     /// Position in the ordering requirement of its first ordered device (None: unordered).
     pub rank: Option<usize>,
+    /// `placement: root`: only the root bus (index 0) may take it.
+    pub root: bool,
+    /// In an `apart` set: a class of its own, on a bus whose upstream link is its own.
+    pub apart: bool,
+    /// The together component (outside NUMA nodes) whose switch or bridge it sits below.
+    pub set: Option<usize>,
 }
 
 /// A resolved spec device.
@@ -88,6 +98,18 @@ pub(crate) struct Dev {
     pub hotplug: bool,
     pub zone: Zone,
     pub io: bool,
+}
+
+/// A set of buses below one entry (see `Problem::sets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SetInfo {
+    /// The existing switch or bridge its pinned devices share (None: one is added).
+    pub anchor: Option<u32>,
+    /// The NUMA zone its buses are in.
+    pub zone: Zone,
+    /// The private bridge of one apart unit (its entry plugs into a root bus or a lane),
+    /// rather than a together component.
+    pub private: bool,
 }
 
 /// What kind of planning run the problem is for (a fresh plan needs none of it).
@@ -139,6 +161,13 @@ pub(crate) struct Problem<'s> {
     pub optional: BTreeMap<usize, (u32, u8)>,
     /// The ordering requirement: devices (by spec position) whose PCI addresses ascend.
     pub sequence: Vec<usize>,
+    /// The placement constraints (`placement: root`, `apart`, `together`).
+    pub constraints: crate::spec::placement::Constraints,
+    /// The sets of buses of their own below one entry (a switch or bridge): together
+    /// components outside the NUMA nodes (by position in `constraints.together`), and
+    /// private bridges of apart units that no root bus or lane takes (numbered after
+    /// them).
+    pub sets: BTreeMap<usize, SetInfo>,
 }
 
 impl Problem<'_> {
@@ -176,6 +205,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
 
     let devs = resolve_devices(spec, cat, &machine, &eff)?;
     let sequence = crate::order::validate(spec, |i| devs[i].kind.family == Family::Pci)?;
+    let constraints = placement::validate(spec, cat, &machine, &devs)?;
     let mut buses = pins::existing_buses(spec, cat, &machine, &eff)?;
     let pinned = pins::pin_devices(spec, cat, &machine, &devs, &mut buses, &ctx)?;
     let mut storage = storage::controllers(spec, cat, &machine, &devs)?;
@@ -198,13 +228,17 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
         ctx,
         optional: BTreeMap::new(),
         sequence,
+        constraints,
+        sets: BTreeMap::new(),
     };
+    p.sets = placement::anchors(&mut p, cat)?;
     if !p.ctx.ports_unchecked {
         if let Some((_, e)) = ports::findings(&p, cat, spec).into_iter().next() {
             return Err(e);
         }
     }
     p.units = build_units(&p, cat)?;
+    placement::private_sets(&mut p, cat);
     for (ui, u) in p.units.iter().enumerate() {
         if let What::Devices(members) = &u.what {
             if let Some(a) = p.ctx.previous.get(&members[0]) {
@@ -536,14 +570,31 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
                 ),
             ));
         }
-        let mode = if d.group.is_none() && p.eff.multifunction == Multifunction::Pack && !hotplug {
+        let apart = members
+            .iter()
+            .any(|&m| p.constraints.apart_of(m).next().is_some());
+        let mode = if d.group.is_none()
+            && p.eff.multifunction == Multifunction::Pack
+            && !hotplug
+            && !apart
+        {
             Mode::Pack
         } else {
             Mode::Whole
         };
         let range = ranges.of(&members);
         let rank = ranges.rank(&members);
+        let c = &p.constraints;
+        let root = members.iter().any(|m| c.root.contains(m));
+        let apart = members.iter().any(|&m| c.apart_of(m).next().is_some());
+        let set = members
+            .iter()
+            .find_map(|&m| c.together_of(m))
+            .filter(|j| p.sets.contains_key(j));
         units.push(Unit {
+            root,
+            apart,
+            set,
             rank,
             what: What::Devices(members),
             connect: Some(ConnectKind::endpoint(first.pcie)),
@@ -583,6 +634,9 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             order: spec.devices.len() + si,
             bus_range: (None, None),
             rank: None,
+            root: false,
+            apart: false,
+            set: None,
         });
     }
     // Existing controllers that still need a slot.
@@ -605,6 +659,9 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
             order: b.index as usize,
             bus_range: (None, None),
             rank: None,
+            root: false,
+            apart: false,
+            set: b.set,
         });
     }
     Ok(units)

@@ -26,6 +26,7 @@ pub(super) fn existing_buses(
         used: BTreeMap::new(),
         aggregate_slots: BTreeSet::new(),
         entry: None,
+        set: None,
     }];
     for b in &machine.builtin {
         for f in &b.functions {
@@ -158,6 +159,7 @@ pub(super) fn existing_buses(
             used: BTreeMap::new(),
             aggregate_slots: BTreeSet::new(),
             entry: Some(i),
+            set: None,
         });
     }
     // Gap controllers for pins on bus indexes with no controller.
@@ -198,6 +200,7 @@ pub(super) fn existing_buses(
                 used: BTreeMap::new(),
                 aggregate_slots: BTreeSet::new(),
                 entry: None,
+                set: None,
             });
         }
     }

@@ -2,7 +2,7 @@
 //! numbers, root-bus slots, I/O windows, the hotplug reserve, the order) and name the
 //! first whose absence makes it feasible, as an [`Explanation`].
 
-use super::formulate::{formulate, Formulation, Relax};
+use super::formulate::{formulate, Formulation, Placements, Relax};
 use super::{lexicographic, Solver};
 use crate::catalog::Catalog;
 use crate::explanation::{Binding, Explanation};
@@ -58,6 +58,9 @@ pub(super) fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Explanation 
         },
         unknown: Cell::new(0),
     };
+    if let Some(e) = placement_alone(&trials) {
+        return e;
+    }
     if let Some(e) = order_alone(&trials) {
         return e;
     }
@@ -83,6 +86,105 @@ pub(super) fn explain(p: &Problem, cat: &Catalog, s: Solver<'_>) -> Explanation 
          growth models no slot accepts them (check hotplug, NUMA node and bus type)",
         "unpin controllers or relax the device's hotplug/bus/numa_node requirements",
     )
+}
+
+/// When the placement constraints are all that stands in the way, name the family
+/// (root, apart, together) whose absence alone makes the program feasible, and its
+/// devices.
+fn placement_alone(t: &Trials<'_>) -> Option<Explanation> {
+    let c = &t.p.constraints;
+    if c.root.is_empty() && c.apart.is_empty() && c.together.is_empty() {
+        return None;
+    }
+    t.feasible(Relax {
+        placement: Placements::ALL,
+        ..Default::default()
+    })?;
+    let (binding, requirement, fix, devices) = which_placement(t);
+    Some(Explanation::new(binding, requirement, fix).devices(devices))
+}
+
+/// The placement family whose absence alone makes the program feasible: its binding, the
+/// sentence, the fix and its devices (all three together when none does alone).
+fn which_placement(t: &Trials<'_>) -> (Binding, String, &'static str, Vec<String>) {
+    let (p, c) = (t.p, &t.p.constraints);
+    let alone = |placement| {
+        t.feasible(Relax {
+            placement,
+            ..Default::default()
+        })
+        .is_some()
+    };
+    let ids = |devs: &mut dyn Iterator<Item = usize>| -> Vec<String> {
+        let mut v: Vec<usize> = devs.collect();
+        v.sort_unstable();
+        v.dedup();
+        v.into_iter()
+            .map(|i| p.spec.devices[i].id.clone())
+            .collect()
+    };
+    let root_bus = &p.machine.root_bus_name;
+    if !c.root.is_empty()
+        && alone(Placements {
+            root: true,
+            ..Default::default()
+        })
+    {
+        (
+            Binding::RootPlacement,
+            format!(
+                "placement: root: the root bus {root_bus} has too few free slots for the \
+                 devices placed on it and the ports and expanders the rest need"
+            ),
+            "place fewer devices on the root bus, or pack devices that need no hotplug \
+             (`multifunction: pack`)",
+            ids(&mut c.root.iter().copied()),
+        )
+    } else if !c.apart.is_empty()
+        && alone(Placements {
+            apart: true,
+            ..Default::default()
+        })
+    {
+        (
+            Binding::Apart,
+            format!(
+                "apart: each device of an apart set needs a link of its own — the root bus \
+                 {root_bus}, a root port on a root bus (with a bridge of its own below it \
+                 when it is conventional PCI), or its together set's switch — and there \
+                 are not enough of them"
+            ),
+            "keep fewer devices apart, use PCIe devices (`bus: pcie`), or free root-bus slots",
+            ids(&mut c.apart.iter().flatten().copied()),
+        )
+    } else if !c.together.is_empty()
+        && alone(Placements {
+            together: true,
+            ..Default::default()
+        })
+    {
+        (
+            Binding::Together,
+            "together: the devices of a together set do not fit below one switch or bridge \
+             (a switch has 32 downstream ports, a bridge 31 slots; hotplug, bus type and \
+             the budgets count)"
+                .to_string(),
+            "split the set, or drop hotplug or bus-type requirements of its devices",
+            ids(&mut c.together.iter().flatten().copied()),
+        )
+    } else {
+        (
+            Binding::Apart,
+            "root placement, apart and together sets together do not fit".to_string(),
+            "drop one of the placement constraints",
+            ids(&mut c
+                .root
+                .iter()
+                .chain(c.apart.iter().flatten())
+                .chain(c.together.iter().flatten())
+                .copied()),
+        )
+    }
 }
 
 /// Ordered devices placed in order need their own buses and slots: when that is all that

@@ -130,6 +130,8 @@ pub enum Family {
     Capacity,
     /// Hotplug reserves.
     Reserve,
+    /// Placement constraints (`together`: one switch or bridge per set).
+    Placement,
     /// Bus numbers, expander ranges and I/O windows.
     Budget,
     /// An earlier objective kept at its optimum.
@@ -257,6 +259,12 @@ pub enum RowOrigin {
         /// The NUMA node (`None`: the whole guest).
         node: Option<u32>,
     },
+    /// Together component `set` hangs below at most one switch or bridge
+    /// (`together set …`).
+    OneEntry {
+        /// The together component.
+        set: usize,
+    },
     /// Existing and added controllers within the machine's bus numbers (`bus numbers`).
     BusNumbers,
     /// Controllers added on NUMA node `node` within the bus numbers its expander's
@@ -321,6 +329,7 @@ impl RowOrigin {
             | RunStart { .. } => Family::Order,
             Fill { .. } | Capacity { .. } | PackCover { .. } => Family::Capacity,
             Reserve { .. } => Family::Reserve,
+            OneEntry { .. } => Family::Placement,
             BusNumbers
             | ExpanderRange { .. }
             | RootBusRange
@@ -397,6 +406,7 @@ impl fmt::Display for RowOrigin {
             } => f.write_str("pack cover outside the nodes"),
             Reserve { node: Some(node) } => write!(f, "reserve node {node}"),
             Reserve { node: None } => f.write_str("reserve"),
+            OneEntry { set } => write!(f, "together set {set}"),
             BusNumbers => f.write_str("bus numbers"),
             ExpanderRange { node } => write!(f, "expander range node {node}"),
             RootBusRange => f.write_str("root bus range"),

@@ -2,6 +2,7 @@
 
 pub(crate) mod bounds;
 pub(crate) mod order;
+pub(crate) mod placement;
 mod tunables;
 
 pub use tunables::*;
@@ -33,6 +34,17 @@ pub struct Spec {
     /// PCI order in most guests). Per-device `order:` numbers do the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<String>,
+    /// Sets of PCI devices (by id) that share no upstream link below the root complex:
+    /// each sits on the root bus, or below a port or bridge of its own plugged into a
+    /// root bus (the machine's or a NUMA expander's), or in a `together` set no other
+    /// member of the set is in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apart: Vec<Vec<String>>,
+    /// Sets of PCI devices (by id) that sit below one common PCIe switch, PCI bridge or
+    /// NUMA expander (peer-to-peer traffic stays off the root complex). Sets that share
+    /// a device (or a multifunction group) are one set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub together: Vec<Vec<String>>,
     /// Controllers that already exist (with their index and usually their address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controllers: Vec<ControllerEntry>,
@@ -75,9 +87,23 @@ pub struct DeviceEntry {
     /// ascending `order` (ties keep spec order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
+    /// `root`: an integrated endpoint on the root bus (pcie.0 / pci.0), no port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     /// Pinned (spec) or assigned (plan) address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
+}
+
+/// `placement:` of a device.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Placement {
+    /// On the root bus itself (pcie.0 / pci.0) as an integrated endpoint, no port.
+    Root,
 }
 
 /// `bus:` override of a device.
@@ -114,6 +140,15 @@ impl Spec {
         self.policy.effective(max_node)
     }
 
+    /// Each device's position in `devices`, by id (the last of a repeated id).
+    pub(crate) fn positions(&self) -> std::collections::BTreeMap<&str, usize> {
+        self.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.as_str(), i))
+            .collect()
+    }
+
     /// Serialize as YAML.
     pub fn to_yaml(&self) -> String {
         crate::yaml::to_string(self)
@@ -132,13 +167,78 @@ pub(crate) fn entry_errors(text: &str, v: &serde_yaml::Value) -> Vec<Error> {
     errors
 }
 
+/// Devices to add to a running guest (`devaddr hotplug --add`), with the `apart` and
+/// `together` sets they join (their ids may name devices of the guest and new ones).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Additions {
+    /// The new devices.
+    pub devices: Vec<DeviceEntry>,
+    /// Sets added to the guest's `apart:` sets.
+    pub apart: Vec<Vec<String>>,
+    /// Sets added to the guest's `together:` sets.
+    pub together: Vec<Vec<String>>,
+}
+
+impl Additions {
+    /// New devices that join no set.
+    pub fn devices(devices: Vec<DeviceEntry>) -> Self {
+        Additions {
+            devices,
+            ..Default::default()
+        }
+    }
+}
+
 /// Parse a list of devices (`devaddr hotplug --add`): a YAML/JSON list of device entries,
-/// or a mapping with `devices:`. `file` names the input in errors.
+/// or a mapping with `devices:`. `file` names the input in errors. Sets (`apart:`,
+/// `together:`) are refused here: see [`parse_additions`].
 pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
+    let a = parse_additions(text, file)?;
+    if !a.apart.is_empty() || !a.together.is_empty() {
+        return Err(Error::Input {
+            location: Box::new(crate::error::Location {
+                file: Some(file.into()),
+                path: Some(
+                    if a.apart.is_empty() {
+                        "together"
+                    } else {
+                        "apart"
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            }),
+            message: "sets apply to a devaddr plan (`hotplug PLAN --add`); expected device \
+                      entries only"
+                .into(),
+            code: crate::Code::UnknownField,
+        });
+    }
+    Ok(a.devices)
+}
+
+/// Parse what `devaddr hotplug PLAN --add` takes: a YAML/JSON list of device entries, or
+/// a mapping with `devices:` and optionally `apart:` and `together:` sets the new devices
+/// join. `file` names the input in errors.
+///
+/// ```
+/// let a = devaddr::spec::parse_additions(
+///     "devices: [{id: net2, kind: virtio-net}]\napart: [[net0, net2]]\n",
+///     "add.yaml",
+/// )?;
+/// assert_eq!(a.apart, vec![vec!["net0".to_string(), "net2".to_string()]]);
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn parse_additions(text: &str, file: &str) -> Result<Additions> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct DeviceList {
         devices: Vec<DeviceEntry>,
+        #[serde(default)]
+        apart: Vec<Vec<String>>,
+        #[serde(default)]
+        together: Vec<Vec<String>>,
     }
     let t = text.trim_start();
     let list = t.starts_with('-') || t.starts_with('[');
@@ -146,14 +246,19 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
         crate::yaml::from_str_all::<Vec<DeviceEntry>>(text, |v| {
             crate::yaml::entry_errors::<DeviceEntry>(text, None, v)
         })
+        .map(Additions::devices)
     } else {
         crate::yaml::from_str_all::<DeviceList>(text, |v| {
             crate::yaml::entry_errors::<DeviceEntry>(text, Some("devices"), v)
         })
-        .map(|w| w.devices)
+        .map(|w| Additions {
+            devices: w.devices,
+            apart: w.apart,
+            together: w.together,
+        })
     };
-    let devices = r.map_err(|e| e.in_file(file))?;
-    let errors = devices.iter().enumerate().filter_map(|(i, d)| {
+    let additions = r.map_err(|e| e.in_file(file))?;
+    let errors = additions.devices.iter().enumerate().filter_map(|(i, d)| {
         let path = if list {
             format!("[{i}]")
         } else {
@@ -162,7 +267,7 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
         bounds::device(&path, d).err()
     });
     Error::collect(errors.collect()).map_err(|e| e.in_source(file, text))?;
-    if devices.is_empty() {
+    if additions.devices.is_empty() {
         return Err(Error::Input {
             location: Box::new(crate::error::Location {
                 file: Some(file.into()),
@@ -172,5 +277,5 @@ pub fn parse_devices(text: &str, file: &str) -> Result<Vec<DeviceEntry>> {
             code: crate::Code::MissingField,
         });
     }
-    Ok(devices)
+    Ok(additions)
 }

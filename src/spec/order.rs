@@ -5,17 +5,11 @@
 
 use super::Spec;
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 
 /// The devices (by spec position) that must ascend, in their required order. Fails on an
 /// unknown or repeated id, or when both forms of `order` are used.
 pub(crate) fn sequence(spec: &Spec) -> Result<Vec<usize>> {
-    let by_id: BTreeMap<&str, usize> = spec
-        .devices
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.id.as_str(), i))
-        .collect();
+    let by_id = spec.positions();
     let numbered: Vec<usize> = (0..spec.devices.len())
         .filter(|&i| spec.devices[i].order.is_some())
         .collect();

@@ -300,6 +300,12 @@ pub struct Plan {
     /// The spec's `order:` list, kept so that replans keep honouring it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<String>,
+    /// The spec's `apart:` sets, kept so that replans keep honouring them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apart: Vec<Vec<String>>,
+    /// The spec's `together:` sets, kept so that replans keep honouring them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub together: Vec<Vec<String>>,
     /// Every controller, built in and added, PCI buses first in index order.
     pub controllers: Vec<ControllerEntry>,
     /// Every device of the spec, in spec order, each with its address.
@@ -336,6 +342,8 @@ impl Plan {
             arch: None,
             policy: self.policy.clone(),
             order: self.order.clone(),
+            apart: self.apart.clone(),
+            together: self.together.clone(),
             controllers: self.controllers.clone(),
             devices: self.devices.clone(),
             free: None,

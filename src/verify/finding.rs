@@ -34,6 +34,12 @@ pub enum Rule {
     Unreadable,
     /// Ordered devices (`order:`) must have ascending PCI addresses.
     Order,
+    /// A `placement: root` device sits on the root bus (index 0).
+    RootPlacement,
+    /// The devices of an `apart` set have upstream links of their own.
+    Apart,
+    /// The devices of a `together` set sit below one switch, bridge or expander.
+    Together,
     /// Every device and controller id is unique.
     UniqueId,
     /// A controller model or device kind the catalog does not have.
@@ -115,6 +121,9 @@ impl Rule {
         match self {
             Unreadable => "unreadable",
             Order => "order",
+            RootPlacement => "root-placement",
+            Apart => "apart",
+            Together => "together",
             UniqueId => "unique-id",
             UnknownModel => "unknown-model",
             RootBus => "root-bus",

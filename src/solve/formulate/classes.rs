@@ -5,7 +5,7 @@
 use super::{BusClass, Relax, UnitClass, INF};
 use crate::catalog::Catalog;
 use crate::limits::MAX_BUS_CHAIN;
-use crate::normalize::{counts_for_reserve, Mode, Problem, What, Zone};
+use crate::normalize::{counts_for_reserve, Mode, Problem, Unit, What, Zone};
 use crate::vocab::{pci, ConnectKind};
 use std::collections::BTreeMap;
 
@@ -21,12 +21,13 @@ const RELAXED_BUS_NUMBERS: u32 = 16;
 /// The bus classes (existing ones first, then the useful templates) and the unit classes
 /// (one per template last).
 pub(super) fn classes(p: &Problem, cat: &Catalog, relax: Relax) -> (Vec<BusClass>, Vec<UnitClass>) {
-    let mut buses = existing_classes(p, cat);
+    let mut buses = existing_classes(p, cat, relax);
     let n_existing = buses.len();
     if !relax.templates {
         buses.extend(template_classes(p, cat, relax));
     }
-    let mut units = unit_classes(p, !relax.order);
+    let mut units = unit_classes(p, relax);
+    template_lanes(&mut buses, n_existing, cat);
     template_depths(&mut buses, n_existing, cat);
     let buses = useful_templates(p, cat, buses, n_existing, &units);
     units.extend(template_unit_classes(&buses, n_existing));
@@ -48,6 +49,36 @@ fn template_depths(buses: &mut [BusClass], n_existing: usize, cat: &Catalog) {
                     buses[t].depth = buses[h].depth + 1;
                     changed = true;
                 }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Template lanes: one-slot ports every possible host of which is a root bus or a lane
+/// (the largest such set: start from every one-slot template, drop until stable). Before
+/// the depths: a private entry's hosts are lanes.
+fn template_lanes(buses: &mut [BusClass], n_existing: usize, cat: &Catalog) {
+    for b in buses.iter_mut().skip(n_existing) {
+        b.lane = b.slots == 1 && b.set.is_none();
+    }
+    loop {
+        let mut changed = false;
+        for t in n_existing..buses.len() {
+            if !buses[t].lane {
+                continue;
+            }
+            let bad = (0..buses.len()).any(|h| {
+                h != t
+                    && !buses[h].root_like()
+                    && !buses[h].lane
+                    && hosts_controller(&buses[h], &buses[t], cat)
+            });
+            if bad {
+                buses[t].lane = false;
+                changed = true;
             }
         }
         if !changed {
@@ -128,11 +159,33 @@ fn template_unit_classes(buses: &[BusClass], n_existing: usize) -> Vec<UnitClass
             bus_range: (None, None),
             extra: false,
             rank: None,
+            root: false,
+            apart: false,
+            set: b.set,
         })
         .collect()
 }
 
-fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
+/// An existing bus is a lane when it and every bus above it up to a root bus has one slot.
+fn lane_of(p: &Problem, cat: &Catalog, b: &crate::normalize::Bus) -> bool {
+    let mut cur = b;
+    for _ in 0..MAX_BUS_CHAIN {
+        let m = cat.pci_model(&cur.model);
+        if cur.index == 0 || m.numa {
+            return !std::ptr::eq(cur, b);
+        }
+        if m.bus.slot_count() != 1 {
+            return false;
+        }
+        match cur.address.and_then(|a| p.bus(a.bus)) {
+            Some(parent) => cur = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
+fn existing_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
     let mut out = Vec::new();
     for (i, b) in p.buses.iter().enumerate() {
         let m = cat.pci_model(&b.model);
@@ -167,7 +220,15 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
         if cur.index != 0 && cur.address.is_none() {
             depth += 1;
         }
+        let lane = lane_of(p, cat, b);
+        let set = b
+            .set
+            .filter(|j| p.sets.get(j).is_none_or(|i| !dropped(i, relax)));
         out.push(BusClass {
+            set,
+            entry: false,
+            private: false,
+            lane,
             existing: Some(i),
             model: b.model.clone(),
             zone: b.zone,
@@ -189,7 +250,8 @@ fn existing_classes(p: &Problem, cat: &Catalog) -> Vec<BusClass> {
     out
 }
 
-fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
+/// The models the machine grows with (ports, bridges, switch ports), each once.
+fn grow_models<'p>(p: &'p Problem) -> Vec<&'p String> {
     let g = &p.machine.grow;
     let mut models: Vec<&String> = Vec::new();
     for m in [
@@ -206,6 +268,39 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
             models.push(m);
         }
     }
+    models
+}
+
+/// The together tags of a zone's templates: none (the buses outside together sets),
+/// and for each together component outside the nodes its entry (a switch or bridge, at
+/// most one, unless its pinned devices already have one) and the buses below it.
+fn set_tags(p: &Problem, zone: Zone, relax: Relax) -> Vec<Option<(usize, bool)>> {
+    let mut tags: Vec<Option<(usize, bool)>> = vec![None];
+    for (&j, info) in &p.sets {
+        if info.zone != zone || dropped(info, relax) {
+            continue;
+        }
+        if info.anchor.is_none() {
+            tags.push(Some((j, true)));
+        }
+        tags.push(Some((j, false)));
+    }
+    tags
+}
+
+/// Whether a relaxed program drops the set (its together component, or the apart
+/// requirement its private bridge serves).
+fn dropped(info: &crate::normalize::SetInfo, relax: Relax) -> bool {
+    if info.private {
+        relax.placement.apart
+    } else {
+        relax.placement.together
+    }
+}
+
+fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
+    let g = &p.machine.grow;
+    let models = grow_models(p);
     let mut zones: Vec<Zone> = vec![None];
     zones.extend((0..p.eff.numa_nodes).map(Some));
     let budget = if relax.bus_numbers {
@@ -214,9 +309,18 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
         p.machine.limits.bus_numbers
     };
     let mut out = Vec::new();
-    let mut push = |model: &str, zone: Zone, hotplug: bool, penalty: u32, ub: u32| {
+    let mut push = |model: &str, zone: Zone, hotplug: bool, penalty: u32, ub: u32, set| {
         let m = cat.pci_model(model);
+        let (set, entry) = match set {
+            Some((j, entry)) => (Some(j), entry),
+            None => (None, false),
+        };
+        let private = set.is_some_and(|j| p.sets.get(&j).is_some_and(|i| i.private));
         out.push(BusClass {
+            set,
+            entry,
+            private,
+            lane: false,
             existing: None,
             model: model.to_string(),
             zone,
@@ -242,63 +346,89 @@ fn template_classes(p: &Problem, cat: &Catalog, relax: Relax) -> Vec<BusClass> {
                 .iter()
                 .any(|b| b.zone == Some(k) && cat.pci_model(&b.model).numa);
             if !have {
-                push(x, zone, cat.pci_model(x).bus.hotplug, 0, 1);
+                push(x, zone, cat.pci_model(x).bus.hotplug, 0, 1, None);
             }
         }
-        for model in &models {
-            let m = cat.pci_model(model);
-            if m.hotplug_settable {
-                if p.eff.root_port_hotplug {
-                    push(model, zone, true, 0, budget);
-                } else {
-                    push(model, zone, false, 0, budget);
-                    push(model, zone, true, HOTPLUG_PORT_PENALTY, budget);
+        for tag in set_tags(p, zone, relax) {
+            for model in &models {
+                let m = cat.pci_model(model);
+                if tag.is_some_and(|(_, entry)| entry) && (m.bus.slot_count() < 2 || m.numa) {
+                    continue;
                 }
-            } else {
-                push(model, zone, m.bus.hotplug, 0, budget);
+                let ub = if tag.is_some_and(|(_, entry)| entry) {
+                    1
+                } else {
+                    budget
+                };
+                if m.hotplug_settable {
+                    if p.eff.root_port_hotplug {
+                        push(model, zone, true, 0, ub, tag);
+                    } else {
+                        push(model, zone, false, 0, ub, tag);
+                        push(model, zone, true, HOTPLUG_PORT_PENALTY, ub, tag);
+                    }
+                } else {
+                    push(model, zone, m.bus.hotplug, 0, ub, tag);
+                }
             }
         }
     }
     out
 }
 
-fn unit_classes(p: &Problem, ordered_alone: bool) -> Vec<UnitClass> {
-    /// connect, hotplug, zone, io, mode, existing-only, own class (unplaced controllers).
-    type Key = (
-        Option<ConnectKind>,
-        bool,
-        Zone,
-        bool,
-        Mode,
-        bool,
-        usize,
-        (Option<u32>, Option<u32>),
-    );
+/// connect, hotplug, zone, io, mode, existing-only, own class (unplaced controllers,
+/// ordered and apart units), bus range, placement (root, apart, together set).
+type Key = (
+    Option<ConnectKind>,
+    bool,
+    Zone,
+    bool,
+    Mode,
+    bool,
+    usize,
+    (Option<u32>, Option<u32>),
+    (bool, bool, Option<usize>),
+);
+
+/// The class key of unit `i`: units with equal keys are interchangeable.
+fn unit_key(p: &Problem, i: usize, u: &Unit, relax: Relax) -> Key {
+    let existing_only = matches!(u.what, What::Controller(_));
+    let root = u.root && !relax.placement.root;
+    let apart = u.apart && !relax.placement.apart;
+    let set = u
+        .set
+        .filter(|j| p.sets.get(j).is_none_or(|info| !dropped(info, relax)));
+    // Ordered and apart units are placed one by one: each is a class of its own.
+    let solo = if existing_only || (!relax.order && u.rank.is_some()) || apart {
+        i
+    } else {
+        usize::MAX
+    };
+    (
+        u.connect,
+        u.hotplug,
+        u.zone,
+        u.io,
+        u.mode,
+        existing_only,
+        solo,
+        u.bus_range,
+        (root, apart, set),
+    )
+}
+
+fn unit_classes(p: &Problem, relax: Relax) -> Vec<UnitClass> {
+    let ordered_alone = !relax.order;
     let mut map: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (i, u) in p.units.iter().enumerate() {
-        let existing_only = matches!(u.what, What::Controller(_));
-        // Ordered units are placed one by one: each is a class of its own.
-        let solo = if existing_only || (ordered_alone && u.rank.is_some()) {
-            i
-        } else {
-            usize::MAX
-        };
-        map.entry((
-            u.connect,
-            u.hotplug,
-            u.zone,
-            u.io,
-            u.mode,
-            existing_only,
-            solo,
-            u.bus_range,
-        ))
-        .or_default()
-        .push(i);
+        map.entry(unit_key(p, i, u, relax)).or_default().push(i);
     }
     map.into_iter()
         .map(
-            |((connect, hotplug, zone, io, mode, existing_only, _, bus_range), mut units)| {
+            |(
+                (connect, hotplug, zone, io, mode, existing_only, _, bus_range, (root, apart, set)),
+                mut units,
+            )| {
                 units.sort_by_key(|&i| p.units[i].order);
                 let rank = match units.as_slice() {
                     [one] if ordered_alone => p.units[*one].rank,
@@ -316,6 +446,9 @@ fn unit_classes(p: &Problem, ordered_alone: bool) -> Vec<UnitClass> {
                     existing_only,
                     bus_range,
                     extra: false,
+                    root,
+                    apart,
+                    set,
                 }
             },
         )
@@ -331,6 +464,9 @@ fn unit_classes(p: &Problem, ordered_alone: bool) -> Vec<UnitClass> {
             bus_range: (None, None),
             extra: true,
             rank: None,
+            root: false,
+            apart: false,
+            set: None,
         }))
         .collect()
 }
@@ -345,8 +481,10 @@ pub(super) fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> boo
     }
     if t.numa {
         h.zone.is_none() && h.is_root()
+    } else if t.entry {
+        h.zone == t.zone && h.set.is_none() && (!t.private || h.root_like() || h.lane)
     } else {
-        h.zone == t.zone
+        h.zone == t.zone && h.set == t.set
     }
 }
 
@@ -363,6 +501,16 @@ pub(super) fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog
         return false;
     }
     if u.existing_only && b.existing.is_none() {
+        return false;
+    }
+    if u.set != b.set {
+        return false;
+    }
+    if u.root {
+        // The machine's root bus only; an integrated endpoint whatever the preset.
+        return b.existing.is_some_and(|e| p.buses[e].index == 0);
+    }
+    if u.apart && u.set.is_none() && !(b.root_like() || b.lane) {
         return false;
     }
     // Ordered devices: added buses get indexes above every existing one.

@@ -29,6 +29,7 @@ mod classes;
 mod demand;
 mod keep;
 mod order;
+mod placement;
 mod variables;
 
 use super::backend::Ilp;
@@ -61,11 +62,26 @@ pub(crate) struct BusClass {
     pub connect: Option<ConnectKind>,
     pub aggregate: bool,
     pub numa: bool,
+    /// The together component whose devices it holds (below the component's switch or
+    /// bridge); None for every other bus.
+    pub set: Option<usize>,
+    /// Template: the switch or bridge a together component hangs below (at most one).
+    pub entry: bool,
+    /// Its set is an apart unit's private bridge: the entry plugs into a root bus or a
+    /// lane only.
+    pub private: bool,
+    /// Every instance is a one-slot port whose chain up to a root bus is one-slot ports
+    /// too: what sits on it has an upstream link of its own.
+    pub lane: bool,
 }
 
 impl BusClass {
     fn is_root(&self) -> bool {
         self.connect.is_none()
+    }
+    /// A root bus: the machine's, or a NUMA expander's.
+    fn root_like(&self) -> bool {
+        self.is_root() || self.numa
     }
 }
 
@@ -88,6 +104,12 @@ pub(crate) struct UnitClass {
     pub extra: bool,
     /// An ordered unit (a class of its own): its position in the ordering requirement.
     pub rank: Option<usize>,
+    /// `placement: root`: the root bus only.
+    pub root: bool,
+    /// In an `apart` set (a class of its own): a root bus, a lane or its together set.
+    pub apart: bool,
+    /// The together component it sits in (its buses only).
+    pub set: Option<usize>,
 }
 
 /// Which requirements to drop (to explain infeasibility).
@@ -101,6 +123,25 @@ pub(crate) struct Relax {
     pub root_slots: bool,
     /// Drop the ordering requirement.
     pub order: bool,
+    /// Drop the placement constraints (root, apart, together) to see whether they bind.
+    pub placement: Placements,
+}
+
+/// Which placement constraints a relaxed program drops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Placements {
+    pub root: bool,
+    pub apart: bool,
+    pub together: bool,
+}
+
+impl Placements {
+    /// Drop all three.
+    pub const ALL: Placements = Placements {
+        root: true,
+        apart: true,
+        together: true,
+    };
 }
 
 /// The program plus what its variables mean.
@@ -185,6 +226,7 @@ pub(crate) fn formulate(p: &Problem, cat: &Catalog, relax: Relax) -> Formulation
     if !relax.io_windows {
         m.io_window_rows();
     }
+    m.entry_rows();
     m.objectives()
 }
 
