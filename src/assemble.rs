@@ -77,6 +77,7 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             prefer: Some(eff.prefer),
             multifunction: Some(eff.multifunction),
             root_port_hotplug: Some(eff.root_port_hotplug),
+            firmware: Some(eff.firmware),
         },
         order: p.spec.order.clone(),
         controllers,

@@ -303,6 +303,11 @@ pub(crate) fn verify_named(
         )
     })?;
     crate::spec::bounds::against_machine(spec, machine)?;
+    // The budgets of the plan's firmware (`policy.firmware`).
+    let mut with_firmware = machine.clone();
+    with_firmware.limits =
+        crate::catalog::firmware_limits(machine, spec.effective_policy().firmware)?;
+    let machine = &with_firmware;
     let root_model = cat.pci_model(&machine.root);
     let root_entry = ControllerEntry {
         id: machine.root_bus_name.clone(),

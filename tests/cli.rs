@@ -595,8 +595,15 @@ fn json_errors_carry_kind_code_location_and_the_explanation() {
     assert_eq!(e["code"], "io-windows");
     assert_eq!(e["binding"], "io-windows");
     assert!(e["fix"].as_str().is_some_and(|f| !f.is_empty()), "{e}");
-    assert_eq!(e["available"], 13, "{e}");
+    // `firmware: any` (the default) plans within OVMF's 9 windows, the tighter budget.
+    assert_eq!(e["available"], 9, "{e}");
+    assert!(e["fix"].as_str().unwrap().contains("firmware: bios"), "{e}");
     assert_eq!(e["message"], e["requirement"]);
+    let bios = spec.replace("devices:", "policy: {firmware: bios}\ndevices:");
+    let (code, errors) = json_errors(&["plan", "-"], Some(&bios));
+    assert_eq!(code, Some(1));
+    assert_eq!(errors[0]["available"], 13, "{}", errors[0]);
+    assert!(errors[0]["message"].as_str().unwrap().contains("SeaBIOS"));
 
     // Check: the findings with rule and subject.
     let plan = "machine: q35\ndevices:\n- {id: a, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 0}}\n- {id: b, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 0}}\n";

@@ -606,17 +606,27 @@ impl Qemu {
         let stderr_path = unique_path(tag, "stderr");
         let mut files = vec![sock.clone(), stderr_path.clone()];
         let mut cmd = Command::new(bin);
+        // A UEFI plan (`firmware: uefi`, or aarch64 virt) carries the firmware's flash drives.
+        let uefi = plan.args.iter().any(|a| a.starts_with("if=pflash"));
         cmd.args(&plan.args)
-            .args([
-                "-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none",
-            ])
+            .args(["-accel", "tcg", "-display", "none", "-monitor", "none"])
             .arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", sock.display()));
         if paused {
             cmd.arg("-S");
         }
         let mut debug_log = None;
-        if debugcon {
+        if debugcon && uefi {
+            // OVMF/AAVMF (release builds) log to the serial console: the boot manager's
+            // `BdsDxe:` lines say PCI enumeration is over.
+            let log = unique_path(tag, "uefi.log");
+            cmd.arg("-serial").arg(format!("file:{}", log.display()));
+            files.push(log.clone());
+            debug_log = Some(log);
+        } else {
+            cmd.args(["-serial", "none"]);
+        }
+        if debugcon && !uefi {
             let log = unique_path(tag, "seabios.log");
             cmd.arg("-chardev")
                 .arg(format!("file,id=seabios,path={}", log.display()))
@@ -679,7 +689,8 @@ impl Qemu {
         }
     }
 
-    /// SeaBIOS debug log: error lines plus the tail, for failure messages.
+    /// Firmware log (SeaBIOS debug port, UEFI serial): error lines plus the tail, for
+    /// failure messages.
     fn firmware_log_excerpt(&self) -> String {
         let Some(p) = &self.debug_log else {
             return String::new();
@@ -697,7 +708,7 @@ impl Qemu {
             .collect();
         let tail = &lines[lines.len().saturating_sub(25)..];
         format!(
-            "SeaBIOS log ({} lines); error lines: {:?}\n  last lines:\n    {}",
+            "firmware log ({} lines); error lines: {:?}\n  last lines:\n    {}",
             lines.len(),
             errors,
             tail.join("\n    ")
@@ -1301,8 +1312,13 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
             return;
         }
     };
-    // SeaBIOS under TCG assigns BARs at some 25 functions per second.
-    let deadline = Instant::now() + Duration::from_secs(20 + plan.pci.len() as u64 / 10);
+    // SeaBIOS under TCG assigns BARs at some 25 functions per second; OVMF and AAVMF
+    // take 10-40 s to reach their boot manager on a shared 2-core machine. The loop ends
+    // as soon as everything is enumerated or the firmware is past PCI setup, so the
+    // deadline only bounds a firmware that never gets there.
+    let uefi = plan.args.iter().any(|a| a.starts_with("if=pflash"));
+    let base = if uefi { 300 } else { 20 };
+    let deadline = Instant::now() + Duration::from_secs(base + plan.pci.len() as u64 / 10);
     let mut last_count = usize::MAX;
     let mut stable_since = Instant::now();
     let gaps = loop {
@@ -1332,6 +1348,7 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
                 t.contains("Searching bootorder")
                     || t.contains("Booting from")
                     || t.contains("No bootable device")
+                    || t.contains("BdsDxe:")
             })
             .unwrap_or(false);
         let stable_for = stable_since.elapsed();
@@ -1352,7 +1369,7 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
             .filter(|id| gaps.iter().any(|g| g.contains(&format!(" {id}: "))))
             .collect();
         failures.push(format!(
-            "[{spec}] SeaBIOS did not enumerate {} of {} planned PCI functions as planned:",
+            "[{spec}] the firmware did not enumerate {} of {} planned PCI functions as planned:",
             bad.len(),
             plan.pci.len()
         ));
@@ -1489,4 +1506,134 @@ fn x86_64_qemu_accepts_hotplug_commands() {
         assert!(n > 0, "{name}: capacity predicted nothing");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// UEFI: OVMF (q35, pc) and AAVMF (aarch64 virt), `policy.firmware`
+
+fn firmware_specs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/firmware-specs")
+}
+
+/// The UEFI flash images a plan's `--format qemu` names must exist (Debian's `ovmf` and
+/// `qemu-efi-aarch64`); `false` after printing a SKIPPED line, a panic under CI.
+fn firmware_files_or_skip(plan: &Plan, test: &str) -> bool {
+    let files: Vec<&str> = plan
+        .args
+        .iter()
+        .filter(|a| a.starts_with("if=pflash"))
+        .filter_map(|a| a.split(",file=").nth(1))
+        .collect();
+    assert!(!files.is_empty(), "[{}] boots no UEFI flash", plan.spec);
+    if let Some(missing) = files.iter().find(|f| !Path::new(f).is_file()) {
+        if in_ci() {
+            panic!("qemu_real::{test}: {missing} not found, and CI is set (install ovmf and qemu-efi-aarch64)");
+        }
+        eprintln!("SKIPPED qemu_real::{test}: firmware image {missing} not found");
+        return false;
+    }
+    true
+}
+
+/// The I/O-window boundary of one machine under UEFI: the plan at the firmware's budget
+/// (`firmware: uefi`) boots with every device resourced; one window more is refused by
+/// `devaddr plan` (exit 1 naming the firmware and the fix), and booting that topology
+/// anyway (planned with `firmware: bios`, booted with the same OVMF flash) leaves a device
+/// without resources.
+fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
+    let dir = firmware_specs_dir();
+    let plan = load_plan(&dir.join(at_limit)).unwrap_or_else(|e| panic!("{at_limit}: {e}"));
+    if !firmware_files_or_skip(&plan, test) {
+        return;
+    }
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: {at_limit}: {} PCI functions enumerated under OVMF in {:.1} s",
+        plan.pci.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // One more: refused for UEFI, naming the firmware's budget and the fix.
+    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
+    assert!(
+        over_text.contains("firmware: bios"),
+        "{over}: planned for SeaBIOS"
+    );
+    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
+    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    assert!(
+        err.contains("I/O") && err.contains("OVMF") && err.contains("fix:"),
+        "{over} as uefi: the refusal names the firmware's I/O windows and a fix: {err}"
+    );
+
+    // And the firmware really cannot: the same topology under OVMF leaves a device bare.
+    let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
+    let drives: Vec<String> = plan
+        .args
+        .windows(2)
+        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
+        .flat_map(|w| w.iter().cloned())
+        .collect();
+    plan_over.args.extend(drives);
+    let mut over_failures = Vec::new();
+    let t = Instant::now();
+    check_boot(bin, &plan_over, &mut over_failures);
+    let bare = over_failures
+        .iter()
+        .any(|f| f.contains("unassigned") || f.contains("not enumerated"));
+    assert!(
+        bare,
+        "{over}: one I/O window over OVMF's budget, yet every device was resourced: {over_failures:?}"
+    );
+    eprintln!(
+        "qemu_real::{test}: {over}: under OVMF a device is left without resources, as expected ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn x86_64_ovmf_q35_io_window_boundary() {
+    let test = "x86_64_ovmf_q35_io_window_boundary";
+    if let Some(bin) = qemu_or_skip(X86, test) {
+        ovmf_io_boundary(&bin, "q35-uefi-io-9.yaml", "q35-io-10.yaml", test);
+    }
+}
+
+#[test]
+fn x86_64_ovmf_pc_io_window_boundary() {
+    let test = "x86_64_ovmf_pc_io_window_boundary";
+    if let Some(bin) = qemu_or_skip(X86, test) {
+        ovmf_io_boundary(&bin, "pc-uefi-io-3.yaml", "pc-io-4.yaml", test);
+    }
+}
+
+/// An aarch64 spec boots in AAVMF (virt boots UEFI only, so its `--format qemu` carries
+/// the flash drives) with every planned device resourced and every bridge numbered, on
+/// two NUMA nodes' expander buses. AAVMF enables decoding only for devices it has a driver
+/// for, and QEMU reports the BARs of a device without decoding as unassigned: the spec
+/// holds virtio devices only (`virt-basic.yaml`'s e1000 would read as unassigned).
+#[test]
+fn aarch64_aavmf_enumerates_planned_topology() {
+    let test = "aarch64_aavmf_enumerates_planned_topology";
+    let Some(bin) = qemu_or_skip(ARM, test) else {
+        return;
+    };
+    let plan = load_plan(&specs_dir().join("virt-numa2.yaml")).unwrap();
+    if !firmware_files_or_skip(&plan, test) {
+        return;
+    }
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: virt-numa2.yaml: {} PCI functions enumerated under AAVMF in {:.1} s",
+        plan.pci.len(),
+        t.elapsed().as_secs_f64()
+    );
 }

@@ -1,5 +1,6 @@
 //! Serde types of the catalog files.
 
+use crate::spec::Firmware;
 pub use crate::vocab::{Attr, ConnectFlags, ConnectKind, ControllerType, Function, Slot};
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +30,17 @@ pub struct MachineModel {
     /// `virt`); empty by default.
     #[serde(default)]
     pub qemu_extra: Vec<String>,
-    /// Firmware the limits were measured with (`seabios`, `uefi`); descriptive today.
+    /// Firmware [`limits`](Self::limits) were measured with (`seabios`; `uefi` on `virt`,
+    /// which boots nothing else).
     pub firmware: String,
+    /// Whether the machine boots a legacy BIOS (`firmware: bios` in a spec); false on
+    /// `virt`.
+    #[serde(default = "yes")]
+    pub bios: bool,
+    /// The UEFI firmware (OVMF, AAVMF) with its own measured limits and the files QEMU
+    /// loads it from; none when the machine has no UEFI firmware in the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uefi: Option<UefiFirmware>,
     /// PCI controller model of the root bus, controller index 0 (`pcie-root` on PCI
     /// Express machines, `pci-root` on i440fx); a model in `controllers.yaml`.
     pub root: String,
@@ -65,6 +75,48 @@ pub struct MachineModel {
     /// Kinds `devaddr capacity` reports when none is asked for.
     #[serde(default)]
     pub capacity_kinds: Vec<String>,
+}
+
+/// A machine's UEFI firmware (`uefi:` in a machine file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UefiFirmware {
+    /// What it is and which build was measured (`OVMF 2022.11 (Debian ovmf 2022.11-6)`).
+    pub name: String,
+    /// The read-only code image (pflash unit 0).
+    pub code: String,
+    /// The variable-store template (pflash unit 1; QEMU writes to a copy).
+    pub vars: String,
+    /// Its budgets, measured like [`MachineModel::limits`].
+    pub limits: Limits,
+}
+
+impl MachineModel {
+    /// The budgets a plan for `firmware` must stay within: the BIOS ones
+    /// ([`Self::limits`]), the UEFI ones, or for [`Firmware::Any`] the tighter of every
+    /// firmware the machine boots. `None` when the machine does not boot `firmware`.
+    ///
+    /// ```
+    /// use devaddr::{spec::Firmware, Catalog};
+    /// let cat = Catalog::embedded();
+    /// let q35 = cat.machine("q35").unwrap();
+    /// let any = q35.limits_for(Firmware::Any).unwrap();
+    /// assert_eq!(any.io_windows, q35.limits_for(Firmware::Uefi).unwrap().io_windows);
+    /// assert!(cat.machine("virt").unwrap().limits_for(Firmware::Bios).is_none());
+    /// ```
+    pub fn limits_for(&self, firmware: Firmware) -> Option<Limits> {
+        let bios = self.bios.then(|| self.limits.clone());
+        let uefi = self.uefi.as_ref().map(|u| u.limits.clone());
+        match firmware {
+            Firmware::Bios => bios,
+            Firmware::Uefi => uefi.or_else(|| (!self.bios).then(|| self.limits.clone())),
+            Firmware::Any => match (bios, uefi) {
+                (Some(b), Some(u)) => Some(b.tighter(&u)),
+                (b, u) => b.or(u).or_else(|| Some(self.limits.clone())),
+            },
+        }
+    }
 }
 
 /// What a hotplug reserve (`hotplug_reserve:` in a spec) counts on a machine, and what a
@@ -188,6 +240,20 @@ pub struct Limits {
     /// with SeaBIOS, one kept as margin (q35: 13, i440fx: 8); none means no budget.
     #[serde(default)]
     pub io_windows: Option<u32>,
+}
+
+impl Limits {
+    /// Each budget at the smaller of the two (a missing one is no budget).
+    pub fn tighter(&self, other: &Limits) -> Limits {
+        let min = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Limits {
+            bus_numbers: self.bus_numbers.min(other.bus_numbers),
+            io_windows: min(self.io_windows, other.io_windows),
+        }
+    }
 }
 
 /// `models/controllers.yaml`.

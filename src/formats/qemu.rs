@@ -109,6 +109,23 @@ fn parent_first<'p>(plan: &'p Plan, cat: &Catalog) -> Vec<&'p ControllerEntry> {
     out
 }
 
+/// The UEFI firmware's flash drives when the plan boots UEFI (`firmware: uefi`, or a
+/// machine that boots nothing else): the code read-only, the variable store as a
+/// throw-away copy (`snapshot=on`, a placeholder like the other backends).
+fn firmware_drives(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
+    let firmware = plan.policy.firmware.unwrap_or_default();
+    let uefi = firmware == crate::spec::Firmware::Uefi || !machine.bios;
+    match &machine.uefi {
+        Some(u) if uefi => vec![
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", u.code),
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=1,snapshot=on,file={}", u.vars),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// The argument list.
 pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     let names = Names::new(plan, cat);
@@ -118,6 +135,7 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     let mut args: Vec<String> = vec!["-machine".into(), machine.qemu_machine.clone()];
     args.extend(machine.qemu_extra.iter().cloned());
     args.push("-nodefaults".into());
+    args.extend(firmware_drives(plan, machine));
     let nodes = plan.policy.numa_nodes.unwrap_or(0);
     if nodes > 0 {
         args.extend(["-m".into(), format!("{}M", 256 * nodes)]);

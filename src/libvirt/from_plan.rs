@@ -175,10 +175,15 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         .machine(&plan.machine)
         .ok_or_else(|| cat.unknown_machine(&plan.machine))?;
     let name = plan.name.clone().unwrap_or_else(|| "devaddr-guest".into());
+    let uefi = plan.policy.firmware == Some(crate::spec::Firmware::Uefi);
     let mut dom = element(
         &format!(
-            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>1024</memory><vcpu>2</vcpu><os><type arch='{}' machine='{}'>hvm</type></os></domain>",
-            machine.arch, plan.machine
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>1024</memory><vcpu>2</vcpu><os{}><type arch='{}' machine='{}'>hvm</type>{}</os></domain>",
+            if uefi { " firmware='efi'" } else { "" },
+            machine.arch,
+            plan.machine,
+            // Without secure boot: libvirt would otherwise pick a firmware that needs SMM.
+            if uefi { "<firmware><feature enabled='no' name='secure-boot'/></firmware>" } else { "" }
         ),
         "domain",
     )?;

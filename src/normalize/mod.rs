@@ -139,6 +139,10 @@ pub(crate) struct Problem<'s> {
     pub optional: BTreeMap<usize, (u32, u8)>,
     /// The ordering requirement: devices (by spec position) whose PCI addresses ascend.
     pub sequence: Vec<usize>,
+    /// How explanations name the firmware whose budgets apply, and the other firmware's
+    /// as a fix ([`crate::catalog::firmware_words`]); `machine.limits` are already the
+    /// firmware's.
+    pub firmware_words: (String, String),
 }
 
 impl Problem<'_> {
@@ -173,6 +177,9 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
     }
     let eff = spec.effective_policy();
     check_policy(spec, &eff, &machine)?;
+    let firmware_words = crate::catalog::firmware_words(&machine, eff.firmware);
+    let mut machine = machine;
+    machine.limits = crate::catalog::firmware_limits(&machine, eff.firmware)?;
 
     let devs = resolve_devices(spec, cat, &machine, &eff)?;
     let sequence = crate::order::validate(spec, |i| devs[i].kind.family == Family::Pci)?;
@@ -198,6 +205,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
         ctx,
         optional: BTreeMap::new(),
         sequence,
+        firmware_words,
     };
     if !p.ctx.ports_unchecked {
         if let Some((_, e)) = ports::findings(&p, cat, spec).into_iter().next() {

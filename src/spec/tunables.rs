@@ -42,6 +42,34 @@ pub enum Multifunction {
     Pack,
 }
 
+/// `firmware:`: which firmware the guest boots, and so which measured budgets (I/O
+/// windows, bus numbers, 64-bit MMIO aperture) the plan must stay within
+/// ([`crate::catalog::MachineModel::limits_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Firmware {
+    /// Legacy BIOS (SeaBIOS) on x86.
+    Bios,
+    /// UEFI: OVMF on x86, AAVMF on aarch64 `virt`.
+    Uefi,
+    /// Within the tighter budget of every firmware the machine boots, so the plan boots
+    /// either way (the default).
+    #[default]
+    Any,
+}
+
+impl Firmware {
+    /// The spec word (`bios`, `uefi`, `any`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+            Firmware::Any => "any",
+        }
+    }
+}
+
 /// The `policy:` section. Every field is optional; [`Tunables::effective`] fills defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +103,9 @@ pub struct Tunables {
     )]
     #[schemars(schema_with = "on_off_schema")]
     pub root_port_hotplug: Option<bool>,
+    /// The firmware the guest boots: `bios`, `uefi` or `any` (the default: within both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<Firmware>,
 }
 
 /// Tunables with every default filled in from the preset.
@@ -98,6 +129,8 @@ pub struct Effective {
     pub root_port_hotplug: bool,
     /// Devices default to `hotplug: true`.
     pub hotplug_by_default: bool,
+    /// The firmware whose budgets apply.
+    pub firmware: Firmware,
 }
 
 impl Tunables {
@@ -121,6 +154,7 @@ impl Tunables {
             multifunction: self.multifunction.unwrap_or(mf),
             root_port_hotplug: self.root_port_hotplug.unwrap_or(true),
             hotplug_by_default: hp,
+            firmware: self.firmware.unwrap_or_default(),
         }
     }
 }

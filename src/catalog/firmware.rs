@@ -1,0 +1,61 @@
+//! The firmware a plan boots: its budgets, and how explanations name it.
+
+use super::{Limits, MachineModel};
+
+/// The budgets of `machine` under `firmware` ([`MachineModel::limits_for`]), or bad input
+/// at `policy.firmware` when the machine does not boot that firmware.
+pub(crate) fn firmware_limits(
+    machine: &MachineModel,
+    firmware: crate::spec::Firmware,
+) -> crate::Result<Limits> {
+    machine.limits_for(firmware).ok_or_else(|| {
+        let boots = if machine.bios { "bios" } else { "uefi" };
+        crate::Error::input(
+            "policy.firmware",
+            format!(
+                "machine `{}` does not boot `{}` firmware; expected `{boots}` or `any`",
+                machine.name,
+                firmware.name()
+            ),
+        )
+    })
+}
+
+/// How an explanation names the firmware whose budget binds (`the firmware (OVMF 2022.11
+/// …, firmware: uefi)`), and the other firmware's budget as a fix where it is larger
+/// (`, or set policy.firmware: bios (13 I/O windows)`).
+pub(crate) fn firmware_words(
+    machine: &MachineModel,
+    firmware: crate::spec::Firmware,
+) -> (String, String) {
+    use crate::spec::Firmware;
+    let uefi_name = machine.uefi.as_ref().map_or("UEFI", |u| u.name.as_str());
+    let bios_io = machine
+        .limits_for(Firmware::Bios)
+        .and_then(|l| l.io_windows);
+    let uefi_io = machine
+        .limits_for(Firmware::Uefi)
+        .and_then(|l| l.io_windows);
+    let (name, other) = match firmware {
+        Firmware::Bios => ("SeaBIOS, firmware: bios".to_string(), None),
+        Firmware::Uefi => (format!("{uefi_name}, firmware: uefi"), None),
+        Firmware::Any => {
+            let tighter = match (bios_io, uefi_io) {
+                (Some(b), Some(u)) if u < b => Some(("uefi", uefi_name, "bios", b)),
+                (Some(b), Some(u)) if b < u => Some(("bios", "SeaBIOS", "uefi", u)),
+                _ => None,
+            };
+            match tighter {
+                Some((_, n, o, w)) => (
+                    format!("{n}, firmware: any takes the tighter of both"),
+                    Some(format!(
+                        ", or set policy.firmware: {o} if the guest boots only that ({w} I/O \
+                         windows)"
+                    )),
+                ),
+                None => ("every firmware, firmware: any".to_string(), None),
+            }
+        }
+    };
+    (format!("the firmware ({name})"), other.unwrap_or_default())
+}
