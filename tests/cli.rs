@@ -220,6 +220,56 @@ fn too_many_io_windows_exits_1() {
     assert!(stderr(&o).contains("I/O"), "{}", stderr(&o));
 }
 
+/// `policy.firmware` picks the measured budget: 9 e1000e ports fit every firmware on q35,
+/// 10 only SeaBIOS (`bios`); the plan records the firmware, `check` holds a plan to it,
+/// and a machine that does not boot the firmware is bad input.
+#[test]
+fn firmware_selects_the_budget_and_is_recorded() {
+    let nics = |n: usize, fw: &str| {
+        let mut s = format!("machine: q35\npolicy: {{firmware: {fw}}}\ndevices:\n");
+        for i in 0..n {
+            s.push_str(&format!("  - {{id: n{i}, kind: e1000e}}\n"));
+        }
+        s
+    };
+    for fw in ["bios", "uefi", "any"] {
+        let o = plan_stdin(&nics(9, fw), &[]);
+        assert_eq!(o.status.code(), Some(0), "9 ports, {fw}: {}", stderr(&o));
+        assert!(stdout(&o).contains(&format!("firmware: {fw}")), "{fw}");
+        let o = plan_stdin(&nics(10, fw), &[]);
+        let want = if fw == "bios" { 0 } else { 1 };
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "10 ports, {fw}: {}",
+            stderr(&o)
+        );
+    }
+    // A SeaBIOS plan is not a UEFI plan: check holds it to the firmware it names.
+    let plan = stdout(&plan_stdin(&nics(10, "bios"), &[]));
+    let as_uefi = tmp("fw.yaml", &plan.replace("firmware: bios", "firmware: uefi"));
+    let o = devaddr(&["check", &as_uefi], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("I/O windows"), "{}", stderr(&o));
+    // UEFI plans carry the firmware: flash drives for QEMU, <os firmware='efi'> for libvirt.
+    let q = stdout(&plan_stdin(&nics(1, "uefi"), &["--format", "qemu"]));
+    assert!(
+        q.contains("if=pflash,format=raw,unit=0,readonly=on,file="),
+        "{q}"
+    );
+    let q = stdout(&plan_stdin(&nics(1, "any"), &["--format", "qemu"]));
+    assert!(!q.contains("pflash"), "{q}");
+    let x = stdout(&plan_stdin(&nics(1, "uefi"), &["--format", "libvirt"]));
+    assert!(x.contains("<os firmware='efi'>"), "{x}");
+    // virt boots UEFI only.
+    let o = plan_stdin(
+        "machine: virt\npolicy: {firmware: bios}\ndevices: []\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("policy.firmware"), "{}", stderr(&o));
+}
+
 #[test]
 fn check_rejects_a_broken_plan_with_exit_1() {
     let path = format!("{}/examples/q35-basic.yaml", env!("CARGO_MANIFEST_DIR"));
