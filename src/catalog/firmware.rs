@@ -59,3 +59,17 @@ pub(crate) fn firmware_words(
     };
     (format!("the firmware ({name})"), other.unwrap_or_default())
 }
+
+/// The firmware of a spec or plan on `machine`: `policy.firmware` when given; for a plan
+/// written before plans recorded it (a `devaddr:` header without `policy.firmware`), the
+/// SeaBIOS budgets it was planned within (UEFI on machines without a BIOS), so that it
+/// checks and plans again unchanged; else `any`.
+pub(crate) fn spec_firmware(spec: &crate::Spec, machine: &MachineModel) -> crate::spec::Firmware {
+    use crate::spec::Firmware;
+    match spec.policy.firmware {
+        Some(f) => f,
+        None if spec.devaddr.is_some() && machine.bios => Firmware::Bios,
+        None if spec.devaddr.is_some() => Firmware::Uefi,
+        None => Firmware::Any,
+    }
+}

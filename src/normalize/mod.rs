@@ -175,7 +175,8 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
             ));
         }
     }
-    let eff = spec.effective_policy();
+    let mut eff = spec.effective_policy();
+    eff.firmware = crate::catalog::spec_firmware(spec, &machine);
     check_policy(spec, &eff, &machine)?;
     let firmware_words = crate::catalog::firmware_words(&machine, eff.firmware);
     let mut machine = machine;
