@@ -120,6 +120,10 @@ enum Cmd {
         /// Only this NUMA node.
         #[arg(long, value_name = "N")]
         node: Option<u32>,
+        /// The devices to count have a 64-bit BAR of SIZE (`128G`): live, only ports that
+        /// keep that much 64-bit room; at next boot, within the 64-bit aperture.
+        #[arg(long, value_name = "SIZE")]
+        bar64: Option<devaddr::spec::ByteSize>,
         /// Show only what fits now in the running guest.
         #[arg(long)]
         live: bool,
@@ -704,6 +708,7 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             input,
             kinds,
             node,
+            bar64,
             live,
             format,
             output,
@@ -717,7 +722,7 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             }
             let text = read_input(&input)?;
             let input = shown(&input);
-            let q = devaddr::CapacityQuery::new(kinds, node);
+            let q = devaddr::CapacityQuery::new(kinds, node).with_bar64(bar64);
             let opts = devaddr::Options::default()
                 .with_catalog(catalog)
                 .with_work_limit(work_limit);

@@ -1535,6 +1535,14 @@ fn firmware_files_or_skip(plan: &Plan, test: &str) -> bool {
     true
 }
 
+/// The QEMU binary and the plan of a UEFI spec, or `None` after a SKIPPED line when QEMU
+/// or the firmware images are missing (a panic under CI).
+fn uefi_plan_or_skip(qemu: &str, spec: &Path, test: &str) -> Option<(PathBuf, Plan)> {
+    let bin = qemu_or_skip(qemu, test)?;
+    let plan = load_plan(spec).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+    firmware_files_or_skip(&plan, test).then_some((bin, plan))
+}
+
 /// The I/O-window boundary of one machine under UEFI: the plan at the firmware's budget
 /// (`firmware: uefi`) boots with every device resourced; one window more is refused by
 /// `devaddr plan` (exit 1 naming the firmware and the fix), and booting that topology
@@ -1620,13 +1628,10 @@ fn x86_64_ovmf_pc_io_window_boundary() {
 #[test]
 fn aarch64_aavmf_enumerates_planned_topology() {
     let test = "aarch64_aavmf_enumerates_planned_topology";
-    let Some(bin) = qemu_or_skip(ARM, test) else {
+    let spec = specs_dir().join("virt-numa2.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(ARM, &spec, test) else {
         return;
     };
-    let plan = load_plan(&specs_dir().join("virt-numa2.yaml")).unwrap();
-    if !firmware_files_or_skip(&plan, test) {
-        return;
-    }
     let mut failures = Vec::new();
     let t = Instant::now();
     check_boot(&bin, &plan, &mut failures);
@@ -1635,5 +1640,205 @@ fn aarch64_aavmf_enumerates_planned_topology() {
         "qemu_real::{test}: virt-numa2.yaml: {} PCI functions enumerated under AAVMF in {:.1} s",
         plan.pci.len(),
         t.elapsed().as_secs_f64()
+    );
+}
+
+/// Big BARs under OVMF: two 128 GiB 64-bit BARs (ivshmem-plain stand-ins on sparse
+/// memory backends, what `--format qemu` writes for a `vfio-pci` with `bar64` and no
+/// `host:`) on two NUMA nodes' expanders. With the plan's `X-PciMmio64Mb` and
+/// `pci-hole64-size` every BAR is assigned; without the fw_cfg setting OVMF's default
+/// aperture leaves one bare.
+#[test]
+fn x86_64_ovmf_big_bars_on_numa_nodes() {
+    let test = "x86_64_ovmf_big_bars_on_numa_nodes";
+    let spec = firmware_specs_dir().join("q35-uefi-bar64-numa2.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let mmio = plan
+        .args
+        .iter()
+        .position(|a| a.starts_with("name=opt/ovmf/X-PciMmio64Mb,string="))
+        .expect("the plan asks OVMF for its 64-bit aperture");
+    assert!(
+        plan.args.iter().any(|a| a.contains("pci-hole64-size=")),
+        "{:?}",
+        plan.args
+    );
+    for id in ["acc0", "acc1"] {
+        assert!(
+            plan.args
+                .iter()
+                .any(|a| a.starts_with(&format!("ivshmem-plain,id={id},"))),
+            "{id}: a stand-in with a 64-bit BAR: {:?}",
+            plan.args
+        );
+    }
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: 2 x 128 GiB BARs enumerated under OVMF with {} in {:.1} s",
+        plan.args[mmio],
+        t.elapsed().as_secs_f64()
+    );
+    let mut without = load_plan(&spec).unwrap();
+    without.args.drain(mmio - 1..=mmio);
+    let mut bare = Vec::new();
+    check_boot(&bin, &without, &mut bare);
+    assert!(
+        bare.iter().any(|f| f.contains("unassigned")),
+        "without X-PciMmio64Mb OVMF's default aperture should leave a big BAR bare: {bare:?}"
+    );
+}
+
+/// The prefetchable window the firmware programmed into bridge `id` (bytes; 0 when none).
+fn prefetchable_window(qmp: &mut Qmp, id: &str) -> Result<u64, String> {
+    fn find(devices: &Value, id: &str) -> Option<Value> {
+        for d in devices.as_array()? {
+            let bridge = d.get("pci_bridge");
+            if str_of(d, "qdev_id") == id {
+                return bridge.cloned();
+            }
+            if let Some(found) = bridge.and_then(|b| find(b.get("devices")?, id)) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    let buses = qmp.execute("query-pci", json!({}))?;
+    let bridge = buses
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|b| find(b.get("devices")?, id))
+        .ok_or_else(|| format!("{id}: no such bridge in query-pci"))?;
+    let range = &bridge["bus"]["prefetchable_range"];
+    let (base, limit) = (range["base"].as_i64(), range["limit"].as_i64());
+    Ok(match (base, limit) {
+        (Some(b), Some(l)) if l > b => (l - b + 1) as u64,
+        _ => 0,
+    })
+}
+
+/// Hotplug room for big devices under OVMF: the ports the plan reserves 128 GiB of 64-bit
+/// room on (`hotplug_reserve_bar64`, QEMU `pref64-reserve`) get a prefetchable window at
+/// least that large from the firmware, the other empty hotplug port a smaller one.
+/// `capacity --kind vfio-pci --bar64 128G` says how many fit live; exactly that many
+/// 128 GiB stand-ins (ivshmem-plain), placed by `devaddr hotplug` and hot-added with its
+/// QMP commands after the firmware ran, are accepted by QEMU, each into a port whose
+/// window holds its BAR (the guest OS places the BAR there); one more is refused by
+/// `devaddr hotplug`.
+#[test]
+fn x86_64_ovmf_keeps_hotplug_room_for_a_big_bar() {
+    let test = "x86_64_ovmf_keeps_hotplug_room_for_a_big_bar";
+    let spec = firmware_specs_dir().join("q35-uefi-hotplug-bar64.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let plan_file = common::tmp_file("fw-hotplug", "plan.yaml", devaddr(&spec, "yaml").unwrap());
+    let rows: Value = serde_json::from_str(&devaddr_cmd(&[
+        "capacity", &plan_file, "--kind", "vfio-pci", "--bar64", "128G", "--format", "json",
+    ]))
+    .unwrap();
+    let live = rows[0]["live"].as_u64().unwrap() as usize;
+    assert!(live > 0, "capacity predicts no big device live: {rows}");
+    let entries = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("- {{id: big{i}, kind: vfio-pci, bar64: 128G}}\n"))
+            .collect()
+    };
+    let add = common::tmp_file("fw-hotplug", "add.yaml", entries(live));
+    let cmds = devaddr_cmd(&["hotplug", &plan_file, "--add", &add, "--format", "qemu"]);
+    let after: Value = serde_json::from_str(&devaddr_cmd(&[
+        "hotplug", &plan_file, "--add", &add, "--format", "json",
+    ]))
+    .unwrap();
+    let one_more = common::tmp_file("fw-hotplug", "more.yaml", entries(live + 1));
+    let o = common::run(&["hotplug", &plan_file, "--add", &one_more], None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one more big device than capacity says: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The ports the new devices went to, and an empty port without the reserve.
+    let index_of = |id: &str| {
+        plan.controllers
+            .iter()
+            .find(|c| str_of(c, "id") == id)
+            .and_then(|c| c["index"].as_u64())
+    };
+    let ports: Vec<String> = (0..live)
+        .map(|i| {
+            let d = after["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| str_of(d, "id") == format!("big{i}"))
+                .unwrap();
+            let bus = pci_addr(d).unwrap().0;
+            plan.pci_controllers[&bus].0.clone()
+        })
+        .collect();
+    let plain = plan
+        .controllers
+        .iter()
+        .filter(|c| str_of(c, "model") == "pcie-root-port" && c.get("pref64_reserve").is_none())
+        .map(|c| str_of(c, "id").to_string())
+        .find(|id| {
+            !plan
+                .devices
+                .iter()
+                .any(|d| pci_addr(d).map(|a| a.0) == index_of(id))
+        })
+        .expect("an empty port without the reserve");
+
+    let mut qemu = Qemu::start(&bin, &plan, false, true);
+    let mut qmp = qemu.qmp().unwrap();
+    // Polled until the firmware has enumerated every planned device (a generous deadline
+    // bounds a firmware that never does).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let gaps = enumeration_gaps(&plan, &query_pci(&mut qmp).unwrap());
+        if gaps.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "OVMF did not enumerate the plan: {gaps:?}\n{}",
+            qemu.firmware_log_excerpt()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let big = 128u64 << 30;
+    for port in &ports {
+        let room = prefetchable_window(&mut qmp, port).unwrap();
+        assert!(
+            room >= big,
+            "{port}: prefetchable window {room:#x}, 128 GiB reserved"
+        );
+    }
+    let other = prefetchable_window(&mut qmp, &plain).unwrap();
+    assert!(
+        other < big,
+        "{plain}: without the reserve the window is smaller ({other:#x})"
+    );
+    for line in cmds.lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        qmp.execute(c["execute"].as_str().unwrap(), c["arguments"].clone())
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    let seen = query_pci(&mut qmp).unwrap();
+    for i in 0..live {
+        assert!(
+            seen.iter().any(|s| s.qdev_id == format!("big{i}")),
+            "big{i}: the hot-added stand-in is on its bus"
+        );
+    }
+    eprintln!(
+        "qemu_real::{test}: capacity --live --bar64 128G = {live}; {live} stand-ins hot-added into {ports:?} (windows >= 128 GiB; {plain} has {} MiB)",
+        other >> 20
     );
 }

@@ -1,6 +1,6 @@
 //! Serde types of the catalog files.
 
-use crate::spec::Firmware;
+use crate::spec::{ByteSize, Firmware};
 pub use crate::vocab::{Attr, ConnectFlags, ConnectKind, ControllerType, Function, Slot};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,14 @@ pub struct MachineModel {
     pub qemu_binary: String,
     /// Value of QEMU's `-machine` option (`q35`, `pc`, `virt`).
     pub qemu_machine: String,
+    /// QEMU's host bridge device whose `pci-hole64-size` sizes the 64-bit PCI window
+    /// (`q35-pcihost`, `i440FX-pcihost`); none where the window is fixed (`virt`).
+    #[serde(default)]
+    pub qemu_pci_host: Option<String>,
+    /// QEMU CPU model to name with `-cpu MODEL,phys-bits=N` when a spec sets
+    /// `policy.phys_bits` (`qemu64`); none where the CPU is given in `qemu_extra`.
+    #[serde(default)]
+    pub qemu_cpu: Option<String>,
     /// Further QEMU arguments the machine needs to start (`["-cpu", "cortex-a57"]` on
     /// `virt`); empty by default.
     #[serde(default)]
@@ -240,6 +248,14 @@ pub struct Limits {
     /// with SeaBIOS, one kept as margin (q35: 13, i440fx: 8); none means no budget.
     #[serde(default)]
     pub io_windows: Option<u32>,
+    /// Guest physical address bits of the machine's default CPU (x86 `qemu64`: 40):
+    /// the 64-bit MMIO aperture must fit below half of the address space.
+    #[serde(default)]
+    pub phys_bits: Option<u32>,
+    /// The largest 64-bit MMIO aperture the machine has, when it is fixed (aarch64
+    /// `virt`: 512 GiB high PCIe window).
+    #[serde(default)]
+    pub mmio64_max: Option<ByteSize>,
 }
 
 impl Limits {
@@ -252,6 +268,11 @@ impl Limits {
         Limits {
             bus_numbers: self.bus_numbers.min(other.bus_numbers),
             io_windows: min(self.io_windows, other.io_windows),
+            phys_bits: min(self.phys_bits, other.phys_bits),
+            mmio64_max: match (self.mmio64_max, other.mmio64_max) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -290,6 +311,10 @@ pub struct PciModel {
     /// `<target hotplug='off'/>`): PCIe root and downstream ports.
     #[serde(default)]
     pub hotplug_settable: bool,
+    /// QEMU's resource-reservation capability (`pref64-reserve`, `mem-reserve`,
+    /// `io-reserve`): the firmware keeps that much room for a device hot-added later.
+    #[serde(default)]
+    pub resource_reserve: bool,
     /// Extra attributes the plan fills in (chassis, port, chassis_nr, bus_nr).
     #[serde(default)]
     pub attrs: Vec<Attr>,
@@ -455,9 +480,18 @@ pub struct Kind {
     /// QEMU needs a `serial=` property.
     #[serde(default)]
     pub serial: bool,
+    /// The kind's own 64-bit prefetchable BAR (virtio's 16 KiB notification/config BAR):
+    /// the firmware places it in the 64-bit aperture beside the big ones (`bar64`).
+    #[serde(default)]
+    pub pref64: Option<crate::spec::ByteSize>,
     /// QEMU device used in place of this one when no host device is named.
     #[serde(default)]
     pub standin: Option<String>,
+    /// QEMU device used in place of this one when no host device is named and the
+    /// device has a `bar64`: one whose 64-bit prefetchable BAR is as large
+    /// (`ivshmem-plain` on a sparse memory backend of that size).
+    #[serde(default)]
+    pub standin_bar64: Option<String>,
     /// At most this many per guest (QEMU refuses more).
     #[serde(default)]
     pub max_per_guest: Option<u32>,

@@ -226,6 +226,16 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
 
 fn check_policy(spec: &Spec, eff: &Effective, machine: &MachineModel) -> Result<()> {
     crate::spec::bounds::against_machine(spec, machine)?;
+    if spec.policy.hotplug_reserve_bar64.is_some() && machine.grow.pcie_port.is_none() {
+        return Err(Error::input(
+            "policy.hotplug_reserve_bar64",
+            format!(
+                "machine `{}` has no PCIe root ports, the only ports that keep 64-bit room \
+                 for a device hot-added later; use q35 or virt",
+                machine.name
+            ),
+        ));
+    }
     if machine.grow.numa_expander.is_none() && eff.hotplug_reserve_per_node > 0 {
         return Err(Error::input(
             "policy.hotplug_reserve_per_node",
@@ -307,6 +317,16 @@ fn resolve_device(
         )
         .with_code(crate::Code::UnknownName)
     })?;
+    if let (Some(size), true) = (d.bar64, kind.family != Family::Pci) {
+        return Err(Error::input(
+            at("bar64"),
+            format!(
+                "device `{}` is a {} device and has no PCI BARs; bar64 ({size}) applies to \
+                 PCI devices (vfio-pci)",
+                d.id, d.kind
+            ),
+        ));
+    }
     if let Some(n) = d.numa_node {
         if n >= eff.numa_nodes {
             return Err(Error::input(

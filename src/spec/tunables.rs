@@ -70,6 +70,17 @@ impl Firmware {
     }
 }
 
+/// `hotplug_reserve_bar64:` of a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bar64Reserve {
+    /// How many empty hotpluggable root ports keep the room (each takes a bus number).
+    #[schemars(range(max = 255))]
+    pub ports: u32,
+    /// The 64-bit prefetchable window each of them keeps (the BAR of the device to come).
+    pub size: super::ByteSize,
+}
+
 /// The `policy:` section. Every field is optional; [`Tunables::effective`] fills defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +117,16 @@ pub struct Tunables {
     /// The firmware the guest boots: `bios`, `uefi` or `any` (the default: within both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<Firmware>,
+    /// Empty hotpluggable root ports that keep 64-bit room for a big device added later
+    /// (`{ports: 2, size: 128G}`: QEMU `pref64-reserve`); they count toward
+    /// `hotplug_reserve`, which is raised to `ports` when lower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug_reserve_bar64: Option<Bar64Reserve>,
+    /// Guest physical address bits (the CPU's `phys-bits`); QEMU's default for the
+    /// machine's CPU when absent. The 64-bit MMIO aperture must fit below half of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 32, max = 57))]
+    pub phys_bits: Option<u32>,
 }
 
 /// Tunables with every default filled in from the preset.
@@ -145,7 +166,10 @@ impl Tunables {
         };
         Effective {
             preset,
-            hotplug_reserve: self.hotplug_reserve.unwrap_or(reserve),
+            hotplug_reserve: self
+                .hotplug_reserve
+                .unwrap_or(reserve)
+                .max(self.hotplug_reserve_bar64.map_or(0, |r| r.ports)),
             hotplug_reserve_per_node: self.hotplug_reserve_per_node.unwrap_or(per_node),
             numa_nodes: self
                 .numa_nodes
