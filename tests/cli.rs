@@ -283,6 +283,23 @@ fn big_bars_size_the_64_bit_aperture() {
         plan.contains("mmio64:\n  needed: 274877906944\n  aperture: 256G"),
         "{plan}"
     );
+    // check holds a hand-edited plan to the bound, and to ports that can keep room.
+    let edited = tmp(
+        "bits.yaml",
+        &plan.replace("policy:\n", "policy:\n  phys_bits: 38\n"),
+    );
+    let o = devaddr(&["check", &edited], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("aperture of 256G"), "{}", stderr(&o));
+    let edited = plan.replacen(
+        "  model: pcie-expander-bus\n",
+        "  model: pcie-expander-bus\n  pref64_reserve: 1G\n",
+        1,
+    );
+    assert_ne!(edited, plan);
+    let o = devaddr(&["check", &tmp("pxb.yaml", &edited)], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pref64_reserve"), "{}", stderr(&o));
     let q = stdout(&plan_stdin(spec, &["--format", "qemu"]));
     for arg in [
         "q35-pcihost.pci-hole64-size=256G",

@@ -68,13 +68,22 @@ impl Window {
 /// Bytes of 64-bit MMIO `plan` needs: the devices' `bar64`, the kinds' own 64-bit BARs
 /// (`pref64` in the catalog) and the ports' 64-bit reserves.
 pub fn needed(plan: &Plan, cat: &Catalog) -> u64 {
+    needed_of(&plan.controllers, &plan.devices, cat)
+}
+
+/// [`needed`] of a plan's controllers and devices (a plan read back as a spec).
+pub fn needed_of(
+    controllers: &[super::ControllerEntry],
+    devices: &[crate::spec::DeviceEntry],
+    cat: &Catalog,
+) -> u64 {
     let parent = |a: &Option<Address>| match a {
         Some(Address::Pci(p)) => Some(p.bus),
         _ => None,
     };
     // Children of each bus index: device BARs, and controllers by index.
     let mut bars: BTreeMap<u32, Vec<Window>> = BTreeMap::new();
-    for d in &plan.devices {
+    for d in devices {
         let own = || cat.kind(&d.kind).and_then(|k| k.pref64);
         if let (Some(b), Some(size)) = (parent(&d.address), d.bar64.or_else(own)) {
             bars.entry(b).or_default().push(Window {
@@ -85,7 +94,7 @@ pub fn needed(plan: &Plan, cat: &Catalog) -> u64 {
     }
     let mut below: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     let mut roots = vec![0];
-    for c in &plan.controllers {
+    for c in controllers {
         let Some(model) = cat.pci.get(&c.model) else {
             continue;
         };
@@ -95,8 +104,7 @@ pub fn needed(plan: &Plan, cat: &Catalog) -> u64 {
             _ => {}
         }
     }
-    let reserve: BTreeMap<u32, u64> = plan
-        .controllers
+    let reserve: BTreeMap<u32, u64> = controllers
         .iter()
         .filter_map(|c| Some((c.index, c.pref64_reserve?.bytes())))
         .collect();
