@@ -1693,33 +1693,131 @@ fn x86_64_ovmf_big_bars_on_numa_nodes() {
     );
 }
 
-/// The prefetchable window the firmware programmed into bridge `id` (bytes; 0 when none).
-fn prefetchable_window(qmp: &mut Qmp, id: &str) -> Result<u64, String> {
-    fn find(devices: &Value, id: &str) -> Option<Value> {
-        for d in devices.as_array()? {
-            let bridge = d.get("pci_bridge");
-            if str_of(d, "qdev_id") == id {
-                return bridge.cloned();
-            }
-            if let Some(found) = bridge.and_then(|b| find(b.get("devices")?, id)) {
-                return Some(found);
+/// The windows the firmware programmed into every bridge, by qdev id: the `bus` object
+/// of query-pci (`io_range`, `memory_range`, `prefetchable_range`).
+fn bridge_windows(qmp: &mut Qmp) -> Result<BTreeMap<String, Value>, String> {
+    fn walk(devices: &Value, out: &mut BTreeMap<String, Value>) {
+        for d in devices.as_array().into_iter().flatten() {
+            if let Some(b) = d.get("pci_bridge") {
+                out.insert(str_of(d, "qdev_id").to_string(), b["bus"].clone());
+                if let Some(below) = b.get("devices") {
+                    walk(below, out);
+                }
             }
         }
-        None
     }
-    let buses = qmp.execute("query-pci", json!({}))?;
-    let bridge = buses
+    let mut out = BTreeMap::new();
+    for b in qmp
+        .execute("query-pci", json!({}))?
         .as_array()
         .into_iter()
         .flatten()
-        .find_map(|b| find(b.get("devices")?, id))
-        .ok_or_else(|| format!("{id}: no such bridge in query-pci"))?;
-    let range = &bridge["bus"]["prefetchable_range"];
-    let (base, limit) = (range["base"].as_i64(), range["limit"].as_i64());
-    Ok(match (base, limit) {
+    {
+        if let Some(d) = b.get("devices") {
+            walk(d, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes of a bridge window (`io_range`…) as programmed; 0 when the window is closed.
+fn window_size(bus: &Value, range: &str) -> u64 {
+    let r = &bus[range];
+    match (r["base"].as_i64(), r["limit"].as_i64()) {
         (Some(b), Some(l)) if l > b => (l - b + 1) as u64,
         _ => 0,
-    })
+    }
+}
+
+/// The prefetchable window the firmware programmed into bridge `id` (bytes; 0 when none).
+fn prefetchable_window(qmp: &mut Qmp, id: &str) -> Result<u64, String> {
+    let windows = bridge_windows(qmp)?;
+    let bus = windows
+        .get(id)
+        .ok_or_else(|| format!("{id}: no such bridge in query-pci"))?;
+    Ok(window_size(bus, "prefetchable_range"))
+}
+
+/// The I/O-window boundary under AAVMF (aarch64 virt): the plan at the budget (16 root
+/// ports with an e1000e each) boots with an I/O and a memory window on every port holding
+/// a NIC; one port more (added to the same arguments, since `devaddr plan` refuses it)
+/// leaves a port with none, so its NIC gets no resources. AAVMF has no e1000e driver and
+/// leaves its decoding off, so QEMU shows its BARs unassigned either way: the ports'
+/// windows, which the firmware sizes from the BARs below them, are what is checked.
+#[test]
+fn aarch64_aavmf_io_window_boundary() {
+    let test = "aarch64_aavmf_io_window_boundary";
+    let spec = firmware_specs_dir().join("virt-uefi-io-16.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(ARM, &spec, test) else {
+        return;
+    };
+    let nic_ports = |plan: &Plan| -> Vec<String> {
+        plan.devices
+            .iter()
+            .filter(|d| str_of(d, "kind") == "e1000e")
+            .filter_map(|d| Some(plan.pci_controllers.get(&pci_addr(d)?.0)?.0.clone()))
+            .collect()
+    };
+    let ports = nic_ports(&plan);
+    // Boots `plan`, waits for the boot manager, returns the NIC ports without windows.
+    let bare_ports = |plan: &Plan, ports: &[String]| -> Vec<String> {
+        let mut qemu = Qemu::start(&bin, plan, false, true);
+        let mut qmp = qemu.qmp().unwrap();
+        let log = qemu.debug_log.clone().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("BdsDxe:")) {
+            assert!(
+                Instant::now() < deadline,
+                "AAVMF did not reach its boot manager"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let windows = bridge_windows(&mut qmp).unwrap();
+        ports
+            .iter()
+            .filter(|p| {
+                let w = &windows[p.as_str()];
+                window_size(w, "io_range") == 0 || window_size(w, "memory_range") == 0
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(ports.len(), 16, "{ports:?}");
+    let bare = bare_ports(&plan, &ports);
+    assert!(
+        bare.is_empty(),
+        "AAVMF left ports without windows: {bare:?}"
+    );
+    let over = spec.to_string_lossy().replace("16", "17");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "nic15, kind: e1000e}",
+        "nic15, kind: e1000e}\n  - {id: nic16, kind: e1000e}",
+    );
+    let o = common::run(&["plan", "-"], Some(text.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{over}: {err}");
+    assert!(err.contains("AAVMF") && err.contains("I/O"), "{err}");
+    let mut plus = load_plan(&spec).unwrap();
+    plus.args.extend(
+        [
+            "-device",
+            "pcie-root-port,id=extra,bus=pcie.0,addr=0x10.0x0,chassis=200,port=0xc8",
+            "-device",
+            "e1000e,id=extranic,bus=extra,addr=0x0.0x0,netdev=extranet",
+            "-netdev",
+            "user,id=extranet",
+        ]
+        .map(String::from),
+    );
+    let mut all = ports.clone();
+    all.push("extra".into());
+    let bare = bare_ports(&plus, &all);
+    assert_eq!(
+        bare.len(),
+        1,
+        "17 NIC ports under AAVMF: one without windows: {bare:?}"
+    );
+    eprintln!("qemu_real::{test}: 16 NIC ports all get I/O windows under AAVMF; with 17, {bare:?} gets none");
 }
 
 /// Hotplug room for big devices under OVMF: the ports the plan reserves 128 GiB of 64-bit

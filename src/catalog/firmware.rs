@@ -39,6 +39,9 @@ pub(crate) fn firmware_words(
     let (name, other) = match firmware {
         Firmware::Bios => ("SeaBIOS, firmware: bios".to_string(), None),
         Firmware::Uefi => (format!("{uefi_name}, firmware: uefi"), None),
+        Firmware::Any if !machine.bios => {
+            (format!("{uefi_name}, the machine's only firmware"), None)
+        }
         Firmware::Any => {
             let tighter = match (bios_io, uefi_io) {
                 (Some(b), Some(u)) if u < b => Some(("uefi", uefi_name, "bios", b)),
