@@ -78,7 +78,8 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             prefer: Some(eff.prefer),
             multifunction: Some(eff.multifunction),
             root_port_hotplug: Some(eff.root_port_hotplug),
-            firmware: Some(eff.firmware),
+            // A plan from before plans recorded the firmware stays so (its budgets).
+            firmware: (!crate::catalog::legacy_plan(p.spec)).then_some(eff.firmware),
             hotplug_reserve_bar64: p.spec.policy.hotplug_reserve_bar64,
             phys_bits: p.spec.policy.phys_bits,
         },

@@ -133,6 +133,16 @@ fn allow_moves_replans_finish_with_sound_plans() {
         assert_eq!(strict.status.code(), Some(1), "{case}");
         assert!(String::from_utf8_lossy(&strict.stderr).contains("cannot stay"));
         let o = devaddr(&["plan", spec, "--previous", prev, "--allow-moves"]);
+        // Recorded before virt had an I/O budget: its edited spec holds more I/O-BAR
+        // devices than AAVMF has windows (57 of them, 16 windows), so no replan exists;
+        // it still ends, exit 1, and the spec alone names the firmware's I/O windows.
+        let alone = devaddr(&["plan", spec]);
+        let why = String::from_utf8_lossy(&alone.stderr);
+        if alone.status.code() == Some(1) && why.contains("AAVMF") {
+            assert!(why.contains("I/O"), "{case}: {why}");
+            assert_eq!(o.status.code(), Some(1), "{case}");
+            continue;
+        }
         assert!(
             o.status.success(),
             "{case}: {}",

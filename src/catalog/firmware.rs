@@ -4,7 +4,7 @@ use super::{Limits, MachineModel};
 
 /// The budgets of `machine` under `firmware` ([`MachineModel::limits_for`]), or bad input
 /// at `policy.firmware` when the machine does not boot that firmware.
-pub(crate) fn firmware_limits(
+fn firmware_limits(
     machine: &MachineModel,
     firmware: crate::spec::Firmware,
 ) -> crate::Result<Limits> {
@@ -64,9 +64,9 @@ pub(crate) fn firmware_words(
 }
 
 /// The firmware of a spec or plan on `machine`: `policy.firmware` when given; for a plan
-/// written before plans recorded it (a `devaddr:` header without `policy.firmware`), the
-/// SeaBIOS budgets it was planned within (UEFI on machines without a BIOS), so that it
-/// checks and plans again unchanged; else `any`.
+/// written before plans recorded it (a `devaddr:` header without `policy.firmware`, held
+/// to the budgets it was planned within: [`spec_limits`]) the BIOS it was planned for
+/// (UEFI on machines without a BIOS); else `any`.
 pub(crate) fn spec_firmware(spec: &crate::Spec, machine: &MachineModel) -> crate::spec::Firmware {
     use crate::spec::Firmware;
     match spec.policy.firmware {
@@ -75,4 +75,19 @@ pub(crate) fn spec_firmware(spec: &crate::Spec, machine: &MachineModel) -> crate
         None if spec.devaddr.is_some() => Firmware::Uefi,
         None => Firmware::Any,
     }
+}
+
+/// The budgets a spec or plan is held to on `machine`: its firmware's
+/// ([`firmware_limits`]), or for a plan written before plans recorded the firmware, the
+/// machine's own `limits` it was planned within (so it checks and plans again unchanged).
+pub(crate) fn spec_limits(spec: &crate::Spec, machine: &MachineModel) -> crate::Result<Limits> {
+    if legacy_plan(spec) {
+        return Ok(machine.limits.clone());
+    }
+    firmware_limits(machine, spec_firmware(spec, machine))
+}
+
+/// A plan written before plans recorded `policy.firmware`.
+pub(crate) fn legacy_plan(spec: &crate::Spec) -> bool {
+    spec.devaddr.is_some() && spec.policy.firmware.is_none()
 }

@@ -76,7 +76,8 @@ pub struct MachineModel {
     pub grow: Grow,
     /// Controller models used when a device implies a controller the spec does not name.
     pub defaults: Defaults,
-    /// Budgets of the machine and its firmware.
+    /// Budgets under the BIOS (SeaBIOS, `firmware: bios`); on a machine without a BIOS,
+    /// those plans made before devaddr recorded the firmware were held to.
     pub limits: Limits,
     /// What counts as a reserved hotplug slot: a PCIe port or a conventional PCI slot.
     pub reserve_kind: ReserveKind,

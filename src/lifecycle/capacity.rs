@@ -174,8 +174,7 @@ fn bar64_aperture(
 ) -> Result<u32> {
     use crate::topology::mmio64;
     let machine = cat.machine(&base.machine).expect("checked");
-    let firmware = crate::catalog::spec_firmware(base, machine);
-    let limits = crate::catalog::firmware_limits(machine, firmware)?;
+    let limits = crate::catalog::spec_limits(base, machine)?;
     let Some(max) = mmio64::max_aperture(&limits, base.policy.phys_bits) else {
         return Ok(MAX);
     };

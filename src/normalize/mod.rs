@@ -180,7 +180,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
     check_policy(spec, &eff, &machine)?;
     let firmware_words = crate::catalog::firmware_words(&machine, eff.firmware);
     let mut machine = machine;
-    machine.limits = crate::catalog::firmware_limits(&machine, eff.firmware)?;
+    machine.limits = crate::catalog::spec_limits(spec, &machine)?;
 
     let devs = resolve_devices(spec, cat, &machine, &eff)?;
     let sequence = crate::order::validate(spec, |i| devs[i].kind.family == Family::Pci)?;
