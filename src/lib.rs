@@ -25,6 +25,10 @@
 //! | emit | YAML/JSON plan, tree view, pictures (Graphviz, SVG), QEMU arguments, libvirt XML | [`topology`] ([`Plan::to_yaml`]), [`formats`], [`libvirt`] |
 //! | (schemas) | JSON Schemas of a spec, a plan and the capacity rows, from the types | [`schema`] |
 //!
+//! Each CLI command is one call of [`api`] (text in → text out, with the warnings and
+//! the error report): the C and Python bindings call the same functions, so all three
+//! give the same bytes.
+//!
 //! Replanning, live hotplug and what-if capacity ([`replan`], [`hotplug`], [`capacity`])
 //! run the same stages with the previous topology frozen. Errors are [`Error`] values: bad
 //! input (CLI exit 2), an infeasible request or a failed check (exit 1).
@@ -61,6 +65,7 @@
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod api;
 mod assemble;
 pub mod catalog;
 mod error;

@@ -4,10 +4,9 @@
 //! ([`devaddr::report::Report`]).
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use devaddr::formats::{self, Format};
-use devaddr::input::Kind;
+use devaddr::api::{self, Named, Source};
 use devaddr::report::Report;
-use devaddr::{Catalog, Error, Spec};
+use devaddr::Error;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -389,30 +388,24 @@ fn usage_report(e: &clap::Error) -> Report {
     Report::usage(code, message, argument)
 }
 
-fn read_input(path: &str) -> Result<String, Error> {
-    devaddr::input::read(path)
-}
-
 /// How an input path is named in messages (`<stdin>` for `-`).
 fn shown(path: &str) -> &str {
     devaddr::input::display_name(path)
 }
 
-/// A plan whose search stopped at the work limit is valid and verified, but not proven
-/// the best: say so on stderr.
-fn warn_if_unproven(plan: &devaddr::Plan, limit: devaddr::WorkLimit) {
-    use devaddr::topology::SolverStatus;
-    if let Some(r) = plan.devaddr.solver {
-        if r.status == SolverStatus::Feasible {
-            let gap = r.gap.map_or(0.0, |g| g.0 as f64 / 100.0);
-            eprintln!(
-                "warning: the search reached its work limit ({}) before proving this \
-                 plan the best (gap {gap:.2} %); it is valid and verified. Raise --work-limit \
-                 for a proof.",
-                limit.0
-            );
-        }
-    }
+/// Read the input at `path` (`-`: stdin); the text and its name in messages.
+fn read_input(path: &str) -> Result<(String, &str), Error> {
+    Ok((devaddr::input::read(path)?, shown(path)))
+}
+
+/// A command-line value as the library's option value of the same name (the CLI and the
+/// bindings spell them alike; `cli_values_are_library_names` holds them so).
+fn to_api<T: Named>(v: impl ValueEnum) -> Result<T, Error> {
+    let name = v
+        .to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default();
+    T::from_name(&name)
 }
 
 /// Print each message as `warning: …` (the one prefix of warnings) on stderr.
@@ -422,14 +415,12 @@ fn warn_all(messages: impl IntoIterator<Item = String>) {
     }
 }
 
-/// Say which elements of a domain its plan model leaves out.
-fn warn_left_out(dp: &devaddr::libvirt::DomainPlan) {
-    if !dp.left_out.is_empty() {
-        warn_all([format!(
-            "the plan of a domain holds its PCI controllers and PCI devices only; left out: {}",
-            dp.left_out.join(", ")
-        )]);
+/// Say on stderr what the library said besides the output: the moves, then the warnings.
+fn tell(out: &api::Output) {
+    for m in &out.moves {
+        eprintln!("{}", api::move_line(m));
     }
+    warn_all(out.warnings.iter().cloned());
 }
 
 /// The global options a command does not use, said on stderr: `models`, `schema`,
@@ -457,15 +448,8 @@ fn warn_unused_globals(cli: &Cli) {
 
 fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
     warn_unused_globals(&cli);
-    let owned;
-    let work_limit = devaddr::WorkLimit(cli.work_limit);
-    let catalog: &Catalog = match &cli.models {
-        Some(dir) => {
-            owned = Catalog::from_dir(dir)?;
-            &owned
-        }
-        None => Catalog::embedded(),
-    };
+    let engine = api::Engine::new(cli.models.as_deref(), Some(cli.work_limit))?;
+    let (catalog, opts) = (engine.catalog(), engine.options());
     match cli.cmd {
         Cmd::Plan {
             spec,
@@ -477,123 +461,19 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             previous,
             allow_moves,
         } => {
-            let text = read_input(&spec)?;
-            let name = shown(&spec);
-            let xml = match input_format {
-                Some(f) => f == InFormat::Libvirt,
-                None => {
-                    devaddr::input::detect(&text, name, "a spec, a plan or a libvirt <domain>")?
-                        == Kind::Domain
-                }
+            let (text, name) = read_input(&spec)?;
+            let previous = previous.as_deref().map(read_input).transpose()?;
+            let req = api::PlanRequest {
+                format: format.map(to_api).transpose()?,
+                policy: policy.map(to_api).transpose()?,
+                input: input_format.map(to_api).transpose()?,
+                new_domain,
+                previous: previous.as_ref().map(|(t, n)| Source::new(t, n)),
+                allow_moves,
             };
-            if xml {
-                if previous.is_some() {
-                    return Err(Error::input(
-                        "--previous",
-                        "a libvirt domain keeps its addresses by itself: plan the domain \
-                         without --previous (--previous replans a spec)",
-                    ));
-                }
-                if policy.is_some() {
-                    return Err(Error::input(
-                        "--policy",
-                        "a libvirt domain is addressed by libvirt's own rules (policy libvirt); \
-                         --policy chooses the preset of a spec: plan the domain without it",
-                    ));
-                }
-                let opts = devaddr::libvirt::LibvirtOptions { new_domain };
-                let engine = devaddr::Options::default()
-                    .with_catalog(catalog)
-                    .with_work_limit(work_limit);
-                let fmt = match format {
-                    None | Some(OutFormat::Libvirt) => {
-                        let out = devaddr::libvirt::plan_domain_with(&text, name, &opts, engine)?;
-                        write_out(output.as_ref(), &out)?;
-                        return Ok(0);
-                    }
-                    Some(OutFormat::Qemu) => {
-                        return Err(Error::input(
-                            "--format",
-                            "the QEMU command line of a libvirt domain is libvirt's to write \
-                             (`virsh domxml-to-native qemu-argv`); expected --format libvirt, \
-                             yaml, json, tree, dot or svg",
-                        ))
-                    }
-                    Some(OutFormat::Yaml) => Format::Yaml,
-                    Some(OutFormat::Json) => Format::Json,
-                    Some(OutFormat::Tree) => Format::Tree,
-                    Some(OutFormat::Dot) => Format::Dot,
-                    Some(OutFormat::Svg) => Format::Svg,
-                };
-                let dp = devaddr::libvirt::domain_plan_with(&text, name, &opts, engine)?;
-                warn_left_out(&dp);
-                write_out(
-                    output.as_ref(),
-                    &formats::render(&dp.plan, fmt, &dp.catalog),
-                )?;
-                return Ok(0);
-            }
-            if new_domain {
-                return Err(Error::input(
-                    "--new-domain",
-                    "--new-domain addresses a libvirt domain as `virsh define` does a new one; \
-                     the input is a spec, which has no such choice: plan it without --new-domain",
-                ));
-            }
-            let mut s = Spec::parse(&text, name)?;
-            if let Some(p) = policy {
-                s.policy.preset = Some(match p {
-                    PresetArg::Libvirt => devaddr::spec::Preset::Libvirt,
-                    PresetArg::HotplugReady => devaddr::spec::Preset::HotplugReady,
-                    PresetArg::Numa => devaddr::spec::Preset::Numa,
-                    PresetArg::Dense => devaddr::spec::Preset::Dense,
-                });
-            }
-            let opts = devaddr::Options::default()
-                .with_catalog(catalog)
-                .with_work_limit(work_limit);
-            let plan = match &previous {
-                None => devaddr::plan_with(&s, opts).map_err(|e| e.in_source(name, &text))?,
-                Some(prev) => {
-                    let text = read_input(prev)?;
-                    let before = devaddr::Plan::parse(&text, shown(prev))?;
-                    let r = devaddr::replan_with(&s, &before, allow_moves, opts).map_err(|e| {
-                        e.in_file_by(|location| {
-                            let about_previous = location.path.as_deref() == Some("previous plan");
-                            shown(if about_previous { prev } else { &spec }).to_string()
-                        })
-                    })?;
-                    for m in &r.moves {
-                        eprintln!(
-                            "moved {}: {} -> {} ({})",
-                            m.id,
-                            m.from,
-                            m.to.as_ref().map_or("-".to_string(), |a| a.to_string()),
-                            m.reason
-                        );
-                    }
-                    r.plan
-                }
-            };
-            warn_if_unproven(&plan, work_limit);
-            let fmt = match format.unwrap_or(OutFormat::Yaml) {
-                OutFormat::Libvirt => {
-                    let text = devaddr::libvirt::plan_to_domain(&plan, catalog)?;
-                    write_out(output.as_ref(), &text)?;
-                    return Ok(0);
-                }
-                OutFormat::Yaml => Format::Yaml,
-                OutFormat::Json => Format::Json,
-                OutFormat::Tree => Format::Tree,
-                OutFormat::Dot => Format::Dot,
-                OutFormat::Svg => Format::Svg,
-                OutFormat::Qemu => {
-                    warn_all(formats::qemu::substitutions(&plan, catalog, None));
-                    Format::Qemu
-                }
-            };
-            let text = formats::render(&plan, fmt, catalog);
-            write_out(output.as_ref(), &text)?;
+            let out = api::plan(Source::new(&text, name), &req, opts)?;
+            tell(&out);
+            write_out(output.as_ref(), &out.text)?;
             Ok(0)
         }
         Cmd::Hotplug {
@@ -611,97 +491,22 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
                      stdout or -o FILE",
                 ));
             }
-            let plan_text = read_input(&plan)?;
-            let add_text = read_input(&add)?;
-            let (plan, add) = (shown(&plan).to_string(), shown(&add).to_string());
-            let opts = devaddr::Options::default()
-                .with_catalog(catalog)
-                .with_work_limit(work_limit);
-            let what = "a plan or a libvirt <domain>";
-            if devaddr::input::detect(&plan_text, &plan, what)? == Kind::Domain {
-                let h = devaddr::libvirt::hotplug_domain_with(
-                    &plan_text, &plan, &add_text, &add, opts,
-                )?;
-                let text = match format {
-                    HotplugFormat::Libvirt => {
-                        if let Some(dir) = &output_dir {
-                            write_dir(dir, &h.added)?;
-                            if output.is_none() {
-                                return Ok(0);
-                            }
-                        }
-                        h.xml
-                    }
-                    HotplugFormat::Yaml | HotplugFormat::Json => {
-                        let dp = devaddr::libvirt::domain_plan_with(
-                            &h.xml,
-                            &plan,
-                            &Default::default(),
-                            opts,
-                        )?;
-                        warn_left_out(&dp);
-                        if format == HotplugFormat::Yaml {
-                            dp.plan.to_yaml()
-                        } else {
-                            dp.plan.to_json()
-                        }
-                    }
-                    HotplugFormat::Qemu => {
-                        return Err(Error::input(
-                            "--format",
-                            "libvirt hot-adds the devices of a libvirt domain (`virsh \
-                             attach-device --live`); expected --format libvirt, yaml or json",
-                        ))
-                    }
-                };
-                write_out(output.as_ref(), &text)?;
-                return Ok(0);
-            }
-            if add_text.trim_start().starts_with('<') {
-                return Err(Error::input(
-                    add.clone(),
-                    "device XML goes with a libvirt domain; for a plan, expected YAML/JSON \
-                     device entries (a list, or `devices:` with one)",
-                ));
-            }
-            let before = devaddr::Plan::parse(&plan_text, &plan)?;
-            let devices = devaddr::spec::parse_devices(&add_text, &add)?;
-            // Errors about the devices to add name that file, the rest the plan.
-            let h = devaddr::hotplug_with(&before, &devices, opts).map_err(|e| {
-                e.in_file_by(|location| {
-                    let about_add = location
-                        .path
-                        .as_deref()
-                        .is_some_and(|p| p.starts_with("add["));
-                    if about_add { &add } else { &plan }.clone()
-                })
-            })?;
-            let text = match format {
-                HotplugFormat::Yaml => h.plan.to_yaml(),
-                HotplugFormat::Json => h.plan.to_json(),
-                HotplugFormat::Qemu => {
-                    warn_all(formats::qemu::substitutions(
-                        &h.plan,
-                        catalog,
-                        Some(&h.added),
-                    ));
-                    formats::qemu::hotplug_commands(&h.plan, catalog, &h.added)
-                        .into_iter()
-                        .map(|l| l + "\n")
-                        .collect()
+            let (plan_text, plan) = read_input(&plan)?;
+            let (add_text, add) = read_input(&add)?;
+            let out = api::hotplug(
+                Source::new(&plan_text, plan),
+                Source::new(&add_text, add),
+                to_api(format)?,
+                opts,
+            )?;
+            tell(&out);
+            if let Some(dir) = &output_dir {
+                write_dir(dir, &out.files)?;
+                if output.is_none() {
+                    return Ok(0);
                 }
-                HotplugFormat::Libvirt => {
-                    let xml = devaddr::libvirt::device_xml(&h.plan, catalog, &h.added)?;
-                    if let Some(dir) = &output_dir {
-                        write_dir(dir, &xml)?;
-                        if output.is_none() {
-                            return Ok(0);
-                        }
-                    }
-                    xml.into_iter().map(|(_, x)| x).collect()
-                }
-            };
-            write_out(output.as_ref(), &text)?;
+            }
+            write_out(output.as_ref(), &out.text)?;
             Ok(0)
         }
         Cmd::Capacity {
@@ -713,35 +518,17 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             format,
             output,
         } => {
-            if live && format == CapacityFormat::Json {
-                warn_all([
-                    "--live shapes the table only: the JSON rows always carry both \
-                           `live` and `next_boot`"
-                        .to_string(),
-                ]);
-            }
-            let text = read_input(&input)?;
-            let input = shown(&input);
-            let q = devaddr::CapacityQuery::new(kinds, node).with_bar64(bar64);
-            let opts = devaddr::Options::default()
-                .with_catalog(catalog)
-                .with_work_limit(work_limit);
-            let what = "a spec, a plan or a libvirt <domain>";
-            let rows = if devaddr::input::detect(&text, input, what)? == Kind::Domain {
-                devaddr::libvirt::capacity_domain_with(&text, input, &q, opts)?
-            } else {
-                let s = Spec::parse(&text, input)?;
-                devaddr::capacity_with(&s, &q, opts).map_err(|e| e.in_source(input, &text))?
+            let (text, name) = read_input(&input)?;
+            let req = api::CapacityRequest {
+                kinds,
+                node,
+                bar64,
+                live,
+                format: Some(to_api(format)?),
             };
-            let text = match format {
-                CapacityFormat::Json => {
-                    let mut t = serde_json::to_string_pretty(&rows).unwrap_or_default();
-                    t.push('\n');
-                    t
-                }
-                CapacityFormat::Table => formats::capacity_table(&rows, live),
-            };
-            write_out(output.as_ref(), &text)?;
+            let out = api::capacity(Source::new(&text, name), &req, opts)?;
+            tell(&out);
+            write_out(output.as_ref(), &out.text)?;
             Ok(0)
         }
         Cmd::Check {
@@ -749,60 +536,22 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             format,
             output,
         } => {
-            let text = read_input(&plan)?;
-            let plan = shown(&plan);
-            let what = "a plan, a fully addressed spec or a libvirt <domain>";
-            let findings = if devaddr::input::detect(&text, plan, what)? == Kind::Domain {
-                let engine = devaddr::Options::default()
-                    .with_catalog(catalog)
-                    .with_work_limit(work_limit);
-                devaddr::libvirt::check_domain_with(&text, plan, engine)?
-            } else {
-                let s = Spec::parse(&text, plan)?;
-                devaddr::check_with(&s, catalog).map_err(|e| e.in_source(plan, &text))?
-            };
-            match format {
-                CheckFormat::Json => {
-                    let doc = serde_json::json!({
-                        "file": plan,
-                        "ok": findings.is_empty(),
-                        "findings": findings,
-                    });
-                    let mut t = serde_json::to_string_pretty(&doc).unwrap_or_default();
-                    t.push('\n');
-                    write_out(output.as_ref(), &t)?;
-                    if findings.is_empty() {
-                        return Ok(0);
-                    }
-                    // The findings are the output; stderr says the check failed, in the
-                    // error format, as for every other failing command.
-                    Ok(report_findings(plan, &findings, error_format))
-                }
-                CheckFormat::Text if findings.is_empty() => {
-                    write_out(output.as_ref(), &format!("{plan}: ok\n"))?;
-                    Ok(0)
-                }
-                CheckFormat::Text => Ok(report_findings(plan, &findings, error_format)),
+            let (text, name) = read_input(&plan)?;
+            let checked = api::check(Source::new(&text, name), to_api(format)?, opts)?;
+            if format == CheckFormat::Json || checked.findings.is_empty() {
+                write_out(output.as_ref(), &checked.output.text)?;
             }
+            // With findings, stderr says the check failed, in the error format, as for
+            // every other failing command (with --format json the findings are also the
+            // output).
+            Ok(report_findings(&checked, error_format))
         }
         Cmd::Models {
             name,
             format,
             output,
         } => {
-            let text = match format {
-                ModelsFormat::Text => formats::models::render(catalog, name.as_deref())?,
-                ModelsFormat::Yaml => {
-                    serde_yaml::to_string(&formats::models::data(catalog, name.as_deref())?)
-                        .unwrap_or_default()
-                }
-                ModelsFormat::Json => {
-                    let data = formats::models::data(catalog, name.as_deref())?;
-                    let mut t = serde_json::to_string_pretty(&data).unwrap_or_default();
-                    t.push('\n');
-                    t
-                }
-            };
+            let text = api::models(catalog, name.as_deref(), to_api(format)?)?;
             write_out(output.as_ref(), &text)?;
             Ok(0)
         }
@@ -839,19 +588,17 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
     }
 }
 
-/// `FILE: ok` on stdout (exit 0), or the findings on stderr (exit 1): one `FILE: finding`
-/// line each, or a JSON report of kind `check`.
-fn report_findings(file: &str, findings: &[devaddr::Finding], format: ErrorFormat) -> u8 {
-    if findings.is_empty() {
-        println!("{file}: ok");
+/// The findings of a failed check on stderr (exit 1): one `FILE: finding` line each, or
+/// a JSON report of kind `check`; nothing for a valid input (exit 0).
+fn report_findings(checked: &api::Checked, format: ErrorFormat) -> u8 {
+    let Some(report) = checked.report() else {
         return 0;
-    }
-    let report = Report::from_findings(file, findings);
+    };
     if format == ErrorFormat::Json {
         eprint!("{}", report.to_json());
     } else {
-        for f in findings {
-            eprintln!("{file}: {f}");
+        for f in &checked.findings {
+            eprintln!("{}: {f}", checked.file);
         }
     }
     1
@@ -943,6 +690,29 @@ mod tests {
         ] {
             assert!(names.contains(&want), "no `{want}` command in {names:?}");
         }
+    }
+
+    /// Every value of an enumerated option is a name the library parses (the CLI and
+    /// the bindings spell the values alike).
+    #[test]
+    fn cli_values_are_library_names() {
+        use super::*;
+        fn all<C: ValueEnum, T: Named>() {
+            for v in C::value_variants() {
+                let name = v.to_possible_value().unwrap().get_name().to_string();
+                assert!(
+                    to_api::<T>(v.clone()).is_ok(),
+                    "`{name}` is not a library name"
+                );
+            }
+        }
+        all::<OutFormat, api::PlanFormat>();
+        all::<InFormat, api::InputKind>();
+        all::<PresetArg, devaddr::spec::Preset>();
+        all::<HotplugFormat, api::HotplugFormat>();
+        all::<CapacityFormat, api::CapacityFormat>();
+        all::<CheckFormat, api::CheckFormat>();
+        all::<ModelsFormat, api::ModelsFormat>();
     }
 
     /// Commands whose output is data take `-o/--output FILE` and `--format` with `json`.

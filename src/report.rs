@@ -203,6 +203,18 @@ impl Report {
         }
     }
 
+    /// A panic caught with `std::panic::catch_unwind` (its payload), as an internal
+    /// error: what the C and Python bindings return instead of unwinding into their
+    /// caller.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Report {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Report::internal("panic", format!("devaddr panicked: {what}"))
+    }
+
     /// The report as one line of JSON (with a final newline).
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string(self).unwrap_or_else(|e| {

@@ -143,7 +143,10 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
                     flow += 1;
                     depth += 1;
                 }
-                ']' | '}' => flow = flow.saturating_sub(1),
+                ']' | '}' => {
+                    flow = flow.saturating_sub(1);
+                    depth = depth.saturating_sub(1);
+                }
                 '\'' | '"' if matches!(prev, None | Some('[' | '{' | ',' | ':' | '-' | '?')) => {
                     quote = Some(c)
                 }
@@ -781,6 +784,20 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A closed `{`/`[` no longer counts: compact JSON on one line (what `json.dumps`
+    /// writes) with more objects than the depth limit counts 4 levels (the line, the
+    /// map, the list, one device), not 102.
+    #[test]
+    fn closed_flow_collections_do_not_add_depth() {
+        let devices: Vec<String> = (0..100)
+            .map(|i| format!("{{\"id\": \"n{i}\", \"kind\": \"virtio-net\"}}"))
+            .collect();
+        let text = format!("{{\"devices\": [{}]}}", devices.join(", "));
+        assert_eq!(super::max_depth(&[text.as_str()]), (4, 1));
+        let deep = format!("{}{}", "[".repeat(70), "]".repeat(70));
+        assert!(super::max_depth(&[deep.as_str()]).0 > super::MAX_YAML_DEPTH);
+    }
+
     #[test]
     fn long_quoted_values_are_cut() {
         let long = format!(

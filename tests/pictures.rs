@@ -13,6 +13,7 @@
 //! Without `dot` or `chromium` those checks print SKIPPED and pass, unless `CI` is set.
 
 mod common;
+use common::spec_files;
 use devaddr::formats::{render, Format};
 use devaddr::topology::{Address, BusNumbering};
 use devaddr::{Catalog, Plan, Spec};
@@ -30,22 +31,6 @@ fn skip(why: &str) {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The examples and the real-QEMU specs (the 200-device NUMA guest among them).
-fn spec_files() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for dir in ["examples", "tests/qemu-specs"] {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        v.sort();
-        out.extend(v);
-    }
-    out
 }
 
 fn plan_of(path: &Path) -> Plan {

@@ -250,6 +250,18 @@ fn ascending(p: &Plan, ids: &[&str]) {
     }
 }
 
+/// How many distinct (bus, slot) the devices `ids` take.
+fn slots_of(p: &Plan, ids: &[&str]) -> usize {
+    let slots: std::collections::BTreeSet<(u32, u8)> = ids
+        .iter()
+        .map(|id| {
+            let a = dev(p, id);
+            (a.bus, a.slot)
+        })
+        .collect();
+    slots.len()
+}
+
 /// An order that alternates between devices that need a hotpluggable conventional-PCI
 /// bridge and PCIe devices on root ports: the bridge cannot hold both stretches, so the
 /// program gives each stretch a bridge of its own (swapping addresses afterwards could
@@ -327,6 +339,67 @@ fn a_long_mixed_order_holds_when_packing_on_numa_nodes() {
     ids.sort();
     let ids: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
     ascending(&p, &ids);
+    assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
+}
+
+/// A packed ordered device after a whole (hotplug) one on the same bridge opens a slot
+/// of its own: joining the earlier packed slot would put it before the whole one.
+#[test]
+fn a_packed_device_after_a_whole_one_on_a_bridge_keeps_the_order() {
+    let p = plan(
+        "machine: q35\npolicy: {multifunction: pack}\ndevices:\n\
+         - {id: a, kind: e1000, order: 1}\n\
+         - {id: b, kind: e1000, hotplug: true, order: 2}\n\
+         - {id: c, kind: e1000, order: 3}\n",
+    );
+    ascending(&p, &["a", "b", "c"]);
+    assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
+}
+
+/// Unordered packed devices fill the free functions of an ordered stretch's slot: two
+/// ordered and six unordered devices on a NUMA node share one slot (one root port of
+/// the node's expander).
+#[test]
+fn unordered_packed_devices_share_the_slot_of_an_ordered_stretch() {
+    let mut s = String::from(
+        "machine: q35\npolicy: {numa_nodes: 1, multifunction: pack, hotplug_reserve: 0, hotplug_reserve_per_node: 0}\ndevices:\n\
+         - {id: o, kind: virtio-net, order: 1, numa_node: 0}\n\
+         - {id: p, kind: virtio-net, order: 2, numa_node: 0}\n",
+    );
+    for i in 0..6 {
+        s.push_str(&format!("- {{id: u{i}, kind: virtio-blk, numa_node: 0}}\n"));
+    }
+    let p = plan(&s);
+    ascending(&p, &["o", "p"]);
+    let ids = ["o", "p", "u0", "u1", "u2", "u3", "u4", "u5"];
+    assert_eq!(slots_of(&p, &ids), 1);
+    assert_eq!(count(&p, "pcie-root-port"), 1, "{:?}", p.controllers);
+    assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
+}
+
+/// A stretch of twenty packed ordered devices on a NUMA node opens a slot every eight
+/// functions, in order, and shares the last one with unordered devices.
+#[test]
+fn a_long_packed_stretch_opens_a_slot_every_eight_functions() {
+    let mut s =
+        String::from("machine: q35\npolicy: {numa_nodes: 1, multifunction: pack, hotplug_reserve: 0, hotplug_reserve_per_node: 0}\ndevices:\n");
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        s.push_str(&format!(
+            "- {{id: o{i}, kind: virtio-net, order: {i}, numa_node: 0}}\n"
+        ));
+        ids.push(format!("o{i}"));
+    }
+    for i in 0..4 {
+        s.push_str(&format!("- {{id: u{i}, kind: virtio-blk, numa_node: 0}}\n"));
+    }
+    let p = plan(&s);
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ascending(&p, &ids);
+    // 20 ordered + 4 unordered functions: three slots (8 + 8 + 4 ordered, 4 unordered).
+    ids.extend(["u0", "u1", "u2", "u3"]);
+    assert_eq!(slots_of(&p, &ids), 3);
+    assert_eq!(count(&p, "pcie-root-port"), 3, "{:?}", p.controllers);
     assert!(devaddr::check(&p.to_spec()).unwrap().is_empty());
 }
 

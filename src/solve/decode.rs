@@ -97,6 +97,22 @@ struct ClassFill {
     io_insts: BTreeSet<u32>,
     /// Instances before this position are full (first fit fills them from the front).
     open: usize,
+    /// The packed slot (bus, slot) of the last ordered unit placed on this class, when it
+    /// was packed: the next ordered unit, if packed and in the same run, shares it.
+    last_packed: Option<(u32, u8)>,
+}
+
+/// Which slots shared by packed functions an item may join.
+#[derive(Clone, Copy)]
+enum Share {
+    /// Any with a free function (an unordered unit: it has no place in the order).
+    Any,
+    /// Only this one (an ordered unit continuing the packed stretch before it), or none
+    /// (one starting a stretch: an earlier slot would put it before units placed already).
+    Only(Option<(u32, u8)>),
+    /// Any with a free function, and no new slot (an unordered unit fills the free
+    /// functions of every instance before it opens a slot: the program counts slots so).
+    JoinOnly,
 }
 
 impl<'a> Decoder<'a> {
@@ -193,6 +209,7 @@ impl<'a> Decoder<'a> {
             runs: Runs::default(),
             io_insts: BTreeSet::new(),
             open: 0,
+            last_packed: None,
         };
         for item in items {
             self.place(item, &mut class);
@@ -279,9 +296,16 @@ impl<'a> Decoder<'a> {
         };
         let buses = &mut self.out.buses;
         let taken = match run {
-            Some(starts) => class.runs.take(&class.insts, starts, |i| {
-                take(buses.get_mut(&i).expect("instance"), mode, width)
-            }),
+            Some(starts) => {
+                let share = Share::Only(class.last_packed.filter(|_| !starts));
+                let got = class.runs.take(&class.insts, starts, |i| {
+                    take(buses.get_mut(&i).expect("instance"), mode, width, share)
+                });
+                class.last_packed = got
+                    .filter(|_| mode == Mode::Pack)
+                    .map(|(bus, slot, _)| (bus, slot));
+                got
+            }
             None => None,
         };
         // Unordered I/O units first fill instances that already have an I/O window,
@@ -302,11 +326,15 @@ impl<'a> Decoder<'a> {
             }
             std::borrow::Cow::Borrowed(&class.insts[class.open..])
         };
-        let Some((bus, slot, func)) = taken.or_else(|| {
+        let mut first_fit = |share| {
             preferred
                 .iter()
-                .find_map(|&i| take(buses.get_mut(&i).expect("instance"), mode, width))
-        }) else {
+                .find_map(|&i| take(buses.get_mut(&i).expect("instance"), mode, width, share))
+        };
+        let joined = (taken.is_none() && mode == Mode::Pack)
+            .then(|| first_fit(Share::JoinOnly))
+            .flatten();
+        let Some((bus, slot, func)) = taken.or(joined).or_else(|| first_fit(Share::Any)) else {
             // The program guarantees room; a miss here is caught by the verifier.
             return;
         };
@@ -666,15 +694,20 @@ impl Inst {
     }
 }
 
-/// Reserve room for one item on a bus: returns (bus, slot, first function).
-fn take(inst: &mut Inst, mode: Mode, width: u8) -> Option<(u32, u8, u8)> {
+/// Reserve room for one item on a bus: returns (bus, slot, first function). A packed
+/// item joins a shared slot `share` allows, else takes the lowest free slot.
+fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8, u8)> {
     let shared = match mode {
         Mode::Aggregate => Some(&inst.agg_slots),
         Mode::Pack => Some(&inst.pack_slots),
         Mode::Whole => None,
     };
+    let may_join = |s: u8| match share {
+        Share::Any | Share::JoinOnly => true,
+        Share::Only(only) => only == Some((inst.index, s)),
+    };
     if let Some(set) = shared {
-        let found = set.iter().find_map(|&s| {
+        let found = set.iter().filter(|&&s| may_join(s)).find_map(|&s| {
             let used = inst.used.get(&s).copied().unwrap_or(0);
             (0..pci::FUNCTIONS_PER_SLOT)
                 .find(|f| used & (1 << f) == 0)
@@ -684,6 +717,9 @@ fn take(inst: &mut Inst, mode: Mode, width: u8) -> Option<(u32, u8, u8)> {
             *inst.used.entry(s).or_default() |= 1 << fnc;
             return Some((inst.index, s, fnc));
         }
+    }
+    if matches!(share, Share::JoinOnly) {
+        return None;
     }
     let slot = (inst.lo..=inst.hi).find(|s| inst.used.get(s).copied().unwrap_or(0) == 0)?;
     let mask = if width >= pci::FUNCTIONS_PER_SLOT {

@@ -88,6 +88,9 @@ pub enum RunKind {
     Packed,
     /// Runs of ordered units with I/O BARs (they fill I/O windows of their own).
     Io,
+    /// Packed slots a run of packed ordered units opens: at its start, and after every
+    /// eight functions.
+    PackedSlot,
 }
 
 impl RunKind {
@@ -96,6 +99,7 @@ impl RunKind {
             RunKind::Units => "run",
             RunKind::Packed => "pack run",
             RunKind::Io => "io run",
+            RunKind::PackedSlot => "pack slot",
         }
     }
 }
@@ -208,6 +212,15 @@ pub enum RowOrigin {
         /// The bus class.
         bus: usize,
     },
+    /// Nine packed ordered units in a row on bus class `bus`, up to unit class `unit`,
+    /// fill more than one slot: one of the last eight opens a slot
+    /// (`order: a pack slot within eight up to u on b`).
+    PackedEveryEight {
+        /// The last ordered unit class of the nine.
+        unit: usize,
+        /// The bus class.
+        bus: usize,
+    },
     /// A run of the order starts at ordered unit class `unit` on bus class `bus` unless
     /// the one before it is there too (`order: run of u on b`).
     RunStart {
@@ -304,6 +317,7 @@ impl RowOrigin {
             | BeforeBelow { .. }
             | BelowFrom { .. }
             | PackedSlots { .. }
+            | PackedEveryEight { .. }
             | RunStart { .. } => Family::Order,
             Fill { .. } | Capacity { .. } | PackCover { .. } => Family::Capacity,
             Reserve { .. } => Family::Reserve,
@@ -364,6 +378,9 @@ impl fmt::Display for RowOrigin {
             }
             BelowFrom { unit, bus } => write!(f, "order: below {bus} from {unit} on"),
             PackedSlots { bus } => write!(f, "order: packed slots of {bus}"),
+            PackedEveryEight { unit, bus } => {
+                write!(f, "order: a pack slot within eight up to {unit} on {bus}")
+            }
             RunStart { run, unit, bus } => {
                 write!(f, "order: {} of {unit} on {bus}", run.name())
             }

@@ -253,3 +253,96 @@ pub fn json_twin(
 pub fn wants_json_twin(args: &[&str], code: Option<i32>) -> bool {
     matches!(code, Some(1 | 2)) && !args.iter().any(|a| a.starts_with("--error-format"))
 }
+
+/// Say why a test that needs an external tool did not run; fail instead when `CI` is set
+/// (CI must run everything).
+#[allow(dead_code)] // each test crate uses its own subset
+pub fn skip(why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("CI must run this test, but: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+/// Whether `tool --version` (or `tool version`) runs.
+#[allow(dead_code)]
+pub fn have(tool: &str) -> bool {
+    ["--version", "version"].iter().any(|arg| {
+        Command::new(tool)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The specs every binding must plan byte-identically to the CLI: examples/ and
+/// tests/qemu-specs/, sorted.
+#[allow(dead_code)]
+pub fn spec_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in ["examples", "tests/qemu-specs"] {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(root.join(dir))
+            .expect("read the spec folder")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        v.sort();
+        out.extend(v);
+    }
+    out
+}
+
+/// libdevaddr built and installed (library, header, devaddr.pc) by
+/// `bindings/c/install.sh` into one folder under `target/`, once per test binary; its
+/// prefix. A failed build fails the test.
+#[allow(dead_code)]
+pub fn libdevaddr() -> &'static std::path::Path {
+    static PREFIX: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let prefix = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("libdevaddr");
+        let o = Command::new("sh")
+            .arg(root.join("bindings/c/install.sh"))
+            .arg(&prefix)
+            .arg("--debug")
+            .output()
+            .expect("run bindings/c/install.sh");
+        assert!(
+            o.status.success(),
+            "bindings/c/install.sh: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        prefix
+    })
+}
+
+/// What the CLI (or a binding standing in for it) wrote and how it ended.
+#[allow(dead_code)]
+#[derive(Debug, PartialEq)]
+pub struct Outcome {
+    /// Exit code.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Outcome {
+    fn from(o: std::process::Output) -> Self {
+        Outcome {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// `devaddr ARGS` run as a binding's twin is compared with it.
+#[allow(dead_code)]
+pub fn cli(args: &[&str]) -> Outcome {
+    run(args, None).into()
+}

@@ -18,7 +18,7 @@
 //! | variables and tightened bounds | `Link` | `variables.rs` |
 //! | keep (units that may stay at their previous slot) | `Occupied`, `FunctionZero` | `keep.rs` |
 //! | demand | `PlaceTemplate`, `ExtraDemand`, `Demand` | `demand.rs` |
-//! | order | `NeverBack`, `RunsPerInstance`, `BeforeBelow`, `BelowFrom`, `PackedSlots`, `RunStart` | `order.rs` |
+//! | order | `NeverBack`, `RunsPerInstance`, `BeforeBelow`, `BelowFrom`, `PackedSlots`, `PackedEveryEight`, `RunStart` | `order.rs` |
 //! | capacity and reserves | `Fill`, `Capacity`, `PackCover`, `Reserve` | `capacity.rs` |
 //! | budgets (bus numbers, expander ranges, I/O windows) | `BusNumbers`, `ExpanderRange`, `RootBusRange`, `IoWindows`, `IoCover`, `IoCoverOfRuns`, `IoLink`, `IoWithin` | `budgets.rs` |
 //! | objectives (kept by the solve: `ObjectiveKept`) | — | here |

@@ -169,13 +169,18 @@ impl Model<'_> {
         }
     }
 
-    /// Packed slots on bus class `b` when the order is kept: a run of L packed ordered
-    /// units fills slots of its own, at most ⌈L/8⌉ ≤ (L + 7)/8 of them, and unordered
-    /// packed units take functions of their own. So 8·slots ≥ Σ packed ordered + 7·runs +
-    /// Σ packed unordered (over-counting what could share a run's slot is safe).
+    /// Packed slots on bus class `b` when the order is kept. A stretch of packed ordered
+    /// units (consecutive in the order, all on `b`) opens slots of its own — joining an
+    /// earlier slot would put a unit before ones placed already — at its start and after
+    /// every eight functions: a binary "opens a slot" per unit, at least its run start, and
+    /// of nine units in a row one of the last eight opens one. The slots opened fit the
+    /// class's packed slots. Unordered packed units have no place in the order: they
+    /// take any free function, in the stretches' slots too, so the `fill` row (every
+    /// packed unit within eight functions a slot) is all they need.
     fn pack_runs(&mut self, b: usize, slots: usize) {
-        let mut terms: Vec<(usize, f64)> = Vec::new();
-        let mut prev: Option<usize> = None;
+        // The current stretch: (unit class, x, opens-a-slot) of each unit in it.
+        let mut stretch: Vec<(usize, usize, usize)> = Vec::new();
+        let mut opened: Vec<(usize, f64)> = Vec::new();
         for ui in ordered_sequence(&self.units) {
             let here = self
                 .x
@@ -183,30 +188,63 @@ impl Model<'_> {
                 .copied()
                 .filter(|_| self.units[ui].mode == Mode::Pack);
             let Some(v) = here else {
-                prev = None;
+                stretch.clear();
                 continue;
             };
-            terms.push((v, 1.0));
+            let prev = stretch.last().map(|&(_, x, _)| x);
             let start = run_start(&mut self.ilp, RunKind::Packed, ui, b, v, prev);
-            terms.push((start, FUNCTIONS_PER_SLOT - 1.0));
-            prev = Some(v);
+            let opens = if stretch.len() < FUNCTIONS_PER_SLOT as usize {
+                // Within the first eight of a stretch only its start opens a slot.
+                start
+            } else {
+                let run = RunKind::PackedSlot;
+                let o = self.ilp.var(
+                    VarOrigin::RunStart {
+                        run,
+                        unit: ui,
+                        bus: b,
+                    },
+                    0.0,
+                    1.0,
+                );
+                self.ilp.row(
+                    RowOrigin::RunStart {
+                        run,
+                        unit: ui,
+                        bus: b,
+                    },
+                    vec![(o, 1.0), (start, -1.0)],
+                    0.0,
+                    f64::INFINITY,
+                );
+                o
+            };
+            stretch.push((ui, v, opens));
+            let k = stretch.len();
+            if k > FUNCTIONS_PER_SLOT as usize {
+                // Nine in a row: Σ opens(last 8) ≥ Σ x(last 9) − 8.
+                let nine = &stretch[k - 9..];
+                let mut terms: Vec<(usize, f64)> =
+                    nine[1..].iter().map(|&(_, _, o)| (o, 1.0)).collect();
+                terms.extend(nine.iter().map(|&(_, x, _)| (x, -1.0)));
+                self.ilp.row(
+                    RowOrigin::PackedEveryEight { unit: ui, bus: b },
+                    terms,
+                    -FUNCTIONS_PER_SLOT,
+                    f64::INFINITY,
+                );
+            }
+            opened.push((opens, -1.0));
         }
-        if terms.is_empty() {
+        if opened.is_empty() {
             return;
         }
-        terms.extend(
-            self.units
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.mode == Mode::Pack && u.rank.is_none())
-                .filter_map(|(ui, _)| self.x.get(&(ui, b)).map(|&v| (v, 1.0))),
-        );
-        terms.push((slots, -FUNCTIONS_PER_SLOT));
+        opened.push((slots, 1.0));
         self.ilp.row(
             RowOrigin::PackedSlots { bus: b },
-            terms,
-            f64::NEG_INFINITY,
+            opened,
             0.0,
+            f64::INFINITY,
         );
     }
 

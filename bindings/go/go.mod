@@ -1,0 +1,3 @@
+module devaddr
+
+go 1.19
