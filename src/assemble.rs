@@ -50,8 +50,9 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
     assign_drives(p, cat, &mut devices)?;
     set_multifunction(&mut controllers, &mut devices, p);
     let eff = &p.eff;
+    reserve_bar64(p, cat, &mut controllers, &devices)?;
     let free = free_capacity(p, cat, pl, &controllers, &devices);
-    Ok(Plan {
+    let mut plan = Plan {
         devaddr: PlanHeader {
             version: env!("CARGO_PKG_VERSION").to_string(),
             policy: preset_name(eff.preset).to_string(),
@@ -77,6 +78,10 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             prefer: Some(eff.prefer),
             multifunction: Some(eff.multifunction),
             root_port_hotplug: Some(eff.root_port_hotplug),
+            // A plan from before plans recorded the firmware stays so (its budgets).
+            firmware: (!crate::catalog::legacy_plan(p.spec)).then_some(eff.firmware),
+            hotplug_reserve_bar64: p.spec.policy.hotplug_reserve_bar64,
+            phys_bits: p.spec.policy.phys_bits,
         },
         order: p.spec.order.clone(),
         apart: p.spec.apart.clone(),
@@ -84,7 +89,80 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
         controllers,
         devices,
         free,
-    })
+        mmio64: None,
+    };
+    plan.mmio64 =
+        crate::topology::mmio64::state(&plan, cat, &p.machine.limits, p.spec.policy.phys_bits)
+            .map_err(|e| crate::Error::Infeasible {
+                explanation: Box::new(e),
+            })?;
+    Ok(plan)
+}
+
+/// `policy.hotplug_reserve_bar64`: that many empty hotpluggable ports with QEMU's
+/// resource reservation keep a 64-bit window of the size (`pref64_reserve`); ports that
+/// kept it in the spec (a replanned plan) first, then by index. The reserve made the
+/// planner leave at least that many empty hotpluggable ports; only root ports can keep
+/// the room.
+fn reserve_bar64(
+    p: &Problem,
+    cat: &Catalog,
+    controllers: &mut [ControllerEntry],
+    devices: &[crate::spec::DeviceEntry],
+) -> Result<()> {
+    let Some(r) = p.spec.policy.hotplug_reserve_bar64.filter(|r| r.ports > 0) else {
+        return Ok(());
+    };
+    let parent = |a: &Option<Address>| match a {
+        Some(Address::Pci(a)) => Some(a.bus),
+        _ => None,
+    };
+    let occupied: BTreeSet<u32> = devices
+        .iter()
+        .map(|d| parent(&d.address))
+        .chain(controllers.iter().map(|c| parent(&c.address)))
+        .flatten()
+        .collect();
+    let kept: BTreeSet<u32> = p
+        .spec
+        .controllers
+        .iter()
+        .filter(|c| c.pref64_reserve.is_some())
+        .map(|c| c.index)
+        .collect();
+    let mut empty: Vec<usize> = (0..controllers.len())
+        .filter(|&i| {
+            let c = &controllers[i];
+            cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
+                && c.hotplug != Some(false)
+                && !occupied.contains(&c.index)
+        })
+        .collect();
+    empty.sort_by_key(|&i| (!kept.contains(&controllers[i].index), controllers[i].index));
+    if empty.len() < r.ports as usize {
+        let mut e = crate::Explanation::new(
+            crate::Binding::HotplugReserve,
+            format!(
+                "policy.hotplug_reserve_bar64 asks for {} empty hotpluggable root ports with \
+                 {} of 64-bit room, and the plan has {} (switch downstream ports and bridges \
+                 cannot keep the room)",
+                r.ports,
+                r.size,
+                empty.len()
+            ),
+            "lower hotplug_reserve_bar64.ports, or free root ports (fewer devices pinned to \
+             switch ports, no hotplug: off)",
+        );
+        e.needed = Some(r.ports.into());
+        e.available = Some(empty.len() as u64);
+        return Err(crate::Error::Infeasible {
+            explanation: Box::new(e),
+        });
+    }
+    for &i in empty.iter().take(r.ports as usize) {
+        controllers[i].pref64_reserve = Some(r.size);
+    }
+    Ok(())
 }
 
 pub(crate) fn preset_name(p: crate::spec::Preset) -> &'static str {

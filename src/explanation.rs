@@ -44,6 +44,9 @@ pub enum Binding {
     /// The firmware's I/O space: one 4 KiB window per bridge or port holding a device
     /// with an I/O BAR.
     IoWindows,
+    /// The 64-bit MMIO the big BARs (`bar64`) and 64-bit hotplug reserves need, beyond
+    /// what the guest can address (`policy.phys_bits`) or the machine's fixed window.
+    Mmio64,
     /// The hotplug reserve (total or per NUMA node).
     HotplugReserve,
     /// Bus numbers, I/O windows and the hotplug reserve together.

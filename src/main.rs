@@ -120,6 +120,10 @@ enum Cmd {
         /// Only this NUMA node.
         #[arg(long, value_name = "N")]
         node: Option<u32>,
+        /// The devices to count have a 64-bit BAR of SIZE (`128G`): live, only ports that
+        /// keep that much 64-bit room; at next boot, within the 64-bit aperture.
+        #[arg(long, value_name = "SIZE")]
+        bar64: Option<devaddr::spec::ByteSize>,
         /// Show only what fits now in the running guest.
         #[arg(long)]
         live: bool,
@@ -510,6 +514,7 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             input,
             kinds,
             node,
+            bar64,
             live,
             format,
             output,
@@ -518,6 +523,7 @@ fn run(cli: Cli, error_format: ErrorFormat) -> Result<u8, Error> {
             let req = api::CapacityRequest {
                 kinds,
                 node,
+                bar64,
                 live,
                 format: Some(to_api(format)?),
             };

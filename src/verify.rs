@@ -304,6 +304,10 @@ pub(crate) fn verify_named(
         )
     })?;
     crate::spec::bounds::against_machine(spec, machine)?;
+    // The budgets of the plan's firmware (`policy.firmware`).
+    let mut with_firmware = machine.clone();
+    with_firmware.limits = crate::catalog::spec_limits(spec, machine)?;
+    let machine = &with_firmware;
     let root_model = cat.pci_model(&machine.root);
     let root_entry = ControllerEntry {
         id: machine.root_bus_name.clone(),
@@ -882,6 +886,37 @@ fn check_budgets(
                  I/O windows"
             );
             w.bad(Rule::IoWindows, Subject::Plan, msg);
+        }
+    }
+    // 64-bit MMIO: the aperture the big BARs and reserves need fits what the guest
+    // addresses; only ports with QEMU's resource reservation keep 64-bit room.
+    for c in spec
+        .controllers
+        .iter()
+        .filter(|c| c.pref64_reserve.is_some())
+    {
+        if !cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve) {
+            let msg = format!(
+                "controller `{}` ({}) keeps 64-bit room (pref64_reserve), which only ports \
+                 with QEMU's resource reservation (pcie-root-port) can",
+                c.id, c.model
+            );
+            w.bad(Rule::Mmio64, Subject::controller(&c.id), msg);
+        }
+    }
+    let asked = spec.devices.iter().any(|d| d.bar64.is_some())
+        || spec.controllers.iter().any(|c| c.pref64_reserve.is_some());
+    let need = crate::topology::mmio64::needed_of(&spec.controllers, &spec.devices, cat);
+    let max = crate::topology::mmio64::max_aperture(&machine.limits, spec.policy.phys_bits);
+    if let (true, Some(aperture), Some(max)) = (asked, crate::topology::mmio64::aperture(need), max)
+    {
+        if aperture.bytes() > max {
+            let msg = format!(
+                "the 64-bit BARs and reserves need an aperture of {aperture}; the guest \
+                 addresses {} GiB for PCI",
+                max >> 30
+            );
+            w.bad(Rule::Mmio64, Subject::Plan, msg);
         }
     }
     // Hotplug reserves: empty hotpluggable slots of the machine's reserve kind.

@@ -220,6 +220,177 @@ fn too_many_io_windows_exits_1() {
     assert!(stderr(&o).contains("I/O"), "{}", stderr(&o));
 }
 
+/// `policy.firmware` picks the measured budget: 9 e1000e ports fit every firmware on q35,
+/// 10 only SeaBIOS (`bios`); the plan records the firmware, `check` holds a plan to it,
+/// and a machine that does not boot the firmware is bad input.
+#[test]
+fn firmware_selects_the_budget_and_is_recorded() {
+    let nics = |n: usize, fw: &str| {
+        let mut s = format!("machine: q35\npolicy: {{firmware: {fw}}}\ndevices:\n");
+        for i in 0..n {
+            s.push_str(&format!("  - {{id: n{i}, kind: e1000e}}\n"));
+        }
+        s
+    };
+    for fw in ["bios", "uefi", "any"] {
+        let o = plan_stdin(&nics(9, fw), &[]);
+        assert_eq!(o.status.code(), Some(0), "9 ports, {fw}: {}", stderr(&o));
+        assert!(stdout(&o).contains(&format!("firmware: {fw}")), "{fw}");
+        let o = plan_stdin(&nics(10, fw), &[]);
+        let want = if fw == "bios" { 0 } else { 1 };
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "10 ports, {fw}: {}",
+            stderr(&o)
+        );
+    }
+    // A SeaBIOS plan is not a UEFI plan: check holds it to the firmware it names.
+    let plan = stdout(&plan_stdin(&nics(10, "bios"), &[]));
+    let as_uefi = tmp("fw.yaml", &plan.replace("firmware: bios", "firmware: uefi"));
+    let o = devaddr(&["check", &as_uefi], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("I/O windows"), "{}", stderr(&o));
+    // UEFI plans carry the firmware: flash drives for QEMU, <os firmware='efi'> for libvirt.
+    let q = stdout(&plan_stdin(&nics(1, "uefi"), &["--format", "qemu"]));
+    assert!(
+        q.contains("if=pflash,format=raw,unit=0,readonly=on,file="),
+        "{q}"
+    );
+    let q = stdout(&plan_stdin(&nics(1, "any"), &["--format", "qemu"]));
+    assert!(!q.contains("pflash"), "{q}");
+    let x = stdout(&plan_stdin(&nics(1, "uefi"), &["--format", "libvirt"]));
+    assert!(x.contains("<os firmware='efi'>"), "{x}");
+    // virt boots UEFI only.
+    let o = plan_stdin(
+        "machine: virt\npolicy: {firmware: bios}\ndevices: []\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("policy.firmware"), "{}", stderr(&o));
+}
+
+/// `bar64:` sizes the 64-bit aperture the plan states and asks of OVMF and QEMU;
+/// `policy.phys_bits` bounds it; `hotplug_reserve_bar64` keeps ports with 64-bit room,
+/// which `capacity --bar64` counts live and `hotplug` alone fills with big devices.
+#[test]
+fn big_bars_size_the_64_bit_aperture() {
+    let spec = "machine: q35\npolicy: {numa_nodes: 2}\ndevices:\n\
+                - {id: a, kind: vfio-pci, bar64: 128G, numa_node: 0}\n\
+                - {id: b, kind: vfio-pci, bar64: 128G, numa_node: 1}\n";
+    let plan = stdout(&plan_stdin(spec, &[]));
+    assert!(
+        plan.contains("mmio64:\n  needed: 274877906944\n  aperture: 256G"),
+        "{plan}"
+    );
+    // check holds a hand-edited plan to the bound, and to ports that can keep room.
+    let edited = tmp(
+        "bits.yaml",
+        &plan.replace("policy:\n", "policy:\n  phys_bits: 38\n"),
+    );
+    let o = devaddr(&["check", &edited], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("aperture of 256G"), "{}", stderr(&o));
+    let edited = plan.replacen(
+        "  model: pcie-expander-bus\n",
+        "  model: pcie-expander-bus\n  pref64_reserve: 1G\n",
+        1,
+    );
+    assert_ne!(edited, plan);
+    let o = devaddr(&["check", &tmp("pxb.yaml", &edited)], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pref64_reserve"), "{}", stderr(&o));
+    let q = stdout(&plan_stdin(spec, &["--format", "qemu"]));
+    for arg in [
+        "q35-pcihost.pci-hole64-size=256G",
+        "name=opt/ovmf/X-PciMmio64Mb,string=262144",
+        "ivshmem-plain,id=a,memdev=bar64mem0",
+        "memory-backend-file,id=bar64mem0,size=128G,mem-path=/tmp,share=on",
+    ] {
+        assert!(
+            q.lines().any(|l| l == arg || l.starts_with(arg)),
+            "{arg}: {q}"
+        );
+    }
+    // SeaBIOS reads no fw_cfg aperture: a bios plan asks QEMU only.
+    let bios = spec.replace("numa_nodes: 2}", "numa_nodes: 2, firmware: bios}");
+    let q = stdout(&plan_stdin(&bios, &["--format", "qemu"]));
+    assert!(
+        !q.contains("X-PciMmio64Mb") && q.contains("pci-hole64-size"),
+        "{q}"
+    );
+    // More than the guest can address: exit 1 naming the bits and the fix.
+    let small = spec.replace("numa_nodes: 2}", "numa_nodes: 2, phys_bits: 38}");
+    let o = plan_stdin(&small, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("38 physical address bits") && e.contains("phys_bits to 39"),
+        "{e}"
+    );
+    // Not a power of two, or on a device without BARs: exit 2 at the field.
+    let o = plan_stdin(
+        "machine: q35\ndevices:\n- {id: a, kind: vfio-pci, bar64: 100G}\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("devices[0].bar64") && stderr(&o).contains("power of two"));
+    let o = plan_stdin(
+        "machine: q35\ndevices:\n- {id: t, kind: usb-tablet, bar64: 1G}\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("devices[0].bar64"), "{}", stderr(&o));
+
+    // Hotplug room: capacity counts the reserved ports live and the aperture at next boot.
+    let reserve = "machine: q35\npolicy: {hotplug_reserve: 3, \
+                   hotplug_reserve_bar64: {ports: 2, size: 128G}}\n\
+                   devices:\n- {id: n, kind: virtio-net}\n";
+    let plan = stdout(&plan_stdin(reserve, &[]));
+    assert_eq!(plan.matches("pref64_reserve: 128G").count(), 2, "{plan}");
+    let q = stdout(&plan_stdin(reserve, &["--format", "qemu"]));
+    assert_eq!(
+        q.matches(",pref64-reserve=128G,io-reserve=0").count(),
+        2,
+        "{q}"
+    );
+    let x = stdout(&plan_stdin(reserve, &["--format", "libvirt"]));
+    assert_eq!(x.matches("name='pref64-reserve'").count(), 2, "{x}");
+    let plan_file = tmp("reserve.yaml", &plan);
+    let cap = |size: &str| {
+        let o = devaddr(
+            &[
+                "capacity", &plan_file, "--kind", "vfio-pci", "--bar64", size, "--format", "json",
+            ],
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (
+            v[0]["live"].as_u64().unwrap(),
+            v[0]["next_boot"].as_u64().unwrap(),
+        )
+    };
+    // 2 x 128G reserved + a virtio port: 512G holds one 128G more (phys_bits 40).
+    assert_eq!(cap("128G"), (2, 1));
+    assert_eq!(cap("256G").0, 0);
+    let add = tmp("add.yaml", "- {id: g0, kind: vfio-pci, bar64: 128G}\n- {id: g1, kind: vfio-pci, bar64: 64G}\n- {id: g2, kind: vfio-pci, bar64: 1G}\n");
+    let o = devaddr(&["hotplug", &plan_file, "--add", &add], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`g2`") && stderr(&o).contains("hotplug_reserve_bar64"),
+        "{}",
+        stderr(&o)
+    );
+    // A libvirt domain: --bar64 does not apply.
+    let x = stdout(&plan_stdin(
+        "machine: q35\ndevices: []\n",
+        &["--format", "libvirt"],
+    ));
+    let dom = tmp("d.xml", &x);
+    let o = devaddr(&["capacity", &dom, "--bar64", "1G"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 #[test]
 fn check_rejects_a_broken_plan_with_exit_1() {
     let path = format!("{}/examples/q35-basic.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -595,8 +766,15 @@ fn json_errors_carry_kind_code_location_and_the_explanation() {
     assert_eq!(e["code"], "io-windows");
     assert_eq!(e["binding"], "io-windows");
     assert!(e["fix"].as_str().is_some_and(|f| !f.is_empty()), "{e}");
-    assert_eq!(e["available"], 13, "{e}");
+    // `firmware: any` (the default) plans within OVMF's 9 windows, the tighter budget.
+    assert_eq!(e["available"], 9, "{e}");
+    assert!(e["fix"].as_str().unwrap().contains("firmware: bios"), "{e}");
     assert_eq!(e["message"], e["requirement"]);
+    let bios = spec.replace("devices:", "policy: {firmware: bios}\ndevices:");
+    let (code, errors) = json_errors(&["plan", "-"], Some(&bios));
+    assert_eq!(code, Some(1));
+    assert_eq!(errors[0]["available"], 13, "{}", errors[0]);
+    assert!(errors[0]["message"].as_str().unwrap().contains("SeaBIOS"));
 
     // Check: the findings with rule and subject.
     let plan = "machine: q35\ndevices:\n- {id: a, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 0}}\n- {id: b, kind: virtio-net, address: {type: pci, bus: 0, slot: 3, function: 0}}\n";

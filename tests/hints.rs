@@ -530,6 +530,21 @@ fn bad_hints_exit_2_naming_element_and_attribute() {
             "maybe",
             "attribute `root_port_hotplug`: found `maybe`; expected yes or no",
         ),
+        (
+            "firmware",
+            "coreboot",
+            "attribute `firmware`: found `coreboot`; expected one of",
+        ),
+        (
+            "hotplug_reserve_bar64",
+            "2 ports",
+            "attribute `hotplug_reserve_bar64`: found `2 ports`; expected a YAML flow mapping",
+        ),
+        (
+            "hotplug_reserve_bar64",
+            "{ports: 2, size: 100G}",
+            "attribute `hotplug_reserve_bar64`: found `{ports: 2, size: 100G}`",
+        ),
     ] {
         let f = common::tmp_file("devaddr-bad-hints", "bad.xml", policy_with(name, value));
         let o = common::run(&["plan", f.as_str()], None);

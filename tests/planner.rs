@@ -459,3 +459,34 @@ fn explanations_name_the_binding_requirement_as_data() {
     let e = why(&many("q35", "hotplug_reserve: 200", 100, "virtio-net"));
     assert_eq!(e.binding, devaddr::Binding::BusNumbers);
 }
+
+/// 64-bit MMIO: BARs on their own ports sum (a virtio port's 16 KiB BAR takes a 1 MiB
+/// window), NUMA expanders count as root bridges of their own, the aperture is the next
+/// power of two, and a plan without a `bar64` states nothing.
+#[test]
+fn big_bars_sum_per_hierarchy_into_a_power_of_two_aperture() {
+    let cat = devaddr::Catalog::embedded();
+    let p = plan(
+        "machine: q35\ndevices:\n- {id: a, kind: vfio-pci, bar64: 128G}\n\
+         - {id: b, kind: vfio-pci, bar64: 64G}\n- {id: n, kind: virtio-net}\n",
+    );
+    assert_eq!(
+        devaddr::topology::mmio64::needed(&p, cat),
+        (192 << 30) + (1 << 20)
+    );
+    let m = p.mmio64.as_ref().unwrap();
+    assert_eq!(
+        (m.needed, m.aperture.to_string()),
+        ((192 << 30) + (1 << 20), "256G".into())
+    );
+    let p = plan(
+        "machine: q35\npolicy: {numa_nodes: 2}\ndevices:\n\
+         - {id: a, kind: vfio-pci, bar64: 128G, numa_node: 0}\n\
+         - {id: b, kind: vfio-pci, bar64: 128G, numa_node: 1}\n\
+         - {id: c, kind: vfio-pci, bar64: 1G}\n",
+    );
+    assert_eq!(p.mmio64.unwrap().needed, (256 << 30) + (1 << 30));
+    let p = plan("machine: q35\ndevices:\n- {id: n, kind: virtio-net}\n");
+    assert!(p.mmio64.is_none());
+    assert_eq!(devaddr::topology::mmio64::aperture(0), None);
+}

@@ -646,18 +646,28 @@ impl Qemu {
         let stderr_path = unique_path(tag, "stderr");
         let mut files = vec![sock.clone(), stderr_path.clone()];
         let mut cmd = Command::new(bin);
+        // A UEFI plan (`firmware: uefi`, or aarch64 virt) carries the firmware's flash drives.
+        let uefi = plan.args.iter().any(|a| a.starts_with("if=pflash"));
         cmd.args(&plan.args)
             .args(extra)
-            .args([
-                "-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none",
-            ])
+            .args(["-accel", "tcg", "-display", "none", "-monitor", "none"])
             .arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", sock.display()));
         if paused {
             cmd.arg("-S");
         }
         let mut debug_log = None;
-        if debugcon {
+        if debugcon && uefi {
+            // OVMF/AAVMF (release builds) log to the serial console: the boot manager's
+            // `BdsDxe:` lines say PCI enumeration is over.
+            let log = unique_path(tag, "uefi.log");
+            cmd.arg("-serial").arg(format!("file:{}", log.display()));
+            files.push(log.clone());
+            debug_log = Some(log);
+        } else {
+            cmd.args(["-serial", "none"]);
+        }
+        if debugcon && !uefi {
             let log = unique_path(tag, "seabios.log");
             cmd.arg("-chardev")
                 .arg(format!("file,id=seabios,path={}", log.display()))
@@ -720,7 +730,8 @@ impl Qemu {
         }
     }
 
-    /// SeaBIOS debug log: error lines plus the tail, for failure messages.
+    /// Firmware log (SeaBIOS debug port, UEFI serial): error lines plus the tail, for
+    /// failure messages.
     fn firmware_log_excerpt(&self) -> String {
         let Some(p) = &self.debug_log else {
             return String::new();
@@ -738,7 +749,7 @@ impl Qemu {
             .collect();
         let tail = &lines[lines.len().saturating_sub(25)..];
         format!(
-            "SeaBIOS log ({} lines); error lines: {:?}\n  last lines:\n    {}",
+            "firmware log ({} lines); error lines: {:?}\n  last lines:\n    {}",
             lines.len(),
             errors,
             tail.join("\n    ")
@@ -1343,8 +1354,13 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
             return;
         }
     };
-    // SeaBIOS under TCG assigns BARs at some 25 functions per second.
-    let deadline = Instant::now() + Duration::from_secs(20 + plan.pci.len() as u64 / 10);
+    // SeaBIOS under TCG assigns BARs at some 25 functions per second; OVMF and AAVMF
+    // take 10-40 s to reach their boot manager on a shared 2-core machine. The loop ends
+    // as soon as everything is enumerated or the firmware is past PCI setup, so the
+    // deadline only bounds a firmware that never gets there.
+    let uefi = plan.args.iter().any(|a| a.starts_with("if=pflash"));
+    let base = if uefi { 300 } else { 20 };
+    let deadline = Instant::now() + Duration::from_secs(base + plan.pci.len() as u64 / 10);
     let mut last_count = usize::MAX;
     let mut stable_since = Instant::now();
     let gaps = loop {
@@ -1374,6 +1390,7 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
                 t.contains("Searching bootorder")
                     || t.contains("Booting from")
                     || t.contains("No bootable device")
+                    || t.contains("BdsDxe:")
             })
             .unwrap_or(false);
         let stable_for = stable_since.elapsed();
@@ -1395,7 +1412,7 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
             .filter(|id| gaps.iter().any(|g| g.contains(&format!(" {id}: "))))
             .collect();
         failures.push(format!(
-            "[{spec}] SeaBIOS did not enumerate {} of {} planned PCI functions as planned:",
+            "[{spec}] the firmware did not enumerate {} of {} planned PCI functions as planned:",
             bad.len(),
             plan.pci.len()
         ));
@@ -1600,13 +1617,13 @@ fn aarch64_firmware() -> Option<PathBuf> {
 /// has enumerated every planned function, and check the constraints with `query-pci`.
 fn check_uefi_placement(bin: &Path, firmware: &Path, plan: &Plan, failures: &mut Vec<String>) {
     let spec = &plan.spec;
-    let mut qemu = Qemu::start_with(
-        bin,
-        plan,
-        false,
-        false,
-        &["-bios".into(), firmware.display().to_string()],
-    );
+    // A plan of a UEFI machine carries the firmware's flash drives already.
+    let extra: Vec<String> = if plan.args.iter().any(|a| a.starts_with("if=pflash")) {
+        Vec::new()
+    } else {
+        vec!["-bios".into(), firmware.display().to_string()]
+    };
+    let mut qemu = Qemu::start_with(bin, plan, false, false, &extra);
     let mut qmp = match qemu.qmp() {
         Ok(q) => q,
         Err(e) => {
@@ -1785,4 +1802,437 @@ fn x86_64_qemu_accepts_hotplug_commands() {
         assert!(n > 0, "{name}: capacity predicted nothing");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// UEFI: OVMF (q35, pc) and AAVMF (aarch64 virt), `policy.firmware`
+
+fn firmware_specs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/firmware-specs")
+}
+
+/// The UEFI flash images a plan's `--format qemu` names must exist (Debian's `ovmf` and
+/// `qemu-efi-aarch64`); `false` after printing a SKIPPED line, a panic under CI.
+fn firmware_files_or_skip(plan: &Plan, test: &str) -> bool {
+    let files: Vec<&str> = plan
+        .args
+        .iter()
+        .filter(|a| a.starts_with("if=pflash"))
+        .filter_map(|a| a.split(",file=").nth(1))
+        .collect();
+    assert!(!files.is_empty(), "[{}] boots no UEFI flash", plan.spec);
+    if let Some(missing) = files.iter().find(|f| !Path::new(f).is_file()) {
+        if in_ci() {
+            panic!("qemu_real::{test}: {missing} not found, and CI is set (install ovmf and qemu-efi-aarch64)");
+        }
+        eprintln!("SKIPPED qemu_real::{test}: firmware image {missing} not found");
+        return false;
+    }
+    true
+}
+
+/// The QEMU binary and the plan of a UEFI spec, or `None` after a SKIPPED line when QEMU
+/// or the firmware images are missing (a panic under CI).
+fn uefi_plan_or_skip(qemu: &str, spec: &Path, test: &str) -> Option<(PathBuf, Plan)> {
+    let bin = qemu_or_skip(qemu, test)?;
+    let plan = load_plan(spec).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+    firmware_files_or_skip(&plan, test).then_some((bin, plan))
+}
+
+/// The I/O-window boundary of one machine under UEFI: the plan at the firmware's budget
+/// (`firmware: uefi`) boots with every device resourced; one window more is refused by
+/// `devaddr plan` (exit 1 naming the firmware and the fix), and booting that topology
+/// anyway (planned with `firmware: bios`, booted with the same OVMF flash) leaves a device
+/// without resources.
+fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
+    let dir = firmware_specs_dir();
+    let plan = load_plan(&dir.join(at_limit)).unwrap_or_else(|e| panic!("{at_limit}: {e}"));
+    if !firmware_files_or_skip(&plan, test) {
+        return;
+    }
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: {at_limit}: {} PCI functions enumerated under OVMF in {:.1} s",
+        plan.pci.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // One more: refused for UEFI, naming the firmware's budget and the fix.
+    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
+    assert!(
+        over_text.contains("firmware: bios"),
+        "{over}: planned for SeaBIOS"
+    );
+    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
+    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    assert!(
+        err.contains("I/O") && err.contains("OVMF") && err.contains("fix:"),
+        "{over} as uefi: the refusal names the firmware's I/O windows and a fix: {err}"
+    );
+
+    // And the firmware really cannot: the same topology under OVMF leaves a device bare.
+    let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
+    let drives: Vec<String> = plan
+        .args
+        .windows(2)
+        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
+        .flat_map(|w| w.iter().cloned())
+        .collect();
+    plan_over.args.extend(drives);
+    let mut over_failures = Vec::new();
+    let t = Instant::now();
+    check_boot(bin, &plan_over, &mut over_failures);
+    let bare = over_failures
+        .iter()
+        .any(|f| f.contains("unassigned") || f.contains("not enumerated"));
+    assert!(
+        bare,
+        "{over}: one I/O window over OVMF's budget, yet every device was resourced: {over_failures:?}"
+    );
+    eprintln!(
+        "qemu_real::{test}: {over}: under OVMF a device is left without resources, as expected ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn x86_64_ovmf_q35_io_window_boundary() {
+    let test = "x86_64_ovmf_q35_io_window_boundary";
+    if let Some(bin) = qemu_or_skip(X86, test) {
+        ovmf_io_boundary(&bin, "q35-uefi-io-9.yaml", "q35-io-10.yaml", test);
+    }
+}
+
+#[test]
+fn x86_64_ovmf_pc_io_window_boundary() {
+    let test = "x86_64_ovmf_pc_io_window_boundary";
+    if let Some(bin) = qemu_or_skip(X86, test) {
+        ovmf_io_boundary(&bin, "pc-uefi-io-3.yaml", "pc-io-4.yaml", test);
+    }
+}
+
+/// An aarch64 spec boots in AAVMF (virt boots UEFI only, so its `--format qemu` carries
+/// the flash drives) with every planned device resourced and every bridge numbered, on
+/// two NUMA nodes' expander buses. AAVMF enables decoding only for devices it has a driver
+/// for, and QEMU reports the BARs of a device without decoding as unassigned: the spec
+/// holds virtio devices only (`virt-basic.yaml`'s e1000 would read as unassigned).
+#[test]
+fn aarch64_aavmf_enumerates_planned_topology() {
+    let test = "aarch64_aavmf_enumerates_planned_topology";
+    let spec = specs_dir().join("virt-numa2.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(ARM, &spec, test) else {
+        return;
+    };
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: virt-numa2.yaml: {} PCI functions enumerated under AAVMF in {:.1} s",
+        plan.pci.len(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Big BARs under OVMF: two 128 GiB 64-bit BARs (ivshmem-plain stand-ins on sparse
+/// memory backends, what `--format qemu` writes for a `vfio-pci` with `bar64` and no
+/// `host:`) on two NUMA nodes' expanders. With the plan's `X-PciMmio64Mb` and
+/// `pci-hole64-size` every BAR is assigned; without the fw_cfg setting OVMF's default
+/// aperture leaves one bare.
+#[test]
+fn x86_64_ovmf_big_bars_on_numa_nodes() {
+    let test = "x86_64_ovmf_big_bars_on_numa_nodes";
+    let spec = firmware_specs_dir().join("q35-uefi-bar64-numa2.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let mmio = plan
+        .args
+        .iter()
+        .position(|a| a.starts_with("name=opt/ovmf/X-PciMmio64Mb,string="))
+        .expect("the plan asks OVMF for its 64-bit aperture");
+    assert!(
+        plan.args.iter().any(|a| a.contains("pci-hole64-size=")),
+        "{:?}",
+        plan.args
+    );
+    for id in ["acc0", "acc1"] {
+        assert!(
+            plan.args
+                .iter()
+                .any(|a| a.starts_with(&format!("ivshmem-plain,id={id},"))),
+            "{id}: a stand-in with a 64-bit BAR: {:?}",
+            plan.args
+        );
+    }
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: 2 x 128 GiB BARs enumerated under OVMF with {} in {:.1} s",
+        plan.args[mmio],
+        t.elapsed().as_secs_f64()
+    );
+    let mut without = load_plan(&spec).unwrap();
+    without.args.drain(mmio - 1..=mmio);
+    let mut bare = Vec::new();
+    check_boot(&bin, &without, &mut bare);
+    assert!(
+        bare.iter().any(|f| f.contains("unassigned")),
+        "without X-PciMmio64Mb OVMF's default aperture should leave a big BAR bare: {bare:?}"
+    );
+}
+
+/// The windows the firmware programmed into every bridge, by qdev id: the `bus` object
+/// of query-pci (`io_range`, `memory_range`, `prefetchable_range`).
+fn bridge_windows(qmp: &mut Qmp) -> Result<BTreeMap<String, Value>, String> {
+    fn walk(devices: &Value, out: &mut BTreeMap<String, Value>) {
+        for d in devices.as_array().into_iter().flatten() {
+            if let Some(b) = d.get("pci_bridge") {
+                out.insert(str_of(d, "qdev_id").to_string(), b["bus"].clone());
+                if let Some(below) = b.get("devices") {
+                    walk(below, out);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for b in qmp
+        .execute("query-pci", json!({}))?
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(d) = b.get("devices") {
+            walk(d, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes of a bridge window (`io_range`…) as programmed; 0 when the window is closed.
+fn window_size(bus: &Value, range: &str) -> u64 {
+    let r = &bus[range];
+    match (r["base"].as_i64(), r["limit"].as_i64()) {
+        (Some(b), Some(l)) if l > b => (l - b + 1) as u64,
+        _ => 0,
+    }
+}
+
+/// The prefetchable window the firmware programmed into bridge `id` (bytes; 0 when none).
+fn prefetchable_window(qmp: &mut Qmp, id: &str) -> Result<u64, String> {
+    let windows = bridge_windows(qmp)?;
+    let bus = windows
+        .get(id)
+        .ok_or_else(|| format!("{id}: no such bridge in query-pci"))?;
+    Ok(window_size(bus, "prefetchable_range"))
+}
+
+/// The I/O-window boundary under AAVMF (aarch64 virt): the plan at the budget (16 root
+/// ports with an e1000e each) boots with an I/O and a memory window on every port holding
+/// a NIC; one port more (added to the same arguments, since `devaddr plan` refuses it)
+/// leaves a port with none, so its NIC gets no resources. AAVMF has no e1000e driver and
+/// leaves its decoding off, so QEMU shows its BARs unassigned either way: the ports'
+/// windows, which the firmware sizes from the BARs below them, are what is checked.
+#[test]
+fn aarch64_aavmf_io_window_boundary() {
+    let test = "aarch64_aavmf_io_window_boundary";
+    let spec = firmware_specs_dir().join("virt-uefi-io-16.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(ARM, &spec, test) else {
+        return;
+    };
+    let nic_ports = |plan: &Plan| -> Vec<String> {
+        plan.devices
+            .iter()
+            .filter(|d| str_of(d, "kind") == "e1000e")
+            .filter_map(|d| Some(plan.pci_controllers.get(&pci_addr(d)?.0)?.0.clone()))
+            .collect()
+    };
+    let ports = nic_ports(&plan);
+    // Boots `plan`, waits for the boot manager, returns the NIC ports without windows.
+    let bare_ports = |plan: &Plan, ports: &[String]| -> Vec<String> {
+        let mut qemu = Qemu::start(&bin, plan, false, true);
+        let mut qmp = qemu.qmp().unwrap();
+        let log = qemu.debug_log.clone().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("BdsDxe:")) {
+            assert!(
+                Instant::now() < deadline,
+                "AAVMF did not reach its boot manager"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let windows = bridge_windows(&mut qmp).unwrap();
+        ports
+            .iter()
+            .filter(|p| {
+                let w = &windows[p.as_str()];
+                window_size(w, "io_range") == 0 || window_size(w, "memory_range") == 0
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(ports.len(), 16, "{ports:?}");
+    let bare = bare_ports(&plan, &ports);
+    assert!(
+        bare.is_empty(),
+        "AAVMF left ports without windows: {bare:?}"
+    );
+    let over = spec.to_string_lossy().replace("16", "17");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "nic15, kind: e1000e}",
+        "nic15, kind: e1000e}\n  - {id: nic16, kind: e1000e}",
+    );
+    let o = common::run(&["plan", "-"], Some(text.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{over}: {err}");
+    assert!(err.contains("AAVMF") && err.contains("I/O"), "{err}");
+    let mut plus = load_plan(&spec).unwrap();
+    plus.args.extend(
+        [
+            "-device",
+            "pcie-root-port,id=extra,bus=pcie.0,addr=0x10.0x0,chassis=200,port=0xc8",
+            "-device",
+            "e1000e,id=extranic,bus=extra,addr=0x0.0x0,netdev=extranet",
+            "-netdev",
+            "user,id=extranet",
+        ]
+        .map(String::from),
+    );
+    let mut all = ports.clone();
+    all.push("extra".into());
+    let bare = bare_ports(&plus, &all);
+    assert_eq!(
+        bare.len(),
+        1,
+        "17 NIC ports under AAVMF: one without windows: {bare:?}"
+    );
+    eprintln!("qemu_real::{test}: 16 NIC ports all get I/O windows under AAVMF; with 17, {bare:?} gets none");
+}
+
+/// Hotplug room for big devices under OVMF: the ports the plan reserves 128 GiB of 64-bit
+/// room on (`hotplug_reserve_bar64`, QEMU `pref64-reserve`) get a prefetchable window at
+/// least that large from the firmware, the other empty hotplug port a smaller one.
+/// `capacity --kind vfio-pci --bar64 128G` says how many fit live; exactly that many
+/// 128 GiB stand-ins (ivshmem-plain), placed by `devaddr hotplug` and hot-added with its
+/// QMP commands after the firmware ran, are accepted by QEMU, each into a port whose
+/// window holds its BAR (the guest OS places the BAR there); one more is refused by
+/// `devaddr hotplug`.
+#[test]
+fn x86_64_ovmf_keeps_hotplug_room_for_a_big_bar() {
+    let test = "x86_64_ovmf_keeps_hotplug_room_for_a_big_bar";
+    let spec = firmware_specs_dir().join("q35-uefi-hotplug-bar64.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let plan_file = common::tmp_file("fw-hotplug", "plan.yaml", devaddr(&spec, "yaml").unwrap());
+    let rows: Value = serde_json::from_str(&devaddr_cmd(&[
+        "capacity", &plan_file, "--kind", "vfio-pci", "--bar64", "128G", "--format", "json",
+    ]))
+    .unwrap();
+    let live = rows[0]["live"].as_u64().unwrap() as usize;
+    assert!(live > 0, "capacity predicts no big device live: {rows}");
+    let entries = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("- {{id: big{i}, kind: vfio-pci, bar64: 128G}}\n"))
+            .collect()
+    };
+    let add = common::tmp_file("fw-hotplug", "add.yaml", entries(live));
+    let cmds = devaddr_cmd(&["hotplug", &plan_file, "--add", &add, "--format", "qemu"]);
+    let after: Value = serde_json::from_str(&devaddr_cmd(&[
+        "hotplug", &plan_file, "--add", &add, "--format", "json",
+    ]))
+    .unwrap();
+    let one_more = common::tmp_file("fw-hotplug", "more.yaml", entries(live + 1));
+    let o = common::run(&["hotplug", &plan_file, "--add", &one_more], None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one more big device than capacity says: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The ports the new devices went to, and an empty port without the reserve.
+    let index_of = |id: &str| {
+        plan.controllers
+            .iter()
+            .find(|c| str_of(c, "id") == id)
+            .and_then(|c| c["index"].as_u64())
+    };
+    let ports: Vec<String> = (0..live)
+        .map(|i| {
+            let d = after["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| str_of(d, "id") == format!("big{i}"))
+                .unwrap();
+            let bus = pci_addr(d).unwrap().0;
+            plan.pci_controllers[&bus].0.clone()
+        })
+        .collect();
+    let plain = plan
+        .controllers
+        .iter()
+        .filter(|c| str_of(c, "model") == "pcie-root-port" && c.get("pref64_reserve").is_none())
+        .map(|c| str_of(c, "id").to_string())
+        .find(|id| {
+            !plan
+                .devices
+                .iter()
+                .any(|d| pci_addr(d).map(|a| a.0) == index_of(id))
+        })
+        .expect("an empty port without the reserve");
+
+    let mut qemu = Qemu::start(&bin, &plan, false, true);
+    let mut qmp = qemu.qmp().unwrap();
+    // Polled until the firmware has enumerated every planned device (a generous deadline
+    // bounds a firmware that never does).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let gaps = enumeration_gaps(&plan, &query_pci(&mut qmp).unwrap());
+        if gaps.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "OVMF did not enumerate the plan: {gaps:?}\n{}",
+            qemu.firmware_log_excerpt()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let big = 128u64 << 30;
+    for port in &ports {
+        let room = prefetchable_window(&mut qmp, port).unwrap();
+        assert!(
+            room >= big,
+            "{port}: prefetchable window {room:#x}, 128 GiB reserved"
+        );
+    }
+    let other = prefetchable_window(&mut qmp, &plain).unwrap();
+    assert!(
+        other < big,
+        "{plain}: without the reserve the window is smaller ({other:#x})"
+    );
+    for line in cmds.lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        qmp.execute(c["execute"].as_str().unwrap(), c["arguments"].clone())
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    let seen = query_pci(&mut qmp).unwrap();
+    for i in 0..live {
+        assert!(
+            seen.iter().any(|s| s.qdev_id == format!("big{i}")),
+            "big{i}: the hot-added stand-in is on its bus"
+        );
+    }
+    eprintln!(
+        "qemu_real::{test}: capacity --live --bar64 128G = {live}; {live} stand-ins hot-added into {ports:?} (windows >= 128 GiB; {plain} has {} MiB)",
+        other >> 20
+    );
 }

@@ -22,6 +22,8 @@ pub struct CapacityRequest {
     pub kinds: Vec<String>,
     /// Only this NUMA node.
     pub node: Option<u32>,
+    /// The devices counted have a 64-bit BAR this large (`--bar64`).
+    pub bar64: Option<crate::spec::ByteSize>,
     /// The table shows only what fits now (the JSON rows always hold both).
     pub live: bool,
     /// Output format (default: table).
@@ -40,7 +42,7 @@ pub fn capacity(src: Source<'_>, req: &CapacityRequest, opts: Options<'_>) -> Re
                 .to_string(),
         );
     }
-    let q = CapacityQuery::new(req.kinds.clone(), req.node);
+    let q = CapacityQuery::new(req.kinds.clone(), req.node).with_bar64(req.bar64);
     let what = "a spec, a plan or a libvirt <domain>";
     let rows = if crate::input::detect(src.text, src.name, what)? == Kind::Domain {
         crate::libvirt::capacity_domain_with(src.text, src.name, &q, opts)?

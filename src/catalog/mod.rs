@@ -4,6 +4,8 @@
 mod types;
 
 pub use types::*;
+mod firmware;
+pub(crate) use firmware::{firmware_words, legacy_plan, spec_firmware, spec_limits};
 // The crate-internal old name of `MachineModel`, kept only so that src/normalize/ (being
 // restructured on another branch) compiles unchanged; remove once it says MachineModel.
 

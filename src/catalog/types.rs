@@ -1,5 +1,6 @@
 //! Serde types of the catalog files.
 
+use crate::spec::{ByteSize, Firmware};
 pub use crate::vocab::{Attr, ConnectFlags, ConnectKind, ControllerType, Function, Slot};
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +26,29 @@ pub struct MachineModel {
     pub qemu_binary: String,
     /// Value of QEMU's `-machine` option (`q35`, `pc`, `virt`).
     pub qemu_machine: String,
+    /// QEMU's host bridge device whose `pci-hole64-size` sizes the 64-bit PCI window
+    /// (`q35-pcihost`, `i440FX-pcihost`); none where the window is fixed (`virt`).
+    #[serde(default)]
+    pub qemu_pci_host: Option<String>,
+    /// QEMU CPU model to name with `-cpu MODEL,phys-bits=N` when a spec sets
+    /// `policy.phys_bits` (`qemu64`); none where the CPU is given in `qemu_extra`.
+    #[serde(default)]
+    pub qemu_cpu: Option<String>,
     /// Further QEMU arguments the machine needs to start (`["-cpu", "cortex-a57"]` on
     /// `virt`); empty by default.
     #[serde(default)]
     pub qemu_extra: Vec<String>,
-    /// Firmware the limits were measured with (`seabios`, `uefi`); descriptive today.
+    /// Firmware [`limits`](Self::limits) were measured with (`seabios`; `uefi` on `virt`,
+    /// which boots nothing else).
     pub firmware: String,
+    /// Whether the machine boots a legacy BIOS (`firmware: bios` in a spec); false on
+    /// `virt`.
+    #[serde(default = "yes")]
+    pub bios: bool,
+    /// The UEFI firmware (OVMF, AAVMF) with its own measured limits and the files QEMU
+    /// loads it from; none when the machine has no UEFI firmware in the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uefi: Option<UefiFirmware>,
     /// PCI controller model of the root bus, controller index 0 (`pcie-root` on PCI
     /// Express machines, `pci-root` on i440fx); a model in `controllers.yaml`.
     pub root: String,
@@ -58,13 +76,56 @@ pub struct MachineModel {
     pub grow: Grow,
     /// Controller models used when a device implies a controller the spec does not name.
     pub defaults: Defaults,
-    /// Budgets of the machine and its firmware.
+    /// Budgets under the BIOS (SeaBIOS, `firmware: bios`); on a machine without a BIOS,
+    /// those plans made before devaddr recorded the firmware were held to.
     pub limits: Limits,
     /// What counts as a reserved hotplug slot: a PCIe port or a conventional PCI slot.
     pub reserve_kind: ReserveKind,
     /// Kinds `devaddr capacity` reports when none is asked for.
     #[serde(default)]
     pub capacity_kinds: Vec<String>,
+}
+
+/// A machine's UEFI firmware (`uefi:` in a machine file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UefiFirmware {
+    /// What it is and which build was measured (`OVMF 2022.11 (Debian ovmf 2022.11-6)`).
+    pub name: String,
+    /// The read-only code image (pflash unit 0).
+    pub code: String,
+    /// The variable-store template (pflash unit 1; QEMU writes to a copy).
+    pub vars: String,
+    /// Its budgets, measured like [`MachineModel::limits`].
+    pub limits: Limits,
+}
+
+impl MachineModel {
+    /// The budgets a plan for `firmware` must stay within: the BIOS ones
+    /// ([`Self::limits`]), the UEFI ones, or for [`Firmware::Any`] the tighter of every
+    /// firmware the machine boots. `None` when the machine does not boot `firmware`.
+    ///
+    /// ```
+    /// use devaddr::{spec::Firmware, Catalog};
+    /// let cat = Catalog::embedded();
+    /// let q35 = cat.machine("q35").unwrap();
+    /// let any = q35.limits_for(Firmware::Any).unwrap();
+    /// assert_eq!(any.io_windows, q35.limits_for(Firmware::Uefi).unwrap().io_windows);
+    /// assert!(cat.machine("virt").unwrap().limits_for(Firmware::Bios).is_none());
+    /// ```
+    pub fn limits_for(&self, firmware: Firmware) -> Option<Limits> {
+        let bios = self.bios.then(|| self.limits.clone());
+        let uefi = self.uefi.as_ref().map(|u| u.limits.clone());
+        match firmware {
+            Firmware::Bios => bios,
+            Firmware::Uefi => uefi.or_else(|| (!self.bios).then(|| self.limits.clone())),
+            Firmware::Any => match (bios, uefi) {
+                (Some(b), Some(u)) => Some(b.tighter(&u)),
+                (b, u) => b.or(u).or_else(|| Some(self.limits.clone())),
+            },
+        }
+    }
 }
 
 /// What a hotplug reserve (`hotplug_reserve:` in a spec) counts on a machine, and what a
@@ -188,6 +249,33 @@ pub struct Limits {
     /// with SeaBIOS, one kept as margin (q35: 13, i440fx: 8); none means no budget.
     #[serde(default)]
     pub io_windows: Option<u32>,
+    /// Guest physical address bits of the machine's default CPU (x86 `qemu64`: 40):
+    /// the 64-bit MMIO aperture must fit below half of the address space.
+    #[serde(default)]
+    pub phys_bits: Option<u32>,
+    /// The largest 64-bit MMIO aperture the machine has, when it is fixed (aarch64
+    /// `virt`: 512 GiB high PCIe window).
+    #[serde(default)]
+    pub mmio64_max: Option<ByteSize>,
+}
+
+impl Limits {
+    /// Each budget at the smaller of the two (a missing one is no budget).
+    pub fn tighter(&self, other: &Limits) -> Limits {
+        let min = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Limits {
+            bus_numbers: self.bus_numbers.min(other.bus_numbers),
+            io_windows: min(self.io_windows, other.io_windows),
+            phys_bits: min(self.phys_bits, other.phys_bits),
+            mmio64_max: match (self.mmio64_max, other.mmio64_max) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
 }
 
 /// `models/controllers.yaml`.
@@ -224,6 +312,10 @@ pub struct PciModel {
     /// `<target hotplug='off'/>`): PCIe root and downstream ports.
     #[serde(default)]
     pub hotplug_settable: bool,
+    /// QEMU's resource-reservation capability (`pref64-reserve`, `mem-reserve`,
+    /// `io-reserve`): the firmware keeps that much room for a device hot-added later.
+    #[serde(default)]
+    pub resource_reserve: bool,
     /// Extra attributes the plan fills in (chassis, port, chassis_nr, bus_nr).
     #[serde(default)]
     pub attrs: Vec<Attr>,
@@ -389,9 +481,18 @@ pub struct Kind {
     /// QEMU needs a `serial=` property.
     #[serde(default)]
     pub serial: bool,
+    /// The kind's own 64-bit prefetchable BAR (virtio's 16 KiB notification/config BAR):
+    /// the firmware places it in the 64-bit aperture beside the big ones (`bar64`).
+    #[serde(default)]
+    pub pref64: Option<crate::spec::ByteSize>,
     /// QEMU device used in place of this one when no host device is named.
     #[serde(default)]
     pub standin: Option<String>,
+    /// QEMU device used in place of this one when no host device is named and the
+    /// device has a `bar64`: one whose 64-bit prefetchable BAR is as large
+    /// (`ivshmem-plain` on a sparse memory backend of that size).
+    #[serde(default)]
+    pub standin_bar64: Option<String>,
     /// At most this many per guest (QEMU refuses more).
     #[serde(default)]
     pub max_per_guest: Option<u32>,

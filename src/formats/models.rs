@@ -263,14 +263,30 @@ fn machine(cat: &Catalog, m: &MachineModel) -> String {
         "  defaults:      USB {}, SATA {}, SCSI {}",
         m.defaults.usb_controller, m.defaults.sata_controller, m.defaults.scsi_controller
     );
-    let _ = writeln!(
-        s,
-        "  limits:        {} PCI bus numbers{}",
-        m.limits.bus_numbers,
-        m.limits.io_windows.map_or(String::new(), |w| format!(
-            ", {w} I/O windows for bridges and ports with I/O-BAR devices"
-        ))
-    );
+    let limits = |l: &crate::catalog::Limits| {
+        format!(
+            "{} PCI bus numbers{}",
+            l.bus_numbers,
+            l.io_windows.map_or(String::new(), |w| format!(
+                ", {w} I/O windows for bridges and ports with I/O-BAR devices"
+            ))
+        )
+    };
+    let bios = if m.bios {
+        "firmware: bios"
+    } else {
+        "firmware: uefi"
+    };
+    let _ = writeln!(s, "  limits:        {} ({bios})", limits(&m.limits));
+    if let Some(u) = &m.uefi {
+        let _ = writeln!(
+            s,
+            "  UEFI:          {} ({}), firmware: uefi: {}",
+            u.name,
+            u.code,
+            limits(&u.limits)
+        );
+    }
     let _ = writeln!(
         s,
         "  hotplug_reserve counts: {}",

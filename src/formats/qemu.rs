@@ -109,6 +109,50 @@ fn parent_first<'p>(plan: &'p Plan, cat: &Catalog) -> Vec<&'p ControllerEntry> {
     out
 }
 
+/// The UEFI firmware's flash drives when the plan boots UEFI (`firmware: uefi`, or a
+/// machine that boots nothing else): the code read-only, the variable store as a
+/// throw-away copy (`snapshot=on`, a placeholder like the other backends).
+fn firmware_drives(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
+    let firmware = plan.policy.firmware.unwrap_or_default();
+    let uefi = firmware == crate::spec::Firmware::Uefi || !machine.bios;
+    match &machine.uefi {
+        Some(u) if uefi => vec![
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", u.code),
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=1,snapshot=on,file={}", u.vars),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// What the 64-bit MMIO statement asks of QEMU and the firmware: the host bridge's
+/// `pci-hole64-size`, OVMF's `X-PciMmio64Mb` (fw_cfg; SeaBIOS ignores it) unless the plan
+/// boots BIOS only, and the CPU's `phys-bits` when the policy sets them.
+fn mmio64_args(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
+    let mut args = Vec::new();
+    if let (Some(b), Some(cpu)) = (plan.policy.phys_bits, &machine.qemu_cpu) {
+        args.extend(["-cpu".into(), format!("{cpu},phys-bits={b}")]);
+    }
+    let Some(m) = &plan.mmio64 else {
+        return args;
+    };
+    if let Some(host) = &machine.qemu_pci_host {
+        args.extend([
+            "-global".into(),
+            format!("{host}.pci-hole64-size={}", m.aperture),
+        ]);
+    }
+    let firmware = plan.policy.firmware.unwrap_or_default();
+    if machine.uefi.is_some() && machine.bios && firmware != crate::spec::Firmware::Bios {
+        args.extend([
+            "-fw_cfg".into(),
+            format!("name=opt/ovmf/X-PciMmio64Mb,string={}", m.aperture.mib()),
+        ]);
+    }
+    args
+}
+
 /// The argument list.
 pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     let names = Names::new(plan, cat);
@@ -118,6 +162,8 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
     let mut args: Vec<String> = vec!["-machine".into(), machine.qemu_machine.clone()];
     args.extend(machine.qemu_extra.iter().cloned());
     args.push("-nodefaults".into());
+    args.extend(firmware_drives(plan, machine));
+    args.extend(mmio64_args(plan, machine));
     let nodes = plan.policy.numa_nodes.unwrap_or(0);
     if nodes > 0 {
         args.extend(["-m".into(), format!("{}M", 256 * nodes)]);
@@ -166,6 +212,10 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
         }
         if c.hotplug == Some(false) && m.hotplug_settable {
             s.push_str(",hotplug=off");
+        }
+        if let (Some(size), true) = (c.pref64_reserve, m.resource_reserve) {
+            // Room for a big PCIe device later, which has no I/O BAR: no I/O window.
+            s.push_str(&format!(",pref64-reserve={size},io-reserve=0"));
         }
         device(s);
     }
@@ -219,6 +269,18 @@ impl BackendArg {
     }
 }
 
+/// The QEMU device written in place of `d` when it names no host device: the kind's
+/// stand-in, one with as large a 64-bit BAR when `d` has a `bar64`.
+fn standin<'k>(k: &'k crate::catalog::Kind, d: &crate::spec::DeviceEntry) -> Option<&'k String> {
+    if d.host.is_some() {
+        return None;
+    }
+    match d.bar64 {
+        Some(_) => k.standin_bar64.as_ref().or(k.standin.as_ref()),
+        None => k.standin.as_ref(),
+    }
+}
+
 /// The `-device` value of plan device `i` and the backends it needs.
 fn device_args(
     plan: &Plan,
@@ -230,11 +292,16 @@ fn device_args(
     let mut backends: Vec<BackendArg> = Vec::new();
     {
         let k = cat.kind(&d.kind)?;
-        let qemu = match (&k.standin, &d.host) {
-            (Some(standin), None) => standin.clone(),
-            _ => k.qemu.clone(),
-        };
+        let qemu = standin(k, d).unwrap_or(&k.qemu).clone();
         let mut s = format!("{qemu},id={}", d.id);
+        if let (Some(size), true) = (d.bar64, Some(&qemu) == k.standin_bar64.as_ref()) {
+            // A sparse file QEMU creates in the folder and unlinks at once.
+            backends.push(BackendArg::new(
+                "-object",
+                format!("memory-backend-file,id=bar64mem{i},size={size},mem-path=/tmp,share=on"),
+            ));
+            s.push_str(&format!(",memdev=bar64mem{i}"));
+        }
         match &d.address {
             Some(Address::Pci(a)) => {
                 s.push_str(&format!(",bus={},{}", names.pci_bus(a.bus), addr(a)))
@@ -303,7 +370,7 @@ pub fn substitutions(plan: &Plan, cat: &Catalog, ids: Option<&[String]>) -> Vec<
         .filter(|d| d.host.is_none())
         .filter_map(|d| {
             let k = cat.kind(&d.kind)?;
-            let standin = k.standin.as_ref()?;
+            let standin = standin(k, d)?;
             Some(format!(
                 "device `{}` ({}) has no `host:`, so the QEMU output puts a placeholder {standin} \
                  at its planned address instead of passing a host device through; add \
@@ -351,6 +418,23 @@ pub fn hotplug_commands(plan: &Plan, cat: &Catalog, ids: &[String]) -> Vec<Strin
                     serde_json::json!({"execute": "netdev_add", "arguments": props})
                 }
                 "-blockdev" => serde_json::json!({"execute": "blockdev-add", "arguments": props}),
+                "-object" => {
+                    // QMP is typed: the size a number, `share` a boolean.
+                    let ty = b.value.split(',').next().unwrap_or_default().to_string();
+                    props.remove(&ty);
+                    props.insert("qom-type".into(), ty.into());
+                    if let Some(size) = props
+                        .get("size")
+                        .and_then(|v| v.as_str()?.parse::<crate::spec::ByteSize>().ok())
+                    {
+                        props.insert("size".into(), size.bytes().into());
+                    }
+                    if let Some(on) = props.get("share").and_then(|v| v.as_str()) {
+                        let on = on == "on";
+                        props.insert("share".into(), on.into());
+                    }
+                    serde_json::json!({"execute": "object-add", "arguments": props})
+                }
                 _ => {
                     let id = props.get("id").cloned().unwrap_or_default();
                     let backend = b.value.split(',').next().unwrap_or("null").to_string();

@@ -168,6 +168,45 @@ pub(super) fn pci_controller(c: &ControllerEntry) -> Element {
     e
 }
 
+/// libvirt's namespace for QEMU arguments it has no element for.
+const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+/// What libvirt 9.0 has no element for, in its QEMU namespace: OVMF's 64-bit aperture
+/// (`X-PciMmio64Mb`, fw_cfg, `<qemu:commandline>`) when the plan states 64-bit MMIO and
+/// may boot UEFI, and the root ports' 64-bit hotplug room (`pref64-reserve`,
+/// `io-reserve`: `<qemu:override>` of the port's properties, by libvirt's alias `pci.N`).
+fn qemu_passthrough(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
+    let mut out = Vec::new();
+    let firmware = plan.policy.firmware.unwrap_or_default();
+    let ovmf = machine.uefi.is_some() && machine.bios && firmware != crate::spec::Firmware::Bios;
+    if let (Some(m), true) = (&plan.mmio64, ovmf) {
+        out.push(format!(
+            "<qemu:commandline><qemu:arg value='-fw_cfg'/><qemu:arg \
+             value='name=opt/ovmf/X-PciMmio64Mb,string={}'/></qemu:commandline>",
+            m.aperture.mib()
+        ));
+    }
+    let ports: String = plan
+        .controllers
+        .iter()
+        .filter_map(|c| {
+            let size = c.pref64_reserve?;
+            Some(format!(
+                "<qemu:device alias='pci.{}'><qemu:frontend>\
+                 <qemu:property name='pref64-reserve' type='unsigned' value='{}'/>\
+                 <qemu:property name='io-reserve' type='unsigned' value='0'/>\
+                 </qemu:frontend></qemu:device>",
+                c.index,
+                size.bytes()
+            ))
+        })
+        .collect();
+    if !ports.is_empty() {
+        out.push(format!("<qemu:override>{ports}</qemu:override>"));
+    }
+    out
+}
+
 /// Write `plan` as a libvirt domain.
 pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
     let policy = Policy::get();
@@ -175,10 +214,15 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         .machine(&plan.machine)
         .ok_or_else(|| cat.unknown_machine(&plan.machine))?;
     let name = plan.name.clone().unwrap_or_else(|| "devaddr-guest".into());
+    let uefi = plan.policy.firmware == Some(crate::spec::Firmware::Uefi);
     let mut dom = element(
         &format!(
-            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>1024</memory><vcpu>2</vcpu><os><type arch='{}' machine='{}'>hvm</type></os></domain>",
-            machine.arch, plan.machine
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>1024</memory><vcpu>2</vcpu><os{}><type arch='{}' machine='{}'>hvm</type>{}</os></domain>",
+            if uefi { " firmware='efi'" } else { "" },
+            machine.arch,
+            plan.machine,
+            // Without secure boot: libvirt would otherwise pick a firmware that needs SMM.
+            if uefi { "<firmware><feature enabled='no' name='secure-boot'/></firmware>" } else { "" }
         ),
         "domain",
     )?;
@@ -217,6 +261,13 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
     if let Some(f) = policy.domain_features.get(&machine.arch) {
         dom.insert_element(usize::MAX, element(f, "features")?, "");
     }
+    if let Some(bits) = plan.policy.phys_bits {
+        let max = element(
+            &format!("<maxphysaddr mode='emulate' bits='{bits}'/>"),
+            "cpu",
+        )?;
+        cpu.insert_element(usize::MAX, max, "");
+    }
     if cpu.elements().next().is_some() {
         dom.insert_element(usize::MAX, cpu, "");
     }
@@ -253,7 +304,18 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
             .storage
             .get(&c.model)
             .is_some_and(|m| m.provides == ControllerType::Usb);
-        devices.insert_element(usize::MAX, controller_element(c, cat)?, "");
+        let mut el = controller_element(c, cat)?;
+        let root = c.index == 0 && cat.pci.contains_key(&c.model);
+        if let (true, Some(m), Some(_)) = (root, &plan.mmio64, &machine.qemu_pci_host) {
+            // libvirt's element for the host bridge's pci-hole64-size.
+            let kib = m.aperture.bytes() >> 10;
+            let hole = element(
+                &format!("<pcihole64 unit='KiB'>{kib}</pcihole64>"),
+                "pcihole64",
+            )?;
+            el.insert_element(usize::MAX, hole, "");
+        }
+        devices.insert_element(usize::MAX, el, "");
     }
     for el in device_elements(plan, cat, &name)? {
         devices.insert_element(usize::MAX, el, "");
@@ -289,6 +351,12 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         push(&mut devices, element(extra, "defaults")?, None);
     }
     dom.insert_element(usize::MAX, devices, "");
+    for (i, extra) in qemu_passthrough(plan, machine).iter().enumerate() {
+        if i == 0 {
+            dom.set_attr("xmlns:qemu", QEMU_NS);
+        }
+        dom.insert_element(usize::MAX, element(extra, "qemu")?, "");
+    }
     let mut out = String::new();
     dom.pretty(0, &mut out);
     complete_for_libvirt(&out, cat)?;

@@ -79,6 +79,9 @@ enum Ty {
     Number,
     Flag,
     Word,
+    /// A field that is a mapping in YAML (`hotplug_reserve_bar64`): written as its YAML
+    /// flow mapping, `{ports: 2, size: 128G}`.
+    Mapping,
 }
 
 /// Spec device fields a `<device>` hint does not set: what the domain's element says
@@ -104,6 +107,30 @@ fn attributes<T: JsonSchema>(skip: &[&str]) -> Vec<(String, Ty)> {
         }
         has(p, ty)
     };
+    // A property whose type (through `$ref` into `$defs`, or an Option's `anyOf`) is an
+    // object.
+    let is_object = |p: &Value| -> bool {
+        fn object(schema: &Value, p: &Value, depth: u8) -> bool {
+            if depth > 4 {
+                return false;
+            }
+            if p.get("type").and_then(Value::as_str) == Some("object") {
+                return true;
+            }
+            if let Some(r) = p.get("$ref").and_then(Value::as_str) {
+                let def = r
+                    .strip_prefix("#/$defs/")
+                    .and_then(|n| schema.get("$defs")?.get(n));
+                return def.is_some_and(|d| object(schema, d, depth + 1));
+            }
+            ["oneOf", "anyOf", "allOf"].iter().any(|k| {
+                p.get(*k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| alts.iter().any(|a| object(schema, a, depth + 1)))
+            })
+        }
+        object(&schema, p, 0)
+    };
     schema
         .get("properties")
         .and_then(Value::as_object)
@@ -111,7 +138,9 @@ fn attributes<T: JsonSchema>(skip: &[&str]) -> Vec<(String, Ty)> {
         .flatten()
         .filter(|(name, _)| !skip.contains(&name.as_str()))
         .map(|(name, p)| {
-            let ty = if mentions(p, "integer") {
+            let ty = if is_object(p) {
+                Ty::Mapping
+            } else if mentions(p, "integer") {
                 Ty::Number
             } else if mentions(p, "boolean") {
                 Ty::Flag
@@ -377,6 +406,10 @@ fn fields(
                 _ => return Err(bad("yes or no")),
             },
             Ty::Word => Value::String(raw.clone()),
+            Ty::Mapping => serde_yaml::from_str::<Value>(&raw)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| bad("a YAML flow mapping such as {ports: 2, size: 128G}"))?,
         };
         let one: Map<String, Value> = [(a.name.clone(), value.clone())].into_iter().collect();
         if let Err(e) = check(one) {

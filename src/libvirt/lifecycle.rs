@@ -760,6 +760,13 @@ pub fn capacity_domain_with(
              --node applies to specs and plans",
         ));
     }
+    if q.bar64.is_some() {
+        return Err(Error::input(
+            "--bar64",
+            "libvirt's own addressing knows nothing of 64-bit BAR room; --bar64 applies to \
+             specs and plans",
+        ));
+    }
     let cat = engine.catalog;
     let opts = LibvirtOptions { new_domain: true };
     let planned = super::plan_domain_with(text, file, &opts, engine)?;

@@ -220,6 +220,39 @@ pub(super) fn is_builtin(
     })
 }
 
+/// The firmware a domain boots: UEFI with `<os firmware='efi'>` or a UEFI `<loader>`
+/// (`type='pflash'`, or a file whose name says UEFI, OVMF or AAVMF), else the machine's
+/// BIOS (UEFI on machines that boot nothing else).
+pub(crate) fn domain_firmware(
+    root: &Element,
+    machine: &crate::catalog::MachineModel,
+) -> crate::spec::Firmware {
+    use crate::spec::Firmware;
+    let os = root.child("os");
+    let efi = os.is_some_and(|os| {
+        os.attr("firmware").as_deref() == Some("efi")
+            || os.child("loader").is_some_and(|l| {
+                let file: String = l
+                    .children
+                    .iter()
+                    .filter_map(|n| match n {
+                        crate::xml::Node::Text(t) => Some(t.to_ascii_uppercase()),
+                        _ => None,
+                    })
+                    .collect();
+                l.attr("type").as_deref() == Some("pflash")
+                    || ["OVMF", "AAVMF", "UEFI", "EDK2", "QEMU_EFI"]
+                        .iter()
+                        .any(|w| file.contains(w))
+            })
+    });
+    if efi || !machine.bios {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    }
+}
+
 /// Lower the `<devices>` of `root` for the catalog machine `machine`.
 fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) -> Lowered {
     let mut catalog = cat.clone();
@@ -229,6 +262,7 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
         policy: Tunables {
             hotplug_reserve: Some(0),
             hotplug_reserve_per_node: Some(0),
+            firmware: Some(domain_firmware(root, machine)),
             ..Default::default()
         },
         ..Default::default()

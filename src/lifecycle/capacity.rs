@@ -22,6 +22,10 @@ pub struct CapacityQuery {
     pub kinds: Vec<String>,
     /// Only this NUMA node (default: outside expanders, then every node).
     pub node: Option<u32>,
+    /// The devices counted have a 64-bit BAR this large: live they fit only into empty
+    /// ports that keep that much 64-bit room (`pref64_reserve`), at next boot only as many
+    /// as the 64-bit aperture the guest can address holds.
+    pub bar64: Option<crate::spec::ByteSize>,
 }
 
 /// One answer: how many more devices of `kind` fit on `node` (None: not below a NUMA
@@ -44,7 +48,17 @@ impl CapacityQuery {
     /// Ask about `kinds` (empty: the machine's representative set), on NUMA node `node`
     /// only or (None) outside expanders and then on every node.
     pub fn new(kinds: Vec<String>, node: Option<u32>) -> Self {
-        CapacityQuery { kinds, node }
+        CapacityQuery {
+            kinds,
+            node,
+            bar64: None,
+        }
+    }
+
+    /// The same, counting devices with a 64-bit BAR of `size` (`--bar64`).
+    pub fn with_bar64(mut self, size: Option<crate::spec::ByteSize>) -> Self {
+        self.bar64 = size;
+        self
     }
 }
 
@@ -118,7 +132,13 @@ pub fn capacity_with(
                     nodes.retain(Option::is_none);
                 }
                 for node in nodes {
-                    let (live, next_boot) = pci_counts(&base, &plan, kind, node, opts)?;
+                    let (mut live, mut next_boot) = pci_counts(&base, &plan, kind, node, opts)?;
+                    if let Some(size) = q.bar64 {
+                        let room = crate::topology::mmio64::roomy_ports(&plan, cat, size);
+                        let here = room.iter().filter(|r| r.1 == node).count() as u32;
+                        live = live.min(here);
+                        next_boot = next_boot.min(bar64_aperture(&base, &plan, cat, size)?);
+                    }
                     rows.push(CapacityRow {
                         kind: name.clone(),
                         node,
@@ -142,6 +162,32 @@ pub fn capacity_with(
         }
     }
     Ok(rows)
+}
+
+/// How many more devices with a `size` 64-bit BAR the 64-bit aperture the guest can
+/// address holds beside what the plan needs (each on a port of its own).
+fn bar64_aperture(
+    base: &Spec,
+    plan: &Plan,
+    cat: &Catalog,
+    size: crate::spec::ByteSize,
+) -> Result<u32> {
+    use crate::topology::mmio64;
+    let machine = cat.machine(&base.machine).expect("checked");
+    let limits = crate::catalog::spec_limits(base, machine)?;
+    let Some(max) = mmio64::max_aperture(&limits, base.policy.phys_bits) else {
+        return Ok(MAX);
+    };
+    let need = mmio64::needed(plan, cat);
+    let mut k = 0u32;
+    while k < MAX {
+        let more = need.saturating_add((u64::from(k) + 1).saturating_mul(size.bytes()));
+        if mmio64::aperture(more).is_none_or(|a| a.bytes() > max) {
+            break;
+        }
+        k += 1;
+    }
+    Ok(k)
 }
 
 /// (live, next boot) for a PCI kind on one NUMA zone.

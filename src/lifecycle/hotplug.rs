@@ -7,7 +7,7 @@ use super::{validate, verified};
 use crate::error::{Error, Result};
 use crate::normalize::{self, Context, ExtraUnit, Mode};
 use crate::spec::{Additions, DeviceEntry};
-use crate::topology::Plan;
+use crate::topology::{mmio64, Plan};
 use crate::Options;
 use std::collections::BTreeMap;
 
@@ -128,6 +128,8 @@ pub fn hotplug_additions_with(
         }
         spec.devices.push(d);
     }
+    pin_big_bars(plan, &mut spec, add.len(), cat)?;
+    let bar64_reserve = spec.policy.hotplug_reserve_bar64.take();
     let live = Context {
         live: true,
         ..Default::default()
@@ -155,6 +157,12 @@ pub fn hotplug_additions_with(
                 .unwrap_or(0);
             p.policy.hotplug_reserve = reserve.0.map(|r| r.min(total));
             p.policy.hotplug_reserve_per_node = reserve.1.map(|r| r.min(per_node));
+            p.policy.hotplug_reserve_bar64 = bar64_reserve.map(|r| crate::spec::Bar64Reserve {
+                ports: r
+                    .ports
+                    .min(mmio64::roomy_ports(&p, cat, r.size).len() as u32),
+                size: r.size,
+            });
             let findings = crate::verify::verify_against(&p, &spec, cat);
             if !findings.is_empty() {
                 return Err(Error::Check { findings });
@@ -175,6 +183,55 @@ pub fn hotplug_additions_with(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The new devices with a `bar64` (the last `n` of `spec`) go only into empty ports that
+/// keep that much 64-bit room, on their NUMA node: each is pinned to the first such port
+/// left (largest BAR first), or the hotplug is refused naming the next-boot fix.
+fn pin_big_bars(plan: &Plan, spec: &mut crate::Spec, n: usize, cat: &crate::Catalog) -> Result<()> {
+    let first = spec.devices.len() - n;
+    let mut big: Vec<usize> = (first..spec.devices.len())
+        .filter(|&i| spec.devices[i].bar64.is_some() && spec.devices[i].address.is_none())
+        .collect();
+    big.sort_by_key(|&i| std::cmp::Reverse(spec.devices[i].bar64));
+    let mut taken = std::collections::BTreeSet::new();
+    for i in big {
+        let d = &spec.devices[i];
+        let size = d.bar64.expect("filtered");
+        let port = mmio64::roomy_ports(plan, cat, size)
+            .into_iter()
+            .find(|&(index, zone)| zone == d.numa_node && !taken.contains(&index));
+        let Some((index, _)) = port else {
+            let node = d
+                .numa_node
+                .map_or(String::new(), |n| format!(" on NUMA node {n}"));
+            return Err(Error::from(
+                crate::Explanation::new(
+                    crate::Binding::LiveCapacity,
+                    format!(
+                        "device `{}` has a {size} 64-bit BAR, and no empty hotpluggable port{node} \
+                         keeps that much 64-bit room: the firmware sized the other ports' \
+                         windows at boot",
+                        d.id
+                    ),
+                    format!(
+                        "at next boot: set policy.hotplug_reserve_bar64: {{ports: N, size: {size}}} \
+                         and replan (`devaddr plan SPEC --previous PLAN`), or add the device there"
+                    ),
+                )
+                .devices([d.id.clone()]),
+            ));
+        };
+        taken.insert(index);
+        spec.devices[i].address = Some(crate::topology::Address::Pci(crate::PciAddress {
+            domain: 0,
+            bus: index,
+            slot: 0,
+            function: 0,
+            multifunction: None,
+        }));
+    }
+    Ok(())
 }
 
 /// Name the class of new devices that does not fit: "node 1 has 0 free hotpluggable PCIe

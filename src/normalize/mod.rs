@@ -168,6 +168,10 @@ pub(crate) struct Problem<'s> {
     /// private bridges of apart units that no root bus or lane takes (numbered after
     /// them).
     pub sets: BTreeMap<usize, SetInfo>,
+    /// How explanations name the firmware whose budgets apply, and the other firmware's
+    /// as a fix ([`crate::catalog::firmware_words`]); `machine.limits` are already the
+    /// firmware's.
+    pub firmware_words: (String, String),
 }
 
 impl Problem<'_> {
@@ -200,8 +204,12 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
             ));
         }
     }
-    let eff = spec.effective_policy();
+    let mut eff = spec.effective_policy();
+    eff.firmware = crate::catalog::spec_firmware(spec, &machine);
     check_policy(spec, &eff, &machine)?;
+    let firmware_words = crate::catalog::firmware_words(&machine, eff.firmware);
+    let mut machine = machine;
+    machine.limits = crate::catalog::spec_limits(spec, &machine)?;
 
     let devs = resolve_devices(spec, cat, &machine, &eff)?;
     let sequence = crate::order::validate(spec, |i| devs[i].kind.family == Family::Pci)?;
@@ -230,6 +238,7 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
         sequence,
         constraints,
         sets: BTreeMap::new(),
+        firmware_words,
     };
     p.sets = placement::anchors(&mut p, cat)?;
     if !p.ctx.ports_unchecked {
@@ -251,6 +260,16 @@ pub(crate) fn normalize_in<'s>(spec: &'s Spec, cat: &Catalog, ctx: Context) -> R
 
 fn check_policy(spec: &Spec, eff: &Effective, machine: &MachineModel) -> Result<()> {
     crate::spec::bounds::against_machine(spec, machine)?;
+    if spec.policy.hotplug_reserve_bar64.is_some() && machine.grow.pcie_port.is_none() {
+        return Err(Error::input(
+            "policy.hotplug_reserve_bar64",
+            format!(
+                "machine `{}` has no PCIe root ports, the only ports that keep 64-bit room \
+                 for a device hot-added later; use q35 or virt",
+                machine.name
+            ),
+        ));
+    }
     if machine.grow.numa_expander.is_none() && eff.hotplug_reserve_per_node > 0 {
         return Err(Error::input(
             "policy.hotplug_reserve_per_node",
@@ -332,6 +351,16 @@ fn resolve_device(
         )
         .with_code(crate::Code::UnknownName)
     })?;
+    if let (Some(size), true) = (d.bar64, kind.family != Family::Pci) {
+        return Err(Error::input(
+            at("bar64"),
+            format!(
+                "device `{}` is a {} device and has no PCI BARs; bar64 ({size}) applies to \
+                 PCI devices (vfio-pci)",
+                d.id, d.kind
+            ),
+        ));
+    }
     if let Some(n) = d.numa_node {
         if n >= eff.numa_nodes {
             return Err(Error::input(

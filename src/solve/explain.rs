@@ -320,14 +320,17 @@ fn root_slots(p: &Problem) -> Explanation {
 
 fn io_windows(p: &Problem) -> Explanation {
     let windows = p.machine.limits.io_windows.unwrap_or(0);
+    let (firmware, other) = &p.firmware_words;
     let mut e = Explanation::new(
         Binding::IoWindows,
         format!(
-            "more than {windows} bridges/ports would hold devices with I/O BARs, and the x86 \
-             firmware has I/O space for only that many 4 KiB windows"
+            "more than {windows} bridges/ports would hold devices with I/O BARs, and {firmware} \
+             has I/O space for only that many 4 KiB windows"
         ),
-        "use virtio devices (no I/O BAR on PCIe ports) instead of e1000e/rtl8139/e1000, or \
-         put conventional-PCI devices behind a shared bridge",
+        format!(
+            "use virtio devices (no I/O BAR on PCIe ports) instead of e1000e/rtl8139/e1000, or \
+             put conventional-PCI devices behind a shared bridge{other}"
+        ),
     );
     e.available = Some(windows.into());
     e

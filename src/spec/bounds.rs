@@ -191,6 +191,10 @@ pub(crate) fn against_machine(spec: &Spec, machine: &crate::catalog::MachineMode
             "hotplug_reserve_per_node",
             spec.policy.hotplug_reserve_per_node,
         ),
+        (
+            "hotplug_reserve_bar64.ports",
+            spec.policy.hotplug_reserve_bar64.map(|r| r.ports),
+        ),
     ] {
         // Every reserved port takes a bus number of its own.
         if let Some(v) = value.filter(|&v| v >= bus_numbers) {

@@ -3,8 +3,10 @@
 pub(crate) mod bounds;
 pub(crate) mod order;
 pub(crate) mod placement;
+mod size;
 mod tunables;
 
+pub use size::ByteSize;
 pub use tunables::*;
 
 use crate::error::{Error, Result};
@@ -53,6 +55,9 @@ pub struct Spec {
     /// What a plan reports as left over; ignored on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free: Option<serde_json::Value>,
+    /// What a plan states about 64-bit MMIO; ignored on input (computed again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmio64: Option<serde_json::Value>,
 }
 
 /// One device wanted (spec) or placed (plan).
@@ -90,6 +95,11 @@ pub struct DeviceEntry {
     /// `root`: an integrated endpoint on the root bus (pcie.0 / pci.0), no port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// Size of the device's 64-bit prefetchable BAR (`128G` for a GPU passed through
+    /// with vfio-pci): counted in the 64-bit MMIO space the plan states and the firmware
+    /// and QEMU settings it emits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bar64: Option<ByteSize>,
     /// Pinned (spec) or assigned (plan) address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,

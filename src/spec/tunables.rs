@@ -42,6 +42,45 @@ pub enum Multifunction {
     Pack,
 }
 
+/// `firmware:`: which firmware the guest boots, and so which measured budgets (I/O
+/// windows, bus numbers, 64-bit MMIO aperture) the plan must stay within
+/// ([`crate::catalog::MachineModel::limits_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Firmware {
+    /// Legacy BIOS (SeaBIOS) on x86.
+    Bios,
+    /// UEFI: OVMF on x86, AAVMF on aarch64 `virt`.
+    Uefi,
+    /// Within the tighter budget of every firmware the machine boots, so the plan boots
+    /// either way (the default).
+    #[default]
+    Any,
+}
+
+impl Firmware {
+    /// The spec word (`bios`, `uefi`, `any`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+            Firmware::Any => "any",
+        }
+    }
+}
+
+/// `hotplug_reserve_bar64:` of a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bar64Reserve {
+    /// How many empty hotpluggable root ports keep the room (each takes a bus number).
+    #[schemars(range(max = 255))]
+    pub ports: u32,
+    /// The 64-bit prefetchable window each of them keeps (the BAR of the device to come).
+    pub size: super::ByteSize,
+}
+
 /// The `policy:` section. Every field is optional; [`Tunables::effective`] fills defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +114,19 @@ pub struct Tunables {
     )]
     #[schemars(schema_with = "on_off_schema")]
     pub root_port_hotplug: Option<bool>,
+    /// The firmware the guest boots: `bios`, `uefi` or `any` (the default: within both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<Firmware>,
+    /// Empty hotpluggable root ports that keep 64-bit room for a big device added later
+    /// (`{ports: 2, size: 128G}`: QEMU `pref64-reserve`); they count toward
+    /// `hotplug_reserve`, which is raised to `ports` when lower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug_reserve_bar64: Option<Bar64Reserve>,
+    /// Guest physical address bits (the CPU's `phys-bits`); QEMU's default for the
+    /// machine's CPU when absent. The 64-bit MMIO aperture must fit below half of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 32, max = 57))]
+    pub phys_bits: Option<u32>,
 }
 
 /// Tunables with every default filled in from the preset.
@@ -98,6 +150,8 @@ pub struct Effective {
     pub root_port_hotplug: bool,
     /// Devices default to `hotplug: true`.
     pub hotplug_by_default: bool,
+    /// The firmware whose budgets apply.
+    pub firmware: Firmware,
 }
 
 impl Tunables {
@@ -112,7 +166,10 @@ impl Tunables {
         };
         Effective {
             preset,
-            hotplug_reserve: self.hotplug_reserve.unwrap_or(reserve),
+            hotplug_reserve: self
+                .hotplug_reserve
+                .unwrap_or(reserve)
+                .max(self.hotplug_reserve_bar64.map_or(0, |r| r.ports)),
             hotplug_reserve_per_node: self.hotplug_reserve_per_node.unwrap_or(per_node),
             numa_nodes: self
                 .numa_nodes
@@ -121,6 +178,7 @@ impl Tunables {
             multifunction: self.multifunction.unwrap_or(mf),
             root_port_hotplug: self.root_port_hotplug.unwrap_or(true),
             hotplug_by_default: hp,
+            firmware: self.firmware.unwrap_or_default(),
         }
     }
 }

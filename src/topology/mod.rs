@@ -3,10 +3,12 @@
 mod address;
 mod bus_numbers;
 mod indexes;
+pub mod mmio64;
 
 pub use address::*;
 pub use bus_numbers::{BusNumbering, PciBuses};
 pub use indexes::storage_device_indexes;
+pub use mmio64::Mmio64;
 
 use crate::spec::{DeviceEntry, Tunables};
 use schemars::JsonSchema;
@@ -157,6 +159,10 @@ pub struct ControllerEntry {
     /// Part of the machine: QEMU creates it, the plan only names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<bool>,
+    /// 64-bit prefetchable MMIO a hotplug port keeps for a big device added later
+    /// (QEMU `pref64-reserve`, `policy.hotplug_reserve_bar64`); both firmwares honour it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pref64_reserve: Option<crate::spec::ByteSize>,
     /// Its own PCI address (where it plugs in); absent for the root bus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
@@ -313,6 +319,9 @@ pub struct Plan {
     /// Spare capacity left for later.
     #[serde(default)]
     pub free: Free,
+    /// The 64-bit MMIO the plan's big BARs and reserves need, and the aperture asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmio64: Option<Mmio64>,
 }
 
 impl Plan {
@@ -347,6 +356,7 @@ impl Plan {
             controllers: self.controllers.clone(),
             devices: self.devices.clone(),
             free: None,
+            mmio64: None,
         }
     }
 }

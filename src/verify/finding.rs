@@ -88,6 +88,9 @@ pub enum Rule {
     /// The firmware's I/O windows suffice for the bridges and ports holding devices
     /// with I/O BARs.
     IoWindows,
+    /// The 64-bit aperture the big BARs and reserves need fits what the guest can address,
+    /// and only ports with QEMU's resource reservation keep 64-bit room.
+    Mmio64,
     /// The hotplug reserve (total or per NUMA node) is kept empty.
     HotplugReserve,
     /// A builtin controller is the machine's own, at the machine's address.
@@ -145,6 +148,7 @@ impl Rule {
             BusNumbers => "bus-numbers",
             ExpanderRange => "expander-range",
             IoWindows => "io-windows",
+            Mmio64 => "mmio64",
             HotplugReserve => "hotplug-reserve",
             Builtin => "builtin",
             UsbPorts => "usb-ports",

@@ -246,6 +246,8 @@ pub unsafe extern "C" fn devaddr_capacity(
             node,
             live,
             format: opt_named(format)?,
+            // --bar64 is not part of this binding's call yet.
+            ..Default::default()
         };
         let out = api::capacity(Source::new(&text, &call.name), &req, call.engine())?;
         Ok(DevaddrResult::done(out))

@@ -164,6 +164,8 @@ fn capacity(
             node,
             live,
             format: named(format.as_deref())?,
+            // --bar64 is not part of this binding's call yet.
+            ..Default::default()
         };
         Ok(returned(api::capacity(
             Source::new(&text, &name),

@@ -1,0 +1,303 @@
+//! 64-bit MMIO: how much prefetchable 64-bit space a plan's big BARs (`bar64:`) need, as
+//! the firmware lays them out (OVMF, SeaBIOS and AAVMF alike): every bridge's window is
+//! aligned to its largest BAR and holds everything below it, every root bus (the root
+//! complex and each NUMA expander, which the firmware treats as a root bridge of its own)
+//! sums its windows, and the aperture is the next power of two, as OVMF's 64-bit aperture
+//! (`X-PciMmio64Mb`) is naturally aligned.
+
+use super::{Address, Plan};
+use crate::catalog::Catalog;
+use crate::spec::ByteSize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bridge windows are at least 1 MiB and aligned to it.
+const BRIDGE_GRANULE: u64 = 1 << 20;
+
+/// What a plan states about 64-bit MMIO (`mmio64:` in a plan): present when a device has
+/// a `bar64` or a port reserves 64-bit room for hotplug.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Mmio64 {
+    /// Bytes of 64-bit MMIO the BARs and reserves need, windows aligned.
+    pub needed: u64,
+    /// The aperture the firmware and QEMU are asked for: the next power of two
+    /// (OVMF `X-PciMmio64Mb`, `pci-hole64-size`, libvirt `<pcihole64>`).
+    pub aperture: ByteSize,
+    /// Guest physical address bits the aperture was checked against (`policy.phys_bits`,
+    /// or QEMU's default for the machine's CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phys_bits: Option<u32>,
+}
+
+/// A window: its size and alignment (both 0 when empty).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Window {
+    size: u64,
+    align: u64,
+}
+
+impl Window {
+    /// Windows and BARs placed largest alignment first from an aligned base, each at its
+    /// own alignment. A bridge window (`granule` > 0) is then rounded up to its
+    /// alignment, at least `granule`, as the firmware sizes bridge windows; the aperture
+    /// (`granule` 0) ends where the last part does.
+    fn holding(parts: &[Window], granule: u64) -> Window {
+        let mut parts: Vec<Window> = parts.iter().copied().filter(|w| w.size > 0).collect();
+        if parts.is_empty() {
+            return Window::default();
+        }
+        parts.sort_by_key(|w| std::cmp::Reverse(w.align));
+        let end = parts.iter().fold(0u64, |at, w| {
+            at.div_ceil(w.align.max(1))
+                .saturating_mul(w.align.max(1))
+                .saturating_add(w.size)
+        });
+        let align = parts[0].align.max(granule).max(1);
+        let size = if granule > 0 {
+            end.div_ceil(align).saturating_mul(align)
+        } else {
+            end
+        };
+        Window { size, align }
+    }
+}
+
+/// Bytes of 64-bit MMIO `plan` needs: the devices' `bar64`, the kinds' own 64-bit BARs
+/// (`pref64` in the catalog) and the ports' 64-bit reserves.
+pub fn needed(plan: &Plan, cat: &Catalog) -> u64 {
+    needed_of(&plan.controllers, &plan.devices, cat)
+}
+
+/// [`needed`] of a plan's controllers and devices (a plan read back as a spec).
+pub fn needed_of(
+    controllers: &[super::ControllerEntry],
+    devices: &[crate::spec::DeviceEntry],
+    cat: &Catalog,
+) -> u64 {
+    let parent = |a: &Option<Address>| match a {
+        Some(Address::Pci(p)) => Some(p.bus),
+        _ => None,
+    };
+    // Children of each bus index: device BARs, and controllers by index.
+    let mut bars: BTreeMap<u32, Vec<Window>> = BTreeMap::new();
+    for d in devices {
+        let own = || cat.kind(&d.kind).and_then(|k| k.pref64);
+        if let (Some(b), Some(size)) = (parent(&d.address), d.bar64.or_else(own)) {
+            bars.entry(b).or_default().push(Window {
+                size: size.bytes(),
+                align: size.bytes(),
+            });
+        }
+    }
+    let mut below: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut roots = vec![0];
+    for c in controllers {
+        let Some(model) = cat.pci.get(&c.model) else {
+            continue;
+        };
+        match parent(&c.address) {
+            _ if model.numa => roots.push(c.index),
+            Some(b) if c.index != 0 => below.entry(b).or_default().push(c.index),
+            _ => {}
+        }
+    }
+    let reserve: BTreeMap<u32, u64> = controllers
+        .iter()
+        .filter_map(|c| Some((c.index, c.pref64_reserve?.bytes())))
+        .collect();
+    fn window(
+        bus: u32,
+        bars: &BTreeMap<u32, Vec<Window>>,
+        below: &BTreeMap<u32, Vec<u32>>,
+        reserve: &BTreeMap<u32, u64>,
+        depth: usize,
+    ) -> Window {
+        let mut parts = bars.get(&bus).cloned().unwrap_or_default();
+        if depth < 256 {
+            for &c in below.get(&bus).into_iter().flatten() {
+                parts.push(window(c, bars, below, reserve, depth + 1));
+            }
+        }
+        // A root bus is no bridge: its parts sit in the aperture as they are.
+        let granule = if depth == 0 { 0 } else { BRIDGE_GRANULE };
+        let mut w = Window::holding(&parts, granule);
+        if let Some(&r) = reserve.get(&bus) {
+            if r > w.size {
+                w = Window {
+                    size: r,
+                    align: r.max(w.align),
+                };
+            }
+        }
+        w
+    }
+    let per_root: Vec<Window> = roots
+        .iter()
+        .map(|&r| window(r, &bars, &below, &reserve, 0))
+        .collect();
+    Window::holding(&per_root, 0).size
+}
+
+/// The 64-bit MMIO statement of `plan` under `limits` and `phys_bits` (the policy's, else
+/// the machine's default), or the explanation why the guest cannot address it. `None`
+/// when nothing needs 64-bit room.
+pub(crate) fn state(
+    plan: &Plan,
+    cat: &Catalog,
+    limits: &crate::catalog::Limits,
+    phys_bits: Option<u32>,
+) -> Result<Option<Mmio64>, crate::Explanation> {
+    use crate::explanation::{Binding, Explanation};
+    let asked = plan.devices.iter().any(|d| d.bar64.is_some())
+        || plan.controllers.iter().any(|c| c.pref64_reserve.is_some());
+    let need = needed(plan, cat);
+    let Some(aperture) = aperture(need).filter(|_| asked) else {
+        return Ok(None);
+    };
+    let bits = phys_bits.or(limits.phys_bits);
+    let by_bits = bits.map(half_of);
+    let max = max_aperture(limits, phys_bits);
+    let bars: Vec<String> = plan
+        .devices
+        .iter()
+        .filter(|d| d.bar64.is_some())
+        .map(|d| d.id.clone())
+        .collect();
+    if let Some(max) = max.filter(|&m| aperture.bytes() > m) {
+        let gib = |b: u64| b.div_ceil(1 << 30);
+        let (what, fix) = match (by_bits, limits.mmio64_max) {
+            (Some(b), _) if b == max => (
+                format!(
+                    "{} physical address bits ({} GiB for PCI)",
+                    bits.unwrap_or_default(),
+                    gib(max)
+                ),
+                format!(
+                    "raise policy.phys_bits to {} or more (QEMU -cpu ...,phys-bits=N or \
+                     host-phys-bits=on; libvirt <maxphysaddr>), or give fewer or smaller \
+                     bar64 devices",
+                    aperture.bytes().trailing_zeros() + 1
+                ),
+            ),
+            _ => (
+                format!("the machine's fixed 64-bit PCI window of {} GiB", gib(max)),
+                "give fewer or smaller bar64 devices (the window is fixed)".to_string(),
+            ),
+        };
+        let mut e = Explanation::new(
+            Binding::Mmio64,
+            format!(
+                "the 64-bit BARs and reserves need {} GiB of 64-bit MMIO (an aperture of \
+                 {aperture}), more than the guest can address with {what}",
+                gib(need)
+            ),
+            fix,
+        )
+        .devices(bars);
+        e.needed = Some(aperture.bytes() >> 30);
+        e.available = Some(max >> 30);
+        return Err(e);
+    }
+    Ok(Some(Mmio64 {
+        needed: need,
+        aperture,
+        phys_bits: bits,
+    }))
+}
+
+/// Empty hotpluggable ports that keep at least `size` of 64-bit room (`pref64_reserve`),
+/// by index, each with the NUMA node of the expander above it (None: outside expanders).
+pub fn roomy_ports(plan: &Plan, cat: &Catalog, size: ByteSize) -> Vec<(u32, Option<u32>)> {
+    let parent = |a: &Option<Address>| match a {
+        Some(Address::Pci(a)) => Some(a.bus),
+        _ => None,
+    };
+    let by_index: BTreeMap<u32, &super::ControllerEntry> = plan
+        .controllers
+        .iter()
+        .filter(|c| cat.pci.contains_key(&c.model))
+        .map(|c| (c.index, c))
+        .collect();
+    let node_of = |mut index: u32| {
+        for _ in 0..=crate::limits::MAX_BUS_CHAIN {
+            let c = by_index.get(&index)?;
+            if cat.pci.get(&c.model).is_some_and(|m| m.numa) {
+                return c.numa_node;
+            }
+            index = parent(&c.address)?;
+        }
+        None
+    };
+    let used: std::collections::BTreeSet<u32> = plan
+        .devices
+        .iter()
+        .map(|d| parent(&d.address))
+        .chain(plan.controllers.iter().map(|c| parent(&c.address)))
+        .flatten()
+        .collect();
+    by_index
+        .values()
+        .filter(|c| c.pref64_reserve.is_some_and(|r| r >= size))
+        .filter(|c| c.hotplug != Some(false) && !used.contains(&c.index))
+        .map(|c| (c.index, node_of(c.index)))
+        .collect()
+}
+
+/// Half of the address space of `bits` physical address bits: OVMF and SeaBIOS place
+/// the aperture naturally aligned above RAM, so it fits when it is at most that.
+fn half_of(bits: u32) -> u64 {
+    1u64.checked_shl(bits.saturating_sub(1)).unwrap_or(u64::MAX)
+}
+
+/// The largest 64-bit aperture the guest can address: half of its physical address space
+/// (`phys_bits`, else the machine's default), within the machine's fixed window if it
+/// has one; None when nothing bounds it.
+pub fn max_aperture(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> Option<u64> {
+    let by_bits = phys_bits.or(limits.phys_bits).map(half_of);
+    [by_bits, limits.mmio64_max.map(ByteSize::bytes)]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// The aperture for `needed` bytes: the next power of two (none for nothing).
+pub fn aperture(needed: u64) -> Option<ByteSize> {
+    (needed > 0)
+        .then(|| needed.checked_next_power_of_two())
+        .flatten()
+        .and_then(ByteSize::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bridge_window_aligns_to_its_largest_bar() {
+        let w = Window::holding(
+            &[
+                Window {
+                    size: 1 << 30,
+                    align: 1 << 30,
+                },
+                Window {
+                    size: 4 << 30,
+                    align: 4 << 30,
+                },
+            ],
+            BRIDGE_GRANULE,
+        );
+        assert_eq!((w.size, w.align), (8 << 30, 4 << 30));
+        let small = Window::holding(
+            &[Window {
+                size: 16,
+                align: 16,
+            }],
+            BRIDGE_GRANULE,
+        );
+        assert_eq!(small.size, BRIDGE_GRANULE);
+    }
+}
