@@ -142,6 +142,17 @@ pub fn apply(
                     continue;
                 };
                 let home = pci(at);
+                // Another element written at this device's fixed address, if any.
+                let rival = devs
+                    .iter()
+                    .enumerate()
+                    .find(|(j, o)| {
+                        *j != i
+                            && o.pci().is_some_and(|q| {
+                                q.bus == 0 && q.slot == home.slot && q.function == home.function
+                            })
+                    })
+                    .map(|(_, o)| (o.line, o.describe()));
                 let d = &mut devs[i];
                 match d.addr.clone() {
                     Addr::Pci(p) if *force => {
@@ -158,15 +169,31 @@ pub fn apply(
                                 ),
                             ));
                         }
+                        // Written (or given in the first pass) while another device
+                        // holds the function: libvirt's collection of written addresses
+                        // meets it twice.
+                        if set.function_in_use(home) {
+                            let (line, what) = rival.unwrap_or((d.line, d.describe()));
+                            return Err(super::fail(
+                                file,
+                                line,
+                                &what,
+                                format!(
+                                    "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
+                                    home.slot, home.function
+                                ),
+                            ));
+                        }
                         set.mark(home, 0);
                     }
                     Addr::None => {
                         if *force {
                             if set.function_in_use(home) {
+                                let (line, what) = rival.unwrap_or((d.line, d.describe()));
                                 return Err(super::fail(
                                     file,
-                                    d.line,
-                                    &d.describe(),
+                                    line,
+                                    &what,
                                     format!(
                                         "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
                                         home.slot, home.function

@@ -215,6 +215,24 @@ fn is_builtin(cat: &Catalog, machine: &crate::catalog::MachineModel, el: &Elemen
 fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) -> Lowered {
     let mut catalog = cat.clone();
     catalog.kinds.push(endpoint_kind());
+    // libvirt holds a chipset controller's function only for a controller the domain
+    // has (i440fx's IDE at 00:01.1 without an IDE controller is free to libvirt; q35's
+    // SATA controller 0 it always adds).
+    let listed = |b: &crate::catalog::BuiltinController| {
+        root.child("devices")
+            .into_iter()
+            .flat_map(Element::elements)
+            .any(|el| {
+                el.name == "controller"
+                    && num(el, "index").unwrap_or(0) == b.index
+                    && cat.storage.get(&b.model).is_some_and(|m| {
+                        el.attr("type").unwrap_or_else(|| "ide".into()).parse() == Ok(m.provides)
+                    })
+            })
+    };
+    if let Some(own) = catalog.machines.iter_mut().find(|x| x.name == machine.name) {
+        own.builtin_controllers.retain(|b| listed(b));
+    }
     let mut spec = Spec {
         machine: machine.name.clone(),
         policy: Tunables {

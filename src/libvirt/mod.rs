@@ -227,6 +227,7 @@ fn address(
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs, file)?;
+    validate::pci_wanted(policy, engine.catalog, m, devs, file)?;
     pci::assign(policy, engine, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every
     // USB device already has a port (then it checks them and changes nothing).
@@ -417,10 +418,16 @@ pub fn check_domain_with(
                 Subject::Element {
                     element: element.clone(),
                 },
-                format!(
-                    "{element} has no address; libvirt would assign {}",
-                    emit::addr_text(&d.addr)
-                ),
+                match d.addr {
+                    domain::Addr::None | domain::Addr::Other(_) => format!(
+                        "{element}: libvirt would write its address as {}",
+                        emit::addr_text(&d.addr)
+                    ),
+                    _ => format!(
+                        "{element} has no address; libvirt would assign {}",
+                        emit::addr_text(&d.addr)
+                    ),
+                },
             ));
         }
     }

@@ -9,10 +9,15 @@ use crate::vocab::ControllerType;
 use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+    super::validate::address_types(policy, devs, file)?;
     check_consoles(devs, file)?;
+    written_addresses_libvirt_replaces(devs);
     // An aliased console's own address is replaced by serial[0]'s (set at the end).
     if let Some((console, _)) = super::aliased_console(devs) {
-        devs[console].addr = Addr::None;
+        if devs[console].addr != Addr::None {
+            devs[console].addr = Addr::None;
+            devs[console].addr_new = true; // written back as serial[0]'s (or none)
+        }
     }
     controller_list(devs);
     duplicate_indexes(devs, file)?;
@@ -23,10 +28,18 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     // refused as the wrong root.
     check_pci_controllers(policy, m, devs, file)?;
     check_usb_controllers(policy, devs, file)?;
-    add_defaults(m, devs, file)?;
-    default_models(m, devs);
+    super::validate::usb_none_alone(devs, file)?;
+    super::validate::duplicate_host_devices(devs, file)?;
+    // Drive addresses come with the parse, and so do the SCSI controllers host devices
+    // need: before libvirt's machine defaults (disks get theirs later).
     drive_addresses(devs, file)?;
     check_drive_controllers(devs, file)?;
+    hostdev_scsi_controllers(devs);
+    add_defaults(m, devs, file)?;
+    if m.rule.is_some() {
+        super::validate::usb_devices_without_usb(devs, file)?;
+    }
+    default_models(m, devs);
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
     check_ide_controllers(m, devs, file)?;
@@ -73,6 +86,31 @@ fn check_usb_controllers(policy: &Policy, devs: &[Dev], file: &str) -> Result<()
 }
 
 /// Only console[0] may stand for a serial port (`virDomainDefAddConsoleCompat`).
+/// Addresses libvirt drops as it reads the domain, to assign its own: a hub's that is no
+/// USB address, a virtio channel's that is no virtio-serial one.
+fn written_addresses_libvirt_replaces(devs: &mut [Dev]) {
+    for d in devs.iter_mut() {
+        // A USB device (not a usb-net NIC, which 9.0 sends to the PCI pass) written
+        // with an all-zero PCI address gets no port and no slot: libvirt writes the
+        // address back as `<address type='pci'/>`.
+        let no_pci_pass = d.tag != "interface" && d.tag != "hub";
+        if d.empty_pci_address && no_pci_pass && super::ports::usb_kind(d) {
+            d.addr = Addr::Other("pci".into());
+            continue;
+        }
+        let keeps = match (d.tag.as_str(), d.ty.as_deref()) {
+            ("hub", _) => "usb",
+            ("channel", Some("virtio")) => "virtio-serial",
+            _ => continue,
+        };
+        if d.addr_type.as_deref().is_some_and(|t| t != keeps) {
+            d.addr = Addr::None;
+            d.empty_pci_address = false;
+            d.addr_new = true;
+        }
+    }
+}
+
 fn check_consoles(devs: &[Dev], file: &str) -> Result<(), Error> {
     let later = devs
         .iter()
@@ -354,7 +392,78 @@ fn drive_addresses(devs: &mut [Dev], file: &str) -> Result<(), Error> {
         };
         d.addr_new = true;
     }
+    scsi_hostdev_addresses(devs);
     Ok(())
+}
+
+/// Units libvirt hands out on one SCSI controller to a host device without an address
+/// (its narrow-bus count: units 0-6).
+const SCSI_HOSTDEV_UNITS: u32 = 7;
+
+/// Drive addresses for SCSI host devices written without one
+/// (`virDomainHostdevAssignAddress`), in document order after the disks have theirs: the
+/// first controller, bus 0, target 0, with a unit no SCSI disk or host device uses.
+fn scsi_hostdev_addresses(devs: &mut [Dev]) {
+    let scsi = |d: &Dev| {
+        (d.tag == "disk" && d.bus.as_deref() == Some("scsi"))
+            || (d.tag == "hostdev" && d.ty.as_deref() == Some("scsi"))
+    };
+    let used: std::collections::HashSet<(u32, u32)> = devs
+        .iter()
+        .filter(|d| scsi(d))
+        .filter_map(|d| match d.addr {
+            Addr::Drive {
+                controller,
+                bus: 0,
+                target: 0,
+                unit,
+            } => Some((controller, unit)),
+            _ => None,
+        })
+        .collect();
+    // The lowest free unit only moves up as units are taken: one cursor for all.
+    let mut free = (0u32..)
+        .flat_map(|c| (0..SCSI_HOSTDEV_UNITS).map(move |u| (c, u)))
+        .filter(|k| !used.contains(k));
+    for d in devs.iter_mut() {
+        if !(d.tag == "hostdev" && d.ty.as_deref() == Some("scsi") && d.addr == Addr::None) {
+            continue;
+        }
+        let Some((controller, unit)) = free.next() else {
+            break;
+        };
+        d.addr = Addr::Drive {
+            controller,
+            bus: 0,
+            target: 0,
+            unit,
+        };
+        d.addr_new = true;
+    }
+}
+
+/// The SCSI controllers 0..N for SCSI host devices whose drive addresses name controller
+/// N at most, added as libvirt reads the host devices
+/// (`virDomainDefMaybeAddHostdevSCSIcontroller`): ahead of the machine's defaults in
+/// libvirt's controller list, which decides which gets a PCI slot first.
+fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) {
+    let max = devs
+        .iter()
+        .filter(|d| d.is("hostdev", "scsi"))
+        .filter_map(|d| match d.addr {
+            Addr::Drive { controller, .. } => Some(controller),
+            _ => None,
+        })
+        .max();
+    let Some(max) = max else { return };
+    let present: std::collections::HashSet<u32> = devs
+        .iter()
+        .filter(|d| d.is("controller", "scsi"))
+        .filter_map(|d| d.index)
+        .collect();
+    for i in (0..=max).filter(|i| !present.contains(i)) {
+        devs.push(new_controller("scsi", i, None));
+    }
 }
 
 /// A drive address naming a controller past [`crate::limits::MAX_DRIVE_CONTROLLER`]:
