@@ -150,6 +150,9 @@ fn placement_order(policy: &Policy, cat: &crate::Catalog, m: &Machine, devs: &[D
                 "disk" => (group, 0, d.index.unwrap_or(0) as u64, i),
                 // libvirt moves the primary video to the front of the list.
                 "video" => (group, usize::from(Some(i) != primary), 0, i),
+                // A hostdev interface is one of libvirt's host devices, listed before
+                // the `<hostdev>` elements (it joins the list when the NIC is read).
+                "hostdev" => (group, 1, 0, i),
                 _ => (group, 0, 0, i),
             };
             Some((key, i))

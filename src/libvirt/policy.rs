@@ -237,6 +237,9 @@ pub struct Policy {
     /// x86 machine types without PCI (libvirt refuses any device that wants a slot).
     #[serde(default)]
     pub no_pci_machines: Vec<String>,
+    /// The model libvirt writes on a device element given none, on every machine.
+    #[serde(default)]
+    pub default_models: BTreeMap<String, String>,
 }
 
 impl Policy {

@@ -116,17 +116,16 @@ pub fn usb_kind(d: &Dev) -> bool {
         "controller" => d.ty.as_deref() == Some("ccid"),
         "sound" => d.model.as_deref() == Some("usb"),
         "serial" => d.ty.as_deref() == Some("usb-serial"),
-        "interface" => {
-            d.model.as_deref() == Some("usb-net")
-                || (d.ty.as_deref() == Some("hostdev") && d.bus.as_deref() == Some("usb"))
-        }
+        // A usb-net NIC is not one of the devices libvirt walks for USB ports: its
+        // address is neither checked nor reserved, and it gets none.
+        "interface" => d.ty.as_deref() == Some("hostdev") && d.bus.as_deref() == Some("usb"),
         _ => false,
     }
 }
 
 /// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`; live 9.0:
-/// hub, host device, disk, CCID, input, usb-serial, usb sound, redirdev). usb-net NICs,
-/// which 9.0 cannot address, come last.
+/// hub, host device, disk, CCID, input, usb-serial, usb sound, redirdev); a USB hostdev
+/// interface walks with the host devices.
 const USB_ORDER: &[&str] = &[
     "hub",
     "hostdev",
@@ -136,7 +135,6 @@ const USB_ORDER: &[&str] = &[
     "serial",
     "sound",
     "redirdev",
-    "interface",
 ];
 
 struct Hub {

@@ -21,6 +21,12 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     }
     controller_list(devs);
     duplicate_indexes(devs, file)?;
+    // Drive addresses come with the parse, and so do the SCSI controllers host devices
+    // need: before unindexed controllers get their indexes and before libvirt's machine
+    // defaults (disks get theirs later).
+    drive_addresses(devs, file)?;
+    check_drive_controllers(devs, file)?;
+    hostdev_scsi_controllers(devs);
     assign_indexes(policy, devs);
     // libvirt validates PCI controllers after the post-parse step has given every
     // controller its index: a second `pcie-root` without an index gets index 1 and is
@@ -30,11 +36,6 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     check_usb_controllers(policy, devs, file)?;
     super::validate::usb_none_alone(devs, file)?;
     super::validate::duplicate_host_devices(devs, file)?;
-    // Drive addresses come with the parse, and so do the SCSI controllers host devices
-    // need: before libvirt's machine defaults (disks get theirs later).
-    drive_addresses(devs, file)?;
-    check_drive_controllers(devs, file)?;
-    hostdev_scsi_controllers(devs);
     add_defaults(m, devs, file)?;
     if m.rule.is_some() {
         super::validate::usb_devices_without_usb(devs, file)?;
@@ -348,7 +349,7 @@ fn default_models(m: &Machine, devs: &mut [Dev]) {
             ("controller", Some("usb")) => Some(&rule.explicit_usb),
             ("controller", Some("scsi")) => Some(&rule.scsi),
             ("panic", _) => Some(&rule.panic),
-            _ => None,
+            (tag, _) => Policy::get().default_models.get(tag),
         };
         let missing =
             d.model.is_none() || (d.is("controller", "scsi") && d.model.as_deref() == Some("auto"));
@@ -447,22 +448,43 @@ fn scsi_hostdev_addresses(devs: &mut [Dev]) {
 /// (`virDomainDefMaybeAddHostdevSCSIcontroller`): ahead of the machine's defaults in
 /// libvirt's controller list, which decides which gets a PCI slot first.
 fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) {
-    let max = devs
-        .iter()
-        .filter(|d| d.is("hostdev", "scsi"))
-        .filter_map(|d| match d.addr {
-            Addr::Drive { controller, .. } => Some(controller),
-            _ => None,
-        })
-        .max();
-    let Some(max) = max else { return };
-    let present: std::collections::HashSet<u32> = devs
-        .iter()
-        .filter(|d| d.is("controller", "scsi"))
-        .filter_map(|d| d.index)
-        .collect();
-    for i in (0..=max).filter(|i| !present.contains(i)) {
-        devs.push(new_controller("scsi", i, None));
+    // Host devices in document order: one that names a higher controller than any
+    // before takes that controller's model, if it exists with one, for the controllers
+    // added from then on (libvirt keeps one model for all of them).
+    let mut added: Vec<(u32, Option<String>)> = Vec::new();
+    let written = |devs: &[Dev], i: u32| {
+        devs.iter()
+            .find(|c| c.is("controller", "scsi") && c.index == Some(i) && !c.index_new)
+            .map(|c| c.model.clone().filter(|m| m != "auto"))
+    };
+    let mut max: Option<u32> = None;
+    let mut model: Option<String> = None;
+    for d in devs.iter().filter(|d| d.is("hostdev", "scsi")) {
+        let Addr::Drive { controller, .. } = d.addr else {
+            continue;
+        };
+        if max.is_some_and(|m| controller <= m) {
+            continue;
+        }
+        max = Some(controller);
+        let own = written(devs, controller).or_else(|| {
+            added
+                .iter()
+                .find(|(i, _)| *i == controller)
+                .map(|(_, m)| m.clone())
+        });
+        if let Some(Some(m)) = own {
+            model = Some(m);
+        }
+        for i in 0..=controller {
+            let known = written(devs, i).is_some() || added.iter().any(|(j, _)| *j == i);
+            if !known {
+                added.push((i, model.clone()));
+            }
+        }
+    }
+    for (i, m) in added {
+        devs.push(new_controller("scsi", i, m.as_deref()));
     }
 }
 

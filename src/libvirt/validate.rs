@@ -117,13 +117,10 @@ pub fn usb_devices_without_usb(devs: &[Dev], file: &str) -> Result<(), Error> {
         return Ok(());
     }
     let none = devs.iter().any(|d| usb(&d));
-    // A smartcard sits on the CCID controller libvirt adds, a USB device; libvirt does
-    // not count a usb-net NIC.
-    let usb_net = |d: &Dev| d.tag == "interface" && d.model.as_deref() == Some("usb-net");
+    // A smartcard sits on the CCID controller libvirt adds, a USB device.
     let on_usb: Vec<&Dev> = devs
         .iter()
         .filter(|d| d.pos.is_some() && (super::ports::usb_kind(d) || d.tag == "smartcard"))
-        .filter(|d| !usb_net(d))
         .collect();
     // libvirt's parse names three kinds when USB was turned off in writing.
     let named = [
@@ -170,7 +167,9 @@ pub fn pci_wanted(
     for d in devs.iter().filter(|d| d.pos.is_some()) {
         let (flags, _) = super::pci::device_flags(policy, cat, m, d);
         let unaddressed = d.addr == Addr::None;
-        if no_pci && (d.pci().is_some() || (flags != 0 && unaddressed)) {
+        // A USB controller without a model gets the x86 default, a PCI one.
+        let usb_default = d.is("controller", "usb") && d.model.is_none();
+        if no_pci && (d.pci().is_some() || ((flags != 0 || usb_default) && unaddressed)) {
             return Err(fail(
                 file,
                 d.line,
