@@ -408,6 +408,25 @@ fn wide_random_domains_match_live_libvirt() {
     );
 }
 
+/// Copy every `STEM{suffix}` of `dir` not named in `skip` into `dest` as `STEM.in.xml`
+/// (the layout oracle.py and score.py read); how many (at least 10, or the test fails).
+fn stage_cases(dir: &Path, suffix: &str, skip: &[&str], dest: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(suffix) else {
+            continue;
+        };
+        if !skip.contains(&stem) {
+            std::fs::copy(&p, dest.join(format!("{stem}.in.xml"))).unwrap();
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "only {n} cases in {}", dir.display());
+    n
+}
+
 /// Minimal cases of the mismatch classes the wide differential found
 /// (tests/libvirt/wide-cases, described in known-differences.md) that devaddr does not
 /// yet get right. Every other case there must match the live libvirt exactly.
@@ -426,19 +445,7 @@ fn wide_cases_match_live_libvirt() {
         return;
     };
     let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/libvirt/wide-cases");
-    let mut n = 0;
-    for e in std::fs::read_dir(&cases).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".in.xml") else {
-            continue;
-        };
-        if !WIDE_CASES_OPEN.contains(&stem) {
-            std::fs::copy(&p, inp.join(&name)).unwrap();
-            n += 1;
-        }
-    }
-    assert!(n >= 10, "only {n} wide cases in {}", cases.display());
+    let n = stage_cases(&cases, ".in.xml", WIDE_CASES_OPEN, &inp);
     oracle_define(&shared, &inp, &exp);
     plan_folder(&inp, &act, true);
     let ((exact, total, ok, addrs), table) = score(&shared, &exp, &act);
@@ -467,19 +474,7 @@ fn qemuxmlconfdata_inputs_match_live_libvirt() {
         return;
     };
     let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/libvirt/qemuxmlconfdata");
-    let mut n = 0;
-    for e in std::fs::read_dir(&cases).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".xml") else {
-            continue;
-        };
-        if !QEMUXMLCONF_KNOWN.contains(&stem) {
-            std::fs::copy(&p, live.inp.join(format!("{stem}.in.xml"))).unwrap();
-            n += 1;
-        }
-    }
-    assert!(n >= 10, "only {n} inputs in {}", cases.display());
+    let n = stage_cases(&cases, ".xml", QEMUXMLCONF_KNOWN, &live.inp);
     oracle_define(&live.shared, &live.inp, &live.exp);
     plan_folder(&live.inp, &live.act, true);
     let ((exact, total, ok, addrs), table) = score(&live.shared, &live.exp, &live.act);

@@ -153,6 +153,21 @@ pub fn apply(
                             })
                     })
                     .map(|(_, o)| (o.line, o.describe()));
+                // libvirt's refusal when the fixed address is already held: it names the
+                // element written there, else the device itself.
+                let (line, what) = rival.unwrap_or_else(|| (devs[i].line, devs[i].describe()));
+                let double_use = || {
+                    super::fail(
+                        file,
+                        line,
+                        &what,
+                        format!(
+                            "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
+                            home.slot, home.function
+                        ),
+                    )
+                };
+                let taken = *force && set.function_in_use(home);
                 let d = &mut devs[i];
                 match d.addr.clone() {
                     Addr::Pci(p) if *force => {
@@ -172,33 +187,15 @@ pub fn apply(
                         // Written (or given in the first pass) while another device
                         // holds the function: libvirt's collection of written addresses
                         // meets it twice.
-                        if set.function_in_use(home) {
-                            let (line, what) = rival.unwrap_or((d.line, d.describe()));
-                            return Err(super::fail(
-                                file,
-                                line,
-                                &what,
-                                format!(
-                                    "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
-                                    home.slot, home.function
-                                ),
-                            ));
+                        if taken {
+                            return Err(double_use());
                         }
                         set.mark(home, 0);
                     }
                     Addr::None => {
                         if *force {
-                            if set.function_in_use(home) {
-                                let (line, what) = rival.unwrap_or((d.line, d.describe()));
-                                return Err(super::fail(
-                                    file,
-                                    line,
-                                    &what,
-                                    format!(
-                                        "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
-                                        home.slot, home.function
-                                    ),
-                                ));
+                            if taken {
+                                return Err(double_use());
                             }
                         } else if set.slot_in_use(0, home.slot) {
                             if *or_next {

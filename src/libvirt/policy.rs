@@ -212,6 +212,58 @@ fn facet(rule: &Option<OneOrMany>, v: Option<&str>) -> bool {
     }
 }
 
+/// A rule that names device elements by facets: tag, and type, model and bus if given.
+trait Faceted {
+    fn facets(
+        &self,
+    ) -> (
+        &str,
+        &Option<OneOrMany>,
+        &Option<OneOrMany>,
+        &Option<OneOrMany>,
+    );
+}
+
+impl Faceted for DeviceRule {
+    fn facets(
+        &self,
+    ) -> (
+        &str,
+        &Option<OneOrMany>,
+        &Option<OneOrMany>,
+        &Option<OneOrMany>,
+    ) {
+        (&self.tag, &self.ty, &self.model, &self.bus)
+    }
+}
+
+impl Faceted for AddressRule {
+    fn facets(
+        &self,
+    ) -> (
+        &str,
+        &Option<OneOrMany>,
+        &Option<OneOrMany>,
+        &Option<OneOrMany>,
+    ) {
+        (&self.tag, &self.ty, &self.model, &self.bus)
+    }
+}
+
+/// The first rule naming an element with these facets.
+fn first_match<'r, R: Faceted>(
+    rules: &'r [R],
+    tag: &str,
+    ty: Option<&str>,
+    model: Option<&str>,
+    bus: Option<&str>,
+) -> Option<&'r R> {
+    rules.iter().find(|r| {
+        let (t, rt, rm, rb) = r.facets();
+        t == tag && facet(rt, ty) && facet(rm, model) && facet(rb, bus)
+    })
+}
+
 /// All of libvirt's policy tables.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,9 +312,7 @@ impl Policy {
         model: Option<&str>,
         bus: Option<&str>,
     ) -> Option<&DeviceRule> {
-        self.devices.iter().find(|r| {
-            r.tag == tag && facet(&r.ty, ty) && facet(&r.model, model) && facet(&r.bus, bus)
-        })
+        first_match(&self.devices, tag, ty, model, bus)
     }
 
     /// The address-type rule for a device with these facets, if any.
@@ -273,9 +323,7 @@ impl Policy {
         model: Option<&str>,
         bus: Option<&str>,
     ) -> Option<&AddressRule> {
-        self.address_types.iter().find(|r| {
-            r.tag == tag && facet(&r.ty, ty) && facet(&r.model, model) && facet(&r.bus, bus)
-        })
+        first_match(&self.address_types, tag, ty, model, bus)
     }
 }
 
