@@ -12,7 +12,8 @@ panic, shmem, tpm, plus pinned PCI / drive / virtio-serial addresses (sometimes
 conflicting, which libvirt must refuse) and sizes from tiny to large.
 
 Seeds from 30 on add host devices (PCI, USB, SCSI with and without drive addresses,
-mdev), hostdev interfaces with PCI or USB sources, usb-net NICs and the address-related
+mdev), a q35 expander bus with a PCIe switch below it whose endpoints are written with
+partial addresses (bus only), hostdev interfaces with PCI or USB sources, usb-net NICs and the address-related
 refusals of libvirt 9.0 (an address type a device does not take, the same host device
 twice, usb-net without a USB address, USB turned off beside USB devices), drawn from a
 second stream random.Random("SEED-K-extra"), so seeds below 30 are unchanged.
@@ -697,6 +698,44 @@ class Gen:
         return out
 
     # -------------------------------------------------------------- later kinds
+    def gen_switch_behind_expander(self, x):
+        """pcie-expander-bus 1 (NUMA node 0, written at a free root slot), a root port 2
+        on it and a switch (upstream 3, downstream ports 4..) whose ports take endpoints
+        written with a bus number only, as libvirt's pcie-expander-bus test does."""
+        out = []
+        self.need_numa = True
+        c = ET.Element("controller", type="pci", index="1", model="pcie-expander-bus")
+        t = SUB(c, "target", busNr=str(x.choice([200, 220, 254])))
+        SUB(t, "node").text = "0"
+        if x.random() < 0.5:
+            SUB(c, "address", type="pci", bus="0x00", slot=str(x.choice([4, 9, 0x14])))
+        out.append(c)
+        rp = ET.Element("controller", type="pci", index="2", model="pcie-root-port")
+        SUB(rp, "address", type="pci", bus="0x01")
+        out.append(rp)
+        up = ET.Element("controller", type="pci", index="3", model="pcie-switch-upstream-port")
+        SUB(up, "address", type="pci", bus="0x02")
+        out.append(up)
+        ports = x.choice([2, 4, 8, 32])
+        for k in range(ports):
+            out.append(ET.Element("controller", type="pci", index=str(4 + k),
+                                  model="pcie-switch-downstream-port"))
+        for k in range(x.randint(1, ports)):
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type=x.choice(["e1000", "e1000e", "virtio", "rtl8139"]))
+            SUB(i, "address", type="pci", bus=str(4 + k))
+            out.append(i)
+        # a pinned bus past the switch sometimes: libvirt refuses it
+        if x.random() < 0.05:
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type="virtio")
+            SUB(i, "address", type="pci", bus=str(4 + ports))
+            out.append(i)
+        self.max_bus = 3 + ports
+        return out
+
     def gen_extra(self):
         """Host devices (PCI, USB, SCSI, mdev; hostdev interfaces with PCI or USB sources),
         usb-net NICs, and the address-related refusals libvirt 9.0 makes: a device written
@@ -779,6 +818,11 @@ class Gen:
         # USB turned off beside USB devices (refused)
         if self.has_usb and x.random() < 0.02:
             out.append(ET.Element("controller", type="usb", index="0", model="none"))
+        # an expander bus with a switch below it, endpoints given partial addresses
+        # (only bus='N'), in a q35 domain with no PCI controller or bus of its own
+        # (drawn last: the draws above stay those of the seeds measured before it)
+        if self.q35 and self.max_bus == 0 and not self.pci_ctrl_indexes and x.random() < 0.15:
+            out += self.gen_switch_behind_expander(x)
         return out
 
 
