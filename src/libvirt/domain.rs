@@ -82,6 +82,9 @@ pub struct Dev {
     /// What a host device (or `<interface type='hostdev'>`) passes through: its
     /// subsystem type and `<source>` identity, numbers normalised.
     pub source: Option<String>,
+    /// The address written on a console that stands for serial[0] (libvirt replaces it
+    /// with serial[0]'s; `None`: none written).
+    pub written_addr: Option<Addr>,
     /// A PCI controller with `<target hotplug='off'/>`.
     pub hotplug_off: bool,
     /// Being hot-added to a running guest: it needs a hotpluggable slot (libvirt's
@@ -115,6 +118,7 @@ impl Dev {
             empty_pci_address: false,
             addr_type: None,
             source: None,
+            written_addr: None,
             hotplug_off: false,
             hot: false,
             seq: 0,

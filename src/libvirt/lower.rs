@@ -159,9 +159,15 @@ fn pci_address(el: &Element) -> Option<PciAddress> {
         .elements()
         .find(|c| c.name == "address")
         .filter(|c| c.attr("type").as_deref() == Some("pci"))?;
+    let (domain, bus) = (num(a, "domain").unwrap_or(0), num(a, "bus").unwrap_or(0));
+    // domain, bus and slot all zero is no address to libvirt (it assigns one, or keeps
+    // the bare `<address type='pci'/>` of a device that takes no slot).
+    if domain == 0 && bus == 0 && num(a, "slot").unwrap_or(0) == 0 {
+        return None;
+    }
     Some(PciAddress {
-        domain: num(a, "domain").unwrap_or(0),
-        bus: num(a, "bus").unwrap_or(0),
+        domain,
+        bus,
         slot: u8::try_from(num(a, "slot").unwrap_or(0)).ok()?,
         function: u8::try_from(num(a, "function").unwrap_or(0)).ok()?,
         multifunction: a.attr("multifunction").map(|v| v == "on"),

@@ -258,8 +258,12 @@ fn aliased_console(devs: &[Dev]) -> Option<(usize, usize)> {
 /// Give an aliased console[0] the address of serial[0].
 fn console_alias(devs: &mut [Dev]) {
     if let Some((console, serial)) = aliased_console(devs) {
-        if devs[console].addr != devs[serial].addr {
-            devs[console].addr = devs[serial].addr.clone();
+        let written = devs[console]
+            .written_addr
+            .clone()
+            .unwrap_or(domain::Addr::None);
+        devs[console].addr = devs[serial].addr.clone();
+        if devs[console].addr != written {
             devs[console].addr_new = true;
         }
     }
@@ -422,7 +426,10 @@ pub fn check_domain_with(
                     element: element.clone(),
                 },
                 match d.addr {
-                    domain::Addr::None | domain::Addr::Other(_) => format!(
+                    domain::Addr::None => {
+                        format!("{element}: libvirt would drop its address")
+                    }
+                    domain::Addr::Other(_) => format!(
                         "{element}: libvirt would write its address as {}",
                         emit::addr_text(&d.addr)
                     ),

@@ -15,8 +15,8 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     // An aliased console's own address is replaced by serial[0]'s (set at the end).
     if let Some((console, _)) = super::aliased_console(devs) {
         if devs[console].addr != Addr::None {
-            devs[console].addr = Addr::None;
-            devs[console].addr_new = true; // written back as serial[0]'s (or none)
+            let own = std::mem::replace(&mut devs[console].addr, Addr::None);
+            devs[console].written_addr = Some(own);
         }
     }
     controller_list(devs);
