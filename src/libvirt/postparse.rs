@@ -34,7 +34,7 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     // refused as the wrong root.
     check_pci_controllers(policy, m, devs, file)?;
     check_usb_controllers(policy, devs, file)?;
-    super::validate::usb_none_alone(devs, file)?;
+    super::validate::usb_none_alone(m, devs, file)?;
     super::validate::duplicate_host_devices(devs, file)?;
     add_defaults(m, devs, file)?;
     if m.rule.is_some() {

@@ -87,18 +87,33 @@ pub fn duplicate_host_devices(devs: &[Dev], file: &str) -> Result<(), Error> {
 }
 
 /// A `<controller type='usb' model='none'/>` beside another USB controller as written:
-/// "Can't add another USB controller: USB is disabled for this domain".
-pub fn usb_none_alone(devs: &[Dev], file: &str) -> Result<(), Error> {
+/// "Can't add another USB controller: USB is disabled for this domain". And one at an
+/// index other than 0 on a machine with a default USB controller: libvirt 9.0 defines it,
+/// adds its default controller as index 0 beside it, and then refuses its own definition
+/// with that message; devaddr refuses it at once (a deliberate difference: the domain
+/// libvirt stores could not be defined again).
+pub fn usb_none_alone(m: &super::Machine, devs: &[Dev], file: &str) -> Result<(), Error> {
+    const REFUSAL: &str = "Can't add another USB controller: USB is disabled for this domain";
     let usb: Vec<&Dev> = devs
         .iter()
         .filter(|d| d.pos.is_some() && d.is("controller", "usb"))
         .collect();
-    if usb.len() > 1 && usb.iter().any(|d| d.model.as_deref() == Some("none")) {
+    let none = usb.iter().find(|d| d.model.as_deref() == Some("none"));
+    if usb.len() > 1 && none.is_some() {
+        return Err(fail(file, usb[1].line, &usb[1].describe(), REFUSAL.into()));
+    }
+    let default_usb = m.rule.is_some_and(|r| r.default_usb.is_some());
+    if let Some(d) = none.filter(|d| default_usb && d.index.is_some_and(|i| i != 0)) {
         return Err(fail(
             file,
-            usb[1].line,
-            &usb[1].describe(),
-            "Can't add another USB controller: USB is disabled for this domain".into(),
+            d.line,
+            &d.describe(),
+            format!(
+                "{REFUSAL} (libvirt 9.0 adds its default USB controller as index 0 beside a \
+                 model='none' one at index {}, and refuses the result when it reads it \
+                 again; to turn USB off write model='none' at index 0)",
+                d.index.unwrap_or(0)
+            ),
         ));
     }
     Ok(())
