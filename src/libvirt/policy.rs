@@ -212,40 +212,27 @@ fn facet(rule: &Option<OneOrMany>, v: Option<&str>) -> bool {
     }
 }
 
-/// A rule that names device elements by facets: tag, and type, model and bus if given.
+/// The facets of a rule: tag, and type, model and bus if given.
+type Facets<'a> = (
+    &'a str,
+    &'a Option<OneOrMany>,
+    &'a Option<OneOrMany>,
+    &'a Option<OneOrMany>,
+);
+
+/// A rule that names device elements by facets.
 trait Faceted {
-    fn facets(
-        &self,
-    ) -> (
-        &str,
-        &Option<OneOrMany>,
-        &Option<OneOrMany>,
-        &Option<OneOrMany>,
-    );
+    fn facets(&self) -> Facets<'_>;
 }
 
 impl Faceted for DeviceRule {
-    fn facets(
-        &self,
-    ) -> (
-        &str,
-        &Option<OneOrMany>,
-        &Option<OneOrMany>,
-        &Option<OneOrMany>,
-    ) {
+    fn facets(&self) -> Facets<'_> {
         (&self.tag, &self.ty, &self.model, &self.bus)
     }
 }
 
 impl Faceted for AddressRule {
-    fn facets(
-        &self,
-    ) -> (
-        &str,
-        &Option<OneOrMany>,
-        &Option<OneOrMany>,
-        &Option<OneOrMany>,
-    ) {
+    fn facets(&self) -> Facets<'_> {
         (&self.tag, &self.ty, &self.model, &self.bus)
     }
 }
