@@ -230,6 +230,23 @@ impl Element {
         self.insert_element(n, child, own_indent);
     }
 
+    /// Remove the first child element named `name` (with the whitespace before it);
+    /// whether there was one.
+    pub fn remove_first(&mut self, name: &str) -> bool {
+        let Some(i) = self
+            .children
+            .iter()
+            .position(|n| matches!(n, Node::Element(e) if e.name == name))
+        else {
+            return false;
+        };
+        self.children.remove(i);
+        if i > 0 && matches!(&self.children[i - 1], Node::Text(t) if t.trim().is_empty()) {
+            self.children.remove(i - 1);
+        }
+        true
+    }
+
     fn write(&self, out: &mut String) {
         out.push('<');
         out.push_str(&self.name);

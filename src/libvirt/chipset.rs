@@ -142,6 +142,32 @@ pub fn apply(
                     continue;
                 };
                 let home = pci(at);
+                // Another element written at this device's fixed address, if any.
+                let rival = devs
+                    .iter()
+                    .enumerate()
+                    .find(|(j, o)| {
+                        *j != i
+                            && o.pci().is_some_and(|q| {
+                                q.bus == 0 && q.slot == home.slot && q.function == home.function
+                            })
+                    })
+                    .map(|(_, o)| (o.line, o.describe()));
+                // libvirt's refusal when the fixed address is already held: it names the
+                // element written there, else the device itself.
+                let (line, what) = rival.unwrap_or_else(|| (devs[i].line, devs[i].describe()));
+                let double_use = || {
+                    super::fail(
+                        file,
+                        line,
+                        &what,
+                        format!(
+                            "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
+                            home.slot, home.function
+                        ),
+                    )
+                };
+                let taken = *force && set.function_in_use(home);
                 let d = &mut devs[i];
                 match d.addr.clone() {
                     Addr::Pci(p) if *force => {
@@ -158,20 +184,18 @@ pub fn apply(
                                 ),
                             ));
                         }
+                        // Written (or given in the first pass) while another device
+                        // holds the function: libvirt's collection of written addresses
+                        // meets it twice.
+                        if taken {
+                            return Err(double_use());
+                        }
                         set.mark(home, 0);
                     }
                     Addr::None => {
                         if *force {
-                            if set.function_in_use(home) {
-                                return Err(super::fail(
-                                    file,
-                                    d.line,
-                                    &d.describe(),
-                                    format!(
-                                        "Attempted double use of PCI Address 0000:00:{:02x}.{:x}",
-                                        home.slot, home.function
-                                    ),
-                                ));
+                            if taken {
+                                return Err(double_use());
                             }
                         } else if set.slot_in_use(0, home.slot) {
                             if *or_next {

@@ -52,7 +52,8 @@ pub struct Dev {
     pub tag: String,
     pub ty: Option<String>,
     pub model: Option<String>,
-    /// Disk target bus, input bus.
+    /// Disk target bus, input bus; the source address type of an `<interface
+    /// type='hostdev'>` (`pci`, `usb`).
     pub bus: Option<String>,
     /// Controller index; disk target name index.
     pub index: Option<u32>,
@@ -76,6 +77,14 @@ pub struct Dev {
     /// assigns it an address, as if it had none, except in the chipset steps that test
     /// for a missing `<address>` element.
     pub empty_pci_address: bool,
+    /// The type of the `<address>` written in the domain, if any (`pci`, `usb`, …).
+    pub addr_type: Option<String>,
+    /// What a host device (or `<interface type='hostdev'>`) passes through: its
+    /// subsystem type and `<source>` identity, numbers normalised.
+    pub source: Option<String>,
+    /// The address written on a console that stands for serial[0] (libvirt replaces it
+    /// with serial[0]'s; `None`: none written).
+    pub written_addr: Option<Addr>,
     /// A PCI controller with `<target hotplug='off'/>`.
     pub hotplug_off: bool,
     /// Being hot-added to a running guest: it needs a hotpluggable slot (libvirt's
@@ -107,6 +116,9 @@ impl Dev {
             passive: false,
             master: false,
             empty_pci_address: false,
+            addr_type: None,
+            source: None,
+            written_addr: None,
             hotplug_off: false,
             hot: false,
             seq: 0,
@@ -423,6 +435,33 @@ fn hostdev_source(el: &Element, d: &Dev, file: &str) -> Result<(), Error> {
     }
 }
 
+/// The identity of what a host device passes through: the subsystem type (for an
+/// interface, its source address type) and every attribute under `<source>`, numbers
+/// normalised (`0x06` and `6` are the same bus).
+fn source_identity(el: &Element, ty: &str) -> Option<String> {
+    fn walk(e: &Element, out: &mut String) {
+        let mut attrs: Vec<(String, String)> = e
+            .attrs
+            .iter()
+            .filter(|a| a.name != "type") // the key's prefix says it
+            .map(|a| {
+                let v = a.value();
+                let v = number(&v).map_or(v, |n| n.to_string());
+                (a.name.clone(), v)
+            })
+            .collect();
+        attrs.sort();
+        out.push_str(&format!("<{} {attrs:?}>", e.name));
+        for c in e.elements() {
+            walk(c, out);
+        }
+    }
+    let source = el.child("source")?;
+    let mut key = ty.to_string();
+    walk(source, &mut key);
+    Some(key)
+}
+
 /// Read one element of `<devices>`.
 pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, Error> {
     if !is_device_tag(&el.name) {
@@ -490,12 +529,19 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
             d.model = child_attr("model", "type");
             if d.ty.as_deref() == Some("hostdev") {
                 hostdev_source(el, &d, file)?;
+                // What it passes through decides its bus: `pci` or `usb`.
+                d.bus = el
+                    .child("source")
+                    .and_then(|s| s.child("address"))
+                    .and_then(|a| a.attr("type"));
+                d.source = d.bus.as_deref().and_then(|b| source_identity(el, b));
             }
         }
         "hostdev" => {
             d.ty = el.attr("type");
             d.model = el.attr("model");
             hostdev_source(el, &d, file)?;
+            d.source = d.ty.as_deref().and_then(|t| source_identity(el, t));
         }
         "video" => {
             d.model = child_attr("model", "type");
@@ -529,6 +575,7 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
     if let Some(a) = el.child("address") {
         d.addr = parse_address(a, file)?;
         d.empty_pci_address = d.addr == Addr::None && a.attr("type").as_deref() == Some("pci");
+        d.addr_type = a.attr("type");
         // libvirt writes every address in full; one written partially is rewritten.
         let need: &[&str] = match d.addr {
             Addr::Pci(_) => &["domain", "bus", "slot", "function"],
@@ -537,7 +584,10 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
             Addr::Ccid { .. } => &["controller", "slot"],
             _ => &[],
         };
-        if need.iter().any(|n| a.attr(n).is_none()) {
+        // An all-zero PCI address is written back bare (`<address type='pci'/>`) or
+        // replaced by the one libvirt assigns.
+        let zeros = d.empty_pci_address && a.attrs.len() > 1;
+        if zeros || need.iter().any(|n| a.attr(n).is_none()) {
             d.addr_new = true;
         }
         if d.tag == "disk" {

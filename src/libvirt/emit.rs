@@ -64,7 +64,10 @@ fn addr_element(a: &Addr) -> Option<Element> {
             .with_attr("type", "ccid")
             .with_attr("controller", &controller.to_string())
             .with_attr("slot", &slot.to_string()),
-        Addr::None | Addr::Other(_) => return None,
+        // Written back only when devaddr changed it (an all-zero PCI address libvirt
+        // keeps as a bare `<address type='pci'/>`); otherwise kept as written.
+        Addr::Other(t) => e.with_attr("type", t),
+        Addr::None => return None,
     })
 }
 
@@ -192,8 +195,16 @@ fn update(el: &mut Element, d: &Dev, devs: &[Dev], indent: &str) {
         }
     }
     if d.addr_new {
-        if let Some(a) = addr_element(&d.addr) {
-            el.replace_or_append(a, indent);
+        match addr_element(&d.addr) {
+            Some(a) => el.replace_or_append(a, indent),
+            // An all-zero PCI address nothing was assigned to: libvirt's bare form.
+            None if d.empty_pci_address => {
+                el.replace_or_append(Element::new("address").with_attr("type", "pci"), indent)
+            }
+            // An address libvirt drops (a console standing for an ISA serial port).
+            None => {
+                el.remove_first("address");
+            }
         }
     }
 }

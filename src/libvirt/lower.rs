@@ -159,9 +159,15 @@ pub(super) fn pci_address(el: &Element) -> Option<PciAddress> {
         .elements()
         .find(|c| c.name == "address")
         .filter(|c| c.attr("type").as_deref() == Some("pci"))?;
+    let (domain, bus) = (num(a, "domain").unwrap_or(0), num(a, "bus").unwrap_or(0));
+    // domain, bus and slot all zero is no address to libvirt (it assigns one, or keeps
+    // the bare `<address type='pci'/>` of a device that takes no slot).
+    if domain == 0 && bus == 0 && num(a, "slot").unwrap_or(0) == 0 {
+        return None;
+    }
     Some(PciAddress {
-        domain: num(a, "domain").unwrap_or(0),
-        bus: num(a, "bus").unwrap_or(0),
+        domain,
+        bus,
         slot: u8::try_from(num(a, "slot").unwrap_or(0)).ok()?,
         function: u8::try_from(num(a, "function").unwrap_or(0)).ok()?,
         multifunction: a.attr("multifunction").map(|v| v == "on"),
@@ -257,6 +263,24 @@ pub(crate) fn domain_firmware(
 fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) -> Lowered {
     let mut catalog = cat.clone();
     catalog.kinds.push(endpoint_kind());
+    // libvirt holds a chipset controller's function only for a controller the domain
+    // has (i440fx's IDE at 00:01.1 without an IDE controller is free to libvirt; q35's
+    // SATA controller 0 it always adds).
+    let listed = |b: &crate::catalog::BuiltinController| {
+        root.child("devices")
+            .into_iter()
+            .flat_map(Element::elements)
+            .any(|el| {
+                el.name == "controller"
+                    && num(el, "index").unwrap_or(0) == b.index
+                    && cat.storage.get(&b.model).is_some_and(|m| {
+                        el.attr("type").unwrap_or_else(|| "ide".into()).parse() == Ok(m.provides)
+                    })
+            })
+    };
+    if let Some(own) = catalog.machines.iter_mut().find(|x| x.name == machine.name) {
+        own.builtin_controllers.retain(|b| listed(b));
+    }
     let mut spec = Spec {
         machine: machine.name.clone(),
         policy: Tunables {

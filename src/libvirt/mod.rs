@@ -153,6 +153,9 @@ fn placement_order(policy: &Policy, cat: &crate::Catalog, m: &Machine, devs: &[D
                 "disk" => (group, 0, d.index.unwrap_or(0) as u64, i),
                 // libvirt moves the primary video to the front of the list.
                 "video" => (group, usize::from(Some(i) != primary), 0, i),
+                // A hostdev interface is one of libvirt's host devices, listed before
+                // the `<hostdev>` elements (it joins the list when the NIC is read).
+                "hostdev" => (group, 1, 0, i),
                 _ => (group, 0, 0, i),
             };
             Some((key, i))
@@ -230,6 +233,7 @@ fn address(
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs, file)?;
+    validate::pci_wanted(policy, engine.catalog, m, devs, file)?;
     pci::assign(policy, engine, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every
     // USB device already has a port (then it checks them and changes nothing).
@@ -257,8 +261,12 @@ fn aliased_console(devs: &[Dev]) -> Option<(usize, usize)> {
 /// Give an aliased console[0] the address of serial[0].
 fn console_alias(devs: &mut [Dev]) {
     if let Some((console, serial)) = aliased_console(devs) {
-        if devs[console].addr != devs[serial].addr {
-            devs[console].addr = devs[serial].addr.clone();
+        let written = devs[console]
+            .written_addr
+            .clone()
+            .unwrap_or(domain::Addr::None);
+        devs[console].addr = devs[serial].addr.clone();
+        if devs[console].addr != written {
             devs[console].addr_new = true;
         }
     }
@@ -437,10 +445,19 @@ pub fn check_domain_with(
                 Subject::Element {
                     element: element.clone(),
                 },
-                format!(
-                    "{element} has no address; libvirt would assign {}",
-                    emit::addr_text(&d.addr)
-                ),
+                match d.addr {
+                    domain::Addr::None => {
+                        format!("{element}: libvirt would drop its address")
+                    }
+                    domain::Addr::Other(_) => format!(
+                        "{element}: libvirt would write its address as {}",
+                        emit::addr_text(&d.addr)
+                    ),
+                    _ => format!(
+                        "{element} has no address; libvirt would assign {}",
+                        emit::addr_text(&d.addr)
+                    ),
+                },
             ));
         }
     }

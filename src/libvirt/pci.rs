@@ -633,7 +633,10 @@ fn reserve_config(
 ) -> Result<(), Error> {
     for d in devs {
         let Some(a) = d.pci() else { continue };
-        if d.addr_new && set.dry_run {
+        // The dry run holds what the configuration wrote (a partial address too, once
+        // completed), not what devaddr gave in an earlier step.
+        let written = d.addr_type.as_deref() == Some("pci");
+        if d.addr_new && !written && set.dry_run {
             continue;
         }
         if super::chipset::forced_home(policy, m, devs, d).is_some() {

@@ -187,6 +187,70 @@ pub struct DeviceRule {
     pub integrated: bool,
 }
 
+/// The address types libvirt accepts for the devices a rule's facets name
+/// (`address_types:` in models/libvirt.yaml).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRule {
+    pub tag: String,
+    #[serde(rename = "type")]
+    pub ty: Option<OneOrMany>,
+    pub model: Option<OneOrMany>,
+    pub bus: Option<OneOrMany>,
+    /// The `<address type>`s it may be written with (no `<address>` is always fine).
+    pub allow: Vec<String>,
+    /// libvirt's refusal of any other; `{type}` stands for the type written.
+    pub refusal: String,
+}
+
+/// Whether an element's facet (`v`) is one a rule asks for (`None`: any).
+fn facet(rule: &Option<OneOrMany>, v: Option<&str>) -> bool {
+    match (rule, v) {
+        (None, _) => true,
+        (Some(r), Some(v)) => r.contains(v),
+        (Some(_), None) => false,
+    }
+}
+
+/// The facets of a rule: tag, and type, model and bus if given.
+type Facets<'a> = (
+    &'a str,
+    &'a Option<OneOrMany>,
+    &'a Option<OneOrMany>,
+    &'a Option<OneOrMany>,
+);
+
+/// A rule that names device elements by facets.
+trait Faceted {
+    fn facets(&self) -> Facets<'_>;
+}
+
+impl Faceted for DeviceRule {
+    fn facets(&self) -> Facets<'_> {
+        (&self.tag, &self.ty, &self.model, &self.bus)
+    }
+}
+
+impl Faceted for AddressRule {
+    fn facets(&self) -> Facets<'_> {
+        (&self.tag, &self.ty, &self.model, &self.bus)
+    }
+}
+
+/// The first rule naming an element with these facets.
+fn first_match<'r, R: Faceted>(
+    rules: &'r [R],
+    tag: &str,
+    ty: Option<&str>,
+    model: Option<&str>,
+    bus: Option<&str>,
+) -> Option<&'r R> {
+    rules.iter().find(|r| {
+        let (t, rt, rm, rb) = r.facets();
+        t == tag && facet(rt, ty) && facet(rm, model) && facet(rb, bus)
+    })
+}
+
 /// All of libvirt's policy tables.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,6 +270,15 @@ pub struct Policy {
     /// Device elements a domain may hold once, with the name libvirt's refusal uses.
     #[serde(default)]
     pub single: BTreeMap<String, String>,
+    /// Devices that take only some address types, with libvirt's refusal of the others.
+    #[serde(default)]
+    pub address_types: Vec<AddressRule>,
+    /// x86 machine types without PCI (libvirt refuses any device that wants a slot).
+    #[serde(default)]
+    pub no_pci_machines: Vec<String>,
+    /// The model libvirt writes on a device element given none, on every machine.
+    #[serde(default)]
+    pub default_models: BTreeMap<String, String>,
 }
 
 impl Policy {
@@ -226,14 +299,18 @@ impl Policy {
         model: Option<&str>,
         bus: Option<&str>,
     ) -> Option<&DeviceRule> {
-        let ok = |rule: &Option<OneOrMany>, v: Option<&str>| match (rule, v) {
-            (None, _) => true,
-            (Some(r), Some(v)) => r.contains(v),
-            (Some(_), None) => false,
-        };
-        self.devices
-            .iter()
-            .find(|r| r.tag == tag && ok(&r.ty, ty) && ok(&r.model, model) && ok(&r.bus, bus))
+        first_match(&self.devices, tag, ty, model, bus)
+    }
+
+    /// The address-type rule for a device with these facets, if any.
+    pub fn address_rule(
+        &self,
+        tag: &str,
+        ty: Option<&str>,
+        model: Option<&str>,
+        bus: Option<&str>,
+    ) -> Option<&AddressRule> {
+        first_match(&self.address_types, tag, ty, model, bus)
     }
 }
 

@@ -101,6 +101,13 @@ pub fn virtio_serial(devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
 
 /// Whether a device sits on USB.
 pub fn is_usb(d: &Dev) -> bool {
+    // Written with an empty PCI address (`<address type='pci'/>`), libvirt keeps it as
+    // written and gives it no port.
+    !d.empty_pci_address && usb_kind(d)
+}
+
+/// Whether a device is of a kind that sits on USB (whatever its address).
+pub fn usb_kind(d: &Dev) -> bool {
     match d.tag.as_str() {
         "input" => d.bus.as_deref() == Some("usb"),
         "hub" | "redirdev" => d.ty.as_deref() == Some("usb") || d.tag == "redirdev",
@@ -109,14 +116,16 @@ pub fn is_usb(d: &Dev) -> bool {
         "controller" => d.ty.as_deref() == Some("ccid"),
         "sound" => d.model.as_deref() == Some("usb"),
         "serial" => d.ty.as_deref() == Some("usb-serial"),
-        "interface" => d.model.as_deref() == Some("usb-net"),
+        // A usb-net NIC is not one of the devices libvirt walks for USB ports: its
+        // address is neither checked nor reserved, and it gets none.
+        "interface" => d.ty.as_deref() == Some("hostdev") && d.bus.as_deref() == Some("usb"),
         _ => false,
     }
 }
 
 /// Order in which libvirt walks USB devices (`virDomainUSBDeviceDefForeach`; live 9.0:
-/// hub, host device, disk, CCID, input, usb-serial, usb sound, redirdev). usb-net NICs,
-/// which 9.0 cannot address, come last.
+/// hub, host device, disk, CCID, input, usb-serial, usb sound, redirdev); a USB hostdev
+/// interface walks with the host devices.
 const USB_ORDER: &[&str] = &[
     "hub",
     "hostdev",
@@ -126,7 +135,6 @@ const USB_ORDER: &[&str] = &[
     "serial",
     "sound",
     "redirdev",
-    "interface",
 ];
 
 struct Hub {
@@ -197,11 +205,19 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
     // Within a kind, document order; disks as libvirt keeps them (by target name).
     order.sort_by_key(|&i| {
         let d = &devs[i];
+        // A USB `<interface type='hostdev'>` is one of libvirt's host devices, listed
+        // before the `<hostdev>` elements (it joins the list when the NIC is read).
+        let tag = if d.tag == "interface" && d.ty.as_deref() == Some("hostdev") {
+            "hostdev"
+        } else {
+            d.tag.as_str()
+        };
         (
             USB_ORDER
                 .iter()
-                .position(|t| *t == d.tag)
+                .position(|t| *t == tag)
                 .unwrap_or(USB_ORDER.len()),
+            d.tag != "interface",
             if d.tag == "disk" { d.index } else { None },
             i,
         )

@@ -9,13 +9,24 @@ use crate::vocab::ControllerType;
 use crate::Error;
 
 pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
+    super::validate::address_types(policy, devs, file)?;
     check_consoles(devs, file)?;
+    written_addresses_libvirt_replaces(devs);
     // An aliased console's own address is replaced by serial[0]'s (set at the end).
     if let Some((console, _)) = super::aliased_console(devs) {
-        devs[console].addr = Addr::None;
+        if devs[console].addr != Addr::None {
+            let own = std::mem::replace(&mut devs[console].addr, Addr::None);
+            devs[console].written_addr = Some(own);
+        }
     }
     controller_list(devs);
     duplicate_indexes(devs, file)?;
+    // Drive addresses come with the parse, and so do the SCSI controllers host devices
+    // need: before unindexed controllers get their indexes and before libvirt's machine
+    // defaults (disks get theirs later).
+    drive_addresses(devs, file)?;
+    check_drive_controllers(devs, file)?;
+    hostdev_scsi_controllers(devs);
     assign_indexes(policy, devs);
     // libvirt validates PCI controllers after the post-parse step has given every
     // controller its index: a second `pcie-root` without an index gets index 1 and is
@@ -23,10 +34,13 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     // refused as the wrong root.
     check_pci_controllers(policy, m, devs, file)?;
     check_usb_controllers(policy, devs, file)?;
+    super::validate::usb_none_alone(m, devs, file)?;
+    super::validate::duplicate_host_devices(devs, file)?;
     add_defaults(m, devs, file)?;
+    if m.rule.is_some() {
+        super::validate::usb_devices_without_usb(devs, file)?;
+    }
     default_models(m, devs);
-    drive_addresses(devs, file)?;
-    check_drive_controllers(devs, file)?;
     super::ports::ccid(devs);
     implicit_controllers(m, devs);
     check_ide_controllers(m, devs, file)?;
@@ -73,6 +87,31 @@ fn check_usb_controllers(policy: &Policy, devs: &[Dev], file: &str) -> Result<()
 }
 
 /// Only console[0] may stand for a serial port (`virDomainDefAddConsoleCompat`).
+/// Addresses libvirt drops as it reads the domain, to assign its own: a hub's that is no
+/// USB address, a virtio channel's that is no virtio-serial one.
+fn written_addresses_libvirt_replaces(devs: &mut [Dev]) {
+    for d in devs.iter_mut() {
+        // A USB device (not a usb-net NIC, which 9.0 sends to the PCI pass) written
+        // with an all-zero PCI address gets no port and no slot: libvirt writes the
+        // address back as `<address type='pci'/>`.
+        let no_pci_pass = d.tag != "interface" && d.tag != "hub";
+        if d.empty_pci_address && no_pci_pass && super::ports::usb_kind(d) {
+            d.addr = Addr::Other("pci".into());
+            continue;
+        }
+        let keeps = match (d.tag.as_str(), d.ty.as_deref()) {
+            ("hub", _) => "usb",
+            ("channel", Some("virtio")) => "virtio-serial",
+            _ => continue,
+        };
+        if d.addr_type.as_deref().is_some_and(|t| t != keeps) {
+            d.addr = Addr::None;
+            d.empty_pci_address = false;
+            d.addr_new = true;
+        }
+    }
+}
+
 fn check_consoles(devs: &[Dev], file: &str) -> Result<(), Error> {
     let later = devs
         .iter()
@@ -310,7 +349,7 @@ fn default_models(m: &Machine, devs: &mut [Dev]) {
             ("controller", Some("usb")) => Some(&rule.explicit_usb),
             ("controller", Some("scsi")) => Some(&rule.scsi),
             ("panic", _) => Some(&rule.panic),
-            _ => None,
+            (tag, _) => Policy::get().default_models.get(tag),
         };
         let missing =
             d.model.is_none() || (d.is("controller", "scsi") && d.model.as_deref() == Some("auto"));
@@ -354,7 +393,99 @@ fn drive_addresses(devs: &mut [Dev], file: &str) -> Result<(), Error> {
         };
         d.addr_new = true;
     }
+    scsi_hostdev_addresses(devs);
     Ok(())
+}
+
+/// Units libvirt hands out on one SCSI controller to a host device without an address
+/// (its narrow-bus count: units 0-6).
+const SCSI_HOSTDEV_UNITS: u32 = 7;
+
+/// Drive addresses for SCSI host devices written without one
+/// (`virDomainHostdevAssignAddress`), in document order after the disks have theirs: the
+/// first controller, bus 0, target 0, with a unit no SCSI disk or host device uses.
+fn scsi_hostdev_addresses(devs: &mut [Dev]) {
+    let scsi = |d: &Dev| {
+        (d.tag == "disk" && d.bus.as_deref() == Some("scsi"))
+            || (d.tag == "hostdev" && d.ty.as_deref() == Some("scsi"))
+    };
+    let used: std::collections::HashSet<(u32, u32)> = devs
+        .iter()
+        .filter(|d| scsi(d))
+        .filter_map(|d| match d.addr {
+            Addr::Drive {
+                controller,
+                bus: 0,
+                target: 0,
+                unit,
+            } => Some((controller, unit)),
+            _ => None,
+        })
+        .collect();
+    // The lowest free unit only moves up as units are taken: one cursor for all.
+    let mut free = (0u32..)
+        .flat_map(|c| (0..SCSI_HOSTDEV_UNITS).map(move |u| (c, u)))
+        .filter(|k| !used.contains(k));
+    for d in devs.iter_mut() {
+        if !(d.tag == "hostdev" && d.ty.as_deref() == Some("scsi") && d.addr == Addr::None) {
+            continue;
+        }
+        let Some((controller, unit)) = free.next() else {
+            break;
+        };
+        d.addr = Addr::Drive {
+            controller,
+            bus: 0,
+            target: 0,
+            unit,
+        };
+        d.addr_new = true;
+    }
+}
+
+/// The SCSI controllers 0..N for SCSI host devices whose drive addresses name controller
+/// N at most, added as libvirt reads the host devices
+/// (`virDomainDefMaybeAddHostdevSCSIcontroller`): ahead of the machine's defaults in
+/// libvirt's controller list, which decides which gets a PCI slot first.
+fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) {
+    // Host devices in document order: one that names a higher controller than any
+    // before takes that controller's model, if it exists with one, for the controllers
+    // added from then on (libvirt keeps one model for all of them).
+    let mut added: Vec<(u32, Option<String>)> = Vec::new();
+    let written = |devs: &[Dev], i: u32| {
+        devs.iter()
+            .find(|c| c.is("controller", "scsi") && c.index == Some(i) && !c.index_new)
+            .map(|c| c.model.clone().filter(|m| m != "auto"))
+    };
+    let mut max: Option<u32> = None;
+    let mut model: Option<String> = None;
+    for d in devs.iter().filter(|d| d.is("hostdev", "scsi")) {
+        let Addr::Drive { controller, .. } = d.addr else {
+            continue;
+        };
+        if max.is_some_and(|m| controller <= m) {
+            continue;
+        }
+        max = Some(controller);
+        let own = written(devs, controller).or_else(|| {
+            added
+                .iter()
+                .find(|(i, _)| *i == controller)
+                .map(|(_, m)| m.clone())
+        });
+        if let Some(Some(m)) = own {
+            model = Some(m);
+        }
+        for i in 0..=controller {
+            let known = written(devs, i).is_some() || added.iter().any(|(j, _)| *j == i);
+            if !known {
+                added.push((i, model.clone()));
+            }
+        }
+    }
+    for (i, m) in added {
+        devs.push(new_controller("scsi", i, m.as_deref()));
+    }
 }
 
 /// A drive address naming a controller past [`crate::limits::MAX_DRIVE_CONTROLLER`]:

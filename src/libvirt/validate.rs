@@ -15,6 +15,7 @@ pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), 
     pci_controller_below_its_bus(policy, devs, file)?;
     pci_controllers_reach_the_root(devs, file)?;
     serial_address_types(arch, devs, file)?;
+    virtio_serial_controllers(devs, file)?;
     duplicate_drive_addresses(devs, file)
 }
 
@@ -29,6 +30,207 @@ fn single_devices(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error
                 second.line,
                 &second.describe(),
                 format!("only a single {word} device is supported"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A device written with an address type libvirt refuses for it (`address_types` in
+/// models/libvirt.yaml): "USB host device must use 'usb' address type". Runs on the
+/// devices as written, before anything is assigned, as libvirt's parse and validation do.
+pub fn address_types(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
+    for d in devs.iter().filter(|d| d.pos.is_some()) {
+        let Some(ty) = d.addr_type.as_deref() else {
+            continue;
+        };
+        let Some(rule) = policy.address_rule(
+            &d.tag,
+            d.ty.as_deref(),
+            d.model.as_deref(),
+            d.bus.as_deref(),
+        ) else {
+            continue;
+        };
+        if !rule.allow.iter().any(|a| a == ty) {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                rule.refusal.replace("{type}", ty),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The same host device passed through twice (two `<hostdev>`, or a `<hostdev>` and an
+/// `<interface type='hostdev'>`, with the same source): "Hostdev already exists in the
+/// domain configuration".
+pub fn duplicate_host_devices(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for d in devs {
+        if let Some(key) = &d.source {
+            if !seen.insert(key) {
+                return Err(fail(
+                    file,
+                    d.line,
+                    &d.describe(),
+                    "Hostdev already exists in the domain configuration (its <source> names \
+                     a host device passed through before)"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `<controller type='usb' model='none'/>` beside another USB controller as written:
+/// "Can't add another USB controller: USB is disabled for this domain". And one at an
+/// index other than 0 on a machine with a default USB controller: libvirt 9.0 defines it,
+/// adds its default controller as index 0 beside it, and then refuses its own definition
+/// with that message; devaddr refuses it at once (a deliberate difference: the domain
+/// libvirt stores could not be defined again).
+pub fn usb_none_alone(m: &super::Machine, devs: &[Dev], file: &str) -> Result<(), Error> {
+    const REFUSAL: &str = "Can't add another USB controller: USB is disabled for this domain";
+    let usb: Vec<&Dev> = devs
+        .iter()
+        .filter(|d| d.pos.is_some() && d.is("controller", "usb"))
+        .collect();
+    let none = usb.iter().find(|d| d.model.as_deref() == Some("none"));
+    if usb.len() > 1 && none.is_some() {
+        return Err(fail(file, usb[1].line, &usb[1].describe(), REFUSAL.into()));
+    }
+    let default_usb = m.rule.is_some_and(|r| r.default_usb.is_some());
+    if let Some(d) = none.filter(|d| default_usb && d.index.is_some_and(|i| i != 0)) {
+        return Err(fail(
+            file,
+            d.line,
+            &d.describe(),
+            format!(
+                "{REFUSAL} (libvirt 9.0 adds its default USB controller as index 0 beside a \
+                 model='none' one at index {}, and refuses the result when it reads it \
+                 again; to turn USB off write model='none' at index 0)",
+                d.index.unwrap_or(0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// USB devices on a domain without USB (after libvirt's defaults: `model='none'`, or
+/// aarch64 virt with no USB controller written): refused, each kind with libvirt's
+/// message ("Can't add USB input device. USB bus is disabled").
+pub fn usb_devices_without_usb(devs: &[Dev], file: &str) -> Result<(), Error> {
+    let usb = |d: &&Dev| d.is("controller", "usb");
+    if devs
+        .iter()
+        .filter(usb)
+        .any(|d| d.model.as_deref() != Some("none"))
+    {
+        return Ok(());
+    }
+    let none = devs.iter().any(|d| usb(&d));
+    // A smartcard sits on the CCID controller libvirt adds, a USB device.
+    let on_usb: Vec<&Dev> = devs
+        .iter()
+        .filter(|d| d.pos.is_some() && (super::ports::usb_kind(d) || d.tag == "smartcard"))
+        .collect();
+    // libvirt's parse names three kinds when USB was turned off in writing.
+    let named = [
+        ("input", "Can't add USB input device. USB bus is disabled"),
+        (
+            "hostdev",
+            "Can't add host USB device: USB is disabled in this host",
+        ),
+        ("hub", "Can't add USB hub: USB is disabled for this domain"),
+    ];
+    for (tag, message) in named.iter().filter(|_| none) {
+        if let Some(d) = on_usb.iter().find(|d| d.tag == *tag) {
+            return Err(fail(file, d.line, &d.describe(), (*message).into()));
+        }
+    }
+    match on_usb.first() {
+        Some(d) => Err(fail(
+            file,
+            d.line,
+            &d.describe(),
+            "USB is disabled for this domain, but USB devices are present in the domain XML".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Devices that want a PCI address libvirt cannot give: on a machine without PCI
+/// (`no_pci_machines` in models/libvirt.yaml) any device that takes a PCI slot ("No PCI
+/// buses available"); and a `usb-net` NIC written without a USB address, which libvirt
+/// 9.0 sends to the PCI pass with no connect flags ("Cannot automatically add a new PCI
+/// bus for a device with connect flags 00").
+pub fn pci_wanted(
+    policy: &Policy,
+    cat: &crate::catalog::Catalog,
+    m: &super::Machine,
+    devs: &[Dev],
+    file: &str,
+) -> Result<(), Error> {
+    let no_pci = m.rule.is_none()
+        && policy
+            .no_pci_machines
+            .iter()
+            .any(|n| n == &m.name && matches!(m.arch.as_str(), "x86_64" | "i686"));
+    for d in devs.iter().filter(|d| d.pos.is_some()) {
+        let (flags, _) = super::pci::device_flags(policy, cat, m, d);
+        let unaddressed = d.addr == Addr::None;
+        // A USB controller without a model gets the x86 default, a PCI one.
+        let usb_default = d.is("controller", "usb") && d.model.is_none();
+        if no_pci && (d.pci().is_some() || ((flags != 0 || usb_default) && unaddressed)) {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!(
+                    "No PCI buses available (machine '{}' has no PCI bus)",
+                    m.name
+                ),
+            ));
+        }
+        let usb_net = d.tag == "interface" && d.model.as_deref() == Some("usb-net");
+        if m.rule.is_some() && usb_net && unaddressed {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                "Cannot automatically add a new PCI bus for a device with connect flags 00 \
+                 (libvirt 9.0 gives a usb-net interface no USB port: write its \
+                 <address type='usb' bus='…' port='…'/>)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A device other than a channel or console (libvirt adds the controllers those need)
+/// written with a virtio-serial address on a controller the domain does not have:
+/// "virtio serial controller 1 is missing".
+fn virtio_serial_controllers(devs: &[Dev], file: &str) -> Result<(), Error> {
+    for d in devs
+        .iter()
+        .filter(|d| d.tag != "channel" && d.tag != "console")
+    {
+        let Addr::VirtioSerial { controller, .. } = d.addr else {
+            continue;
+        };
+        let present = devs
+            .iter()
+            .any(|c| c.is("controller", "virtio-serial") && c.index == Some(controller));
+        if !present {
+            return Err(fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("virtio serial controller {controller} is missing"),
             ));
         }
     }
@@ -56,18 +258,16 @@ fn serial_address_types(arch: &str, devs: &[Dev], file: &str) -> Result<(), Erro
         let Some(&(_, wants)) = SERIAL_ADDRESS.iter().find(|(t, _)| *t == target) else {
             continue;
         };
-        let has = match d.addr {
-            Addr::Pci(_) => "pci",
-            Addr::Usb { .. } => "usb",
-            _ => continue,
+        let Some(has) = d.addr_type.as_deref() else {
+            continue;
         };
         if has != wants {
-            return Err(fail(
-                file,
-                d.line,
-                &d.describe(),
-                format!("Target type '{target}' requires address type '{wants}'"),
-            ));
+            let message = if target == "usb-serial" {
+                "usb-serial requires address of usb type".to_string()
+            } else {
+                format!("Target type '{target}' requires address type '{wants}'")
+            };
+            return Err(fail(file, d.line, &d.describe(), message));
         }
     }
     Ok(())

@@ -11,6 +11,13 @@ redirdevs, smartcards, channels, consoles, serials, filesystems, vsock, iommu,
 panic, shmem, tpm, plus pinned PCI / drive / virtio-serial addresses (sometimes
 conflicting, which libvirt must refuse) and sizes from tiny to large.
 
+Seeds from 30 on add host devices (PCI, USB, SCSI with and without drive addresses,
+mdev), a q35 expander bus with a PCIe switch below it whose endpoints are written with
+partial addresses (bus only), hostdev interfaces with PCI or USB sources, usb-net NICs and the address-related
+refusals of libvirt 9.0 (an address type a device does not take, the same host device
+twice, usb-net without a USB address, USB turned off beside USB devices), drawn from a
+second stream random.Random("SEED-K-extra"), so seeds below 30 are unchanged.
+
 Each domain uses its own random.Random("SEED-K"), so domain K of a seed does not
 depend on --count.  Python 3 standard library only.
 
@@ -45,8 +52,12 @@ def letters_name(prefix, i):
 
 
 class Gen:
-    def __init__(self, rng, name, machine=None, profile="mixed"):
+    def __init__(self, rng, name, machine=None, profile="mixed", extra=None):
         self.rng = rng
+        # A second stream for the device kinds added later (host devices, usb-net,
+        # address-type and USB refusals): the first stream, and so every domain of the
+        # older kinds, stays as it was for a seed.
+        self.extra = extra
         self.name = name
         self.machine = machine or rng.choice(["q35", "q35", "q35", "pc", "pc", "virt"])
         self.x86 = self.machine != "virt"
@@ -144,6 +155,8 @@ class Gen:
         devs += self.gen_vserial()
         devs += self.gen_video_graphics()
         devs += self.gen_misc()
+        if self.extra is not None:
+            devs += self.gen_extra()
 
         if self.virt:
             cpu = SUB(dom, "cpu", mode="custom")
@@ -684,6 +697,134 @@ class Gen:
             out.append(ET.Element("graphics", type="spice"))
         return out
 
+    # -------------------------------------------------------------- later kinds
+    def gen_switch_behind_expander(self, x):
+        """pcie-expander-bus 1 (NUMA node 0, written at a free root slot), a root port 2
+        on it and a switch (upstream 3, downstream ports 4..) whose ports take endpoints
+        written with a bus number only, as libvirt's pcie-expander-bus test does."""
+        out = []
+        self.need_numa = True
+        c = ET.Element("controller", type="pci", index="1", model="pcie-expander-bus")
+        t = SUB(c, "target", busNr=str(x.choice([200, 220, 254])))
+        SUB(t, "node").text = "0"
+        if x.random() < 0.5:
+            SUB(c, "address", type="pci", bus="0x00", slot=str(x.choice([4, 9, 0x14])))
+        out.append(c)
+        rp = ET.Element("controller", type="pci", index="2", model="pcie-root-port")
+        SUB(rp, "address", type="pci", bus="0x01")
+        out.append(rp)
+        up = ET.Element("controller", type="pci", index="3", model="pcie-switch-upstream-port")
+        SUB(up, "address", type="pci", bus="0x02")
+        out.append(up)
+        ports = x.choice([2, 4, 8, 32])
+        for k in range(ports):
+            out.append(ET.Element("controller", type="pci", index=str(4 + k),
+                                  model="pcie-switch-downstream-port"))
+        for k in range(x.randint(1, ports)):
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type=x.choice(["e1000", "e1000e", "virtio", "rtl8139"]))
+            SUB(i, "address", type="pci", bus=str(4 + k))
+            out.append(i)
+        # a pinned bus past the switch sometimes: libvirt refuses it
+        if x.random() < 0.05:
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type="virtio")
+            SUB(i, "address", type="pci", bus=str(4 + ports))
+            out.append(i)
+        self.max_bus = 3 + ports
+        return out
+
+    def gen_extra(self):
+        """Host devices (PCI, USB, SCSI, mdev; hostdev interfaces with PCI or USB sources),
+        usb-net NICs, and the address-related refusals libvirt 9.0 makes: a device written
+        with an address type it does not take, the same host device twice, a usb-net NIC
+        without a USB address, USB turned off with USB devices present."""
+        x = self.extra
+        out = []
+        hosts = set()
+
+        def host_pci():
+            while True:
+                a = (x.randrange(1, 0x20), x.randrange(32), x.randrange(8))
+                if a not in hosts:
+                    hosts.add(a)
+                    return a
+
+        def pci_source(parent, typed):
+            b, s, f = host_pci() if not (hosts and x.random() < 0.03) else sorted(hosts)[0]
+            src = SUB(parent, "source")
+            attrs = dict(domain="0x0000", bus="0x%02x" % b, slot="0x%02x" % s, function="0x%x" % f)
+            if typed:
+                attrs = dict(type="pci", **attrs)
+            SUB(src, "address", **attrs)
+
+        for _ in range(x.choices([0, 1, 2, 3], [6, 2, 1, 1])[0]):
+            h = ET.Element("hostdev", mode="subsystem", type="pci", managed="yes")
+            pci_source(h, False)
+            self.pin_pci(h, 0.1)
+            out.append(h)
+        if self.has_usb:
+            for k in range(x.choices([0, 1, 2], [7, 2, 1])[0]):
+                h = ET.Element("hostdev", mode="subsystem", type="usb", managed="yes")
+                src = SUB(h, "source")
+                if x.random() < 0.5:
+                    SUB(src, "vendor", id="0x%04x" % (0x1000 + k))
+                    SUB(src, "product", id="0x%04x" % x.randrange(0x10000))
+                else:
+                    SUB(src, "address", bus=str(x.randint(1, 4)), device=str(x.randint(2, 40)))
+                out.append(h)
+        for k in range(x.choices([0, 1, 3], [7, 2, 1])[0]):
+            h = ET.Element("hostdev", mode="subsystem", type="scsi")
+            src = SUB(h, "source")
+            SUB(src, "adapter", name="scsi_host%d" % x.randint(0, 3))
+            SUB(src, "address", bus="0", target=str(x.randint(0, 3)), unit=str(k))
+            if x.random() < 0.3:
+                SUB(h, "address", type="drive", controller=str(x.randint(0, 1)), bus="0",
+                    target="0", unit=str(x.randint(0, 6)))
+            out.append(h)
+        if self.x86 and x.random() < 0.05:
+            h = ET.Element("hostdev", mode="subsystem", type="mdev", model="vfio-pci")
+            SUB(SUB(h, "source"), "address", uuid="c2177883-f1bb-47f0-914d-32a22e3a88%02x" % x.randrange(100))
+            self.pin_pci(h, 0.1)
+            out.append(h)
+        for _ in range(x.choices([0, 1], [8, 2])[0]):
+            i = ET.Element("interface", type="hostdev", managed="yes")
+            SUB(i, "mac", address=mac(x, self.macs))
+            if self.has_usb and x.random() < 0.4:
+                SUB(SUB(i, "source"), "address", type="usb", bus=str(x.randint(1, 4)),
+                    device=str(x.randint(41, 90)))
+            else:
+                pci_source(i, True)
+                self.pin_pci(i, 0.1)
+            out.append(i)
+        if self.has_usb and x.random() < 0.1:
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type="usb-net")
+            if x.random() < 0.8:  # without a USB address libvirt 9.0 refuses it
+                SUB(i, "address", type="usb", bus="0", port=str(x.randint(1, 4)))
+            out.append(i)
+        # one device written with an address type it may not take (libvirt refuses)
+        if out and x.random() < 0.04:
+            victim = x.choice(out)
+            if victim.find("address") is None:
+                kind = x.choice(["drive", "ccid", "isa"])
+                attrs = {"drive": dict(type="drive", controller="0", bus="0", target="0", unit="0"),
+                         "ccid": dict(type="ccid", controller="0", slot="0"),
+                         "isa": dict(type="isa", iobase="0x505")}[kind]
+                SUB(victim, "address", **attrs)
+        # USB turned off beside USB devices (refused)
+        if self.has_usb and x.random() < 0.02:
+            out.append(ET.Element("controller", type="usb", index="0", model="none"))
+        # an expander bus with a switch below it, endpoints given partial addresses
+        # (only bus='N'), in a q35 domain with no PCI controller or bus of its own
+        # (drawn last: the draws above stay those of the seeds measured before it)
+        if self.q35 and self.max_bus == 0 and not self.pci_ctrl_indexes and x.random() < 0.15:
+            out += self.gen_switch_behind_expander(x)
+        return out
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -697,7 +838,8 @@ def main():
     for k in range(a.count):
         name = "wide-%d-%04d" % (a.seed, k)
         rng = random.Random("%d-%d" % (a.seed, k))
-        text = Gen(rng, name, a.only_machine, a.profile).build()
+        extra = random.Random("%d-%d-extra" % (a.seed, k)) if a.seed >= 30 else None
+        text = Gen(rng, name, a.only_machine, a.profile, extra).build()
         with open(os.path.join(a.outdir, name + ".in.xml"), "w") as f:
             f.write(text)
 
