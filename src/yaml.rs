@@ -119,6 +119,9 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
         let mut chars = line[indent..].chars().peekable();
         let mut leading = quote.is_none() && flow == 0;
         let mut raw_prev: Option<char> = None;
+        // Brackets inside a plain scalar (`host: 0000:66[1]`) are its text, not a flow
+        // collection: counted apart so that their closing ones close nothing.
+        let mut literal = 0usize;
         while let Some(c) = chars.next() {
             let before = raw_prev.replace(c);
             if let Some(q) = quote {
@@ -139,6 +142,17 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
                 // A comment starts at a `#` after whitespace (or opening the line).
                 '#' if before.is_none_or(char::is_whitespace) => break,
                 '-' | '?' if leading && next_blank => depth += 1,
+                // A flow collection opens a node: after an indicator, at the start, or after
+                // whitespace (a tag or an anchor before it; in a plain scalar that over-counts,
+                // which is safe). Glued to a scalar's text it is that text.
+                '[' | '{'
+                    if literal > 0
+                        || !(matches!(prev, None | Some('[' | '{' | ',' | ':' | '-' | '?'))
+                            || before.is_none_or(char::is_whitespace)) =>
+                {
+                    literal += 1
+                }
+                ']' | '}' if literal > 0 => literal -= 1,
                 '[' | '{' => {
                     flow += 1;
                     depth += 1;
@@ -796,6 +810,19 @@ mod tests {
         assert_eq!(super::max_depth(&[text.as_str()]), (4, 1));
         let deep = format!("{}{}", "[".repeat(70), "]".repeat(70));
         assert!(super::max_depth(&[deep.as_str()]).0 > super::MAX_YAML_DEPTH);
+    }
+
+    /// Brackets glued to a plain scalar's text are text (a plan writes `host:
+    /// 0000:66[[…]]:00.0` unquoted, and must read it again); a flow collection after an
+    /// indicator, at the start or after whitespace (a tag, an anchor) still counts.
+    #[test]
+    fn brackets_inside_a_plain_scalar_are_text() {
+        let glued = format!("host: 0000:66{}{}:00.0", "[".repeat(100), "]".repeat(100));
+        assert_eq!(super::max_depth(&[glued.as_str()]), (1, 1));
+        let tagged = format!("a: {}{}", "!t [".repeat(70), "]".repeat(70));
+        assert!(super::max_depth(&[tagged.as_str()]).0 > super::MAX_YAML_DEPTH);
+        let nested = format!("- {}{}", "[".repeat(70), "]".repeat(70));
+        assert!(super::max_depth(&[nested.as_str()]).0 > super::MAX_YAML_DEPTH);
     }
 
     #[test]
