@@ -142,13 +142,13 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
                 // A comment starts at a `#` after whitespace (or opening the line).
                 '#' if before.is_none_or(char::is_whitespace) => break,
                 '-' | '?' if leading && next_blank => depth += 1,
-                // A flow collection opens a node: after an indicator, at the start, or after
-                // whitespace (a tag or an anchor before it; in a plain scalar that over-counts,
-                // which is safe). Glued to a scalar's text it is that text.
+                // Outside a flow collection a `[` or `{` opens one only as a node of its own:
+                // at the start of the line's content or after whitespace (an indicator, a
+                // tag or an anchor before it; in a plain scalar that over-counts, which is
+                // safe). Glued to other text (`0000:66:[1]`: a `:` without a space after it
+                // is text too) it is that text. Inside a flow collection every one counts.
                 '[' | '{'
-                    if literal > 0
-                        || !(matches!(prev, None | Some('[' | '{' | ',' | ':' | '-' | '?'))
-                            || before.is_none_or(char::is_whitespace)) =>
+                    if literal > 0 || (flow == 0 && !before.is_none_or(char::is_whitespace)) =>
                 {
                     literal += 1
                 }
@@ -819,6 +819,8 @@ mod tests {
     fn brackets_inside_a_plain_scalar_are_text() {
         let glued = format!("host: 0000:66{}{}:00.0", "[".repeat(100), "]".repeat(100));
         assert_eq!(super::max_depth(&[glued.as_str()]), (1, 1));
+        let colon = format!("host: 0000:66:{}{}00.0", "[".repeat(100), "]".repeat(100));
+        assert_eq!(super::max_depth(&[colon.as_str()]), (1, 1));
         let tagged = format!("a: {}{}", "!t [".repeat(70), "]".repeat(70));
         assert!(super::max_depth(&[tagged.as_str()]).0 > super::MAX_YAML_DEPTH);
         let nested = format!("- {}{}", "[".repeat(70), "]".repeat(70));

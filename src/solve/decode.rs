@@ -100,6 +100,9 @@ struct ClassFill {
     /// The packed slot (bus, slot) of the last ordered unit placed on this class, when it
     /// was packed: the next ordered unit, if packed and in the same run, shares it.
     last_packed: Option<(u32, u8)>,
+    /// The class's instances have one slot (ports): the program counts a window per I/O
+    /// unit on them, wherever it sits.
+    ports: bool,
 }
 
 /// Which slots shared by packed functions an item may join.
@@ -210,6 +213,7 @@ impl<'a> Decoder<'a> {
             io_insts: BTreeSet::new(),
             open: 0,
             last_packed: None,
+            ports: self.f.buses[bi].slots == 1,
         };
         for item in items {
             self.place(item, &mut class);
@@ -313,28 +317,42 @@ impl<'a> Decoder<'a> {
         let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
         let ordered = self.ordered();
         let buses = &mut self.out.buses;
-        let preferred: std::borrow::Cow<'_, [u32]> = if ordered && io {
+        // Where a packed unit may join a slot before any opens one: for an ordered I/O
+        // unit on a class of many slots only instances with an I/O window already (joining
+        // elsewhere would open a window the program does not count; on ports it counts
+        // one per I/O unit).
+        let (preferred, join_within): (std::borrow::Cow<'_, [u32]>, usize) = if ordered && io {
             let (with_io, rest): (Vec<u32>, Vec<u32>) =
                 class.insts.iter().partition(|i| class.io_insts.contains(i));
             let (free, used): (Vec<u32>, Vec<u32>) =
                 rest.into_iter().partition(|i| !class.runs.used.contains(i));
-            with_io.into_iter().chain(free).chain(used).collect()
+            let n = if class.ports {
+                class.insts.len()
+            } else {
+                with_io.len()
+            };
+            (with_io.into_iter().chain(free).chain(used).collect(), n)
         } else {
             // Full instances take nothing more: start the first fit after them.
             while class.insts.get(class.open).is_some_and(|i| buses[i].full()) {
                 class.open += 1;
             }
-            std::borrow::Cow::Borrowed(&class.insts[class.open..])
+            let all = &class.insts[class.open..];
+            (std::borrow::Cow::Borrowed(all), all.len())
         };
-        let mut first_fit = |share| {
-            preferred
+        let mut first_fit = |share, within: usize| {
+            preferred[..within]
                 .iter()
                 .find_map(|&i| take(buses.get_mut(&i).expect("instance"), mode, width, share))
         };
         let joined = (taken.is_none() && mode == Mode::Pack)
-            .then(|| first_fit(Share::JoinOnly))
+            .then(|| first_fit(Share::JoinOnly, join_within))
             .flatten();
-        let Some((bus, slot, func)) = taken.or(joined).or_else(|| first_fit(Share::Any)) else {
+        let everywhere = preferred.len();
+        let Some((bus, slot, func)) = taken
+            .or(joined)
+            .or_else(|| first_fit(Share::Any, everywhere))
+        else {
             // The program guarantees room; a miss here is caught by the verifier.
             return;
         };
