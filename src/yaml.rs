@@ -119,9 +119,6 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
         let mut chars = line[indent..].chars().peekable();
         let mut leading = quote.is_none() && flow == 0;
         let mut raw_prev: Option<char> = None;
-        // Brackets inside a plain scalar (`host: 0000:66[1]`) are its text, not a flow
-        // collection: counted apart so that their closing ones close nothing.
-        let mut literal = 0usize;
         while let Some(c) = chars.next() {
             let before = raw_prev.replace(c);
             if let Some(q) = quote {
@@ -146,13 +143,9 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
                 // at the start of the line's content or after whitespace (an indicator, a
                 // tag or an anchor before it; in a plain scalar that over-counts, which is
                 // safe). Glued to other text (`0000:66:[1]`: a `:` without a space after it
-                // is text too) it is that text. Inside a flow collection every one counts.
-                '[' | '{'
-                    if literal > 0 || (flow == 0 && !before.is_none_or(char::is_whitespace)) =>
-                {
-                    literal += 1
-                }
-                ']' | '}' if literal > 0 => literal -= 1,
+                // is text too) it is that text, and a closing one outside a collection closes
+                // nothing. Inside a flow collection every one counts.
+                '[' | '{' if flow == 0 && !before.is_none_or(char::is_whitespace) => {}
                 '[' | '{' => {
                     flow += 1;
                     depth += 1;
@@ -825,6 +818,9 @@ mod tests {
         assert!(super::max_depth(&[tagged.as_str()]).0 > super::MAX_YAML_DEPTH);
         let nested = format!("- {}{}", "[".repeat(70), "]".repeat(70));
         assert!(super::max_depth(&[nested.as_str()]).0 > super::MAX_YAML_DEPTH);
+        // A glued bracket is text, and the flow mapping after it still counts.
+        let key = format!("usb_p{{a: {}1{}", "{a: ".repeat(70), "}".repeat(71));
+        assert!(super::max_depth(&[key.as_str()]).0 > super::MAX_YAML_DEPTH);
     }
 
     #[test]
