@@ -115,6 +115,35 @@ fn numa_node_out_of_range_exits_2_naming_it() {
     );
 }
 
+/// A host PCI address QEMU and libvirt could not take is bad input where it is written
+/// (a fuzzed one planned, and `--format qemu`/`libvirt` wrote it as it came).
+#[test]
+fn a_malformed_host_address_exits_2_naming_it() {
+    for (host, ok) in [
+        ("0000:65:00.0", true),
+        ("65:00.0", true),
+        ("0000:66[[:00.0", false),
+        ("0000:65:20.0", false),
+        ("0000:65:00.8", false),
+        ("65-00-0", false),
+    ] {
+        let o = plan_stdin(
+            &format!("machine: q35\ndevices:\n  - {{id: g, kind: vfio-pci, host: \"{host}\"}}\n"),
+            &[],
+        );
+        let e = stderr(&o);
+        if ok {
+            assert_eq!(o.status.code(), Some(0), "{host}: {e}");
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{host}: {e}");
+            assert!(
+                e.contains("devices[0].host") && e.contains("DDDD:BB:SS.F"),
+                "{host}: {e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn duplicate_pin_exits_2_naming_the_address() {
     let o = plan_stdin(

@@ -131,9 +131,45 @@ fn device_at(at: At, d: &DeviceEntry) -> Result<()> {
     if let Some(a) = &d.address {
         address(&|| format!("{}.address", at()), a)?;
     }
+    if let Some(h) = &d.host {
+        host_address(&|| format!("{}.host", at()), h)?;
+    }
     // `ports` is bounded by the controller model's max_ports (catalog) in normalize;
     // `order` only sorts and sizes nothing.
     Ok(())
+}
+
+/// A host PCI address as QEMU's `vfio-pci,host=` and libvirt's `<source><address>` take
+/// it: `[DDDD:]BB:SS.F` in hex (domain up to ffff, bus up to ff, slot up to 1f, function
+/// up to 7).
+fn host_address(at: At, h: &str) -> Result<()> {
+    let field = |s: &str, digits: usize, max: u32| {
+        (1..=digits).contains(&s.len())
+            && s.chars().all(|c| c.is_ascii_hexdigit())
+            && u32::from_str_radix(s, 16).is_ok_and(|v| v <= max)
+    };
+    let ok = match h.split_once('.') {
+        Some((head, func)) if field(func, 1, 7) => match head.split(':').collect::<Vec<_>>()[..] {
+            [dom, bus, slot] => {
+                field(dom, 4, 0xffff) && field(bus, 2, 0xff) && field(slot, 2, 0x1f)
+            }
+            [bus, slot] => field(bus, 2, 0xff) && field(slot, 2, 0x1f),
+            _ => false,
+        },
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let shown: String = h.chars().take(40).collect();
+    let more = if h.chars().count() > 40 { "…" } else { "" };
+    Err(Error::input(
+        at(),
+        format!(
+            "host address `{shown}{more}`: expected the host's PCI address as DDDD:BB:SS.F or \
+             BB:SS.F in hex (e.g. 0000:65:00.0)"
+        ),
+    ))
 }
 
 fn controller(at: At, c: &ControllerEntry) -> Result<()> {
