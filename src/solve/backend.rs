@@ -830,8 +830,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_tiny_budget_returns_a_feasible_assignment_or_says_so() {
+    /// Forty integer variables under overlapping covers: more than a tiny budget proves.
+    fn covers() -> Ilp {
         let mut ilp = Ilp::default();
         let xs: Vec<usize> = (0..40)
             .map(|i| ilp.var(format!("x{i}"), 0.0, 5.0))
@@ -841,6 +841,12 @@ mod tests {
             ilp.row("cover", terms, 7.0, f64::INFINITY);
         }
         ilp.objective = xs.iter().map(|&x| (x, 3.0)).collect();
+        ilp
+    }
+
+    #[test]
+    fn a_tiny_budget_returns_a_feasible_assignment_or_says_so() {
+        let ilp = covers();
         let small = MicroLp.solve(&ilp, WorkLimit(1), None).unwrap();
         match &small {
             Outcome::Solved { values, .. } => {
@@ -873,16 +879,9 @@ mod tests {
         ));
         assert!(rest.0 > limit.0 / 2 && rest.0 <= limit.0, "{rest:?}");
         // A search stopped at its limit leaves nothing.
-        let mut hard = Ilp::default();
-        let xs: Vec<usize> = (0..40)
-            .map(|i| hard.var(format!("x{i}"), 0.0, 5.0))
-            .collect();
-        for (i, w) in xs.windows(3).enumerate() {
-            let terms = w.iter().map(|&x| (x, 2.0 + (i % 3) as f64)).collect();
-            hard.row("cover", terms, 7.0, f64::INFINITY);
-        }
-        hard.objective = xs.iter().map(|&x| (x, 3.0)).collect();
-        let (_, rest) = MicroLp.solve_budgeted(&hard, WorkLimit(1), None).unwrap();
+        let (_, rest) = MicroLp
+            .solve_budgeted(&covers(), WorkLimit(1), None)
+            .unwrap();
         assert_eq!(rest, WorkLimit(0));
     }
 
