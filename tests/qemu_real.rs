@@ -23,6 +23,8 @@
 //! Run: `cargo test --test qemu_real -- --nocapture`.
 
 mod common;
+#[path = "qemu_real/generated.rs"]
+mod generated;
 #[path = "qemu_real/linux_guest.rs"]
 mod linux_guest;
 use common::devaddr_ok as devaddr_cmd;
