@@ -320,6 +320,26 @@ fn big_bars_size_the_64_bit_aperture() {
     let o = devaddr(&["check", &edited], None);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("aperture of 256G"), "{}", stderr(&o));
+    // check recomputes the need: a stated aperture that does not hold it is refused.
+    let o = devaddr(
+        &[
+            "check",
+            &tmp(
+                "aperture.yaml",
+                &plan.replace("aperture: 256G", "aperture: 128G"),
+            ),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("states a 64-bit aperture of 128G")
+            && stderr(&o).contains("an aperture of 256G"),
+        "{}",
+        stderr(&o)
+    );
+    let o = devaddr(&["check", &tmp("as-planned.yaml", &plan)], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let edited = plan.replacen(
         "  model: pcie-expander-bus\n",
         "  model: pcie-expander-bus\n  pref64_reserve: 1G\n",

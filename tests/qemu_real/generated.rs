@@ -318,7 +318,7 @@ fn check_uefi_boot(bin: &Path, plan: &Plan, reserve: Option<u64>, failures: &mut
     };
     // The boot manager runs once PCI resources are allocated; the deadline only bounds a
     // firmware that never gets there.
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(300);
     let log = qemu.debug_log.clone().unwrap();
     while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("BdsDxe:")) {
         if let Some(e) = qemu.exited() {
