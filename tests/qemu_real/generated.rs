@@ -309,12 +309,8 @@ fn check_uefi_boot(bin: &Path, plan: &Plan, reserve: Option<u64>, failures: &mut
     let spec = &plan.spec;
     let aarch64 = plan.machine.starts_with("virt");
     let mut qemu = Qemu::start(bin, plan, false, true);
-    let mut qmp = match qemu.qmp() {
-        Ok(q) => q,
-        Err(e) => {
-            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
-            return;
-        }
+    let Some(mut qmp) = qemu.qmp_or_fail(spec, failures) else {
+        return;
     };
     // The boot manager runs once PCI resources are allocated; the deadline only bounds a
     // firmware that never gets there.
@@ -423,11 +419,7 @@ fn generated_uefi_guests_boot_at_their_limits() {
         check_uefi_boot(&bin, &plan, g.reserve_bar64, &mut failures);
         booted += 1;
         functions += plan.pci.len();
-        let verdict = if failures.len() == before {
-            "ok"
-        } else {
-            "FAILED"
-        };
+        let verdict = verdict(&failures, before, "ok");
         eprintln!(
             "qemu_real::{test}: seed {seed} {} ({} NUMA nodes, {} PCI functions, {} NICs at the limit; {}): booted {verdict} in {:.1} s",
             g.machine,
@@ -445,10 +437,5 @@ fn generated_uefi_guests_boot_at_their_limits() {
         "qemu_real::{test}: {booted} guests ({functions} PCI functions) booted in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
