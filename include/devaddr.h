@@ -37,7 +37,7 @@
 
 // The version of this C ABI: it changes whenever a function, a struct or a meaning
 // changes incompatibly. Compare `devaddr_abi_version()` with it at run time.
-#define DEVADDR_ABI_VERSION 1
+#define DEVADDR_ABI_VERSION 2
 
 // How a call ended; the CLI's exit code follows the same split (0, 2, 1, 1, 1).
 typedef enum DevaddrStatus {

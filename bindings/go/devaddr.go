@@ -27,7 +27,7 @@ import (
 )
 
 // ABIVersion is the C ABI this package was written for.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // Options of a call; nil means the defaults.
 type Options struct {

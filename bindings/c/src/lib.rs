@@ -22,7 +22,7 @@ pub use result::{DevaddrResult, DevaddrStatus};
 
 /// The version of this C ABI: it changes whenever a function, a struct or a meaning
 /// changes incompatibly. Compare `devaddr_abi_version()` with it at run time.
-pub const DEVADDR_ABI_VERSION: u32 = 1;
+pub const DEVADDR_ABI_VERSION: u32 = 2;
 
 /// Options of a call. A NULL `const DevaddrOptions *` means all defaults; so does a
 /// zeroed struct.
