@@ -37,7 +37,7 @@
 
 // The version of this C ABI: it changes whenever a function, a struct or a meaning
 // changes incompatibly. Compare `devaddr_abi_version()` with it at run time.
-#define DEVADDR_ABI_VERSION 1
+#define DEVADDR_ABI_VERSION 2
 
 // How a call ended; the CLI's exit code follows the same split (0, 2, 1, 1, 1).
 typedef enum DevaddrStatus {
@@ -117,12 +117,15 @@ struct DevaddrResult *devaddr_hotplug(const char *running,
 
 // How many more devices fit, as `devaddr capacity` does. `input`: a spec, a plan or a
 // domain XML. `kinds`: `n_kinds` device kinds (NULL/0: the machine's representative
-// set); `node`: a NUMA node, or -1 for all; `live`: the table shows only what fits now.
+// set); `node`: a NUMA node, or -1 for all; `bar64`: the devices counted have a 64-bit
+// BAR this large (`128G`, as `--bar64`; NULL: none); `live`: the table shows only what
+// fits now.
 // `format`: `table` (NULL) or `json` (a list of rows: kind, node, live, next_boot).
 struct DevaddrResult *devaddr_capacity(const char *input,
                                        const char *const *kinds,
                                        size_t n_kinds,
                                        int64_t node,
+                                       const char *bar64,
                                        bool live,
                                        const char *format,
                                        const struct DevaddrOptions *opts);

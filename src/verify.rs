@@ -908,6 +908,24 @@ fn check_budgets(
         || spec.controllers.iter().any(|c| c.pref64_reserve.is_some());
     let need = crate::topology::mmio64::needed_of(&spec.controllers, &spec.devices, cat);
     let max = crate::topology::mmio64::max_aperture(&machine.limits, spec.policy.phys_bits);
+    // The aperture a plan states (and asks the firmware for) must hold what it needs.
+    let stated = spec
+        .mmio64
+        .as_ref()
+        .and_then(|m| m.get("aperture"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| t.parse::<crate::spec::ByteSize>().ok());
+    if let (true, Some(stated), Some(aperture)) =
+        (asked, stated, crate::topology::mmio64::aperture(need))
+    {
+        if stated < aperture {
+            let msg = format!(
+                "the plan states a 64-bit aperture of {stated}, but its BARs and reserves \
+                 need {need} bytes (an aperture of {aperture})"
+            );
+            w.bad(Rule::Mmio64, Subject::Plan, msg);
+        }
+    }
     if let (true, Some(aperture), Some(max)) = (asked, crate::topology::mmio64::aperture(need), max)
     {
         if aperture.bytes() > max {

@@ -230,6 +230,57 @@ fn c_output_is_the_clis_for_every_spec_and_domain() {
     assert!(n > 60, "only {n} inputs");
 }
 
+/// `devaddr_capacity` with a `bar64` answers as `devaddr capacity --bar64` does, byte for
+/// byte, on the firmware specs (spec and plan); a size that is no power of two is bad
+/// input naming `bar64`.
+#[test]
+fn c_capacity_with_bar64_is_the_clis() {
+    if !tools(false) {
+        return;
+    }
+    let dir = common::scratch("c-bar64");
+    let exe = compile("cli", &dir, false);
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/firmware-specs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    specs.sort();
+    let mut n = 0;
+    for spec in specs {
+        let path = spec.strip_prefix(root()).unwrap().to_str().unwrap();
+        let plan = dir.join("plan.yaml");
+        std::fs::write(&plan, cli(&["plan", path]).stdout).unwrap();
+        for input in [path, plan.to_str().unwrap()] {
+            for size in ["16G", "128G"] {
+                let c = run_c(&exe, &["capacity", input, size], false);
+                assert_eq!(
+                    c,
+                    cli(&["capacity", input, "--format", "json", "--bar64", size]),
+                    "capacity {input} --bar64 {size}"
+                );
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 16, "only {n} calls");
+    let c = run_c(
+        &exe,
+        &[
+            "capacity",
+            "tests/firmware-specs/q35-uefi-hotplug-bar64.yaml",
+            "100G",
+        ],
+        false,
+    );
+    assert_eq!(c.code, Some(2), "{}", c.stderr);
+    assert!(
+        c.stderr.contains("bar64") && c.stderr.contains("not a power of two"),
+        "{}",
+        c.stderr
+    );
+}
+
 #[test]
 fn header_is_what_cbindgen_generates() {
     if !have("cbindgen") {

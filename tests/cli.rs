@@ -320,6 +320,26 @@ fn big_bars_size_the_64_bit_aperture() {
     let o = devaddr(&["check", &edited], None);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("aperture of 256G"), "{}", stderr(&o));
+    // check recomputes the need: a stated aperture that does not hold it is refused.
+    let o = devaddr(
+        &[
+            "check",
+            &tmp(
+                "aperture.yaml",
+                &plan.replace("aperture: 256G", "aperture: 128G"),
+            ),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("states a 64-bit aperture of 128G")
+            && stderr(&o).contains("an aperture of 256G"),
+        "{}",
+        stderr(&o)
+    );
+    let o = devaddr(&["check", &tmp("as-planned.yaml", &plan)], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let edited = plan.replacen(
         "  model: pcie-expander-bus\n",
         "  model: pcie-expander-bus\n  pref64_reserve: 1G\n",
@@ -418,6 +438,65 @@ fn big_bars_size_the_64_bit_aperture() {
     let dom = tmp("d.xml", &x);
     let o = devaddr(&["capacity", &dom, "--bar64", "1G"], None);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Hot-added devices without a `bar64` keep off the ports kept for big BARs while other
+/// empty ports exist, and take as few of them as they must: `capacity --bar64` still
+/// counts the ports they left.
+#[test]
+fn ordinary_hotplug_keeps_off_big_bar_ports() {
+    let spec = "machine: q35\npolicy: {hotplug_reserve: 3, \
+                hotplug_reserve_bar64: {ports: 2, size: 64G}}\ndevices:\n\
+                - {id: n0, kind: virtio-net}\n";
+    let plan = stdout(&plan_stdin(spec, &[]));
+    let plan_file = tmp("spared.yaml", &plan);
+    let hot = |nics: usize| -> (serde_json::Value, u64) {
+        let add: String = (0..nics)
+            .map(|i| format!("- {{id: h{i}, kind: virtio-net}}\n"))
+            .collect();
+        let add = tmp("nics.yaml", &add);
+        let o = devaddr(&["hotplug", &plan_file, "--add", &add], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let after = tmp("after.yaml", &stdout(&o));
+        assert_eq!(devaddr(&["check", &after], None).status.code(), Some(0));
+        let o = devaddr(
+            &[
+                "capacity", &after, "--kind", "vfio-pci", "--bar64", "64G", "--format", "json",
+            ],
+            None,
+        );
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let json = devaddr(&["plan", &after, "--format", "json"], None);
+        (
+            serde_json::from_str(&stdout(&json)).unwrap(),
+            rows[0]["live"].as_u64().unwrap(),
+        )
+    };
+    // The bus index of each port kept for big BARs.
+    let reserved = |p: &serde_json::Value| -> Vec<u64> {
+        p["controllers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c.get("pref64_reserve").is_some())
+            .map(|c| c["index"].as_u64().unwrap())
+            .collect()
+    };
+    let on_reserved = |p: &serde_json::Value| -> usize {
+        let ports = reserved(p);
+        p["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| ports.contains(&d["address"]["bus"].as_u64().unwrap_or(u64::MAX)))
+            .count()
+    };
+    // One NIC: the plain empty port; both big-BAR ports stay.
+    let (p, live) = hot(1);
+    assert_eq!((on_reserved(&p), live), (0, 2), "{p}");
+    // Two NICs: one plain port, then one big-BAR port; the other stays.
+    let (p, live) = hot(2);
+    assert_eq!((on_reserved(&p), live), (1, 1), "{p}");
 }
 
 #[test]

@@ -442,6 +442,76 @@ fn libvirt_keeps_the_hints_and_every_address() {
     assert!(defined >= 8, "too few guests defined: {defined}");
 }
 
+/// A hinted domain asking for UEFI and big BARs gets the settings `--format libvirt`
+/// writes for a spec: `<os firmware='efi'>` (with the ACPI libvirt needs for it),
+/// `<pcihole64>`, OVMF's aperture and the ports' 64-bit reserves in libvirt's QEMU
+/// namespace; planning it again changes nothing, and the live libvirt keeps them (and
+/// planning its dump changes nothing).
+#[test]
+fn a_hinted_domain_gets_its_firmware_settings() {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hinted.xml"))
+            .unwrap();
+    let input = example
+        .replace(
+            "hotplug_reserve_per_node=\"1\"/>",
+            "hotplug_reserve_per_node=\"1\" firmware=\"uefi\" \
+             hotplug_reserve_bar64=\"{ports: 1, size: 32G}\"/>\n      \
+             <devaddr:device alias=\"ua-acc0\" bar64=\"64G\" numa_node=\"0\"/>",
+        )
+        .replace(
+            "  </devices>",
+            "    <hostdev mode='subsystem' type='pci' managed='yes'><source><address \
+             domain='0x0000' bus='0x65' slot='0x00' function='0x0'/></source><alias \
+             name='ua-acc0'/></hostdev>\n  </devices>",
+        )
+        .replace("<name>hinted</name>", "<name>h-fw2-hinted-uefi</name>");
+    assert_ne!(input, example);
+    let out = plan_domain(&input, "uefi.xml", &Default::default()).unwrap();
+    // The aperture the root controller states, in KiB, is the one asked of OVMF (MiB).
+    let kib: u64 = out
+        .split("<pcihole64 unit='KiB'>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no <pcihole64>:\n{out}"));
+    assert!(kib >= 64 << 20, "{kib} KiB cannot hold a 64 GiB BAR");
+    for want in [
+        "<os firmware='efi'>".to_string(),
+        "<feature enabled='no' name='secure-boot'/>".into(),
+        "<acpi/>".into(),
+        format!("name=opt/ovmf/X-PciMmio64Mb,string={}", kib >> 10),
+        "name='pref64-reserve' type='unsigned' value='34359738368'".into(),
+    ] {
+        assert!(out.contains(&want), "{want}:\n{out}");
+    }
+    assert_eq!(
+        plan_domain(&out, "again.xml", &Default::default()).unwrap(),
+        out,
+        "planning it again changed it"
+    );
+    if !live::live() {
+        return;
+    }
+    let dir = common::scratch("devaddr-hints-uefi");
+    let d = live::define(&dir, &out, "h-fw2-hinted-uefi").unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let dump = live::dumpxml(&d.0);
+    drop(d);
+    for want in [
+        "firmware='efi'",
+        "<pcihole64",
+        "X-PciMmio64Mb",
+        "pref64-reserve",
+    ] {
+        assert!(dump.contains(want), "{want} lost by libvirt:\n{dump}");
+    }
+    assert_eq!(
+        plan_domain(&dump, "dump.xml", &Default::default()).unwrap(),
+        dump,
+        "planning the dump changed it"
+    );
+}
+
 #[test]
 fn hint_blocks_validate_against_the_schema() {
     let ok = std::process::Command::new("xmllint")

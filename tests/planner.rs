@@ -461,8 +461,9 @@ fn explanations_name_the_binding_requirement_as_data() {
 }
 
 /// 64-bit MMIO: BARs on their own ports sum (a virtio port's 16 KiB BAR takes a 1 MiB
-/// window), NUMA expanders count as root bridges of their own, the aperture is the next
-/// power of two, and a plan without a `bar64` states nothing.
+/// window), NUMA expanders count as root bridges of their own, placed after the root
+/// complex in bus-number order each at its own alignment (as OVMF allocates them), the
+/// aperture is the next power of two, and a plan without a `bar64` states nothing.
 #[test]
 fn big_bars_sum_per_hierarchy_into_a_power_of_two_aperture() {
     let cat = devaddr::Catalog::embedded();
@@ -485,7 +486,22 @@ fn big_bars_sum_per_hierarchy_into_a_power_of_two_aperture() {
          - {id: b, kind: vfio-pci, bar64: 128G, numa_node: 1}\n\
          - {id: c, kind: vfio-pci, bar64: 1G}\n",
     );
-    assert_eq!(p.mmio64.unwrap().needed, (256 << 30) + (1 << 30));
+    // The root complex's 1 GiB at 0, then each expander at the next 128 GiB boundary.
+    assert_eq!(p.mmio64.unwrap().needed, 384 << 30);
+    // Small expanders first, the big-BAR one last (highest bus number): 8 + 64 GiB on it
+    // start at 64 GiB and end past 128 GiB (OVMF left the 64 GiB BAR bare in a 128 GiB
+    // aperture; generated seed 105).
+    let p = plan(
+        "machine: q35\npolicy: {numa_nodes: 3}\ndevices:\n\
+         - {id: g, kind: virtio-gpu}\n\
+         - {id: s1, kind: virtio-blk, numa_node: 1}\n\
+         - {id: s2, kind: virtio-rng, numa_node: 2}\n\
+         - {id: a, kind: vfio-pci, bar64: 8G, numa_node: 0}\n\
+         - {id: b, kind: vfio-pci, bar64: 64G, numa_node: 0}\n",
+    );
+    let m = p.mmio64.unwrap();
+    assert!(m.needed > 128 << 30, "{m:?}");
+    assert_eq!(m.aperture.to_string(), "256G");
     let p = plan("machine: q35\ndevices:\n- {id: n, kind: virtio-net}\n");
     assert!(p.mmio64.is_none());
     assert_eq!(devaddr::topology::mmio64::aperture(0), None);

@@ -23,6 +23,10 @@
 //! Run: `cargo test --test qemu_real -- --nocapture`.
 
 mod common;
+#[path = "qemu_real/generated.rs"]
+mod generated;
+#[path = "qemu_real/linux_guest.rs"]
+mod linux_guest;
 use common::devaddr_ok as devaddr_cmd;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -730,6 +734,15 @@ impl Qemu {
         }
     }
 
+    /// [`Qemu::qmp`], or `None` after recording that QEMU rejected the planned arguments.
+    fn qmp_or_fail(&mut self, spec: &str, failures: &mut Vec<String>) -> Option<Qmp> {
+        self.qmp()
+            .map_err(|e| {
+                failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"))
+            })
+            .ok()
+    }
+
     /// Firmware log (SeaBIOS debug port, UEFI serial): error lines plus the tail, for
     /// failure messages.
     fn firmware_log_excerpt(&self) -> String {
@@ -817,12 +830,8 @@ impl Qmp {
 fn check_paused(bin: &Path, plan: &Plan, failures: &mut Vec<String>) -> usize {
     let spec = &plan.spec;
     let mut qemu = Qemu::start(bin, plan, true, false);
-    let mut qmp = match qemu.qmp() {
-        Ok(q) => q,
-        Err(e) => {
-            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
-            return 0;
-        }
+    let Some(mut qmp) = qemu.qmp_or_fail(spec, failures) else {
+        return 0;
     };
     for id in &plan.device_ids {
         if let Err(e) = qmp.qom_get(&format!("/machine/peripheral/{id}"), "type") {
@@ -1125,11 +1134,7 @@ fn run_specs(
         };
         let before = failures.len();
         let summary = check(&plan, &mut failures);
-        let verdict = if failures.len() == before {
-            ok_word
-        } else {
-            "FAILED"
-        };
+        let verdict = verdict(&failures, before, ok_word);
         eprintln!(
             "qemu_real::{test}: {name} ({}, {} PCI functions{summary}): {verdict} in {:.1} s",
             plan.machine,
@@ -1141,6 +1146,20 @@ fn run_specs(
         "qemu_real::{test}: done in {:.1} s",
         start.elapsed().as_secs_f64()
     );
+    assert_no_failures(&failures);
+}
+
+/// `ok_word` when no failure came after the first `before`, else `FAILED`.
+fn verdict<'a>(failures: &[String], before: usize, ok_word: &'a str) -> &'a str {
+    if failures.len() == before {
+        ok_word
+    } else {
+        "FAILED"
+    }
+}
+
+/// Fails with every finding, counted.
+fn assert_no_failures(failures: &[String]) {
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}",
@@ -1347,12 +1366,8 @@ fn check_tree_bus_numbers(plan: &Plan, seen: &[Seen], failures: &mut Vec<String>
 fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
     let spec = &plan.spec;
     let mut qemu = Qemu::start(bin, plan, false, true);
-    let mut qmp = match qemu.qmp() {
-        Ok(q) => q,
-        Err(e) => {
-            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
-            return;
-        }
+    let Some(mut qmp) = qemu.qmp_or_fail(spec, failures) else {
+        return;
     };
     // SeaBIOS under TCG assigns BARs at some 25 functions per second; OVMF and AAVMF
     // take 10-40 s to reach their boot manager on a shared 2-core machine. The loop ends
@@ -1624,12 +1639,8 @@ fn check_uefi_placement(bin: &Path, firmware: &Path, plan: &Plan, failures: &mut
         vec!["-bios".into(), firmware.display().to_string()]
     };
     let mut qemu = Qemu::start_with(bin, plan, false, false, &extra);
-    let mut qmp = match qemu.qmp() {
-        Ok(q) => q,
-        Err(e) => {
-            failures.push(format!("[{spec}] QEMU rejected the planned arguments: {e}"));
-            return;
-        }
+    let Some(mut qmp) = qemu.qmp_or_fail(spec, failures) else {
+        return;
     };
     let wanted: Vec<&str> = plan.pci.iter().map(|i| i.id.as_str()).collect();
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -27,7 +27,7 @@ import (
 )
 
 // ABIVersion is the C ABI this package was written for.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // Options of a call; nil means the defaults.
 type Options struct {
@@ -205,8 +205,17 @@ func HotplugDevices(running *Plan, add []Device, opts *Options) ([]File, error) 
 // first; a plan's JSON; or a domain XML), for the given kinds (nil: the machine's
 // representative set) on NUMA node `node` (-1: all).
 func Capacity(input string, kinds []string, node int, opts *Options) ([]CapacityRow, error) {
+	return CapacityBar64(input, kinds, node, "", opts)
+}
+
+// CapacityBar64 is Capacity for devices with a 64-bit BAR of bar64 (`128G`, as
+// `devaddr capacity --bar64`; "": none): live, only ports that keep that much 64-bit
+// room count; at next boot, what the 64-bit aperture holds.
+func CapacityBar64(input string, kinds []string, node int, bar64 string, opts *Options) ([]CapacityRow, error) {
 	in, f1 := cstr(input)
 	defer f1()
+	b, f3 := cstr(bar64)
+	defer f3()
 	f, f2 := cstr("json")
 	defer f2()
 	ks := make([]*C.char, len(kinds))
@@ -220,7 +229,7 @@ func Capacity(input string, kinds []string, node int, opts *Options) ([]Capacity
 	defer C.free(unsafe.Pointer(arr))
 	copy(unsafe.Slice(arr, len(ks)), ks)
 	r, err := call(opts, func(o *C.DevaddrOptions) *C.DevaddrResult {
-		return C.devaddr_capacity(in, arr, C.size_t(len(ks)), C.int64_t(node), false, f, o)
+		return C.devaddr_capacity(in, arr, C.size_t(len(ks)), C.int64_t(node), b, false, f, o)
 	})
 	if err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package devaddr
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +153,35 @@ func TestCapacityForHotplug(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindInfeasible || e.Binding == "" || e.Fix == "" {
 		t.Fatalf("one more: %#v", err)
+	}
+}
+
+// CapacityBar64 counts what `devaddr capacity --bar64` counts: live, only the ports that
+// keep that much 64-bit room; a size that is no power of two is bad input at bar64.
+func TestCapacityBar64IsTheCLIs(t *testing.T) {
+	spec := "tests/firmware-specs/q35-uefi-hotplug-bar64.yaml"
+	code, out, _ := cli(t, "plan", spec, "--format", "json")
+	if code != 0 {
+		t.Fatalf("plan %s: exit %d", spec, code)
+	}
+	for _, size := range []string{"64G", "128G", "256G"} {
+		rows, err := CapacityBar64(out, []string{"vfio-pci"}, -1, size, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, _ := cli(t, "capacity", spec, "--kind", "vfio-pci", "--bar64", size, "--format", "json")
+		var wantRows []CapacityRow
+		if err := json.Unmarshal([]byte(want), &wantRows); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rows) != fmt.Sprint(wantRows) {
+			t.Fatalf("--bar64 %s: %+v, the CLI says %+v", size, rows, wantRows)
+		}
+	}
+	_, err := CapacityBar64(out, []string{"vfio-pci"}, -1, "100G", nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindInput || e.Location.Path != "bar64" {
+		t.Fatalf("100G: %#v", err)
 	}
 }
 

@@ -30,6 +30,22 @@ pub struct CapacityRequest {
     pub format: Option<CapacityFormat>,
 }
 
+impl CapacityRequest {
+    /// The `bar64` of a request written as text (`128G`), as the bindings pass it: bad
+    /// text is bad input at `bar64`, worded as the spec's `bar64:` is.
+    ///
+    /// ```
+    /// use devaddr::api::CapacityRequest;
+    /// let size = CapacityRequest::parse_bar64("128G").unwrap();
+    /// assert_eq!(size.bytes(), 128 << 30);
+    /// assert!(CapacityRequest::parse_bar64("100G").is_err());
+    /// ```
+    pub fn parse_bar64(text: &str) -> Result<crate::spec::ByteSize> {
+        text.parse()
+            .map_err(|e: String| crate::error::Error::input("bar64", e))
+    }
+}
+
 /// Answer `req` for `src` (a spec, planned first; a plan; or a libvirt domain, counted
 /// under libvirt's rules), as `devaddr capacity` does.
 pub fn capacity(src: Source<'_>, req: &CapacityRequest, opts: Options<'_>) -> Result<Output> {

@@ -106,7 +106,7 @@ fn template(policy: &Policy, key: &str, what: &str) -> Result<String, Error> {
     })
 }
 
-fn element(text: &str, what: &str) -> Result<Element, Error> {
+pub(super) fn element(text: &str, what: &str) -> Result<Element, Error> {
     Element::parse(text)
         .map_err(|e| Error::input(what, format!("bad element template: {}", e.message)))
 }
@@ -169,13 +169,13 @@ pub(super) fn pci_controller(c: &ControllerEntry) -> Element {
 }
 
 /// libvirt's namespace for QEMU arguments it has no element for.
-const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
+pub(super) const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
 
 /// What libvirt 9.0 has no element for, in its QEMU namespace: OVMF's 64-bit aperture
 /// (`X-PciMmio64Mb`, fw_cfg, `<qemu:commandline>`) when the plan states 64-bit MMIO and
 /// may boot UEFI, and the root ports' 64-bit hotplug room (`pref64-reserve`,
 /// `io-reserve`: `<qemu:override>` of the port's properties, by libvirt's alias `pci.N`).
-fn qemu_passthrough(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
+pub(super) fn qemu_passthrough(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
     let mut out = Vec::new();
     let firmware = plan.policy.firmware.unwrap_or_default();
     let ovmf = machine.uefi.is_some() && machine.bios && firmware != crate::spec::Firmware::Bios;

@@ -47,6 +47,7 @@ pub(super) fn address(
     let plan = crate::plan_with(&lowered.spec, engine.with_catalog(&lowered.catalog))
         .map_err(|e| located(e, &lowered, file))?;
     write_plan(&mut doc.root, &lowered, &plan, engine.catalog)?;
+    super::hinted_firmware::write(&mut doc.root, &plan, engine.catalog)?;
     let devs = finish(doc, m, opts.new_domain, file)?;
     emit::write_back(&mut doc.root, &devs);
     Ok(())

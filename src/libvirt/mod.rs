@@ -28,6 +28,7 @@ mod domain;
 mod emit;
 mod from_plan;
 mod hinted;
+mod hinted_firmware;
 mod hints;
 mod ilp;
 mod lifecycle;

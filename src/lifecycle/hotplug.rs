@@ -141,8 +141,25 @@ pub fn hotplug_additions_with(
     );
     spec.policy.hotplug_reserve = Some(0);
     spec.policy.hotplug_reserve_per_node = Some(0);
+    // Ordinary devices keep off the ports kept for big BARs while other places exist: as
+    // many of those ports as the new devices leave (the first ones longest) stay closed.
+    let kept = spared_big_bar_ports(plan, &spec, cat);
+    let solved = (1..=kept.len()).rev().find_map(|n| {
+        let mut spared = spec.clone();
+        for &(index, _, _) in &kept[..n] {
+            let c = spared.controllers.iter_mut().find(|c| c.index == index)?;
+            c.hotplug = Some(false);
+        }
+        crate::plan_unverified(&spared, opts, live.clone())
+            .ok()
+            .and_then(|p| reopened(p, &kept[..n]))
+    });
+    let solved = match solved {
+        Some(p) => Ok(p),
+        None => crate::plan_unverified(&spec, opts, live),
+    };
     // Verified once below, after the reserve left is recorded.
-    match crate::plan_unverified(&spec, opts, live) {
+    match solved {
         Ok(mut p) => {
             let total: u32 = p.free.hotplug_pcie_ports.values().sum::<u32>()
                 + p.free.hotplug_pci_slots.values().sum::<u32>();
@@ -183,6 +200,57 @@ pub fn hotplug_additions_with(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The empty ports that keep 64-bit room (`pref64_reserve`) and no new big device was
+/// pinned to, as (index, hotplug, zone): closed to hot-added devices (not hotpluggable)
+/// while the others are planned.
+fn spared_big_bar_ports(
+    plan: &Plan,
+    spec: &crate::Spec,
+    cat: &crate::Catalog,
+) -> Vec<(u32, Option<bool>, Option<u32>)> {
+    let pinned: std::collections::BTreeSet<u32> = spec
+        .devices
+        .iter()
+        .filter_map(|d| match &d.address {
+            Some(crate::topology::Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        })
+        .collect();
+    let smallest = crate::spec::ByteSize::new(1).expect("a power of two");
+    mmio64::roomy_ports(plan, cat, smallest)
+        .into_iter()
+        .filter(|(index, _)| !pinned.contains(index))
+        .filter_map(|(index, zone)| {
+            let c = spec.controllers.iter().find(|c| c.index == index)?;
+            Some((index, c.hotplug, zone))
+        })
+        .collect()
+}
+
+/// `p` planned with the big-BAR ports closed: the ports opened again as they were and
+/// counted free again, if they stayed empty (else None: plan with them open).
+fn reopened(mut p: Plan, kept: &[(u32, Option<bool>, Option<u32>)]) -> Option<Plan> {
+    let parent = |a: &Option<crate::topology::Address>| match a {
+        Some(crate::topology::Address::Pci(a)) => Some(a.bus),
+        _ => None,
+    };
+    for &(index, hotplug, zone) in kept {
+        let used = p.devices.iter().any(|d| parent(&d.address) == Some(index))
+            || p.controllers
+                .iter()
+                .any(|c| parent(&c.address) == Some(index));
+        if used {
+            return None;
+        }
+        p.controllers.iter_mut().find(|c| c.index == index)?.hotplug = hotplug;
+        *p.free
+            .hotplug_pcie_ports
+            .entry(crate::topology::FreeZone::of(zone))
+            .or_default() += 1;
+    }
+    Some(p)
 }
 
 /// The new devices with a `bar64` (the last `n` of `spec`) go only into empty ports that

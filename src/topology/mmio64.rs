@@ -4,6 +4,12 @@
 //! complex and each NUMA expander, which the firmware treats as a root bridge of its own)
 //! sums its windows, and the aperture is the next power of two, as OVMF's 64-bit aperture
 //! (`X-PciMmio64Mb`) is naturally aligned.
+//!
+//! The root bridges are not packed largest first: OVMF allocates them one after the
+//! other in bus-number order (the root complex, then the expanders by `bus_nr`), each at
+//! the first address aligned to its largest BAR. A big-BAR expander after small ones then
+//! starts only at its next alignment (measured: 8 + 64 GiB on the expander with the
+//! highest bus number, beside two small expanders, need more than a 128 GiB aperture).
 
 use super::{Address, Plan};
 use crate::catalog::Catalog;
@@ -93,13 +99,14 @@ pub fn needed_of(
         }
     }
     let mut below: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    let mut roots = vec![0];
+    // Root buses by (guest bus number, index): the root complex is bus 0.
+    let mut roots = vec![(0, 0)];
     for c in controllers {
         let Some(model) = cat.pci.get(&c.model) else {
             continue;
         };
         match parent(&c.address) {
-            _ if model.numa => roots.push(c.index),
+            _ if model.numa => roots.push((c.bus_nr.unwrap_or(u32::MAX), c.index)),
             Some(b) if c.index != 0 => below.entry(b).or_default().push(c.index),
             _ => {}
         }
@@ -134,11 +141,17 @@ pub fn needed_of(
         }
         w
     }
-    let per_root: Vec<Window> = roots
+    roots.sort_unstable();
+    roots
         .iter()
-        .map(|&r| window(r, &bars, &below, &reserve, 0))
-        .collect();
-    Window::holding(&per_root, 0).size
+        .map(|&(_, r)| window(r, &bars, &below, &reserve, 0))
+        .filter(|w| w.size > 0)
+        .fold(0u64, |at, w| {
+            let align = w.align.max(1);
+            at.div_ceil(align)
+                .saturating_mul(align)
+                .saturating_add(w.size)
+        })
 }
 
 /// The 64-bit MMIO statement of `plan` under `limits` and `phys_bits` (the policy's, else

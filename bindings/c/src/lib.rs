@@ -22,7 +22,7 @@ pub use result::{DevaddrResult, DevaddrStatus};
 
 /// The version of this C ABI: it changes whenever a function, a struct or a meaning
 /// changes incompatibly. Compare `devaddr_abi_version()` with it at run time.
-pub const DEVADDR_ABI_VERSION: u32 = 1;
+pub const DEVADDR_ABI_VERSION: u32 = 2;
 
 /// Options of a call. A NULL `const DevaddrOptions *` means all defaults; so does a
 /// zeroed struct.
@@ -211,7 +211,9 @@ pub unsafe extern "C" fn devaddr_hotplug(
 
 /// How many more devices fit, as `devaddr capacity` does. `input`: a spec, a plan or a
 /// domain XML. `kinds`: `n_kinds` device kinds (NULL/0: the machine's representative
-/// set); `node`: a NUMA node, or -1 for all; `live`: the table shows only what fits now.
+/// set); `node`: a NUMA node, or -1 for all; `bar64`: the devices counted have a 64-bit
+/// BAR this large (`128G`, as `--bar64`; NULL: none); `live`: the table shows only what
+/// fits now.
 /// `format`: `table` (NULL) or `json` (a list of rows: kind, node, live, next_boot).
 #[no_mangle]
 pub unsafe extern "C" fn devaddr_capacity(
@@ -219,6 +221,7 @@ pub unsafe extern "C" fn devaddr_capacity(
     kinds: *const *const c_char,
     n_kinds: usize,
     node: i64,
+    bar64: *const c_char,
     live: bool,
     format: *const c_char,
     opts: *const DevaddrOptions,
@@ -241,13 +244,15 @@ pub unsafe extern "C" fn devaddr_capacity(
                 )
             })?),
         };
+        let bar64 = opt_str(bar64, "bar64")?
+            .map(|t| api::CapacityRequest::parse_bar64(&t))
+            .transpose()?;
         let req = api::CapacityRequest {
             kinds: names,
             node,
+            bar64,
             live,
             format: opt_named(format)?,
-            // --bar64 is not part of this binding's call yet.
-            ..Default::default()
         };
         let out = api::capacity(Source::new(&text, &call.name), &req, call.engine())?;
         Ok(DevaddrResult::done(out))

@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
 
   /* Capacity of two kinds on node -1 (all), as JSON rows. */
   const char *kinds[] = {"virtio-net", "nvme"};
-  DevaddrResult *cap = devaddr_capacity(devaddr_result_output(plan), kinds, 2, -1, true, "json", NULL);
+  DevaddrResult *cap = devaddr_capacity(devaddr_result_output(plan), kinds, 2, -1, NULL, true, "json", NULL);
   EXPECT(devaddr_result_status(cap) == DEVADDR_OK, "capacity succeeds");
   EXPECT(has(devaddr_result_output(cap), "\"kind\": \"nvme\""), "capacity has an nvme row");
   EXPECT(devaddr_result_warning_count(cap) == 1 && has(devaddr_result_warning(cap, 0), "--live"),

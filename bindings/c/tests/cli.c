@@ -2,7 +2,7 @@
  * The `devaddr` command rebuilt on libdevaddr, the way a C consumer calls it:
  *   cli plan FILE [FORMAT]          devaddr plan FILE [--format FORMAT]
  *   cli plan-domain FILE [new]      devaddr plan FILE [--new-domain] (a libvirt domain)
- *   cli capacity FILE               devaddr capacity FILE --format json
+ *   cli capacity FILE [BAR64]       devaddr capacity FILE --format json [--bar64 BAR64]
  *   cli check FILE                  devaddr check FILE
  * It writes the output on stdout, warnings and the error text on stderr, and exits as
  * the CLI does (0 ok, 2 bad input, 1 infeasible or check findings), so a test compares
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
   else if (strcmp(cmd, "plan-domain") == 0)
     r = devaddr_plan_domain(text, arg && strcmp(arg, "new") == 0, NULL, &opts);
   else if (strcmp(cmd, "capacity") == 0)
-    r = devaddr_capacity(text, NULL, 0, -1, false, "json", &opts);
+    r = devaddr_capacity(text, NULL, 0, -1, arg, false, "json", &opts);
   else if (strcmp(cmd, "check") == 0)
     r = devaddr_check(text, NULL, &opts);
   else {

@@ -142,10 +142,11 @@ fn hotplug(
     })
 }
 
-/// `devaddr capacity`: (text, name, kinds, node, live, format, models dir, work limit).
+/// `devaddr capacity`: (text, name, kinds, node, bar64, live, format, models dir, work
+/// limit).
 #[pyfunction]
-#[pyo3(signature = (text, name, kinds=Vec::new(), node=None, live=false, format=None,
-    models=None, work_limit=None))]
+#[pyo3(signature = (text, name, kinds=Vec::new(), node=None, bar64=None, live=false,
+    format=None, models=None, work_limit=None))]
 #[allow(clippy::too_many_arguments)]
 fn capacity(
     py: Python<'_>,
@@ -153,6 +154,7 @@ fn capacity(
     name: String,
     kinds: Vec<String>,
     node: Option<u32>,
+    bar64: Option<String>,
     live: bool,
     format: Option<String>,
     models: Option<String>,
@@ -162,10 +164,12 @@ fn capacity(
         let req = api::CapacityRequest {
             kinds,
             node,
+            bar64: bar64
+                .as_deref()
+                .map(api::CapacityRequest::parse_bar64)
+                .transpose()?,
             live,
             format: named(format.as_deref())?,
-            // --bar64 is not part of this binding's call yet.
-            ..Default::default()
         };
         Ok(returned(api::capacity(
             Source::new(&text, &name),

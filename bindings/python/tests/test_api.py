@@ -73,6 +73,18 @@ def test_domain_plan_and_capacity_are_the_clis(cli, root):
     assert any(issubclass(w.category, devaddr.DevaddrWarning) and "left out" in str(w.message) for w in caught)
 
 
+def test_capacity_bar64_is_the_clis(cli, root):
+    spec = "tests/firmware-specs/q35-uefi-hotplug-bar64.yaml"
+    plan = cli("plan", spec, cwd=root)[1]
+    for size in ("64G", "128G", "256G"):
+        rows = devaddr.capacity(plan, ["vfio-pci"], bar64=size)
+        code, out, _ = cli("capacity", spec, "--kind", "vfio-pci", "--bar64", size, "--format", "json", cwd=root)
+        assert code == 0 and rows == json.loads(out), size
+    with pytest.raises(devaddr.InputError) as e:
+        devaddr.capacity(plan, ["vfio-pci"], bar64="100G")
+    assert e.value.location["path"] == "bar64" and "power of two" in e.value.message
+
+
 def test_bad_input_raises_input_error_with_the_location(cli, tmp_path):
     with pytest.raises(devaddr.InputError) as e:
         devaddr.plan("machine: q35\ndevices:\n- {id: a, kind: virtio-nett}\n", name="vm.yaml")

@@ -298,14 +298,17 @@ def capacity(
     kinds: Optional[Sequence[str]] = None,
     node: Optional[int] = None,
     *,
+    bar64: Optional[str] = None,
     name: str = "<input>",
     work_limit: Optional[int] = None,
     models: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
     """How many more devices of each kind fit (a spec is planned first; a domain XML is
-    counted under libvirt's rules): a list of rows ``{kind, node, live, next_boot}``."""
+    counted under libvirt's rules): a list of rows ``{kind, node, live, next_boot}``.
+    ``bar64`` (``"128G"``, as ``--bar64``): the devices counted have a 64-bit BAR this
+    large (live: only ports keeping that much room; next boot: within the aperture)."""
     text, _, _, _ = _call(
-        _devaddr.capacity, _text(input), name, list(kinds or []), node,
+        _devaddr.capacity, _text(input), name, list(kinds or []), node, bar64=bar64,
         format="json", models=models, work_limit=work_limit,
     )
     return json.loads(text)

@@ -34,6 +34,7 @@ def capacity(
     name: str,
     kinds: List[str] = ...,
     node: Optional[int] = None,
+    bar64: Optional[str] = None,
     live: bool = False,
     format: Optional[str] = None,
     models: Optional[str] = None,
