@@ -36,6 +36,7 @@ mod pci;
 mod policy;
 mod ports;
 mod postparse;
+mod refusals;
 mod validate;
 
 use crate::error::Location;
@@ -308,6 +309,7 @@ fn parse_domain(text: &str, file: &str) -> Result<Document, Error> {
 /// The machine and the devices of a parsed domain document.
 fn read_parsed(doc: &Document, file: &str) -> Result<(Machine, Vec<Dev>), Error> {
     let m = machine_of(&doc.root, file)?;
+    refusals::run(Policy::get(), &doc.root, &m, file)?;
     let devs = match doc.root.child("devices") {
         Some(devices) => read_devices(devices, file)?,
         None => Vec::new(),

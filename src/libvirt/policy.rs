@@ -279,6 +279,9 @@ pub struct Policy {
     /// The model libvirt writes on a device element given none, on every machine.
     #[serde(default)]
     pub default_models: BTreeMap<String, String>,
+    /// Domains libvirt refuses for reasons outside addressing, with its words.
+    #[serde(default)]
+    pub refusals: Vec<super::refusals::RefusalRule>,
 }
 
 impl Policy {
