@@ -309,7 +309,7 @@ fn parse_domain(text: &str, file: &str) -> Result<Document, Error> {
 /// The machine and the devices of a parsed domain document.
 fn read_parsed(doc: &Document, file: &str) -> Result<(Machine, Vec<Dev>), Error> {
     let m = machine_of(&doc.root, file)?;
-    refusals::run(Policy::get(), &doc.root, &m, file)?;
+    refusals::run(Policy::get(), &doc.root, &m, false, file)?;
     let devs = match doc.root.child("devices") {
         Some(devices) => read_devices(devices, file)?,
         None => Vec::new(),
@@ -347,6 +347,9 @@ fn address_document(
     file: &str,
 ) -> Result<Machine, Error> {
     let (m, mut devs) = read_parsed(doc, file)?;
+    if opts.new_domain {
+        refusals::run(Policy::get(), &doc.root, &m, true, file)?;
+    }
     match hints::read(&doc.root, file)? {
         Some(h) => hinted::address(doc, &m, &h, opts, engine, file)?,
         None => {

@@ -46,6 +46,13 @@ pub struct RefusalRule {
     /// Not on these machine families (`machines:` names); an unknown machine is in none.
     #[serde(default)]
     pub not_machine: Vec<String>,
+    /// Refuse only the second element found (a kind libvirt 9.0 takes once).
+    #[serde(default)]
+    pub second: bool,
+    /// Only as `virsh define` of libvirt 9.0 refuses it (`--new-domain`): newer libvirt,
+    /// whose test suite devaddr follows otherwise, accepts it.
+    #[serde(default)]
+    pub live: bool,
     /// libvirt's message; `{name}` stands for the found element's attribute `name`.
     pub refusal: String,
 }
@@ -163,16 +170,33 @@ fn refused<'a>(rule: &RefusalRule, root: &'a Element, m: &Machine) -> Option<&'a
     }
     let mut found = Vec::new();
     select(root, &parse_path(&rule.at)?, &mut found);
-    found.into_iter().find(|el| {
+    let mut hits = found.into_iter().filter(|el| {
         rule.has.iter().all(|p| finds(el, p)) && !rule.lacks.iter().any(|p| finds(el, p))
-    })
+    });
+    if rule.second {
+        hits.nth(1)
+    } else {
+        hits.next()
+    }
 }
 
 /// Refuse the domain if a rule of `refusals:` applies, with libvirt's message, or if an
-/// expander bus names a NUMA node the guest does not have.
-pub fn run(policy: &Policy, root: &Element, m: &Machine, file: &str) -> Result<(), Error> {
-    expander_bus_nodes(root, file)?;
-    for rule in &policy.refusals {
+/// expander bus names a NUMA node the guest does not have. `live`: the rules only libvirt
+/// 9.0 has (and a machine type newer than its QEMU), applied as `virsh define` does
+/// (`--new-domain`); else the rules every version has.
+pub fn run(
+    policy: &Policy,
+    root: &Element,
+    m: &Machine,
+    live: bool,
+    file: &str,
+) -> Result<(), Error> {
+    if live {
+        machine_version(policy, root, m, file)?;
+    } else {
+        expander_bus_nodes(root, file)?;
+    }
+    for rule in policy.refusals.iter().filter(|r| r.live == live) {
         if let Some(el) = refused(rule, root, m) {
             let mut msg = rule.refusal.clone();
             for a in &el.attrs {
@@ -182,6 +206,37 @@ pub fn run(policy: &Policy, root: &Element, m: &Machine, file: &str) -> Result<(
         }
     }
     Ok(())
+}
+
+/// A versioned machine type (`virt-10.0`, `pc-q35-8.1`) newer than the QEMU libvirt 9.0
+/// runs with (`live_qemu` in models/libvirt.yaml): "Emulator '/usr/bin/qemu-system-aarch64'
+/// does not support machine type 'virt-10.0'".
+fn machine_version(policy: &Policy, root: &Element, m: &Machine, file: &str) -> Result<(), Error> {
+    let Some((_, v)) = m.name.rsplit_once('-') else {
+        return Ok(());
+    };
+    let version = v
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let newest = (policy.live_qemu[0], policy.live_qemu[1]);
+    if version.is_none_or(|v| v <= newest) {
+        return Ok(());
+    }
+    let emulator = root
+        .child("devices")
+        .and_then(|d| d.child("emulator"))
+        .and_then(super::lower::text)
+        .unwrap_or_else(|| format!("qemu-system-{}", m.arch));
+    let os_type = root.child("os").and_then(|o| o.child("type"));
+    Err(fail(
+        file,
+        os_type.map_or(root.line, |t| t.line),
+        "<os><type machine>",
+        format!(
+            "Emulator '{emulator}' does not support machine type '{}' (its QEMU is {}.{})",
+            m.name, newest.0, newest.1
+        ),
+    ))
 }
 
 /// A pci-expander-bus or pcie-expander-bus whose `<target><node>` is not one of the
