@@ -22,6 +22,9 @@ use serde::Deserialize;
 pub struct RefusalRule {
     /// The elements it is about, a path from `<domain>`.
     pub at: String,
+    /// Element names `at` skips (with `*`: every element but these).
+    #[serde(default)]
+    pub except: Vec<String>,
     /// Paths from the element found that must each find something.
     #[serde(default)]
     pub has: Vec<String>,
@@ -53,7 +56,8 @@ pub struct RefusalRule {
     /// whose test suite devaddr follows otherwise, accepts it.
     #[serde(default)]
     pub live: bool,
-    /// libvirt's message; `{name}` stands for the found element's attribute `name`.
+    /// libvirt's message; `{name}` stands for the found element's attribute `name`,
+    /// `{element}` for its element name.
     pub refusal: String,
 }
 
@@ -171,7 +175,9 @@ fn refused<'a>(rule: &RefusalRule, root: &'a Element, m: &Machine) -> Option<&'a
     let mut found = Vec::new();
     select(root, &parse_path(&rule.at)?, &mut found);
     let mut hits = found.into_iter().filter(|el| {
-        rule.has.iter().all(|p| finds(el, p)) && !rule.lacks.iter().any(|p| finds(el, p))
+        !rule.except.contains(&el.name)
+            && rule.has.iter().all(|p| finds(el, p))
+            && !rule.lacks.iter().any(|p| finds(el, p))
     });
     if rule.second {
         hits.nth(1)
@@ -198,7 +204,7 @@ pub fn run(
     }
     for rule in policy.refusals.iter().filter(|r| r.live == live) {
         if let Some(el) = refused(rule, root, m) {
-            let mut msg = rule.refusal.clone();
+            let mut msg = rule.refusal.replace("{element}", &el.name);
             for a in &el.attrs {
                 msg = msg.replace(&format!("{{{}}}", a.name), &a.value());
             }
