@@ -243,7 +243,9 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
         }
     }
     for i in order {
-        if !matches!(devs[i].addr, Addr::None) {
+        // A USB address without a port (`<address type='usb' bus='0'/>`) is one to assign.
+        let unported = matches!(&devs[i].addr, Addr::Usb { port, .. } if port.is_empty());
+        if !matches!(devs[i].addr, Addr::None) && !unported {
             continue;
         }
         let Some((bus, path)) = next_port(&hubs) else {
@@ -280,8 +282,25 @@ fn reserve(hubs: &mut [Hub], bus: u32, port: &[u32]) -> Result<(), String> {
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(".");
+    if !hubs.iter().any(|h| h.bus == bus) {
+        // No such bus: libvirt defines it (QEMU refuses it when the guest starts).
+        return Ok(());
+    }
+    // Every hub on the way must exist: "there is no hub at port 1 in USB address bus: 0
+    // port: 1.2.3".
+    if let Some(k) =
+        (1..=parent.len()).find(|&k| !hubs.iter().any(|h| h.bus == bus && h.path == port[..k]))
+    {
+        let missing = port[..k]
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
+        return Err(format!(
+            "there is no hub at port {missing} in USB address bus: {bus} port: {text}"
+        ));
+    }
     let Some(h) = hubs.iter_mut().find(|h| h.bus == bus && h.path == parent) else {
-        // No such bus or hub: left to libvirt's other checks.
         return Ok(());
     };
     let Some(used) = (*last as usize)
