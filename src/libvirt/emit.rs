@@ -66,6 +66,9 @@ fn addr_element(a: &Addr) -> Option<Element> {
             .with_attr("slot", &slot.to_string()),
         // Written back only when devaddr changed it (an all-zero PCI address libvirt
         // keeps as a bare `<address type='pci'/>`); otherwise kept as written.
+        Addr::Dimm { slot } => e
+            .with_attr("type", "dimm")
+            .with_attr("slot", &slot.to_string()),
         Addr::Other(t) => e.with_attr("type", t),
         Addr::None => return None,
     })

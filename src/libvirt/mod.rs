@@ -234,6 +234,7 @@ fn address(
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs, file)?;
+    ports::dimm_slots(devs);
     validate::pci_wanted(policy, engine.catalog, m, devs, file)?;
     pci::assign(policy, engine, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every

@@ -418,3 +418,26 @@ pub fn ccid(devs: &mut [Dev]) {
         }
     }
 }
+
+/// DIMM slots for memory modules (`<memory model='dimm'|'nvdimm'>`) written without an
+/// address: each takes the lowest slot no module holds, in document order, as libvirt
+/// does when it defines the domain (its slot map starts from the slots written).
+pub fn dimm_slots(devs: &mut [Dev]) {
+    let mut used: std::collections::BTreeSet<u32> = devs
+        .iter()
+        .filter_map(|d| match d.addr {
+            Addr::Dimm { slot } => Some(slot),
+            _ => None,
+        })
+        .collect();
+    for d in devs.iter_mut().filter(|d| {
+        d.tag == "memory"
+            && matches!(d.model.as_deref(), Some("dimm" | "nvdimm"))
+            && d.addr == Addr::None
+    }) {
+        let slot = (0..).find(|s| !used.contains(s)).unwrap_or(0);
+        used.insert(slot);
+        d.addr = Addr::Dimm { slot };
+        d.addr_new = true;
+    }
+}
