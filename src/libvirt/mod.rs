@@ -235,6 +235,7 @@ fn address(
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs, file)?;
     ports::dimm_slots(devs);
+    postparse::virtio_mmio(m, devs);
     validate::pci_wanted(policy, engine.catalog, m, devs, file)?;
     pci::assign(policy, engine, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every
