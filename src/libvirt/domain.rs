@@ -43,7 +43,7 @@ pub enum Addr {
     Dimm {
         slot: u32,
     },
-    /// Any other address type (virtio-mmio, ccw, isa, spapr-vio, unassigned, dimm…): kept.
+    /// Any other address type (virtio-mmio, ccw, isa, spapr-vio, unassigned…): kept.
     Other(String),
 }
 

@@ -283,8 +283,9 @@ fn reserve(hubs: &mut [Hub], bus: u32, port: &[u32]) -> Result<(), String> {
         .collect::<Vec<_>>()
         .join(".");
     if !hubs.iter().any(|h| h.bus == bus) {
-        // No such bus: libvirt defines it (QEMU refuses it when the guest starts).
-        return Ok(());
+        return Err(format!(
+            "USB bus {bus} requested but no controller with that index is present"
+        ));
     }
     // Every hub on the way must exist: "there is no hub at port 1 in USB address bus: 0
     // port: 1.2.3".
