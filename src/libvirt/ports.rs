@@ -243,12 +243,22 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
         }
     }
     for i in order {
-        // A USB address without a port (`<address type='usb' bus='0'/>`) is one to assign.
-        let unported = matches!(&devs[i].addr, Addr::Usb { port, .. } if port.is_empty());
-        if !matches!(devs[i].addr, Addr::None) && !unported {
-            continue;
+        // A USB address without a port (`<address type='usb' bus='0'/>`) gets one on its bus.
+        let on_bus = match &devs[i].addr {
+            Addr::Usb { bus, port } if port.is_empty() => Some(*bus),
+            Addr::None => None,
+            _ => continue,
+        };
+        if let Some(bus) = on_bus.filter(|b| !hubs.iter().any(|h| h.bus == *b)) {
+            let d = &devs[i];
+            return Err(super::fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("USB bus {bus} requested but no controller with that index is present"),
+            ));
         }
-        let Some((bus, path)) = next_port(&hubs) else {
+        let Some((bus, path)) = next_port(&hubs, on_bus) else {
             let d = &devs[i];
             return Err(super::fail(
                 file,
@@ -332,10 +342,10 @@ fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {
 
 /// The lowest free port: controllers in index order, root hub first, then hubs below
 /// it depth first.
-fn next_port(hubs: &[Hub]) -> Option<(u32, Vec<u32>)> {
+fn next_port(hubs: &[Hub], only: Option<u32>) -> Option<(u32, Vec<u32>)> {
     let mut buses: Vec<u32> = hubs
         .iter()
-        .filter(|h| h.path.is_empty())
+        .filter(|h| h.path.is_empty() && only.is_none_or(|b| b == h.bus))
         .map(|h| h.bus)
         .collect();
     buses.sort();
