@@ -463,7 +463,8 @@ fn wide_cases_match_live_libvirt() {
 /// devaddr does not check (known-differences.md, "libvirt test-suite inputs, second
 /// pass"): values checked by number or pattern (a boot menu timeout, NUMA cell ids and
 /// nodesets, partitions in disk targets, queue sizes, BIOS dates), secrets, security
-/// labels, host memory, CPU and chardev details — and one addressing class left: an
+/// labels, host memory, CPU and chardev details, a domain without a memory size (devaddr
+/// plans minimal domains) — and one addressing class left: an
 /// `ibmvscsi` SCSI controller on x86 gets a spapr-vio address.
 const QEMUXMLCONF_KNOWN: &[&str] = &[
     "aarch64-features-sve-disabled",
@@ -480,6 +481,7 @@ const QEMUXMLCONF_KNOWN: &[&str] = &[
     "graphics-spice-invalid-egl-headless",
     "hugepages-default-1G-nodeset-2M",
     "memory-hotplug-invalid-targetnode",
+    "minimal-no-memory",
     "net-virtio-rxqueuesize-invalid-size",
     "numad-auto-vcpu-static-numatune-no-nodeset",
     "numatune-memory-invalid-nodeset",
