@@ -330,4 +330,71 @@ mod tests {
         assert!(parse_path("devices/iommu[model").is_none());
         assert!(parse_path("devices//iommu").is_none());
     }
+
+    fn plan(xml: &str, new_domain: bool) -> Result<String, String> {
+        let opts = super::super::LibvirtOptions { new_domain };
+        super::super::plan_domain(xml, "t.xml", &opts).map_err(|e| e.to_string())
+    }
+
+    fn domain(arch: &str, machine: &str, devices: &str) -> String {
+        format!(
+            "<domain type='qemu'><name>t</name><memory>262144</memory><os><type arch='{arch}' \
+             machine='{machine}'>hvm</type></os><devices>{devices}</devices></domain>"
+        )
+    }
+
+    #[test]
+    fn live_rules_apply_only_as_virsh_define_of_libvirt_9_0() {
+        // upstream's q35 writes an iTCO watchdog; libvirt 9.0 does not know the model
+        let xml = domain("x86_64", "q35", "<watchdog model='itco' action='reset'/>");
+        assert!(plan(&xml, false).is_ok());
+        let err = plan(&xml, true).unwrap_err();
+        assert!(err.contains("unknown watchdog model 'itco'"), "{err}");
+        // a machine type newer than the QEMU of the live libvirt
+        let err = plan(&domain("aarch64", "virt-10.0", ""), true).unwrap_err();
+        assert!(
+            err.contains("does not support machine type 'virt-10.0'"),
+            "{err}"
+        );
+        assert!(plan(&domain("aarch64", "virt-7.2", ""), true).is_ok());
+    }
+
+    #[test]
+    fn rules_refuse_with_libvirts_words_and_name_the_element() {
+        let err = plan(&domain("x86_64", "pc", "<iommu model='intel'/>"), false).unwrap_err();
+        assert!(err.contains("<iommu model='intel'>"), "{err}");
+        assert!(
+            err.contains("'intel' is only supported with Q35 machines"),
+            "{err}"
+        );
+        assert!(plan(&domain("x86_64", "q35", "<iommu model='intel'/>"), false).is_ok());
+        let two = "<video><model type='vga' primary='yes'/></video>\
+                   <video><model type='qxl' primary='yes'/></video>";
+        let err = plan(&domain("x86_64", "pc", two), false).unwrap_err();
+        assert!(err.contains("Only one primary video device"), "{err}");
+    }
+
+    #[test]
+    fn arm_virtio_devices_take_virtio_mmio_without_pcie_and_memory_modules_dimm_slots() {
+        let disk = "<disk type='file' device='disk'><source file='/x.img'/>\
+                    <target dev='vda' bus='virtio'/></disk>";
+        let out = plan(&domain("aarch64", "vexpress-a9", disk), true).unwrap();
+        assert!(out.contains("<address type='virtio-mmio'/>"), "{out}");
+        let out = plan(&domain("aarch64", "virt", disk), true).unwrap();
+        assert!(
+            !out.contains("virtio-mmio") && out.contains("type='pci'"),
+            "{out}"
+        );
+        let dimm = "<memory model='dimm'><target><size unit='KiB'>524288</size>\
+                    <node>0</node></target><address type='dimm' slot='0'/></memory>\
+                    <memory model='dimm'><target><size unit='KiB'>524288</size>\
+                    <node>0</node></target></memory>";
+        let xml = domain("x86_64", "pc", dimm).replace(
+            "<memory>262144</memory>",
+            "<maxMemory slots='4' unit='KiB'>4194304</maxMemory><memory>262144</memory>\
+             <cpu><numa><cell id='0' cpus='0' memory='262144'/></numa></cpu>",
+        );
+        let out = plan(&xml, true).unwrap();
+        assert!(out.contains("<address type='dimm' slot='1'/>"), "{out}");
+    }
 }
