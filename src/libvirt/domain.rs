@@ -39,7 +39,11 @@ pub enum Addr {
         controller: u32,
         slot: u32,
     },
-    /// Any other address type (virtio-mmio, ccw, isa, spapr-vio, unassigned, dimm…): kept.
+    /// A memory module's DIMM slot.
+    Dimm {
+        slot: u32,
+    },
+    /// Any other address type (virtio-mmio, ccw, isa, spapr-vio, unassigned…): kept.
     Other(String),
 }
 
@@ -274,6 +278,7 @@ fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
             controller: n("controller")?,
             slot: n("slot")?,
         },
+        "dimm" => Addr::Dimm { slot: n("slot")? },
         "usb" => {
             let port = el.attr("port").unwrap_or_default();
             let parts: Option<Vec<u32>> = if port.is_empty() {
@@ -314,7 +319,7 @@ fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
                 "<address>",
                 format!(
                     "unknown address type '{other}'; expected one of pci, drive, \
-                     virtio-serial, ccid, usb, {}",
+                     virtio-serial, ccid, usb, dimm, {}",
                     OTHER_ADDRESS_TYPES.join(", ")
                 ),
             ))
@@ -323,13 +328,12 @@ fn parse_address(el: &Element, file: &str) -> Result<Addr, Error> {
 }
 
 /// The address types libvirt knows besides those devaddr assigns (kept as they are).
-const OTHER_ADDRESS_TYPES: [&str; 8] = [
+const OTHER_ADDRESS_TYPES: [&str; 7] = [
     "spapr-vio",
     "virtio-s390",
     "ccw",
     "virtio-mmio",
     "isa",
-    "dimm",
     "unassigned",
     "none",
 ];
@@ -582,6 +586,7 @@ pub fn read_device(el: &Element, pos: usize, file: &str) -> Result<Option<Dev>, 
             Addr::Drive { .. } => &["controller", "bus", "target", "unit"],
             Addr::VirtioSerial { .. } => &["controller", "bus", "port"],
             Addr::Ccid { .. } => &["controller", "slot"],
+            Addr::Dimm { .. } => &["slot"],
             _ => &[],
         };
         // An all-zero PCI address is written back bare (`<address type='pci'/>`) or

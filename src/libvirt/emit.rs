@@ -66,6 +66,9 @@ fn addr_element(a: &Addr) -> Option<Element> {
             .with_attr("slot", &slot.to_string()),
         // Written back only when devaddr changed it (an all-zero PCI address libvirt
         // keeps as a bare `<address type='pci'/>`); otherwise kept as written.
+        Addr::Dimm { slot } => e
+            .with_attr("type", "dimm")
+            .with_attr("slot", &slot.to_string()),
         Addr::Other(t) => e.with_attr("type", t),
         Addr::None => return None,
     })
@@ -266,6 +269,21 @@ pub(super) fn rank(tag: &str) -> usize {
 }
 
 /// Write every change back into `<domain>`.
+/// An iSCSI host device's source names its LUN: libvirt writes a `name` without one
+/// (`iqn.1992-01.com.example`) with LUN 0 (`iqn.1992-01.com.example/0`).
+fn iscsi_lun(el: &mut Element) {
+    if el.name != "hostdev" || el.attr("type").as_deref() != Some("scsi") {
+        return;
+    }
+    if let Some(src) = el.child_mut("source") {
+        if src.attr("protocol").as_deref() == Some("iscsi") {
+            if let Some(name) = src.attr("name").filter(|n| !n.contains('/')) {
+                src.set_attr("name", &format!("{name}/0"));
+            }
+        }
+    }
+}
+
 pub fn write_back(root: &mut Element, devs: &[Dev]) {
     let dom_indent = "";
     if root.child("devices").is_none() {
@@ -283,6 +301,7 @@ pub fn write_back(root: &mut Element, devs: &[Dev]) {
             if let Some(d) = devs.iter().find(|d| d.pos == Some(pos)) {
                 update(el, d, devs, &item_indent);
             }
+            iscsi_lun(el);
             pos += 1;
         }
     }

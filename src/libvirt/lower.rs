@@ -145,7 +145,7 @@ fn num(el: &Element, name: &str) -> Option<u32> {
 }
 
 /// The character data of an element (`<node>1</node>`).
-fn text(el: &Element) -> Option<String> {
+pub(super) fn text(el: &Element) -> Option<String> {
     el.children.iter().find_map(|n| match n {
         crate::xml::Node::Text(t) => Some(t.trim().to_string()),
         _ => None,

@@ -37,6 +37,7 @@ mod pci;
 mod policy;
 mod ports;
 mod postparse;
+mod refusals;
 mod validate;
 
 use crate::error::Location;
@@ -234,6 +235,8 @@ fn address(
     let policy = Policy::get();
     postparse::run(policy, m, devs, file)?;
     ports::virtio_serial(devs, file)?;
+    ports::dimm_slots(devs);
+    postparse::virtio_mmio(m, devs);
     validate::pci_wanted(policy, engine.catalog, m, devs, file)?;
     pci::assign(policy, engine, m, devs, file)?;
     // Loading a stored definition, libvirt builds the USB address set only when every
@@ -309,6 +312,7 @@ fn parse_domain(text: &str, file: &str) -> Result<Document, Error> {
 /// The machine and the devices of a parsed domain document.
 fn read_parsed(doc: &Document, file: &str) -> Result<(Machine, Vec<Dev>), Error> {
     let m = machine_of(&doc.root, file)?;
+    refusals::run(Policy::get(), &doc.root, &m, false, file)?;
     let devs = match doc.root.child("devices") {
         Some(devices) => read_devices(devices, file)?,
         None => Vec::new(),
@@ -346,6 +350,9 @@ fn address_document(
     file: &str,
 ) -> Result<Machine, Error> {
     let (m, mut devs) = read_parsed(doc, file)?;
+    if opts.new_domain {
+        refusals::run(Policy::get(), &doc.root, &m, true, file)?;
+    }
     match hints::read(&doc.root, file)? {
         Some(h) => hinted::address(doc, &m, &h, opts, engine, file)?,
         None => {

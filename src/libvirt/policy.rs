@@ -279,6 +279,12 @@ pub struct Policy {
     /// The model libvirt writes on a device element given none, on every machine.
     #[serde(default)]
     pub default_models: BTreeMap<String, String>,
+    /// Domains libvirt refuses for reasons outside addressing, with its words.
+    #[serde(default)]
+    pub refusals: Vec<super::refusals::RefusalRule>,
+    /// The QEMU version (major, minor) of the live libvirt 9.0 devaddr follows with
+    /// `--new-domain`: newer versioned machine types are unknown to it.
+    pub live_qemu: [u32; 2],
 }
 
 impl Policy {

@@ -243,10 +243,22 @@ pub fn usb(policy: &Policy, devs: &mut Vec<Dev>, file: &str) -> Result<(), Error
         }
     }
     for i in order {
-        if !matches!(devs[i].addr, Addr::None) {
-            continue;
+        // A USB address without a port (`<address type='usb' bus='0'/>`) gets one on its bus.
+        let on_bus = match &devs[i].addr {
+            Addr::Usb { bus, port } if port.is_empty() => Some(*bus),
+            Addr::None => None,
+            _ => continue,
+        };
+        if let Some(bus) = on_bus.filter(|b| !hubs.iter().any(|h| h.bus == *b)) {
+            let d = &devs[i];
+            return Err(super::fail(
+                file,
+                d.line,
+                &d.describe(),
+                format!("USB bus {bus} requested but no controller with that index is present"),
+            ));
         }
-        let Some((bus, path)) = next_port(&hubs) else {
+        let Some((bus, path)) = next_port(&hubs, on_bus) else {
             let d = &devs[i];
             return Err(super::fail(
                 file,
@@ -280,8 +292,26 @@ fn reserve(hubs: &mut [Hub], bus: u32, port: &[u32]) -> Result<(), String> {
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(".");
+    if !hubs.iter().any(|h| h.bus == bus) {
+        return Err(format!(
+            "USB bus {bus} requested but no controller with that index is present"
+        ));
+    }
+    // Every hub on the way must exist: "there is no hub at port 1 in USB address bus: 0
+    // port: 1.2.3".
+    if let Some(k) =
+        (1..=parent.len()).find(|&k| !hubs.iter().any(|h| h.bus == bus && h.path == port[..k]))
+    {
+        let missing = port[..k]
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
+        return Err(format!(
+            "there is no hub at port {missing} in USB address bus: {bus} port: {text}"
+        ));
+    }
     let Some(h) = hubs.iter_mut().find(|h| h.bus == bus && h.path == parent) else {
-        // No such bus or hub: left to libvirt's other checks.
         return Ok(());
     };
     let Some(used) = (*last as usize)
@@ -312,10 +342,10 @@ fn mark(hubs: &mut [Hub], bus: u32, port: &[u32]) {
 
 /// The lowest free port: controllers in index order, root hub first, then hubs below
 /// it depth first.
-fn next_port(hubs: &[Hub]) -> Option<(u32, Vec<u32>)> {
+fn next_port(hubs: &[Hub], only: Option<u32>) -> Option<(u32, Vec<u32>)> {
     let mut buses: Vec<u32> = hubs
         .iter()
-        .filter(|h| h.path.is_empty())
+        .filter(|h| h.path.is_empty() && only.is_none_or(|b| b == h.bus))
         .map(|h| h.bus)
         .collect();
     buses.sort();
@@ -397,5 +427,28 @@ pub fn ccid(devs: &mut [Dev]) {
             d.addr_new = true;
             next += 1;
         }
+    }
+}
+
+/// DIMM slots for memory modules (`<memory model='dimm'|'nvdimm'>`) written without an
+/// address: each takes the lowest slot no module holds, in document order, as libvirt
+/// does when it defines the domain (its slot map starts from the slots written).
+pub fn dimm_slots(devs: &mut [Dev]) {
+    let mut used: std::collections::BTreeSet<u32> = devs
+        .iter()
+        .filter_map(|d| match d.addr {
+            Addr::Dimm { slot } => Some(slot),
+            _ => None,
+        })
+        .collect();
+    for d in devs.iter_mut().filter(|d| {
+        d.tag == "memory"
+            && matches!(d.model.as_deref(), Some("dimm" | "nvdimm"))
+            && d.addr == Addr::None
+    }) {
+        let slot = (0..).find(|s| !used.contains(s)).unwrap_or(0);
+        used.insert(slot);
+        d.addr = Addr::Dimm { slot };
+        d.addr_new = true;
     }
 }

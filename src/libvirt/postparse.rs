@@ -646,3 +646,44 @@ fn check_ide_controllers(m: &Machine, devs: &[Dev], file: &str) -> Result<(), Er
     }
     Ok(())
 }
+
+/// Whether a device is one of the virtio devices libvirt gives virtio-mmio addresses on
+/// ARM machines (`qemuDomainPrimeVirtioDeviceAddresses`): virtio disks, NICs, videos and
+/// inputs, virtio-serial and SCSI controllers, vhost-scsi host devices, the memballoon,
+/// RNGs and virtio memory devices.
+fn primed_virtio(d: &Dev) -> bool {
+    let model = d.model.as_deref().unwrap_or("");
+    match d.tag.as_str() {
+        "disk" | "input" => d.bus.as_deref() == Some("virtio"),
+        "interface" => model.starts_with("virtio"),
+        "video" => model == "virtio",
+        "controller" => matches!(d.ty.as_deref(), Some("virtio-serial" | "scsi")),
+        "hostdev" => d.ty.as_deref() == Some("scsi_host"),
+        "memballoon" => model != "none",
+        "rng" => true,
+        "memory" => matches!(model, "virtio-pmem" | "virtio-mem"),
+        _ => false,
+    }
+}
+
+/// virtio-mmio on ARM (`qemuDomainAssignVirtioMMIOAddresses`): on `virt` and
+/// `vexpress-*` machines, when the machine has no PCIe root or a device was written with a
+/// virtio-mmio address, every virtio device without an address gets a virtio-mmio one
+/// (and no PCI slot).
+pub fn virtio_mmio(m: &Machine, devs: &mut [Dev]) {
+    let arm = matches!(m.arch.as_str(), "aarch64" | "armv7l" | "armv6l");
+    let virt = m.rule.is_some_and(|r| r.name == "virt");
+    if !arm || !(virt || m.name.starts_with("vexpress-")) {
+        return;
+    }
+    let mmio = |d: &Dev| matches!(&d.addr, Addr::Other(t) if t == "virtio-mmio");
+    if m.pcie_root && !devs.iter().any(mmio) {
+        return;
+    }
+    for d in devs.iter_mut() {
+        if d.addr == Addr::None && !d.empty_pci_address && primed_virtio(d) {
+            d.addr = Addr::Other("virtio-mmio".into());
+            d.addr_new = true;
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Domains libvirt 9.0 refuses for reasons outside addressing (`refusals:` in
+//! models/libvirt.yaml): a model its schema does not know, a device a machine type cannot
+//! have, a storage format QEMU does not take. Each rule names elements of the domain with
+//! a small path language and says when libvirt refuses them; the first rule that matches
+//! refuses the domain with libvirt's words. Runs on the domain as written, before any
+//! default is applied, as libvirt's parse and validation do.
+//!
+//! Paths: steps separated by `/` from `<domain>` (`devices/iommu`), `*` for any element,
+//! `.` for the element itself; each step may carry predicates: `[attr]` (present),
+//! `[!attr]` (absent), `[attr=a|b]` (one of), `[attr!=a|b]` (absent or none of).
+
+use super::fail;
+use super::policy::Policy;
+use super::Machine;
+use crate::xml::Element;
+use crate::Error;
+use serde::Deserialize;
+
+/// One refusal: where it applies and libvirt's message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalRule {
+    /// The elements it is about, a path from `<domain>`.
+    pub at: String,
+    /// Element names `at` skips (with `*`: every element but these).
+    #[serde(default)]
+    pub except: Vec<String>,
+    /// Paths from the element found that must each find something.
+    #[serde(default)]
+    pub has: Vec<String>,
+    /// Paths from the element found that must find nothing.
+    #[serde(default)]
+    pub lacks: Vec<String>,
+    /// Paths from `<domain>` that must each find something.
+    #[serde(default)]
+    pub domain_has: Vec<String>,
+    /// Paths from `<domain>` that must find nothing.
+    #[serde(default)]
+    pub domain_lacks: Vec<String>,
+    /// Only on these guest architectures.
+    #[serde(default)]
+    pub arch: Vec<String>,
+    /// Not on these guest architectures.
+    #[serde(default)]
+    pub not_arch: Vec<String>,
+    /// Only on these machine families (`machines:` names).
+    #[serde(default)]
+    pub machine: Vec<String>,
+    /// Not on these machine families (`machines:` names); an unknown machine is in none.
+    #[serde(default)]
+    pub not_machine: Vec<String>,
+    /// Refuse only the second element found (a kind libvirt 9.0 takes once).
+    #[serde(default)]
+    pub second: bool,
+    /// Only as `virsh define` of libvirt 9.0 refuses it (`--new-domain`): newer libvirt,
+    /// whose test suite devaddr follows otherwise, accepts it.
+    #[serde(default)]
+    pub live: bool,
+    /// libvirt's message; `{name}` stands for the found element's attribute `name`,
+    /// `{element}` for its element name.
+    pub refusal: String,
+}
+
+/// A predicate of a path step.
+#[derive(Debug, PartialEq)]
+enum Pred {
+    Present(String),
+    Absent(String),
+    OneOf(String, Vec<String>),
+    NoneOf(String, Vec<String>),
+}
+
+impl Pred {
+    fn parse(s: &str) -> Option<Pred> {
+        let list = |v: &str| v.split('|').map(str::to_string).collect();
+        if let Some((a, v)) = s.split_once("!=") {
+            Some(Pred::NoneOf(a.into(), list(v)))
+        } else if let Some((a, v)) = s.split_once('=') {
+            Some(Pred::OneOf(a.into(), list(v)))
+        } else if let Some(a) = s.strip_prefix('!') {
+            Some(Pred::Absent(a.into()))
+        } else {
+            (!s.is_empty()).then(|| Pred::Present(s.into()))
+        }
+    }
+
+    fn holds(&self, el: &Element) -> bool {
+        match self {
+            Pred::Present(a) => el.attr(a).is_some(),
+            Pred::Absent(a) => el.attr(a).is_none(),
+            Pred::OneOf(a, vs) => el.attr(a).is_some_and(|v| vs.contains(&v)),
+            Pred::NoneOf(a, vs) => el.attr(a).is_none_or(|v| !vs.contains(&v)),
+        }
+    }
+}
+
+/// One step of a path: an element name (`*`: any, `.`: the element itself) and its
+/// predicates.
+#[derive(Debug, PartialEq)]
+struct Step {
+    name: String,
+    preds: Vec<Pred>,
+}
+
+/// Parse a path; `None` when it is malformed (the table test catches that).
+fn parse_path(path: &str) -> Option<Vec<Step>> {
+    path.split('/')
+        .map(|s| {
+            let (name, rest) = s.split_at(s.find('[').unwrap_or(s.len()));
+            let mut preds = Vec::new();
+            let mut rest = rest;
+            while let Some(r) = rest.strip_prefix('[') {
+                let end = r.find(']')?;
+                preds.push(Pred::parse(&r[..end])?);
+                rest = &r[end + 1..];
+            }
+            (rest.is_empty() && !name.is_empty()).then(|| Step {
+                name: name.into(),
+                preds,
+            })
+        })
+        .collect()
+}
+
+/// The elements a path finds from `el`, in document order.
+fn select<'a>(el: &'a Element, steps: &[Step], out: &mut Vec<&'a Element>) {
+    let Some((step, rest)) = steps.split_first() else {
+        out.push(el);
+        return;
+    };
+    let here = |e: &Element| step.preds.iter().all(|p| p.holds(e));
+    if step.name == "." {
+        if here(el) {
+            select(el, rest, out);
+        }
+        return;
+    }
+    for c in el.elements() {
+        if (step.name == "*" || c.name == step.name) && here(c) {
+            select(c, rest, out);
+        }
+    }
+}
+
+/// Whether a path finds anything from `el` (a malformed path finds nothing).
+fn finds(el: &Element, path: &str) -> bool {
+    let mut out = Vec::new();
+    if let Some(steps) = parse_path(path) {
+        select(el, &steps, &mut out);
+    }
+    !out.is_empty()
+}
+
+/// `<name a='v' …>` of an element, for the error's location.
+fn describe(el: &Element) -> String {
+    let attrs: String = el
+        .attrs
+        .iter()
+        .map(|a| format!(" {}='{}'", a.name, a.value()))
+        .collect();
+    format!("<{}{attrs}>", el.name)
+}
+
+/// The first element a rule refuses, if any.
+fn refused<'a>(rule: &RefusalRule, root: &'a Element, m: &Machine) -> Option<&'a Element> {
+    if (!rule.arch.is_empty() && !rule.arch.contains(&m.arch))
+        || rule.not_arch.contains(&m.arch)
+        || m.rule.is_some_and(|r| rule.not_machine.contains(&r.name))
+        || (!rule.machine.is_empty() && !m.rule.is_some_and(|r| rule.machine.contains(&r.name)))
+        || !rule.domain_has.iter().all(|p| finds(root, p))
+        || rule.domain_lacks.iter().any(|p| finds(root, p))
+    {
+        return None;
+    }
+    let mut found = Vec::new();
+    select(root, &parse_path(&rule.at)?, &mut found);
+    let mut hits = found.into_iter().filter(|el| {
+        !rule.except.contains(&el.name)
+            && rule.has.iter().all(|p| finds(el, p))
+            && !rule.lacks.iter().any(|p| finds(el, p))
+    });
+    if rule.second {
+        hits.nth(1)
+    } else {
+        hits.next()
+    }
+}
+
+/// Refuse the domain if a rule of `refusals:` applies, with libvirt's message, or if an
+/// expander bus names a NUMA node the guest does not have. `live`: the rules only libvirt
+/// 9.0 has (and a machine type newer than its QEMU), applied as `virsh define` does
+/// (`--new-domain`); else the rules every version has.
+pub fn run(
+    policy: &Policy,
+    root: &Element,
+    m: &Machine,
+    live: bool,
+    file: &str,
+) -> Result<(), Error> {
+    if live {
+        machine_version(policy, root, m, file)?;
+    } else {
+        expander_bus_nodes(root, file)?;
+    }
+    for rule in policy.refusals.iter().filter(|r| r.live == live) {
+        if let Some(el) = refused(rule, root, m) {
+            let mut msg = rule.refusal.replace("{element}", &el.name);
+            for a in &el.attrs {
+                msg = msg.replace(&format!("{{{}}}", a.name), &a.value());
+            }
+            return Err(fail(file, el.line, &describe(el), msg));
+        }
+    }
+    Ok(())
+}
+
+/// A versioned machine type (`virt-10.0`, `pc-q35-8.1`) newer than the QEMU libvirt 9.0
+/// runs with (`live_qemu` in models/libvirt.yaml): "Emulator '/usr/bin/qemu-system-aarch64'
+/// does not support machine type 'virt-10.0'".
+fn machine_version(policy: &Policy, root: &Element, m: &Machine, file: &str) -> Result<(), Error> {
+    let Some((_, v)) = m.name.rsplit_once('-') else {
+        return Ok(());
+    };
+    let version = v
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let newest = (policy.live_qemu[0], policy.live_qemu[1]);
+    if version.is_none_or(|v| v <= newest) {
+        return Ok(());
+    }
+    let emulator = root
+        .child("devices")
+        .and_then(|d| d.child("emulator"))
+        .and_then(super::lower::text)
+        .unwrap_or_else(|| format!("qemu-system-{}", m.arch));
+    let os_type = root.child("os").and_then(|o| o.child("type"));
+    Err(fail(
+        file,
+        os_type.map_or(root.line, |t| t.line),
+        "<os><type machine>",
+        format!(
+            "Emulator '{emulator}' does not support machine type '{}' (its QEMU is {}.{})",
+            m.name, newest.0, newest.1
+        ),
+    ))
+}
+
+/// A pci-expander-bus or pcie-expander-bus whose `<target><node>` is not one of the
+/// guest's NUMA cells (libvirt counts the `<cpu><numa><cell>` elements): "pci-expander-bus
+/// with index 1 is configured for a NUMA node (1) not present in the domain's <cpu><numa>
+/// array (0)".
+fn expander_bus_nodes(root: &Element, file: &str) -> Result<(), Error> {
+    let cells = root
+        .child("cpu")
+        .and_then(|c| c.child("numa"))
+        .map_or(0, |n| n.elements().filter(|c| c.name == "cell").count());
+    let mut found = Vec::new();
+    if let Some(steps) = parse_path(
+        "devices/controller[type=pci][model=pci-expander-bus|pcie-expander-bus]/target/node",
+    ) {
+        select(root, &steps, &mut found);
+    }
+    for node in found {
+        let Some(n) = super::lower::text(node).and_then(|t| t.parse::<usize>().ok()) else {
+            continue;
+        };
+        if n >= cells {
+            let c = root
+                .child("devices")
+                .into_iter()
+                .flat_map(|d| d.elements())
+                .find(|c| c.line <= node.line && c.name == "controller" && node_of(c, node))
+                .unwrap_or(node);
+            return Err(fail(
+                file,
+                node.line,
+                &describe(c),
+                format!(
+                    "{} with index {} is configured for a NUMA node ({n}) not present in the \
+                     domain's <cpu><numa> array ({cells})",
+                    c.attr("model").unwrap_or_default(),
+                    c.attr("index").unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `node` is the `<target><node>` of controller `c`.
+fn node_of(c: &Element, node: &Element) -> bool {
+    c.child("target")
+        .and_then(|t| t.child("node"))
+        .is_some_and(|n| std::ptr::eq(n, node))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_of_the_table_parses() {
+        for r in &Policy::get().refusals {
+            for p in [&r.at]
+                .into_iter()
+                .chain(&r.has)
+                .chain(&r.lacks)
+                .chain(&r.domain_has)
+                .chain(&r.domain_lacks)
+            {
+                assert!(parse_path(p).is_some(), "malformed path {p:?} in refusals");
+            }
+        }
+    }
+
+    #[test]
+    fn paths_select_by_name_and_attributes() {
+        let doc = crate::xml::Document::parse(
+            "<domain><devices><iommu model='intel'/><disk type='file'><readonly/></disk>\
+             <disk type='block'/></devices></domain>",
+        )
+        .unwrap();
+        let r = &doc.root;
+        assert!(finds(r, "devices/iommu[model=intel|virtio]"));
+        assert!(!finds(r, "devices/iommu[model!=intel]"));
+        assert!(finds(r, "devices/disk[type!=block]/readonly"));
+        assert!(!finds(r, "devices/disk[type=block]/readonly"));
+        assert!(finds(r, "devices/*[!model]"));
+        assert!(finds(r, ".[!type]/devices"));
+        assert!(parse_path("devices/iommu[model").is_none());
+        assert!(parse_path("devices//iommu").is_none());
+    }
+
+    fn plan(xml: &str, new_domain: bool) -> Result<String, String> {
+        let opts = super::super::LibvirtOptions { new_domain };
+        super::super::plan_domain(xml, "t.xml", &opts).map_err(|e| e.to_string())
+    }
+
+    fn domain(arch: &str, machine: &str, devices: &str) -> String {
+        format!(
+            "<domain type='qemu'><name>t</name><memory>262144</memory><os><type arch='{arch}' \
+             machine='{machine}'>hvm</type></os><devices>{devices}</devices></domain>"
+        )
+    }
+
+    #[test]
+    fn live_rules_apply_only_as_virsh_define_of_libvirt_9_0() {
+        // upstream's q35 writes an iTCO watchdog; libvirt 9.0 does not know the model
+        let xml = domain("x86_64", "q35", "<watchdog model='itco' action='reset'/>");
+        assert!(plan(&xml, false).is_ok());
+        let err = plan(&xml, true).unwrap_err();
+        assert!(err.contains("unknown watchdog model 'itco'"), "{err}");
+        // a machine type newer than the QEMU of the live libvirt
+        let err = plan(&domain("aarch64", "virt-10.0", ""), true).unwrap_err();
+        assert!(
+            err.contains("does not support machine type 'virt-10.0'"),
+            "{err}"
+        );
+        assert!(plan(&domain("aarch64", "virt-7.2", ""), true).is_ok());
+    }
+
+    #[test]
+    fn rules_refuse_with_libvirts_words_and_name_the_element() {
+        let err = plan(&domain("x86_64", "pc", "<iommu model='intel'/>"), false).unwrap_err();
+        assert!(err.contains("<iommu model='intel'>"), "{err}");
+        assert!(
+            err.contains("'intel' is only supported with Q35 machines"),
+            "{err}"
+        );
+        assert!(plan(&domain("x86_64", "q35", "<iommu model='intel'/>"), false).is_ok());
+        let two = "<video><model type='vga' primary='yes'/></video>\
+                   <video><model type='qxl' primary='yes'/></video>";
+        let err = plan(&domain("x86_64", "pc", two), false).unwrap_err();
+        assert!(err.contains("Only one primary video device"), "{err}");
+    }
+
+    #[test]
+    fn arm_virtio_devices_take_virtio_mmio_without_pcie_and_memory_modules_dimm_slots() {
+        let disk = "<disk type='file' device='disk'><source file='/x.img'/>\
+                    <target dev='vda' bus='virtio'/></disk>";
+        let out = plan(&domain("aarch64", "vexpress-a9", disk), true).unwrap();
+        assert!(out.contains("<address type='virtio-mmio'/>"), "{out}");
+        let out = plan(&domain("aarch64", "virt", disk), true).unwrap();
+        assert!(
+            !out.contains("virtio-mmio") && out.contains("type='pci'"),
+            "{out}"
+        );
+        let dimm = "<memory model='dimm'><target><size unit='KiB'>524288</size>\
+                    <node>0</node></target><address type='dimm' slot='0'/></memory>\
+                    <memory model='dimm'><target><size unit='KiB'>524288</size>\
+                    <node>0</node></target></memory>";
+        let xml = domain("x86_64", "pc", dimm).replace(
+            "<memory>262144</memory>",
+            "<maxMemory slots='4' unit='KiB'>4194304</maxMemory><memory>262144</memory>\
+             <cpu><numa><cell id='0' cpus='0' memory='262144'/></numa></cpu>",
+        );
+        let out = plan(&xml, true).unwrap();
+        assert!(out.contains("<address type='dimm' slot='1'/>"), "{out}");
+    }
+}
