@@ -285,6 +285,10 @@ pub struct Policy {
     /// The QEMU version (major, minor) of the live libvirt 9.0 devaddr follows with
     /// `--new-domain`: newer versioned machine types are unknown to it.
     pub live_qemu: [u32; 2],
+    /// Per host architecture, the guest architectures KVM runs (`--new-domain` refuses a
+    /// `type='kvm'` domain of any other on the host devaddr runs on).
+    #[serde(default)]
+    pub live_kvm: BTreeMap<String, Vec<String>>,
 }
 
 impl Policy {

@@ -198,6 +198,7 @@ pub fn run(
     file: &str,
 ) -> Result<(), Error> {
     if live {
+        kvm_arch(policy, root, m, std::env::consts::ARCH, file)?;
         machine_version(policy, root, m, file)?;
     } else {
         expander_bus_nodes(root, file)?;
@@ -214,6 +215,46 @@ pub fn run(
     Ok(())
 }
 
+/// The emulator libvirt names in its messages: `<emulator>` as written, else QEMU's binary
+/// for the guest architecture.
+fn emulator(root: &Element, m: &Machine) -> String {
+    root.child("devices")
+        .and_then(|d| d.child("emulator"))
+        .and_then(super::lower::text)
+        .unwrap_or_else(|| format!("/usr/bin/qemu-system-{}", m.arch))
+}
+
+/// A `type='kvm'` domain whose guest architecture KVM does not run on a host of `host`'s
+/// architecture (`live_kvm` in models/libvirt.yaml): libvirt's capabilities offer only
+/// TCG for it, so `virsh define` refuses it ("Emulator '/usr/bin/qemu-system-aarch64' does
+/// not support virt type 'kvm'").
+fn kvm_arch(
+    policy: &Policy,
+    root: &Element,
+    m: &Machine,
+    host: &str,
+    file: &str,
+) -> Result<(), Error> {
+    let Some(guests) = policy.live_kvm.get(host) else {
+        return Ok(());
+    };
+    if root.attr("type").as_deref() != Some("kvm") || guests.iter().any(|g| *g == m.arch) {
+        return Ok(());
+    }
+    Err(fail(
+        file,
+        root.line,
+        "<domain type>",
+        format!(
+            "Emulator '{}' does not support virt type 'kvm' (KVM on this {host} host runs {} guests; \
+             type='qemu' runs a {} guest under TCG)",
+            emulator(root, m),
+            guests.join(", "),
+            m.arch
+        ),
+    ))
+}
+
 /// A versioned machine type (`virt-10.0`, `pc-q35-8.1`) newer than the QEMU libvirt 9.0
 /// runs with (`live_qemu` in models/libvirt.yaml): "Emulator '/usr/bin/qemu-system-aarch64'
 /// does not support machine type 'virt-10.0'".
@@ -228,11 +269,7 @@ fn machine_version(policy: &Policy, root: &Element, m: &Machine, file: &str) -> 
     if version.is_none_or(|v| v <= newest) {
         return Ok(());
     }
-    let emulator = root
-        .child("devices")
-        .and_then(|d| d.child("emulator"))
-        .and_then(super::lower::text)
-        .unwrap_or_else(|| format!("qemu-system-{}", m.arch));
+    let emulator = emulator(root, m);
     let os_type = root.child("os").and_then(|o| o.child("type"));
     Err(fail(
         file,
@@ -357,6 +394,45 @@ mod tests {
             "{err}"
         );
         assert!(plan(&domain("aarch64", "virt-7.2", ""), true).is_ok());
+    }
+
+    #[test]
+    fn kvm_runs_only_the_hosts_own_architectures_as_virsh_define_says() {
+        let xml = |arch: &str, machine: &str| {
+            domain(arch, machine, "").replacen("type='qemu'", "type='kvm'", 1)
+        };
+        let policy = Policy::get();
+        let check = |arch: &str, machine: &str, host: &str| {
+            let x = xml(arch, machine);
+            let root = crate::xml::Element::parse(&x).unwrap();
+            let m = Machine {
+                name: machine.into(),
+                arch: arch.into(),
+                rule: None,
+                pcie_root: false,
+            };
+            kvm_arch(policy, &root, &m, host, "t.xml").map_err(|e| e.to_string())
+        };
+        let err = check("aarch64", "virt", "x86_64").unwrap_err();
+        assert!(err.contains("does not support virt type 'kvm'"), "{err}");
+        assert!(err.contains("qemu-system-aarch64"), "{err}");
+        assert!(check("x86_64", "q35", "x86_64").is_ok());
+        assert!(check("i686", "pc", "x86_64").is_ok());
+        assert!(check("aarch64", "virt", "aarch64").is_ok());
+        assert!(check("x86_64", "q35", "aarch64").is_err());
+        // a host architecture the table does not know refuses nothing
+        assert!(check("aarch64", "virt", "riscv64").is_ok());
+        // only as virsh define does: without --new-domain the domain plans
+        let foreign = if std::env::consts::ARCH == "x86_64" {
+            ("aarch64", "virt")
+        } else {
+            ("x86_64", "q35")
+        };
+        let x = xml(foreign.0, foreign.1);
+        assert!(plan(&x, false).is_ok());
+        if policy.live_kvm.contains_key(std::env::consts::ARCH) {
+            assert!(plan(&x, true).unwrap_err().contains("virt type 'kvm'"));
+        }
     }
 
     #[test]
