@@ -791,8 +791,12 @@ fn shorten_quoted(message: &str) -> String {
 
 /// Serialize `value` as YAML.
 pub fn to_string<T: Serialize>(value: &T) -> String {
-    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
+    writer::write(value).unwrap_or_else(|| {
+        serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
+    })
 }
+
+mod writer;
 
 #[cfg(test)]
 mod tests {
