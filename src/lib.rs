@@ -183,8 +183,8 @@ pub fn plan_with(spec: &Spec, opts: Options<'_>) -> Result<Plan> {
 
 /// The pipeline for one kind of run: normalize → formulate/solve → decode → order → verify.
 pub(crate) fn plan_in(spec: &Spec, opts: Options<'_>, ctx: normalize::Context) -> Result<Plan> {
-    let mut plan = plan_unverified(spec, opts, ctx)?;
-    let findings = verify::verify_against(&plan, spec, opts.catalog);
+    let plan = plan_unverified(spec, opts, ctx)?;
+    let (mut plan, findings) = verify::verify_owned(plan, spec, opts.catalog);
     if !findings.is_empty() {
         return Err(Error::Check { findings });
     }
