@@ -205,7 +205,13 @@ impl Compound<'_> {
 }
 
 fn indent(out: &mut String, column: usize) {
-    out.extend(std::iter::repeat_n(' ', column));
+    const SPACES: &str = "                                ";
+    let mut left = column;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
 }
 
 /// Map keys: strings only (a struct's field names, a `BTreeMap<String, _>`'s keys).
