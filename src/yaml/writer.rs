@@ -225,6 +225,40 @@ macro_rules! unsupported {
     };
 }
 
+/// Enum variants with data: serde_yaml writes them as YAML tags, which this writer leaves
+/// to it.
+macro_rules! variants_with_data {
+    () => {
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result {
+            Err(Unsupported)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant> {
+            Err(Unsupported)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant> {
+            Err(Unsupported)
+        }
+    };
+}
+
 impl ser::Serializer for Key<'_, '_> {
     type Ok = ();
     type Error = Unsupported;
@@ -235,6 +269,7 @@ impl ser::Serializer for Key<'_, '_> {
     type SerializeMap = ser::Impossible<(), Unsupported>;
     type SerializeStruct = ser::Impossible<(), Unsupported>;
     type SerializeStructVariant = ser::Impossible<(), Unsupported>;
+    variants_with_data!();
 
     fn serialize_str(self, v: &str) -> Result {
         self.0.key(v)
@@ -253,15 +288,6 @@ impl ser::Serializer for Key<'_, '_> {
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result {
         v.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result {
-        Err(Unsupported)
-    }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq> {
         Err(Unsupported)
     }
@@ -275,30 +301,21 @@ impl ser::Serializer for Key<'_, '_> {
     ) -> Result<Self::SerializeTupleStruct> {
         Err(Unsupported)
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant> {
-        Err(Unsupported)
-    }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap> {
         Err(Unsupported)
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct> {
         Err(Unsupported)
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant> {
-        Err(Unsupported)
-    }
+}
+
+/// Integers as their decimal digits (as serde_yaml writes them, with itoa).
+macro_rules! integers {
+    ($($name:ident($ty:ty)),*) => {
+        $(fn $name(self, v: $ty) -> Result {
+            self.scalar(&v.to_string())
+        })*
+    };
 }
 
 impl<'a> ser::Serializer for Value<'a> {
@@ -311,33 +328,14 @@ impl<'a> ser::Serializer for Value<'a> {
     type SerializeMap = Compound<'a>;
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = ser::Impossible<(), Unsupported>;
+    variants_with_data!();
 
     fn serialize_bool(self, v: bool) -> Result {
         self.scalar(if v { "true" } else { "false" })
     }
-    fn serialize_i8(self, v: i8) -> Result {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result {
-        self.scalar(&v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result {
-        self.scalar(&v.to_string())
+    integers! {
+        serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
+        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64)
     }
     fn serialize_str(self, v: &str) -> Result {
         self.string(v)
@@ -363,15 +361,6 @@ impl<'a> ser::Serializer for Value<'a> {
     unsupported! {
         serialize_f32(f32); serialize_f64(f64); serialize_char(char); serialize_bytes(&[u8]);
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result {
-        Err(Unsupported)
-    }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>> {
         Ok(self.compound(true))
     }
@@ -381,64 +370,35 @@ impl<'a> ser::Serializer for Value<'a> {
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>> {
         Ok(self.compound(true))
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant> {
-        Err(Unsupported)
-    }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a>> {
         Ok(self.compound(false))
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>> {
         Ok(self.compound(false))
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant> {
-        Err(Unsupported)
-    }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.item(v)
-    }
-    fn end(self) -> Result {
-        self.finish()
-    }
+/// The sequence-like serde traits: every element is a sequence entry.
+macro_rules! sequence_like {
+    ($($trait:ident::$method:ident),*) => {
+        $(impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = Unsupported;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+                self.item(v)
+            }
+            fn end(self) -> Result {
+                self.finish()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.item(v)
-    }
-    fn end(self) -> Result {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.item(v)
-    }
-    fn end(self) -> Result {
-        self.finish()
-    }
-}
+sequence_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
