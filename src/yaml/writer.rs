@@ -204,6 +204,24 @@ impl Compound<'_> {
     }
 }
 
+/// The decimal digits of `n` (after a `-` when `negative`), written into the end of `buf`.
+fn decimal(mut n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
 fn indent(out: &mut String, column: usize) {
     const SPACES: &str = "                                ";
     let mut left = column;
@@ -313,7 +331,9 @@ impl ser::Serializer for Key<'_, '_> {
 macro_rules! integers {
     ($($name:ident($ty:ty)),*) => {
         $(fn $name(self, v: $ty) -> Result {
-            self.scalar(&v.to_string())
+            let v = i128::from(v);
+            let mut buf = [0u8; 40];
+            self.scalar(decimal(v.unsigned_abs(), v < 0, &mut buf))
         })*
     };
 }
@@ -511,6 +531,8 @@ mod tests {
             serde_yaml::to_string(&vec![inner(4)]).unwrap()
         );
         assert_eq!(write(&Vec::<u8>::new()).unwrap(), "[]\n");
+        let ints = (0u8, u64::MAX, i64::MIN, -7i32, 10u16, 1_000_000u32);
+        assert_eq!(write(&ints).unwrap(), serde_yaml::to_string(&ints).unwrap());
         assert_eq!(write("a b").unwrap(), serde_yaml::to_string("a b").unwrap());
     }
 
