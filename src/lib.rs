@@ -81,6 +81,7 @@ pub mod report;
 pub mod schema;
 mod solve;
 pub mod spec;
+pub mod stages;
 pub mod topology;
 pub mod verify;
 pub mod vocab;
@@ -183,8 +184,8 @@ pub fn plan_with(spec: &Spec, opts: Options<'_>) -> Result<Plan> {
 
 /// The pipeline for one kind of run: normalize → formulate/solve → decode → order → verify.
 pub(crate) fn plan_in(spec: &Spec, opts: Options<'_>, ctx: normalize::Context) -> Result<Plan> {
-    let mut plan = plan_unverified(spec, opts, ctx)?;
-    let findings = verify::verify_against(&plan, spec, opts.catalog);
+    let plan = plan_unverified(spec, opts, ctx)?;
+    let (mut plan, findings) = verify::verify_owned(plan, spec, opts.catalog);
     if !findings.is_empty() {
         return Err(Error::Check { findings });
     }
@@ -209,8 +210,17 @@ pub(crate) fn plan_unverified(
 ) -> Result<Plan> {
     let problem = normalize::normalize_in(spec, opts.catalog, ctx)?;
     let placement = solve::solve_with(&problem, opts.catalog, opts.solver())?;
-    let plan = assemble::assemble(&problem, opts.catalog, &placement)?;
-    order::holds(&plan, &problem)?;
+    assemble_checked(&problem, &placement, opts.catalog)
+}
+
+/// Assemble the plan of a placement and check the device order it promises.
+fn assemble_checked(
+    problem: &normalize::Problem<'_>,
+    placement: &solve::decode::Placement,
+    cat: &Catalog,
+) -> Result<Plan> {
+    let plan = assemble::assemble(problem, cat, placement)?;
+    order::holds(&plan, problem)?;
     Ok(plan)
 }
 

@@ -34,7 +34,21 @@ const PCIE_PORT_SLOT: u32 = 0;
 /// Check a plan against the spec it came from: the rules, plus every spec device present
 /// with its pins kept and every given controller kept.
 pub fn verify_against(plan: &Plan, spec: &Spec, cat: &Catalog) -> Vec<Finding> {
-    let mut findings = match verify_spec(&plan.to_spec(), cat) {
+    verify_planned(&plan.to_spec(), spec, cat)
+}
+
+/// [`verify_against`] of a plan the caller owns: the same checks on the plan's own
+/// entries, moved into the form the rules read ([`Plan::to_spec`]) and back instead of
+/// copied. Returns the plan unchanged with the findings.
+pub(crate) fn verify_owned(plan: Plan, spec: &Spec, cat: &Catalog) -> (Plan, Vec<Finding>) {
+    let (planned, rest) = plan.into_spec();
+    let findings = verify_planned(&planned, spec, cat);
+    (Plan::from_spec(planned, rest), findings)
+}
+
+/// [`verify_against`] with the plan in spec form.
+fn verify_planned(plan: &Spec, spec: &Spec, cat: &Catalog) -> Vec<Finding> {
+    let mut findings = match verify_spec(plan, cat) {
         Ok(f) => f,
         Err(e) => return vec![Finding::new(Rule::Unreadable, Subject::Plan, e.to_string())],
     };

@@ -193,6 +193,11 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
 /// in the user's words (see [`translate`]).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     check_shape(text)?;
+    from_checked_str(text)
+}
+
+/// [`from_str`] of a text whose shape [`check_shape`] has passed.
+fn from_checked_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(convert)
 }
@@ -206,7 +211,7 @@ pub(crate) fn from_str_all<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     // Refused for its shape (too deep, two documents): nothing more is parsed.
     check_shape(text)?;
-    let first = match from_str::<T>(text) {
+    let first = match from_checked_str::<T>(text) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
@@ -786,8 +791,12 @@ fn shorten_quoted(message: &str) -> String {
 
 /// Serialize `value` as YAML.
 pub fn to_string<T: Serialize>(value: &T) -> String {
-    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
+    writer::write(value).unwrap_or_else(|| {
+        serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
+    })
 }
+
+mod writer;
 
 #[cfg(test)]
 mod tests {

@@ -13,16 +13,39 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The embedded catalog: `models/` as JSON, written by build.rs from the YAML files (the
+/// source of truth) so that start-up parses it with serde_json instead of serde_yaml.
+macro_rules! embedded_json {
+    ($file:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/models/", $file, ".json"))
+    };
+}
 const EMBEDDED_MACHINES: &[(&str, &str)] = &[
-    ("q35.yaml", include_str!("../../models/machines/q35.yaml")),
-    (
-        "pc-i440fx.yaml",
-        include_str!("../../models/machines/pc-i440fx.yaml"),
-    ),
-    ("virt.yaml", include_str!("../../models/machines/virt.yaml")),
+    ("q35.yaml", embedded_json!("machines/q35")),
+    ("pc-i440fx.yaml", embedded_json!("machines/pc-i440fx")),
+    ("virt.yaml", embedded_json!("machines/virt")),
 ];
-const EMBEDDED_CONTROLLERS: &str = include_str!("../../models/controllers.yaml");
-const EMBEDDED_DEVICES: &str = include_str!("../../models/devices.yaml");
+const EMBEDDED_CONTROLLERS: &str = embedded_json!("controllers");
+const EMBEDDED_DEVICES: &str = embedded_json!("devices");
+
+/// How the texts given to [`Catalog::from_texts`] are written.
+#[derive(Clone, Copy)]
+enum Syntax {
+    /// A user's catalog directory, or the YAML files themselves.
+    Yaml,
+    /// The embedded catalog (build.rs's JSON form of the YAML).
+    Json,
+}
+
+impl Syntax {
+    fn parse<T: serde::de::DeserializeOwned>(self, name: &str, text: &str) -> Result<T> {
+        match self {
+            Syntax::Yaml => crate::yaml::from_str(text).map_err(|e| e.in_file(name)),
+            Syntax::Json => serde_json::from_str(text)
+                .map_err(|e| Error::input(name.to_string(), format!("embedded catalog: {e}"))),
+        }
+    }
+}
 
 /// The whole catalog, validated at load: every model a machine or kind names exists.
 /// Build it with [`Catalog::embedded`] or [`Catalog::from_dir`].
@@ -46,6 +69,7 @@ impl Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
             Catalog::from_texts(
+                Syntax::Json,
                 EMBEDDED_MACHINES
                     .iter()
                     .map(|(n, t)| (n.to_string(), t.to_string())),
@@ -78,6 +102,7 @@ impl Catalog {
         let controllers = dir.join("controllers.yaml");
         let devices = dir.join("devices.yaml");
         Catalog::from_texts(
+            Syntax::Yaml,
             machines,
             (&controllers.display().to_string(), &read(&controllers)?),
             (&devices.display().to_string(), &read(&devices)?),
@@ -86,18 +111,17 @@ impl Catalog {
 
     /// Parse the files, each `(name for errors, text)`.
     fn from_texts(
+        syntax: Syntax,
         machines: impl IntoIterator<Item = (String, String)>,
         controllers: (&str, &str),
         devices: (&str, &str),
     ) -> Result<Catalog> {
         let mut ms = Vec::new();
         for (name, text) in machines {
-            ms.push(crate::yaml::from_str::<MachineModel>(&text).map_err(|e| e.in_file(&name))?);
+            ms.push(syntax.parse::<MachineModel>(&name, &text)?);
         }
-        let ctl: ControllersFile =
-            crate::yaml::from_str(controllers.1).map_err(|e| e.in_file(controllers.0))?;
-        let dev: DevicesFile =
-            crate::yaml::from_str(devices.1).map_err(|e| e.in_file(devices.0))?;
+        let ctl: ControllersFile = syntax.parse(controllers.0, controllers.1)?;
+        let dev: DevicesFile = syntax.parse(devices.0, devices.1)?;
         let cat = Catalog {
             machines: ms,
             pci: ctl.pci.into_iter().map(|m| (m.model.clone(), m)).collect(),
@@ -322,13 +346,10 @@ mod tests {
             let text = if name == file { edit(&text) } else { text };
             std::fs::write(dir.join(name), text).unwrap();
         }
-        for (name, text) in EMBEDDED_MACHINES {
+        for (name, _) in EMBEDDED_MACHINES {
             let path = format!("machines/{name}");
-            let text = if path == file {
-                edit(text)
-            } else {
-                text.to_string()
-            };
+            let text = std::fs::read_to_string(src.join(&path)).unwrap();
+            let text = if path == file { edit(&text) } else { text };
             std::fs::write(dir.join(&path), text).unwrap();
         }
         dir
@@ -426,5 +447,31 @@ mod tests {
             let n = Catalog::near(far, all.iter().copied());
             assert!(n.is_empty(), "`{far}` suggests {n:?}");
         }
+    }
+
+    /// The embedded catalog (build.rs's JSON) is exactly what the YAML files of `models/`
+    /// say, machine order included (the first match wins in [`Catalog::machine`]).
+    #[test]
+    fn the_embedded_json_is_the_yaml_catalog() {
+        let yaml = Catalog::from_texts(
+            Syntax::Yaml,
+            [
+                ("q35.yaml", include_str!("../../models/machines/q35.yaml")),
+                (
+                    "pc-i440fx.yaml",
+                    include_str!("../../models/machines/pc-i440fx.yaml"),
+                ),
+                ("virt.yaml", include_str!("../../models/machines/virt.yaml")),
+            ]
+            .map(|(n, t)| (n.to_string(), t.to_string())),
+            (
+                "controllers.yaml",
+                include_str!("../../models/controllers.yaml"),
+            ),
+            ("devices.yaml", include_str!("../../models/devices.yaml")),
+        )
+        .expect("models/ parses");
+        assert_eq!(format!("{:#?}", Catalog::embedded()), format!("{yaml:#?}"));
+        assert_eq!(EMBEDDED_MACHINES.len(), 3);
     }
 }

@@ -54,19 +54,8 @@ struct Lowered {
 /// is its backend, not its kind).
 pub(super) fn recognize(el: &Element, cat: &Catalog) -> Option<String> {
     let d = super::domain::read_device(el, 0, "").ok().flatten()?;
-    let policy = super::policy::Policy::get();
-    policy.elements.iter().find_map(|(kind, template)| {
+    templates().iter().find_map(|(kind, t)| {
         cat.kind(kind)?;
-        // Placeholders filled with values of the right shape.
-        let t = template
-            .replace("{index}", "0")
-            .replace("{ports}", "")
-            .replace("{mac}", "52:54:00:00:00:00")
-            .replace("{dev}", "vda")
-            .replace("{file}", "f")
-            .replace("{host}", "");
-        let t = Element::parse(&t).ok()?;
-        let t = super::domain::read_device(&t, 0, "").ok().flatten()?;
         let same = |a: &Option<String>, b: &Option<String>| a.is_none() || a == b;
         let backend_type = matches!(d.tag.as_str(), "interface" | "disk");
         (t.tag == d.tag
@@ -74,6 +63,33 @@ pub(super) fn recognize(el: &Element, cat: &Catalog) -> Option<String> {
             && same(&t.model, &d.model)
             && same(&t.bus, &d.bus))
         .then(|| kind.clone())
+    })
+}
+
+/// The device element of each kind in the policy's `elements` table as
+/// [`super::domain::read_device`] reads it, placeholders filled with values of the right
+/// shape; read once per process (templates that do not read as a device are left out).
+fn templates() -> &'static [(String, super::domain::Dev)] {
+    static TEMPLATES: std::sync::OnceLock<Vec<(String, super::domain::Dev)>> =
+        std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let policy = super::policy::Policy::get();
+        policy
+            .elements
+            .iter()
+            .filter_map(|(kind, template)| {
+                let t = template
+                    .replace("{index}", "0")
+                    .replace("{ports}", "")
+                    .replace("{mac}", "52:54:00:00:00:00")
+                    .replace("{dev}", "vda")
+                    .replace("{file}", "f")
+                    .replace("{host}", "");
+                let t = Element::parse(&t).ok()?;
+                let t = super::domain::read_device(&t, 0, "").ok().flatten()?;
+                Some((kind.clone(), t))
+            })
+            .collect()
     })
 }
 

@@ -342,6 +342,48 @@ impl Plan {
         s.push('\n');
         s
     }
+    /// [`Plan::to_spec`] without copying: the spec and what it has no room for (the
+    /// header, the free capacity, the 64-bit MMIO accounting), for [`Plan::from_spec`].
+    pub(crate) fn into_spec(self) -> (crate::Spec, PlanRest) {
+        let rest = PlanRest {
+            devaddr: self.devaddr.clone(),
+            free: self.free,
+            mmio64: self.mmio64,
+        };
+        let spec = crate::Spec {
+            devaddr: Some(self.devaddr),
+            name: self.name,
+            machine: self.machine,
+            arch: None,
+            policy: self.policy,
+            order: self.order,
+            apart: self.apart,
+            together: self.together,
+            controllers: self.controllers,
+            devices: self.devices,
+            free: None,
+            mmio64: None,
+        };
+        (spec, rest)
+    }
+
+    /// The plan [`Plan::into_spec`] took apart.
+    pub(crate) fn from_spec(spec: crate::Spec, rest: PlanRest) -> Plan {
+        Plan {
+            devaddr: rest.devaddr,
+            name: spec.name,
+            machine: spec.machine,
+            policy: spec.policy,
+            order: spec.order,
+            apart: spec.apart,
+            together: spec.together,
+            controllers: spec.controllers,
+            devices: spec.devices,
+            free: rest.free,
+            mmio64: rest.mmio64,
+        }
+    }
+
     /// The plan as a spec (every address and controller pinned).
     pub fn to_spec(&self) -> crate::Spec {
         crate::Spec {
@@ -359,6 +401,13 @@ impl Plan {
             mmio64: None,
         }
     }
+}
+
+/// What [`Plan::into_spec`] keeps aside: the parts of a plan a spec has no field for.
+pub(crate) struct PlanRest {
+    devaddr: PlanHeader,
+    free: Free,
+    mmio64: Option<Mmio64>,
 }
 
 /// A spec handed where a plan is expected (it lacks the `devaddr:` header a plan starts
