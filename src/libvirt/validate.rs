@@ -13,7 +13,6 @@ type Drive = (u32, u32, u32, u32);
 pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
     single_devices(policy, devs, file)?;
     pci_controller_below_its_bus(policy, devs, file)?;
-    pci_controllers_reach_the_root(devs, file)?;
     serial_address_types(arch, devs, file)?;
     virtio_serial_controllers(devs, file)?;
     duplicate_drive_addresses(devs, file)
@@ -305,43 +304,50 @@ fn pci_controller_below_its_bus(policy: &Policy, devs: &[Dev], file: &str) -> Re
     Ok(())
 }
 
-/// Every PCI controller's chain of parent buses reaches the root bus. libvirt's own
-/// addressing can plug a controller written without an index into a bus below itself (an
-/// upstream port into one of its own downstream ports) and defines the domain; QEMU
-/// cannot build that topology, so devaddr refuses it with the loop (a deliberate
-/// difference from `virsh define`).
-fn pci_controllers_reach_the_root(devs: &[Dev], file: &str) -> Result<(), Error> {
+/// The PCI controllers whose chain of parent buses comes back to themselves: libvirt's
+/// own addressing can plug a controller written without an index into a bus below
+/// itself (an upstream port into one of its own downstream ports) and `virsh define`
+/// accepts the domain. devaddr plans it as libvirt does; QEMU cannot build the loop, so
+/// each one is a warning (one per loop, naming the controller of the lowest index in
+/// it). The walk stops after as many steps as there are controllers, so a loop that
+/// does not pass through the starting controller ends too.
+pub(super) fn controller_loops(devs: &[Dev]) -> Vec<String> {
     let parent: std::collections::BTreeMap<u32, u32> = devs
         .iter()
         .filter(|d| d.is("controller", "pci"))
         .filter_map(|d| Some((d.index?, d.pci()?.bus)))
         .collect();
+    let mut warnings = Vec::new();
     for d in devs.iter().filter(|d| d.is("controller", "pci")) {
         let Some(start) = d.index.filter(|&i| i != 0) else {
             continue;
         };
         let mut cur = start;
+        let mut lowest = true;
         for _ in 0..=parent.len() {
             match parent.get(&cur) {
-                Some(&0) => break,
                 Some(&p) if p == start => {
-                    return Err(fail(
-                        file,
-                        d.line,
-                        &d.describe(),
-                        format!(
-                            "libvirt's addressing plugs PCI controller index {start} into a \
-                             bus below itself (bus {cur} sits on it): a loop QEMU cannot build; \
-                             give the controllers indexes and addresses in parent-first order"
-                        ),
-                    ))
+                    if lowest {
+                        warnings.push(format!(
+                            "{} (line {}): libvirt's addressing plugs PCI controller index \
+                             {start} into a bus below itself (bus {cur} sits on it) and libvirt \
+                             defines the domain so, but QEMU cannot build the loop; give the \
+                             controllers indexes and addresses in parent-first order",
+                            d.describe(),
+                            d.line
+                        ));
+                    }
+                    break;
                 }
-                Some(&p) => cur = p,
-                None => break,
+                Some(&0) | None => break,
+                Some(&p) => {
+                    lowest &= p > start;
+                    cur = p;
+                }
             }
         }
     }
-    Ok(())
+    warnings
 }
 
 /// Two disks on the same bus, or two SCSI host devices, or a SCSI host device and a SCSI
