@@ -623,7 +623,8 @@ fn build<'p>(
     set
 }
 
-/// Reserve every PCI address written in the configuration.
+/// Reserve every PCI address written in the configuration, in the order libvirt collects
+/// them (`address_collect_order`: by element kind, then document order).
 fn reserve_config(
     set: &mut AddrSet,
     policy: &Policy,
@@ -631,7 +632,15 @@ fn reserve_config(
     devs: &[Dev],
     file: &str,
 ) -> Result<(), Error> {
-    for d in devs {
+    let kinds = &policy.address_collect_order;
+    let mut order: Vec<&Dev> = devs.iter().collect();
+    order.sort_by_key(|d| {
+        kinds
+            .iter()
+            .position(|k| *k == d.tag)
+            .unwrap_or(kinds.len())
+    });
+    for d in order {
         let Some(a) = d.pci() else { continue };
         // The dry run holds what the configuration wrote (a partial address too, once
         // completed), not what devaddr gave in an earlier step.

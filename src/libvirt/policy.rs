@@ -279,6 +279,9 @@ pub struct Policy {
     /// The model libvirt writes on a device element given none, on every machine.
     #[serde(default)]
     pub default_models: BTreeMap<String, String>,
+    /// The element kinds in the order libvirt collects written addresses.
+    #[serde(default)]
+    pub address_collect_order: Vec<String>,
 }
 
 impl Policy {
