@@ -350,7 +350,7 @@ impl<'p> AddrSet<'p> {
 
     /// Add buses until bus `want` exists, with the model libvirt chooses for `flags`.
     fn grow_to(&mut self, want: usize, flags: u32) -> Result<(), Refusal> {
-        let mut add = want + 1 - self.buses.len();
+        let add = want + 1 - self.buses.len();
         let model;
         let mut pcie_pci_pair = false;
         if flags & flag::PCI != 0 {
@@ -360,7 +360,6 @@ impl<'p> AddrSet<'p> {
             } else if self.pcie_root {
                 pcie_pci_pair = true;
                 model = "pcie-to-pci-bridge";
-                add += 1;
             } else {
                 return Err(Refusal::Controller("pci-bridge".into()));
             }
@@ -369,20 +368,26 @@ impl<'p> AddrSet<'p> {
         } else {
             return Err(Refusal::Controller(controller_model_of(flags).into()));
         }
-        if pcie_pci_pair {
-            self.spend("pcie-to-pci-bridge", 1);
-        } else {
+        if !pcie_pci_pair {
             self.spend(model, add);
+            for _ in 0..add {
+                self.buses.push(self.new_bus(model));
+            }
+            return Ok(());
         }
-        if pcie_pci_pair {
-            // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
-            let mut port = self.new_bus("pcie-root-port");
-            port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
-            self.buses.push(port);
-            add -= 1;
-        }
-        for _ in 0..add {
-            self.buses.push(self.new_bus(model));
+        // A PCIe-only topology and a conventional PCI device: a root port, the
+        // pcie-to-pci-bridge on it and, when the device names a bus further on (a written
+        // address), pci-bridges up to that bus (libvirt's virDomainPCIAddressSetGrow).
+        self.spend("pcie-to-pci-bridge", 1);
+        let bridges = add.saturating_sub(2);
+        self.spend("pci-bridge", bridges);
+        // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
+        let mut port = self.new_bus("pcie-root-port");
+        port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
+        self.buses.push(port);
+        self.buses.push(self.new_bus(model));
+        for _ in 0..bridges {
+            self.buses.push(self.new_bus("pci-bridge"));
         }
         Ok(())
     }
