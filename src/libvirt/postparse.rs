@@ -88,7 +88,8 @@ fn check_usb_controllers(policy: &Policy, devs: &[Dev], file: &str) -> Result<()
 
 /// Only console[0] may stand for a serial port (`virDomainDefAddConsoleCompat`).
 /// Addresses libvirt drops as it reads the domain, to assign its own: a hub's that is no
-/// USB address, a virtio channel's that is no virtio-serial one.
+/// USB address, a virtio channel's that is no virtio-serial one. (A hub's virtio-serial
+/// address is dropped later, once its port is held: `ports::virtio_serial`.)
 fn written_addresses_libvirt_replaces(devs: &mut [Dev]) {
     for d in devs.iter_mut() {
         // A USB device (not a usb-net NIC, which 9.0 sends to the PCI pass) written
@@ -104,7 +105,8 @@ fn written_addresses_libvirt_replaces(devs: &mut [Dev]) {
             ("channel", Some("virtio")) => "virtio-serial",
             _ => continue,
         };
-        if d.addr_type.as_deref().is_some_and(|t| t != keeps) {
+        let held = d.tag == "hub" && matches!(d.addr, Addr::VirtioSerial { .. });
+        if !held && d.addr_type.as_deref().is_some_and(|t| t != keeps) {
             d.addr = Addr::None;
             d.empty_pci_address = false;
             d.addr_new = true;
