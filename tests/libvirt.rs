@@ -230,6 +230,20 @@ fn libvirt_errors_are_bad_input_naming_the_element() {
             "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n<memballoon model='virtio'/>\n<memballoon model='virtio'/></devices></domain>",
             "only a single memory balloon device is supported",
         ),
+        // QEMU takes one smartcard, in slot 0 of CCID controller 0.
+        (
+            "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n<smartcard mode='host'/>\n<smartcard mode='host'/></devices></domain>",
+            "line 3: <smartcard>: this QEMU binary lacks multiple smartcard support",
+        ),
+        (
+            "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n<smartcard mode='host'><address type='ccid' controller='0' slot='1'/></smartcard></devices></domain>",
+            "line 2: <smartcard>: this QEMU binary lacks multiple smartcard support",
+        ),
+        // A hub's virtio-serial address names a controller that must exist.
+        (
+            "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n<hub type='usb'><address type='virtio-serial' controller='0' bus='0' port='2'/></hub></devices></domain>",
+            "line 2: <hub>: virtio serial controller 0 is missing",
+        ),
     ];
     for (i, (xml, want)) in cases.iter().enumerate() {
         let f = dir.join(format!("bad{i}.xml"));

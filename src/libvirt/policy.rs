@@ -267,7 +267,7 @@ pub struct Policy {
     /// `<features>` written into whole domains, by architecture.
     #[serde(default)]
     pub domain_features: BTreeMap<String, String>,
-    /// Device elements a domain may hold once, with the name libvirt's refusal uses.
+    /// Device elements a domain may hold once, with libvirt's refusal of a second one.
     #[serde(default)]
     pub single: BTreeMap<String, String>,
     /// Devices that take only some address types, with libvirt's refusal of the others.

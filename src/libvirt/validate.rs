@@ -12,6 +12,7 @@ type Drive = (u32, u32, u32, u32);
 
 pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
     single_devices(policy, devs, file)?;
+    smartcard_at_the_first_ccid_slot(policy, devs, file)?;
     pci_controller_below_its_bus(policy, devs, file)?;
     serial_address_types(arch, devs, file)?;
     virtio_serial_controllers(devs, file)?;
@@ -19,20 +20,42 @@ pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), 
 }
 
 /// A second element of a kind libvirt takes once (`single` in models/libvirt.yaml):
-/// "only a single watchdog device is supported".
+/// "only a single vsock device is supported".
 fn single_devices(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
-    for (tag, word) in &policy.single {
+    for (tag, refusal) in &policy.single {
         let mut given = devs.iter().filter(|d| &d.tag == tag && d.pos.is_some());
         if let (Some(_), Some(second)) = (given.next(), given.next()) {
-            return Err(fail(
-                file,
-                second.line,
-                &second.describe(),
-                format!("only a single {word} device is supported"),
-            ));
+            return Err(fail(file, second.line, &second.describe(), refusal.clone()));
         }
     }
     Ok(())
+}
+
+/// The one smartcard QEMU takes sits in slot 0 of CCID controller 0: libvirt refuses any
+/// other CCID address (or none) with the words it uses for a second smartcard.
+fn smartcard_at_the_first_ccid_slot(
+    policy: &Policy,
+    devs: &[Dev],
+    file: &str,
+) -> Result<(), Error> {
+    let first_slot = |d: &Dev| {
+        matches!(
+            d.addr,
+            Addr::Ccid {
+                controller: 0,
+                slot: 0
+            }
+        )
+    };
+    match devs.iter().find(|d| d.tag == "smartcard" && !first_slot(d)) {
+        Some(d) => Err(fail(
+            file,
+            d.line,
+            &d.describe(),
+            policy.single.get("smartcard").cloned().unwrap_or_default(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A device written with an address type libvirt refuses for it (`address_types` in
