@@ -464,3 +464,105 @@ fn usb_hubs_stop_at_libvirts_port_depth() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("No free USB ports"), "{err}");
 }
+
+/// PCI controllers written without indexes, the upstream port before its downstream
+/// ports: libvirt 9.0's addressing plugs the `pcie-switch-upstream-port` into one of its
+/// own downstream ports and `virsh define` accepts the loop. `plan` writes what libvirt
+/// defines (exit 0) with a warning that QEMU cannot build it; planning the output again
+/// changes nothing; `check` of the output reports the loop through the verifier's walk up
+/// the parent chain (exit 1, a finding, no hang); the plan model, which has no place for
+/// a loop, refuses it by name.
+#[test]
+fn an_upstream_port_below_its_own_downstream_port_is_planned_as_libvirt_defines_it() {
+    let dir = common::scratch("devaddr-rel-libvirt-loop");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = regression("xml-upstream-port-below-itself.xml");
+    let (code, out, err) = run(&["plan", &file]);
+    assert_eq!(code, Some(0), "{err}");
+    let warning = format!(
+        "warning: {file}: <controller type='pci' index='1' model='pcie-switch-upstream-port'> \
+         (line 23): libvirt's addressing plugs PCI controller index 1 into a bus below itself \
+         (bus 2 sits on it)"
+    );
+    assert!(err.contains(&warning), "{err}");
+    assert!(err.contains("QEMU cannot build the loop"), "{err}");
+    assert_eq!(
+        err.matches("warning:").count(),
+        1,
+        "one loop, one warning: {err}"
+    );
+    let upstream = out
+        .split("<controller type='pci' model='pcie-switch-upstream-port' index='1'>")
+        .nth(1)
+        .and_then(|c| c.split("</controller>").next())
+        .expect("the upstream port keeps index 1");
+    assert!(
+        upstream.contains("bus='0x02' slot='0x00' function='0x0'"),
+        "{out}"
+    );
+    let planned = dir.join("planned.xml");
+    std::fs::write(&planned, &out).expect("write");
+    let planned = planned.to_string_lossy();
+    let (code, again, err) = run(&["plan", &planned]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(again, out, "planning the planned domain again changes it");
+    assert!(err.contains("QEMU cannot build the loop"), "{err}");
+    let (code, _, found) = run(&["check", &planned]);
+    assert_eq!(code, Some(1), "{found}");
+    assert!(
+        found.contains(
+            "<controller type='pci' index='1' model='pcie-switch-upstream-port'> (line 23): \
+             its parent chain does not reach the root bus"
+        ),
+        "{found}"
+    );
+    let (code, _, err) = run(&["plan", "--format", "yaml", &file]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("QEMU cannot build the loop") && err.contains("--format libvirt writes"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A hand-written plan whose switch ports plug into each other, with a device pinned
+/// to a NUMA node below the loop and an `apart` set across it: every walk up the bus
+/// tree ends. The verifier's walk to the root bus, its walk to a NUMA expander and its
+/// walk to a device's upstream link each report what they find (each would go round
+/// the loop for ever without its guard); planning it, the walk that resolves the
+/// controllers' zones refuses the cycle (exit 2).
+#[test]
+fn every_walk_up_a_bus_loop_ends() {
+    let plan = common::tmp_file(
+        "devaddr-rel-loop-plan",
+        "loop.plan.yaml",
+        "name: loop\nmachine: q35\npolicy:\n  numa_nodes: 2\napart:\n- [net0, net1]\n\
+         controllers:\n- {id: pci.0, model: pcie-root, index: 0}\n\
+         - {id: pci.1, model: pcie-switch-upstream-port, index: 1, \
+            address: {type: pci, domain: 0, bus: 2, slot: 0, function: 0}}\n\
+         - {id: pci.2, model: pcie-switch-downstream-port, index: 2, chassis: 2, port: 0, \
+            address: {type: pci, domain: 0, bus: 1, slot: 0, function: 0}}\n\
+         - {id: pci.3, model: pcie-switch-downstream-port, index: 3, chassis: 3, port: 1, \
+            address: {type: pci, domain: 0, bus: 1, slot: 1, function: 0}}\n\
+         devices:\n\
+         - {id: net0, kind: virtio-net, numa_node: 1, \
+            address: {type: pci, domain: 0, bus: 3, slot: 0, function: 0}}\n\
+         - {id: net1, kind: virtio-net, \
+            address: {type: pci, domain: 0, bus: 3, slot: 0, function: 1}}\n",
+    );
+    let (code, _, found) = run(&["check", plan.as_str()]);
+    assert_eq!(code, Some(1), "{found}");
+    for want in [
+        "controller `pci.1`: its parent chain does not reach the root bus",
+        "device `net0` needs NUMA node 1 but bus 3 is not below its expander",
+        "apart[0]: device `net0` and device `net1` share the upstream link",
+    ] {
+        assert!(found.contains(want), "check lacks {want:?}: {found}");
+    }
+    let (code, _, err) = run(&["plan", plan.as_str()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("controllers plug into each other in a cycle"),
+        "{err}"
+    );
+}

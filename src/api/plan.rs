@@ -94,9 +94,12 @@ fn plan_domain(src: Source<'_>, req: &PlanRequest<'_>, opts: Options<'_>) -> Res
     };
     let fmt = match req.format {
         None | Some(PlanFormat::Libvirt) => {
-            return Ok(Output::text(libvirt::plan_domain_with(
-                src.text, src.name, &lv, opts,
-            )?))
+            let (text, warnings) = libvirt::plan_domain_warned(src.text, src.name, &lv, opts)?;
+            return Ok(Output {
+                text,
+                warnings,
+                ..Default::default()
+            });
         }
         Some(PlanFormat::Qemu) => {
             return Err(Error::input(

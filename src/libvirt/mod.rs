@@ -336,31 +336,64 @@ pub fn plan_domain_with(
     opts: &LibvirtOptions,
     engine: crate::Options<'_>,
 ) -> Result<String, Error> {
+    Ok(plan_domain_warned(text, file, opts, engine)?.0)
+}
+
+/// [`plan_domain_with`], and the warnings about the domain as libvirt defines it: a PCI
+/// controller libvirt's addressing plugs into a bus below itself (a loop `virsh define`
+/// accepts and QEMU cannot build). The CLI prints them on stderr.
+///
+/// ```
+/// let xml = "<domain type='kvm'><name>loop</name>\
+///   <os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\
+///   <controller type='pci' index='0' model='pcie-root'/>\
+///   <controller type='pci' model='pcie-switch-upstream-port'/>\
+///   <controller type='pci' model='pcie-switch-downstream-port'/>\
+///   </devices></domain>";
+/// let (out, warnings) = devaddr::libvirt::plan_domain_warned(xml, "loop.xml",
+///     &Default::default(), devaddr::Options::default())?;
+/// assert!(out.contains("bus='0x02'"));
+/// assert!(warnings[0].contains("QEMU cannot build the loop"));
+/// # Ok::<(), devaddr::Error>(())
+/// ```
+pub fn plan_domain_warned(
+    text: &str,
+    file: &str,
+    opts: &LibvirtOptions,
+    engine: crate::Options<'_>,
+) -> Result<(String, Vec<String>), Error> {
     let mut doc = parse_domain(text, file)?;
-    address_document(&mut doc, opts, engine, file)?;
-    Ok(doc.write())
+    let (_, loops) = address_document(&mut doc, opts, engine, file)?;
+    let warnings = loops.into_iter().map(|w| format!("{file}: {w}")).collect();
+    Ok((doc.write(), warnings))
 }
 
 /// Address a parsed domain document in place: under its devaddr hints when it has them
-/// ([`hints`], the integer program under their policy), else by libvirt's rules.
+/// ([`hints`], the integer program under their policy), else by libvirt's rules. Returns
+/// the machine and the warnings about the result (controller loops libvirt defines).
 fn address_document(
     doc: &mut Document,
     opts: &LibvirtOptions,
     engine: crate::Options<'_>,
     file: &str,
-) -> Result<Machine, Error> {
+) -> Result<(Machine, Vec<String>), Error> {
     let (m, mut devs) = read_parsed(doc, file)?;
     if opts.new_domain {
         refusals::run(Policy::get(), &doc.root, &m, true, file)?;
     }
-    match hints::read(&doc.root, file)? {
-        Some(h) => hinted::address(doc, &m, &h, opts, engine, file)?,
+    // Under hints, devaddr's own program places the controllers: no loop.
+    let loops = match hints::read(&doc.root, file)? {
+        Some(h) => {
+            hinted::address(doc, &m, &h, opts, engine, file)?;
+            Vec::new()
+        }
         None => {
             address(&mut devs, &m, opts, engine, file)?;
             emit::write_back(&mut doc.root, &devs);
+            validate::controller_loops(&devs)
         }
-    }
-    Ok(m)
+    };
+    Ok((m, loops))
 }
 
 /// A libvirt domain as libvirt completes it, in devaddr's plan model: what
@@ -402,7 +435,18 @@ pub fn domain_plan_with(
     engine: crate::Options<'_>,
 ) -> Result<DomainPlan, Error> {
     let mut doc = parse_domain(text, file)?;
-    let m = address_document(&mut doc, opts, engine, file)?;
+    let (m, loops) = address_document(&mut doc, opts, engine, file)?;
+    if let Some(first) = loops.first() {
+        return Err(fail(
+            file,
+            doc.root.line,
+            "<domain>",
+            format!(
+                "{first}. devaddr's plan model (--format yaml, json, tree, dot, svg) has no \
+                 place for such a loop: --format libvirt writes the domain as libvirt defines it"
+            ),
+        ));
+    }
     let (plan, catalog) = lower::to_plan(&doc.root, &m, engine, file)?;
     let left_out = lower::left_out(&doc.root);
     Ok(DomainPlan {

@@ -254,20 +254,26 @@ impl<'p> AddrSet<'p> {
         bus.used[a.slot as usize] |= 1 << a.function;
     }
 
-    /// Reserve an address given in the configuration, with libvirt's checks.
-    pub fn reserve_given(&mut self, a: Pci, flags: u32) -> Result<(), String> {
-        let text = format!("{:04x}:{:02x}:{:02x}.{:x}", 0, a.bus, a.slot, a.function);
+    /// Reserve an address given in the configuration, with libvirt's checks. In the
+    /// first pass, growth for it may move it to the bus after the one written (a
+    /// pcie-root-port takes the bus named, the pcie-to-pci-bridge on it the device, as
+    /// libvirt's virDomainPCIAddressSetGrow rewrites the address): `a` is updated.
+    pub fn reserve_given(&mut self, a: &mut Pci, flags: u32) -> Result<(), String> {
         if a.bus as usize >= self.buses.len() {
             if self.dry_run {
-                self.grow_to(a.bus as usize, flags)
-                    .map_err(|r| self.refusal_text(r, flags))?;
+                a.bus = self
+                    .grow_to(a.bus as usize, flags)
+                    .map_err(|r| self.refusal_text(r, flags))? as u32;
             } else {
+                let text = format!("{:04x}:{:02x}:{:02x}.{:x}", 0, a.bus, a.slot, a.function);
                 return Err(format!(
                     "the PCI controller with index='{}' required for address {text} does not exist",
                     a.bus
                 ));
             }
         }
+        let a = *a;
+        let text = format!("{:04x}:{:02x}:{:02x}.{:x}", 0, a.bus, a.slot, a.function);
         let bus = &self.buses[a.bus as usize];
         if a.slot < bus.min || a.slot > bus.max {
             return Err(format!(
@@ -348,9 +354,11 @@ impl<'p> AddrSet<'p> {
         Ok(a)
     }
 
-    /// Add buses until bus `want` exists, with the model libvirt chooses for `flags`.
-    fn grow_to(&mut self, want: usize, flags: u32) -> Result<(), Refusal> {
-        let mut add = want + 1 - self.buses.len();
+    /// Add buses until bus `want` exists, with the model libvirt chooses for `flags`;
+    /// the bus the device goes on (`want`, or the pcie-to-pci-bridge after it when bus
+    /// `want` had to be the root port the bridge needs).
+    fn grow_to(&mut self, want: usize, flags: u32) -> Result<usize, Refusal> {
+        let add = want + 1 - self.buses.len();
         let model;
         let mut pcie_pci_pair = false;
         if flags & flag::PCI != 0 {
@@ -360,7 +368,6 @@ impl<'p> AddrSet<'p> {
             } else if self.pcie_root {
                 pcie_pci_pair = true;
                 model = "pcie-to-pci-bridge";
-                add += 1;
             } else {
                 return Err(Refusal::Controller("pci-bridge".into()));
             }
@@ -369,22 +376,28 @@ impl<'p> AddrSet<'p> {
         } else {
             return Err(Refusal::Controller(controller_model_of(flags).into()));
         }
-        if pcie_pci_pair {
-            self.spend("pcie-to-pci-bridge", 1);
-        } else {
+        if !pcie_pci_pair {
             self.spend(model, add);
+            for _ in 0..add {
+                self.buses.push(self.new_bus(model));
+            }
+            return Ok(want);
         }
-        if pcie_pci_pair {
-            // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
-            let mut port = self.new_bus("pcie-root-port");
-            port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
-            self.buses.push(port);
-            add -= 1;
+        // A PCIe-only topology and a conventional PCI device: a root port, the
+        // pcie-to-pci-bridge on it and, when the device names a bus further on (a written
+        // address), pci-bridges up to that bus (libvirt's virDomainPCIAddressSetGrow).
+        self.spend("pcie-to-pci-bridge", 1);
+        let bridges = add.saturating_sub(2);
+        self.spend("pci-bridge", bridges);
+        // A root port that, in this pass, takes nothing but the new pcie-to-pci-bridge.
+        let mut port = self.new_bus("pcie-root-port");
+        port.accepts = flag::PCIE_PCI_BRIDGE | flag::AUTOASSIGN;
+        self.buses.push(port);
+        self.buses.push(self.new_bus(model));
+        for _ in 0..bridges {
+            self.buses.push(self.new_bus("pci-bridge"));
         }
-        for _ in 0..add {
-            self.buses.push(self.new_bus(model));
-        }
-        Ok(())
+        Ok(want.max(self.buses.len() - 1 - bridges))
     }
 
     pub fn refusal_text(&self, r: Refusal, flags: u32) -> String {
@@ -623,16 +636,26 @@ fn build<'p>(
     set
 }
 
-/// Reserve every PCI address written in the configuration.
+/// Reserve every PCI address written in the configuration, in the order libvirt collects
+/// them (`address_collect_order`: by element kind, then document order).
 fn reserve_config(
     set: &mut AddrSet,
     policy: &Policy,
     m: &Machine,
-    devs: &[Dev],
+    devs: &mut [Dev],
     file: &str,
 ) -> Result<(), Error> {
-    for d in devs {
-        let Some(a) = d.pci() else { continue };
+    let kinds = &policy.address_collect_order;
+    let mut order: Vec<usize> = (0..devs.len()).collect();
+    order.sort_by_key(|&i| {
+        kinds
+            .iter()
+            .position(|k| *k == devs[i].tag)
+            .unwrap_or(kinds.len())
+    });
+    for i in order {
+        let d = &devs[i];
+        let Some(mut a) = d.pci() else { continue };
         // The dry run holds what the configuration wrote (a partial address too, once
         // completed), not what devaddr gave in an earlier step.
         let written = d.addr_type.as_deref() == Some("pci");
@@ -648,8 +671,13 @@ fn reserve_config(
         } else {
             flags
         };
-        set.reserve_given(a, flags)
+        let written_bus = a.bus;
+        set.reserve_given(&mut a, flags)
             .map_err(|msg| super::fail(file, d.line, &d.describe(), msg))?;
+        if a.bus != written_bus {
+            devs[i].addr = Addr::Pci(a);
+            devs[i].addr_new = true;
+        }
     }
     Ok(())
 }

@@ -267,7 +267,7 @@ pub struct Policy {
     /// `<features>` written into whole domains, by architecture.
     #[serde(default)]
     pub domain_features: BTreeMap<String, String>,
-    /// Device elements a domain may hold once, with the name libvirt's refusal uses.
+    /// Device elements a domain may hold once, with libvirt's refusal of a second one.
     #[serde(default)]
     pub single: BTreeMap<String, String>,
     /// Devices that take only some address types, with libvirt's refusal of the others.
@@ -289,6 +289,9 @@ pub struct Policy {
     /// `type='kvm'` domain of any other on the host devaddr runs on).
     #[serde(default)]
     pub live_kvm: BTreeMap<String, Vec<String>>,
+    /// The element kinds in the order libvirt collects written addresses.
+    #[serde(default)]
+    pub address_collect_order: Vec<String>,
 }
 
 impl Policy {

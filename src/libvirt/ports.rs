@@ -11,14 +11,31 @@ use std::collections::BTreeMap;
 /// is refused, as libvirt does when it reserves the given ports.
 pub fn virtio_serial(devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
     let mut used: Vec<(u32, u32)> = Vec::new();
-    for d in devs
+    // Channels and consoles first, then any other element written with a virtio-serial
+    // address (a hub, whose address libvirt replaces by a USB port only afterwards):
+    // libvirt holds its port too, on a controller that must exist.
+    let serial_first = |d: &&Dev| d.tag == "channel" || d.tag == "console";
+    let order = devs
         .iter()
-        .filter(|d| d.tag == "channel" || d.tag == "console")
-    {
+        .filter(serial_first)
+        .chain(devs.iter().filter(|d| !serial_first(d)));
+    for d in order {
         if let Addr::VirtioSerial {
             controller, port, ..
         } = d.addr
         {
+            if !serial_first(&d)
+                && !devs
+                    .iter()
+                    .any(|c| c.is("controller", "virtio-serial") && c.index == Some(controller))
+            {
+                return Err(super::fail(
+                    file,
+                    d.line,
+                    &d.describe(),
+                    format!("virtio serial controller {controller} is missing"),
+                ));
+            }
             // Port 0 means "any port on this controller".
             if port == 0 {
                 continue;
@@ -94,6 +111,12 @@ pub fn virtio_serial(devs: &mut Vec<Dev>, file: &str) -> Result<(), Error> {
                 };
                 devs[i].addr_new = true;
             }
+        }
+    }
+    for d in devs.iter_mut().filter(|d| d.tag == "hub") {
+        if matches!(d.addr, Addr::VirtioSerial { .. }) {
+            d.addr = Addr::None;
+            d.addr_new = true;
         }
     }
     Ok(())

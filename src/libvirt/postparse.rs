@@ -26,7 +26,7 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     // defaults (disks get theirs later).
     drive_addresses(devs, file)?;
     check_drive_controllers(devs, file)?;
-    hostdev_scsi_controllers(devs);
+    let overflow = hostdev_scsi_controllers(devs);
     assign_indexes(policy, devs);
     // libvirt validates PCI controllers after the post-parse step has given every
     // controller its index: a second `pcie-root` without an index gets index 1 and is
@@ -42,7 +42,7 @@ pub fn run(policy: &Policy, m: &Machine, devs: &mut Vec<Dev>, file: &str) -> Res
     }
     default_models(m, devs);
     super::ports::ccid(devs);
-    implicit_controllers(m, devs);
+    implicit_controllers(m, devs, overflow);
     check_ide_controllers(m, devs, file)?;
     Ok(())
 }
@@ -88,7 +88,8 @@ fn check_usb_controllers(policy: &Policy, devs: &[Dev], file: &str) -> Result<()
 
 /// Only console[0] may stand for a serial port (`virDomainDefAddConsoleCompat`).
 /// Addresses libvirt drops as it reads the domain, to assign its own: a hub's that is no
-/// USB address, a virtio channel's that is no virtio-serial one.
+/// USB address, a virtio channel's that is no virtio-serial one. (A hub's virtio-serial
+/// address is dropped later, once its port is held: `ports::virtio_serial`.)
 fn written_addresses_libvirt_replaces(devs: &mut [Dev]) {
     for d in devs.iter_mut() {
         // A USB device (not a usb-net NIC, which 9.0 sends to the PCI pass) written
@@ -104,7 +105,8 @@ fn written_addresses_libvirt_replaces(devs: &mut [Dev]) {
             ("channel", Some("virtio")) => "virtio-serial",
             _ => continue,
         };
-        if d.addr_type.as_deref().is_some_and(|t| t != keeps) {
+        let held = d.tag == "hub" && matches!(d.addr, Addr::VirtioSerial { .. });
+        if !held && d.addr_type.as_deref().is_some_and(|t| t != keeps) {
             d.addr = Addr::None;
             d.empty_pci_address = false;
             d.addr_new = true;
@@ -446,8 +448,11 @@ fn scsi_hostdev_addresses(devs: &mut [Dev]) {
 /// The SCSI controllers 0..N for SCSI host devices whose drive addresses name controller
 /// N at most, added as libvirt reads the host devices
 /// (`virDomainDefMaybeAddHostdevSCSIcontroller`): ahead of the machine's defaults in
-/// libvirt's controller list, which decides which gets a PCI slot first.
-fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) {
+/// libvirt's controller list, which decides which gets a PCI slot first. Returned, not
+/// added: the controllers past 0 that only host devices without a written address reach
+/// (controller 0 is full), which libvirt 9.0 adds with its implicit controllers, after
+/// the virtio-serial and CCID ones (measured: `wide-cases/scsi-hostdev-overflow`).
+fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) -> Vec<Dev> {
     // Host devices in document order: one that names a higher controller than any
     // before takes that controller's model, if it exists with one, for the controllers
     // added from then on (libvirt keeps one model for all of them).
@@ -459,10 +464,14 @@ fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) {
     };
     let mut max: Option<u32> = None;
     let mut model: Option<String> = None;
+    let mut named: Option<u32> = None;
     for d in devs.iter().filter(|d| d.is("hostdev", "scsi")) {
         let Addr::Drive { controller, .. } = d.addr else {
             continue;
         };
+        if !d.addr_new {
+            named = named.max(Some(controller));
+        }
         if max.is_some_and(|m| controller <= m) {
             continue;
         }
@@ -483,9 +492,16 @@ fn hostdev_scsi_controllers(devs: &mut Vec<Dev>) {
             }
         }
     }
+    let mut overflow = Vec::new();
     for (i, m) in added {
-        devs.push(new_controller("scsi", i, m.as_deref()));
+        let c = new_controller("scsi", i, m.as_deref());
+        if i == 0 || named.is_some_and(|n| i <= n) {
+            devs.push(c);
+        } else {
+            overflow.push(c);
+        }
     }
+    overflow
 }
 
 /// A drive address naming a controller past [`crate::limits::MAX_DRIVE_CONTROLLER`]:
@@ -533,8 +549,9 @@ fn check_drive_controllers(devs: &[Dev], file: &str) -> Result<(), Error> {
 
 /// `virDomainDefAddImplicitDevices`: disk controllers 0..max per bus, virtio-serial for
 /// virtio consoles and channels, CCID for smartcards, a video for graphics.
-fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
+fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>, hostdev_overflow: Vec<Dev>) {
     const SCSI: &str = ControllerType::Scsi.name();
+    let overflow = |c: u32| hostdev_overflow.iter().any(|o| o.index == Some(c));
     for bus in ["scsi", "fdc", "ide", "sata"] {
         let mut max: Option<u32> = None;
         for d in devs.iter() {
@@ -542,7 +559,11 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
                 (Addr::Drive { controller, .. }, "disk") if d.bus.as_deref() == Some(bus) => {
                     *controller
                 }
-                (Addr::Drive { controller, .. }, "hostdev") if bus == SCSI => *controller,
+                (Addr::Drive { controller, .. }, "hostdev")
+                    if bus == SCSI && !overflow(*controller) =>
+                {
+                    *controller
+                }
                 _ => continue,
             };
             max = Some(max.map_or(c, |m| m.max(c)));
@@ -592,6 +613,15 @@ fn implicit_controllers(m: &Machine, devs: &mut Vec<Dev>) {
     for c in cards {
         if !has_controller(devs, "ccid", c) {
             devs.push(new_controller("ccid", c, None));
+        }
+    }
+    // Added after the machine's default models: without one of its own, the machine's.
+    let scsi_model = m.rule.map(|r| r.scsi.clone());
+    for c in hostdev_overflow {
+        let i = c.index.unwrap_or(0);
+        if !has_controller(devs, SCSI, i) {
+            let model = c.model.or_else(|| scsi_model.clone());
+            devs.push(new_controller(SCSI, i, model.as_deref()));
         }
     }
     if devs.iter().any(|d| d.tag == "graphics") && !devs.iter().any(|d| d.tag == "video") {

@@ -12,28 +12,50 @@ type Drive = (u32, u32, u32, u32);
 
 pub fn run(policy: &Policy, arch: &str, devs: &[Dev], file: &str) -> Result<(), Error> {
     single_devices(policy, devs, file)?;
+    smartcard_at_the_first_ccid_slot(policy, devs, file)?;
     pci_controller_below_its_bus(policy, devs, file)?;
-    pci_controllers_reach_the_root(devs, file)?;
     serial_address_types(arch, devs, file)?;
     virtio_serial_controllers(devs, file)?;
     duplicate_drive_addresses(devs, file)
 }
 
 /// A second element of a kind libvirt takes once (`single` in models/libvirt.yaml):
-/// "only a single watchdog device is supported".
+/// "only a single vsock device is supported".
 fn single_devices(policy: &Policy, devs: &[Dev], file: &str) -> Result<(), Error> {
-    for (tag, word) in &policy.single {
+    for (tag, refusal) in &policy.single {
         let mut given = devs.iter().filter(|d| &d.tag == tag && d.pos.is_some());
         if let (Some(_), Some(second)) = (given.next(), given.next()) {
-            return Err(fail(
-                file,
-                second.line,
-                &second.describe(),
-                format!("only a single {word} device is supported"),
-            ));
+            return Err(fail(file, second.line, &second.describe(), refusal.clone()));
         }
     }
     Ok(())
+}
+
+/// The one smartcard QEMU takes sits in slot 0 of CCID controller 0: libvirt refuses any
+/// other CCID address (or none) with the words it uses for a second smartcard.
+fn smartcard_at_the_first_ccid_slot(
+    policy: &Policy,
+    devs: &[Dev],
+    file: &str,
+) -> Result<(), Error> {
+    let first_slot = |d: &Dev| {
+        matches!(
+            d.addr,
+            Addr::Ccid {
+                controller: 0,
+                slot: 0
+            }
+        )
+    };
+    match devs.iter().find(|d| d.tag == "smartcard" && !first_slot(d)) {
+        Some(d) => Err(fail(
+            file,
+            d.line,
+            &d.describe(),
+            policy.single.get("smartcard").cloned().unwrap_or_default(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A device written with an address type libvirt refuses for it (`address_types` in
@@ -305,43 +327,50 @@ fn pci_controller_below_its_bus(policy: &Policy, devs: &[Dev], file: &str) -> Re
     Ok(())
 }
 
-/// Every PCI controller's chain of parent buses reaches the root bus. libvirt's own
-/// addressing can plug a controller written without an index into a bus below itself (an
-/// upstream port into one of its own downstream ports) and defines the domain; QEMU
-/// cannot build that topology, so devaddr refuses it with the loop (a deliberate
-/// difference from `virsh define`).
-fn pci_controllers_reach_the_root(devs: &[Dev], file: &str) -> Result<(), Error> {
+/// The PCI controllers whose chain of parent buses comes back to themselves: libvirt's
+/// own addressing can plug a controller written without an index into a bus below
+/// itself (an upstream port into one of its own downstream ports) and `virsh define`
+/// accepts the domain. devaddr plans it as libvirt does; QEMU cannot build the loop, so
+/// each one is a warning (one per loop, naming the controller of the lowest index in
+/// it). The walk stops after as many steps as there are controllers, so a loop that
+/// does not pass through the starting controller ends too.
+pub(super) fn controller_loops(devs: &[Dev]) -> Vec<String> {
     let parent: std::collections::BTreeMap<u32, u32> = devs
         .iter()
         .filter(|d| d.is("controller", "pci"))
         .filter_map(|d| Some((d.index?, d.pci()?.bus)))
         .collect();
+    let mut warnings = Vec::new();
     for d in devs.iter().filter(|d| d.is("controller", "pci")) {
         let Some(start) = d.index.filter(|&i| i != 0) else {
             continue;
         };
         let mut cur = start;
+        let mut lowest = true;
         for _ in 0..=parent.len() {
             match parent.get(&cur) {
-                Some(&0) => break,
                 Some(&p) if p == start => {
-                    return Err(fail(
-                        file,
-                        d.line,
-                        &d.describe(),
-                        format!(
-                            "libvirt's addressing plugs PCI controller index {start} into a \
-                             bus below itself (bus {cur} sits on it): a loop QEMU cannot build; \
-                             give the controllers indexes and addresses in parent-first order"
-                        ),
-                    ))
+                    if lowest {
+                        warnings.push(format!(
+                            "{} (line {}): libvirt's addressing plugs PCI controller index \
+                             {start} into a bus below itself (bus {cur} sits on it) and libvirt \
+                             defines the domain so, but QEMU cannot build the loop; give the \
+                             controllers indexes and addresses in parent-first order",
+                            d.describe(),
+                            d.line
+                        ));
+                    }
+                    break;
                 }
-                Some(&p) => cur = p,
-                None => break,
+                Some(&0) | None => break,
+                Some(&p) => {
+                    lowest &= p > start;
+                    cur = p;
+                }
             }
         }
     }
-    Ok(())
+    warnings
 }
 
 /// Two disks on the same bus, or two SCSI host devices, or a SCSI host device and a SCSI

@@ -18,6 +18,14 @@ refusals of libvirt 9.0 (an address type a device does not take, the same host d
 twice, usb-net without a USB address, USB turned off beside USB devices), drawn from a
 second stream random.Random("SEED-K-extra"), so seeds below 30 are unchanged.
 
+Seeds from 38 on add, from a third stream random.Random("SEED-K-extra2"): a pc
+pci-expander-bus (NUMA node 0) with a pci-bridge below it whose endpoints are written
+with partial addresses (bus only); smartcards in every mode (host, host-certificates,
+passthrough) with and without a CCID address; redirdevs, USB host devices and hubs with
+written USB ports; the hyperv panic model (x86); the aarch64
+smmuv3 iommu; virtio passthrough inputs; and more refusals (slot 0 on a pci-bridge, a
+CCID slot or a USB port written twice, a USB port past the controller's).
+
 Each domain uses its own random.Random("SEED-K"), so domain K of a seed does not
 depend on --count.  Python 3 standard library only.
 
@@ -52,8 +60,10 @@ def letters_name(prefix, i):
 
 
 class Gen:
-    def __init__(self, rng, name, machine=None, profile="mixed", extra=None):
+    def __init__(self, rng, name, machine=None, profile="mixed", extra=None, extra2=None):
         self.rng = rng
+        # A third stream (seeds from 38 on) for the kinds gen_extra2 adds.
+        self.extra2 = extra2
         # A second stream for the device kinds added later (host devices, usb-net,
         # address-type and USB refusals): the first stream, and so every domain of the
         # older kinds, stays as it was for a seed.
@@ -157,6 +167,8 @@ class Gen:
         devs += self.gen_misc()
         if self.extra is not None:
             devs += self.gen_extra()
+        if self.extra2 is not None:
+            devs += self.gen_extra2()
 
         if self.virt:
             cpu = SUB(dom, "cpu", mode="custom")
@@ -698,18 +710,22 @@ class Gen:
         return out
 
     # -------------------------------------------------------------- later kinds
+    def expander_bus(self, x, model, bus_nrs, slots):
+        """Expander bus index 1 of `model` on NUMA node 0, one of `bus_nrs`, written at
+        one of `slots` of the root bus half the time."""
+        self.need_numa = True
+        c = ET.Element("controller", type="pci", index="1", model=model)
+        t = SUB(c, "target", busNr=str(x.choice(bus_nrs)))
+        SUB(t, "node").text = "0"
+        if x.random() < 0.5:
+            SUB(c, "address", type="pci", bus="0x00", slot=str(x.choice(slots)))
+        return c
+
     def gen_switch_behind_expander(self, x):
         """pcie-expander-bus 1 (NUMA node 0, written at a free root slot), a root port 2
         on it and a switch (upstream 3, downstream ports 4..) whose ports take endpoints
         written with a bus number only, as libvirt's pcie-expander-bus test does."""
-        out = []
-        self.need_numa = True
-        c = ET.Element("controller", type="pci", index="1", model="pcie-expander-bus")
-        t = SUB(c, "target", busNr=str(x.choice([200, 220, 254])))
-        SUB(t, "node").text = "0"
-        if x.random() < 0.5:
-            SUB(c, "address", type="pci", bus="0x00", slot=str(x.choice([4, 9, 0x14])))
-        out.append(c)
+        out = [self.expander_bus(x, "pcie-expander-bus", [200, 220, 254], [4, 9, 0x14])]
         rp = ET.Element("controller", type="pci", index="2", model="pcie-root-port")
         SUB(rp, "address", type="pci", bus="0x01")
         out.append(rp)
@@ -825,6 +841,99 @@ class Gen:
             out += self.gen_switch_behind_expander(x)
         return out
 
+    def gen_pci_expander_with_bridge(self, x):
+        """pc: pci-expander-bus 1 (NUMA node 0), a pci-bridge 2 on it whose endpoints are
+        written with a bus number only (or a slot too, sometimes slot 0: refused)."""
+        out = [self.expander_bus(x, "pci-expander-bus", [100, 200, 254], [5, 9, 0x14])]
+        br = ET.Element("controller", type="pci", index="2", model="pci-bridge")
+        if x.random() < 0.7:
+            SUB(br, "address", type="pci", bus="0x01")
+        out.append(br)
+        for k in range(x.randint(1, 6)):
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type=x.choice(["e1000", "virtio", "rtl8139"]))
+            bus = x.choice(["1", "2", "2"])
+            if x.random() < 0.2:
+                SUB(i, "address", type="pci", bus=bus, slot=str(x.choice([0, 1, 3, 7])))
+            else:
+                SUB(i, "address", type="pci", bus=bus)
+            out.append(i)
+        self.max_bus = 2
+        return out
+
+    def gen_extra2(self):
+        """The kinds and refusals of seeds from 38 on (see the module docstring)."""
+        x = self.extra2
+        out = []
+        spice = self.need_spice or getattr(self, "have_spice", False)
+        if self.pc and self.max_bus == 0 and not self.pci_ctrl_indexes and x.random() < 0.12:
+            out += self.gen_pci_expander_with_bridge(x)
+        if self.has_usb:
+            # smartcards: every mode, sometimes a CCID address (twice the same: refused)
+            ccid_slots = []
+            # libvirt 9.0 takes one smartcard (gen_misc adds one sometimes: two are refused)
+            for _ in range(x.choices([0, 1, 2], [16, 4, 1])[0]):
+                mode = x.choice(["host", "host-certificates", "passthrough"])
+                sc = ET.Element("smartcard", mode=mode)
+                if mode == "host-certificates":
+                    for n in range(3):
+                        SUB(sc, "certificate").text = "cert%d" % n
+                elif mode == "passthrough":
+                    sc.set("type", "spicevmc")
+                    self.need_spice = True
+                if x.random() < 0.4:
+                    slot = x.choice(ccid_slots) if ccid_slots and x.random() < 0.2 else x.randint(0, 3)
+                    ccid_slots.append(slot)
+                    SUB(sc, "address", type="ccid", controller="0", slot=str(slot))
+                out.append(sc)
+            # USB devices with written ports (a port twice, or past the controller: refused)
+            ports = []
+            for _ in range(x.choices([0, 1, 2, 3], [6, 2, 1, 1])[0]):
+                kind = x.choice(["redirdev", "hostdev", "hub", "input"])
+                if kind == "redirdev":
+                    e = ET.Element("redirdev", bus="usb", type="spicevmc")
+                    self.need_spice = True
+                elif kind == "hostdev":
+                    e = ET.Element("hostdev", mode="subsystem", type="usb", managed="yes")
+                    src = SUB(e, "source")
+                    SUB(src, "vendor", id="0x%04x" % x.randrange(0x1000, 0x2000))
+                    SUB(src, "product", id="0x%04x" % x.randrange(0x10000))
+                elif kind == "hub":
+                    e = ET.Element("hub", type="usb")
+                else:
+                    e = ET.Element("input", type=x.choice(["tablet", "keyboard"]), bus="usb")
+                free = [p for p in range(1, 3) if p not in ports]
+                if ports and x.random() < 0.05:
+                    port = x.choice(ports)  # twice: refused
+                elif free and x.random() < 0.9:
+                    port = x.choice(free)
+                else:
+                    port = x.randint(3, 8)  # past a 2-port controller: refused there
+                ports.append(port)
+                SUB(e, "address", type="usb", bus="0", port=str(port))
+                out.append(e)
+        # (pvpanic: libvirt 9.0 does not know it, upstream does; devaddr follows upstream)
+        if self.x86 and x.random() < 0.1:
+            out.append(ET.Element("panic", model="hyperv"))
+        if self.virt and x.random() < 0.08:
+            out.append(ET.Element("iommu", model="smmuv3"))
+        if x.random() < 0.08:
+            i = ET.Element("input", type="passthrough", bus="virtio")
+            SUB(i, "source", evdev="/dev/input/event%d" % x.randint(0, 3))
+            self.pin_pci(i, 0.1)
+            out.append(i)
+        # a device written at slot 0 of a pci-bridge (libvirt refuses)
+        if self.pc and self.max_bus > 0 and x.random() < 0.03:
+            i = ET.Element("interface", type="user")
+            SUB(i, "mac", address=mac(x, self.macs))
+            SUB(i, "model", type="e1000")
+            SUB(i, "address", type="pci", bus="0x%02x" % x.randint(1, self.max_bus), slot="0x00")
+            out.append(i)
+        if self.need_spice and not spice:
+            out.append(ET.Element("graphics", type="spice"))
+        return out
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -839,7 +948,8 @@ def main():
         name = "wide-%d-%04d" % (a.seed, k)
         rng = random.Random("%d-%d" % (a.seed, k))
         extra = random.Random("%d-%d-extra" % (a.seed, k)) if a.seed >= 30 else None
-        text = Gen(rng, name, a.only_machine, a.profile, extra).build()
+        extra2 = random.Random("%d-%d-extra2" % (a.seed, k)) if a.seed >= 38 else None
+        text = Gen(rng, name, a.only_machine, a.profile, extra, extra2).build()
         with open(os.path.join(a.outdir, name + ".in.xml"), "w") as f:
             f.write(text)
 
