@@ -7,7 +7,15 @@
 //!
 //! Paths: steps separated by `/` from `<domain>` (`devices/iommu`), `*` for any element,
 //! `.` for the element itself; each step may carry predicates: `[attr]` (present),
-//! `[!attr]` (absent), `[attr=a|b]` (one of), `[attr!=a|b]` (absent or none of).
+//! `[!attr]` (absent), `[attr=a|b]` (one of), `[attr!=a|b]` (absent or none of),
+//! `[attr%N]` (an integer that is a multiple of N), `[attr!%N]` (an integer that is not).
+//! The attribute name `#text` stands for the element's text (trimmed; absent when empty),
+//! so `[#text]` is "has content" and `[!#text]` "is empty".
+//!
+//! Messages may name `{arch}` and `{machine}` (the guest's, as written) besides the found
+//! element's attributes. Two checks compare numbers across elements and are code, not
+//! rules: the CPU topology against the vCPU count, and hugepage node sets against the
+//! guest's NUMA cells.
 
 use super::fail;
 use super::policy::Policy;
@@ -68,12 +76,30 @@ enum Pred {
     Absent(String),
     OneOf(String, Vec<String>),
     NoneOf(String, Vec<String>),
+    Multiple(String, u64),
+    NotMultiple(String, u64),
+}
+
+/// An attribute's value, or the element's text for `#text`.
+fn value(el: &Element, a: &str) -> Option<String> {
+    if a == "#text" {
+        super::lower::text(el).filter(|t| !t.is_empty())
+    } else {
+        el.attr(a)
+    }
 }
 
 impl Pred {
     fn parse(s: &str) -> Option<Pred> {
         let list = |v: &str| v.split('|').map(str::to_string).collect();
-        if let Some((a, v)) = s.split_once("!=") {
+        if let Some((a, n)) = s.split_once("!%") {
+            Some(Pred::NotMultiple(
+                a.into(),
+                n.parse().ok().filter(|n| *n > 0)?,
+            ))
+        } else if let Some((a, n)) = s.split_once('%') {
+            Some(Pred::Multiple(a.into(), n.parse().ok().filter(|n| *n > 0)?))
+        } else if let Some((a, v)) = s.split_once("!=") {
             Some(Pred::NoneOf(a.into(), list(v)))
         } else if let Some((a, v)) = s.split_once('=') {
             Some(Pred::OneOf(a.into(), list(v)))
@@ -86,11 +112,22 @@ impl Pred {
 
     fn holds(&self, el: &Element) -> bool {
         match self {
-            Pred::Present(a) => el.attr(a).is_some(),
-            Pred::Absent(a) => el.attr(a).is_none(),
-            Pred::OneOf(a, vs) => el.attr(a).is_some_and(|v| vs.contains(&v)),
-            Pred::NoneOf(a, vs) => el.attr(a).is_none_or(|v| !vs.contains(&v)),
+            Pred::Present(a) => value(el, a).is_some(),
+            Pred::Absent(a) => value(el, a).is_none(),
+            Pred::OneOf(a, vs) => value(el, a).is_some_and(|v| vs.contains(&v)),
+            Pred::NoneOf(a, vs) => value(el, a).is_none_or(|v| !vs.contains(&v)),
+            Pred::Multiple(a, n) => number(el, a).is_some_and(|v| v % n == 0),
+            Pred::NotMultiple(a, n) => number(el, a).is_some_and(|v| v % n != 0),
         }
+    }
+}
+
+/// An attribute (or `#text`) read as an unsigned integer, decimal or `0x` hex.
+fn number(el: &Element, a: &str) -> Option<u64> {
+    let v = value(el, a)?;
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
     }
 }
 
@@ -202,10 +239,16 @@ pub fn run(
         machine_version(policy, root, m, file)?;
     } else {
         expander_bus_nodes(root, file)?;
+        cpu_topology(root, file)?;
+        hugepage_nodes(root, file)?;
     }
     for rule in policy.refusals.iter().filter(|r| r.live == live) {
         if let Some(el) = refused(rule, root, m) {
-            let mut msg = rule.refusal.replace("{element}", &el.name);
+            let mut msg = rule
+                .refusal
+                .replace("{element}", &el.name)
+                .replace("{arch}", &m.arch)
+                .replace("{machine}", &m.name);
             for a in &el.attrs {
                 msg = msg.replace(&format!("{{{}}}", a.name), &a.value());
             }
@@ -238,7 +281,7 @@ fn kvm_arch(
     let Some(guests) = policy.live_kvm.get(host) else {
         return Ok(());
     };
-    if root.attr("type").as_deref() != Some("kvm") || guests.iter().any(|g| *g == m.arch) {
+    if root.attr("type").as_deref() != Some("kvm") || guests.contains(&m.arch) {
         return Ok(());
     }
     Err(fail(
@@ -331,6 +374,96 @@ fn node_of(c: &Element, node: &Element) -> bool {
         .is_some_and(|n| std::ptr::eq(n, node))
 }
 
+/// The `<cpu><topology>` product (sockets × dies × clusters × cores × threads; an absent
+/// dies or clusters counts 1) must equal the maximum vCPU count (`<vcpu>`, 1 when absent),
+/// as QEMU enforces and libvirt checks: "CPU topology doesn't match maximum vcpu count". A
+/// topology missing sockets, cores or threads is left alone.
+fn cpu_topology(root: &Element, file: &str) -> Result<(), Error> {
+    let Some(t) = root.child("cpu").and_then(|c| c.child("topology")) else {
+        return Ok(());
+    };
+    let count = |a: &str, default: Option<u64>| t.attr(a).map_or(default, |v| v.parse().ok());
+    let parts = [
+        count("sockets", None),
+        count("dies", Some(1)),
+        count("clusters", Some(1)),
+        count("cores", None),
+        count("threads", None),
+    ];
+    let Some(product) = parts
+        .into_iter()
+        .try_fold(1u64, |p, n| n.and_then(|n| p.checked_mul(n)))
+    else {
+        return Ok(());
+    };
+    let vcpus = root
+        .child("vcpu")
+        .and_then(super::lower::text)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    if product == vcpus {
+        return Ok(());
+    }
+    Err(fail(
+        file,
+        t.line,
+        &describe(t),
+        format!(
+            "CPU topology doesn't match maximum vcpu count (the topology makes {product} \
+             vCPUs, <vcpu> says {vcpus})"
+        ),
+    ))
+}
+
+/// A hugepage `<page nodeset>` naming a node the guest does not have (its NUMA cells are
+/// counted; a guest without any has none to name): "hugepages: node 1 not found".
+fn hugepage_nodes(root: &Element, file: &str) -> Result<(), Error> {
+    let cells = root
+        .child("cpu")
+        .and_then(|c| c.child("numa"))
+        .map_or(0, |n| n.elements().filter(|c| c.name == "cell").count());
+    let mut pages = Vec::new();
+    if let Some(steps) = parse_path("memoryBacking/hugepages/page[nodeset]") {
+        select(root, &steps, &mut pages);
+    }
+    for page in pages {
+        let set = page.attr("nodeset").unwrap_or_default();
+        if let Some(n) = node_set(&set).into_iter().find(|n| *n >= cells) {
+            return Err(fail(
+                file,
+                page.line,
+                &describe(page),
+                format!("hugepages: node {n} not found"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The nodes of a libvirt node set (`0,2-3,^2`), ascending; malformed parts are skipped
+/// (libvirt's parser refuses those with its own message).
+fn node_set(set: &str) -> Vec<usize> {
+    let mut on = std::collections::BTreeSet::new();
+    let mut off = Vec::new();
+    for part in set.split(',').map(str::trim) {
+        let (neg, part) = match part.strip_prefix('^') {
+            Some(p) => (true, p),
+            None => (false, part),
+        };
+        let range: Option<(usize, usize)> = match part.split_once('-') {
+            Some((a, b)) => a.trim().parse().ok().zip(b.trim().parse().ok()),
+            None => part.parse().ok().map(|n| (n, n)),
+        };
+        let Some((a, b)) = range else { continue };
+        if neg {
+            off.extend(a..=b);
+        } else {
+            on.extend(a..=b);
+        }
+    }
+    on.into_iter().filter(|n| !off.contains(n)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +499,84 @@ mod tests {
         assert!(finds(r, ".[!type]/devices"));
         assert!(parse_path("devices/iommu[model").is_none());
         assert!(parse_path("devices//iommu").is_none());
+    }
+
+    #[test]
+    fn text_and_number_predicates() {
+        let doc = crate::xml::Document::parse(
+            "<domain><os><loader type='pflash'/><nvram>v.fd</nvram></os>\
+             <features><smm state='on'><tseg unit='KiB'>12345</tseg></smm></features></domain>",
+        )
+        .unwrap();
+        let r = &doc.root;
+        assert!(finds(r, "os/loader[!#text]"));
+        assert!(!finds(r, "os/loader[#text]"));
+        assert!(finds(r, "os/nvram[#text=v.fd]"));
+        assert!(finds(r, "features/smm/tseg[#text!%1024]"));
+        assert!(!finds(r, "features/smm/tseg[#text%1024]"));
+        assert!(finds(r, "features/smm/tseg[#text%5]"));
+        // a value that is not a number is neither a multiple nor not one
+        assert!(!finds(r, "features/smm[state!%2]") && !finds(r, "features/smm[state%2]"));
+        assert!(parse_path("features/smm/tseg[#text!%0]").is_none());
+        assert!(parse_path("features/smm/tseg[#text%x]").is_none());
+    }
+
+    #[test]
+    fn node_sets_read_as_libvirt_writes_them() {
+        assert_eq!(node_set("0,2-3"), vec![0, 2, 3]);
+        assert_eq!(node_set("0-4,^2"), vec![0, 1, 3, 4]);
+        assert_eq!(node_set("1, 4"), vec![1, 4]);
+        assert!(node_set("x").is_empty());
+    }
+
+    #[test]
+    fn cpu_topology_and_hugepage_nodes_are_checked_against_the_domain() {
+        let with =
+            |extra: &str| domain("x86_64", "pc", "").replace("<os>", &format!("{extra}<os>"));
+        let topo = "<vcpu>20</vcpu><cpu><topology sockets='1' dies='1' cores='8' \
+                    threads='1'/></cpu>";
+        let err = plan(&with(topo), false).unwrap_err();
+        assert!(
+            err.contains("CPU topology doesn't match maximum vcpu count"),
+            "{err}"
+        );
+        assert!(plan(&with(&topo.replace("cores='8'", "cores='20'")), false).is_ok());
+        let pages = |set: &str| {
+            format!(
+                "<memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='{set}'/>\
+                 </hugepages></memoryBacking><vcpu>2</vcpu><cpu><numa>\
+                 <cell id='0' cpus='0' memory='131072'/><cell id='1' cpus='1' memory='131072'/>\
+                 </numa></cpu>"
+            )
+        };
+        let err = plan(&with(&pages("0,2")), false).unwrap_err();
+        assert!(err.contains("hugepages: node 2 not found"), "{err}");
+        assert!(plan(&with(&pages("0-1")), false).is_ok());
+    }
+
+    #[test]
+    fn firmware_rules_follow_libvirt_9_0_only_where_newer_libvirt_accepts() {
+        let os = |inner: &str, fw: &str| {
+            domain("x86_64", "q35", "")
+                .replace("<os>", &format!("<features><acpi/></features><os{fw}>"))
+                .replace("</os>", &format!("{inner}</os>"))
+        };
+        // a loader path with firmware autoselection: 9.0 refuses, newer libvirt takes it
+        let xml = os("<loader>/x/OVMF_CODE.fd</loader>", " firmware='efi'");
+        assert!(plan(&xml, false).is_ok());
+        let err = plan(&xml, true).unwrap_err();
+        assert!(
+            err.contains("cannot be specified when firmware autoselection"),
+            "{err}"
+        );
+        // every version: a pflash loader needs a path when nothing is autoselected
+        let err = plan(&os("<loader type='pflash'/>", ""), false).unwrap_err();
+        assert!(err.contains("no loader path specified"), "{err}");
+        let err = plan(&os("<nvram>/v.fd</nvram>", " firmware='bios'"), false).unwrap_err();
+        assert!(
+            err.contains("firmware type 'bios' does not support nvram"),
+            "{err}"
+        );
     }
 
     fn plan(xml: &str, new_domain: bool) -> Result<String, String> {
