@@ -494,7 +494,6 @@ const QEMUXMLCONF_KNOWN: &[&str] = &[
     "disk-network-iscsi-auth-wrong-secrettype",
     "disk-scsi",
     "graphics-spice-invalid-egl-headless",
-    "hugepages-default-1G-nodeset-2M",
     "memory-hotplug-invalid-targetnode",
     "minimal-no-memory",
     "net-virtio-rxqueuesize-invalid-size",

@@ -13,9 +13,9 @@
 //! so `[#text]` is "has content" and `[!#text]` "is empty".
 //!
 //! Messages may name `{arch}` and `{machine}` (the guest's, as written) besides the found
-//! element's attributes. Two checks compare numbers across elements and are code, not
-//! rules: the CPU topology against the vCPU count, and hugepage node sets against the
-//! guest's NUMA cells.
+//! element's attributes. A few checks compare numbers across elements and are code, not
+//! rules: the CPU topology against the vCPU count, hugepage node sets and NUMA distance
+//! siblings against the guest's NUMA cells, and the `<vcpu cpuset>` syntax.
 
 use super::fail;
 use super::policy::Policy;
@@ -237,10 +237,13 @@ pub fn run(
     if live {
         kvm_arch(policy, root, m, std::env::consts::ARCH, file)?;
         machine_version(policy, root, m, file)?;
+        // libvirt 9.0 does not know <topology clusters>: it counts without them
+        cpu_topology(root, false, file)?;
     } else {
         expander_bus_nodes(root, file)?;
-        cpu_topology(root, file)?;
-        hugepage_nodes(root, file)?;
+        cpu_set(root, file)?;
+        cpu_topology(root, true, file)?;
+        numa_node_refs(root, file)?;
     }
     for rule in policy.refusals.iter().filter(|r| r.live == live) {
         if let Some(el) = refused(rule, root, m) {
@@ -375,10 +378,11 @@ fn node_of(c: &Element, node: &Element) -> bool {
 }
 
 /// The `<cpu><topology>` product (sockets × dies × clusters × cores × threads; an absent
-/// dies or clusters counts 1) must equal the maximum vCPU count (`<vcpu>`, 1 when absent),
-/// as QEMU enforces and libvirt checks: "CPU topology doesn't match maximum vcpu count". A
-/// topology missing sockets, cores or threads is left alone.
-fn cpu_topology(root: &Element, file: &str) -> Result<(), Error> {
+/// dies or clusters counts 1, and clusters not at all unless `clusters`) must equal the
+/// maximum vCPU count (`<vcpu>`, 1 when absent), as QEMU enforces and libvirt checks: "CPU
+/// topology doesn't match maximum vcpu count". A topology missing sockets, cores or threads
+/// is left alone.
+fn cpu_topology(root: &Element, clusters: bool, file: &str) -> Result<(), Error> {
     let Some(t) = root.child("cpu").and_then(|c| c.child("topology")) else {
         return Ok(());
     };
@@ -386,7 +390,11 @@ fn cpu_topology(root: &Element, file: &str) -> Result<(), Error> {
     let parts = [
         count("sockets", None),
         count("dies", Some(1)),
-        count("clusters", Some(1)),
+        if clusters {
+            count("clusters", Some(1))
+        } else {
+            Some(1)
+        },
         count("cores", None),
         count("threads", None),
     ];
@@ -415,20 +423,25 @@ fn cpu_topology(root: &Element, file: &str) -> Result<(), Error> {
     ))
 }
 
-/// A hugepage `<page nodeset>` naming a node the guest does not have (its NUMA cells are
-/// counted; a guest without any has none to name): "hugepages: node 1 not found".
-fn hugepage_nodes(root: &Element, file: &str) -> Result<(), Error> {
-    let cells = root
-        .child("cpu")
-        .and_then(|c| c.child("numa"))
-        .map_or(0, |n| n.elements().filter(|c| c.name == "cell").count());
+/// References to NUMA nodes the guest does not have (libvirt counts its `<cell>`s; a guest
+/// without any has none to name): a hugepage `<page nodeset>` ("hugepages: node 1 not
+/// found") and a cell's distance `<sibling id>` ("'sibling_id 2' does not refer to a valid
+/// cell within NUMA 'cell id 1'").
+fn numa_node_refs(root: &Element, file: &str) -> Result<(), Error> {
+    let numa = root.child("cpu").and_then(|c| c.child("numa"));
+    let cells: Vec<&Element> = numa
+        .into_iter()
+        .flat_map(|n| n.elements())
+        .filter(|c| c.name == "cell")
+        .collect();
     let mut pages = Vec::new();
     if let Some(steps) = parse_path("memoryBacking/hugepages/page[nodeset]") {
         select(root, &steps, &mut pages);
     }
     for page in pages {
         let set = page.attr("nodeset").unwrap_or_default();
-        if let Some(n) = node_set(&set).into_iter().find(|n| *n >= cells) {
+        let nodes = node_set(&set).unwrap_or_default();
+        if let Some(n) = nodes.into_iter().find(|n| *n >= cells.len()) {
             return Err(fail(
                 file,
                 page.line,
@@ -437,12 +450,48 @@ fn hugepage_nodes(root: &Element, file: &str) -> Result<(), Error> {
             ));
         }
     }
+    for cell in &cells {
+        let mut siblings = Vec::new();
+        if let Some(steps) = parse_path("distances/sibling[id]") {
+            select(cell, &steps, &mut siblings);
+        }
+        for s in siblings {
+            let id = s.attr("id").unwrap_or_default();
+            if id.parse::<usize>().is_ok_and(|i| i >= cells.len()) {
+                return Err(fail(
+                    file,
+                    s.line,
+                    &describe(s),
+                    format!(
+                        "'sibling_id {id}' does not refer to a valid cell within NUMA 'cell id {}'",
+                        cell.attr("id").unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
-/// The nodes of a libvirt node set (`0,2-3,^2`), ascending; malformed parts are skipped
-/// (libvirt's parser refuses those with its own message).
-fn node_set(set: &str) -> Vec<usize> {
+/// A `<vcpu cpuset>` that is not a CPU set libvirt can read: "Failed to parse bitmap 'aaa'".
+fn cpu_set(root: &Element, file: &str) -> Result<(), Error> {
+    let Some(vcpu) = root.child("vcpu") else {
+        return Ok(());
+    };
+    match vcpu.attr("cpuset") {
+        Some(set) if node_set(&set).is_none() => Err(fail(
+            file,
+            vcpu.line,
+            &describe(vcpu),
+            format!("Failed to parse bitmap '{set}'"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The members of a libvirt CPU or node set (`0,2-3,^2`), ascending; `None` when a part is
+/// not a number, a range or an exclusion.
+fn node_set(set: &str) -> Option<Vec<usize>> {
     let mut on = std::collections::BTreeSet::new();
     let mut off = Vec::new();
     for part in set.split(',').map(str::trim) {
@@ -450,18 +499,20 @@ fn node_set(set: &str) -> Vec<usize> {
             Some(p) => (true, p),
             None => (false, part),
         };
-        let range: Option<(usize, usize)> = match part.split_once('-') {
-            Some((a, b)) => a.trim().parse().ok().zip(b.trim().parse().ok()),
-            None => part.parse().ok().map(|n| (n, n)),
+        let (a, b): (usize, usize) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+            None => {
+                let n = part.parse().ok()?;
+                (n, n)
+            }
         };
-        let Some((a, b)) = range else { continue };
         if neg {
             off.extend(a..=b);
         } else {
             on.extend(a..=b);
         }
     }
-    on.into_iter().filter(|n| !off.contains(n)).collect()
+    Some(on.into_iter().filter(|n| !off.contains(n)).collect())
 }
 
 #[cfg(test)]
@@ -523,14 +574,15 @@ mod tests {
 
     #[test]
     fn node_sets_read_as_libvirt_writes_them() {
-        assert_eq!(node_set("0,2-3"), vec![0, 2, 3]);
-        assert_eq!(node_set("0-4,^2"), vec![0, 1, 3, 4]);
-        assert_eq!(node_set("1, 4"), vec![1, 4]);
-        assert!(node_set("x").is_empty());
+        assert_eq!(node_set("0,2-3"), Some(vec![0, 2, 3]));
+        assert_eq!(node_set("0-4,^2"), Some(vec![0, 1, 3, 4]));
+        assert_eq!(node_set("1, 4"), Some(vec![1, 4]));
+        assert_eq!(node_set("aaa"), None);
+        assert_eq!(node_set("1-x"), None);
     }
 
     #[test]
-    fn cpu_topology_and_hugepage_nodes_are_checked_against_the_domain() {
+    fn cpu_topology_numa_references_and_cpu_sets_are_checked_against_the_domain() {
         let with =
             |extra: &str| domain("x86_64", "pc", "").replace("<os>", &format!("{extra}<os>"));
         let topo = "<vcpu>20</vcpu><cpu><topology sockets='1' dies='1' cores='8' \
@@ -552,6 +604,24 @@ mod tests {
         let err = plan(&with(&pages("0,2")), false).unwrap_err();
         assert!(err.contains("hugepages: node 2 not found"), "{err}");
         assert!(plan(&with(&pages("0-1")), false).is_ok());
+        let sibling = pages("0-1").replace(
+            "<cell id='1' cpus='1' memory='131072'/>",
+            "<cell id='1' cpus='1' memory='131072'><distances><sibling id='2' value='10'/>\
+             </distances></cell>",
+        );
+        let err = plan(&with(&sibling), false).unwrap_err();
+        assert!(
+            err.contains("'sibling_id 2' does not refer to a valid cell"),
+            "{err}"
+        );
+        let err = plan(&with("<vcpu cpuset='aaa'>2</vcpu>"), false).unwrap_err();
+        assert!(err.contains("Failed to parse bitmap 'aaa'"), "{err}");
+        // clusters: upstream counts them, libvirt 9.0 does not know them
+        let clusters = "<vcpu>8</vcpu><cpu><topology sockets='1' dies='1' clusters='2' \
+                        cores='2' threads='2'/></cpu>";
+        assert!(plan(&with(clusters), false).is_ok());
+        let err = plan(&with(clusters), true).unwrap_err();
+        assert!(err.contains("CPU topology doesn't match"), "{err}");
     }
 
     #[test]
