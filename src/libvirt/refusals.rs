@@ -8,7 +8,8 @@
 //! Paths: steps separated by `/` from `<domain>` (`devices/iommu`), `*` for any element,
 //! `.` for the element itself; each step may carry predicates: `[attr]` (present),
 //! `[!attr]` (absent), `[attr=a|b]` (one of), `[attr!=a|b]` (absent or none of),
-//! `[attr%N]` (an integer that is a multiple of N), `[attr!%N]` (an integer that is not).
+//! `[attr%N]` (an integer that is a multiple of N), `[attr!%N]` (an integer that is not),
+//! `[attr>N]` (an integer greater than N).
 //! The attribute name `#text` stands for the element's text (trimmed; absent when empty),
 //! so `[#text]` is "has content" and `[!#text]` "is empty".
 //!
@@ -78,6 +79,7 @@ enum Pred {
     NoneOf(String, Vec<String>),
     Multiple(String, u64),
     NotMultiple(String, u64),
+    Greater(String, u64),
 }
 
 /// An attribute's value, or the element's text for `#text`.
@@ -99,6 +101,8 @@ impl Pred {
             ))
         } else if let Some((a, n)) = s.split_once('%') {
             Some(Pred::Multiple(a.into(), n.parse().ok().filter(|n| *n > 0)?))
+        } else if let Some((a, n)) = s.split_once('>') {
+            Some(Pred::Greater(a.into(), n.parse().ok()?))
         } else if let Some((a, v)) = s.split_once("!=") {
             Some(Pred::NoneOf(a.into(), list(v)))
         } else if let Some((a, v)) = s.split_once('=') {
@@ -118,6 +122,7 @@ impl Pred {
             Pred::NoneOf(a, vs) => value(el, a).is_none_or(|v| !vs.contains(&v)),
             Pred::Multiple(a, n) => number(el, a).is_some_and(|v| v % n == 0),
             Pred::NotMultiple(a, n) => number(el, a).is_some_and(|v| v % n != 0),
+            Pred::Greater(a, n) => number(el, a).is_some_and(|v| v > *n),
         }
     }
 }
@@ -570,6 +575,9 @@ mod tests {
         assert!(!finds(r, "features/smm[state!%2]") && !finds(r, "features/smm[state%2]"));
         assert!(parse_path("features/smm/tseg[#text!%0]").is_none());
         assert!(parse_path("features/smm/tseg[#text%x]").is_none());
+        assert!(finds(r, "features/smm/tseg[#text>12344]"));
+        assert!(!finds(r, "features/smm/tseg[#text>12345]"));
+        assert!(parse_path("features/smm/tseg[#text>x]").is_none());
     }
 
     #[test]
