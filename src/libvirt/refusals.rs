@@ -7,7 +7,16 @@
 //!
 //! Paths: steps separated by `/` from `<domain>` (`devices/iommu`), `*` for any element,
 //! `.` for the element itself; each step may carry predicates: `[attr]` (present),
-//! `[!attr]` (absent), `[attr=a|b]` (one of), `[attr!=a|b]` (absent or none of).
+//! `[!attr]` (absent), `[attr=a|b]` (one of), `[attr!=a|b]` (absent or none of),
+//! `[attr%N]` (an integer that is a multiple of N), `[attr!%N]` (an integer that is not),
+//! `[attr>N]` (an integer greater than N).
+//! The attribute name `#text` stands for the element's text (trimmed; absent when empty),
+//! so `[#text]` is "has content" and `[!#text]` "is empty".
+//!
+//! Messages may name `{arch}` and `{machine}` (the guest's, as written) besides the found
+//! element's attributes. A few checks compare numbers across elements and are code, not
+//! rules: the CPU topology against the vCPU count, hugepage node sets and NUMA distance
+//! siblings against the guest's NUMA cells, and the `<vcpu cpuset>` syntax.
 
 use super::fail;
 use super::policy::Policy;
@@ -68,12 +77,33 @@ enum Pred {
     Absent(String),
     OneOf(String, Vec<String>),
     NoneOf(String, Vec<String>),
+    Multiple(String, u64),
+    NotMultiple(String, u64),
+    Greater(String, u64),
+}
+
+/// An attribute's value, or the element's text for `#text`.
+fn value(el: &Element, a: &str) -> Option<String> {
+    if a == "#text" {
+        super::lower::text(el).filter(|t| !t.is_empty())
+    } else {
+        el.attr(a)
+    }
 }
 
 impl Pred {
     fn parse(s: &str) -> Option<Pred> {
         let list = |v: &str| v.split('|').map(str::to_string).collect();
-        if let Some((a, v)) = s.split_once("!=") {
+        if let Some((a, n)) = s.split_once("!%") {
+            Some(Pred::NotMultiple(
+                a.into(),
+                n.parse().ok().filter(|n| *n > 0)?,
+            ))
+        } else if let Some((a, n)) = s.split_once('%') {
+            Some(Pred::Multiple(a.into(), n.parse().ok().filter(|n| *n > 0)?))
+        } else if let Some((a, n)) = s.split_once('>') {
+            Some(Pred::Greater(a.into(), n.parse().ok()?))
+        } else if let Some((a, v)) = s.split_once("!=") {
             Some(Pred::NoneOf(a.into(), list(v)))
         } else if let Some((a, v)) = s.split_once('=') {
             Some(Pred::OneOf(a.into(), list(v)))
@@ -86,11 +116,23 @@ impl Pred {
 
     fn holds(&self, el: &Element) -> bool {
         match self {
-            Pred::Present(a) => el.attr(a).is_some(),
-            Pred::Absent(a) => el.attr(a).is_none(),
-            Pred::OneOf(a, vs) => el.attr(a).is_some_and(|v| vs.contains(&v)),
-            Pred::NoneOf(a, vs) => el.attr(a).is_none_or(|v| !vs.contains(&v)),
+            Pred::Present(a) => value(el, a).is_some(),
+            Pred::Absent(a) => value(el, a).is_none(),
+            Pred::OneOf(a, vs) => value(el, a).is_some_and(|v| vs.contains(&v)),
+            Pred::NoneOf(a, vs) => value(el, a).is_none_or(|v| !vs.contains(&v)),
+            Pred::Multiple(a, n) => number(el, a).is_some_and(|v| v % n == 0),
+            Pred::NotMultiple(a, n) => number(el, a).is_some_and(|v| v % n != 0),
+            Pred::Greater(a, n) => number(el, a).is_some_and(|v| v > *n),
         }
+    }
+}
+
+/// An attribute (or `#text`) read as an unsigned integer, decimal or `0x` hex.
+fn number(el: &Element, a: &str) -> Option<u64> {
+    let v = value(el, a)?;
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
     }
 }
 
@@ -200,12 +242,21 @@ pub fn run(
     if live {
         kvm_arch(policy, root, m, std::env::consts::ARCH, file)?;
         machine_version(policy, root, m, file)?;
+        // libvirt 9.0 does not know <topology clusters>: it counts without them
+        cpu_topology(root, false, file)?;
     } else {
         expander_bus_nodes(root, file)?;
+        cpu_set(root, file)?;
+        cpu_topology(root, true, file)?;
+        numa_node_refs(root, file)?;
     }
     for rule in policy.refusals.iter().filter(|r| r.live == live) {
         if let Some(el) = refused(rule, root, m) {
-            let mut msg = rule.refusal.replace("{element}", &el.name);
+            let mut msg = rule
+                .refusal
+                .replace("{element}", &el.name)
+                .replace("{arch}", &m.arch)
+                .replace("{machine}", &m.name);
             for a in &el.attrs {
                 msg = msg.replace(&format!("{{{}}}", a.name), &a.value());
             }
@@ -238,7 +289,7 @@ fn kvm_arch(
     let Some(guests) = policy.live_kvm.get(host) else {
         return Ok(());
     };
-    if root.attr("type").as_deref() != Some("kvm") || guests.iter().any(|g| *g == m.arch) {
+    if root.attr("type").as_deref() != Some("kvm") || guests.contains(&m.arch) {
         return Ok(());
     }
     Err(fail(
@@ -331,6 +382,144 @@ fn node_of(c: &Element, node: &Element) -> bool {
         .is_some_and(|n| std::ptr::eq(n, node))
 }
 
+/// The `<cpu><topology>` product (sockets × dies × clusters × cores × threads; an absent
+/// dies or clusters counts 1, and clusters not at all unless `clusters`) must equal the
+/// maximum vCPU count (`<vcpu>`, 1 when absent), as QEMU enforces and libvirt checks: "CPU
+/// topology doesn't match maximum vcpu count". A topology missing sockets, cores or threads
+/// is left alone.
+fn cpu_topology(root: &Element, clusters: bool, file: &str) -> Result<(), Error> {
+    let Some(t) = root.child("cpu").and_then(|c| c.child("topology")) else {
+        return Ok(());
+    };
+    let count = |a: &str, default: Option<u64>| t.attr(a).map_or(default, |v| v.parse().ok());
+    let parts = [
+        count("sockets", None),
+        count("dies", Some(1)),
+        if clusters {
+            count("clusters", Some(1))
+        } else {
+            Some(1)
+        },
+        count("cores", None),
+        count("threads", None),
+    ];
+    let Some(product) = parts
+        .into_iter()
+        .try_fold(1u64, |p, n| n.and_then(|n| p.checked_mul(n)))
+    else {
+        return Ok(());
+    };
+    let vcpus = root
+        .child("vcpu")
+        .and_then(super::lower::text)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    if product == vcpus {
+        return Ok(());
+    }
+    Err(fail(
+        file,
+        t.line,
+        &describe(t),
+        format!(
+            "CPU topology doesn't match maximum vcpu count (the topology makes {product} \
+             vCPUs, <vcpu> says {vcpus})"
+        ),
+    ))
+}
+
+/// References to NUMA nodes the guest does not have (libvirt counts its `<cell>`s; a guest
+/// without any has none to name): a hugepage `<page nodeset>` ("hugepages: node 1 not
+/// found") and a cell's distance `<sibling id>` ("'sibling_id 2' does not refer to a valid
+/// cell within NUMA 'cell id 1'").
+fn numa_node_refs(root: &Element, file: &str) -> Result<(), Error> {
+    let numa = root.child("cpu").and_then(|c| c.child("numa"));
+    let cells: Vec<&Element> = numa
+        .into_iter()
+        .flat_map(|n| n.elements())
+        .filter(|c| c.name == "cell")
+        .collect();
+    let mut pages = Vec::new();
+    if let Some(steps) = parse_path("memoryBacking/hugepages/page[nodeset]") {
+        select(root, &steps, &mut pages);
+    }
+    for page in pages {
+        let set = page.attr("nodeset").unwrap_or_default();
+        let nodes = node_set(&set).unwrap_or_default();
+        if let Some(n) = nodes.into_iter().find(|n| *n >= cells.len()) {
+            return Err(fail(
+                file,
+                page.line,
+                &describe(page),
+                format!("hugepages: node {n} not found"),
+            ));
+        }
+    }
+    for cell in &cells {
+        let mut siblings = Vec::new();
+        if let Some(steps) = parse_path("distances/sibling[id]") {
+            select(cell, &steps, &mut siblings);
+        }
+        for s in siblings {
+            let id = s.attr("id").unwrap_or_default();
+            if id.parse::<usize>().is_ok_and(|i| i >= cells.len()) {
+                return Err(fail(
+                    file,
+                    s.line,
+                    &describe(s),
+                    format!(
+                        "'sibling_id {id}' does not refer to a valid cell within NUMA 'cell id {}'",
+                        cell.attr("id").unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `<vcpu cpuset>` that is not a CPU set libvirt can read: "Failed to parse bitmap 'aaa'".
+fn cpu_set(root: &Element, file: &str) -> Result<(), Error> {
+    let Some(vcpu) = root.child("vcpu") else {
+        return Ok(());
+    };
+    match vcpu.attr("cpuset") {
+        Some(set) if node_set(&set).is_none() => Err(fail(
+            file,
+            vcpu.line,
+            &describe(vcpu),
+            format!("Failed to parse bitmap '{set}'"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The members of a libvirt CPU or node set (`0,2-3,^2`), ascending; `None` when a part is
+/// not a number, a range or an exclusion.
+fn node_set(set: &str) -> Option<Vec<usize>> {
+    let mut on = std::collections::BTreeSet::new();
+    let mut off = Vec::new();
+    for part in set.split(',').map(str::trim) {
+        let (neg, part) = match part.strip_prefix('^') {
+            Some(p) => (true, p),
+            None => (false, part),
+        };
+        let (a, b): (usize, usize) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+            None => {
+                let n = part.parse().ok()?;
+                (n, n)
+            }
+        };
+        if neg {
+            off.extend(a..=b);
+        } else {
+            on.extend(a..=b);
+        }
+    }
+    Some(on.into_iter().filter(|n| !off.contains(n)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +555,106 @@ mod tests {
         assert!(finds(r, ".[!type]/devices"));
         assert!(parse_path("devices/iommu[model").is_none());
         assert!(parse_path("devices//iommu").is_none());
+    }
+
+    #[test]
+    fn text_and_number_predicates() {
+        let doc = crate::xml::Document::parse(
+            "<domain><os><loader type='pflash'/><nvram>v.fd</nvram></os>\
+             <features><smm state='on'><tseg unit='KiB'>12345</tseg></smm></features></domain>",
+        )
+        .unwrap();
+        let r = &doc.root;
+        assert!(finds(r, "os/loader[!#text]"));
+        assert!(!finds(r, "os/loader[#text]"));
+        assert!(finds(r, "os/nvram[#text=v.fd]"));
+        assert!(finds(r, "features/smm/tseg[#text!%1024]"));
+        assert!(!finds(r, "features/smm/tseg[#text%1024]"));
+        assert!(finds(r, "features/smm/tseg[#text%5]"));
+        // a value that is not a number is neither a multiple nor not one
+        assert!(!finds(r, "features/smm[state!%2]") && !finds(r, "features/smm[state%2]"));
+        assert!(parse_path("features/smm/tseg[#text!%0]").is_none());
+        assert!(parse_path("features/smm/tseg[#text%x]").is_none());
+        assert!(finds(r, "features/smm/tseg[#text>12344]"));
+        assert!(!finds(r, "features/smm/tseg[#text>12345]"));
+        assert!(parse_path("features/smm/tseg[#text>x]").is_none());
+    }
+
+    #[test]
+    fn node_sets_read_as_libvirt_writes_them() {
+        assert_eq!(node_set("0,2-3"), Some(vec![0, 2, 3]));
+        assert_eq!(node_set("0-4,^2"), Some(vec![0, 1, 3, 4]));
+        assert_eq!(node_set("1, 4"), Some(vec![1, 4]));
+        assert_eq!(node_set("aaa"), None);
+        assert_eq!(node_set("1-x"), None);
+    }
+
+    #[test]
+    fn cpu_topology_numa_references_and_cpu_sets_are_checked_against_the_domain() {
+        let with =
+            |extra: &str| domain("x86_64", "pc", "").replace("<os>", &format!("{extra}<os>"));
+        let topo = "<vcpu>20</vcpu><cpu><topology sockets='1' dies='1' cores='8' \
+                    threads='1'/></cpu>";
+        let err = plan(&with(topo), false).unwrap_err();
+        assert!(
+            err.contains("CPU topology doesn't match maximum vcpu count"),
+            "{err}"
+        );
+        assert!(plan(&with(&topo.replace("cores='8'", "cores='20'")), false).is_ok());
+        let pages = |set: &str| {
+            format!(
+                "<memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='{set}'/>\
+                 </hugepages></memoryBacking><vcpu>2</vcpu><cpu><numa>\
+                 <cell id='0' cpus='0' memory='131072'/><cell id='1' cpus='1' memory='131072'/>\
+                 </numa></cpu>"
+            )
+        };
+        let err = plan(&with(&pages("0,2")), false).unwrap_err();
+        assert!(err.contains("hugepages: node 2 not found"), "{err}");
+        assert!(plan(&with(&pages("0-1")), false).is_ok());
+        let sibling = pages("0-1").replace(
+            "<cell id='1' cpus='1' memory='131072'/>",
+            "<cell id='1' cpus='1' memory='131072'><distances><sibling id='2' value='10'/>\
+             </distances></cell>",
+        );
+        let err = plan(&with(&sibling), false).unwrap_err();
+        assert!(
+            err.contains("'sibling_id 2' does not refer to a valid cell"),
+            "{err}"
+        );
+        let err = plan(&with("<vcpu cpuset='aaa'>2</vcpu>"), false).unwrap_err();
+        assert!(err.contains("Failed to parse bitmap 'aaa'"), "{err}");
+        // clusters: upstream counts them, libvirt 9.0 does not know them
+        let clusters = "<vcpu>8</vcpu><cpu><topology sockets='1' dies='1' clusters='2' \
+                        cores='2' threads='2'/></cpu>";
+        assert!(plan(&with(clusters), false).is_ok());
+        let err = plan(&with(clusters), true).unwrap_err();
+        assert!(err.contains("CPU topology doesn't match"), "{err}");
+    }
+
+    #[test]
+    fn firmware_rules_follow_libvirt_9_0_only_where_newer_libvirt_accepts() {
+        let os = |inner: &str, fw: &str| {
+            domain("x86_64", "q35", "")
+                .replace("<os>", &format!("<features><acpi/></features><os{fw}>"))
+                .replace("</os>", &format!("{inner}</os>"))
+        };
+        // a loader path with firmware autoselection: 9.0 refuses, newer libvirt takes it
+        let xml = os("<loader>/x/OVMF_CODE.fd</loader>", " firmware='efi'");
+        assert!(plan(&xml, false).is_ok());
+        let err = plan(&xml, true).unwrap_err();
+        assert!(
+            err.contains("cannot be specified when firmware autoselection"),
+            "{err}"
+        );
+        // every version: a pflash loader needs a path when nothing is autoselected
+        let err = plan(&os("<loader type='pflash'/>", ""), false).unwrap_err();
+        assert!(err.contains("no loader path specified"), "{err}");
+        let err = plan(&os("<nvram>/v.fd</nvram>", " firmware='bios'"), false).unwrap_err();
+        assert!(
+            err.contains("firmware type 'bios' does not support nvram"),
+            "{err}"
+        );
     }
 
     fn plan(xml: &str, new_domain: bool) -> Result<String, String> {
