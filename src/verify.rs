@@ -920,7 +920,10 @@ fn check_budgets(
     }
     let asked = spec.devices.iter().any(|d| d.bar64.is_some())
         || spec.controllers.iter().any(|c| c.pref64_reserve.is_some());
-    let need = crate::topology::mmio64::needed_of(&spec.controllers, &spec.devices, cat);
+    // What the BARs and reserves need, only when something asks for 64-bit room.
+    let need =
+        asked.then(|| crate::topology::mmio64::needed_of(&spec.controllers, &spec.devices, cat));
+    let aperture = need.and_then(crate::topology::mmio64::aperture);
     let max = crate::topology::mmio64::max_aperture(&machine.limits, spec.policy.phys_bits);
     // The aperture a plan states (and asks the firmware for) must hold what it needs.
     let stated = spec
@@ -929,9 +932,7 @@ fn check_budgets(
         .and_then(|m| m.get("aperture"))
         .and_then(serde_json::Value::as_str)
         .and_then(|t| t.parse::<crate::spec::ByteSize>().ok());
-    if let (true, Some(stated), Some(aperture)) =
-        (asked, stated, crate::topology::mmio64::aperture(need))
-    {
+    if let (Some(need), Some(stated), Some(aperture)) = (need, stated, aperture) {
         if stated < aperture {
             let msg = format!(
                 "the plan states a 64-bit aperture of {stated}, but its BARs and reserves \
@@ -940,8 +941,7 @@ fn check_budgets(
             w.bad(Rule::Mmio64, Subject::Plan, msg);
         }
     }
-    if let (true, Some(aperture), Some(max)) = (asked, crate::topology::mmio64::aperture(need), max)
-    {
+    if let (Some(aperture), Some(max)) = (aperture, max) {
         if aperture.bytes() > max {
             let msg = format!(
                 "the 64-bit BARs and reserves need an aperture of {aperture}; the guest \

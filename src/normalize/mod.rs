@@ -304,14 +304,14 @@ fn resolve_devices(
     eff: &Effective,
 ) -> Result<Vec<Dev>> {
     // Each device is resolved on its own: every device's problems are reported at once.
-    let mut ids = BTreeMap::new();
-    let mut devs = Vec::new();
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut devs = Vec::with_capacity(spec.devices.len());
     let mut errors = Vec::new();
     for (i, d) in spec.devices.iter().enumerate() {
         let at = |field: &str| format!("devices[{i}].{field}");
         if d.id.is_empty() {
             errors.push(Error::input(at("id"), "empty id; expected a unique name"));
-        } else if let Some(prev) = ids.insert(d.id.clone(), i) {
+        } else if let Some(prev) = ids.insert(d.id.as_str(), i) {
             errors.push(
                 Error::input(
                     at("id"),
@@ -536,7 +536,7 @@ fn build_units(p: &Problem, cat: &Catalog) -> Result<Vec<Unit>> {
                 || !root.bus.accepts(ConnectKind::endpoint(d.pcie))
                 || (root.bus.express && !p.endpoints_on_pcie_root))
     });
-    let mut units = Vec::new();
+    let mut units = Vec::with_capacity(spec.devices.len());
     // Groups first gather their members (in spec order).
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, d) in spec.devices.iter().enumerate() {

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 /// The devices (by spec position) that must ascend, in their required order. Fails on an
 /// unknown or repeated id, or when both forms of `order` are used.
 pub(crate) fn sequence(spec: &Spec) -> Result<Vec<usize>> {
-    let by_id = spec.positions();
     let numbered: Vec<usize> = (0..spec.devices.len())
         .filter(|&i| spec.devices[i].order.is_some())
         .collect();
@@ -24,6 +23,10 @@ pub(crate) fn sequence(spec: &Spec) -> Result<Vec<usize>> {
         seq.sort_by_key(|&i| (spec.devices[i].order, i));
         return Ok(seq);
     }
+    if spec.order.is_empty() {
+        return Ok(Vec::new());
+    }
+    let by_id = spec.positions();
     let mut seq = Vec::new();
     for (k, id) in spec.order.iter().enumerate() {
         let Some(&i) = by_id.get(id.as_str()) else {

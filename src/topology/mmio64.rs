@@ -166,8 +166,11 @@ pub(crate) fn state(
     use crate::explanation::{Binding, Explanation};
     let asked = plan.devices.iter().any(|d| d.bar64.is_some())
         || plan.controllers.iter().any(|c| c.pref64_reserve.is_some());
+    if !asked {
+        return Ok(None);
+    }
     let need = needed(plan, cat);
-    let Some(aperture) = aperture(need).filter(|_| asked) else {
+    let Some(aperture) = aperture(need) else {
         return Ok(None);
     };
     let bits = phys_bits.or(limits.phys_bits);

@@ -476,24 +476,20 @@ pub(super) fn hosts_controller(h: &BusClass, t: &BusClass, cat: &Catalog) -> boo
     let Some(connect) = t.connect else {
         return false;
     };
-    if !cat.pci_model(&h.model).bus.accepts(connect) {
-        return false;
-    }
-    if t.numa {
+    // The placement rules first, the catalog's (a lookup by model name) last.
+    let placed = if t.numa {
         h.zone.is_none() && h.is_root()
     } else if t.entry {
         h.zone == t.zone && h.set.is_none() && (!t.private || h.root_like() || h.lane)
     } else {
         h.zone == t.zone && h.set == t.set
-    }
+    };
+    placed && cat.pci_model(&h.model).bus.accepts(connect)
 }
 
 /// Can a unit of class `u` go on a bus of class `b`?
 pub(super) fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog) -> bool {
-    let m = cat.pci_model(&b.model);
-    if !u.connect.is_some_and(|c| m.bus.accepts(c)) {
-        return false;
-    }
+    // The class fields first, the catalog's model (a lookup by name) once they agree.
     if u.hotplug && !b.hotplug {
         return false;
     }
@@ -504,6 +500,10 @@ pub(super) fn compatible(u: &UnitClass, b: &BusClass, p: &Problem, cat: &Catalog
         return false;
     }
     if u.set != b.set {
+        return false;
+    }
+    let m = cat.pci_model(&b.model);
+    if !u.connect.is_some_and(|c| m.bus.accepts(c)) {
         return false;
     }
     if u.root {
