@@ -5,7 +5,7 @@
 //! topology: every device with its PCI/PCIe, USB or drive address and every controller
 //! that must be added (root ports, bridges, expander buses per NUMA node, USB/SATA/SCSI
 //! controllers). The placement is solved as an integer linear program over *classes* of
-//! interchangeable devices and buses (microlp), decoded deterministically, and
+//! interchangeable devices and buses (good_lp + microlp), decoded deterministically, and
 //! checked by an independent verifier before it is returned.
 //!
 //! ## Pipeline and modules

@@ -1,6 +1,6 @@
 //! A solver-neutral integer program and the backend trait that solves it. The default
-//! backend is microlp (pure Rust): the program is handed to it directly and microlp's own
-//! solve options bound the search.
+//! backend is microlp (pure Rust): good_lp builds the model and microlp's own solve
+//! options bound the search.
 //!
 //! The search is bounded by a deterministic *work limit* (branch-and-bound nodes, scaled
 //! by the size of the program), never by the clock: the same program gets the same
@@ -8,6 +8,10 @@
 //! returned as [`Status::Feasible`] with its gap.
 
 use super::origin::{RowOrigin, VarOrigin};
+use good_lp::{
+    constraint, solvers::microlp::microlp, variable, Expression, ProblemVariables, SolverModel,
+    Variable,
+};
 
 /// An integer variable with bounds.
 #[derive(Debug, Clone)]
@@ -180,7 +184,7 @@ pub trait Backend: Sync {
     }
 }
 
-/// microlp, given the program directly.
+/// microlp, with the model built by good_lp.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MicroLp;
 
@@ -219,19 +223,16 @@ struct Run {
     nodes: u64,
 }
 
-/// The program as a microlp problem: integer variables, or their LP relaxation with the
+/// The program as a good_lp model: integer variables, or their LP relaxation with the
 /// bounds of the dive's `branches` applied.
-fn model(ilp: &Ilp, integer: bool, branches: &[Branch], cutoff: Option<f64>) -> microlp::Problem {
-    // Built exactly as good_lp 1.15 built it before (same variables, bounds, coefficients
-    // and right-hand sides, down to the sign of a zero, so the solver takes the same path):
-    // each expression's terms summed per variable from 0.0, a `>=` row as `lo - e <= 0`,
-    // a `<=` or `==` row as `e - hi` against 0.
-    let mut objective = vec![0.0; ilp.vars.len()];
-    for &(i, c) in &ilp.objective {
-        objective[i] += c;
-    }
-    let mut problem = microlp::Problem::new(microlp::OptimizationDirection::Minimize);
-    let vs: Vec<microlp::Variable> = ilp
+fn model(
+    ilp: &Ilp,
+    integer: bool,
+    branches: &[Branch],
+    cutoff: Option<f64>,
+) -> good_lp::solvers::microlp::MicroLpProblem {
+    let mut pv = ProblemVariables::new();
+    let vs: Vec<Variable> = ilp
         .vars
         .iter()
         .enumerate()
@@ -240,69 +241,30 @@ fn model(ilp: &Ilp, integer: bool, branches: &[Branch], cutoff: Option<f64>) -> 
                 .iter()
                 .filter(|b| b.0 == i)
                 .fold((v.lo, v.hi), |(lo, hi), b| (lo.max(b.1), hi.min(b.2)));
-            if integer {
-                problem.add_integer_var(objective[i], integer_bounds(lo, hi))
-            } else {
-                problem.add_var(objective[i], (lo, hi))
-            }
+            let def = variable().min(lo).max(hi);
+            pv.add(if integer { def.integer() } else { def })
         })
         .collect();
-    let mut merged: Vec<(usize, f64)> = Vec::new();
-    let mut add = |terms: &[(usize, f64)], sign: f64, op: microlp::ComparisonOp, rhs: f64| {
-        merged.clear();
-        merged.extend_from_slice(terms);
-        merged.sort_by_key(|&(i, _)| i);
-        let mut expr = microlp::LinearExpr::empty();
-        let mut k = 0;
-        while k < merged.len() {
-            let var = merged[k].0;
-            let mut sum = 0.0;
-            while k < merged.len() && merged[k].0 == var {
-                sum += merged[k].1;
-                k += 1;
-            }
-            expr.add(vs[var], if sign < 0.0 { 0.0 + -sum } else { sum });
-        }
-        problem.add_constraint(expr, op, rhs);
-    };
-    use microlp::ComparisonOp::{Eq, Le};
+    let lin =
+        |terms: &[(usize, f64)]| -> Expression { terms.iter().map(|&(i, c)| c * vs[i]).sum() };
+    let mut model = pv.minimise(lin(&ilp.objective)).using(microlp);
     for r in &ilp.rows {
+        let e = lin(&r.terms);
         if r.lo == r.hi {
-            add(&r.terms, 1.0, Eq, -(0.0 + -r.lo));
+            model = model.with(constraint!(e == r.lo));
             continue;
         }
         if r.lo.is_finite() {
-            add(&r.terms, -1.0, Le, -r.lo);
+            model = model.with(constraint!(e.clone() >= r.lo));
         }
         if r.hi.is_finite() {
-            add(&r.terms, 1.0, Le, -(0.0 + -r.hi));
+            model = model.with(constraint!(e <= r.hi));
         }
     }
     if let Some(c) = cutoff {
-        add(&ilp.objective, 1.0, Le, -(0.0 + -c));
+        model = model.with(constraint!(lin(&ilp.objective) <= c));
     }
-    problem
-}
-
-/// An integer variable's bounds as microlp takes them (as good_lp converted them): rounded
-/// inwards, unbounded sides at the ends of `i32`, and `(0, 0)` for bounds that cross or
-/// leave `i32`.
-fn integer_bounds(lo: f64, hi: f64) -> (i32, i32) {
-    let within = |x: f64| (i32::MIN as f64..=i32::MAX as f64).contains(&x);
-    let min = if lo == f64::NEG_INFINITY {
-        Some(i32::MIN)
-    } else {
-        Some(lo.ceil()).filter(|&x| within(x)).map(|x| x as i32)
-    };
-    let max = if hi == f64::INFINITY {
-        Some(i32::MAX)
-    } else {
-        Some(hi.floor()).filter(|&x| within(x)).map(|x| x as i32)
-    };
-    match (min, max) {
-        (Some(min), Some(max)) if min <= max => (min, max),
-        _ => (0, 0),
-    }
+    model
 }
 
 /// How a dive through LP relaxations ended. The dive is a depth-first branch and bound
@@ -348,7 +310,7 @@ const DIVE_SHARE: u64 = 4;
 /// The bound of the LP relaxation (`None` if it has none).
 fn relaxation_bound(ilp: &Ilp) -> Option<f64> {
     let m = model(ilp, false, &[], None);
-    match m.solve_with(microlp::SolveOptions::default()) {
+    match m.as_inner().solve_with(microlp::SolveOptions::default()) {
         Ok(microlp::SolveOutcome::Solution(s)) => Some(s.objective()),
         _ => None,
     }
@@ -379,7 +341,9 @@ fn lp(outcome: Result<microlp::SolveOutcome, microlp::Error>) -> Lp {
 
 fn dive_within(ilp: &Ilp, max_lps: u64, cutoff: Option<f64>) -> (Dive, u64) {
     let solve = |branches: &[Branch]| {
-        lp(model(ilp, false, branches, cutoff).solve_with(microlp::SolveOptions::default()))
+        lp(model(ilp, false, branches, cutoff)
+            .as_inner()
+            .solve_with(microlp::SolveOptions::default()))
     };
     let costed = costed(ilp);
     let first = solve(&[]);
@@ -532,7 +496,7 @@ fn run_once(
     if let Some(eps) = prune_epsilon {
         opts.tolerances.prune_epsilon = eps;
     }
-    let res = model.solve_with(opts);
+    let res = model.as_inner().solve_with(opts);
     match res {
         Ok(microlp::SolveOutcome::Solution(sol)) => {
             let stats = sol.stats();
