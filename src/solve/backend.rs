@@ -245,8 +245,15 @@ fn model(
             pv.add(if integer { def.integer() } else { def })
         })
         .collect();
-    let lin =
-        |terms: &[(usize, f64)]| -> Expression { terms.iter().map(|&(i, c)| c * vs[i]).sum() };
+    // Each term added in place: the same map (capacity, insertion order, sums) summing
+    // one-term expressions builds, without a map allocated per term.
+    let lin = |terms: &[(usize, f64)]| -> Expression {
+        let mut e = Expression::with_capacity(terms.len());
+        for &(i, c) in terms {
+            e.add_mul(c, vs[i]);
+        }
+        e
+    };
     let mut model = pv.minimise(lin(&ilp.objective)).using(microlp);
     for r in &ilp.rows {
         let e = lin(&r.terms);
