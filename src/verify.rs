@@ -887,6 +887,40 @@ fn check_budgets(
             );
             w.bad(Rule::IoWindows, Subject::Plan, msg);
         }
+        // OVMF's I/O padding of hotplug ports without I/O-BAR devices: those windows too
+        // must fit, or the ports must give the padding up (`io_reserve: 0`).
+        use crate::topology::io_padding;
+        let pads = !crate::catalog::legacy_plan(spec)
+            && eff.firmware != crate::spec::Firmware::Bios
+            && machine
+                .uefi
+                .as_ref()
+                .is_some_and(|u| u.hotplug_io_padding.is_some());
+        let padded = io_padding::padded_ports(&spec.controllers, io_buses, cat);
+        if io_padding::padding_overflows(pads, n as usize, padded.len(), limit) {
+            let msg = format!(
+                "{n} bridges/ports hold devices with I/O BARs and the UEFI firmware pads {} \
+                 hotplug port(s) without them with an I/O window each ({}); {limit} fit: \
+                 those ports need io_reserve: 0",
+                padded.len(),
+                padded
+                    .iter()
+                    .map(|&i| spec.controllers[i].id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            w.bad(Rule::IoWindows, Subject::Plan, msg);
+        }
+    }
+    for c in spec.controllers.iter().filter(|c| c.io_reserve.is_some()) {
+        if !cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve) {
+            let msg = format!(
+                "controller `{}` ({}) states an I/O reserve (io_reserve), which only ports \
+                 with QEMU's resource reservation (pcie-root-port) can",
+                c.id, c.model
+            );
+            w.bad(Rule::IoWindows, Subject::controller(&c.id), msg);
+        }
     }
     // 64-bit MMIO: the aperture the big BARs and reserves need fits what the guest
     // addresses; only ports with QEMU's resource reservation keep 64-bit room.
