@@ -255,8 +255,9 @@ pub enum Rules {
     /// The rules of a libvirt domain (`check` of a domain, lowered to the plan model):
     /// every rule but QEMU's start-time properties that libvirt passes through from the
     /// domain unchecked — the multifunction bit and function 0 of a slot, chassis and
-    /// port numbers, and the bus numbers an expander's `busNr` leaves for the buses below
-    /// it. A domain with those wrong is one libvirt defines as written.
+    /// port numbers, the bus numbers an expander's `busNr` leaves for the buses below
+    /// it, and the ports' I/O reserve (`io-reserve`, a QEMU passthrough). A domain with
+    /// those wrong is one libvirt defines as written.
     LibvirtDomain,
 }
 
@@ -890,7 +891,8 @@ fn check_budgets(
         // OVMF's I/O padding of hotplug ports without I/O-BAR devices: those windows too
         // must fit, or the ports must give the padding up (`io_reserve: 0`).
         use crate::topology::io_padding;
-        let pads = !crate::catalog::legacy_plan(spec)
+        let pads = rules == Rules::Plan
+            && !crate::catalog::legacy_plan(spec)
             && eff.firmware != crate::spec::Firmware::Bios
             && machine
                 .uefi
