@@ -2,7 +2,7 @@
 //! the firmware lays them out (OVMF, SeaBIOS and AAVMF alike): every bridge's window is
 //! aligned to its largest BAR and holds everything below it, every root bus (the root
 //! complex and each NUMA expander, which the firmware treats as a root bridge of its own)
-//! sums its windows, and the aperture is the next power of two above the need, as OVMF's 64-bit aperture
+//! sums its windows, and the aperture is the next power of two, as OVMF's 64-bit aperture
 //! (`X-PciMmio64Mb`) is naturally aligned.
 //!
 //! The root bridges are not packed largest first: OVMF allocates them one after the
@@ -30,7 +30,7 @@ pub struct Mmio64 {
     /// Bytes of 64-bit MMIO the BARs and reserves need, windows aligned.
     pub needed: u64,
     /// The aperture the firmware and QEMU are asked for: the next power of two
-    /// above the need (OVMF `X-PciMmio64Mb`, `pci-hole64-size`, libvirt `<pcihole64>`).
+    /// (OVMF `X-PciMmio64Mb`, `pci-hole64-size`, libvirt `<pcihole64>`).
     pub aperture: ByteSize,
     /// Guest physical address bits the aperture was checked against (`policy.phys_bits`,
     /// or QEMU's default for the machine's CPU).
@@ -276,15 +276,10 @@ pub fn max_aperture(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> 
         .min()
 }
 
-/// The aperture for `needed` bytes: the next power of two above it (none for nothing).
-/// OVMF leaves a BAR bare when the layout would fill its aperture to the last byte
-/// (measured: one 256 GiB BAR alone in a 256 GiB aperture, 16 GiB + 16 KiB on the root
-/// complex and 128 GiB on an expander in 256 GiB, the same with 64 GiB in 128 GiB; each
-/// is resourced in the next larger one), so a need that is itself a power of two gets the
-/// next one.
+/// The aperture for `needed` bytes: the next power of two (none for nothing).
 pub fn aperture(needed: u64) -> Option<ByteSize> {
     (needed > 0)
-        .then(|| needed.checked_add(1)?.checked_next_power_of_two())
+        .then(|| needed.checked_next_power_of_two())
         .flatten()
         .and_then(ByteSize::new)
 }
