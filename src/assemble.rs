@@ -51,6 +51,7 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
     set_multifunction(&mut controllers, &mut devices, p);
     let eff = &p.eff;
     reserve_bar64(p, cat, &mut controllers, &devices)?;
+    give_up_io_padding(p, cat, &mut controllers, &devices);
     let free = free_capacity(p, cat, pl, &controllers, &devices);
     let mut plan = Plan {
         devaddr: PlanHeader {
@@ -163,6 +164,35 @@ fn reserve_bar64(
         controllers[i].pref64_reserve = Some(r.size);
     }
     Ok(())
+}
+
+/// OVMF's I/O padding of hotplug ports ([`crate::topology::io_padding`]): where the
+/// padded windows would pass the I/O budget, the ports without I/O-BAR devices give it up
+/// (`io_reserve: 0`). Ports that say so already (a replanned plan) keep it.
+fn give_up_io_padding(
+    p: &Problem,
+    cat: &Catalog,
+    controllers: &mut [ControllerEntry],
+    devices: &[crate::spec::DeviceEntry],
+) {
+    use crate::topology::io_padding;
+    let Some(limit) = p.machine.limits.io_windows else {
+        return;
+    };
+    let pads = !crate::catalog::legacy_plan(p.spec)
+        && p.eff.firmware != crate::spec::Firmware::Bios
+        && p.machine
+            .uefi
+            .as_ref()
+            .is_some_and(|u| u.hotplug_io_padding.is_some());
+    let io = io_padding::io_buses(controllers, devices, cat);
+    let windows = io.iter().filter(|&&b| b != 0).count();
+    let padded = io_padding::padded_ports(controllers, &io, cat);
+    if io_padding::padding_overflows(pads, windows, padded.len(), limit) {
+        for i in padded {
+            controllers[i].io_reserve = Some(0);
+        }
+    }
 }
 
 pub(crate) fn preset_name(p: crate::spec::Preset) -> &'static str {

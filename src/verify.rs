@@ -269,8 +269,9 @@ pub enum Rules {
     /// The rules of a libvirt domain (`check` of a domain, lowered to the plan model):
     /// every rule but QEMU's start-time properties that libvirt passes through from the
     /// domain unchecked — the multifunction bit and function 0 of a slot, chassis and
-    /// port numbers, and the bus numbers an expander's `busNr` leaves for the buses below
-    /// it. A domain with those wrong is one libvirt defines as written.
+    /// port numbers, the bus numbers an expander's `busNr` leaves for the buses below
+    /// it, and the ports' I/O reserve (`io-reserve`, a QEMU passthrough). A domain with
+    /// those wrong is one libvirt defines as written.
     LibvirtDomain,
 }
 
@@ -900,6 +901,41 @@ fn check_budgets(
                  I/O windows"
             );
             w.bad(Rule::IoWindows, Subject::Plan, msg);
+        }
+        // OVMF's I/O padding of hotplug ports without I/O-BAR devices: those windows too
+        // must fit, or the ports must give the padding up (`io_reserve: 0`).
+        use crate::topology::io_padding;
+        let pads = rules == Rules::Plan
+            && !crate::catalog::legacy_plan(spec)
+            && eff.firmware != crate::spec::Firmware::Bios
+            && machine
+                .uefi
+                .as_ref()
+                .is_some_and(|u| u.hotplug_io_padding.is_some());
+        let padded = io_padding::padded_ports(&spec.controllers, io_buses, cat);
+        if io_padding::padding_overflows(pads, n as usize, padded.len(), limit) {
+            let msg = format!(
+                "{n} bridges/ports hold devices with I/O BARs and the UEFI firmware pads {} \
+                 hotplug port(s) without them with an I/O window each ({}); {limit} fit: \
+                 those ports need io_reserve: 0",
+                padded.len(),
+                padded
+                    .iter()
+                    .map(|&i| spec.controllers[i].id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            w.bad(Rule::IoWindows, Subject::Plan, msg);
+        }
+    }
+    for c in spec.controllers.iter().filter(|c| c.io_reserve.is_some()) {
+        if !cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve) {
+            let msg = format!(
+                "controller `{}` ({}) states an I/O reserve (io_reserve), which only ports \
+                 with QEMU's resource reservation (pcie-root-port) can",
+                c.id, c.model
+            );
+            w.bad(Rule::IoWindows, Subject::controller(&c.id), msg);
         }
     }
     // 64-bit MMIO: the aperture the big BARs and reserves need fits what the guest

@@ -978,3 +978,50 @@ fn one_error_prefix_and_one_name_for_stdin() {
         assert!(stderr(o).contains("<stdin>"), "{}", stderr(o));
     }
 }
+
+/// OVMF's I/O padding of hotplug root ports: where the ports without I/O-BAR devices
+/// would pass the UEFI I/O budget with a padded window each, the plan gives the padding
+/// up on them (`io_reserve: 0`, QEMU `io-reserve=0`, libvirt's QEMU override), keeps it
+/// when planned again, and `check` refuses the plan without it; within the budget, and
+/// for SeaBIOS, nothing changes.
+#[test]
+fn io_padding_is_given_up_where_it_would_not_fit() {
+    let spec = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/firmware-specs/q35-uefi-io-padding-numa3.yaml"),
+    )
+    .unwrap();
+    let plan = stdout(&plan_stdin(&spec, &[]));
+    assert_eq!(plan.matches("io_reserve: 0").count(), 1, "{plan}");
+    assert!(
+        plan.contains("- id: pci.10\n  model: pcie-root-port\n"),
+        "{plan}"
+    );
+    let again = stdout(&devaddr(&["plan", &tmp("padding-plan.yaml", &plan)], None));
+    assert_eq!(again, plan, "planning the plan again changes nothing");
+    let q = stdout(&plan_stdin(&spec, &["--format", "qemu"]));
+    assert_eq!(q.matches(",io-reserve=0").count(), 1, "{q}");
+    let x = stdout(&plan_stdin(&spec, &["--format", "libvirt"]));
+    assert!(
+        x.contains(
+            "<qemu:device alias='pci.10'>\n      <qemu:frontend>\n        \
+             <qemu:property name='io-reserve' type='unsigned' value='0'/>"
+        ),
+        "{x}"
+    );
+    // Without it, check names the padded port and the fix.
+    let bare = tmp("padding-bare.yaml", &plan.replace("  io_reserve: 0\n", ""));
+    let o = devaddr(&["check", &bare], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pci.10") && stderr(&o).contains("io_reserve: 0"),
+        "{}",
+        stderr(&o)
+    );
+    // One NIC fewer: 8 windows and the padded one fit the 9; SeaBIOS pads nothing.
+    let fewer = spec.replace("  - {id: n2c, kind: e1000e, numa_node: 2}\n", "");
+    assert_ne!(fewer, spec);
+    assert!(!stdout(&plan_stdin(&fewer, &[])).contains("io_reserve"));
+    let bios = spec.replace("firmware: uefi", "firmware: bios");
+    assert!(!stdout(&plan_stdin(&bios, &[])).contains("io_reserve"));
+}

@@ -99,6 +99,11 @@ pub struct UefiFirmware {
     pub vars: String,
     /// Its budgets, measured like [`MachineModel::limits`].
     pub limits: Limits,
+    /// I/O (bytes) it pads each hotplug port with that has no QEMU `io-reserve` hint,
+    /// a window of its own on a port without I/O-BAR devices; none when it pads nothing.
+    /// Plans give it up (`io_reserve: 0`) where the windows would not fit the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug_io_padding: Option<u64>,
 }
 
 impl MachineModel {

@@ -216,6 +216,8 @@ pub fn render(plan: &Plan, cat: &Catalog) -> Vec<String> {
         if let (Some(size), true) = (c.pref64_reserve, m.resource_reserve) {
             // Room for a big PCIe device later, which has no I/O BAR: no I/O window.
             s.push_str(&format!(",pref64-reserve={size},io-reserve=0"));
+        } else if let (Some(io), true) = (c.io_reserve, m.resource_reserve) {
+            s.push_str(&format!(",io-reserve={io}"));
         }
         device(s);
     }

@@ -173,8 +173,9 @@ pub(super) const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
 
 /// What libvirt 9.0 has no element for, in its QEMU namespace: OVMF's 64-bit aperture
 /// (`X-PciMmio64Mb`, fw_cfg, `<qemu:commandline>`) when the plan states 64-bit MMIO and
-/// may boot UEFI, and the root ports' 64-bit hotplug room (`pref64-reserve`,
-/// `io-reserve`: `<qemu:override>` of the port's properties, by libvirt's alias `pci.N`).
+/// may boot UEFI, and the root ports' 64-bit hotplug room and I/O reserve
+/// (`pref64-reserve`, `io-reserve`: `<qemu:override>` of the port's properties, by
+/// libvirt's alias `pci.N`).
 pub(super) fn qemu_passthrough(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
     let mut out = Vec::new();
     let firmware = plan.policy.firmware.unwrap_or_default();
@@ -190,14 +191,19 @@ pub(super) fn qemu_passthrough(plan: &Plan, machine: &crate::catalog::MachineMod
         .controllers
         .iter()
         .filter_map(|c| {
-            let size = c.pref64_reserve?;
+            let pref64 = c.pref64_reserve.map(|size| {
+                format!(
+                    "<qemu:property name='pref64-reserve' type='unsigned' value='{}'/>",
+                    size.bytes()
+                )
+            });
+            let io = c.io_reserve.or(c.pref64_reserve.map(|_| 0))?;
             Some(format!(
-                "<qemu:device alias='pci.{}'><qemu:frontend>\
-                 <qemu:property name='pref64-reserve' type='unsigned' value='{}'/>\
-                 <qemu:property name='io-reserve' type='unsigned' value='0'/>\
+                "<qemu:device alias='pci.{}'><qemu:frontend>{}\
+                 <qemu:property name='io-reserve' type='unsigned' value='{io}'/>\
                  </qemu:frontend></qemu:device>",
                 c.index,
-                size.bytes()
+                pref64.unwrap_or_default()
             ))
         })
         .collect();

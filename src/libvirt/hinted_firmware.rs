@@ -19,7 +19,8 @@ fn written_by_devaddr(el: &Element) -> bool {
     let mut text = String::new();
     el.pretty(0, &mut text);
     (el.name == "qemu:commandline" && text.contains("opt/ovmf/X-PciMmio64Mb"))
-        || (el.name == "qemu:override" && text.contains("'pref64-reserve'"))
+        || (el.name == "qemu:override"
+            && (text.contains("'pref64-reserve'") || text.contains("'io-reserve'")))
 }
 
 /// An element's text without its layout (each line trimmed, joined).

@@ -3,6 +3,7 @@
 mod address;
 mod bus_numbers;
 mod indexes;
+pub(crate) mod io_padding;
 pub mod mmio64;
 
 pub use address::*;
@@ -163,6 +164,12 @@ pub struct ControllerEntry {
     /// (QEMU `pref64-reserve`, `policy.hotplug_reserve_bar64`); both firmwares honour it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pref64_reserve: Option<crate::spec::ByteSize>,
+    /// I/O a hotplug port keeps for a device hot-added later (QEMU `io-reserve`, bytes).
+    /// Plans write `0` on the ports whose firmware padding would not fit the I/O budget
+    /// (UEFI: OVMF pads every port without the hint with an I/O window); ports that keep
+    /// 64-bit room have no I/O reserve either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_reserve: Option<u64>,
     /// Its own PCI address (where it plugs in); absent for the root bus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,

@@ -1,0 +1,89 @@
+//! OVMF's I/O padding of hotplug ports, and the ports that give it up (`io_reserve: 0`).
+//!
+//! OVMF pads every hotplug-capable PCIe port that carries no I/O reservation hint (QEMU's
+//! `io-reserve`) with 512 bytes of I/O: a 4 KiB window of its own when nothing below
+//! the port has an I/O BAR. When the windows do not all fit, OVMF's PCI bus driver drops
+//! padding only while the root bridge whose I/O allocation failed is the last one it
+//! asks about (it keeps one allocation status per resource type, overwritten root
+//! bridge by root bridge); with NUMA expanders (each a root bridge of its own) the failing
+//! one is often an earlier one, nothing is dropped, and the whole enumeration is given
+//! up: no device gets resources. A plan therefore gives the padding up itself where it
+//! would not fit: `io_reserve: 0` on those ports (QEMU `io-reserve=0`), so the only I/O
+//! windows left are those of the ports with I/O-BAR devices, which the budget counts.
+
+use super::{Address, ControllerEntry};
+use crate::catalog::{Catalog, IoBar};
+use crate::spec::DeviceEntry;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The buses (controller indexes) that hold a function with an I/O BAR: the bridges and
+/// ports that need an I/O window for what sits directly on them.
+pub(crate) fn io_buses(
+    controllers: &[ControllerEntry],
+    devices: &[DeviceEntry],
+    cat: &Catalog,
+) -> BTreeSet<u32> {
+    let express: BTreeMap<u32, bool> = controllers
+        .iter()
+        .filter_map(|c| Some((c.index, cat.pci.get(&c.model)?.bus.express)))
+        .collect();
+    let placed = devices
+        .iter()
+        .map(|d| (d.kind.as_str(), &d.address))
+        .chain(controllers.iter().map(|c| (c.model.as_str(), &c.address)));
+    placed
+        .filter_map(|(kind, address)| {
+            let (Some(k), Some(Address::Pci(a))) = (cat.kind(kind), address) else {
+                return None;
+            };
+            let io = match k.io_bar {
+                IoBar::None => false,
+                IoBar::Always => true,
+                IoBar::Legacy => a.bus == 0 || !express.get(&a.bus).copied().unwrap_or(false),
+            };
+            io.then_some(a.bus)
+        })
+        .collect()
+}
+
+/// Positions in `controllers` of the hotplug ports the firmware pads with an I/O window
+/// of their own: ports with QEMU's resource reservation (the only ones that can say
+/// `io-reserve`), hotplug on, keeping no 64-bit room (those say `io-reserve=0` already),
+/// without `io_reserve: 0` and with no I/O-BAR function at or below them.
+pub(crate) fn padded_ports(
+    controllers: &[ControllerEntry],
+    io_buses: &BTreeSet<u32>,
+    cat: &Catalog,
+) -> Vec<usize> {
+    let parent: BTreeMap<u32, u32> = controllers
+        .iter()
+        .filter_map(|c| match &c.address {
+            Some(Address::Pci(a)) => Some((c.index, a.bus)),
+            _ => None,
+        })
+        .collect();
+    let mut with_io = BTreeSet::new();
+    for &b in io_buses {
+        let mut bus = Some(b);
+        while let Some(x) = bus.filter(|x| with_io.insert(*x)) {
+            bus = parent.get(&x).copied();
+        }
+    }
+    (0..controllers.len())
+        .filter(|&i| {
+            let c = &controllers[i];
+            cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
+                && c.hotplug != Some(false)
+                && c.pref64_reserve.is_none()
+                && c.io_reserve != Some(0)
+                && !with_io.contains(&c.index)
+        })
+        .collect()
+}
+
+/// Whether the firmware pads hotplug ports with I/O and the I/O windows of the ports with
+/// I/O-BAR devices (`io_windows` of them) and of the padded ports (`padded`) do not all
+/// fit the budget `limit`: then the padded ports must give their padding up.
+pub(crate) fn padding_overflows(pads: bool, io_windows: usize, padded: usize, limit: u32) -> bool {
+    pads && padded > 0 && io_windows + padded > limit as usize
+}
