@@ -957,8 +957,9 @@ fn check_budgets(
     let asked = spec.devices.iter().any(|d| d.bar64.is_some())
         || spec.controllers.iter().any(|c| c.pref64_reserve.is_some());
     // What the BARs and reserves need, only when something asks for 64-bit room.
-    let need =
-        asked.then(|| crate::topology::mmio64::needed_of(&spec.controllers, &spec.devices, cat));
+    let need = asked.then(|| {
+        crate::topology::mmio64::needed_of(&spec.controllers, &spec.devices, cat, &machine.limits)
+    });
     let aperture = need.and_then(crate::topology::mmio64::aperture);
     let max = crate::topology::mmio64::max_aperture(&machine.limits, spec.policy.phys_bits);
     // The aperture a plan states (and asks the firmware for) must hold what it needs.

@@ -460,8 +460,14 @@ fn explanations_name_the_binding_requirement_as_data() {
     assert_eq!(e.binding, devaddr::Binding::BusNumbers);
 }
 
+/// q35's budgets under `firmware`.
+fn q35_limits(firmware: devaddr::spec::Firmware) -> devaddr::catalog::Limits {
+    let cat = devaddr::Catalog::embedded();
+    cat.machine("q35").unwrap().limits_for(firmware).unwrap()
+}
+
 /// 64-bit MMIO: BARs on their own ports sum (a virtio port's 16 KiB BAR takes a 1 MiB
-/// window), NUMA expanders count as root bridges of their own, placed after the root
+/// window, or under OVMF the 1/256 of the aperture it pads hotplug ports with), NUMA expanders count as root bridges of their own, placed after the root
 /// complex in bus-number order each at its own alignment (as OVMF allocates them), the
 /// aperture is the next power of two, and a plan without a `bar64` states nothing.
 #[test]
@@ -471,15 +477,28 @@ fn big_bars_sum_per_hierarchy_into_a_power_of_two_aperture() {
         "machine: q35\ndevices:\n- {id: a, kind: vfio-pci, bar64: 128G}\n\
          - {id: b, kind: vfio-pci, bar64: 64G}\n- {id: n, kind: virtio-net}\n",
     );
+    use devaddr::spec::Firmware;
+    let needed = |p: &Plan, f| devaddr::topology::mmio64::needed(p, cat, &q35_limits(f));
+    assert_eq!(needed(&p, Firmware::Bios), (192 << 30) + (1 << 20));
+    // OVMF pads the virtio port with 1 GiB (256 GiB / 256).
+    assert_eq!(needed(&p, Firmware::Uefi), 193 << 30);
+    let m = p.mmio64.as_ref().unwrap();
     assert_eq!(
-        devaddr::topology::mmio64::needed(&p, cat),
-        (192 << 30) + (1 << 20)
+        (m.needed, m.aperture.to_string()),
+        (193 << 30, "256G".into())
+    );
+    // A BAR that fills its aperture exactly leaves no room for the padding of another
+    // hotplug port (OVMF left the 256 GiB BAR bare in 256 GiB): the next power of two.
+    let p = plan(
+        "machine: q35\npolicy: {firmware: uefi}\ndevices:\n\
+         - {id: a, kind: vfio-pci, bar64: 256G}\n- {id: n, kind: virtio-net}\n",
     );
     let m = p.mmio64.as_ref().unwrap();
     assert_eq!(
         (m.needed, m.aperture.to_string()),
-        ((192 << 30) + (1 << 20), "256G".into())
+        (258 << 30, "512G".into())
     );
+    assert_eq!(needed(&p, Firmware::Bios), (256 << 30) + (1 << 20));
     let p = plan(
         "machine: q35\npolicy: {numa_nodes: 2}\ndevices:\n\
          - {id: a, kind: vfio-pci, bar64: 128G, numa_node: 0}\n\

@@ -2012,6 +2012,38 @@ fn aarch64_aavmf_enumerates_planned_topology() {
     );
 }
 
+/// OVMF pads every hotplug port without a `pref64-reserve` hint with 1/256 of its 64-bit
+/// aperture: a 128 GiB BAR beside one empty hotplug port needs more than the 128 GiB it
+/// fills exactly. The plan asks 256 GiB and the BAR is assigned; asked for the BAR's
+/// exact fill, OVMF leaves it bare.
+#[test]
+fn x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture() {
+    let test = "x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture";
+    let spec = firmware_specs_dir().join("q35-uefi-bar64-exact-fill.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
+    let mmio = plan
+        .args
+        .iter()
+        .position(|a| a.starts_with(asked))
+        .expect("the plan asks OVMF for its 64-bit aperture");
+    assert_eq!(plan.args[mmio], format!("{asked}{}", 256 * 1024));
+    let mut failures = Vec::new();
+    check_boot(&bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut exact = load_plan(&spec).unwrap();
+    exact.args[mmio] = format!("{asked}{}", 128 * 1024);
+    let mut bare = Vec::new();
+    check_boot(&bin, &exact, &mut bare);
+    assert!(
+        bare.iter().any(|f| f.contains("unassigned")),
+        "in an aperture the BAR fills exactly OVMF's port padding should leave it bare: {bare:?}"
+    );
+    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, bare in 128 GiB");
+}
+
 /// Big BARs under OVMF: two 128 GiB 64-bit BARs (ivshmem-plain stand-ins on sparse
 /// memory backends, what `--format qemu` writes for a `vfio-pci` with `bar64` and no
 /// `host:`) on two NUMA nodes' expanders. With the plan's `X-PciMmio64Mb` and

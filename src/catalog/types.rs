@@ -262,6 +262,44 @@ pub struct Limits {
     /// `virt`: 512 GiB high PCIe window).
     #[serde(default)]
     pub mmio64_max: Option<ByteSize>,
+    /// 64-bit prefetchable room the firmware pads every hotplug port with that has no
+    /// QEMU `pref64-reserve` hint (OVMF: 1/256 of its 64-bit aperture, when that is above
+    /// 32 GiB); none when it pads nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pref64_padding: Option<Pref64Padding>,
+}
+
+/// How a firmware pads hotplug ports with 64-bit prefetchable room (`pref64_padding:` in
+/// a machine file's limits): `aperture / divisor` rounded up to a power of two, once the
+/// 64-bit aperture is larger than `above`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Pref64Padding {
+    /// The aperture pads start above (OVMF: 32 GiB).
+    pub above: ByteSize,
+    /// The share of the aperture each port gets (OVMF: 256).
+    pub divisor: u64,
+}
+
+impl Pref64Padding {
+    /// Bytes each padded port gets under a 64-bit aperture of `aperture` bytes.
+    ///
+    /// ```
+    /// use devaddr::catalog::Pref64Padding;
+    /// let q35 = devaddr::Catalog::embedded().machine("q35").unwrap();
+    /// let pad: Pref64Padding = q35.uefi.as_ref().unwrap().limits.pref64_padding.unwrap();
+    /// assert_eq!(pad.for_aperture(512 << 30), 2 << 30);
+    /// assert_eq!(pad.for_aperture(32 << 30), 0);
+    /// ```
+    pub fn for_aperture(&self, aperture: u64) -> u64 {
+        if aperture <= self.above.bytes() || self.divisor == 0 {
+            return 0;
+        }
+        (aperture / self.divisor)
+            .checked_next_power_of_two()
+            .unwrap_or(u64::MAX)
+    }
 }
 
 impl Limits {
@@ -277,6 +315,11 @@ impl Limits {
             phys_bits: min(self.phys_bits, other.phys_bits),
             mmio64_max: match (self.mmio64_max, other.mmio64_max) {
                 (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            // The larger padding (the smaller share) is the tighter.
+            pref64_padding: match (self.pref64_padding, other.pref64_padding) {
+                (Some(a), Some(b)) => Some(if a.divisor <= b.divisor { a } else { b }),
                 (a, b) => a.or(b),
             },
         }

@@ -178,7 +178,7 @@ fn bar64_aperture(
     let Some(max) = mmio64::max_aperture(&limits, base.policy.phys_bits) else {
         return Ok(MAX);
     };
-    let need = mmio64::needed(plan, cat);
+    let need = mmio64::needed(plan, cat, &limits);
     let mut k = 0u32;
     while k < MAX {
         let more = need.saturating_add((u64::from(k) + 1).saturating_mul(size.bytes()));

@@ -10,9 +10,14 @@
 //! the first address aligned to its largest BAR. A big-BAR expander after small ones then
 //! starts only at its next alignment (measured: 8 + 64 GiB on the expander with the
 //! highest bus number, beside two small expanders, need more than a 128 GiB aperture).
+//!
+//! OVMF also pads every hotplug port that has no QEMU `pref64-reserve` hint with 64-bit
+//! prefetchable room, 1/256 of the aperture once that is above 32 GiB (`pref64_padding`
+//! in the machine's UEFI limits): an aperture the BARs fill exactly leaves such a port,
+//! and then a big BAR, bare. The count holds that padding at the aperture it asks.
 
 use super::{Address, Plan};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Limits};
 use crate::spec::ByteSize;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -71,17 +76,46 @@ impl Window {
     }
 }
 
-/// Bytes of 64-bit MMIO `plan` needs: the devices' `bar64`, the kinds' own 64-bit BARs
-/// (`pref64` in the catalog) and the ports' 64-bit reserves.
-pub fn needed(plan: &Plan, cat: &Catalog) -> u64 {
-    needed_of(&plan.controllers, &plan.devices, cat)
+/// Bytes of 64-bit MMIO `plan` needs under `limits` (the plan's firmware budgets): the
+/// devices' `bar64`, the kinds' own 64-bit BARs (`pref64` in the catalog), the ports'
+/// 64-bit reserves and the firmware's padding of the other hotplug ports.
+pub fn needed(plan: &Plan, cat: &Catalog, limits: &Limits) -> u64 {
+    needed_of(&plan.controllers, &plan.devices, cat, limits)
 }
 
 /// [`needed`] of a plan's controllers and devices (a plan read back as a spec).
+///
+/// The firmware's padding (`pref64_padding`) grows with the aperture, which grows with
+/// the need: the need is the smallest layout that fits the power-of-two aperture it
+/// asks, and the aperture of that need pads no more.
 pub fn needed_of(
     controllers: &[super::ControllerEntry],
     devices: &[crate::spec::DeviceEntry],
     cat: &Catalog,
+    limits: &Limits,
+) -> u64 {
+    let bare = layout(controllers, devices, cat, 0);
+    let Some(pad) = limits.pref64_padding else {
+        return bare;
+    };
+    let mut aperture = bare.checked_next_power_of_two().unwrap_or(u64::MAX);
+    for _ in 0..64 {
+        let need = layout(controllers, devices, cat, pad.for_aperture(aperture));
+        if need <= aperture || aperture == u64::MAX {
+            return need;
+        }
+        aperture = need.checked_next_power_of_two().unwrap_or(u64::MAX);
+    }
+    u64::MAX
+}
+
+/// The 64-bit layout of `controllers` and `devices`, every hotplug port without a
+/// 64-bit reserve holding at least `padding` bytes.
+fn layout(
+    controllers: &[super::ControllerEntry],
+    devices: &[crate::spec::DeviceEntry],
+    cat: &Catalog,
+    padding: u64,
 ) -> u64 {
     let parent = |a: &Option<Address>| match a {
         Some(Address::Pci(p)) => Some(p.bus),
@@ -111,9 +145,21 @@ pub fn needed_of(
             _ => {}
         }
     }
+    // A port's room: its 64-bit reserve, else the firmware's padding of hotplug ports.
+    let padded = |c: &super::ControllerEntry| {
+        let m = cat.pci.get(&c.model)?;
+        (padding > 0 && m.bus.hotplug && m.bus.express && !m.numa && c.hotplug != Some(false))
+            .then_some(padding)
+    };
     let reserve: BTreeMap<u32, u64> = controllers
         .iter()
-        .filter_map(|c| Some((c.index, c.pref64_reserve?.bytes())))
+        .filter(|c| c.index != 0)
+        .filter_map(|c| {
+            Some((
+                c.index,
+                c.pref64_reserve.map(|r| r.bytes()).or_else(|| padded(c))?,
+            ))
+        })
         .collect();
     fn window(
         bus: u32,
@@ -160,7 +206,7 @@ pub fn needed_of(
 pub(crate) fn state(
     plan: &Plan,
     cat: &Catalog,
-    limits: &crate::catalog::Limits,
+    limits: &Limits,
     phys_bits: Option<u32>,
 ) -> Result<Option<Mmio64>, crate::Explanation> {
     use crate::explanation::{Binding, Explanation};
@@ -169,7 +215,7 @@ pub(crate) fn state(
     if !asked {
         return Ok(None);
     }
-    let need = needed(plan, cat);
+    let need = needed(plan, cat, limits);
     let Some(aperture) = aperture(need) else {
         return Ok(None);
     };
