@@ -92,11 +92,10 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
         free,
         mmio64: None,
     };
-    plan.mmio64 =
-        crate::topology::mmio64::state(&plan, cat, &p.machine.limits, p.spec.policy.phys_bits)
-            .map_err(|e| crate::Error::Infeasible {
-                explanation: Box::new(e),
-            })?;
+    plan.mmio64 = crate::topology::mmio64::state(&plan, cat, &p.machine, p.spec.policy.phys_bits)
+        .map_err(|e| crate::Error::Infeasible {
+        explanation: Box::new(e),
+    })?;
     Ok(plan)
 }
 

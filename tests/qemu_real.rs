@@ -2044,6 +2044,110 @@ fn x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture() {
     eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, bare in 128 GiB");
 }
 
+/// The 64-bit aperture's bound under OVMF is the firmware's, not the CPU's: OVMF 2022.11
+/// takes its address width from the end of its aperture (placed at a multiple of its
+/// own size above RAM) and maps more than 40 bits only with 1 GiB pages, which `qemu64`
+/// lacks. With 41 physical address bits a 512 GiB aperture boots with every BAR
+/// assigned; 1 TiB (which 41 bits hold) is refused by `devaddr plan` naming the firmware
+/// and the fix, and booted anyway OVMF enumerates nothing; the same boot with 1 GiB
+/// pages (`+pdpe1gb`) assigns every BAR, so the page tables are the limit.
+#[test]
+fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
+    let test = "x86_64_ovmf_aperture_bound_is_the_firmware_address_width";
+    let dir = firmware_specs_dir();
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &dir.join("q35-uefi-bar64-phys41.yaml"), test)
+    else {
+        return;
+    };
+    let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
+    assert!(
+        plan.args
+            .iter()
+            .any(|a| a == &format!("{asked}{}", 512 * 1024))
+            && plan.args.iter().any(|a| a == "qemu64,phys-bits=41"),
+        "[{}] asks 512 GiB at 41 bits: {:?}",
+        plan.spec,
+        plan.args
+    );
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    let took = t.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // One aperture more: refused for UEFI, naming the firmware's limit and the fix.
+    let over = "q35-bar64-1t-phys41.yaml";
+    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
+    assert!(
+        over_text.contains("firmware: bios"),
+        "{over}: planned for SeaBIOS"
+    );
+    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
+    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    assert!(
+        err.contains("OVMF")
+            && err.contains("40 address bits")
+            && err.contains("1 GiB pages")
+            && err.contains("fix: give fewer or smaller bar64"),
+        "{over} as uefi: the refusal names OVMF's address width and the fix: {err}"
+    );
+
+    // And OVMF really cannot: that topology with OVMF's flash and the 1 TiB aperture asked
+    // enumerates nothing. OVMF prints nothing when it stops: it gets ten times as long as
+    // the planned boot took (at least 30 s).
+    let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
+    assert!(
+        plan_over
+            .args
+            .iter()
+            .any(|a| a.ends_with("pci-hole64-size=1T")),
+        "{over}: {:?}",
+        plan_over.args
+    );
+    let drives: Vec<String> = plan
+        .args
+        .windows(2)
+        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
+        .flat_map(|w| w.iter().cloned())
+        .collect();
+    plan_over.args.extend(drives);
+    plan_over
+        .args
+        .extend(["-fw_cfg".to_string(), format!("{asked}{}", 1024 * 1024)]);
+    let mut over_failures = Vec::new();
+    check_boot_within(
+        &bin,
+        &plan_over,
+        &mut over_failures,
+        (took * 10).max(Duration::from_secs(30)),
+    );
+    assert!(
+        !over_failures.is_empty(),
+        "{over}: a 1 TiB aperture on qemu64 under OVMF, yet every device was resourced"
+    );
+    // With 1 GiB pages the same boot assigns every BAR: the firmware's page tables are
+    // the limit, not the topology.
+    for a in plan_over.args.iter_mut() {
+        if a == "qemu64,phys-bits=41" {
+            *a = "qemu64,phys-bits=41,+pdpe1gb".into();
+        }
+    }
+    let mut with_1g = Vec::new();
+    check_boot(&bin, &plan_over, &mut with_1g);
+    assert!(
+        with_1g.is_empty(),
+        "{over} with 1 GiB pages: {}",
+        with_1g.join("\n")
+    );
+    eprintln!(
+        "qemu_real::{test}: 512 GiB at 41 bits boots ({:.1} s); 1 TiB refused, enumerates \
+         nothing on qemu64, everything with +pdpe1gb",
+        took.as_secs_f64()
+    );
+}
+
 /// Big BARs under OVMF: two 128 GiB 64-bit BARs (ivshmem-plain stand-ins on sparse
 /// memory backends, what `--format qemu` writes for a `vfio-pci` with `bar64` and no
 /// `host:`) on two NUMA nodes' expanders. With the plan's `X-PciMmio64Mb` and
