@@ -2215,6 +2215,45 @@ fn x86_64_ovmf_bar64_next_boot_count_at_a_power_of_two_edge() {
     eprintln!("qemu_real::{test}: one more boots, two more leave a BAR bare");
 }
 
+/// OVMF pads pc's hotplug bridges too: an empty `pci-bridge` (SHPC) beside a 128 GiB
+/// BAR gets 1/256 of the 64-bit aperture. The plan asks 256 GiB and the BAR is assigned;
+/// in the 128 GiB the BAR fills exactly OVMF enumerates nothing.
+#[test]
+fn x86_64_ovmf_pads_pc_bridges_in_the_64_bit_aperture() {
+    let test = "x86_64_ovmf_pads_pc_bridges_in_the_64_bit_aperture";
+    let spec = firmware_specs_dir().join("pc-uefi-bar64-bridge-pad.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
+    let mmio = plan
+        .args
+        .iter()
+        .position(|a| a.starts_with(asked))
+        .expect("the plan asks OVMF for its 64-bit aperture");
+    assert_eq!(plan.args[mmio], format!("{asked}{}", 256 * 1024));
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    let took = t.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut exact = load_plan(&spec).unwrap();
+    exact.args[mmio] = format!("{asked}{}", 128 * 1024);
+    // OVMF prints nothing when it stops: four times the planned boot (at least 20 s).
+    let mut bare = Vec::new();
+    check_boot_within(
+        &bin,
+        &exact,
+        &mut bare,
+        (took * 4).max(Duration::from_secs(20)),
+    );
+    assert!(
+        !bare.is_empty(),
+        "in an aperture the BAR fills exactly OVMF's bridge padding should leave it bare"
+    );
+    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, nothing enumerated in 128 GiB");
+}
+
 /// Big BARs under OVMF: two 128 GiB 64-bit BARs (ivshmem-plain stand-ins on sparse
 /// memory backends, what `--format qemu` writes for a `vfio-pci` with `bar64` and no
 /// `host:`) on two NUMA nodes' expanders. With the plan's `X-PciMmio64Mb` and

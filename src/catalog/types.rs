@@ -372,6 +372,12 @@ pub struct PciModel {
     /// `io-reserve`): the firmware keeps that much room for a device hot-added later.
     #[serde(default)]
     pub resource_reserve: bool,
+    /// The UEFI firmware pads this bridge's windows for hotplug (OVMF's
+    /// `PciHotPlugInitDxe`, unless a QEMU reservation hint says otherwise): a PCIe port
+    /// with a hotplug slot, or a bridge with a standard hotplug controller (SHPC). Nested
+    /// padded bridges share their padding (each window is at least the padding).
+    #[serde(default)]
+    pub firmware_pads: bool,
     /// Extra attributes the plan fills in (chassis, port, chassis_nr, bus_nr).
     #[serde(default)]
     pub attrs: Vec<Attr>,

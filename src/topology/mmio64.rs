@@ -14,7 +14,9 @@
 //! OVMF also pads every hotplug port that has no QEMU `pref64-reserve` hint with 64-bit
 //! prefetchable room, 1/256 of the aperture once that is above 32 GiB (`pref64_padding`
 //! in the machine's UEFI limits): an aperture the BARs fill exactly leaves such a port,
-//! and then a big BAR, bare. The count holds that padding at the aperture it asks.
+//! and then a big BAR, bare. The count holds that padding at the aperture it asks. The
+//! padded bridges are the catalog's `firmware_pads` models: PCIe root and downstream
+//! ports, and the SHPC bridges (`pcie-to-pci-bridge`, `pci-bridge`, on q35 and pc).
 
 use super::{Address, Plan};
 use crate::catalog::{Catalog, Limits};
@@ -148,8 +150,7 @@ fn layout(
     // A port's room: its 64-bit reserve, else the firmware's padding of hotplug ports.
     let padded = |c: &super::ControllerEntry| {
         let m = cat.pci.get(&c.model)?;
-        (padding > 0 && m.bus.hotplug && m.bus.express && !m.numa && c.hotplug != Some(false))
-            .then_some(padding)
+        (padding > 0 && m.firmware_pads && !m.numa && c.hotplug != Some(false)).then_some(padding)
     };
     let reserve: BTreeMap<u32, u64> = controllers
         .iter()
