@@ -1856,6 +1856,40 @@ fn uefi_plan_or_skip(qemu: &str, spec: &Path, test: &str) -> Option<(PathBuf, Pl
     firmware_files_or_skip(&plan, test).then_some((bin, plan))
 }
 
+/// What `devaddr plan` says refusing `over` (a spec in `dir` planned for SeaBIOS, one
+/// over a UEFI limit) under `firmware: uefi`, after checking it exits 1.
+fn refused_as_uefi(dir: &Path, over: &str) -> String {
+    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
+    assert!(
+        over_text.contains("firmware: bios"),
+        "{over}: planned for SeaBIOS"
+    );
+    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
+    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    err
+}
+
+/// Readies `over` (a topology `devaddr plan` refuses under UEFI, planned for SeaBIOS) to
+/// boot under OVMF anyway: the UEFI flash drives of `uefi`'s arguments and, when given,
+/// the 64-bit aperture (MiB) to ask OVMF for with `X-PciMmio64Mb`.
+fn under_uefi_of(over: &mut Plan, uefi: &Plan, mmio64_mb: Option<u64>) {
+    let drives: Vec<String> = uefi
+        .args
+        .windows(2)
+        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
+        .flat_map(|w| w.iter().cloned())
+        .collect();
+    over.args.extend(drives);
+    if let Some(mb) = mmio64_mb {
+        over.args.extend([
+            "-fw_cfg".to_string(),
+            format!("name=opt/ovmf/X-PciMmio64Mb,string={mb}"),
+        ]);
+    }
+}
+
 /// The I/O-window boundary of one machine under UEFI: the plan at the firmware's budget
 /// (`firmware: uefi`) boots with every device resourced; one window more is refused by
 /// `devaddr plan` (exit 1 naming the firmware and the fix), and booting that topology
@@ -1878,15 +1912,7 @@ fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
     );
 
     // One more: refused for UEFI, naming the firmware's budget and the fix.
-    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
-    assert!(
-        over_text.contains("firmware: bios"),
-        "{over}: planned for SeaBIOS"
-    );
-    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
-    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    let err = refused_as_uefi(&dir, over);
     assert!(
         err.contains("I/O") && err.contains("OVMF") && err.contains("fix:"),
         "{over} as uefi: the refusal names the firmware's I/O windows and a fix: {err}"
@@ -1894,13 +1920,7 @@ fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
 
     // And the firmware really cannot: the same topology under OVMF leaves a device bare.
     let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
-    let drives: Vec<String> = plan
-        .args
-        .windows(2)
-        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
-        .flat_map(|w| w.iter().cloned())
-        .collect();
-    plan_over.args.extend(drives);
+    under_uefi_of(&mut plan_over, &plan, None);
     let mut over_failures = Vec::new();
     let t = Instant::now();
     check_boot(bin, &plan_over, &mut over_failures);
@@ -2019,29 +2039,48 @@ fn aarch64_aavmf_enumerates_planned_topology() {
 #[test]
 fn x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture() {
     let test = "x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture";
-    let spec = firmware_specs_dir().join("q35-uefi-bar64-exact-fill.yaml");
-    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+    let spec = "q35-uefi-bar64-exact-fill.yaml";
+    let Some(bare) = padded_aperture_boundary(spec, test, 256 * 1024, 128 * 1024) else {
         return;
     };
+    assert!(
+        bare.iter().any(|f| f.contains("unassigned")),
+        "in an aperture the BAR fills exactly OVMF's port padding should leave it bare: {bare:?}"
+    );
+    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, bare in 128 GiB");
+}
+
+/// `spec` (q35 or pc under UEFI) asks OVMF for `planned` MiB of 64-bit aperture, which
+/// holds its BARs and OVMF's padding of hotplug bridges, and boots with every BAR
+/// assigned; the failures of the same plan booted with `exact` MiB (what the BARs fill
+/// without the padding) are returned. None after a SKIPPED line without QEMU or OVMF.
+fn padded_aperture_boundary(
+    spec: &str,
+    test: &str,
+    planned: u64,
+    exact: u64,
+) -> Option<Vec<String>> {
+    let spec = firmware_specs_dir().join(spec);
+    let (bin, plan) = uefi_plan_or_skip(X86, &spec, test)?;
     let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
     let mmio = plan
         .args
         .iter()
         .position(|a| a.starts_with(asked))
         .expect("the plan asks OVMF for its 64-bit aperture");
-    assert_eq!(plan.args[mmio], format!("{asked}{}", 256 * 1024));
+    assert_eq!(plan.args[mmio], format!("{asked}{planned}"));
     let mut failures = Vec::new();
+    let t = Instant::now();
     check_boot(&bin, &plan, &mut failures);
+    let took = t.elapsed();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let mut exact = load_plan(&spec).unwrap();
-    exact.args[mmio] = format!("{asked}{}", 128 * 1024);
+    let mut exact_plan = load_plan(&spec).unwrap();
+    exact_plan.args[mmio] = format!("{asked}{exact}");
+    // OVMF prints nothing when it stops: four times the planned boot (at least 20 s).
     let mut bare = Vec::new();
-    check_boot(&bin, &exact, &mut bare);
-    assert!(
-        bare.iter().any(|f| f.contains("unassigned")),
-        "in an aperture the BAR fills exactly OVMF's port padding should leave it bare: {bare:?}"
-    );
-    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, bare in 128 GiB");
+    let wait = (took * 4).max(Duration::from_secs(20));
+    check_boot_within(&bin, &exact_plan, &mut bare, wait);
+    Some(bare)
 }
 
 /// The 64-bit aperture's bound under OVMF is the firmware's, not the CPU's: OVMF 2022.11
@@ -2077,15 +2116,7 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
 
     // One aperture more: refused for UEFI, naming the firmware's limit and the fix.
     let over = "q35-bar64-1t-phys41.yaml";
-    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
-    assert!(
-        over_text.contains("firmware: bios"),
-        "{over}: planned for SeaBIOS"
-    );
-    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
-    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    let err = refused_as_uefi(&dir, over);
     assert!(
         err.contains("OVMF")
             && err.contains("40 address bits")
@@ -2106,16 +2137,7 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
         "{over}: {:?}",
         plan_over.args
     );
-    let drives: Vec<String> = plan
-        .args
-        .windows(2)
-        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
-        .flat_map(|w| w.iter().cloned())
-        .collect();
-    plan_over.args.extend(drives);
-    plan_over
-        .args
-        .extend(["-fw_cfg".to_string(), format!("{asked}{}", 1024 * 1024)]);
+    under_uefi_of(&mut plan_over, &plan, Some(1024 * 1024));
     let mut over_failures = Vec::new();
     check_boot_within(
         &bin,
@@ -2195,17 +2217,7 @@ fn x86_64_ovmf_bar64_next_boot_count_at_a_power_of_two_edge() {
         "unpadded, two more fit 512 GiB: {:?}",
         over.args
     );
-    let drives: Vec<String> = plan
-        .args
-        .windows(2)
-        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
-        .flat_map(|w| w.iter().cloned())
-        .collect();
-    over.args.extend(drives);
-    over.args.extend([
-        "-fw_cfg".to_string(),
-        "name=opt/ovmf/X-PciMmio64Mb,string=524288".to_string(),
-    ]);
+    under_uefi_of(&mut over, &plan, Some(512 * 1024));
     let mut bare = Vec::new();
     check_boot(&bin, &over, &mut bare);
     assert!(
@@ -2221,32 +2233,10 @@ fn x86_64_ovmf_bar64_next_boot_count_at_a_power_of_two_edge() {
 #[test]
 fn x86_64_ovmf_pads_pc_bridges_in_the_64_bit_aperture() {
     let test = "x86_64_ovmf_pads_pc_bridges_in_the_64_bit_aperture";
-    let spec = firmware_specs_dir().join("pc-uefi-bar64-bridge-pad.yaml");
-    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+    let spec = "pc-uefi-bar64-bridge-pad.yaml";
+    let Some(bare) = padded_aperture_boundary(spec, test, 256 * 1024, 128 * 1024) else {
         return;
     };
-    let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
-    let mmio = plan
-        .args
-        .iter()
-        .position(|a| a.starts_with(asked))
-        .expect("the plan asks OVMF for its 64-bit aperture");
-    assert_eq!(plan.args[mmio], format!("{asked}{}", 256 * 1024));
-    let mut failures = Vec::new();
-    let t = Instant::now();
-    check_boot(&bin, &plan, &mut failures);
-    let took = t.elapsed();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let mut exact = load_plan(&spec).unwrap();
-    exact.args[mmio] = format!("{asked}{}", 128 * 1024);
-    // OVMF prints nothing when it stops: four times the planned boot (at least 20 s).
-    let mut bare = Vec::new();
-    check_boot_within(
-        &bin,
-        &exact,
-        &mut bare,
-        (took * 4).max(Duration::from_secs(20)),
-    );
     assert!(
         !bare.is_empty(),
         "in an aperture the BAR fills exactly OVMF's bridge padding should leave it bare"
