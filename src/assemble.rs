@@ -92,11 +92,10 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
         free,
         mmio64: None,
     };
-    plan.mmio64 =
-        crate::topology::mmio64::state(&plan, cat, &p.machine.limits, p.spec.policy.phys_bits)
-            .map_err(|e| crate::Error::Infeasible {
-                explanation: Box::new(e),
-            })?;
+    plan.mmio64 = crate::topology::mmio64::state(&plan, cat, &p.machine, p.spec.policy.phys_bits)
+        .map_err(|e| crate::Error::Infeasible {
+        explanation: Box::new(e),
+    })?;
     Ok(plan)
 }
 
@@ -167,8 +166,9 @@ fn reserve_bar64(
 }
 
 /// OVMF's I/O padding of hotplug ports ([`crate::topology::io_padding`]): where the
-/// padded windows would pass the I/O budget, the ports without I/O-BAR devices give it up
-/// (`io_reserve: 0`). Ports that say so already (a replanned plan) keep it.
+/// padded windows would pass the I/O budget, as many ports without I/O-BAR devices as it
+/// is short of give it up (`io_reserve: 0`), ports new to the plan before the spec's
+/// (a replan's kept ones). Ports that say so already (a replanned plan) keep it.
 fn give_up_io_padding(
     p: &Problem,
     cat: &Catalog,
@@ -189,7 +189,8 @@ fn give_up_io_padding(
     let windows = io.iter().filter(|&&b| b != 0).count();
     let padded = io_padding::padded_ports(controllers, &io, cat);
     if io_padding::padding_overflows(pads, windows, padded.len(), limit) {
-        for i in padded {
+        let kept = |c: &ControllerEntry| p.spec.controllers.iter().any(|s| s.id == c.id);
+        for i in io_padding::giving_up(controllers, &padded, windows, limit, kept) {
             controllers[i].io_reserve = Some(0);
         }
     }

@@ -440,6 +440,39 @@ fn big_bars_size_the_64_bit_aperture() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
+/// `capacity --bar64` at next boot redoes OVMF's padding at the aperture the new devices
+/// need: 255 GiB of BARs and three empty hotplug ports fill a 256 GiB aperture; two
+/// 128 GiB BARs more would fit 512 GiB at its 1 GiB padding but not at 512 GiB's 2 GiB,
+/// so the count is 1, and planning the spec with one more plans while two more exit 1.
+#[test]
+fn capacity_bar64_next_boot_redoes_the_padding_at_the_larger_aperture() {
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/firmware-specs/q35-uefi-bar64-pow2-edge.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let spec = spec.to_str().unwrap();
+    let o = devaddr(
+        &[
+            "capacity", spec, "--kind", "vfio-pci", "--bar64", "128G", "--format", "json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["next_boot"], 1, "{v}");
+    let with = |n: usize| {
+        let mut t = text.clone();
+        for i in 0..n {
+            t += &format!("  - {{id: more{i}, kind: vfio-pci, bar64: 128G}}\n");
+        }
+        devaddr(&["plan", "-"], Some(&t))
+    };
+    let one = with(1);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert!(stdout(&one).contains("aperture: 512G"), "{}", stdout(&one));
+    let two = with(2);
+    assert_eq!(two.status.code(), Some(1), "{}", stderr(&two));
+    assert!(stderr(&two).contains("aperture of 1T"), "{}", stderr(&two));
+}
+
 /// Hot-added devices without a `bar64` keep off the ports kept for big BARs while other
 /// empty ports exist, and take as few of them as they must: `capacity --bar64` still
 /// counts the ports they left.

@@ -64,6 +64,85 @@ fn replan_keeps_addresses_and_frees_removed_slots() {
     assert_eq!(first["controllers"], second["controllers"]);
 }
 
+/// OVMF's I/O padding under a replan: q35 under UEFI with 7 e1000e and 2 virtio-blk
+/// uses 9 I/O windows (7 NICs, 2 padded ports), OVMF's budget, so nothing gives its
+/// padding up. Adding a virtio-net: its new port gives its padding up, the kept ports keep
+/// theirs, and nothing is said. Adding an e1000e and a virtio-net: the new port's padding
+/// is not enough, one kept port gives its up too (the highest index), and the replan says
+/// so on stderr.
+#[test]
+fn replan_gives_io_padding_up_on_new_ports_first() {
+    let mut base = "machine: q35\nname: g\npolicy: {firmware: uefi}\ndevices:\n".to_string();
+    for i in 0..7 {
+        base += &format!("- {{id: nic{i}, kind: e1000e}}\n");
+    }
+    base += "- {id: disk0, kind: virtio-blk}\n- {id: disk1, kind: virtio-blk}\n";
+    let spec = tmp("iopad.spec.yaml", &base);
+    let prev = tmp("iopad.plan.yaml", &ok(&["plan", &spec]));
+    let first: Value = serde_json::from_str(&ok(&["plan", &spec, "--format", "json"])).unwrap();
+    let zeroed = |plan: &Value| -> Vec<String> {
+        plan["controllers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["io_reserve"] == 0)
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        zeroed(&first).is_empty(),
+        "9 windows fit: {:?}",
+        zeroed(&first)
+    );
+    let port_of = |plan: &Value, id: &str| -> String {
+        let bus = address(plan, id)["bus"].as_u64().unwrap();
+        let c = plan["controllers"].as_array().unwrap();
+        let c = c.iter().find(|c| c["index"] == bus).unwrap();
+        c["id"].as_str().unwrap().to_string()
+    };
+    let disk_ports = [port_of(&first, "disk0"), port_of(&first, "disk1")];
+
+    let one_more = tmp(
+        "iopad.net.yaml",
+        &(base.clone() + "- {id: net0, kind: virtio-net}\n"),
+    );
+    let o = devaddr(&["plan", &one_more, "--previous", &prev, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let second: Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    assert_eq!(zeroed(&second), vec![port_of(&second, "net0")]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("I/O padding"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let two_more = tmp(
+        "iopad.nic.yaml",
+        &(base + "- {id: net0, kind: virtio-net}\n- {id: nic7, kind: e1000e}\n"),
+    );
+    let o = devaddr(&["plan", &two_more, "--previous", &prev, "--format", "json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let third: Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    let z = zeroed(&third);
+    assert_eq!(z.len(), 2, "8 NICs + 3 padded ports: two give it up: {z:?}");
+    assert!(
+        z.contains(&port_of(&third, "net0")),
+        "the new port first: {z:?}"
+    );
+    let kept: Vec<&String> = disk_ports.iter().filter(|p| z.contains(p)).collect();
+    assert_eq!(kept.len(), 1, "then one kept port: {z:?}");
+    assert!(
+        err.contains(&format!("kept controller `{}`", kept[0])) && err.contains("io_reserve: 0"),
+        "the replan says which kept port gives its padding up: {err}"
+    );
+}
+
 #[test]
 fn replan_names_the_device_that_cannot_stay_and_allow_moves_lists_the_move() {
     let (prev, first) = planned("blocked");

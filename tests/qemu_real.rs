@@ -1856,6 +1856,40 @@ fn uefi_plan_or_skip(qemu: &str, spec: &Path, test: &str) -> Option<(PathBuf, Pl
     firmware_files_or_skip(&plan, test).then_some((bin, plan))
 }
 
+/// What `devaddr plan` says refusing `over` (a spec in `dir` planned for SeaBIOS, one
+/// over a UEFI limit) under `firmware: uefi`, after checking it exits 1.
+fn refused_as_uefi(dir: &Path, over: &str) -> String {
+    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
+    assert!(
+        over_text.contains("firmware: bios"),
+        "{over}: planned for SeaBIOS"
+    );
+    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
+    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    err
+}
+
+/// Readies `over` (a topology `devaddr plan` refuses under UEFI, planned for SeaBIOS) to
+/// boot under OVMF anyway: the UEFI flash drives of `uefi`'s arguments and, when given,
+/// the 64-bit aperture (MiB) to ask OVMF for with `X-PciMmio64Mb`.
+fn under_uefi_of(over: &mut Plan, uefi: &Plan, mmio64_mb: Option<u64>) {
+    let drives: Vec<String> = uefi
+        .args
+        .windows(2)
+        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
+        .flat_map(|w| w.iter().cloned())
+        .collect();
+    over.args.extend(drives);
+    if let Some(mb) = mmio64_mb {
+        over.args.extend([
+            "-fw_cfg".to_string(),
+            format!("name=opt/ovmf/X-PciMmio64Mb,string={mb}"),
+        ]);
+    }
+}
+
 /// The I/O-window boundary of one machine under UEFI: the plan at the firmware's budget
 /// (`firmware: uefi`) boots with every device resourced; one window more is refused by
 /// `devaddr plan` (exit 1 naming the firmware and the fix), and booting that topology
@@ -1878,15 +1912,7 @@ fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
     );
 
     // One more: refused for UEFI, naming the firmware's budget and the fix.
-    let over_text = std::fs::read_to_string(dir.join(over)).unwrap();
-    assert!(
-        over_text.contains("firmware: bios"),
-        "{over}: planned for SeaBIOS"
-    );
-    let as_uefi = over_text.replace("firmware: bios", "firmware: uefi");
-    let o = common::run(&["plan", "-"], Some(as_uefi.as_bytes()));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{over} as uefi: {err}");
+    let err = refused_as_uefi(&dir, over);
     assert!(
         err.contains("I/O") && err.contains("OVMF") && err.contains("fix:"),
         "{over} as uefi: the refusal names the firmware's I/O windows and a fix: {err}"
@@ -1894,13 +1920,7 @@ fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
 
     // And the firmware really cannot: the same topology under OVMF leaves a device bare.
     let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
-    let drives: Vec<String> = plan
-        .args
-        .windows(2)
-        .filter(|w| w[0] == "-drive" && w[1].starts_with("if=pflash"))
-        .flat_map(|w| w.iter().cloned())
-        .collect();
-    plan_over.args.extend(drives);
+    under_uefi_of(&mut plan_over, &plan, None);
     let mut over_failures = Vec::new();
     let t = Instant::now();
     check_boot(bin, &plan_over, &mut over_failures);
@@ -1937,6 +1957,8 @@ fn x86_64_ovmf_pc_io_window_boundary() {
 /// virtio-blk's root port (no I/O BAR) is planned with `io-reserve=0` and the guest boots
 /// with every device resourced; the same topology with the port left to OVMF's default
 /// padding stops OVMF's enumeration (nothing resourced), which is why the plan says so.
+/// With fewer NICs only as many ports give it up as the budget is short of, and the
+/// padded rest fits.
 #[test]
 fn x86_64_ovmf_io_padding_given_up_across_numa_expanders() {
     let test = "x86_64_ovmf_io_padding_given_up_across_numa_expanders";
@@ -1987,6 +2009,20 @@ fn x86_64_ovmf_io_padding_given_up_across_numa_expanders() {
         "qemu_real::{test}: with the padding kept, as expected: {}",
         padded_failures.first().map_or("", String::as_str)
     );
+
+    // Below the budget only as many ports give the padding up as it is short of: 8 NICs
+    // and 3 padded ports, two given up, the third keeps its window, and all boot.
+    let partial = firmware_specs_dir().join("q35-uefi-io-padding-partial.yaml");
+    let plan = load_plan(&partial).unwrap_or_else(|e| panic!("{}: {e}", partial.display()));
+    let zeroed = plan
+        .args
+        .iter()
+        .filter(|a| a.starts_with("pcie-root-port,") && a.ends_with(",io-reserve=0"))
+        .count();
+    assert_eq!(zeroed, 2, "[{}] {:?}", plan.spec, plan.args);
+    let mut failures = Vec::new();
+    check_boot(&bin, &plan, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// An aarch64 spec boots in AAVMF (virt boots UEFI only, so its `--format qemu` carries
@@ -2019,29 +2055,209 @@ fn aarch64_aavmf_enumerates_planned_topology() {
 #[test]
 fn x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture() {
     let test = "x86_64_ovmf_pads_hotplug_ports_in_the_64_bit_aperture";
-    let spec = firmware_specs_dir().join("q35-uefi-bar64-exact-fill.yaml");
-    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+    let spec = "q35-uefi-bar64-exact-fill.yaml";
+    let Some(bare) = padded_aperture_boundary(spec, test, 256 * 1024, 128 * 1024) else {
         return;
     };
+    assert!(
+        bare.iter().any(|f| f.contains("unassigned")),
+        "in an aperture the BAR fills exactly OVMF's port padding should leave it bare: {bare:?}"
+    );
+    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, bare in 128 GiB");
+}
+
+/// `spec` (q35 or pc under UEFI) asks OVMF for `planned` MiB of 64-bit aperture, which
+/// holds its BARs and OVMF's padding of hotplug bridges, and boots with every BAR
+/// assigned; the failures of the same plan booted with `exact` MiB (what the BARs fill
+/// without the padding) are returned. None after a SKIPPED line without QEMU or OVMF.
+fn padded_aperture_boundary(
+    spec: &str,
+    test: &str,
+    planned: u64,
+    exact: u64,
+) -> Option<Vec<String>> {
+    let spec = firmware_specs_dir().join(spec);
+    let (bin, plan) = uefi_plan_or_skip(X86, &spec, test)?;
     let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
     let mmio = plan
         .args
         .iter()
         .position(|a| a.starts_with(asked))
         .expect("the plan asks OVMF for its 64-bit aperture");
-    assert_eq!(plan.args[mmio], format!("{asked}{}", 256 * 1024));
+    assert_eq!(plan.args[mmio], format!("{asked}{planned}"));
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    let took = t.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut exact_plan = load_plan(&spec).unwrap();
+    exact_plan.args[mmio] = format!("{asked}{exact}");
+    // OVMF prints nothing when it stops: four times the planned boot (at least 20 s).
+    let mut bare = Vec::new();
+    let wait = (took * 4).max(Duration::from_secs(20));
+    check_boot_within(&bin, &exact_plan, &mut bare, wait);
+    Some(bare)
+}
+
+/// The 64-bit aperture's bound under OVMF is the firmware's, not the CPU's: OVMF 2022.11
+/// takes its address width from the end of its aperture (placed at a multiple of its
+/// own size above RAM) and maps more than 40 bits only with 1 GiB pages, which `qemu64`
+/// lacks. With 41 physical address bits a 512 GiB aperture boots with every BAR
+/// assigned; 1 TiB (which 41 bits hold) is refused by `devaddr plan` naming the firmware
+/// and the fix, and booted anyway OVMF enumerates nothing; the same boot with 1 GiB
+/// pages (`+pdpe1gb`) assigns every BAR, so the page tables are the limit.
+#[test]
+fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
+    let test = "x86_64_ovmf_aperture_bound_is_the_firmware_address_width";
+    let dir = firmware_specs_dir();
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &dir.join("q35-uefi-bar64-phys41.yaml"), test)
+    else {
+        return;
+    };
+    let asked = "name=opt/ovmf/X-PciMmio64Mb,string=";
+    assert!(
+        plan.args
+            .iter()
+            .any(|a| a == &format!("{asked}{}", 512 * 1024))
+            && plan.args.iter().any(|a| a == "qemu64,phys-bits=41"),
+        "[{}] asks 512 GiB at 41 bits: {:?}",
+        plan.spec,
+        plan.args
+    );
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    let took = t.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // One aperture more: refused for UEFI, naming the firmware's limit and the fix.
+    let over = "q35-bar64-1t-phys41.yaml";
+    let err = refused_as_uefi(&dir, over);
+    assert!(
+        err.contains("OVMF")
+            && err.contains("40 address bits")
+            && err.contains("1 GiB pages")
+            && err.contains("fix: give fewer or smaller bar64"),
+        "{over} as uefi: the refusal names OVMF's address width and the fix: {err}"
+    );
+
+    // And OVMF really cannot: that topology with OVMF's flash and the 1 TiB aperture asked
+    // enumerates nothing. OVMF prints nothing when it stops: it gets four times as long as
+    // the planned boot took (at least 20 s).
+    let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
+    assert!(
+        plan_over
+            .args
+            .iter()
+            .any(|a| a.ends_with("pci-hole64-size=1T")),
+        "{over}: {:?}",
+        plan_over.args
+    );
+    under_uefi_of(&mut plan_over, &plan, Some(1024 * 1024));
+    let mut over_failures = Vec::new();
+    check_boot_within(
+        &bin,
+        &plan_over,
+        &mut over_failures,
+        (took * 4).max(Duration::from_secs(20)),
+    );
+    assert!(
+        !over_failures.is_empty(),
+        "{over}: a 1 TiB aperture on qemu64 under OVMF, yet every device was resourced"
+    );
+    // With 1 GiB pages the same boot assigns every BAR: the firmware's page tables are
+    // the limit, not the topology.
+    for a in plan_over.args.iter_mut() {
+        if a == "qemu64,phys-bits=41" {
+            *a = "qemu64,phys-bits=41,+pdpe1gb".into();
+        }
+    }
+    let mut with_1g = Vec::new();
+    check_boot(&bin, &plan_over, &mut with_1g);
+    assert!(
+        with_1g.is_empty(),
+        "{over} with 1 GiB pages: {}",
+        with_1g.join("\n")
+    );
+    eprintln!(
+        "qemu_real::{test}: 512 GiB at 41 bits boots ({:.1} s); 1 TiB refused, enumerates \
+         nothing on qemu64, everything with +pdpe1gb",
+        took.as_secs_f64()
+    );
+}
+
+/// `capacity --bar64 128G` at next boot, proven under OVMF at a power-of-two edge
+/// (`q35-uefi-bar64-pow2-edge.yaml`: 255 GiB of BARs, three empty hotplug ports): the
+/// count is 1, the spec with one 128 GiB stand-in more boots with every BAR assigned, and
+/// with two more (which `devaddr plan` refuses; planned for SeaBIOS, booted under OVMF
+/// with the 512 GiB aperture the unpadded count would ask) OVMF's padding of the empty
+/// ports leaves a BAR bare.
+#[test]
+fn x86_64_ovmf_bar64_next_boot_count_at_a_power_of_two_edge() {
+    let test = "x86_64_ovmf_bar64_next_boot_count_at_a_power_of_two_edge";
+    let spec = firmware_specs_dir().join("q35-uefi-bar64-pow2-edge.yaml");
+    let cap = devaddr_cmd(&[
+        "capacity",
+        spec.to_str().unwrap(),
+        "--kind",
+        "vfio-pci",
+        "--bar64",
+        "128G",
+        "--format",
+        "json",
+    ]);
+    let rows: Value = serde_json::from_str(&cap).unwrap();
+    assert_eq!(rows[0]["next_boot"], 1, "{rows}");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let more = |n: usize, firmware: &str| {
+        let mut t = text.replace("firmware: uefi", firmware);
+        for i in 0..n {
+            t += &format!("  - {{id: more{i}, kind: vfio-pci, bar64: 128G}}\n");
+        }
+        common::tmp_file("fw-pow2-edge", &format!("more{n}.yaml"), t)
+    };
+    let one = more(1, "firmware: uefi");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, Path::new(&*one), test) else {
+        return;
+    };
     let mut failures = Vec::new();
     check_boot(&bin, &plan, &mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let mut exact = load_plan(&spec).unwrap();
-    exact.args[mmio] = format!("{asked}{}", 128 * 1024);
+
+    let two = more(2, "firmware: bios");
+    let mut over = load_plan(Path::new(&*two)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        over.args
+            .iter()
+            .any(|a| a.ends_with("pci-hole64-size=512G")),
+        "unpadded, two more fit 512 GiB: {:?}",
+        over.args
+    );
+    under_uefi_of(&mut over, &plan, Some(512 * 1024));
     let mut bare = Vec::new();
-    check_boot(&bin, &exact, &mut bare);
+    check_boot(&bin, &over, &mut bare);
     assert!(
         bare.iter().any(|f| f.contains("unassigned")),
-        "in an aperture the BAR fills exactly OVMF's port padding should leave it bare: {bare:?}"
+        "two 128 GiB BARs more in 512 GiB: OVMF's padding should leave one bare: {bare:?}"
     );
-    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, bare in 128 GiB");
+    eprintln!("qemu_real::{test}: one more boots, two more leave a BAR bare");
+}
+
+/// OVMF pads pc's hotplug bridges too: an empty `pci-bridge` (SHPC) beside a 128 GiB
+/// BAR gets 1/256 of the 64-bit aperture. The plan asks 256 GiB and the BAR is assigned;
+/// in the 128 GiB the BAR fills exactly OVMF enumerates nothing.
+#[test]
+fn x86_64_ovmf_pads_pc_bridges_in_the_64_bit_aperture() {
+    let test = "x86_64_ovmf_pads_pc_bridges_in_the_64_bit_aperture";
+    let spec = "pc-uefi-bar64-bridge-pad.yaml";
+    let Some(bare) = padded_aperture_boundary(spec, test, 256 * 1024, 128 * 1024) else {
+        return;
+    };
+    assert!(
+        !bare.is_empty(),
+        "in an aperture the BAR fills exactly OVMF's bridge padding should leave it bare"
+    );
+    eprintln!("qemu_real::{test}: 128 GiB BAR assigned in 256 GiB, nothing enumerated in 128 GiB");
 }
 
 /// Big BARs under OVMF: two 128 GiB 64-bit BARs (ivshmem-plain stand-ins on sparse

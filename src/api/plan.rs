@@ -147,6 +147,7 @@ fn plan_spec(src: Source<'_>, req: &PlanRequest<'_>, opts: Options<'_>) -> Resul
                 })
             })?;
             out.moves = r.moves;
+            out.warnings.extend(r.hints);
             r.plan
         }
     };

@@ -267,6 +267,13 @@ pub struct Limits {
     /// 32 GiB); none when it pads nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pref64_padding: Option<Pref64Padding>,
+    /// The widest guest-physical address space the firmware maps on the machine's CPU
+    /// model (`qemu_cpu`), whatever `phys_bits` says: OVMF 2022.11 takes its address
+    /// width from the end of its 64-bit aperture (placed at the first multiple of its own
+    /// size above RAM) and, on a CPU without 1 GiB pages (`qemu64`), stops before
+    /// enumerating anything once that width passes 40 bits. None: no such bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_address_bits: Option<u32>,
 }
 
 /// How a firmware pads hotplug ports with 64-bit prefetchable room (`pref64_padding:` in
@@ -322,6 +329,7 @@ impl Limits {
                 (Some(a), Some(b)) => Some(if a.divisor <= b.divisor { a } else { b }),
                 (a, b) => a.or(b),
             },
+            firmware_address_bits: min(self.firmware_address_bits, other.firmware_address_bits),
         }
     }
 }
@@ -364,6 +372,12 @@ pub struct PciModel {
     /// `io-reserve`): the firmware keeps that much room for a device hot-added later.
     #[serde(default)]
     pub resource_reserve: bool,
+    /// The UEFI firmware pads this bridge's windows for hotplug (OVMF's
+    /// `PciHotPlugInitDxe`, unless a QEMU reservation hint says otherwise): a PCIe port
+    /// with a hotplug slot, or a bridge with a standard hotplug controller (SHPC). Nested
+    /// padded bridges share their padding (each window is at least the padding).
+    #[serde(default)]
+    pub firmware_pads: bool,
     /// Extra attributes the plan fills in (chassis, port, chassis_nr, bus_nr).
     #[serde(default)]
     pub attrs: Vec<Attr>,

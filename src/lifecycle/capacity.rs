@@ -7,7 +7,7 @@
 use crate::catalog::{Catalog, Family, IoBar, Kind, PciType};
 use crate::error::{Error, Result};
 use crate::normalize::{self, Context, ExtraUnit, Mode};
-use crate::spec::{Multifunction, Prefer, Spec};
+use crate::spec::{DeviceEntry, Multifunction, Prefer, Spec};
 use crate::topology::{Address, Plan};
 use crate::vocab::{ConnectKind, ControllerType};
 use crate::Options;
@@ -137,7 +137,8 @@ pub fn capacity_with(
                         let room = crate::topology::mmio64::roomy_ports(&plan, cat, size);
                         let here = room.iter().filter(|r| r.1 == node).count() as u32;
                         live = live.min(here);
-                        next_boot = next_boot.min(bar64_aperture(&base, &plan, cat, size)?);
+                        let upper = next_boot.min(bar64_aperture(&base, &plan, cat, size)?);
+                        next_boot = bar64_next_boot(&base, name, node, size, upper, opts)?;
                     }
                     rows.push(CapacityRow {
                         kind: name.clone(),
@@ -188,6 +189,61 @@ fn bar64_aperture(
         k += 1;
     }
     Ok(k)
+}
+
+/// How many more `kind` devices with a `size` 64-bit BAR (on `zone`) the next boot
+/// holds: the most of them that plan beside the guest's devices, found by planning them
+/// — the 64-bit count then lays the firmware's padding out at the aperture they need,
+/// which grows with them — from `estimate` (the count without that growth) down, and
+/// up while one more plans too.
+fn bar64_next_boot(
+    base: &Spec,
+    kind: &str,
+    zone: Option<u32>,
+    size: crate::spec::ByteSize,
+    estimate: u32,
+    opts: Options<'_>,
+) -> Result<u32> {
+    let prefix = (0..)
+        .map(|n| format!("capacity-bar64-{n}-"))
+        .find(|p| !base.devices.iter().any(|d| d.id.starts_with(p.as_str())))
+        .expect("a free id prefix");
+    let fits = |k: u32| -> Result<bool> {
+        let mut s = base.clone();
+        s.devices.extend((0..k).map(|i| DeviceEntry {
+            id: format!("{prefix}{i}"),
+            kind: kind.to_string(),
+            numa_node: zone,
+            bar64: Some(size),
+            ..Default::default()
+        }));
+        match crate::plan_with(&s, opts) {
+            Ok(_) => Ok(true),
+            Err(Error::Infeasible { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    if estimate == 0 {
+        return Ok(0);
+    }
+    if fits(estimate)? {
+        let mut k = estimate;
+        while k < MAX && fits(k + 1)? {
+            k += 1;
+        }
+        return Ok(k);
+    }
+    // The largest k below `estimate` that fits: fits(lo) holds, fits(hi) does not.
+    let (mut lo, mut hi) = (0u32, estimate);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
 }
 
 /// (live, next boot) for a PCI kind on one NUMA zone.

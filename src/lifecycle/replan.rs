@@ -35,6 +35,11 @@ pub struct Replanned {
     pub plan: Plan,
     /// Devices that moved (always empty unless moves were allowed).
     pub moves: Vec<Move>,
+    /// Kept controllers whose firmware hints changed, as sentences: a UEFI port that
+    /// gives OVMF's I/O padding up (`io_reserve: 0`) because the ports new to the plan
+    /// giving theirs up were not enough. Addresses never change this way; the hint
+    /// takes effect at the next boot.
+    pub hints: Vec<String>,
 }
 
 /// Replan `spec` keeping every address of `previous`: devices present in both (same id
@@ -99,6 +104,7 @@ pub fn replan_with(
         }
         return match crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
             Ok(plan) => Ok(Replanned {
+                hints: hint_changes(previous, &plan),
                 plan,
                 moves: Vec::new(),
             }),
@@ -111,6 +117,7 @@ pub fn replan_with(
     if orphans.devices.is_empty() && orphans.controllers.is_empty() {
         if let Ok(plan) = crate::plan_with(&pinned_where_kept(&merged, &kept), opts) {
             return Ok(Replanned {
+                hints: hint_changes(previous, &plan),
                 plan,
                 moves: Vec::new(),
             });
@@ -222,7 +229,39 @@ pub fn replan_with(
                 reason,
             }),
     );
-    Ok(Replanned { plan, moves })
+    Ok(Replanned {
+        hints: hint_changes(previous, &plan),
+        plan,
+        moves,
+    })
+}
+
+/// What [`Replanned::hints`] says: the kept controllers of `previous` whose `io_reserve`
+/// differs in `plan`.
+fn hint_changes(previous: &Plan, plan: &Plan) -> Vec<String> {
+    previous
+        .controllers
+        .iter()
+        .filter_map(|b| {
+            let c = plan.controllers.iter().find(|c| c.id == b.id)?;
+            (c.io_reserve != b.io_reserve).then(|| match c.io_reserve {
+                Some(0) => format!(
+                    "kept controller `{}` ({}) gives the UEFI firmware's I/O padding up \
+                     (io_reserve: 0, from the next boot): the new devices' I/O windows \
+                     and the padded ports would pass the firmware's I/O budget, and the \
+                     new ports giving theirs up were not enough",
+                    c.id, c.model
+                ),
+                other => format!(
+                    "kept controller `{}` ({}) changes its I/O reserve to {} (from the \
+                     next boot)",
+                    c.id,
+                    c.model,
+                    other.map_or("the firmware's default".into(), |b| format!("{b} bytes"))
+                ),
+            })
+        })
+        .collect()
 }
 
 /// `merged` with every device of `kept` pinned at its previous address.

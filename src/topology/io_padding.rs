@@ -8,8 +8,10 @@
 //! bridge by root bridge); with NUMA expanders (each a root bridge of its own) the failing
 //! one is often an earlier one, nothing is dropped, and the whole enumeration is given
 //! up: no device gets resources. A plan therefore gives the padding up itself where it
-//! would not fit: `io_reserve: 0` on those ports (QEMU `io-reserve=0`), so the only I/O
-//! windows left are those of the ports with I/O-BAR devices, which the budget counts.
+//! would not fit: `io_reserve: 0` (QEMU `io-reserve=0`) on as many padded ports as the
+//! budget is short of — ports new to the plan first, ports a replan keeps only when the
+//! new ones are not enough — so the windows left (the ports with I/O-BAR devices and the
+//! ports still padded) fit the budget.
 
 use super::{Address, ControllerEntry};
 use crate::catalog::{Catalog, IoBar};
@@ -86,4 +88,25 @@ pub(crate) fn padded_ports(
 /// fit the budget `limit`: then the padded ports must give their padding up.
 pub(crate) fn padding_overflows(pads: bool, io_windows: usize, padded: usize, limit: u32) -> bool {
     pads && padded > 0 && io_windows + padded > limit as usize
+}
+
+/// Which of the `padded` ports (positions in `controllers`) give their padding up when
+/// the windows pass the budget `limit` by some: that many of them (all, when the ports
+/// with I/O-BAR devices pass it alone), the ports `kept` does not hold first (new to
+/// the plan), then the kept ones, each group from the highest index down.
+pub(crate) fn giving_up(
+    controllers: &[ControllerEntry],
+    padded: &[usize],
+    io_windows: usize,
+    limit: u32,
+    kept: impl Fn(&ControllerEntry) -> bool,
+) -> Vec<usize> {
+    let excess = (io_windows + padded.len()).saturating_sub(limit as usize);
+    let mut order = padded.to_vec();
+    order.sort_by_key(|&i| {
+        let c = &controllers[i];
+        (kept(c), std::cmp::Reverse(c.index))
+    });
+    order.truncate(excess.min(padded.len()));
+    order
 }

@@ -14,7 +14,9 @@
 //! OVMF also pads every hotplug port that has no QEMU `pref64-reserve` hint with 64-bit
 //! prefetchable room, 1/256 of the aperture once that is above 32 GiB (`pref64_padding`
 //! in the machine's UEFI limits): an aperture the BARs fill exactly leaves such a port,
-//! and then a big BAR, bare. The count holds that padding at the aperture it asks.
+//! and then a big BAR, bare. The count holds that padding at the aperture it asks. The
+//! padded bridges are the catalog's `firmware_pads` models: PCIe root and downstream
+//! ports, and the SHPC bridges (`pcie-to-pci-bridge`, `pci-bridge`, on q35 and pc).
 
 use super::{Address, Plan};
 use crate::catalog::{Catalog, Limits};
@@ -148,8 +150,7 @@ fn layout(
     // A port's room: its 64-bit reserve, else the firmware's padding of hotplug ports.
     let padded = |c: &super::ControllerEntry| {
         let m = cat.pci.get(&c.model)?;
-        (padding > 0 && m.bus.hotplug && m.bus.express && !m.numa && c.hotplug != Some(false))
-            .then_some(padding)
+        (padding > 0 && m.firmware_pads && !m.numa && c.hotplug != Some(false)).then_some(padding)
     };
     let reserve: BTreeMap<u32, u64> = controllers
         .iter()
@@ -200,16 +201,17 @@ fn layout(
         })
 }
 
-/// The 64-bit MMIO statement of `plan` under `limits` and `phys_bits` (the policy's, else
-/// the machine's default), or the explanation why the guest cannot address it. `None`
-/// when nothing needs 64-bit room.
+/// The 64-bit MMIO statement of `plan` on `machine` (its limits the plan's firmware
+/// budgets) and `phys_bits` (the policy's, else the machine's default), or the
+/// explanation why the guest cannot address it. `None` when nothing needs 64-bit room.
 pub(crate) fn state(
     plan: &Plan,
     cat: &Catalog,
-    limits: &Limits,
+    machine: &crate::catalog::MachineModel,
     phys_bits: Option<u32>,
 ) -> Result<Option<Mmio64>, crate::Explanation> {
     use crate::explanation::{Binding, Explanation};
+    let limits = &machine.limits;
     let asked = plan.devices.iter().any(|d| d.bar64.is_some())
         || plan.controllers.iter().any(|c| c.pref64_reserve.is_some());
     if !asked {
@@ -220,54 +222,73 @@ pub(crate) fn state(
         return Ok(None);
     };
     let bits = phys_bits.or(limits.phys_bits);
-    let by_bits = bits.map(half_of);
-    let max = max_aperture(limits, phys_bits);
+    let Some(bound) = bound(limits, phys_bits).filter(|b| aperture.bytes() > b.max()) else {
+        return Ok(Some(Mmio64 {
+            needed: need,
+            aperture,
+            phys_bits: bits,
+        }));
+    };
+    let gib = |b: u64| b.div_ceil(1 << 30);
+    let max = bound.max();
+    let (what, fix) = match bound {
+        Bound::PhysBits(_) => (
+            format!(
+                "{} physical address bits ({} GiB for PCI)",
+                bits.unwrap_or_default(),
+                gib(max)
+            ),
+            format!(
+                "raise policy.phys_bits to {} or more (QEMU -cpu ...,phys-bits=N or \
+                 host-phys-bits=on; libvirt <maxphysaddr>), or give fewer or smaller \
+                 bar64 devices",
+                aperture.bytes().trailing_zeros() + 1
+            ),
+        ),
+        Bound::Firmware(fw_bits) => {
+            let firmware = machine.uefi.as_ref().map_or("the firmware", |u| &u.name);
+            let cpu = machine.qemu_cpu.as_deref().unwrap_or("the machine's CPU");
+            (
+                format!(
+                    "{firmware}: it places the aperture at a multiple of its own size above \
+                     RAM, so it would end at {} GiB, and the firmware maps only {fw_bits} \
+                     address bits on the {cpu} CPU (its page tables need 1 GiB pages \
+                     beyond that, which {cpu} lacks), whatever policy.phys_bits says: at \
+                     most {} GiB for PCI",
+                    gib(aperture.bytes().saturating_mul(2)),
+                    gib(max)
+                ),
+                format!(
+                    "give fewer or smaller bar64 devices or reserves (an aperture of at most \
+                     {} GiB); raising policy.phys_bits does not lift this firmware limit",
+                    gib(max)
+                ),
+            )
+        }
+        Bound::Window(_) => (
+            format!("the machine's fixed 64-bit PCI window of {} GiB", gib(max)),
+            "give fewer or smaller bar64 devices (the window is fixed)".to_string(),
+        ),
+    };
     let bars: Vec<String> = plan
         .devices
         .iter()
         .filter(|d| d.bar64.is_some())
         .map(|d| d.id.clone())
         .collect();
-    if let Some(max) = max.filter(|&m| aperture.bytes() > m) {
-        let gib = |b: u64| b.div_ceil(1 << 30);
-        let (what, fix) = match (by_bits, limits.mmio64_max) {
-            (Some(b), _) if b == max => (
-                format!(
-                    "{} physical address bits ({} GiB for PCI)",
-                    bits.unwrap_or_default(),
-                    gib(max)
-                ),
-                format!(
-                    "raise policy.phys_bits to {} or more (QEMU -cpu ...,phys-bits=N or \
-                     host-phys-bits=on; libvirt <maxphysaddr>), or give fewer or smaller \
-                     bar64 devices",
-                    aperture.bytes().trailing_zeros() + 1
-                ),
-            ),
-            _ => (
-                format!("the machine's fixed 64-bit PCI window of {} GiB", gib(max)),
-                "give fewer or smaller bar64 devices (the window is fixed)".to_string(),
-            ),
-        };
-        let mut e = Explanation::new(
-            Binding::Mmio64,
-            format!(
-                "the 64-bit BARs and reserves need {} GiB of 64-bit MMIO (an aperture of \
-                 {aperture}), more than the guest can address with {what}",
-                gib(need)
-            ),
-            fix,
-        )
-        .devices(bars);
-        e.needed = Some(aperture.bytes() >> 30);
-        e.available = Some(max >> 30);
-        return Err(e);
-    }
-    Ok(Some(Mmio64 {
-        needed: need,
-        aperture,
-        phys_bits: bits,
-    }))
+    let mut e = Explanation::new(
+        Binding::Mmio64,
+        format!(
+            "the 64-bit BARs and reserves need {} GiB of 64-bit MMIO (an aperture of \
+             {aperture}), more than the guest can address with {what}",
+            gib(need)
+        ),
+        fix,
+    )
+    .devices(bars);
+    e.needed = Some(aperture.bytes() >> 30);
+    e.available = Some(max >> 30);
+    Err(e)
 }
 
 /// Empty hotpluggable ports that keep at least `size` of 64-bit room (`pref64_reserve`),
@@ -314,15 +335,49 @@ fn half_of(bits: u32) -> u64 {
     1u64.checked_shl(bits.saturating_sub(1)).unwrap_or(u64::MAX)
 }
 
+/// What bounds the 64-bit aperture, with the largest aperture it allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// The guest CPU's physical address bits: the aperture, naturally aligned above
+    /// RAM, ends within them (QEMU refuses to start otherwise).
+    PhysBits(u64),
+    /// The address bits the firmware maps on the machine's CPU (the bits, then the max).
+    Firmware(u32),
+    /// The machine's fixed 64-bit window.
+    Window(u64),
+}
+
+impl Bound {
+    fn max(self) -> u64 {
+        match self {
+            Bound::PhysBits(m) | Bound::Window(m) => m,
+            Bound::Firmware(bits) => half_of(bits),
+        }
+    }
+}
+
+/// The tightest bound on the 64-bit aperture under `limits` and `phys_bits` (the
+/// policy's, else the machine's default); on a tie the firmware's, which raising
+/// `phys_bits` does not lift. None when nothing bounds it.
+fn bound(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> Option<Bound> {
+    [
+        limits.firmware_address_bits.map(Bound::Firmware),
+        phys_bits
+            .or(limits.phys_bits)
+            .map(|b| Bound::PhysBits(half_of(b))),
+        limits.mmio64_max.map(|m| Bound::Window(m.bytes())),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|b| b.max())
+}
+
 /// The largest 64-bit aperture the guest can address: half of its physical address space
-/// (`phys_bits`, else the machine's default), within the machine's fixed window if it
-/// has one; None when nothing bounds it.
+/// (`phys_bits`, else the machine's default), within what the firmware maps on the
+/// machine's CPU and the machine's fixed window if it has them; None when nothing
+/// bounds it.
 pub fn max_aperture(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> Option<u64> {
-    let by_bits = phys_bits.or(limits.phys_bits).map(half_of);
-    [by_bits, limits.mmio64_max.map(ByteSize::bytes)]
-        .into_iter()
-        .flatten()
-        .min()
+    bound(limits, phys_bits).map(Bound::max)
 }
 
 /// The aperture for `needed` bytes: the next power of two (none for nothing).
