@@ -196,8 +196,18 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     from_checked_str(text)
 }
 
-/// [`from_str`] of a text whose shape [`check_shape`] has passed.
+/// [`from_str`] of a text whose shape [`check_shape`] has passed: the fast reader
+/// ([`reader`]) when it is sure of the value, else serde_yaml (always on an error, so
+/// its message and location are serde_yaml's).
 fn from_checked_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    if let Some(value) = reader::from_str(text) {
+        return Ok(value);
+    }
+    serde_from_checked_str(text)
+}
+
+/// [`from_checked_str`] by serde_yaml alone.
+fn serde_from_checked_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(convert)
 }
@@ -796,6 +806,7 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     })
 }
 
+mod reader;
 mod writer;
 
 #[cfg(test)]
