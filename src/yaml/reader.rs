@@ -351,9 +351,10 @@ fn plain(s: &str, flow: bool) -> Option<(&str, &str)> {
     }
     let mut end = b.len();
     for i in 1..b.len() {
-        let next = b.get(i + 1).copied();
         let stop = match b[i] {
-            b':' => next.is_none_or(|n| n == b' ' || (flow && b",[]{}?".contains(&n))),
+            b':' => b
+                .get(i + 1)
+                .is_none_or(|&n| n == b' ' || (flow && b",[]{}?".contains(&n))),
             b'#' if b[i - 1] == b' ' => true,
             b',' | b'[' | b']' | b'{' | b'}' => flow,
             b'?' | b'#' => return if flow { None } else { continue },
@@ -675,6 +676,15 @@ fn visit_plain<'de, V: Visitor<'de>>(visitor: V, v: &Cow<'de, str>) -> R<V::Valu
     visit_text(visitor, v)
 }
 
+/// Methods that take a plain scalar only, read by `parse` (a quoted one is a string).
+macro_rules! plain_scalars {
+    ($($method:ident => $visit:ident($parse:ident),)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
+            visitor.$visit($parse(self.next_plain()?).ok_or(Unsure)?)
+        }
+    )*};
+}
+
 macro_rules! forward {
     ($($method:ident => $target:ident,)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
@@ -696,28 +706,13 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_, 'de> {
         }
     }
 
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_bool(boolean(self.next_plain()?).ok_or(Unsure)?)
-    }
-
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_i64(signed(self.next_plain()?).ok_or(Unsure)?)
-    }
-
-    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_i128(signed(self.next_plain()?).ok_or(Unsure)?)
-    }
-
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_u64(unsigned(self.next_plain()?).ok_or(Unsure)?)
-    }
-
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_u128(unsigned(self.next_plain()?).ok_or(Unsure)?)
-    }
-
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        visitor.visit_f64(float(self.next_plain()?).ok_or(Unsure)?)
+    plain_scalars! {
+        deserialize_bool => visit_bool(boolean),
+        deserialize_i64 => visit_i64(signed),
+        deserialize_i128 => visit_i128(signed),
+        deserialize_u64 => visit_u64(unsigned),
+        deserialize_u128 => visit_u128(unsigned),
+        deserialize_f64 => visit_f64(float),
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
