@@ -26,8 +26,7 @@ fn at_line(line: usize, message: String) -> Error {
 
 /// Whether a line holds nothing but whitespace or a comment.
 fn blank(line: &str) -> bool {
-    let t = line.trim();
-    t.is_empty() || t.starts_with('#')
+    line.trim_start().as_bytes().first().is_none_or(|&b| b == b'#')
 }
 
 /// Refuse what the YAML parser would take without a location, or take too long over:
