@@ -63,7 +63,7 @@ fn parse(text: &str) -> Option<Vec<Event<'_>>> {
     }
     let mut lines = Vec::new();
     let mut marker = false;
-    for raw in text.split('\n') {
+    for raw in crate::yaml::lines(text) {
         let body = raw.trim_start_matches(' ');
         let indent = raw.len() - body.len();
         let body = body.trim_end_matches(' ');
