@@ -26,15 +26,36 @@ fn at_line(line: usize, message: String) -> Error {
 
 /// Whether a line holds nothing but whitespace or a comment.
 fn blank(line: &str) -> bool {
-    let t = line.trim();
-    t.is_empty() || t.starts_with('#')
+    line.trim_start()
+        .as_bytes()
+        .first()
+        .is_none_or(|&b| b == b'#')
+}
+
+/// `text.lines()` collected (lines end at `\n`, a `\r` before it is dropped, a last empty
+/// line is not one), found by a plain byte loop: `str::lines` searches each line's end
+/// with `memchr`, whose set-up costs more than the short lines of a spec or plan.
+pub(crate) fn lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::with_capacity(text.len() / 16 + 1);
+    let mut start = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if b == b'\n' {
+            let line = &text[start..i];
+            out.push(line.strip_suffix('\r').unwrap_or(line));
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 /// Refuse what the YAML parser would take without a location, or take too long over:
 /// no document at all, a second document, collections nested deeper than
 /// [`MAX_YAML_DEPTH`].
 fn check_shape(text: &str) -> Result<(), Error> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = lines(text);
     let mut content = false;
     let mut ended = false;
     for (i, l) in lines.iter().enumerate() {
@@ -90,6 +111,15 @@ fn check_shape(text: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// An ASCII character that means nothing to [`max_depth`] outside quotes.
+fn ordinary(b: u8) -> bool {
+    b.is_ascii()
+        && !matches!(
+            b,
+            b'#' | b'-' | b'?' | b'[' | b']' | b'{' | b'}' | b'\'' | b'"'
+        )
+}
+
 /// An upper estimate of how deep YAML collections nest, and the line where the depth
 /// first passes the limit (or the deepest line): block levels by indentation, one level
 /// per `- `/`? ` indicator opening a line, one per open `[`/`{`. Quoted scalars,
@@ -116,17 +146,64 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
         }
         let mut depth = indents.len() + flow;
         let mut prev: Option<char> = None; // last non-space character outside quotes
-        let mut chars = line[indent..].chars().peekable();
+        let text = &line[indent..];
+        let bytes = text.as_bytes();
         let mut leading = quote.is_none() && flow == 0;
         let mut raw_prev: Option<char> = None;
-        while let Some(c) = chars.next() {
+        let mut i = 0;
+        while i < bytes.len() {
+            // A run of ASCII characters that change nothing but the last character seen
+            // (and, outside quotes, the last non-space one): taken at once.
+            let start = i;
+            match quote {
+                None => {
+                    while i < bytes.len() && ordinary(bytes[i]) {
+                        i += 1;
+                    }
+                    if let Some(&b) = bytes[start..i]
+                        .iter()
+                        .rfind(|b| !(**b as char).is_whitespace())
+                    {
+                        leading = false;
+                        prev = Some(b as char);
+                    }
+                    if i > start && depth > best {
+                        best = depth;
+                        best_line = n + 1;
+                    }
+                }
+                Some(q) => {
+                    while i < bytes.len()
+                        && bytes[i].is_ascii()
+                        && bytes[i] != q as u8
+                        && !(q == '"' && bytes[i] == b'\\')
+                    {
+                        i += 1;
+                    }
+                }
+            }
+            if i > start {
+                raw_prev = Some(bytes[i - 1] as char);
+                continue;
+            }
+            let Some(c) = text[i..].chars().next() else {
+                break;
+            };
+            i += c.len_utf8();
+            let peek = text[i..].chars().next();
+            // Skip the character after this one.
+            let mut skip = || {
+                if let Some(p) = peek {
+                    i += p.len_utf8();
+                }
+            };
             let before = raw_prev.replace(c);
             if let Some(q) = quote {
                 if c == '\\' && q == '"' {
-                    chars.next();
+                    skip();
                 } else if c == q {
-                    if q == '\'' && chars.peek() == Some(&'\'') {
-                        chars.next();
+                    if q == '\'' && peek == Some('\'') {
+                        skip();
                     } else {
                         quote = None;
                         prev = Some(c);
@@ -134,7 +211,7 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
                 }
                 continue;
             }
-            let next_blank = chars.peek().is_none_or(|c| c.is_whitespace());
+            let next_blank = peek.is_none_or(|c| c.is_whitespace());
             match c {
                 // A comment starts at a `#` after whitespace (or opening the line).
                 '#' if before.is_none_or(char::is_whitespace) => break,
@@ -196,8 +273,18 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     from_checked_str(text)
 }
 
-/// [`from_str`] of a text whose shape [`check_shape`] has passed.
+/// [`from_str`] of a text whose shape [`check_shape`] has passed: the fast reader
+/// ([`reader`]) when it is sure of the value, else serde_yaml (always on an error, so
+/// its message and location are serde_yaml's).
 fn from_checked_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    if let Some(value) = reader::from_str(text) {
+        return Ok(value);
+    }
+    serde_from_checked_str(text)
+}
+
+/// [`from_checked_str`] by serde_yaml alone.
+fn serde_from_checked_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(convert)
 }
@@ -796,6 +883,7 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     })
 }
 
+mod reader;
 mod writer;
 
 #[cfg(test)]
@@ -830,6 +918,117 @@ mod tests {
         // A glued bracket is text, and the flow mapping after it still counts.
         let key = format!("usb_p{{a: {}1{}", "{a: ".repeat(70), "}".repeat(71));
         assert!(super::max_depth(&[key.as_str()]).0 > super::MAX_YAML_DEPTH);
+    }
+
+    /// [`super::max_depth`] as it was before its runs of ordinary characters were
+    /// taken at once: the oracle the faster one must match exactly.
+    fn reference_max_depth(lines: &[&str]) -> (usize, usize) {
+        let mut indents: Vec<usize> = Vec::new();
+        let mut flow = 0usize;
+        let mut quote: Option<char> = None;
+        let mut block_scalar: Option<usize> = None;
+        let (mut best, mut best_line) = (0, 1);
+        for (n, line) in lines.iter().enumerate() {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            if let Some(parent) = block_scalar {
+                if super::blank(line) || indent > parent {
+                    continue;
+                }
+                block_scalar = None;
+            }
+            if quote.is_none() && flow == 0 && !super::blank(line) {
+                while indents.last().is_some_and(|&i| i >= indent) {
+                    indents.pop();
+                }
+                indents.push(indent);
+            }
+            let mut depth = indents.len() + flow;
+            let mut prev: Option<char> = None; // last non-space character outside quotes
+            let mut chars = line[indent..].chars().peekable();
+            let mut leading = quote.is_none() && flow == 0;
+            let mut raw_prev: Option<char> = None;
+            while let Some(c) = chars.next() {
+                let before = raw_prev.replace(c);
+                if let Some(q) = quote {
+                    if c == '\\' && q == '"' {
+                        chars.next();
+                    } else if c == q {
+                        if q == '\'' && chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            quote = None;
+                            prev = Some(c);
+                        }
+                    }
+                    continue;
+                }
+                let next_blank = chars.peek().is_none_or(|c| c.is_whitespace());
+                match c {
+                    // A comment starts at a `#` after whitespace (or opening the line).
+                    '#' if before.is_none_or(char::is_whitespace) => break,
+                    '-' | '?' if leading && next_blank => depth += 1,
+                    // Outside a flow collection a `[` or `{` opens one only as a node of its own:
+                    // at the start of the line's content or after whitespace (an indicator, a
+                    // tag or an anchor before it; in a plain scalar that over-counts, which is
+                    // safe). Glued to other text (`0000:66:[1]`: a `:` without a space after it
+                    // is text too) it is that text, and a closing one outside a collection closes
+                    // nothing. Inside a flow collection every one counts.
+                    '[' | '{' if flow == 0 && !before.is_none_or(char::is_whitespace) => {}
+                    '[' | '{' => {
+                        flow += 1;
+                        depth += 1;
+                    }
+                    ']' | '}' => {
+                        flow = flow.saturating_sub(1);
+                        depth = depth.saturating_sub(1);
+                    }
+                    '\'' | '"'
+                        if matches!(prev, None | Some('[' | '{' | ',' | ':' | '-' | '?')) =>
+                    {
+                        quote = Some(c)
+                    }
+                    _ => {}
+                }
+                if !c.is_whitespace() {
+                    if !(matches!(c, '-' | '?') && leading && next_blank) {
+                        leading = false;
+                    }
+                    prev = Some(c);
+                }
+                if depth > best {
+                    best = depth;
+                    best_line = n + 1;
+                }
+            }
+            if depth > best {
+                best = depth;
+                best_line = n + 1;
+            }
+            if best > super::MAX_YAML_DEPTH {
+                return (best, best_line);
+            }
+            // A block scalar (`key: |`, `- >-`) swallows the more indented lines below.
+            let t = line.trim_end();
+            if quote.is_none() && flow == 0 {
+                let head = t.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
+                if head.ends_with(" |") || head.ends_with(" >") || head == "|" || head == ">" {
+                    block_scalar = Some(indent);
+                }
+            }
+        }
+        (best, best_line)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn max_depth_matches_the_character_by_character_reference(
+            text in "([ab :,#'\"\\\\\\[\\]{}?\t\n\r|>+1-]|\u{b}|\u{a0}|\u{e9}|\u{3000}){0,120}"
+        ) {
+            let lines = super::lines(&text);
+            proptest::prop_assert_eq!(&lines, &text.lines().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(super::max_depth(&lines), reference_max_depth(&lines));
+        }
     }
 
     #[test]
