@@ -7,6 +7,9 @@ pub(crate) mod io_padding;
 pub mod mmio64;
 
 pub use address::*;
+pub(crate) use bus_numbers::{
+    needs as bus_needs, needs_of_controllers as bus_needs_of_controllers,
+};
 pub use bus_numbers::{BusNumbering, PciBuses};
 pub use indexes::storage_device_indexes;
 pub use mmio64::Mmio64;
