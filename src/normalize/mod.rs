@@ -782,7 +782,14 @@ fn generated_ids(spec: &Spec) -> Result<()> {
 
 /// The reserve kind of a bus model: does an empty slot on it count toward the reserve?
 pub(crate) fn counts_for_reserve(cat: &Catalog, machine: &MachineModel, model: &str) -> bool {
-    let m = cat.pci_model(model);
+    counts_for_reserve_model(cat.pci_model(model), machine)
+}
+
+/// [`counts_for_reserve`] of a model already looked up.
+pub(crate) fn counts_for_reserve_model(
+    m: &crate::catalog::PciModel,
+    machine: &MachineModel,
+) -> bool {
     if !m.bus.hotplug {
         return false;
     }
