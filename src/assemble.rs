@@ -215,7 +215,7 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
             .and_then(|e| p.buses[e].entry)
             .map(|i| p.spec.controllers[i].clone());
         let mut c = given.unwrap_or_else(|| ControllerEntry {
-            id: format!("pci.{}", inst.index),
+            id: crate::topology::pci_bus_id(inst.index),
             model: inst.model.clone(),
             index: inst.index,
             ..Default::default()

@@ -437,6 +437,35 @@ fn not_a_plan(e: crate::Error, text: &str) -> crate::Error {
     }
 }
 
+/// The id of the PCI bus of index `index` in every plan: `pci.N` (written digit by digit:
+/// the assembler names every bus it adds).
+pub(crate) fn pci_bus_id(index: u32) -> String {
+    let mut digits = [0u8; 10];
+    let (mut n, mut start) = (index, digits.len());
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(4 + digits.len() - start);
+    id.push_str("pci.");
+    id.extend(digits[start..].iter().map(|&d| char::from(d)));
+    id
+}
+
+#[cfg(test)]
+mod pci_bus_id_tests {
+    #[test]
+    fn is_pci_dot_the_index() {
+        for i in [0, 1, 9, 10, 99, 100, 255, 256, 4095, 1_000_000, u32::MAX] {
+            assert_eq!(super::pci_bus_id(i), format!("pci.{i}"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod free_zone_tests {
     use super::FreeZone;
