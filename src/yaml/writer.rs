@@ -85,11 +85,13 @@ fn plain_word(s: &str) -> bool {
     let Some(&first) = b.first() else {
         return false;
     };
+    // The words are compared only for a short word starting with one of their letters.
     (first.is_ascii_alphabetic() || first == b'/')
+        && b.len() <= 128
         && b.iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
-        && b.len() <= 128
         && !(b.len() <= 5
+            && matches!(first.to_ascii_lowercase(), b't' | b'f' | b'n' | b'y' | b'o')
             && ["true", "false", "null", "yes", "no", "on", "off", "y", "n"]
                 .iter()
                 .any(|w| w.eq_ignore_ascii_case(s)))
@@ -450,6 +452,31 @@ impl ser::SerializeStruct for Compound<'_> {
 mod tests {
     use super::write;
     use std::collections::BTreeMap;
+
+    /// Words YAML may read as a boolean or null, in every case, and words next to them:
+    /// each written as serde_yaml writes it (quoted or plain), as a value and as a key.
+    #[test]
+    fn boolean_and_null_like_words_match_serde_yaml() {
+        let mut words = Vec::new();
+        for w in [
+            "true", "false", "null", "yes", "no", "on", "off", "y", "n", "tru", "yess", "nul", "o",
+            "f", "t", "of", "nn", "ye", "offf", "truex", "falsey", "nulls", "onoff", "/n",
+        ] {
+            words.push(w.to_string());
+            words.push(w.to_uppercase());
+            let mut cap = w.to_string();
+            cap[..1].make_ascii_uppercase();
+            words.push(cap);
+        }
+        for w in &words {
+            let seq = vec![w.as_str()];
+            let map: BTreeMap<&str, u8> = [(w.as_str(), 1)].into();
+            let ours = write(&seq).unwrap_or_else(|| serde_yaml::to_string(&seq).unwrap());
+            assert_eq!(ours, serde_yaml::to_string(&seq).unwrap(), "{w:?}");
+            let ours = write(&map).unwrap_or_else(|| serde_yaml::to_string(&map).unwrap());
+            assert_eq!(ours, serde_yaml::to_string(&map).unwrap(), "{w:?}");
+        }
+    }
 
     /// The shapes serde_yaml writes in a block document, each compared with serde_yaml's
     /// own text.
