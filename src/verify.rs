@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 mod finding;
 mod placement;
+mod used;
 pub(crate) use finding::{bulleted, counted};
 pub use finding::{Finding, Rule, Subject};
 
@@ -460,8 +461,7 @@ pub(crate) fn verify_named(
         .map(|b| b.functions.len())
         .sum::<usize>()
         + machine.builtin_controllers.len();
-    let mut used: HashMap<PciKey, Who> =
-        HashMap::with_capacity(builtins + spec.controllers.len() + spec.devices.len());
+    let mut used = used::with_capacity(builtins + spec.controllers.len() + spec.devices.len());
     for b in &machine.builtin {
         for f in &b.functions {
             used.insert((0, 0, b.slot.get(), f.get()), Who::Chipset(&b.what));
@@ -790,7 +790,7 @@ pub(crate) fn verify_named(
 }
 
 /// Record that `who` uses address `a`; a finding if something else already does.
-fn claim<'u>(w: &mut World, used: &mut HashMap<PciKey, Who<'u>>, a: &PciAddress, who: Who<'u>) {
+fn claim<'u>(w: &mut World, used: &mut used::Used<'u>, a: &PciAddress, who: Who<'u>) {
     if let Some(prev) = used.insert(a.key(), who) {
         w.bad(
             Rule::UniqueAddress,
@@ -869,7 +869,7 @@ fn check_budgets(
     spec: &Spec,
     eff: &crate::spec::Effective,
     io_buses: &BTreeSet<u32>,
-    used: &HashMap<PciKey, Who>,
+    used: &used::Used,
     rules: Rules,
 ) {
     let cat = w.cat;
