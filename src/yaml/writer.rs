@@ -16,7 +16,7 @@ use std::fmt;
 /// `value` as serde_yaml writes it, or `None` when it holds something this writer leaves
 /// to serde_yaml (see the module documentation).
 pub(super) fn write<T: Serialize + ?Sized>(value: &T) -> Option<String> {
-    let mut out = String::with_capacity(4096);
+    let mut out = String::with_capacity(64 * 1024);
     value
         .serialize(Value {
             out: &mut out,
@@ -77,6 +77,18 @@ impl ser::Error for Unsupported {
 
 type Result<T = ()> = std::result::Result<T, Unsupported>;
 
+/// Bytes a plain word may hold after its first: letters, digits, `.`, `_`, `-`, `/`.
+const WORD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/');
+        c += 1;
+    }
+    table
+};
+
 /// Whether serde_yaml writes `s` as a plain scalar exactly as it is, decided
 /// conservatively: a letter or `/` first, then letters, digits, `.`, `_`, `-`, `/`; none of
 /// the words YAML reads as a boolean or null. Everything else goes to serde_yaml.
@@ -88,8 +100,7 @@ fn plain_word(s: &str) -> bool {
     // The words are compared only for a short word starting with one of their letters.
     (first.is_ascii_alphabetic() || first == b'/')
         && b.len() <= 128
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
+        && b.iter().all(|&c| WORD_BYTE[usize::from(c)])
         && !(b.len() <= 5
             && matches!(first.to_ascii_lowercase(), b't' | b'f' | b'n' | b'y' | b'o')
             && ["true", "false", "null", "yes", "no", "on", "off", "y", "n"]
