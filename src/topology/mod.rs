@@ -440,19 +440,11 @@ fn not_a_plan(e: crate::Error, text: &str) -> crate::Error {
 /// The id of the PCI bus of index `index` in every plan: `pci.N` (written digit by digit:
 /// the assembler names every bus it adds).
 pub(crate) fn pci_bus_id(index: u32) -> String {
-    let mut digits = [0u8; 10];
-    let (mut n, mut start) = (index, digits.len());
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut id = String::with_capacity(4 + digits.len() - start);
+    let mut buf = [0u8; 40];
+    let digits = crate::digits::decimal(index.into(), false, &mut buf);
+    let mut id = String::with_capacity(4 + digits.len());
     id.push_str("pci.");
-    id.extend(digits[start..].iter().map(|&d| char::from(d)));
+    id.push_str(digits);
     id
 }
 

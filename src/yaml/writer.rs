@@ -217,24 +217,6 @@ impl Compound<'_> {
     }
 }
 
-/// The decimal digits of `n` (after a `-` when `negative`), written into the end of `buf`.
-fn decimal(mut n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or_default()
-}
-
 fn indent(out: &mut String, column: usize) {
     const SPACES: &str = "                                ";
     let mut left = column;
@@ -346,7 +328,7 @@ macro_rules! integers {
         $(fn $name(self, v: $ty) -> Result {
             let v = i128::from(v);
             let mut buf = [0u8; 40];
-            self.scalar(decimal(v.unsigned_abs(), v < 0, &mut buf))
+            self.scalar(crate::digits::decimal(v.unsigned_abs(), v < 0, &mut buf))
         })*
     };
 }
