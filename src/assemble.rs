@@ -3,16 +3,16 @@
 
 use crate::catalog::{Catalog, Family, ReserveKind};
 use crate::error::Result;
-use crate::normalize::{counts_for_reserve, Problem};
+use crate::normalize::{counts_for_reserve_model, Problem};
 use crate::solve::backend::Status;
 use crate::solve::decode::Placement;
 use crate::spec::Tunables;
 use crate::topology::{
-    Address, BusNumbering, ControllerEntry, DriveAddress, Free, FreeZone, Gap, Plan, PlanHeader,
-    SolverReport, SolverStatus, UsbAddress,
+    Address, ControllerEntry, DriveAddress, Free, FreeZone, Gap, Plan, PlanHeader, SolverReport,
+    SolverStatus, UsbAddress,
 };
 use crate::vocab::{pci, Attr, ControllerType};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Version of the placement rules; recorded in every plan.
 pub const POLICY_VERSION: u32 = 1;
@@ -41,8 +41,9 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
         });
     }
     let mut devices = p.spec.devices.clone();
-    for (i, d) in devices.iter_mut().enumerate() {
-        if let Some(a) = p.pinned.get(&i).or(pl.devices.get(&i)) {
+    // The solver's addresses, then the pins (a pin wins).
+    for (&i, a) in pl.devices.iter().chain(&p.pinned) {
+        if let Some(d) = devices.get_mut(i) {
             d.address = Some(Address::Pci(*a));
         }
     }
@@ -215,7 +216,7 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
             .and_then(|e| p.buses[e].entry)
             .map(|i| p.spec.controllers[i].clone());
         let mut c = given.unwrap_or_else(|| ControllerEntry {
-            id: format!("pci.{}", inst.index),
+            id: crate::topology::pci_bus_id(inst.index),
             model: inst.model.clone(),
             index: inst.index,
             ..Default::default()
@@ -260,26 +261,28 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
 /// the guest-visible bus numbers below it) changing; otherwise pack them (libvirt's way).
 /// `bus_numbers`: the machine's bus numbers (the ranges end below it).
 fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool, bus_numbers: u32) {
-    let numbering = BusNumbering::of_controllers(ctls, cat);
-    let need = numbering.expander_need;
-    let mut top = ctls
+    let (root_need, need) = crate::topology::bus_needs_of_controllers(ctls, cat);
+    // Which controllers are expanders (looked up once).
+    let numa: Vec<bool> = ctls
         .iter()
-        .filter(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa))
+        .map(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa))
+        .collect();
+    let expanders = || ctls.iter().zip(&numa).filter(|(_, &n)| n).map(|(c, _)| c);
+    let mut top = expanders()
         .filter_map(|c| c.bus_nr)
         .min()
         .unwrap_or(bus_numbers);
-    let is_new =
-        |c: &ControllerEntry| c.bus_nr.is_none() && cat.pci.get(&c.model).is_some_and(|m| m.numa);
-    let new: Vec<u32> = ctls.iter().filter(|c| is_new(c)).map(|c| c.index).collect();
+    let new: Vec<u32> = expanders()
+        .filter(|c| c.bus_nr.is_none())
+        .map(|c| c.index)
+        .collect();
     let share = if spread && !new.is_empty() {
-        let root_need = numbering.root_need;
         let new_need: u32 = new.iter().map(|i| need.get(i).copied().unwrap_or(1)).sum();
         top.saturating_sub(root_need + new_need) / (new.len() as u32 + 1)
     } else {
         0
     };
-    for c in ctls.iter_mut() {
-        let numa = cat.pci.get(&c.model).is_some_and(|m| m.numa);
+    for (c, numa) in ctls.iter_mut().zip(numa) {
         if numa && c.bus_nr.is_none() {
             let n = need.get(&c.index).copied().unwrap_or(1) + share;
             let nr = top.saturating_sub(n);
@@ -373,31 +376,30 @@ fn set_multifunction(
     devices: &mut [crate::spec::DeviceEntry],
     p: &Problem,
 ) {
-    let mut count: BTreeMap<(u32, u8), u32> = BTreeMap::new();
-    let pci = |a: &Option<Address>| match a {
-        Some(Address::Pci(x)) => Some(*x),
-        _ => None,
-    };
-    for a in ctls
+    // The (bus, slot) of every PCI function in use, sorted: a slot with more than one
+    // function appears more than once.
+    let mut slots: Vec<(u32, u8)> = ctls
         .iter()
-        .map(|c| pci(&c.address))
-        .chain(devices.iter().map(|d| pci(&d.address)))
-        .flatten()
-    {
-        *count.entry((a.bus, a.slot)).or_default() += 1;
-    }
-    let builtin: BTreeSet<(u32, u8)> = p
-        .machine
-        .builtin
-        .iter()
-        .map(|b| (0, b.slot.get()))
+        .map(|c| &c.address)
+        .chain(devices.iter().map(|d| &d.address))
+        .filter_map(|a| match a {
+            Some(Address::Pci(x)) => Some((x.bus, x.slot)),
+            _ => None,
+        })
         .collect();
+    slots.sort_unstable();
+    let shared = |k: (u32, u8)| {
+        let first = slots.partition_point(|&s| s < k);
+        slots.get(first + 1) == Some(&k)
+    };
+    let builtin =
+        |(bus, slot): (u32, u8)| bus == 0 && p.machine.builtin.iter().any(|b| b.slot.get() == slot);
     let fix = |a: &mut Option<Address>| {
         if let Some(Address::Pci(x)) = a {
             if x.function == 0
-                && count.get(&(x.bus, x.slot)).copied().unwrap_or(0) > 1
-                && !builtin.contains(&(x.bus, x.slot))
                 && x.multifunction.is_none()
+                && shared((x.bus, x.slot))
+                && !builtin((x.bus, x.slot))
             {
                 x.multifunction = Some(true);
             }
@@ -420,10 +422,10 @@ fn free_capacity(
 ) -> Free {
     let mut free = Free::default();
     for inst in pl.buses.values() {
-        if !inst.hotplug || !counts_for_reserve(cat, &p.machine, &inst.model) {
+        let m = cat.pci_model(&inst.model);
+        if !inst.hotplug || !counts_for_reserve_model(m, &p.machine) {
             continue;
         }
-        let m = cat.pci_model(&inst.model);
         let n = (m.bus.slots[0]..=m.bus.slots[1])
             .filter(|s| inst.used.get(s).copied().unwrap_or(0) == 0)
             .count() as u32;

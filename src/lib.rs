@@ -68,6 +68,7 @@
 pub mod api;
 mod assemble;
 pub mod catalog;
+mod digits;
 mod error;
 pub mod explanation;
 pub mod formats;

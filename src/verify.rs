@@ -10,12 +10,13 @@
 use crate::catalog::{Catalog, Family, IoBar, MachineModel, PciModel, ReserveKind};
 use crate::error::{Error, Result};
 use crate::spec::{DeviceEntry, Spec};
-use crate::topology::{Address, BusNumbering, ControllerEntry, PciAddress, Plan};
+use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
 use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 mod finding;
 mod placement;
+mod used;
 pub(crate) use finding::{bulleted, counted};
 pub use finding::{Finding, Rule, Subject};
 
@@ -56,7 +57,7 @@ fn verify_planned(plan: &Spec, spec: &Spec, cat: &Catalog) -> Vec<Finding> {
         findings.push(Finding::new(rule, subject, message));
     };
     // The plan's entries by id (the first of an id, as a search in plan order finds it).
-    let mut planned: BTreeMap<&str, &DeviceEntry> = BTreeMap::new();
+    let mut planned: HashMap<&str, &DeviceEntry> = HashMap::with_capacity(plan.devices.len());
     for p in &plan.devices {
         planned.entry(p.id.as_str()).or_insert(p);
     }
@@ -138,6 +139,9 @@ struct World<'a> {
     machine: &'a MachineModel,
     /// PCI buses by index.
     buses: BTreeMap<u32, (&'a ControllerEntry, &'a PciModel)>,
+    /// `buses` as a table by index, once every bus is in ([`World::index_buses`]), for
+    /// lookups without a search; empty before, or when an index is too large for one.
+    table: Vec<Option<(&'a ControllerEntry, &'a PciModel)>>,
     /// How findings name plan ids that have a name here (libvirt's elements); others
     /// as ``device `x` ``, ``controller `x` `` or `` `x` ``.
     names: &'a BTreeMap<String, String>,
@@ -236,8 +240,30 @@ impl<'a> World<'a> {
     {
         self.who(id, PlanId::Bare)
     }
+    /// The PCI bus of index `index`: its controller and model.
+    fn bus(&self, index: u32) -> Option<(&'a ControllerEntry, &'a PciModel)> {
+        match self.table.get(index as usize) {
+            Some(bus) => *bus,
+            None => self.buses.get(&index).copied(),
+        }
+    }
+    /// Build the table [`World::bus`] reads, after the last bus is added: indexes from 0 to
+    /// the highest (below 4096; a plan with a higher index is searched in `buses`).
+    fn index_buses(&mut self) {
+        const MAX_TABLE: u32 = 4096;
+        let Some((&last, _)) = self.buses.last_key_value() else {
+            return;
+        };
+        if last < MAX_TABLE {
+            let mut table = vec![None; last as usize + 1];
+            for (&i, &bus) in &self.buses {
+                table[i as usize] = Some(bus);
+            }
+            self.table = table;
+        }
+    }
     fn parent(&self, index: u32) -> Option<u32> {
-        match self.buses.get(&index)?.0.address {
+        match self.bus(index)?.0.address {
             Some(Address::Pci(a)) => Some(a.bus),
             _ => None,
         }
@@ -245,7 +271,7 @@ impl<'a> World<'a> {
     /// The NUMA node of the expander above bus `index`, if any.
     fn node_of(&self, mut index: u32) -> Option<u32> {
         for _ in 0..=self.buses.len() {
-            let (c, m) = self.buses.get(&index)?;
+            let (c, m) = self.bus(index)?;
             if m.numa {
                 return c.numa_node;
             }
@@ -254,8 +280,7 @@ impl<'a> World<'a> {
         None
     }
     fn bus_hotplug(&self, index: u32) -> bool {
-        self.buses
-            .get(&index)
+        self.bus(index)
             .is_some_and(|(c, m)| m.bus.hotplug && c.hotplug != Some(false))
     }
 }
@@ -334,6 +359,7 @@ pub(crate) fn verify_named(
         cat,
         machine,
         buses: BTreeMap::new(),
+        table: Vec::new(),
         names,
         findings: Vec::new(),
     };
@@ -363,16 +389,15 @@ pub(crate) fn verify_named(
     }
 
     // Identifiers.
-    let mut ids = BTreeSet::new();
-    for who in spec
+    let mut ids = HashSet::with_capacity(spec.controllers.len() + spec.devices.len());
+    for (id, as_a) in spec
         .controllers
         .iter()
-        .map(|c| w.controller(&c.id))
-        .chain(spec.devices.iter().map(|d| w.device(&d.id)))
-        .collect::<Vec<_>>()
+        .map(|c| (c.id.as_str(), PlanId::Controller))
+        .chain(spec.devices.iter().map(|d| (d.id.as_str(), PlanId::Device)))
     {
-        let Who::Plan { id, .. } = who else { continue };
         if !ids.insert(id) {
+            let who = w.who(id, as_a);
             let msg = format!("id {} is used twice", w.id(id));
             w.bad(Rule::UniqueId, who.subject(), msg);
         }
@@ -428,8 +453,15 @@ pub(crate) fn verify_named(
             w.bad(Rule::UnknownModel, subject(), msg);
         }
     }
+    w.index_buses();
     // Every address in use, with its owner.
-    let mut used: BTreeMap<PciKey, Who> = BTreeMap::new();
+    let builtins = machine
+        .builtin
+        .iter()
+        .map(|b| b.functions.len())
+        .sum::<usize>()
+        + machine.builtin_controllers.len();
+    let mut used = used::with_capacity(builtins + spec.controllers.len() + spec.devices.len());
     for b in &machine.builtin {
         for f in &b.functions {
             used.insert((0, 0, b.slot.get(), f.get()), Who::Chipset(&b.what));
@@ -502,6 +534,9 @@ pub(crate) fn verify_named(
     if rules == Rules::Plan {
         check_chassis(&mut w);
     }
+    // Each device's kind, looked up once.
+    let kinds: Vec<Option<&crate::catalog::Kind>> =
+        spec.devices.iter().map(|d| cat.kind(&d.kind)).collect();
     // Storage/USB controllers: builtin ones, listed ones, and spec devices that are ones.
     let mut storage: BTreeMap<(ControllerType, u32), (String, u32, u32)> = BTreeMap::new();
     for b in &machine.builtin_controllers {
@@ -551,8 +586,8 @@ pub(crate) fn verify_named(
             ),
         }
     }
-    for d in &spec.devices {
-        let Some(k) = cat.kind(&d.kind) else { continue };
+    for (d, k) in spec.devices.iter().zip(&kinds) {
+        let Some(k) = k else { continue };
         let Some(model) = &k.controller else { continue };
         let m = &cat.storage[model];
         let idx = (0..)
@@ -579,10 +614,10 @@ pub(crate) fn verify_named(
     let mut usb_used = BTreeSet::new();
     let mut drive_used = BTreeSet::new();
     let mut groups: BTreeMap<&str, Vec<(&str, PciAddress)>> = BTreeMap::new();
-    for d in &spec.devices {
+    for (d, k) in spec.devices.iter().zip(&kinds) {
         let who = w.device(&d.id);
         let subject = || Subject::device(&d.id);
-        let Some(k) = cat.kind(&d.kind) else {
+        let Some(k) = k else {
             let msg = format!("{who}: unknown kind {}", d.kind);
             w.bad(Rule::UnknownModel, subject(), msg);
             continue;
@@ -594,8 +629,8 @@ pub(crate) fn verify_named(
                 // A PCIe-only kind (the catalog's `pci: pcie`) on a machine with PCIe needs a
                 // PCIe bus; other kinds may sit on either (libvirt accepts given addresses).
                 let pcie_only = machine.pcie && k.pci == Some(crate::catalog::PciType::Pcie);
-                let conventional = w.buses.get(&a.bus).filter(|(_, m)| !m.bus.express);
-                if let (true, Some(&(c, _))) = (pcie_only, conventional) {
+                let conventional = w.bus(a.bus).filter(|(_, m)| !m.bus.express);
+                if let (true, Some((c, _))) = (pcie_only, conventional) {
                     let msg = format!(
                         "{who}: {} is a PCIe-only device kind \
                          and cannot sit behind conventional PCI bus {} ({} {})",
@@ -609,7 +644,7 @@ pub(crate) fn verify_named(
                 } else {
                     check_slot(&mut w, a, who, Some(ConnectFlags::ENDPOINTS));
                 }
-                let express = w.buses.get(&a.bus).is_some_and(|(_, m)| m.bus.express);
+                let express = w.bus(a.bus).is_some_and(|(_, m)| m.bus.express);
                 let wrong = match d.bus {
                     Some(crate::spec::BusType::Pcie) if !express => {
                         Some("asks for PCIe but sits on a conventional bus")
@@ -709,7 +744,9 @@ pub(crate) fn verify_named(
         }
     }
     // Multifunction: functions > 0 need function 0, marked multifunction.
-    let all: Vec<PciAddress> = spec
+    // Every PCI address, grouped by slot (a stable sort: each slot's functions in plan
+    // order, controllers first), the slots in (bus, slot) order.
+    let mut all: Vec<PciAddress> = spec
         .controllers
         .iter()
         .map(|c| &c.address)
@@ -719,13 +756,11 @@ pub(crate) fn verify_named(
             _ => None,
         })
         .collect();
-    let builtin_slots: BTreeSet<u8> = machine.builtin.iter().map(|b| b.slot.get()).collect();
-    let mut per_slot: BTreeMap<(u32, u8), Vec<PciAddress>> = BTreeMap::new();
-    for a in &all {
-        per_slot.entry((a.bus, a.slot)).or_default().push(*a);
-    }
-    for ((bus, slot), fs) in per_slot {
-        if rules != Rules::Plan || (bus == 0 && builtin_slots.contains(&slot)) {
+    all.sort_by_key(|a| (a.bus, a.slot));
+    let builtin_slot = |slot: u8| machine.builtin.iter().any(|b| b.slot.get() == slot);
+    for fs in all.chunk_by(|a, b| (a.bus, a.slot) == (b.bus, b.slot)) {
+        let (bus, slot) = (fs[0].bus, fs[0].slot);
+        if rules != Rules::Plan || (bus == 0 && builtin_slot(slot)) {
             continue;
         }
         if fs.len() > 1 || fs.iter().any(|a| a.function != 0) {
@@ -755,7 +790,7 @@ pub(crate) fn verify_named(
 }
 
 /// Record that `who` uses address `a`; a finding if something else already does.
-fn claim<'u>(w: &mut World, used: &mut BTreeMap<PciKey, Who<'u>>, a: &PciAddress, who: Who<'u>) {
+fn claim<'u>(w: &mut World, used: &mut used::Used<'u>, a: &PciAddress, who: Who<'u>) {
     if let Some(prev) = used.insert(a.key(), who) {
         w.bad(
             Rule::UniqueAddress,
@@ -767,7 +802,7 @@ fn claim<'u>(w: &mut World, used: &mut BTreeMap<PciKey, Who<'u>>, a: &PciAddress
 
 /// Does a device with this I/O-BAR rule need an I/O window on bus `bus`?
 fn device_has_io(w: &World, io: IoBar, bus: u32) -> bool {
-    let express = w.buses.get(&bus).is_some_and(|(_, m)| m.bus.express);
+    let express = w.bus(bus).is_some_and(|(_, m)| m.bus.express);
     match io {
         IoBar::None => false,
         IoBar::Always => true,
@@ -798,7 +833,7 @@ fn check_slot(w: &mut World, a: &PciAddress, who: Who, connect: Option<ConnectFl
         );
         w.bad(Rule::SlotRange, who.subject(), msg);
     }
-    let Some(&(c, m)) = w.buses.get(&a.bus) else {
+    let Some((c, m)) = w.bus(a.bus) else {
         let msg = format!("{who}: bus {} has no PCI controller", a.bus);
         w.bad(Rule::MissingBus, who.subject(), msg);
         return;
@@ -834,7 +869,7 @@ fn check_budgets(
     spec: &Spec,
     eff: &crate::spec::Effective,
     io_buses: &BTreeSet<u32>,
-    used: &BTreeMap<PciKey, Who>,
+    used: &used::Used,
     rules: Rules,
 ) {
     let cat = w.cat;
@@ -849,8 +884,7 @@ fn check_budgets(
         w.bad(Rule::BusNumbers, Subject::Plan, msg);
     }
     // Expander ranges: [bus_nr, next expander's bus_nr) must hold the buses below it.
-    let numbering = BusNumbering::new(&w.buses);
-    let (root_need, below) = (numbering.root_need, numbering.expander_need);
+    let (root_need, below) = crate::topology::bus_needs(&w.buses);
     let mut ranges: Vec<(u32, u32, String)> = Vec::new();
     for (&e, &need) in &below {
         let (c, _) = w.buses[&e];

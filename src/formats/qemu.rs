@@ -35,7 +35,7 @@ impl<'a> Names<'a> {
             .controllers
             .iter()
             .find(|c| c.index == index && self.cat.pci.contains_key(&c.model))
-            .map_or(format!("pci.{index}"), |c| c.id.clone())
+            .map_or(crate::topology::pci_bus_id(index), |c| c.id.clone())
     }
     /// The storage/USB controller providing `provides` with `index`: (qemu bus prefix).
     pub fn storage_bus(&self, provides: ControllerType, index: u32) -> Option<String> {

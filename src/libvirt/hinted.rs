@@ -208,7 +208,7 @@ fn lower_hinted(
             if index != 0 {
                 spec.controllers.push(lower::pci_controller(
                     el,
-                    format!("pci.{index}"),
+                    crate::topology::pci_bus_id(index),
                     index,
                     model,
                 ));

@@ -329,7 +329,7 @@ fn lower(root: &Element, cat: &Catalog, machine: &crate::catalog::MachineModel) 
             if index == 0 {
                 continue;
             }
-            let id = format!("pci.{index}");
+            let id = crate::topology::pci_bus_id(index);
             names.insert(id.clone(), describe(el));
             let mut c = pci_controller(el, id, index, model);
             // libvirt and QEMU take an expander bus without a `<node>`; the plan model

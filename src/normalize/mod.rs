@@ -92,12 +92,36 @@ pub(crate) struct Unit {
 /// A resolved spec device.
 #[derive(Debug, Clone)]
 pub(crate) struct Dev {
-    pub kind: Kind,
+    pub kind: DevKind,
     /// For PCI devices: conventional or PCIe after `bus:`/`prefer`/machine resolution.
     pub pcie: bool,
     pub hotplug: bool,
     pub zone: Zone,
     pub io: bool,
+}
+
+/// What the planner reads of a device's catalog kind (a copy of those fields, not of the
+/// whole kind with its names).
+#[derive(Debug, Clone)]
+pub(crate) struct DevKind {
+    pub family: Family,
+    pub pci: Option<crate::catalog::PciType>,
+    pub drive_bus: Option<crate::vocab::ControllerType>,
+    pub video: bool,
+    /// The storage controller model a device of this kind is.
+    pub controller: Option<String>,
+}
+
+impl DevKind {
+    fn of(k: &Kind) -> DevKind {
+        DevKind {
+            family: k.family,
+            pci: k.pci,
+            drive_bus: k.drive_bus,
+            video: k.video,
+            controller: k.controller.clone(),
+        }
+    }
 }
 
 /// A set of buses below one entry (see `Problem::sets`).
@@ -509,7 +533,7 @@ fn resolve_device(
         IoBar::Legacy => !pcie,
     };
     Ok(Dev {
-        kind: kind.clone(),
+        kind: DevKind::of(kind),
         pcie,
         hotplug,
         zone: d.numa_node,
@@ -782,7 +806,14 @@ fn generated_ids(spec: &Spec) -> Result<()> {
 
 /// The reserve kind of a bus model: does an empty slot on it count toward the reserve?
 pub(crate) fn counts_for_reserve(cat: &Catalog, machine: &MachineModel, model: &str) -> bool {
-    let m = cat.pci_model(model);
+    counts_for_reserve_model(cat.pci_model(model), machine)
+}
+
+/// [`counts_for_reserve`] of a model already looked up.
+pub(crate) fn counts_for_reserve_model(
+    m: &crate::catalog::PciModel,
+    machine: &MachineModel,
+) -> bool {
     if !m.bus.hotplug {
         return false;
     }

@@ -211,7 +211,7 @@ pub(super) fn existing_buses(
         .filter_map(|b| b.address.map(|a| (b.index, a, b.model.clone(), b.entry)))
         .collect();
     for (index, a, model, entry) in placed {
-        let at = entry.map_or(format!("pci.{index}"), |i| {
+        let at = entry.map_or(crate::topology::pci_bus_id(index), |i| {
             format!("controllers[{i}].address")
         });
         let m = cat.pci_model(&model);

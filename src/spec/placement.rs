@@ -47,7 +47,12 @@ pub(crate) fn resolve(spec: &Spec) -> Result<Constraints> {
 
 /// [`resolve`] without the contradictions (the verifier's reading: what a plan says).
 pub(crate) fn read(spec: &Spec) -> Result<Constraints> {
-    let by_id = spec.positions();
+    // Device positions by id, only when a set names devices.
+    let by_id = if spec.apart.is_empty() && spec.together.is_empty() {
+        BTreeMap::new()
+    } else {
+        spec.positions()
+    };
     let apart = sets(&spec.apart, "apart", &by_id)?;
     let given = sets(&spec.together, "together", &by_id)?;
     let root: Vec<usize> = (0..spec.devices.len())
@@ -106,6 +111,10 @@ fn sets(
 
 /// Merge the together sets over shared devices and over multifunction groups.
 fn components(spec: &Spec, sets: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    // A component holds a device of a set: without sets there is none.
+    if sets.is_empty() {
+        return Vec::new();
+    }
     let n = spec.devices.len();
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(parent: &mut [usize], mut i: usize) -> usize {

@@ -43,39 +43,12 @@ impl BusNumbering {
     /// Number the buses of `buses` (which must include the root bus at index 0 to get
     /// guest numbers).
     pub fn new(buses: &PciBuses<'_>) -> BusNumbering {
-        let parent = |i: u32| match buses.get(&i)?.0.address {
-            Some(Address::Pci(a)) => Some(a.bus),
-            _ => None,
-        };
-        // The hierarchy of each bus: the first expander at or above it (walking up at
-        // most as many steps as there are buses, so that a cycle ends).
-        let owner = |i: u32| {
-            let mut cur = i;
-            for _ in 0..=buses.len() {
-                let (_, m) = buses.get(&cur)?;
-                if m.numa {
-                    return Some(cur);
-                }
-                match parent(cur) {
-                    Some(p) if p != 0 => cur = p,
-                    _ => return None,
-                }
-            }
-            None
-        };
+        let (root_need, expander_need) = needs(buses);
         let mut out = BusNumbering {
-            root_need: buses.get(&0).map_or(1, |(_, m)| m.bus_numbers),
+            root_need,
+            expander_need,
             ..BusNumbering::default()
         };
-        for (&i, (_, m)) in buses {
-            if i == 0 {
-                continue;
-            }
-            match owner(i) {
-                Some(e) => *out.expander_need.entry(e).or_default() += m.bus_numbers,
-                None => out.root_need += m.bus_numbers,
-            }
-        }
         // Depth-first numbering.
         let mut children = Children::new();
         for (&i, (c, _)) in buses {
@@ -117,14 +90,69 @@ impl BusNumbering {
         controllers: &[ControllerEntry],
         cat: &crate::catalog::Catalog,
     ) -> BusNumbering {
-        let mut buses = PciBuses::new();
-        for c in controllers {
-            if let Some(m) = cat.pci.get(&c.model) {
-                buses.entry(c.index).or_insert((c, m));
+        BusNumbering::new(&pci_buses(controllers, cat))
+    }
+}
+
+/// The PCI buses of a plan's controllers: the first controller of each index whose model
+/// is a PCI controller model of `cat`.
+fn pci_buses<'a>(
+    controllers: &'a [ControllerEntry],
+    cat: &'a crate::catalog::Catalog,
+) -> PciBuses<'a> {
+    let mut buses = PciBuses::new();
+    for c in controllers {
+        if let Some(m) = cat.pci.get(&c.model) {
+            buses.entry(c.index).or_insert((c, m));
+        }
+    }
+    buses
+}
+
+/// [`BusNumbering::root_need`] and [`BusNumbering::expander_need`] alone, without the
+/// depth-first walk that gives each bus its guest number: what the bus-number budgets
+/// read (the verifier, the expander ranges the planner hands out).
+pub(crate) fn needs(buses: &PciBuses<'_>) -> (u32, BTreeMap<u32, u32>) {
+    let parent = |i: u32| match buses.get(&i)?.0.address {
+        Some(Address::Pci(a)) => Some(a.bus),
+        _ => None,
+    };
+    // The hierarchy of each bus: the first expander at or above it (walking up at most
+    // as many steps as there are buses, so that a cycle ends).
+    let owner = |i: u32| {
+        let mut cur = i;
+        for _ in 0..=buses.len() {
+            let (_, m) = buses.get(&cur)?;
+            if m.numa {
+                return Some(cur);
+            }
+            match parent(cur) {
+                Some(p) if p != 0 => cur = p,
+                _ => return None,
             }
         }
-        BusNumbering::new(&buses)
+        None
+    };
+    let mut root_need = buses.get(&0).map_or(1, |(_, m)| m.bus_numbers);
+    let mut expander_need = BTreeMap::new();
+    for (&i, (_, m)) in buses {
+        if i == 0 {
+            continue;
+        }
+        match owner(i) {
+            Some(e) => *expander_need.entry(e).or_default() += m.bus_numbers,
+            None => root_need += m.bus_numbers,
+        }
     }
+    (root_need, expander_need)
+}
+
+/// [`needs`] of a plan's PCI controllers (`cat` names their models).
+pub(crate) fn needs_of_controllers(
+    controllers: &[ControllerEntry],
+    cat: &crate::catalog::Catalog,
+) -> (u32, BTreeMap<u32, u32>) {
+    needs(&pci_buses(controllers, cat))
 }
 
 /// Number the buses below `bus` depth-first from `next`; expander buses are skipped (they

@@ -74,11 +74,12 @@ pub(crate) fn padded_ports(
     (0..controllers.len())
         .filter(|&i| {
             let c = &controllers[i];
-            cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
-                && c.hotplug != Some(false)
+            // The controller's own fields first, the catalog's model by name last.
+            c.hotplug != Some(false)
                 && c.pref64_reserve.is_none()
                 && c.io_reserve != Some(0)
                 && !with_io.contains(&c.index)
+                && cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
         })
         .collect()
 }

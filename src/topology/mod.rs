@@ -7,6 +7,9 @@ pub(crate) mod io_padding;
 pub mod mmio64;
 
 pub use address::*;
+pub(crate) use bus_numbers::{
+    needs as bus_needs, needs_of_controllers as bus_needs_of_controllers,
+};
 pub use bus_numbers::{BusNumbering, PciBuses};
 pub use indexes::storage_device_indexes;
 pub use mmio64::Mmio64;
@@ -431,6 +434,27 @@ fn not_a_plan(e: crate::Error, text: &str) -> crate::Error {
             code: Code::NotAPlan,
         },
         _ => e,
+    }
+}
+
+/// The id of the PCI bus of index `index` in every plan: `pci.N` (written digit by digit:
+/// the assembler names every bus it adds).
+pub(crate) fn pci_bus_id(index: u32) -> String {
+    let mut buf = [0u8; 40];
+    let digits = crate::digits::decimal(index.into(), false, &mut buf);
+    let mut id = String::with_capacity(4 + digits.len());
+    id.push_str("pci.");
+    id.push_str(digits);
+    id
+}
+
+#[cfg(test)]
+mod pci_bus_id_tests {
+    #[test]
+    fn is_pci_dot_the_index() {
+        for i in [0, 1, 9, 10, 99, 100, 255, 256, 4095, 1_000_000, u32::MAX] {
+            assert_eq!(super::pci_bus_id(i), format!("pci.{i}"));
+        }
     }
 }
 

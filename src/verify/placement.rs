@@ -26,7 +26,7 @@ impl World<'_> {
     }
     /// A root bus: bus 0, or a NUMA expander's bus.
     fn is_root_bus(&self, index: u32) -> bool {
-        index == 0 || self.buses.get(&index).is_some_and(|(_, m)| m.numa)
+        index == 0 || self.bus(index).is_some_and(|(_, m)| m.numa)
     }
     /// The link of a device on bus `index`: the controller plugged into a root bus above
     /// it, None when the bus is a root bus itself.
@@ -80,7 +80,7 @@ pub(super) fn check(w: &mut World, spec: &Spec) -> Result<()> {
         let Some(first) = paths.first() else { continue };
         let shared = first.iter().any(|&b| {
             b != 0
-                && w.buses.get(&b).is_some_and(|(_, m)| m.bus.slot_count() > 1)
+                && w.bus(b).is_some_and(|(_, m)| m.bus.slot_count() > 1)
                 && paths.iter().all(|p| p.contains(&b))
         });
         if !shared {

@@ -16,7 +16,7 @@ use std::fmt;
 /// `value` as serde_yaml writes it, or `None` when it holds something this writer leaves
 /// to serde_yaml (see the module documentation).
 pub(super) fn write<T: Serialize + ?Sized>(value: &T) -> Option<String> {
-    let mut out = String::with_capacity(4096);
+    let mut out = String::with_capacity(64 * 1024);
     value
         .serialize(Value {
             out: &mut out,
@@ -77,6 +77,18 @@ impl ser::Error for Unsupported {
 
 type Result<T = ()> = std::result::Result<T, Unsupported>;
 
+/// Bytes a plain word may hold after its first: letters, digits, `.`, `_`, `-`, `/`.
+const WORD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/');
+        c += 1;
+    }
+    table
+};
+
 /// Whether serde_yaml writes `s` as a plain scalar exactly as it is, decided
 /// conservatively: a letter or `/` first, then letters, digits, `.`, `_`, `-`, `/`; none of
 /// the words YAML reads as a boolean or null. Everything else goes to serde_yaml.
@@ -85,11 +97,12 @@ fn plain_word(s: &str) -> bool {
     let Some(&first) = b.first() else {
         return false;
     };
+    // The words are compared only for a short word starting with one of their letters.
     (first.is_ascii_alphabetic() || first == b'/')
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
         && b.len() <= 128
+        && b.iter().all(|&c| WORD_BYTE[usize::from(c)])
         && !(b.len() <= 5
+            && matches!(first.to_ascii_lowercase(), b't' | b'f' | b'n' | b'y' | b'o')
             && ["true", "false", "null", "yes", "no", "on", "off", "y", "n"]
                 .iter()
                 .any(|w| w.eq_ignore_ascii_case(s)))
@@ -204,24 +217,6 @@ impl Compound<'_> {
     }
 }
 
-/// The decimal digits of `n` (after a `-` when `negative`), written into the end of `buf`.
-fn decimal(mut n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or_default()
-}
-
 fn indent(out: &mut String, column: usize) {
     const SPACES: &str = "                                ";
     let mut left = column;
@@ -333,7 +328,7 @@ macro_rules! integers {
         $(fn $name(self, v: $ty) -> Result {
             let v = i128::from(v);
             let mut buf = [0u8; 40];
-            self.scalar(decimal(v.unsigned_abs(), v < 0, &mut buf))
+            self.scalar(crate::digits::decimal(v.unsigned_abs(), v < 0, &mut buf))
         })*
     };
 }
@@ -450,6 +445,31 @@ impl ser::SerializeStruct for Compound<'_> {
 mod tests {
     use super::write;
     use std::collections::BTreeMap;
+
+    /// Words YAML may read as a boolean or null, in every case, and words next to them:
+    /// each written as serde_yaml writes it (quoted or plain), as a value and as a key.
+    #[test]
+    fn boolean_and_null_like_words_match_serde_yaml() {
+        let mut words = Vec::new();
+        for w in [
+            "true", "false", "null", "yes", "no", "on", "off", "y", "n", "tru", "yess", "nul", "o",
+            "f", "t", "of", "nn", "ye", "offf", "truex", "falsey", "nulls", "onoff", "/n",
+        ] {
+            words.push(w.to_string());
+            words.push(w.to_uppercase());
+            let mut cap = w.to_string();
+            cap[..1].make_ascii_uppercase();
+            words.push(cap);
+        }
+        for w in &words {
+            let seq = vec![w.as_str()];
+            let map: BTreeMap<&str, u8> = [(w.as_str(), 1)].into();
+            let ours = write(&seq).unwrap_or_else(|| serde_yaml::to_string(&seq).unwrap());
+            assert_eq!(ours, serde_yaml::to_string(&seq).unwrap(), "{w:?}");
+            let ours = write(&map).unwrap_or_else(|| serde_yaml::to_string(&map).unwrap());
+            assert_eq!(ours, serde_yaml::to_string(&map).unwrap(), "{w:?}");
+        }
+    }
 
     /// The shapes serde_yaml writes in a block document, each compared with serde_yaml's
     /// own text.
