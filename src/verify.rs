@@ -978,6 +978,36 @@ fn check_budgets(
             w.bad(Rule::Mmio64, Subject::Plan, msg);
         }
     }
+    // An aperture past the firmware's address width needs the CPU feature that lifts it,
+    // stated so the outputs ask for it (checked where the plan states its aperture: a
+    // plan read back).
+    let stated_features: Vec<&str> = spec
+        .mmio64
+        .as_ref()
+        .and_then(|m| m.get("cpu_features"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let widest = stated.and(stated.max(aperture));
+    let feature = widest.and_then(|a| {
+        crate::topology::mmio64::cpu_feature_needed(
+            &machine.limits,
+            spec.policy.phys_bits,
+            a.bytes(),
+        )
+    });
+    if let (Some(f), Some(a)) = (feature, widest) {
+        if !stated_features.contains(&f) {
+            let msg = format!(
+                "the 64-bit aperture of {a} passes the address width the firmware maps \
+                 without the CPU feature {f}, which the plan does not ask for \
+                 (mmio64.cpu_features)"
+            );
+            w.bad(Rule::Mmio64, Subject::Plan, msg);
+        }
+    }
     if let (Some(aperture), Some(max)) = (aperture, max) {
         if aperture.bytes() > max {
             let msg = format!(

@@ -274,6 +274,12 @@ pub struct Limits {
     /// enumerating anything once that width passes 40 bits. None: no such bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware_address_bits: Option<u32>,
+    /// The guest CPU feature that lifts `firmware_address_bits` (OVMF: `pdpe1gb`, 1 GiB
+    /// pages, with which its page tables map as many bits as the CPU has): a plan whose
+    /// 64-bit aperture needs more asks for it (`mmio64.cpu_features`), within `phys_bits`.
+    /// None: nothing lifts the bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_address_feature: Option<String>,
 }
 
 /// How a firmware pads hotplug ports with 64-bit prefetchable room (`pref64_padding:` in
@@ -330,6 +336,10 @@ impl Limits {
                 (a, b) => a.or(b),
             },
             firmware_address_bits: min(self.firmware_address_bits, other.firmware_address_bits),
+            firmware_address_feature: self
+                .firmware_address_feature
+                .clone()
+                .or_else(|| other.firmware_address_feature.clone()),
         }
     }
 }
