@@ -1896,6 +1896,21 @@ fn under_uefi_of(over: &mut Plan, uefi: &Plan, mmio64_mb: Option<u64>) {
 /// anyway (planned with `firmware: bios`, booted with the same OVMF flash) leaves a device
 /// without resources.
 fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
+    ovmf_io_boundary_as(bin, at_limit, over, test, |_| {}, false);
+}
+
+/// [`ovmf_io_boundary`], the topology one over readied by `as_planned` (to boot it as
+/// devaddr planned it for UEFI before it counted the window that blocks it). `stops`:
+/// OVMF is expected to give the whole enumeration up there (NUMA expanders), printing
+/// nothing: it gets four times as long as the boot at the limit took (at least 20 s).
+fn ovmf_io_boundary_as(
+    bin: &Path,
+    at_limit: &str,
+    over: &str,
+    test: &str,
+    as_planned: impl Fn(&mut Plan),
+    stops: bool,
+) {
     let dir = firmware_specs_dir();
     let plan = load_plan(&dir.join(at_limit)).unwrap_or_else(|e| panic!("{at_limit}: {e}"));
     if !firmware_files_or_skip(&plan, test) {
@@ -1904,11 +1919,12 @@ fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
     let mut failures = Vec::new();
     let t = Instant::now();
     check_boot(bin, &plan, &mut failures);
+    let took = t.elapsed();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!(
         "qemu_real::{test}: {at_limit}: {} PCI functions enumerated under OVMF in {:.1} s",
         plan.pci.len(),
-        t.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
 
     // One more: refused for UEFI, naming the firmware's budget and the fix.
@@ -1921,9 +1937,15 @@ fn ovmf_io_boundary(bin: &Path, at_limit: &str, over: &str, test: &str) {
     // And the firmware really cannot: the same topology under OVMF leaves a device bare.
     let mut plan_over = load_plan(&dir.join(over)).unwrap_or_else(|e| panic!("{over}: {e}"));
     under_uefi_of(&mut plan_over, &plan, None);
+    as_planned(&mut plan_over);
     let mut over_failures = Vec::new();
     let t = Instant::now();
-    check_boot(bin, &plan_over, &mut over_failures);
+    if stops {
+        let wait = (took * 4).max(Duration::from_secs(20));
+        check_boot_within(bin, &plan_over, &mut over_failures, wait);
+    } else {
+        check_boot(bin, &plan_over, &mut over_failures);
+    }
     let bare = over_failures
         .iter()
         .any(|f| f.contains("unassigned") || f.contains("not enumerated"));
@@ -1943,6 +1965,44 @@ fn x86_64_ovmf_q35_io_window_boundary() {
     if let Some(bin) = qemu_or_skip(X86, test) {
         ovmf_io_boundary(&bin, "q35-uefi-io-9.yaml", "q35-io-10.yaml", test);
     }
+}
+
+/// The I/O budget counts the window OVMF gives a `pcie-to-pci-bridge` whatever is below
+/// it (QEMU 7.2 has no `io-reserve` on it): on 3 NUMA nodes an i6300esb (no I/O BAR)
+/// behind one beside 8 e1000e boots with every BAR assigned; beside 9 it is refused, and
+/// that topology as devaddr planned it before it counted the bridge (the root port above
+/// the bridge with `io-reserve=0`) leaves the devices without resources under OVMF (with
+/// NUMA expanders OVMF does not drop the bridge's padding: it gives the enumeration up).
+/// Without expanders OVMF drops the padding when I/O runs out (measured: the same 9 +
+/// bridge on the root complex boots), so the count is conservative there.
+#[test]
+fn x86_64_ovmf_q35_io_window_boundary_with_a_padded_bridge() {
+    let test = "x86_64_ovmf_q35_io_window_boundary_with_a_padded_bridge";
+    let Some(bin) = qemu_or_skip(X86, test) else {
+        return;
+    };
+    ovmf_io_boundary_as(
+        &bin,
+        "q35-uefi-io-bridge-8.yaml",
+        "q35-io-bridge-9.yaml",
+        test,
+        |plan| {
+            let bridge_bus = plan
+                .args
+                .iter()
+                .find(|a| a.starts_with("pcie-pci-bridge,"))
+                .and_then(|a| a.split(',').find_map(|p| p.strip_prefix("bus=")))
+                .map(|b| format!("id={b}"))
+                .expect("a pcie-pci-bridge below a root port");
+            let port = plan
+                .args
+                .iter_mut()
+                .find(|a| a.starts_with("pcie-root-port,") && a.split(',').any(|p| p == bridge_bus))
+                .expect("the root port above the bridge");
+            port.push_str(",io-reserve=0");
+        },
+        true,
+    );
 }
 
 #[test]
