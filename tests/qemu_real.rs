@@ -2085,6 +2085,60 @@ fn x86_64_ovmf_io_padding_given_up_across_numa_expanders() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// pc's empty hotplug pci-bridges under OVMF, which pads them with I/O (SHPC): at the
+/// 3 I/O windows (3 pxb buses with an e1000 each), two empty bridges on the root bus and
+/// one below each pxb boot with every device resourced as planned — without
+/// `io-reserve` on them (OVMF drops the root bus's padding when I/O runs out, and a
+/// bridge below a pxb shares its window), and with `io-reserve=0` on every bridge too,
+/// so the plan need neither count those windows nor give the padding up.
+#[test]
+fn x86_64_ovmf_pc_padded_bridges_need_no_window() {
+    let test = "x86_64_ovmf_pc_padded_bridges_need_no_window";
+    let spec = firmware_specs_dir().join("pc-uefi-io-bridge-pad.yaml");
+    let Some((bin, plan)) = uefi_plan_or_skip(X86, &spec, test) else {
+        return;
+    };
+    let bridges = |p: &Plan| {
+        p.args
+            .iter()
+            .filter(|a| a.starts_with("pci-bridge,"))
+            .map(|a| (a.contains(",bus=pci.0,"), a.contains("io-reserve")))
+            .collect::<Vec<_>>()
+    };
+    let planned = bridges(&plan);
+    assert_eq!(
+        (
+            planned.iter().filter(|b| b.0).count(),
+            planned.iter().filter(|b| !b.0).count(),
+            planned.iter().filter(|b| b.1).count()
+        ),
+        (2, 3, 0),
+        "[{}] two root-bus and three per-node bridges, no io-reserve: {:?}",
+        plan.spec,
+        plan.args
+    );
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(&bin, &plan, &mut failures);
+    let took = t.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut hinted = plan;
+    for a in hinted.args.iter_mut() {
+        if a.starts_with("pci-bridge,") {
+            a.push_str(",io-reserve=0");
+        }
+    }
+    let mut hinted_failures = Vec::new();
+    check_boot(&bin, &hinted, &mut hinted_failures);
+    assert!(hinted_failures.is_empty(), "{}", hinted_failures.join("\n"));
+    eprintln!(
+        "qemu_real::{test}: {} PCI functions enumerated under OVMF as planned ({:.1} s), and \
+         with io-reserve=0 on the bridges",
+        hinted.pci.len(),
+        took.as_secs_f64()
+    );
+}
+
 /// An aarch64 spec boots in AAVMF (virt boots UEFI only, so its `--format qemu` carries
 /// the flash drives) with every planned device resourced and every bridge numbered, on
 /// two NUMA nodes' expander buses. AAVMF enables decoding only for devices it has a driver
