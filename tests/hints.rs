@@ -469,12 +469,7 @@ fn a_hinted_domain_gets_its_firmware_settings() {
     assert_ne!(input, example);
     let out = plan_domain(&input, "uefi.xml", &Default::default()).unwrap();
     // The aperture the root controller states, in KiB, is the one asked of OVMF (MiB).
-    let kib: u64 = out
-        .split("<pcihole64 unit='KiB'>")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no <pcihole64>:\n{out}"));
+    let kib = pcihole64_kib(&out);
     assert!(kib >= 64 << 20, "{kib} KiB cannot hold a 64 GiB BAR");
     for want in [
         "<os firmware='efi'>".to_string(),
@@ -510,6 +505,15 @@ fn a_hinted_domain_gets_its_firmware_settings() {
         dump,
         "planning the dump changed it"
     );
+}
+
+/// The 64-bit aperture (KiB) a domain's root PCI controller states in `<pcihole64>`.
+fn pcihole64_kib(out: &str) -> u64 {
+    out.split("<pcihole64 unit='KiB'>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no <pcihole64>:\n{out}"))
 }
 
 #[test]
@@ -847,12 +851,7 @@ fn an_aperture_past_the_firmware_address_width_requires_1g_pages() {
         .replace("<name>hinted</name>", "<name>h-fw6-hinted-pdpe1gb</name>");
     let out = plan_domain(&input, "pdpe1gb.xml", &Default::default()).unwrap();
     assert_eq!(out.matches(feature).count(), 1, "{out}");
-    let kib: u64 = out
-        .split("<pcihole64 unit='KiB'>")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no <pcihole64>:\n{out}"));
+    let kib = pcihole64_kib(&out);
     assert!(kib >= 1 << 30, "{kib} KiB: not past 512 GiB");
     let again = plan_domain(&out, "again.xml", &Default::default()).unwrap();
     assert_eq!(again, out, "planning it again changed it");

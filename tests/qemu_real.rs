@@ -1374,6 +1374,16 @@ fn check_boot(bin: &Path, plan: &Plan, failures: &mut Vec<String>) {
     check_boot_within(bin, plan, failures, wait);
 }
 
+/// [`check_boot`] asserting every planned device is resourced: how long the boot took.
+fn boot_fully(bin: &Path, plan: &Plan) -> Duration {
+    let mut failures = Vec::new();
+    let t = Instant::now();
+    check_boot(bin, plan, &mut failures);
+    let took = t.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    took
+}
+
 /// [`check_boot`] giving the firmware at most `wait` to enumerate.
 fn check_boot_within(bin: &Path, plan: &Plan, failures: &mut Vec<String>, wait: Duration) {
     let spec = &plan.spec;
@@ -1916,11 +1926,7 @@ fn ovmf_io_boundary_as(
     if !firmware_files_or_skip(&plan, test) {
         return;
     }
-    let mut failures = Vec::new();
-    let t = Instant::now();
-    check_boot(bin, &plan, &mut failures);
-    let took = t.elapsed();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let took = boot_fully(bin, &plan);
     eprintln!(
         "qemu_real::{test}: {at_limit}: {} PCI functions enumerated under OVMF in {:.1} s",
         plan.pci.len(),
@@ -2037,11 +2043,7 @@ fn x86_64_ovmf_io_padding_given_up_across_numa_expanders() {
         "[{}] one port (the virtio-blk's) gives its I/O padding up: {zeroed:?}",
         plan.spec
     );
-    let mut failures = Vec::new();
-    let t = Instant::now();
-    check_boot(&bin, &plan, &mut failures);
-    let took = t.elapsed();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let took = boot_fully(&bin, &plan);
     eprintln!(
         "qemu_real::{test}: {} PCI functions enumerated under OVMF in {:.1} s",
         plan.pci.len(),
@@ -2117,11 +2119,7 @@ fn x86_64_ovmf_pc_padded_bridges_need_no_window() {
         plan.spec,
         plan.args
     );
-    let mut failures = Vec::new();
-    let t = Instant::now();
-    check_boot(&bin, &plan, &mut failures);
-    let took = t.elapsed();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let took = boot_fully(&bin, &plan);
     let mut hinted = plan;
     for a in hinted.args.iter_mut() {
         if a.starts_with("pci-bridge,") {
@@ -2199,11 +2197,7 @@ fn padded_aperture_boundary(
         .position(|a| a.starts_with(asked))
         .expect("the plan asks OVMF for its 64-bit aperture");
     assert_eq!(plan.args[mmio], format!("{asked}{planned}"));
-    let mut failures = Vec::new();
-    let t = Instant::now();
-    check_boot(&bin, &plan, &mut failures);
-    let took = t.elapsed();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let took = boot_fully(&bin, &plan);
     let mut exact_plan = load_plan(&spec).unwrap();
     exact_plan.args[mmio] = format!("{asked}{exact}");
     // OVMF prints nothing when it stops: four times the planned boot (at least 20 s).
@@ -2240,11 +2234,7 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
         plan.spec,
         plan.args
     );
-    let mut failures = Vec::new();
-    let t = Instant::now();
-    check_boot(&bin, &plan, &mut failures);
-    let took = t.elapsed();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let took = boot_fully(&bin, &plan);
 
     // One aperture more, at 46 bits: planned with 1 GiB pages, and it boots.
     let wide = "q35-uefi-bar64-1t-phys46.yaml";
