@@ -2212,7 +2212,7 @@ fn padded_aperture_boundary(
 /// (placed at a multiple of its own size above RAM) and maps more than 40 bits only with
 /// 1 GiB pages, which `qemu64` lacks. With 41 physical address bits a 512 GiB aperture
 /// boots with every BAR assigned, without the feature. Two 256 GiB BARs on two NUMA
-/// nodes and an empty hotplug port need 1 TiB: at 46 bits `devaddr plan` asks for
+/// nodes and an empty hotplug port need 1 TiB: at 41 bits `devaddr plan` asks for
 /// `+pdpe1gb` and the plan boots with every BAR assigned; the same boot without the
 /// feature enumerates nothing (so the feature is what lifts it); at the default 40 bits
 /// the spec is refused naming phys_bits and the 1 GiB pages.
@@ -2236,10 +2236,10 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
     );
     let took = boot_fully(&bin, &plan);
 
-    // One aperture more, at 46 bits: planned with 1 GiB pages, and it boots.
-    let wide = "q35-uefi-bar64-1t-phys46.yaml";
+    // One aperture more, at 41 bits too: planned with 1 GiB pages, and it boots.
+    let wide = "q35-uefi-bar64-1t-pdpe1gb.yaml";
     let plan_wide = load_plan(&dir.join(wide)).unwrap_or_else(|e| panic!("{wide}: {e}"));
-    let cpu = "qemu64,phys-bits=46,+pdpe1gb";
+    let cpu = "qemu64,phys-bits=41,+pdpe1gb";
     assert!(
         plan_wide.args.iter().any(|a| a == cpu)
             && plan_wide
@@ -2263,7 +2263,7 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
     let mut stripped = plan_wide;
     for a in stripped.args.iter_mut() {
         if a == cpu {
-            *a = "qemu64,phys-bits=46".into();
+            *a = "qemu64,phys-bits=41".into();
         }
     }
     let mut bare = Vec::new();
@@ -2281,7 +2281,7 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
 
     // At the default 40 bits: refused, naming phys_bits and the 1 GiB pages.
     let text = std::fs::read_to_string(dir.join(wide)).unwrap();
-    let narrow = text.replace("  phys_bits: 46\n", "");
+    let narrow = text.replace("  phys_bits: 41\n", "");
     assert_ne!(narrow, text);
     let o = common::run(&["plan", "-"], Some(narrow.as_bytes()));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -2294,7 +2294,7 @@ fn x86_64_ovmf_aperture_bound_is_the_firmware_address_width() {
         "{wide} at 40 bits: the refusal names OVMF's address width and the fix: {err}"
     );
     eprintln!(
-        "qemu_real::{test}: 512 GiB at 41 bits boots ({:.1} s); 1 TiB at 46 bits boots \
+        "qemu_real::{test}: 512 GiB at 41 bits boots ({:.1} s); 1 TiB at 41 bits boots \
          with +pdpe1gb ({:.1} s), enumerates nothing without it; refused at 40 bits",
         took.as_secs_f64(),
         took_wide.as_secs_f64()
