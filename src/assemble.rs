@@ -180,14 +180,14 @@ fn give_up_io_padding(
     let Some(limit) = p.machine.limits.io_windows else {
         return;
     };
-    let pads = !crate::catalog::legacy_plan(p.spec)
-        && p.eff.firmware != crate::spec::Firmware::Bios
-        && p.machine
-            .uefi
-            .as_ref()
-            .is_some_and(|u| u.hotplug_io_padding.is_some());
+    let uefi = io_padding::padding_firmware(&p.machine, p.spec, p.eff.firmware);
+    let pads = uefi.is_some_and(|u| u.hotplug_io_padding.is_some());
     let io = io_padding::io_buses(controllers, devices, cat);
-    let windows = io.iter().filter(|&&b| b != 0).count();
+    // The bridges the firmware pads for good take windows like I/O devices' bridges.
+    let bridges = uefi.map_or(0, |u| {
+        io_padding::padded_bridges(controllers, &io, u, cat).len()
+    });
+    let windows = io.iter().filter(|&&b| b != 0).count() + bridges;
     let padded = io_padding::padded_ports(controllers, &io, cat);
     if io_padding::padding_overflows(pads, windows, padded.len(), limit) {
         let kept = |c: &ControllerEntry| p.spec.controllers.iter().any(|s| s.id == c.id);

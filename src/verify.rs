@@ -928,24 +928,38 @@ fn check_budgets(
     }
     // I/O windows.
     if let Some(limit) = machine.limits.io_windows {
-        let n = io_buses.iter().filter(|&&b| b != 0).count() as u32;
+        use crate::topology::io_padding;
+        let uefi = io_padding::padding_firmware(machine, spec, eff.firmware)
+            .filter(|_| rules == Rules::Plan);
+        // Bridges the UEFI firmware pads with I/O whatever sits below them.
+        let bridges = uefi.map_or_else(Vec::new, |u| {
+            io_padding::padded_bridges(&spec.controllers, io_buses, u, cat)
+        });
+        let n = (io_buses.iter().filter(|&&b| b != 0).count() + bridges.len()) as u32;
         if n > limit {
+            let padded = if bridges.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (the UEFI firmware pads {} of them with I/O although nothing below \
+                     needs it: {})",
+                    bridges.len(),
+                    bridges
+                        .iter()
+                        .map(|&i| spec.controllers[i].id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
             let msg = format!(
-                "{n} bridges/ports hold devices with I/O BARs; the firmware has room for {limit} \
-                 I/O windows"
+                "{n} bridges/ports hold devices with I/O BARs{padded}; the firmware has room \
+                 for {limit} I/O windows"
             );
             w.bad(Rule::IoWindows, Subject::Plan, msg);
         }
         // OVMF's I/O padding of hotplug ports without I/O-BAR devices: those windows too
         // must fit, or the ports must give the padding up (`io_reserve: 0`).
-        use crate::topology::io_padding;
-        let pads = rules == Rules::Plan
-            && !crate::catalog::legacy_plan(spec)
-            && eff.firmware != crate::spec::Firmware::Bios
-            && machine
-                .uefi
-                .as_ref()
-                .is_some_and(|u| u.hotplug_io_padding.is_some());
+        let pads = uefi.is_some_and(|u| u.hotplug_io_padding.is_some());
         let padded = io_padding::padded_ports(&spec.controllers, io_buses, cat);
         if io_padding::padding_overflows(pads, n as usize, padded.len(), limit) {
             let msg = format!(
@@ -1008,6 +1022,36 @@ fn check_budgets(
             let msg = format!(
                 "the plan states a 64-bit aperture of {stated}, but its BARs and reserves \
                  need {need} bytes (an aperture of {aperture})"
+            );
+            w.bad(Rule::Mmio64, Subject::Plan, msg);
+        }
+    }
+    // An aperture past the firmware's address width needs the CPU feature that lifts it,
+    // stated so the outputs ask for it (checked where the plan states its aperture: a
+    // plan read back).
+    let stated_features: Vec<&str> = spec
+        .mmio64
+        .as_ref()
+        .and_then(|m| m.get("cpu_features"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let widest = stated.and(stated.max(aperture));
+    let feature = widest.and_then(|a| {
+        crate::topology::mmio64::cpu_feature_needed(
+            &machine.limits,
+            spec.policy.phys_bits,
+            a.bytes(),
+        )
+    });
+    if let (Some(f), Some(a)) = (feature, widest) {
+        if !stated_features.contains(&f) {
+            let msg = format!(
+                "the 64-bit aperture of {a} passes the address width the firmware maps \
+                 without the CPU feature {f}, which the plan does not ask for \
+                 (mmio64.cpu_features)"
             );
             w.bad(Rule::Mmio64, Subject::Plan, msg);
         }

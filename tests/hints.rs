@@ -469,12 +469,7 @@ fn a_hinted_domain_gets_its_firmware_settings() {
     assert_ne!(input, example);
     let out = plan_domain(&input, "uefi.xml", &Default::default()).unwrap();
     // The aperture the root controller states, in KiB, is the one asked of OVMF (MiB).
-    let kib: u64 = out
-        .split("<pcihole64 unit='KiB'>")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no <pcihole64>:\n{out}"));
+    let kib = pcihole64_kib(&out);
     assert!(kib >= 64 << 20, "{kib} KiB cannot hold a 64 GiB BAR");
     for want in [
         "<os firmware='efi'>".to_string(),
@@ -510,6 +505,15 @@ fn a_hinted_domain_gets_its_firmware_settings() {
         dump,
         "planning the dump changed it"
     );
+}
+
+/// The 64-bit aperture (KiB) a domain's root PCI controller states in `<pcihole64>`.
+fn pcihole64_kib(out: &str) -> u64 {
+    out.split("<pcihole64 unit='KiB'>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no <pcihole64>:\n{out}"))
 }
 
 #[test]
@@ -792,4 +796,83 @@ fn the_schema_names_every_spec_field_and_no_other() {
     }
     device.insert("alias".into());
     assert_eq!(rng_attributes(&rng, "device"), device);
+}
+
+/// A 64-bit aperture past OVMF's 40 address bits (two 256 GiB BARs and an empty
+/// hotplug port: 1 TiB) with `phys_bits` 46: the plan asks for 1 GiB pages, and the
+/// domain requires the CPU feature (`<feature policy='require' name='pdpe1gb'/>`, with
+/// the `qemu64` model libvirt needs beside a feature) — in `--format libvirt` of a spec
+/// and in a hinted domain, merged with its own `<cpu>` once however often it is planned;
+/// the live libvirt keeps it. The same spec at 40 bits is refused naming phys_bits and
+/// 1 GiB pages.
+#[test]
+fn an_aperture_past_the_firmware_address_width_requires_1g_pages() {
+    let feature = "<feature policy='require' name='pdpe1gb'/>";
+    let cat = Catalog::embedded();
+    let spec_text = "name: h-fw6-pdpe1gb\nmachine: q35\npolicy: {firmware: uefi, \
+        numa_nodes: 2, phys_bits: 46, hotplug_reserve: 1}\ndevices:\n\
+        - {id: acc0, kind: vfio-pci, bar64: 256G, numa_node: 0, host: '0000:65:00.0'}\n\
+        - {id: acc1, kind: vfio-pci, bar64: 256G, numa_node: 1, host: '0000:66:00.0'}\n";
+    let spec: Spec = serde_yaml::from_str(spec_text).unwrap();
+    let plan = devaddr::plan(&spec).unwrap();
+    let m = plan.mmio64.as_ref().expect("an mmio64 statement");
+    assert_eq!(
+        (m.aperture.to_string().as_str(), m.cpu_features.clone()),
+        ("1T", vec!["pdpe1gb".to_string()])
+    );
+    let narrow: Spec = serde_yaml::from_str(&spec_text.replace("46", "40")).unwrap();
+    let err = devaddr::plan(&narrow).unwrap_err().to_string();
+    assert!(
+        err.contains("raise policy.phys_bits to 41") && err.contains("1 GiB pages"),
+        "{err}"
+    );
+    let from_spec = plan_to_domain(&plan, cat).unwrap();
+    assert_eq!(from_spec.matches(feature).count(), 1, "{from_spec}");
+    assert!(from_spec.contains("<model fallback='allow'>qemu64</model>"));
+
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hinted.xml"))
+            .unwrap();
+    let input = example
+        .replace(
+            "hotplug_reserve_per_node=\"1\"/>",
+            "hotplug_reserve_per_node=\"1\" firmware=\"uefi\" phys_bits=\"46\"/>\n      \
+             <devaddr:device alias=\"ua-acc0\" bar64=\"256G\" numa_node=\"0\"/>\n      \
+             <devaddr:device alias=\"ua-acc1\" bar64=\"256G\" numa_node=\"1\"/>",
+        )
+        .replace(
+            "  </devices>",
+            "    <hostdev mode='subsystem' type='pci' managed='yes'><source><address \
+             domain='0x0000' bus='0x65' slot='0x00' function='0x0'/></source><alias \
+             name='ua-acc0'/></hostdev>\n    <hostdev mode='subsystem' type='pci' \
+             managed='yes'><source><address domain='0x0000' bus='0x66' slot='0x00' \
+             function='0x0'/></source><alias name='ua-acc1'/></hostdev>\n  </devices>",
+        )
+        .replace("<name>hinted</name>", "<name>h-fw6-hinted-pdpe1gb</name>");
+    let out = plan_domain(&input, "pdpe1gb.xml", &Default::default()).unwrap();
+    assert_eq!(out.matches(feature).count(), 1, "{out}");
+    let kib = pcihole64_kib(&out);
+    assert!(kib >= 1 << 30, "{kib} KiB: not past 512 GiB");
+    let again = plan_domain(&out, "again.xml", &Default::default()).unwrap();
+    assert_eq!(again, out, "planning it again changed it");
+    if !live::live() {
+        return;
+    }
+    let dir = common::scratch("devaddr-hints-pdpe1gb");
+    for (name, xml) in [("h-fw6-hinted-pdpe1gb", out), ("h-fw6-pdpe1gb", from_spec)] {
+        let d = live::define(&dir, &xml, name).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let dump = live::dumpxml(&d.0);
+        drop(d);
+        assert!(
+            dump.contains(feature),
+            "{name}: libvirt lost the feature:\n{dump}"
+        );
+        if name.contains("hinted") {
+            assert_eq!(
+                plan_domain(&dump, "dump.xml", &Default::default()).unwrap(),
+                dump,
+                "planning the dump changed it"
+            );
+        }
+    }
 }

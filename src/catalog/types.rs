@@ -104,6 +104,26 @@ pub struct UefiFirmware {
     /// Plans give it up (`io_reserve: 0`) where the windows would not fit the budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hotplug_io_padding: Option<u64>,
+    /// Bridge models it pads with a 4 KiB I/O window of their own although nothing below
+    /// them has an I/O BAR, which QEMU cannot tell it not to (no `io-reserve` on them):
+    /// each such bridge with hotplug on counts against `io_windows` like a bridge with
+    /// an I/O device (q35 under OVMF: `pcie-to-pci-bridge`, switch downstream ports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub io_padded_bridges: Vec<String>,
+}
+
+impl UefiFirmware {
+    /// Whether it pads a `model` bridge with an I/O window it cannot give up.
+    ///
+    /// ```
+    /// let q35 = devaddr::Catalog::embedded().machine("q35").unwrap();
+    /// let ovmf = q35.uefi.as_ref().unwrap();
+    /// assert!(ovmf.pads_io_of("pcie-to-pci-bridge"));
+    /// assert!(!ovmf.pads_io_of("pcie-root-port")); // it says io-reserve=0 instead
+    /// ```
+    pub fn pads_io_of(&self, model: &str) -> bool {
+        self.io_padded_bridges.iter().any(|m| m == model)
+    }
 }
 
 impl MachineModel {
@@ -274,6 +294,12 @@ pub struct Limits {
     /// enumerating anything once that width passes 40 bits. None: no such bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware_address_bits: Option<u32>,
+    /// The guest CPU feature that lifts `firmware_address_bits` (OVMF: `pdpe1gb`, 1 GiB
+    /// pages, with which its page tables map as many bits as the CPU has): a plan whose
+    /// 64-bit aperture needs more asks for it (`mmio64.cpu_features`), within `phys_bits`.
+    /// None: nothing lifts the bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_address_feature: Option<String>,
 }
 
 /// How a firmware pads hotplug ports with 64-bit prefetchable room (`pref64_padding:` in
@@ -330,6 +356,10 @@ impl Limits {
                 (a, b) => a.or(b),
             },
             firmware_address_bits: min(self.firmware_address_bits, other.firmware_address_bits),
+            firmware_address_feature: self
+                .firmware_address_feature
+                .clone()
+                .or_else(|| other.firmware_address_feature.clone()),
         }
     }
 }

@@ -128,11 +128,22 @@ fn firmware_drives(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<S
 
 /// What the 64-bit MMIO statement asks of QEMU and the firmware: the host bridge's
 /// `pci-hole64-size`, OVMF's `X-PciMmio64Mb` (fw_cfg; SeaBIOS ignores it) unless the plan
-/// boots BIOS only, and the CPU's `phys-bits` when the policy sets them.
+/// boots BIOS only, and the CPU's `phys-bits` when the policy sets them, with the CPU
+/// features the firmware needs to map the aperture (`+pdpe1gb`).
 fn mmio64_args(plan: &Plan, machine: &crate::catalog::MachineModel) -> Vec<String> {
     let mut args = Vec::new();
-    if let (Some(b), Some(cpu)) = (plan.policy.phys_bits, &machine.qemu_cpu) {
-        args.extend(["-cpu".into(), format!("{cpu},phys-bits={b}")]);
+    let features = plan.mmio64.iter().flat_map(|m| &m.cpu_features);
+    if let Some(cpu) = &machine.qemu_cpu {
+        let opts: Vec<String> = plan
+            .policy
+            .phys_bits
+            .map(|b| format!("phys-bits={b}"))
+            .into_iter()
+            .chain(features.map(|f| format!("+{f}")))
+            .collect();
+        if !opts.is_empty() {
+            args.extend(["-cpu".into(), format!("{cpu},{}", opts.join(","))]);
+        }
     }
     let Some(m) = &plan.mmio64 else {
         return args;

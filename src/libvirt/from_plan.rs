@@ -274,6 +274,7 @@ pub fn plan_to_domain(plan: &Plan, cat: &Catalog) -> Result<String, Error> {
         )?;
         cpu.insert_element(usize::MAX, max, "");
     }
+    require_cpu_features(&mut cpu, plan, machine, "")?;
     if cpu.elements().next().is_some() {
         dom.insert_element(usize::MAX, cpu, "");
     }
@@ -548,4 +549,38 @@ pub fn device_xml(
         out.push((id.clone(), text));
     }
     Ok(out)
+}
+
+/// Require in `cpu` (a domain's `<cpu>`, its start tag indented by `indent`) the CPU
+/// features the plan's 64-bit aperture needs (`<feature policy='require' name='pdpe1gb'/>`),
+/// each once. libvirt takes features only with a CPU model: a custom CPU without one
+/// names the machine's (`qemu64`), which is QEMU's default CPU anyway.
+pub(super) fn require_cpu_features(
+    cpu: &mut Element,
+    plan: &Plan,
+    machine: &crate::catalog::MachineModel,
+    indent: &str,
+) -> Result<(), Error> {
+    let features = plan.mmio64.iter().flat_map(|m| &m.cpu_features);
+    for f in features {
+        let custom = cpu.attr("mode").is_none_or(|m| m == "custom");
+        if custom && cpu.child("model").is_none() {
+            if let Some(model) = &machine.qemu_cpu {
+                let m = element(&format!("<model fallback='allow'>{model}</model>"), "cpu")?;
+                cpu.insert_element(0, m, indent);
+            }
+        }
+        let present = cpu
+            .elements()
+            .any(|e| e.name == "feature" && e.attr("name").as_deref() == Some(f.as_str()));
+        if !present {
+            let el = element(&format!("<feature policy='require' name='{f}'/>"), "cpu")?;
+            let at = cpu
+                .elements()
+                .position(|e| e.name == "numa")
+                .unwrap_or(usize::MAX);
+            cpu.insert_element(at, el, indent);
+        }
+    }
+    Ok(())
 }

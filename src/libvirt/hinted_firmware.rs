@@ -2,7 +2,7 @@
 //! `--format libvirt` writes it for a spec ([`super::from_plan`]): `<os firmware='efi'>`
 //! (without secure boot, with the ACPI libvirt requires for it) when the hints ask for
 //! UEFI and the domain boots something else; `<pcihole64>` in the root PCI controller and `<maxphysaddr>` in `<cpu>` for
-//! the 64-bit aperture; OVMF's `X-PciMmio64Mb` and the ports' `pref64-reserve` in
+//! the 64-bit aperture, with the CPU features the firmware needs to map it (`pdpe1gb`); OVMF's `X-PciMmio64Mb` and the ports' `pref64-reserve` in
 //! libvirt's QEMU namespace. What devaddr wrote there before is replaced, so planning the
 //! result again changes nothing; the domain's own QEMU arguments stay.
 
@@ -83,6 +83,20 @@ pub(super) fn write(root: &mut Element, plan: &Plan, cat: &Catalog) -> Result<()
         if let Some(c) = root_controller {
             c.replace_or_append(hole, "    ");
         }
+    }
+    let features = plan
+        .mmio64
+        .as_ref()
+        .is_some_and(|m| !m.cpu_features.is_empty());
+    if features && root.child("cpu").is_none() {
+        let at = root
+            .elements()
+            .position(|e| e.name == "devices")
+            .unwrap_or(usize::MAX);
+        root.insert_element(at, Element::new("cpu").with_attr("mode", "custom"), "");
+    }
+    if let Some(cpu) = root.child_mut("cpu") {
+        super::from_plan::require_cpu_features(cpu, plan, machine, "  ")?;
     }
     if let Some(bits) = plan.policy.phys_bits {
         let max = element(

@@ -321,15 +321,30 @@ fn root_slots(p: &Problem) -> Explanation {
 fn io_windows(p: &Problem) -> Explanation {
     let windows = p.machine.limits.io_windows.unwrap_or(0);
     let (firmware, other) = &p.firmware_words;
+    // Bridges the UEFI firmware gives a window whatever is below them count too.
+    let padded = crate::topology::io_padding::padding_firmware(&p.machine, p.spec, p.eff.firmware)
+        .map(|u| u.io_padded_bridges.join(", "))
+        .filter(|m| !m.is_empty())
+        .map_or_else(String::new, |m| {
+            format!(
+                " (counting each {m} with hotplug on, which the UEFI firmware gives a window \
+                 of its own even with nothing below it that needs I/O)"
+            )
+        });
+    let fewer = if padded.is_empty() {
+        ""
+    } else {
+        " (fewer bridges: the conventional-PCI devices on one bridge)"
+    };
     let mut e = Explanation::new(
         Binding::IoWindows,
         format!(
-            "more than {windows} bridges/ports would hold devices with I/O BARs, and {firmware} \
-             has I/O space for only that many 4 KiB windows"
+            "more than {windows} bridges/ports would hold devices with I/O BARs{padded}, and \
+             {firmware} has I/O space for only that many 4 KiB windows"
         ),
         format!(
             "use virtio devices (no I/O BAR on PCIe ports) instead of e1000e/rtl8139/e1000, or \
-             put conventional-PCI devices behind a shared bridge{other}"
+             put conventional-PCI devices behind a shared bridge{fewer}{other}"
         ),
     );
     e.available = Some(windows.into());

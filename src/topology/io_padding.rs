@@ -57,6 +57,23 @@ pub(crate) fn padded_ports(
     io_buses: &BTreeSet<u32>,
     cat: &Catalog,
 ) -> Vec<usize> {
+    let with_io = with_io_below(controllers, io_buses);
+    (0..controllers.len())
+        .filter(|&i| {
+            let c = &controllers[i];
+            // The controller's own fields first, the catalog's model by name last.
+            c.hotplug != Some(false)
+                && c.pref64_reserve.is_none()
+                && c.io_reserve != Some(0)
+                && !with_io.contains(&c.index)
+                && cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
+        })
+        .collect()
+}
+
+/// The buses (controller indexes) at or above a bus of `io_buses`: the bridges whose
+/// I/O window holds an I/O BAR.
+fn with_io_below(controllers: &[ControllerEntry], io_buses: &BTreeSet<u32>) -> BTreeSet<u32> {
     let parent: BTreeMap<u32, u32> = controllers
         .iter()
         .filter_map(|c| match &c.address {
@@ -71,17 +88,63 @@ pub(crate) fn padded_ports(
             bus = parent.get(&x).copied();
         }
     }
-    (0..controllers.len())
+    with_io
+}
+
+/// The bridges the firmware pads with an I/O window it cannot be told to give up
+/// (`firmware`'s `io_padded_bridges`, hotplug on) and nothing at or below which has an
+/// I/O BAR: each (the lowest of a chain of them) takes a window of the budget like a
+/// bridge with an I/O device — where the plan has NUMA expanders. With the root complex
+/// alone OVMF drops that padding when I/O runs out (measured: 9 e1000e beside an
+/// i6300esb's pcie-to-pci-bridge boot); with expanders it gives the whole enumeration up
+/// instead (see the module's text).
+pub(crate) fn padded_bridges(
+    controllers: &[ControllerEntry],
+    io_buses: &BTreeSet<u32>,
+    firmware: &crate::catalog::UefiFirmware,
+    cat: &Catalog,
+) -> Vec<usize> {
+    let expanders = controllers
+        .iter()
+        .any(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa));
+    if !expanders {
+        return Vec::new();
+    }
+    let with_io = with_io_below(controllers, io_buses);
+    let padded: Vec<usize> = (0..controllers.len())
         .filter(|&i| {
             let c = &controllers[i];
-            // The controller's own fields first, the catalog's model by name last.
-            c.hotplug != Some(false)
-                && c.pref64_reserve.is_none()
-                && c.io_reserve != Some(0)
-                && !with_io.contains(&c.index)
-                && cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
+            firmware.pads_io_of(&c.model) && c.hotplug != Some(false) && !with_io.contains(&c.index)
         })
+        .collect();
+    // A chain of them (a switch's downstream port, a pcie-to-pci-bridge below it) nests
+    // one window in the other: only the lowest of each chain counts.
+    let holders: BTreeSet<u32> = padded
+        .iter()
+        .filter_map(|&i| match &controllers[i].address {
+            Some(Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        })
+        .collect();
+    let above = with_io_below(controllers, &holders);
+    padded
+        .into_iter()
+        .filter(|&i| !above.contains(&controllers[i].index))
         .collect()
+}
+
+/// The UEFI firmware whose I/O padding a plan of `spec` for `firmware` on `machine`
+/// must count: none for BIOS-only plans and plans from before devaddr recorded the
+/// firmware (held to the budgets they were made for).
+pub(crate) fn padding_firmware<'a>(
+    machine: &'a crate::catalog::MachineModel,
+    spec: &crate::Spec,
+    firmware: crate::spec::Firmware,
+) -> Option<&'a crate::catalog::UefiFirmware> {
+    machine
+        .uefi
+        .as_ref()
+        .filter(|_| firmware != crate::spec::Firmware::Bios && !crate::catalog::legacy_plan(spec))
 }
 
 /// Whether the firmware pads hotplug ports with I/O and the I/O windows of the ports with

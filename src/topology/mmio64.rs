@@ -43,6 +43,11 @@ pub struct Mmio64 {
     /// or QEMU's default for the machine's CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phys_bits: Option<u32>,
+    /// Guest CPU features the firmware needs to map the aperture (OVMF: `pdpe1gb` once it
+    /// ends past the firmware's address width without them); `--format qemu` adds them to
+    /// `-cpu`, `--format libvirt` requires them in `<cpu>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_features: Vec<String>,
 }
 
 /// A window: its size and alignment (both 0 when empty).
@@ -222,15 +227,30 @@ pub(crate) fn state(
         return Ok(None);
     };
     let bits = phys_bits.or(limits.phys_bits);
-    let Some(bound) = bound(limits, phys_bits).filter(|b| aperture.bytes() > b.max()) else {
+    let lift = limits.firmware_address_feature.as_deref();
+    let fits = |b: Option<Bound>| b.is_none_or(|b| aperture.bytes() <= b.max());
+    let plain = bound(limits, phys_bits, false);
+    let lifted = bound(limits, phys_bits, true);
+    if fits(plain) || fits(lifted) {
         return Ok(Some(Mmio64 {
             needed: need,
             aperture,
             phys_bits: bits,
+            cpu_features: (!fits(plain))
+                .then(|| lift.map(String::from))
+                .flatten()
+                .into_iter()
+                .collect(),
         }));
+    }
+    let Some(bound) = plain else {
+        return Ok(None);
     };
     let gib = |b: u64| b.div_ceil(1 << 30);
     let max = bound.max();
+    // The physical address bits an aperture needs: OVMF and SeaBIOS place it at a
+    // multiple of its own size above RAM, so it ends at twice its size.
+    let bits_needed = aperture.bytes().trailing_zeros() + 1;
     let (what, fix) = match bound {
         Bound::PhysBits(_) => (
             format!(
@@ -239,30 +259,52 @@ pub(crate) fn state(
                 gib(max)
             ),
             format!(
-                "raise policy.phys_bits to {} or more (QEMU -cpu ...,phys-bits=N or \
+                "raise policy.phys_bits to {bits_needed} or more (QEMU -cpu ...,phys-bits=N or \
                  host-phys-bits=on; libvirt <maxphysaddr>), or give fewer or smaller \
-                 bar64 devices",
-                aperture.bytes().trailing_zeros() + 1
+                 bar64 devices"
             ),
         ),
         Bound::Firmware(fw_bits) => {
             let firmware = machine.uefi.as_ref().map_or("the firmware", |u| &u.name);
             let cpu = machine.qemu_cpu.as_deref().unwrap_or("the machine's CPU");
-            (
-                format!(
-                    "{firmware}: it places the aperture at a multiple of its own size above \
-                     RAM, so it would end at {} GiB, and the firmware maps only {fw_bits} \
-                     address bits on the {cpu} CPU (its page tables need 1 GiB pages \
-                     beyond that, which {cpu} lacks), whatever policy.phys_bits says: at \
-                     most {} GiB for PCI",
-                    gib(aperture.bytes().saturating_mul(2)),
+            let maps = match lift {
+                Some(f) => format!(
+                    "address bits on the {cpu} CPU without 1 GiB pages (CPU feature {f}), \
+                     and with them the guest's {} physical address bits hold at most {} GiB \
+                     for PCI",
+                    bits.unwrap_or_default(),
+                    gib(lifted.map_or(max, Bound::max))
+                ),
+                None => format!(
+                    "address bits on the {cpu} CPU (its page tables need 1 GiB pages beyond \
+                     that, which {cpu} lacks), whatever policy.phys_bits says: at most {} \
+                     GiB for PCI",
                     gib(max)
                 ),
-                format!(
+            };
+            let raise = match (lift, lifted) {
+                // The feature lifts the firmware's bound up to the CPU's address bits.
+                (Some(f), Some(Bound::PhysBits(_)) | None) => format!(
+                    "raise policy.phys_bits to {bits_needed} or more (the plan then asks \
+                     for the CPU feature {f}, 1 GiB pages, which lifts the firmware's \
+                     limit), or give fewer or smaller bar64 devices or reserves (an \
+                     aperture of at most {} GiB)",
+                    gib(max)
+                ),
+                _ => format!(
                     "give fewer or smaller bar64 devices or reserves (an aperture of at most \
                      {} GiB); raising policy.phys_bits does not lift this firmware limit",
                     gib(max)
                 ),
+            };
+            (
+                format!(
+                    "{firmware}: it places the aperture at a multiple of its own size above \
+                     RAM, so it would end at {} GiB, and the firmware maps only {fw_bits} \
+                     {maps}",
+                    gib(aperture.bytes().saturating_mul(2)),
+                ),
+                raise,
             )
         }
         Bound::Window(_) => (
@@ -358,10 +400,15 @@ impl Bound {
 
 /// The tightest bound on the 64-bit aperture under `limits` and `phys_bits` (the
 /// policy's, else the machine's default); on a tie the firmware's, which raising
-/// `phys_bits` does not lift. None when nothing bounds it.
-fn bound(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> Option<Bound> {
+/// `phys_bits` does not lift. `lifted`: with the CPU feature that lifts the firmware's
+/// address width (`firmware_address_feature`), where the machine has one. None when
+/// nothing bounds it.
+fn bound(limits: &crate::catalog::Limits, phys_bits: Option<u32>, lifted: bool) -> Option<Bound> {
+    let firmware = limits
+        .firmware_address_bits
+        .filter(|_| !(lifted && limits.firmware_address_feature.is_some()));
     [
-        limits.firmware_address_bits.map(Bound::Firmware),
+        firmware.map(Bound::Firmware),
         phys_bits
             .or(limits.phys_bits)
             .map(|b| Bound::PhysBits(half_of(b))),
@@ -374,10 +421,42 @@ fn bound(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> Option<Boun
 
 /// The largest 64-bit aperture the guest can address: half of its physical address space
 /// (`phys_bits`, else the machine's default), within what the firmware maps on the
-/// machine's CPU and the machine's fixed window if it has them; None when nothing
-/// bounds it.
+/// machine's CPU — with the CPU feature that lifts that (`firmware_address_feature`),
+/// which a plan asks for where it needs it — and the machine's fixed window if it has
+/// them; None when nothing bounds it.
+///
+/// ```
+/// use devaddr::topology::mmio64::max_aperture;
+/// let q35 = devaddr::Catalog::embedded().machine("q35").unwrap();
+/// let ovmf = &q35.uefi.as_ref().unwrap().limits;
+/// // 46 bits with 1 GiB pages: 32 TiB; the default 40 bits: 512 GiB.
+/// assert_eq!(max_aperture(ovmf, Some(46)), Some(32 << 40));
+/// assert_eq!(max_aperture(ovmf, None), Some(512 << 30));
+/// ```
 pub fn max_aperture(limits: &crate::catalog::Limits, phys_bits: Option<u32>) -> Option<u64> {
-    bound(limits, phys_bits).map(Bound::max)
+    bound(limits, phys_bits, true).map(Bound::max)
+}
+
+/// The CPU feature a plan needs for the firmware to map an `aperture` of that many bytes
+/// (`firmware_address_feature`, when the aperture passes `firmware_address_bits`), or
+/// None.
+///
+/// ```
+/// use devaddr::topology::mmio64::cpu_feature_needed;
+/// let q35 = devaddr::Catalog::embedded().machine("q35").unwrap();
+/// let ovmf = &q35.uefi.as_ref().unwrap().limits;
+/// assert_eq!(cpu_feature_needed(ovmf, Some(46), 1 << 40), Some("pdpe1gb"));
+/// assert_eq!(cpu_feature_needed(ovmf, Some(46), 512 << 30), None);
+/// ```
+pub fn cpu_feature_needed(
+    limits: &crate::catalog::Limits,
+    phys_bits: Option<u32>,
+    aperture: u64,
+) -> Option<&str> {
+    bound(limits, phys_bits, false)
+        .is_some_and(|b| aperture > b.max())
+        .then_some(limits.firmware_address_feature.as_deref())
+        .flatten()
 }
 
 /// The aperture for `needed` bytes: the next power of two (none for nothing).

@@ -94,13 +94,30 @@ impl Model<'_> {
         let Some(limit) = self.p.machine.limits.io_windows else {
             return;
         };
+        // The bridges the UEFI firmware pads with an I/O window whatever is below them:
+        // every instance of their classes takes one where NUMA expanders may be planned
+        // (with the root complex alone OVMF drops the padding when I/O runs out).
+        let expanders = self.buses.iter().any(|b| b.numa);
+        let uefi = crate::topology::io_padding::padding_firmware(
+            &self.p.machine,
+            self.p.spec,
+            self.p.eff.firmware,
+        );
+        let padded = |b: &super::BusClass| {
+            expanders && b.hotplug && uefi.is_some_and(|u| u.pads_io_of(&b.model))
+        };
         let existing_io = self
             .buses
             .iter()
-            .filter(|b| b.existing.is_some() && b.has_io && !b.is_root())
+            .filter(|b| b.existing.is_some() && (b.has_io || padded(b)) && !b.is_root())
             .count() as u32;
         let mut terms = Vec::new();
         for bi in 0..self.buses.len() {
+            let b = &self.buses[bi];
+            if padded(b) {
+                terms.extend(self.n.get(&bi).map(|&nv| (nv, 1.0)));
+                continue;
+            }
             terms.extend(self.io_windows_of(bi));
         }
         if !terms.is_empty() {
