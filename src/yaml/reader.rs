@@ -593,14 +593,18 @@ fn unsigned<T: Int>(v: &str) -> Option<T> {
     T::radix(u, 10)
 }
 
+/// `-0x…`, `-0o…`, `-0b…` read in their radix (None for anything else, or out of range).
+fn negative_prefixed<T: Int>(v: &str) -> Option<T> {
+    let rest = v.strip_prefix('-')?;
+    RADIXES
+        .iter()
+        .find_map(|&(prefix, radix)| T::radix(&format!("-{}", rest.strip_prefix(prefix)?), radix))
+}
+
 /// A negative (or any decimal) integer: `-0x`/`-0o`/`-0b` too.
 fn negative<T: Int>(v: &str) -> Option<T> {
-    for (prefix, radix) in RADIXES {
-        if let Some(rest) = v.strip_prefix('-').and_then(|r| r.strip_prefix(prefix)) {
-            if let Some(n) = T::radix(&format!("-{rest}"), radix) {
-                return Some(n);
-            }
-        }
+    if let Some(n) = negative_prefixed(v) {
+        return Some(n);
     }
     if leading_zero(v) {
         return None;
@@ -620,11 +624,10 @@ fn signed<T: Int>(v: &str) -> Option<T> {
                 return Some(n);
             }
         }
-        if let Some(rest) = v.strip_prefix('-').and_then(|r| r.strip_prefix(prefix)) {
-            if let Some(n) = T::radix(&format!("-{rest}"), radix) {
-                return Some(n);
-            }
-        }
+    }
+    // `u` keeps a `-` (only `+` is taken off), so no prefix matched it above.
+    if let Some(n) = negative_prefixed(v) {
+        return Some(n);
     }
     if leading_zero(v) {
         return None;
