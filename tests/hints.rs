@@ -449,23 +449,15 @@ fn libvirt_keeps_the_hints_and_every_address() {
 /// planning its dump changes nothing).
 #[test]
 fn a_hinted_domain_gets_its_firmware_settings() {
-    let example =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hinted.xml"))
-            .unwrap();
-    let input = example
-        .replace(
-            "hotplug_reserve_per_node=\"1\"/>",
-            "hotplug_reserve_per_node=\"1\" firmware=\"uefi\" \
+    let (example, input) = hinted_example_with(
+        "hotplug_reserve_per_node=\"1\" firmware=\"uefi\" \
              hotplug_reserve_bar64=\"{ports: 1, size: 32G}\"/>\n      \
              <devaddr:device alias=\"ua-acc0\" bar64=\"64G\" numa_node=\"0\"/>",
-        )
-        .replace(
-            "  </devices>",
-            "    <hostdev mode='subsystem' type='pci' managed='yes'><source><address \
+        "    <hostdev mode='subsystem' type='pci' managed='yes'><source><address \
              domain='0x0000' bus='0x65' slot='0x00' function='0x0'/></source><alias \
              name='ua-acc0'/></hostdev>\n  </devices>",
-        )
-        .replace("<name>hinted</name>", "<name>h-fw2-hinted-uefi</name>");
+        "h-fw2-hinted-uefi",
+    );
     assert_ne!(input, example);
     let out = plan_domain(&input, "uefi.xml", &Default::default()).unwrap();
     // The aperture the root controller states, in KiB, is the one asked of OVMF (MiB).
@@ -830,25 +822,17 @@ fn an_aperture_past_the_firmware_address_width_requires_1g_pages() {
     assert_eq!(from_spec.matches(feature).count(), 1, "{from_spec}");
     assert!(from_spec.contains("<model fallback='allow'>qemu64</model>"));
 
-    let example =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hinted.xml"))
-            .unwrap();
-    let input = example
-        .replace(
-            "hotplug_reserve_per_node=\"1\"/>",
-            "hotplug_reserve_per_node=\"1\" firmware=\"uefi\" phys_bits=\"46\"/>\n      \
+    let (_, input) = hinted_example_with(
+        "hotplug_reserve_per_node=\"1\" firmware=\"uefi\" phys_bits=\"46\"/>\n      \
              <devaddr:device alias=\"ua-acc0\" bar64=\"256G\" numa_node=\"0\"/>\n      \
              <devaddr:device alias=\"ua-acc1\" bar64=\"256G\" numa_node=\"1\"/>",
-        )
-        .replace(
-            "  </devices>",
-            "    <hostdev mode='subsystem' type='pci' managed='yes'><source><address \
+        "    <hostdev mode='subsystem' type='pci' managed='yes'><source><address \
              domain='0x0000' bus='0x65' slot='0x00' function='0x0'/></source><alias \
              name='ua-acc0'/></hostdev>\n    <hostdev mode='subsystem' type='pci' \
              managed='yes'><source><address domain='0x0000' bus='0x66' slot='0x00' \
              function='0x0'/></source><alias name='ua-acc1'/></hostdev>\n  </devices>",
-        )
-        .replace("<name>hinted</name>", "<name>h-fw6-hinted-pdpe1gb</name>");
+        "h-fw6-hinted-pdpe1gb",
+    );
     let out = plan_domain(&input, "pdpe1gb.xml", &Default::default()).unwrap();
     assert_eq!(out.matches(feature).count(), 1, "{out}");
     let kib = pcihole64_kib(&out);
@@ -875,4 +859,18 @@ fn an_aperture_past_the_firmware_address_width_requires_1g_pages() {
             );
         }
     }
+}
+
+/// examples/hinted.xml with `hints` in place of its `<devaddr:policy>` element's end, `devices`
+/// in place of `  </devices>`, and the domain named `name`: the example as read and the
+/// edited text.
+fn hinted_example_with(hints: &str, devices: &str, name: &str) -> (String, String) {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hinted.xml"))
+            .unwrap();
+    let input = example
+        .replace("hotplug_reserve_per_node=\"1\"/>", hints)
+        .replace("  </devices>", devices)
+        .replace("<name>hinted</name>", &format!("<name>{name}</name>"));
+    (example, input)
 }
