@@ -2,14 +2,22 @@
 //! (the YAML writer writes every number of a plan, the assembler names every bus it adds).
 
 /// The decimal digits of `n` (after a `-` when `negative`), written into the end of `buf`.
-pub(crate) fn decimal(mut n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
+pub(crate) fn decimal(n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
     let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    if let Ok(small) = u64::try_from(n) {
+        // 64-bit division (every number of a plan): a multiplication, not a call.
+        let len = digit_count(small);
+        at -= len;
+        write_digits(small, &mut buf[at..]);
+    } else {
+        let mut n = n;
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
     }
     if negative {
@@ -17,6 +25,24 @@ pub(crate) fn decimal(mut n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
         buf[at] = b'-';
     }
     std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
+/// How many decimal digits `n` has.
+pub(crate) fn digit_count(n: u64) -> usize {
+    let (mut digits, mut above) = (1, n / 10);
+    while above > 0 {
+        digits += 1;
+        above /= 10;
+    }
+    digits
+}
+
+/// The decimal digits of `n` into `out`, which is [`digit_count`] bytes long.
+pub(crate) fn write_digits(mut n: u64, out: &mut [u8]) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 #[cfg(test)]
@@ -41,10 +67,14 @@ mod tests {
                 n.to_string()
             );
         }
-        let mut buf = [0u8; 40];
-        assert_eq!(
-            super::decimal(u128::MAX, false, &mut buf),
-            u128::MAX.to_string()
-        );
+        for n in [u128::MAX, u128::from(u64::MAX), u128::from(u64::MAX) + 1] {
+            let mut buf = [0u8; 40];
+            assert_eq!(super::decimal(n, false, &mut buf), n.to_string());
+        }
+        for n in [0, 9, 10, 99, 100, 12345, u64::MAX / 10, u64::MAX] {
+            let mut out = vec![0; super::digit_count(n)];
+            super::write_digits(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

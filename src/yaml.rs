@@ -878,7 +878,13 @@ fn shorten_quoted(message: &str) -> String {
 
 /// Serialize `value` as YAML.
 pub fn to_string<T: Serialize>(value: &T) -> String {
-    writer::write(value).unwrap_or_else(|| {
+    to_string_sized(value, 4096)
+}
+
+/// [`to_string`] of a value whose text is expected to be about `capacity` bytes long:
+/// written into a buffer of that size at once (no regrowing and copying as it fills).
+pub(crate) fn to_string_sized<T: Serialize>(value: &T, capacity: usize) -> String {
+    writer::write(value, capacity).unwrap_or_else(|| {
         serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
     })
 }
