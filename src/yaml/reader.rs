@@ -22,8 +22,14 @@ use std::fmt;
 
 /// `text` deserialized as a `T` when the fast reader is sure of the result, else `None`
 /// (read it with serde_yaml then).
+#[cfg(test)]
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Option<T> {
-    let events = parse(text)?;
+    from_lines(text, &crate::yaml::lines(text))
+}
+
+/// [`from_str`] of `text` already split into its `lines` (`crate::yaml::lines`).
+pub(crate) fn from_lines<T: DeserializeOwned>(text: &str, lines: &[&str]) -> Option<T> {
+    let events = parse(text, lines)?;
     let mut reader = Reader {
         events: &events,
         pos: 0,
@@ -57,13 +63,13 @@ struct Line<'a> {
 }
 
 /// The events of `text`, or `None` when it is not in the subset.
-fn parse(text: &str) -> Option<Vec<Event<'_>>> {
+fn parse<'a>(text: &'a str, raw_lines: &[&'a str]) -> Option<Vec<Event<'a>>> {
     if !printable(text) {
         return None;
     }
     let mut lines = Vec::new();
     let mut marker = false;
-    for raw in crate::yaml::lines(text) {
+    for &raw in raw_lines {
         let body = raw.trim_start_matches(' ');
         let indent = raw.len() - body.len();
         let body = body.trim_end_matches(' ');
@@ -351,6 +357,9 @@ fn plain(s: &str, flow: bool) -> Option<(&str, &str)> {
     }
     let mut end = b.len();
     for i in 1..b.len() {
+        if !PLAIN_MARK[usize::from(b[i])] {
+            continue; // the common case, decided by one look-up
+        }
         let stop = match b[i] {
             b':' => b
                 .get(i + 1)
@@ -367,6 +376,18 @@ fn plain(s: &str, flow: bool) -> Option<(&str, &str)> {
     }
     Some((s[..end].trim_end_matches(' '), &s[end..]))
 }
+
+/// The bytes [`plain`] looks at inside a scalar: `:`, `#`, `?` and the flow indicators.
+const PLAIN_MARK: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let marks = b":#?,[]{}";
+    while i < marks.len() {
+        table[marks[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A quoted scalar opening `s` and closed on the same line: its value and the rest of
 /// the line after the closing quote. Double-quoted: the escapes `\\ \" \/ \n \t \uXXXX`.

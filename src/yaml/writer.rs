@@ -22,7 +22,8 @@ use std::fmt;
 pub(super) fn write<T: Serialize + ?Sized>(value: &T, capacity: usize) -> Option<String> {
     let mut w = Writer {
         out: Vec::with_capacity(capacity),
-        fields: [Field::EMPTY; FIELD_SLOTS],
+        slots: [0; FIELD_SLOTS],
+        fields: Vec::new(),
     };
     value
         .serialize(Value {
@@ -34,7 +35,7 @@ pub(super) fn write<T: Serialize + ?Sized>(value: &T, capacity: usize) -> Option
     String::from_utf8(w.out).ok()
 }
 
-/// How many struct field names [`Writer::field`] remembers.
+/// The slots of the field names' hash table ([`Writer::field`]; 255 names at most).
 const FIELD_SLOTS: usize = 256;
 
 /// The longest field name remembered (`name:` in [`Field::text`]).
@@ -49,20 +50,15 @@ struct Field {
     text: [u8; FIELD_TEXT],
 }
 
-impl Field {
-    const EMPTY: Field = Field {
-        id: (0, 0),
-        text: [0; FIELD_TEXT],
-    };
-}
-
 /// The text being written, and the struct field names seen so far.
 struct Writer {
     out: Vec<u8>,
-    /// Field names found plain, each in the slot its address hashes to: a struct's field
-    /// names are `&'static str`s, the same few written thousands of times, so each is
-    /// checked once (not at every entry), and its `name:` is copied as a fixed-size block.
-    fields: [Field; FIELD_SLOTS],
+    /// Field names found plain, by the slot their address hashes to (the index in
+    /// `fields` plus one; 0: none): a struct's field names are `&'static str`s, the same
+    /// few written thousands of times, so each is checked once (not at every entry), and
+    /// its `name:` is copied as a fixed-size block.
+    slots: [u8; FIELD_SLOTS],
+    fields: Vec<Field>,
 }
 
 impl Writer {
@@ -71,30 +67,40 @@ impl Writer {
     #[inline(always)]
     fn field(&mut self, key: &'static str) -> Result {
         let id = (key.as_ptr() as usize, key.len());
-        // Fibonacci hashing of the address: the top bits pick the slot.
-        let slot = (id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) % FIELD_SLOTS;
-        if self.fields[slot].id != id {
-            return self.new_field(key, slot);
+        // Fibonacci hashing of the address: the top bits pick the first slot; the next
+        // ones are tried in turn (there is always a free one: 255 names at most).
+        let mut slot = (id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) % FIELD_SLOTS;
+        loop {
+            let Some(field) = usize::from(self.slots[slot])
+                .checked_sub(1)
+                .and_then(|i| self.fields.get(i))
+            else {
+                return self.new_field(key, slot);
+            };
+            if field.id == id {
+                put_first(&mut self.out, &field.text, key.len() + 1);
+                return Ok(());
+            }
+            slot = (slot + 1) % FIELD_SLOTS;
         }
-        put_first(&mut self.out, &self.fields[slot].text, key.len() + 1);
-        Ok(())
     }
 
-    /// [`Writer::field`] of a name not remembered in `slot`: checked, written, and
-    /// remembered there (unless too long).
+    /// [`Writer::field`] of a name not remembered, `slot` the free slot for it: checked,
+    /// written, and remembered there (unless too long, or the table is full).
     #[cold]
     fn new_field(&mut self, key: &'static str, slot: usize) -> Result {
         if !plain_word(key) {
             return Err(Unsupported);
         }
-        if key.len() < FIELD_TEXT {
+        if let (true, Ok(index)) = (key.len() < FIELD_TEXT, u8::try_from(self.fields.len() + 1)) {
             let mut text = [0; FIELD_TEXT];
             text[..key.len()].copy_from_slice(key.as_bytes());
             text[key.len()] = b':';
-            self.fields[slot] = Field {
+            self.fields.push(Field {
                 id: (key.as_ptr() as usize, key.len()),
                 text,
-            };
+            });
+            self.slots[slot] = index;
         }
         self.out.extend_from_slice(key.as_bytes());
         self.out.push(b':');
