@@ -278,10 +278,18 @@ impl<'a> Value<'a> {
 
     /// A string scalar: plain when it is a simple word, else as serde_yaml writes it alone
     /// (when that is one line).
+    #[inline]
     fn string(self, s: &str) -> Result {
         if plain_word(s) {
             return self.scalar(s.as_bytes());
         }
+        self.quoted(s)
+    }
+
+    /// A string scalar that is not a simple word, as serde_yaml writes it alone (when
+    /// that is one line).
+    #[cold]
+    fn quoted(self, s: &str) -> Result {
         if s.contains(['\n', '\r']) || !s.is_ascii() {
             return Err(Unsupported);
         }
