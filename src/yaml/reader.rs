@@ -16,6 +16,7 @@
 //! returns the same value.
 
 use crate::limits::MAX_YAML_DEPTH;
+use crate::yaml::{drop_trailing_spaces, skip_spaces};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -70,9 +71,9 @@ fn parse<'a>(text: &'a str, raw_lines: &[&'a str]) -> Option<Vec<Event<'a>>> {
     let mut lines = Vec::new();
     let mut marker = false;
     for &raw in raw_lines {
-        let body = raw.trim_start_matches(' ');
+        let body = skip_spaces(raw);
         let indent = raw.len() - body.len();
-        let body = body.trim_end_matches(' ');
+        let body = drop_trailing_spaces(body);
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
@@ -147,7 +148,7 @@ impl<'a> Parser<'a, '_> {
     fn seq(&mut self, col: usize, mut text: &'a str) -> Option<()> {
         self.open(Event::SeqStart)?;
         loop {
-            let item = text[1..].trim_start_matches(' ');
+            let item = skip_spaces(&text[1..]);
             if done(item) {
                 self.below(col, false)?;
             } else {
@@ -255,7 +256,7 @@ impl<'a> Parser<'a, '_> {
         } else {
             Event::MapStart
         })?;
-        let mut s = text[1..].trim_start_matches(' ');
+        let mut s = skip_spaces(&text[1..]);
         let end = if seq { Event::SeqEnd } else { Event::MapEnd };
         if let Some(r) = s.strip_prefix(close) {
             self.close(end)?;
@@ -278,9 +279,9 @@ impl<'a> Parser<'a, '_> {
                     return None;
                 }
                 self.events.push(k);
-                s = r.trim_start_matches(' ');
+                s = skip_spaces(r);
             }
-            s = match s.as_bytes().first()? {
+            s = skip_spaces(match s.as_bytes().first()? {
                 b'[' | b'{' => self.flow(s)?,
                 b'\'' | b'"' => {
                     let (v, r) = quoted(s)?;
@@ -292,10 +293,9 @@ impl<'a> Parser<'a, '_> {
                     self.events.push(Event::Scalar(Cow::Borrowed(v), true));
                     r
                 }
-            }
-            .trim_start_matches(' ');
+            });
             if let Some(r) = s.strip_prefix(',') {
-                s = r.trim_start_matches(' ');
+                s = skip_spaces(r);
                 if s.is_empty() || s.starts_with([']', '}', ',']) {
                     return None; // a trailing comma or an empty entry
                 }
@@ -310,7 +310,7 @@ impl<'a> Parser<'a, '_> {
 
 /// Nothing, or a comment set off by a space, left on a line.
 fn comment_only(rest: &str) -> Option<()> {
-    let t = rest.trim_start_matches(' ');
+    let t = skip_spaces(rest);
     (t.is_empty() || (t.starts_with('#') && t.len() < rest.len())).then_some(())
 }
 
@@ -340,7 +340,7 @@ fn key(text: &str) -> Option<Option<(Event<'_>, &str)>> {
     if !(after.is_empty() || after.starts_with(' ')) || text.len() - rest.len() > MAX_KEY {
         return None;
     }
-    Some(Some((k, after.trim_start_matches(' '))))
+    Some(Some((k, skip_spaces(after))))
 }
 
 /// A plain scalar opening `s` on one line: its value and the rest of the line from the
@@ -374,7 +374,7 @@ fn plain(s: &str, flow: bool) -> Option<(&str, &str)> {
             break;
         }
     }
-    Some((s[..end].trim_end_matches(' '), &s[end..]))
+    Some((drop_trailing_spaces(&s[..end]), &s[end..]))
 }
 
 /// The bytes [`plain`] looks at inside a scalar: `:`, `#`, `?` and the flow indicators.
