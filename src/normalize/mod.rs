@@ -328,7 +328,7 @@ fn resolve_devices(
     eff: &Effective,
 ) -> Result<Vec<Dev>> {
     // Each device is resolved on its own: every device's problems are reported at once.
-    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ids = crate::light_hash::map::<&str, usize>(spec.devices.len());
     let mut devs = Vec::with_capacity(spec.devices.len());
     let mut errors = Vec::new();
     for (i, d) in spec.devices.iter().enumerate() {

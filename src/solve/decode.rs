@@ -20,11 +20,34 @@ pub(crate) struct Inst {
     pub address: Option<PciAddress>,
     /// Position in `Problem::buses` for existing buses.
     pub existing: Option<usize>,
-    pub used: BTreeMap<u8, u8>,
-    agg_slots: BTreeSet<u8>,
-    pack_slots: BTreeSet<u8>,
+    /// Used functions per slot (bit f = function f), by slot number.
+    pub used: [u8; SLOTS],
+    /// Slots shared by aggregating controllers (bit s = slot s).
+    agg_slots: u32,
+    /// Slots shared by packed functions (bit s = slot s).
+    pack_slots: u32,
     lo: u8,
     hi: u8,
+}
+
+/// Slots of a PCI bus.
+const SLOTS: usize = pci::SLOTS_PER_BUS as usize;
+
+/// A set of slots as bits (slot numbers are below [`SLOTS`]; checked when pins are read).
+fn slot_bits(slots: impl IntoIterator<Item = u8>) -> u32 {
+    slots
+        .into_iter()
+        .filter(|&s| usize::from(s) < SLOTS)
+        .fold(0, |bits, s| bits | 1 << s)
+}
+
+/// The slots of a set of bits, lowest first.
+fn bit_slots(mut bits: u32) -> impl Iterator<Item = u8> {
+    std::iter::from_fn(move || {
+        let s = bits.trailing_zeros();
+        bits &= bits.wrapping_sub(1);
+        (s < u32::BITS).then_some(s as u8)
+    })
 }
 
 /// The concrete PCI placement.
@@ -32,12 +55,23 @@ pub(crate) struct Inst {
 pub(crate) struct Placement {
     /// Every PCI bus, by index.
     pub buses: BTreeMap<u32, Inst>,
-    /// Addresses of spec devices placed here (pins are in `Problem::pinned`).
-    pub devices: BTreeMap<usize, PciAddress>,
+    /// Addresses of spec devices placed here, by spec position (pins are in
+    /// `Problem::pinned`).
+    pub devices: Vec<Option<PciAddress>>,
     /// Addresses of implicit storage controllers (by position in `Problem::storage`).
     pub storage: BTreeMap<usize, PciAddress>,
     /// How far the search went.
     pub status: Status,
+}
+
+impl Placement {
+    /// The spec devices placed here (by spec position) with their addresses.
+    pub fn placed(&self) -> impl Iterator<Item = (usize, &PciAddress)> {
+        self.devices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((i, a.as_ref()?)))
+    }
 }
 
 enum Item {
@@ -85,6 +119,14 @@ struct Decoder<'a> {
     seq_pos: BTreeMap<usize, usize>,
     /// Ordered units that start a run (see [`run_starts`]).
     run_starts: BTreeSet<usize>,
+    /// The slots of each bus class's model, once looked up (see [`slot_range`]).
+    slot_ranges: Vec<Option<(u8, u8)>>,
+}
+
+/// The lowest and highest slot of a bus of PCI controller model `model`.
+fn slot_range(cat: &Catalog, model: &str) -> (u8, u8) {
+    let slots = cat.pci_model(model).bus.slots;
+    (slots[0], slots[1].min(pci::MAX_SLOT))
 }
 
 /// What one bus class's instances have taken so far, while its items are placed.
@@ -121,12 +163,15 @@ enum Share {
 impl<'a> Decoder<'a> {
     /// The existing buses as instances of their classes; nothing placed yet.
     fn new(p: &'a Problem<'a>, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
-        let mut out = Placement::default();
+        let mut out = Placement {
+            devices: vec![None; p.spec.devices.len()],
+            ..Placement::default()
+        };
         let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
         for (ci, c) in f.buses.iter().enumerate() {
             if let Some(e) = c.existing {
                 let b = &p.buses[e];
-                let m = cat.pci_model(&b.model);
+                let (lo, hi) = slot_range(cat, &b.model);
                 out.buses.insert(
                     b.index,
                     Inst {
@@ -136,11 +181,11 @@ impl<'a> Decoder<'a> {
                         hotplug: b.hotplug,
                         address: b.address,
                         existing: Some(e),
-                        used: b.used.clone(),
-                        agg_slots: b.aggregate_slots.clone(),
-                        pack_slots: BTreeSet::new(),
-                        lo: m.bus.slots[0],
-                        hi: m.bus.slots[1],
+                        used: slot_use(&b.used),
+                        agg_slots: slot_bits(b.aggregate_slots.iter().copied()),
+                        pack_slots: 0,
+                        lo,
+                        hi,
                     },
                 );
                 class_insts[ci].push(b.index);
@@ -168,6 +213,7 @@ impl<'a> Decoder<'a> {
                 .map(|(k, d)| (d, k))
                 .collect(),
             run_starts: run_starts(f, values),
+            slot_ranges: vec![None; f.buses.len()],
         }
     }
 
@@ -187,10 +233,10 @@ impl<'a> Decoder<'a> {
                     continue;
                 };
                 if let Some(inst) = self.out.buses.get_mut(&a.bus) {
-                    *inst.used.entry(a.slot).or_default() |= 1 << a.function;
-                    self.out
-                        .devices
-                        .insert(m, PciAddress::new(a.bus, a.slot, a.function));
+                    if let Some(u) = inst.used.get_mut(usize::from(a.slot)) {
+                        *u |= 1 << a.function;
+                    }
+                    self.out.devices[m] = Some(PciAddress::new(a.bus, a.slot, a.function));
                 }
             }
             for q in &mut self.queues {
@@ -368,7 +414,8 @@ impl<'a> Decoder<'a> {
     /// A new bus of template class `t` at `addr`, with the next index.
     fn add_bus(&mut self, t: usize, addr: PciAddress) {
         let c = &self.f.buses[t];
-        let m = self.cat.pci_model(&c.model);
+        let cat = self.cat;
+        let (lo, hi) = *self.slot_ranges[t].get_or_insert_with(|| slot_range(cat, &c.model));
         let index = self.next_index;
         self.next_index += 1;
         self.out.buses.insert(
@@ -380,11 +427,11 @@ impl<'a> Decoder<'a> {
                 hotplug: c.hotplug,
                 address: Some(addr),
                 existing: None,
-                used: BTreeMap::new(),
-                agg_slots: BTreeSet::new(),
-                pack_slots: BTreeSet::new(),
-                lo: m.bus.slots[0],
-                hi: m.bus.slots[1],
+                used: [0; SLOTS],
+                agg_slots: 0,
+                pack_slots: 0,
+                lo,
+                hi,
             },
         );
         self.class_insts[t].push(index);
@@ -397,9 +444,7 @@ impl<'a> Decoder<'a> {
         match &self.p.units[unit].what {
             What::Devices(members) => {
                 for (k, &d) in members.iter().enumerate() {
-                    self.out
-                        .devices
-                        .insert(d, PciAddress::new(bus, slot, func + k as u8));
+                    self.out.devices[d] = Some(PciAddress::new(bus, slot, func + k as u8));
                 }
             }
             What::Storage(s) => {
@@ -525,8 +570,8 @@ type Children = BTreeMap<u32, Vec<(usize, u8, u8, u32)>>;
 /// (deepest first).
 fn earliest_below(out: &Placement, seq_pos: &BTreeMap<usize, usize>) -> BTreeMap<u32, usize> {
     let mut earliest: BTreeMap<u32, usize> = BTreeMap::new();
-    for (d, a) in &out.devices {
-        if let Some(&k) = seq_pos.get(d) {
+    for (d, a) in out.placed() {
+        if let Some(&k) = seq_pos.get(&d) {
             let e = earliest.entry(a.bus).or_insert(usize::MAX);
             *e = (*e).min(k);
         }
@@ -641,7 +686,12 @@ fn renumber(out: &mut Placement, map: &BTreeMap<u32, u32>) {
         }
         out.buses.insert(b.index, b);
     }
-    for a in out.devices.values_mut().chain(out.storage.values_mut()) {
+    for a in out
+        .devices
+        .iter_mut()
+        .flatten()
+        .chain(out.storage.values_mut())
+    {
         a.bus = re(a.bus);
     }
 }
@@ -705,19 +755,40 @@ impl Inst {
     /// No slot is free and no shared slot has a free function: [`take`] finds no room
     /// here for anything.
     fn full(&self) -> bool {
-        let slot_full = |s: &u8| self.used.get(s) == Some(&u8::MAX);
-        (self.lo..=self.hi).all(|s| self.used.get(&s).is_some_and(|&u| u != 0))
-            && self.agg_slots.iter().all(slot_full)
-            && self.pack_slots.iter().all(slot_full)
+        let slot_full = |s: u8| self.used[usize::from(s)] == u8::MAX;
+        self.free_slot().is_none()
+            && bit_slots(self.agg_slots).all(slot_full)
+            && bit_slots(self.pack_slots).all(slot_full)
     }
+
+    /// The functions in use in `slot` (bit f = function f).
+    pub fn slot_used(&self, slot: u8) -> u8 {
+        self.used.get(usize::from(slot)).copied().unwrap_or(0)
+    }
+
+    /// The lowest slot of the bus with no function in use.
+    fn free_slot(&self) -> Option<u8> {
+        (self.lo..=self.hi).find(|&s| self.slot_used(s) == 0)
+    }
+}
+
+/// A bus's used functions per slot as a table by slot number.
+fn slot_use(used: &BTreeMap<u8, u8>) -> [u8; SLOTS] {
+    let mut table = [0; SLOTS];
+    for (&s, &f) in used {
+        if let Some(t) = table.get_mut(usize::from(s)) {
+            *t = f;
+        }
+    }
+    table
 }
 
 /// Reserve room for one item on a bus: returns (bus, slot, first function). A packed
 /// item joins a shared slot `share` allows, else takes the lowest free slot.
 fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8, u8)> {
     let shared = match mode {
-        Mode::Aggregate => Some(&inst.agg_slots),
-        Mode::Pack => Some(&inst.pack_slots),
+        Mode::Aggregate => Some(inst.agg_slots),
+        Mode::Pack => Some(inst.pack_slots),
         Mode::Whole => None,
     };
     let may_join = |s: u8| match share {
@@ -725,34 +796,30 @@ fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8
         Share::Only(only) => only == Some((inst.index, s)),
     };
     if let Some(set) = shared {
-        let found = set.iter().filter(|&&s| may_join(s)).find_map(|&s| {
-            let used = inst.used.get(&s).copied().unwrap_or(0);
+        let found = bit_slots(set).filter(|&s| may_join(s)).find_map(|s| {
+            let used = inst.slot_used(s);
             (0..pci::FUNCTIONS_PER_SLOT)
                 .find(|f| used & (1 << f) == 0)
                 .map(|f| (s, f))
         });
         if let Some((s, fnc)) = found {
-            *inst.used.entry(s).or_default() |= 1 << fnc;
+            inst.used[usize::from(s)] |= 1 << fnc;
             return Some((inst.index, s, fnc));
         }
     }
     if matches!(share, Share::JoinOnly) {
         return None;
     }
-    let slot = (inst.lo..=inst.hi).find(|s| inst.used.get(s).copied().unwrap_or(0) == 0)?;
+    let slot = inst.free_slot()?;
     let mask = if width >= pci::FUNCTIONS_PER_SLOT {
         u8::MAX
     } else {
         (1u8 << width) - 1
     };
-    inst.used.insert(slot, mask);
+    inst.used[usize::from(slot)] = mask;
     match mode {
-        Mode::Aggregate => {
-            inst.agg_slots.insert(slot);
-        }
-        Mode::Pack => {
-            inst.pack_slots.insert(slot);
-        }
+        Mode::Aggregate => inst.agg_slots |= 1 << slot,
+        Mode::Pack => inst.pack_slots |= 1 << slot,
         Mode::Whole => {}
     }
     Some((inst.index, slot, 0))
