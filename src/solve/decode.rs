@@ -20,8 +20,13 @@ pub(crate) struct Inst {
     pub address: Option<PciAddress>,
     /// Position in `Problem::buses` for existing buses.
     pub existing: Option<usize>,
-    /// Used functions per slot (bit f = function f), by slot number.
-    pub used: [u8; SLOTS],
+    /// Used functions per slot (bit f = function f), by slot number (changed through
+    /// [`Inst::mark`] only, which keeps `occupied` and `full_slots` with it).
+    used: [u8; SLOTS],
+    /// Slots with a function in use (bit s = slot s).
+    occupied: u32,
+    /// Slots with every function in use (bit s = slot s).
+    full_slots: u32,
     /// Slots shared by aggregating controllers (bit s = slot s).
     agg_slots: u32,
     /// Slots shared by packed functions (bit s = slot s).
@@ -181,13 +186,20 @@ impl<'a> Decoder<'a> {
                         hotplug: b.hotplug,
                         address: b.address,
                         existing: Some(e),
-                        used: slot_use(&b.used),
+                        used: [0; SLOTS],
+                        occupied: 0,
+                        full_slots: 0,
                         agg_slots: slot_bits(b.aggregate_slots.iter().copied()),
                         pack_slots: 0,
                         lo,
                         hi,
                     },
                 );
+                if let Some(inst) = out.buses.get_mut(&b.index) {
+                    for (&slot, &functions) in &b.used {
+                        inst.mark(slot, functions);
+                    }
+                }
                 class_insts[ci].push(b.index);
             }
         }
@@ -233,9 +245,7 @@ impl<'a> Decoder<'a> {
                     continue;
                 };
                 if let Some(inst) = self.out.buses.get_mut(&a.bus) {
-                    if let Some(u) = inst.used.get_mut(usize::from(a.slot)) {
-                        *u |= 1 << a.function;
-                    }
+                    inst.mark(a.slot, 1 << a.function);
                     self.out.devices[m] = Some(PciAddress::new(a.bus, a.slot, a.function));
                 }
             }
@@ -428,6 +438,8 @@ impl<'a> Decoder<'a> {
                 address: Some(addr),
                 existing: None,
                 used: [0; SLOTS],
+                occupied: 0,
+                full_slots: 0,
                 agg_slots: 0,
                 pack_slots: 0,
                 lo,
@@ -755,10 +767,21 @@ impl Inst {
     /// No slot is free and no shared slot has a free function: [`take`] finds no room
     /// here for anything.
     fn full(&self) -> bool {
-        let slot_full = |s: u8| self.used[usize::from(s)] == u8::MAX;
-        self.free_slot().is_none()
-            && bit_slots(self.agg_slots).all(slot_full)
-            && bit_slots(self.pack_slots).all(slot_full)
+        self.free_slot().is_none() && (self.agg_slots | self.pack_slots) & !self.full_slots == 0
+    }
+
+    /// Take `functions` (bit f = function f) of `slot` (slots past the last are none).
+    fn mark(&mut self, slot: u8, functions: u8) {
+        let Some(used) = self.used.get_mut(usize::from(slot)) else {
+            return;
+        };
+        *used |= functions;
+        if *used != 0 {
+            self.occupied |= 1 << slot;
+        }
+        if *used == u8::MAX {
+            self.full_slots |= 1 << slot;
+        }
     }
 
     /// The functions in use in `slot` (bit f = function f).
@@ -768,19 +791,13 @@ impl Inst {
 
     /// The lowest slot of the bus with no function in use.
     fn free_slot(&self) -> Option<u8> {
-        (self.lo..=self.hi).find(|&s| self.slot_used(s) == 0)
-    }
-}
-
-/// A bus's used functions per slot as a table by slot number.
-fn slot_use(used: &BTreeMap<u8, u8>) -> [u8; SLOTS] {
-    let mut table = [0; SLOTS];
-    for (&s, &f) in used {
-        if let Some(t) = table.get_mut(usize::from(s)) {
-            *t = f;
+        if self.lo > self.hi {
+            return None;
         }
+        let range = ((1u64 << (self.hi + 1)) - (1u64 << self.lo)) as u32;
+        let free = range & !self.occupied;
+        (free != 0).then(|| free.trailing_zeros() as u8)
     }
-    table
 }
 
 /// Reserve room for one item on a bus: returns (bus, slot, first function). A packed
@@ -796,14 +813,16 @@ fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8
         Share::Only(only) => only == Some((inst.index, s)),
     };
     if let Some(set) = shared {
-        let found = bit_slots(set).filter(|&s| may_join(s)).find_map(|s| {
+        // Full slots have no function to give.
+        let open = set & !inst.full_slots;
+        let found = bit_slots(open).filter(|&s| may_join(s)).find_map(|s| {
             let used = inst.slot_used(s);
             (0..pci::FUNCTIONS_PER_SLOT)
                 .find(|f| used & (1 << f) == 0)
                 .map(|f| (s, f))
         });
         if let Some((s, fnc)) = found {
-            inst.used[usize::from(s)] |= 1 << fnc;
+            inst.mark(s, 1 << fnc);
             return Some((inst.index, s, fnc));
         }
     }
@@ -816,11 +835,69 @@ fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8
     } else {
         (1u8 << width) - 1
     };
-    inst.used[usize::from(slot)] = mask;
+    inst.mark(slot, mask);
     match mode {
         Mode::Aggregate => inst.agg_slots |= 1 << slot,
         Mode::Pack => inst.pack_slots |= 1 << slot,
         Mode::Whole => {}
     }
     Some((inst.index, slot, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Slots as bits come back as the set of slots they were made from, lowest first.
+        #[test]
+        fn slot_bits_hold_the_slots(slots in proptest::collection::btree_set(0u8..40, 0..40)) {
+            let bits = slot_bits(slots.iter().copied());
+            let back: Vec<u8> = bit_slots(bits).collect();
+            let want: Vec<u8> = slots.iter().copied().filter(|&s| usize::from(s) < SLOTS).collect();
+            prop_assert_eq!(back, want);
+        }
+
+        /// Marked functions read back as a map of them would: the lowest free slot,
+        /// fullness and the functions of each slot, whatever the slot range and marks.
+        #[test]
+        fn marks_read_as_a_map(
+            lo in 0u8..34,
+            hi in 0u8..34,
+            agg in any::<u32>(),
+            marks in proptest::collection::vec((0u8..40, any::<u8>()), 0..60),
+        ) {
+            let mut inst = Inst {
+                index: 1,
+                model: String::new(),
+                zone: None,
+                hotplug: false,
+                address: None,
+                existing: None,
+                used: [0; SLOTS],
+                occupied: 0,
+                full_slots: 0,
+                agg_slots: agg,
+                pack_slots: 0,
+                lo,
+                hi: hi.min(pci::MAX_SLOT),
+            };
+            let mut map: BTreeMap<u8, u8> = BTreeMap::new();
+            for &(slot, functions) in &marks {
+                inst.mark(slot, functions);
+                if usize::from(slot) < SLOTS {
+                    *map.entry(slot).or_default() |= functions;
+                }
+                let used = |s: u8| map.get(&s).copied().unwrap_or(0);
+                let free = (inst.lo..=inst.hi).find(|&s| used(s) == 0);
+                prop_assert_eq!(inst.free_slot(), free);
+                let full = free.is_none() && bit_slots(agg).all(|s| used(s) == u8::MAX);
+                prop_assert_eq!(inst.full(), full);
+                for s in 0..SLOTS as u8 {
+                    prop_assert_eq!(inst.slot_used(s), used(s));
+                }
+            }
+        }
+    }
 }

@@ -209,3 +209,86 @@ fn walk(
         walk(buses, children, i, next, seen, guest);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::topology::PciAddress;
+    use proptest::prelude::*;
+
+    /// The needs as first written: a map of the buses, each bus's owner found by lookups
+    /// in it (the reference the table-based [`needs`] must agree with).
+    fn reference(buses: &PciBuses<'_>) -> (u32, BTreeMap<u32, u32>) {
+        let parent = |i: u32| match buses.get(&i)?.0.address {
+            Some(Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        };
+        let owner = |i: u32| {
+            let mut cur = i;
+            for _ in 0..=buses.len() {
+                let (_, m) = buses.get(&cur)?;
+                if m.numa {
+                    return Some(cur);
+                }
+                match parent(cur) {
+                    Some(p) if p != 0 => cur = p,
+                    _ => return None,
+                }
+            }
+            None
+        };
+        let mut root_need = buses.get(&0).map_or(1, |(_, m)| m.bus_numbers);
+        let mut expander_need = BTreeMap::new();
+        for (&i, (_, m)) in buses {
+            if i == 0 {
+                continue;
+            }
+            match owner(i) {
+                Some(e) => *expander_need.entry(e).or_default() += m.bus_numbers,
+                None => root_need += m.bus_numbers,
+            }
+        }
+        (root_need, expander_need)
+    }
+
+    proptest! {
+        /// Bus-number needs agree with the reference on any controllers: duplicate
+        /// indexes, cycles, missing parents, expanders anywhere, large indexes, models of
+        /// every kind (storage ones and unknown ones included).
+        #[test]
+        fn needs_agree_with_the_reference(
+            entries in proptest::collection::vec(
+                (
+                    prop_oneof![0u32..24, 4094u32..4098, any::<u32>()],
+                    0usize..64,
+                    proptest::option::of(prop_oneof![0u32..24, 4094u32..4098]),
+                ),
+                0..40,
+            ),
+        ) {
+            let cat = Catalog::embedded();
+            let names: Vec<&String> = cat
+                .pci
+                .keys()
+                .chain(cat.storage.keys())
+                .collect();
+            let controllers: Vec<ControllerEntry> = entries
+                .iter()
+                .map(|&(index, model, parent)| ControllerEntry {
+                    index,
+                    model: names
+                        .get(model)
+                        .map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+                    address: parent.map(|b| Address::Pci(PciAddress::new(b, 1, 0))),
+                    ..Default::default()
+                })
+                .collect();
+            let buses = pci_buses(&controllers, cat);
+            let want = reference(&buses);
+            prop_assert_eq!(&needs(&buses), &want);
+            let models = crate::topology::pci_models(&controllers, cat);
+            prop_assert_eq!(&needs_of_controllers(&controllers, &models), &want);
+        }
+    }
+}

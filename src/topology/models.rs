@@ -115,3 +115,96 @@ impl<T> FromIterator<(u32, T)> for ByIndex<T> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        /// A [`ByIndex`] answers as a `BTreeMap` given the same inserts, indexes small
+        /// and large (beyond the table) alike.
+        #[test]
+        fn by_index_answers_as_a_map(
+            ops in proptest::collection::vec(
+                (prop_oneof![0u32..64, 4090u32..4100, any::<u32>()], any::<u8>()),
+                0..200,
+            ),
+            probes in proptest::collection::vec(
+                prop_oneof![0u32..64, 4090u32..4100, any::<u32>()],
+                0..50,
+            ),
+        ) {
+            let mut table = ByIndex::default();
+            let mut map = BTreeMap::new();
+            for &(i, v) in &ops {
+                prop_assert_eq!(table.insert(i, v), map.insert(i, v));
+            }
+            for i in probes.iter().copied().chain(ops.iter().map(|&(i, _)| i)) {
+                prop_assert_eq!(table.get(i), map.get(&i));
+            }
+            let collected: ByIndex<u8> = ops.iter().copied().collect();
+            for &(i, _) in &ops {
+                prop_assert_eq!(collected.get(i), map.get(&i));
+            }
+        }
+
+        /// A [`Memo`] gives for each name what the lookup gives, asking it once per
+        /// distinct name.
+        #[test]
+        fn memo_answers_as_the_lookup(names in proptest::collection::vec("[a-c]{0,3}", 0..60)) {
+            let look_up = |n: &str| n.len() * 7 + n.bytes().map(usize::from).sum::<usize>();
+            let mut memo = Memo::default();
+            let mut asked = Vec::new();
+            for n in &names {
+                let got = memo.get(n, |n| {
+                    asked.push(n.to_string());
+                    look_up(n)
+                });
+                prop_assert_eq!(got, look_up(n));
+            }
+            let mut distinct = names.clone();
+            distinct.sort();
+            distinct.dedup();
+            asked.sort();
+            prop_assert_eq!(asked, distinct);
+        }
+    }
+
+    /// The models and kinds looked up once are the catalog's, entry by entry.
+    #[test]
+    fn lookups_are_the_catalogs() {
+        let cat = Catalog::embedded();
+        let names: Vec<String> = cat
+            .pci
+            .keys()
+            .chain(cat.storage.keys())
+            .cloned()
+            .chain(cat.kinds.iter().map(|k| k.kind.clone()))
+            .chain(["nothing".to_string(), String::new()])
+            .collect();
+        // Every name several times, in an order that revisits earlier ones.
+        let order: Vec<&String> = (0..names.len() * 3)
+            .map(|k| &names[(k * 7) % names.len()])
+            .collect();
+        let controllers: Vec<ControllerEntry> = order
+            .iter()
+            .map(|n| ControllerEntry {
+                model: n.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        let models = pci_models(&controllers, cat);
+        for (c, m) in controllers.iter().zip(&models) {
+            assert_eq!(
+                m.map(|m| m as *const _),
+                cat.pci.get(&c.model).map(|m| m as *const _)
+            );
+        }
+        let found = kinds(order.iter().map(|n| n.as_str()), cat);
+        for (n, k) in order.iter().zip(&found) {
+            assert_eq!(k.map(|k| k as *const _), cat.kind(n).map(|k| k as *const _));
+        }
+    }
+}
