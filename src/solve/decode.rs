@@ -99,10 +99,48 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
     for bi in order {
         d.fill(bi);
     }
-    if d.ordered() {
-        number_in_order(&mut d.out, &d.seq_pos);
+    let mut out = d.out;
+    out.buses = d.buses.into_map();
+    if !d.seq_pos.is_empty() {
+        number_in_order(&mut out, &d.seq_pos);
     }
-    d.out
+    out
+}
+
+/// The bus instances while they are decoded: in a list, found by index through a table
+/// (lookups without a search; the map of [`Placement::buses`] is built once at the end).
+#[derive(Default)]
+struct Buses {
+    list: Vec<Inst>,
+    at: crate::topology::ByIndex<usize>,
+}
+
+impl Buses {
+    /// Add `inst`, or replace the instance of its index.
+    fn put(&mut self, inst: Inst) {
+        match self.at.get(inst.index) {
+            Some(&k) => self.list[k] = inst,
+            None => {
+                self.at.insert(inst.index, self.list.len());
+                self.list.push(inst);
+            }
+        }
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut Inst> {
+        let &k = self.at.get(index)?;
+        self.list.get_mut(k)
+    }
+
+    fn get(&self, index: u32) -> Option<&Inst> {
+        let &k = self.at.get(index)?;
+        self.list.get(k)
+    }
+
+    /// The instances by index.
+    fn into_map(self) -> BTreeMap<u32, Inst> {
+        self.list.into_iter().map(|i| (i.index, i)).collect()
+    }
 }
 
 /// The placement as it is decoded, bus class by bus class (shallowest first).
@@ -112,6 +150,8 @@ struct Decoder<'a> {
     f: &'a Formulation,
     values: &'a [i64],
     out: Placement,
+    /// Every bus instance so far (moved to `out.buses` at the end).
+    buses: Buses,
     /// The instances (bus indexes) of each bus class so far.
     class_insts: Vec<Vec<u32>>,
     /// The index of the next bus to add.
@@ -168,34 +208,41 @@ enum Share {
 impl<'a> Decoder<'a> {
     /// The existing buses as instances of their classes; nothing placed yet.
     fn new(p: &'a Problem<'a>, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
-        let mut out = Placement {
+        let out = Placement {
             devices: vec![None; p.spec.devices.len()],
             ..Placement::default()
         };
         let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
+        // Room for the existing buses and every one the solution adds.
+        let added: usize = (f.units.iter().enumerate())
+            .filter(|(_, u)| u.template.is_some())
+            .flat_map(|(ui, _)| f.x.range((ui, 0)..(ui + 1, 0)))
+            .map(|(_, &v)| values[v].max(0) as usize)
+            .sum();
+        let mut buses = Buses {
+            list: Vec::with_capacity(p.buses.len() + added),
+            ..Buses::default()
+        };
         for (ci, c) in f.buses.iter().enumerate() {
             if let Some(e) = c.existing {
                 let b = &p.buses[e];
                 let (lo, hi) = slot_range(cat, &b.model);
-                out.buses.insert(
-                    b.index,
-                    Inst {
-                        index: b.index,
-                        model: b.model.clone(),
-                        zone: b.zone,
-                        hotplug: b.hotplug,
-                        address: b.address,
-                        existing: Some(e),
-                        used: [0; SLOTS],
-                        occupied: 0,
-                        full_slots: 0,
-                        agg_slots: slot_bits(b.aggregate_slots.iter().copied()),
-                        pack_slots: 0,
-                        lo,
-                        hi,
-                    },
-                );
-                if let Some(inst) = out.buses.get_mut(&b.index) {
+                buses.put(Inst {
+                    index: b.index,
+                    model: b.model.clone(),
+                    zone: b.zone,
+                    hotplug: b.hotplug,
+                    address: b.address,
+                    existing: Some(e),
+                    used: [0; SLOTS],
+                    occupied: 0,
+                    full_slots: 0,
+                    agg_slots: slot_bits(b.aggregate_slots.iter().copied()),
+                    pack_slots: 0,
+                    lo,
+                    hi,
+                });
+                if let Some(inst) = buses.get_mut(b.index) {
                     for (&slot, &functions) in &b.used {
                         inst.mark(slot, functions);
                     }
@@ -209,6 +256,7 @@ impl<'a> Decoder<'a> {
             f,
             values,
             out,
+            buses,
             class_insts,
             next_index: p.buses.iter().map(|b| b.index).max().unwrap_or(0) + 1,
             queues: f
@@ -244,7 +292,7 @@ impl<'a> Decoder<'a> {
                 let Some(&a) = p.ctx.previous.get(&m) else {
                     continue;
                 };
-                if let Some(inst) = self.out.buses.get_mut(&a.bus) {
+                if let Some(inst) = self.buses.get_mut(a.bus) {
                     inst.mark(a.slot, 1 << a.function);
                     self.out.devices[m] = Some(PciAddress::new(a.bus, a.slot, a.function));
                 }
@@ -354,12 +402,12 @@ impl<'a> Decoder<'a> {
             Item::Unit(u) if p.units[*u].rank.is_some() => Some(self.run_starts.contains(u)),
             _ => None,
         };
-        let buses = &mut self.out.buses;
+        let buses = &mut self.buses;
         let taken = match run {
             Some(starts) => {
                 let share = Share::Only(class.last_packed.filter(|_| !starts));
                 let got = class.runs.take(&class.insts, starts, |i| {
-                    take(buses.get_mut(&i).expect("instance"), mode, width, share)
+                    take(buses.get_mut(i).expect("instance"), mode, width, share)
                 });
                 class.last_packed = got
                     .filter(|_| mode == Mode::Pack)
@@ -372,7 +420,7 @@ impl<'a> Decoder<'a> {
         // then ones no run of the order uses (the program counts windows that way).
         let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
         let ordered = self.ordered();
-        let buses = &mut self.out.buses;
+        let buses = &mut self.buses;
         // Where a packed unit may join a slot before any opens one: for an ordered I/O
         // unit on a class of many slots only instances with an I/O window already (joining
         // elsewhere would open a window the program does not count; on ports it counts
@@ -390,7 +438,11 @@ impl<'a> Decoder<'a> {
             (with_io.into_iter().chain(free).chain(used).collect(), n)
         } else {
             // Full instances take nothing more: start the first fit after them.
-            while class.insts.get(class.open).is_some_and(|i| buses[i].full()) {
+            while class
+                .insts
+                .get(class.open)
+                .is_some_and(|&i| buses.get(i).expect("instance").full())
+            {
                 class.open += 1;
             }
             let all = &class.insts[class.open..];
@@ -399,7 +451,7 @@ impl<'a> Decoder<'a> {
         let mut first_fit = |share, within: usize| {
             preferred[..within]
                 .iter()
-                .find_map(|&i| take(buses.get_mut(&i).expect("instance"), mode, width, share))
+                .find_map(|&i| take(buses.get_mut(i).expect("instance"), mode, width, share))
         };
         let joined = (taken.is_none() && mode == Mode::Pack)
             .then(|| first_fit(Share::JoinOnly, join_within))
@@ -428,24 +480,21 @@ impl<'a> Decoder<'a> {
         let (lo, hi) = *self.slot_ranges[t].get_or_insert_with(|| slot_range(cat, &c.model));
         let index = self.next_index;
         self.next_index += 1;
-        self.out.buses.insert(
+        self.buses.put(Inst {
             index,
-            Inst {
-                index,
-                model: c.model.clone(),
-                zone: c.zone,
-                hotplug: c.hotplug,
-                address: Some(addr),
-                existing: None,
-                used: [0; SLOTS],
-                occupied: 0,
-                full_slots: 0,
-                agg_slots: 0,
-                pack_slots: 0,
-                lo,
-                hi,
-            },
-        );
+            model: c.model.clone(),
+            zone: c.zone,
+            hotplug: c.hotplug,
+            address: Some(addr),
+            existing: None,
+            used: [0; SLOTS],
+            occupied: 0,
+            full_slots: 0,
+            agg_slots: 0,
+            pack_slots: 0,
+            lo,
+            hi,
+        });
         self.class_insts[t].push(index);
     }
 
@@ -463,7 +512,7 @@ impl<'a> Decoder<'a> {
                 self.out.storage.insert(*s, addr);
             }
             What::Controller(idx) => {
-                if let Some(inst) = self.out.buses.get_mut(idx) {
+                if let Some(inst) = self.buses.get_mut(*idx) {
                     inst.address = Some(addr);
                 }
             }
@@ -857,6 +906,44 @@ mod tests {
             let back: Vec<u8> = bit_slots(bits).collect();
             let want: Vec<u8> = slots.iter().copied().filter(|&s| usize::from(s) < SLOTS).collect();
             prop_assert_eq!(back, want);
+        }
+
+        /// The buses while decoding hold what a map by index given the same instances
+        /// holds (a later instance of an index replacing the earlier), and become it.
+        #[test]
+        fn buses_hold_what_a_map_holds(
+            puts in proptest::collection::vec((prop_oneof![0u32..40, 4094u32..4098], any::<u8>()), 0..80),
+        ) {
+            let inst = |index: u32, lo: u8| Inst {
+                index,
+                model: String::new(),
+                zone: None,
+                hotplug: false,
+                address: None,
+                existing: None,
+                used: [0; SLOTS],
+                occupied: 0,
+                full_slots: 0,
+                agg_slots: 0,
+                pack_slots: 0,
+                lo,
+                hi: 0,
+            };
+            let mut buses = Buses::default();
+            let mut map = BTreeMap::new();
+            for &(i, lo) in &puts {
+                buses.put(inst(i, lo));
+                map.insert(i, lo);
+                prop_assert_eq!(buses.get(i).map(|b| b.lo), Some(lo));
+                if let Some(b) = buses.get_mut(i) {
+                    b.lo = b.lo.wrapping_add(1);
+                }
+                map.insert(i, lo.wrapping_add(1));
+            }
+            let got: Vec<(u32, u32, u8)> =
+                buses.into_map().into_iter().map(|(k, b)| (k, b.index, b.lo)).collect();
+            let want: Vec<(u32, u32, u8)> = map.into_iter().map(|(k, lo)| (k, k, lo)).collect();
+            prop_assert_eq!(got, want);
         }
 
         /// Marked functions read back as a map of them would: the lowest free slot,
