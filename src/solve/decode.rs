@@ -898,6 +898,26 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// An added bus of index `index` with slots `lo`-`hi`, nothing used, the slots of
+    /// `agg` shared by aggregating controllers.
+    fn blank(index: u32, lo: u8, hi: u8, agg: u32) -> Inst {
+        Inst {
+            index,
+            model: String::new(),
+            zone: None,
+            hotplug: false,
+            address: None,
+            existing: None,
+            used: [0; SLOTS],
+            occupied: 0,
+            full_slots: 0,
+            agg_slots: agg,
+            pack_slots: 0,
+            lo,
+            hi,
+        }
+    }
+
     proptest! {
         /// Slots as bits come back as the set of slots they were made from, lowest first.
         #[test]
@@ -914,25 +934,10 @@ mod tests {
         fn buses_hold_what_a_map_holds(
             puts in proptest::collection::vec((prop_oneof![0u32..40, 4094u32..4098], any::<u8>()), 0..80),
         ) {
-            let inst = |index: u32, lo: u8| Inst {
-                index,
-                model: String::new(),
-                zone: None,
-                hotplug: false,
-                address: None,
-                existing: None,
-                used: [0; SLOTS],
-                occupied: 0,
-                full_slots: 0,
-                agg_slots: 0,
-                pack_slots: 0,
-                lo,
-                hi: 0,
-            };
             let mut buses = Buses::default();
             let mut map = BTreeMap::new();
             for &(i, lo) in &puts {
-                buses.put(inst(i, lo));
+                buses.put(blank(i, lo, 0, 0));
                 map.insert(i, lo);
                 prop_assert_eq!(buses.get(i).map(|b| b.lo), Some(lo));
                 if let Some(b) = buses.get_mut(i) {
@@ -955,21 +960,7 @@ mod tests {
             agg in any::<u32>(),
             marks in proptest::collection::vec((0u8..40, any::<u8>()), 0..60),
         ) {
-            let mut inst = Inst {
-                index: 1,
-                model: String::new(),
-                zone: None,
-                hotplug: false,
-                address: None,
-                existing: None,
-                used: [0; SLOTS],
-                occupied: 0,
-                full_slots: 0,
-                agg_slots: agg,
-                pack_slots: 0,
-                lo,
-                hi: hi.min(pci::MAX_SLOT),
-            };
+            let mut inst = blank(1, lo, hi.min(pci::MAX_SLOT), agg);
             let mut map: BTreeMap<u8, u8> = BTreeMap::new();
             for &(slot, functions) in &marks {
                 inst.mark(slot, functions);
