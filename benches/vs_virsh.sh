@@ -7,7 +7,8 @@
 #   benches/vs_virsh.sh [RUNS=40] [SPEC=benches/specs/q35-200-virtio.yaml]
 #   HARNESS=bash benches/vs_virsh.sh ...   # time from bash instead (adds a shell fork to each)
 #
-# DEVADDR_BIN: another devaddr binary (default: target/release/devaddr, built first).
+# DEVADDR_BIN: another devaddr binary (default: target/release/devaddr, built first as the
+# release CLI is shipped, statically linked: `cargo build-cli`, an alias in .cargo/config.toml).
 # LIBVIRT_URI: the libvirt to define in (default qemu:///system). Needs bash 5 and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +16,14 @@ runs=${1:-40}
 spec=${2:-benches/specs/q35-200-virtio.yaml}
 uri=${LIBVIRT_URI:-qemu:///system}
 if [ -z "${DEVADDR_BIN:-}" ]; then
-  cargo build --release -q
+  cargo -q build-cli
 fi
 bin=${DEVADDR_BIN:-target/release/devaddr}
+if readelf -l "$bin" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+  echo "binary $bin (dynamically linked)"
+else
+  echo "binary $bin (statically linked)"
+fi
 if ! virsh -c "$uri" version >/dev/null 2>&1; then
   echo "no libvirt at $uri (virsh -c $uri version fails): nothing to compare with" >&2
   exit 2

@@ -19,9 +19,12 @@ pub const POLICY_VERSION: u32 = 1;
 
 pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Plan> {
     let mut controllers = pci_controllers(p, cat, pl);
+    // The PCI model of each controller, looked up once (storage controllers appended
+    // below look theirs up there).
+    let mut models = crate::topology::pci_models(&controllers, cat);
     assign_bus_nr(
-        cat,
         &mut controllers,
+        &models,
         p.eff.preset != crate::spec::Preset::Libvirt,
         p.machine.limits.bus_numbers,
     );
@@ -39,10 +42,11 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
             address: address.map(Address::Pci),
             ..Default::default()
         });
+        models.push(cat.pci.get(&s.model));
     }
     let mut devices = p.spec.devices.clone();
     // The solver's addresses, then the pins (a pin wins).
-    for (&i, a) in pl.devices.iter().chain(&p.pinned) {
+    for (i, a) in pl.placed().chain(p.pinned.iter().map(|(&i, a)| (i, a))) {
         if let Some(d) = devices.get_mut(i) {
             d.address = Some(Address::Pci(*a));
         }
@@ -51,9 +55,9 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
     assign_drives(p, cat, &mut devices)?;
     set_multifunction(&mut controllers, &mut devices, p);
     let eff = &p.eff;
-    reserve_bar64(p, cat, &mut controllers, &devices)?;
-    give_up_io_padding(p, cat, &mut controllers, &devices);
-    let free = free_capacity(p, cat, pl, &controllers, &devices);
+    reserve_bar64(p, &models, &mut controllers, &devices)?;
+    give_up_io_padding(p, cat, &models, &mut controllers, &devices);
+    let free = free_capacity(p, cat, pl, &models, &devices);
     let mut plan = Plan {
         devaddr: PlanHeader {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -107,7 +111,7 @@ pub(crate) fn assemble(p: &Problem, cat: &Catalog, pl: &Placement) -> Result<Pla
 /// the room.
 fn reserve_bar64(
     p: &Problem,
-    cat: &Catalog,
+    models: &[Option<&crate::catalog::PciModel>],
     controllers: &mut [ControllerEntry],
     devices: &[crate::spec::DeviceEntry],
 ) -> Result<()> {
@@ -134,7 +138,7 @@ fn reserve_bar64(
     let mut empty: Vec<usize> = (0..controllers.len())
         .filter(|&i| {
             let c = &controllers[i];
-            cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
+            models[i].is_some_and(|m| m.resource_reserve)
                 && c.hotplug != Some(false)
                 && !occupied.contains(&c.index)
         })
@@ -173,6 +177,7 @@ fn reserve_bar64(
 fn give_up_io_padding(
     p: &Problem,
     cat: &Catalog,
+    models: &[Option<&crate::catalog::PciModel>],
     controllers: &mut [ControllerEntry],
     devices: &[crate::spec::DeviceEntry],
 ) {
@@ -182,13 +187,13 @@ fn give_up_io_padding(
     };
     let uefi = io_padding::padding_firmware(&p.machine, p.spec, p.eff.firmware);
     let pads = uefi.is_some_and(|u| u.hotplug_io_padding.is_some());
-    let io = io_padding::io_buses(controllers, devices, cat);
+    let io = io_padding::io_buses(controllers, models, devices, cat);
     // The bridges the firmware pads for good take windows like I/O devices' bridges.
     let bridges = uefi.map_or(0, |u| {
-        io_padding::padded_bridges(controllers, &io, u, cat).len()
+        io_padding::padded_bridges(controllers, models, &io, u).len()
     });
     let windows = io.iter().filter(|&&b| b != 0).count() + bridges;
-    let padded = io_padding::padded_ports(controllers, &io, cat);
+    let padded = io_padding::padded_ports(controllers, models, &io);
     if io_padding::padding_overflows(pads, windows, padded.len(), limit) {
         let kept = |c: &ControllerEntry| p.spec.controllers.iter().any(|s| s.id == c.id);
         for i in io_padding::giving_up(controllers, &padded, windows, limit, kept) {
@@ -208,9 +213,10 @@ pub(crate) fn preset_name(p: crate::spec::Preset) -> &'static str {
 }
 
 fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<ControllerEntry> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(pl.buses.len() + p.storage.len());
+    let mut models = crate::topology::Memo::default();
     for inst in pl.buses.values() {
-        let m = cat.pci_model(&inst.model);
+        let m = models.get(&inst.model, |n| cat.pci_model(n));
         let given = inst
             .existing
             .and_then(|e| p.buses[e].entry)
@@ -260,13 +266,15 @@ fn pci_controllers(p: &Problem, cat: &Catalog, pl: &Placement) -> Vec<Controller
 /// expander, so every NUMA node can grow at next boot without its expander's bus_nr (and
 /// the guest-visible bus numbers below it) changing; otherwise pack them (libvirt's way).
 /// `bus_numbers`: the machine's bus numbers (the ranges end below it).
-fn assign_bus_nr(cat: &Catalog, ctls: &mut [ControllerEntry], spread: bool, bus_numbers: u32) {
-    let (root_need, need) = crate::topology::bus_needs_of_controllers(ctls, cat);
-    // Which controllers are expanders (looked up once).
-    let numa: Vec<bool> = ctls
-        .iter()
-        .map(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa))
-        .collect();
+fn assign_bus_nr(
+    ctls: &mut [ControllerEntry],
+    models: &[Option<&crate::catalog::PciModel>],
+    spread: bool,
+    bus_numbers: u32,
+) {
+    let (root_need, need) = crate::topology::bus_needs_of_controllers(ctls, models);
+    // Which controllers are expanders.
+    let numa: Vec<bool> = models.iter().map(|m| m.is_some_and(|m| m.numa)).collect();
     let expanders = || ctls.iter().zip(&numa).filter(|(_, &n)| n).map(|(c, _)| c);
     let mut top = expanders()
         .filter_map(|c| c.bus_nr)
@@ -417,17 +425,18 @@ fn free_capacity(
     p: &Problem,
     cat: &Catalog,
     pl: &Placement,
-    ctls: &[ControllerEntry],
+    models: &[Option<&crate::catalog::PciModel>],
     devices: &[crate::spec::DeviceEntry],
 ) -> Free {
     let mut free = Free::default();
+    let mut inst_models = crate::topology::Memo::default();
     for inst in pl.buses.values() {
-        let m = cat.pci_model(&inst.model);
+        let m = inst_models.get(&inst.model, |n| cat.pci_model(n));
         if !inst.hotplug || !counts_for_reserve_model(m, &p.machine) {
             continue;
         }
         let n = (m.bus.slots[0]..=m.bus.slots[1])
-            .filter(|s| inst.used.get(s).copied().unwrap_or(0) == 0)
+            .filter(|&s| inst.slot_used(s) == 0)
             .count() as u32;
         let key = FreeZone::of(inst.zone);
         let map = match p.machine.reserve_kind {
@@ -447,11 +456,7 @@ fn free_capacity(
         .filter(|d| matches!(d.address, Some(Address::Usb(_))))
         .count() as u32;
     free.usb_ports = usb_cap.saturating_sub(usb_used);
-    let used: u32 = ctls
-        .iter()
-        .filter_map(|c| cat.pci.get(&c.model))
-        .map(|m| m.bus_numbers)
-        .sum();
+    let used: u32 = models.iter().flatten().map(|m| m.bus_numbers).sum();
     free.bus_numbers = p.machine.limits.bus_numbers.saturating_sub(used);
     free
 }

@@ -3,22 +3,26 @@
 
 /// The decimal digits of `n` (after a `-` when `negative`), written into the end of `buf`.
 pub(crate) fn decimal(n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
+    // 128-bit division is a library call: the number is cut into chunks of 19 digits
+    // (one chunk for every number below 2^64, as a plan's are), each written with 64-bit
+    // arithmetic.
+    const CHUNK: u128 = 10_u128.pow(19);
     let mut at = buf.len();
-    if let Ok(small) = u64::try_from(n) {
-        // 64-bit division (every number of a plan): a multiplication, not a call.
-        let len = digit_count(small);
+    let mut rest = n;
+    loop {
+        let (chunk, more) = if rest > u128::from(u64::MAX) {
+            ((rest % CHUNK) as u64, rest / CHUNK)
+        } else {
+            (rest as u64, 0)
+        };
+        // A chunk below others has all its 19 digits, leading zeros included.
+        let len = if more == 0 { digit_count(chunk) } else { 19 };
         at -= len;
-        write_digits(small, &mut buf[at..]);
-    } else {
-        let mut n = n;
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+        write_digits(chunk, &mut buf[at..at + len]);
+        if more == 0 {
+            break;
         }
+        rest = more;
     }
     if negative {
         at -= 1;
@@ -37,7 +41,8 @@ pub(crate) fn digit_count(n: u64) -> usize {
     digits
 }
 
-/// The decimal digits of `n` into `out`, which is [`digit_count`] bytes long.
+/// The last `out.len()` decimal digits of `n` into `out` (all of them, when it is
+/// [`digit_count`] bytes long; leading zeros when longer).
 pub(crate) fn write_digits(mut n: u64, out: &mut [u8]) {
     for d in out.iter_mut().rev() {
         *d = b'0' + (n % 10) as u8;
@@ -60,6 +65,14 @@ mod tests {
             4096,
             i64::MAX.into(),
             i64::MIN.into(),
+            u64::MAX.into(),
+            i128::from(u64::MAX) + 1,
+            10_i128.pow(19),
+            10_i128.pow(19) - 1,
+            10_i128.pow(20) + 7,
+            10_i128.pow(38) + 1,
+            i128::MAX,
+            i128::MIN + 1,
         ] {
             let mut buf = [0u8; 40];
             assert_eq!(

@@ -75,6 +75,7 @@ pub mod formats;
 pub mod input;
 pub mod libvirt;
 mod lifecycle;
+mod light_hash;
 pub mod limits;
 mod normalize;
 mod order;

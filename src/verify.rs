@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::spec::{DeviceEntry, Spec};
 use crate::topology::{Address, ControllerEntry, PciAddress, Plan};
 use crate::vocab::{pci, scsi, Attr, ConnectFlags, ConnectKind, ControllerType};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 mod finding;
 mod placement;
@@ -57,7 +57,8 @@ fn verify_planned(plan: &Spec, spec: &Spec, cat: &Catalog) -> Vec<Finding> {
         findings.push(Finding::new(rule, subject, message));
     };
     // The plan's entries by id (the first of an id, as a search in plan order finds it).
-    let mut planned: HashMap<&str, &DeviceEntry> = HashMap::with_capacity(plan.devices.len());
+    let mut planned: crate::light_hash::LightMap<&str, &DeviceEntry> =
+        crate::light_hash::map(plan.devices.len());
     for p in &plan.devices {
         planned.entry(p.id.as_str()).or_insert(p);
     }
@@ -145,6 +146,9 @@ struct World<'a> {
     /// How findings name plan ids that have a name here (libvirt's elements); others
     /// as ``device `x` ``, ``controller `x` `` or `` `x` ``.
     names: &'a BTreeMap<String, String>,
+    /// The PCI model of each controller of the plan, by position (`None`: not a PCI
+    /// controller model).
+    models: Vec<Option<&'a PciModel>>,
     findings: Vec<Finding>,
 }
 
@@ -361,6 +365,7 @@ pub(crate) fn verify_named(
         buses: BTreeMap::new(),
         table: Vec::new(),
         names,
+        models: crate::topology::pci_models(&spec.controllers, cat),
         findings: Vec::new(),
     };
     w.buses.insert(0, (&root_entry, root_model));
@@ -389,7 +394,7 @@ pub(crate) fn verify_named(
     }
 
     // Identifiers.
-    let mut ids = HashSet::with_capacity(spec.controllers.len() + spec.devices.len());
+    let mut ids = crate::light_hash::set(spec.controllers.len() + spec.devices.len());
     for (id, as_a) in spec
         .controllers
         .iter()
@@ -416,11 +421,16 @@ pub(crate) fn verify_named(
             w.bad(Rule::ControllerIndex, Subject::controller(&c.id), msg);
         }
     }
-    // PCI controllers.
-    for c in &spec.controllers {
+    // PCI controllers: collected in a list (checked for taken indexes in a table) and
+    // made the map of buses at once, which builds faster than insert by insert.
+    let mut pci = Vec::with_capacity(spec.controllers.len() + 1);
+    let mut taken: crate::topology::ByIndex<()> = Default::default();
+    pci.extend(w.buses.pop_first());
+    taken.insert(0, ());
+    for (ci, c) in spec.controllers.iter().enumerate() {
         let who = w.controller(&c.id);
         let subject = || Subject::controller(&c.id);
-        if let Some(m) = cat.pci.get(&c.model) {
+        if let Some(m) = w.models[ci] {
             if m.connect.is_none() {
                 if c.index != 0 || c.model != machine.root {
                     let msg = format!(
@@ -431,7 +441,7 @@ pub(crate) fn verify_named(
                 }
                 continue;
             }
-            if c.index == 0 || w.buses.contains_key(&c.index) {
+            if c.index == 0 || taken.insert(c.index, ()).is_some() {
                 let msg = format!("{who}: PCI index {} is taken", c.index);
                 w.bad(Rule::ControllerIndex, subject(), msg);
                 continue;
@@ -447,12 +457,13 @@ pub(crate) fn verify_named(
                 );
                 w.bad(Rule::ControllerIndex, subject(), msg);
             }
-            w.buses.insert(c.index, (c, m));
+            pci.push((c.index, (c, m)));
         } else if !cat.storage.contains_key(&c.model) {
             let msg = format!("{who}: unknown model {}", c.model);
             w.bad(Rule::UnknownModel, subject(), msg);
         }
     }
+    w.buses = pci.into_iter().collect();
     w.index_buses();
     // Every address in use, with its owner.
     let builtins = machine
@@ -535,8 +546,7 @@ pub(crate) fn verify_named(
         check_chassis(&mut w);
     }
     // Each device's kind, looked up once.
-    let kinds: Vec<Option<&crate::catalog::Kind>> =
-        spec.devices.iter().map(|d| cat.kind(&d.kind)).collect();
+    let kinds = crate::topology::catalog_kinds(spec.devices.iter().map(|d| d.kind.as_str()), cat);
     // Storage/USB controllers: builtin ones, listed ones, and spec devices that are ones.
     let mut storage: BTreeMap<(ControllerType, u32), (String, u32, u32)> = BTreeMap::new();
     for b in &machine.builtin_controllers {
@@ -604,8 +614,10 @@ pub(crate) fn verify_named(
     }
     // Devices.
     let mut io_buses: BTreeSet<u32> = BTreeSet::new();
-    for c in &spec.controllers {
-        if let (Some(k), Some(Address::Pci(a))) = (cat.kind(&c.model), &c.address) {
+    let controller_kinds =
+        crate::topology::catalog_kinds(spec.controllers.iter().map(|c| c.model.as_str()), cat);
+    for (c, k) in spec.controllers.iter().zip(controller_kinds) {
+        if let (Some(k), Some(Address::Pci(a))) = (k, &c.address) {
             if device_has_io(&w, k.io_bar, a.bus) {
                 io_buses.insert(a.bus);
             }
@@ -933,7 +945,7 @@ fn check_budgets(
             .filter(|_| rules == Rules::Plan);
         // Bridges the UEFI firmware pads with I/O whatever sits below them.
         let bridges = uefi.map_or_else(Vec::new, |u| {
-            io_padding::padded_bridges(&spec.controllers, io_buses, u, cat)
+            io_padding::padded_bridges(&spec.controllers, &w.models, io_buses, u)
         });
         let n = (io_buses.iter().filter(|&&b| b != 0).count() + bridges.len()) as u32;
         if n > limit {
@@ -960,7 +972,7 @@ fn check_budgets(
         // OVMF's I/O padding of hotplug ports without I/O-BAR devices: those windows too
         // must fit, or the ports must give the padding up (`io_reserve: 0`).
         let pads = uefi.is_some_and(|u| u.hotplug_io_padding.is_some());
-        let padded = io_padding::padded_ports(&spec.controllers, io_buses, cat);
+        let padded = io_padding::padded_ports(&spec.controllers, &w.models, io_buses);
         if io_padding::padding_overflows(pads, n as usize, padded.len(), limit) {
             let msg = format!(
                 "{n} bridges/ports hold devices with I/O BARs and the UEFI firmware pads {} \
@@ -1162,8 +1174,8 @@ fn check_usb_ports(w: &mut World, who: Who, m: &crate::catalog::StorageModel, po
 /// All of them are 8-bit properties. An attribute the model does not have is refused by
 /// QEMU as an unknown property.
 fn check_chassis(w: &mut World) {
-    let mut ports: BTreeMap<u32, &str> = BTreeMap::new();
-    let mut bridges: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut ports: crate::topology::ByIndex<&str> = Default::default();
+    let mut bridges: crate::topology::ByIndex<&str> = Default::default();
     let mut found = Vec::new();
     for &(c, m) in w.buses.values() {
         let has = |a: Attr| m.attrs.contains(&a);

@@ -328,9 +328,10 @@ fn resolve_devices(
     eff: &Effective,
 ) -> Result<Vec<Dev>> {
     // Each device is resolved on its own: every device's problems are reported at once.
-    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ids = crate::light_hash::map::<&str, usize>(spec.devices.len());
     let mut devs = Vec::with_capacity(spec.devices.len());
     let mut errors = Vec::new();
+    let kinds = crate::topology::catalog_kinds(spec.devices.iter().map(|d| d.kind.as_str()), cat);
     for (i, d) in spec.devices.iter().enumerate() {
         let at = |field: &str| format!("devices[{i}].{field}");
         if d.id.is_empty() {
@@ -344,7 +345,7 @@ fn resolve_devices(
                 .with_code(crate::Code::Duplicate),
             );
         }
-        match resolve_device(spec, cat, machine, eff, i) {
+        match resolve_device(spec, cat, machine, eff, i, kinds[i]) {
             Ok(dev) => devs.push(dev),
             Err(e) => errors.push(e),
         }
@@ -353,17 +354,19 @@ fn resolve_devices(
     Ok(devs)
 }
 
-/// Resolve spec device `i` against its kind, the machine and the policy.
+/// Resolve spec device `i` against its kind (`kind`, looked up in `cat`), the machine and
+/// the policy.
 fn resolve_device(
     spec: &Spec,
     cat: &Catalog,
     machine: &MachineModel,
     eff: &Effective,
     i: usize,
+    kind: Option<&Kind>,
 ) -> Result<Dev> {
     let d = &spec.devices[i];
     let at = |field: &str| format!("devices[{i}].{field}");
-    let kind = cat.kind(&d.kind).ok_or_else(|| {
+    let kind = kind.ok_or_else(|| {
         Error::input(
             at("kind"),
             format!(

@@ -44,12 +44,10 @@ pub(super) fn controllers(
     devs: &[Dev],
 ) -> Result<Vec<StorageCtl>> {
     let mut out: Vec<StorageCtl> = Vec::new();
-    let taken_ids: BTreeSet<&str> = spec
-        .devices
-        .iter()
-        .map(|d| d.id.as_str())
-        .chain(spec.controllers.iter().map(|c| c.id.as_str()))
-        .collect();
+    // Ids of the spec, searched only when an implicit controller is named (rarely).
+    let taken_ids = |id: &str| {
+        spec.devices.iter().any(|d| d.id == id) || spec.controllers.iter().any(|c| c.id == id)
+    };
     for b in &machine.builtin_controllers {
         let m = &cat.storage[&b.model];
         out.push(StorageCtl {
@@ -248,7 +246,7 @@ pub(super) fn controllers(
                 .map(|p| p.max(remaining.min(m.max_ports.unwrap_or(p))));
             let index = next_index(&out, provides);
             let mut id = format!("{provides}{index}");
-            while taken_ids.contains(id.as_str()) || out.iter().any(|s| s.id == id) {
+            while taken_ids(&id) || out.iter().any(|s| s.id == id) {
                 id.push('_');
             }
             let fixed = machine

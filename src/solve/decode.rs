@@ -20,11 +20,39 @@ pub(crate) struct Inst {
     pub address: Option<PciAddress>,
     /// Position in `Problem::buses` for existing buses.
     pub existing: Option<usize>,
-    pub used: BTreeMap<u8, u8>,
-    agg_slots: BTreeSet<u8>,
-    pack_slots: BTreeSet<u8>,
+    /// Used functions per slot (bit f = function f), by slot number (changed through
+    /// [`Inst::mark`] only, which keeps `occupied` and `full_slots` with it).
+    used: [u8; SLOTS],
+    /// Slots with a function in use (bit s = slot s).
+    occupied: u32,
+    /// Slots with every function in use (bit s = slot s).
+    full_slots: u32,
+    /// Slots shared by aggregating controllers (bit s = slot s).
+    agg_slots: u32,
+    /// Slots shared by packed functions (bit s = slot s).
+    pack_slots: u32,
     lo: u8,
     hi: u8,
+}
+
+/// Slots of a PCI bus.
+const SLOTS: usize = pci::SLOTS_PER_BUS as usize;
+
+/// A set of slots as bits (slot numbers are below [`SLOTS`]; checked when pins are read).
+fn slot_bits(slots: impl IntoIterator<Item = u8>) -> u32 {
+    slots
+        .into_iter()
+        .filter(|&s| usize::from(s) < SLOTS)
+        .fold(0, |bits, s| bits | 1 << s)
+}
+
+/// The slots of a set of bits, lowest first.
+fn bit_slots(mut bits: u32) -> impl Iterator<Item = u8> {
+    std::iter::from_fn(move || {
+        let s = bits.trailing_zeros();
+        bits &= bits.wrapping_sub(1);
+        (s < u32::BITS).then_some(s as u8)
+    })
 }
 
 /// The concrete PCI placement.
@@ -32,12 +60,23 @@ pub(crate) struct Inst {
 pub(crate) struct Placement {
     /// Every PCI bus, by index.
     pub buses: BTreeMap<u32, Inst>,
-    /// Addresses of spec devices placed here (pins are in `Problem::pinned`).
-    pub devices: BTreeMap<usize, PciAddress>,
+    /// Addresses of spec devices placed here, by spec position (pins are in
+    /// `Problem::pinned`).
+    pub devices: Vec<Option<PciAddress>>,
     /// Addresses of implicit storage controllers (by position in `Problem::storage`).
     pub storage: BTreeMap<usize, PciAddress>,
     /// How far the search went.
     pub status: Status,
+}
+
+impl Placement {
+    /// The spec devices placed here (by spec position) with their addresses.
+    pub fn placed(&self) -> impl Iterator<Item = (usize, &PciAddress)> {
+        self.devices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((i, a.as_ref()?)))
+    }
 }
 
 enum Item {
@@ -60,10 +99,48 @@ pub(crate) fn decode(p: &Problem, cat: &Catalog, f: &Formulation, values: &[i64]
     for bi in order {
         d.fill(bi);
     }
-    if d.ordered() {
-        number_in_order(&mut d.out, &d.seq_pos);
+    let mut out = d.out;
+    out.buses = d.buses.into_map();
+    if !d.seq_pos.is_empty() {
+        number_in_order(&mut out, &d.seq_pos);
     }
-    d.out
+    out
+}
+
+/// The bus instances while they are decoded: in a list, found by index through a table
+/// (lookups without a search; the map of [`Placement::buses`] is built once at the end).
+#[derive(Default)]
+struct Buses {
+    list: Vec<Inst>,
+    at: crate::topology::ByIndex<usize>,
+}
+
+impl Buses {
+    /// Add `inst`, or replace the instance of its index.
+    fn put(&mut self, inst: Inst) {
+        match self.at.get(inst.index) {
+            Some(&k) => self.list[k] = inst,
+            None => {
+                self.at.insert(inst.index, self.list.len());
+                self.list.push(inst);
+            }
+        }
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut Inst> {
+        let &k = self.at.get(index)?;
+        self.list.get_mut(k)
+    }
+
+    fn get(&self, index: u32) -> Option<&Inst> {
+        let &k = self.at.get(index)?;
+        self.list.get(k)
+    }
+
+    /// The instances by index.
+    fn into_map(self) -> BTreeMap<u32, Inst> {
+        self.list.into_iter().map(|i| (i.index, i)).collect()
+    }
 }
 
 /// The placement as it is decoded, bus class by bus class (shallowest first).
@@ -73,6 +150,8 @@ struct Decoder<'a> {
     f: &'a Formulation,
     values: &'a [i64],
     out: Placement,
+    /// Every bus instance so far (moved to `out.buses` at the end).
+    buses: Buses,
     /// The instances (bus indexes) of each bus class so far.
     class_insts: Vec<Vec<u32>>,
     /// The index of the next bus to add.
@@ -85,6 +164,14 @@ struct Decoder<'a> {
     seq_pos: BTreeMap<usize, usize>,
     /// Ordered units that start a run (see [`run_starts`]).
     run_starts: BTreeSet<usize>,
+    /// The slots of each bus class's model, once looked up (see [`slot_range`]).
+    slot_ranges: Vec<Option<(u8, u8)>>,
+}
+
+/// The lowest and highest slot of a bus of PCI controller model `model`.
+fn slot_range(cat: &Catalog, model: &str) -> (u8, u8) {
+    let slots = cat.pci_model(model).bus.slots;
+    (slots[0], slots[1].min(pci::MAX_SLOT))
 }
 
 /// What one bus class's instances have taken so far, while its items are placed.
@@ -121,28 +208,45 @@ enum Share {
 impl<'a> Decoder<'a> {
     /// The existing buses as instances of their classes; nothing placed yet.
     fn new(p: &'a Problem<'a>, cat: &'a Catalog, f: &'a Formulation, values: &'a [i64]) -> Self {
-        let mut out = Placement::default();
+        let out = Placement {
+            devices: vec![None; p.spec.devices.len()],
+            ..Placement::default()
+        };
         let mut class_insts: Vec<Vec<u32>> = vec![Vec::new(); f.buses.len()];
+        // Room for the existing buses and every one the solution adds.
+        let added: usize = (f.units.iter().enumerate())
+            .filter(|(_, u)| u.template.is_some())
+            .flat_map(|(ui, _)| f.x.range((ui, 0)..(ui + 1, 0)))
+            .map(|(_, &v)| values[v].max(0) as usize)
+            .sum();
+        let mut buses = Buses {
+            list: Vec::with_capacity(p.buses.len() + added),
+            ..Buses::default()
+        };
         for (ci, c) in f.buses.iter().enumerate() {
             if let Some(e) = c.existing {
                 let b = &p.buses[e];
-                let m = cat.pci_model(&b.model);
-                out.buses.insert(
-                    b.index,
-                    Inst {
-                        index: b.index,
-                        model: b.model.clone(),
-                        zone: b.zone,
-                        hotplug: b.hotplug,
-                        address: b.address,
-                        existing: Some(e),
-                        used: b.used.clone(),
-                        agg_slots: b.aggregate_slots.clone(),
-                        pack_slots: BTreeSet::new(),
-                        lo: m.bus.slots[0],
-                        hi: m.bus.slots[1],
-                    },
-                );
+                let (lo, hi) = slot_range(cat, &b.model);
+                buses.put(Inst {
+                    index: b.index,
+                    model: b.model.clone(),
+                    zone: b.zone,
+                    hotplug: b.hotplug,
+                    address: b.address,
+                    existing: Some(e),
+                    used: [0; SLOTS],
+                    occupied: 0,
+                    full_slots: 0,
+                    agg_slots: slot_bits(b.aggregate_slots.iter().copied()),
+                    pack_slots: 0,
+                    lo,
+                    hi,
+                });
+                if let Some(inst) = buses.get_mut(b.index) {
+                    for (&slot, &functions) in &b.used {
+                        inst.mark(slot, functions);
+                    }
+                }
                 class_insts[ci].push(b.index);
             }
         }
@@ -152,6 +256,7 @@ impl<'a> Decoder<'a> {
             f,
             values,
             out,
+            buses,
             class_insts,
             next_index: p.buses.iter().map(|b| b.index).max().unwrap_or(0) + 1,
             queues: f
@@ -168,6 +273,7 @@ impl<'a> Decoder<'a> {
                 .map(|(k, d)| (d, k))
                 .collect(),
             run_starts: run_starts(f, values),
+            slot_ranges: vec![None; f.buses.len()],
         }
     }
 
@@ -186,11 +292,9 @@ impl<'a> Decoder<'a> {
                 let Some(&a) = p.ctx.previous.get(&m) else {
                     continue;
                 };
-                if let Some(inst) = self.out.buses.get_mut(&a.bus) {
-                    *inst.used.entry(a.slot).or_default() |= 1 << a.function;
-                    self.out
-                        .devices
-                        .insert(m, PciAddress::new(a.bus, a.slot, a.function));
+                if let Some(inst) = self.buses.get_mut(a.bus) {
+                    inst.mark(a.slot, 1 << a.function);
+                    self.out.devices[m] = Some(PciAddress::new(a.bus, a.slot, a.function));
                 }
             }
             for q in &mut self.queues {
@@ -298,12 +402,12 @@ impl<'a> Decoder<'a> {
             Item::Unit(u) if p.units[*u].rank.is_some() => Some(self.run_starts.contains(u)),
             _ => None,
         };
-        let buses = &mut self.out.buses;
+        let buses = &mut self.buses;
         let taken = match run {
             Some(starts) => {
                 let share = Share::Only(class.last_packed.filter(|_| !starts));
                 let got = class.runs.take(&class.insts, starts, |i| {
-                    take(buses.get_mut(&i).expect("instance"), mode, width, share)
+                    take(buses.get_mut(i).expect("instance"), mode, width, share)
                 });
                 class.last_packed = got
                     .filter(|_| mode == Mode::Pack)
@@ -316,7 +420,7 @@ impl<'a> Decoder<'a> {
         // then ones no run of the order uses (the program counts windows that way).
         let io = matches!(&item, Item::Unit(u) if p.units[*u].io);
         let ordered = self.ordered();
-        let buses = &mut self.out.buses;
+        let buses = &mut self.buses;
         // Where a packed unit may join a slot before any opens one: for an ordered I/O
         // unit on a class of many slots only instances with an I/O window already (joining
         // elsewhere would open a window the program does not count; on ports it counts
@@ -334,7 +438,11 @@ impl<'a> Decoder<'a> {
             (with_io.into_iter().chain(free).chain(used).collect(), n)
         } else {
             // Full instances take nothing more: start the first fit after them.
-            while class.insts.get(class.open).is_some_and(|i| buses[i].full()) {
+            while class
+                .insts
+                .get(class.open)
+                .is_some_and(|&i| buses.get(i).expect("instance").full())
+            {
                 class.open += 1;
             }
             let all = &class.insts[class.open..];
@@ -343,7 +451,7 @@ impl<'a> Decoder<'a> {
         let mut first_fit = |share, within: usize| {
             preferred[..within]
                 .iter()
-                .find_map(|&i| take(buses.get_mut(&i).expect("instance"), mode, width, share))
+                .find_map(|&i| take(buses.get_mut(i).expect("instance"), mode, width, share))
         };
         let joined = (taken.is_none() && mode == Mode::Pack)
             .then(|| first_fit(Share::JoinOnly, join_within))
@@ -368,25 +476,25 @@ impl<'a> Decoder<'a> {
     /// A new bus of template class `t` at `addr`, with the next index.
     fn add_bus(&mut self, t: usize, addr: PciAddress) {
         let c = &self.f.buses[t];
-        let m = self.cat.pci_model(&c.model);
+        let cat = self.cat;
+        let (lo, hi) = *self.slot_ranges[t].get_or_insert_with(|| slot_range(cat, &c.model));
         let index = self.next_index;
         self.next_index += 1;
-        self.out.buses.insert(
+        self.buses.put(Inst {
             index,
-            Inst {
-                index,
-                model: c.model.clone(),
-                zone: c.zone,
-                hotplug: c.hotplug,
-                address: Some(addr),
-                existing: None,
-                used: BTreeMap::new(),
-                agg_slots: BTreeSet::new(),
-                pack_slots: BTreeSet::new(),
-                lo: m.bus.slots[0],
-                hi: m.bus.slots[1],
-            },
-        );
+            model: c.model.clone(),
+            zone: c.zone,
+            hotplug: c.hotplug,
+            address: Some(addr),
+            existing: None,
+            used: [0; SLOTS],
+            occupied: 0,
+            full_slots: 0,
+            agg_slots: 0,
+            pack_slots: 0,
+            lo,
+            hi,
+        });
         self.class_insts[t].push(index);
     }
 
@@ -397,16 +505,14 @@ impl<'a> Decoder<'a> {
         match &self.p.units[unit].what {
             What::Devices(members) => {
                 for (k, &d) in members.iter().enumerate() {
-                    self.out
-                        .devices
-                        .insert(d, PciAddress::new(bus, slot, func + k as u8));
+                    self.out.devices[d] = Some(PciAddress::new(bus, slot, func + k as u8));
                 }
             }
             What::Storage(s) => {
                 self.out.storage.insert(*s, addr);
             }
             What::Controller(idx) => {
-                if let Some(inst) = self.out.buses.get_mut(idx) {
+                if let Some(inst) = self.buses.get_mut(*idx) {
                     inst.address = Some(addr);
                 }
             }
@@ -525,8 +631,8 @@ type Children = BTreeMap<u32, Vec<(usize, u8, u8, u32)>>;
 /// (deepest first).
 fn earliest_below(out: &Placement, seq_pos: &BTreeMap<usize, usize>) -> BTreeMap<u32, usize> {
     let mut earliest: BTreeMap<u32, usize> = BTreeMap::new();
-    for (d, a) in &out.devices {
-        if let Some(&k) = seq_pos.get(d) {
+    for (d, a) in out.placed() {
+        if let Some(&k) = seq_pos.get(&d) {
             let e = earliest.entry(a.bus).or_insert(usize::MAX);
             *e = (*e).min(k);
         }
@@ -641,7 +747,12 @@ fn renumber(out: &mut Placement, map: &BTreeMap<u32, u32>) {
         }
         out.buses.insert(b.index, b);
     }
-    for a in out.devices.values_mut().chain(out.storage.values_mut()) {
+    for a in out
+        .devices
+        .iter_mut()
+        .flatten()
+        .chain(out.storage.values_mut())
+    {
         a.bus = re(a.bus);
     }
 }
@@ -705,10 +816,36 @@ impl Inst {
     /// No slot is free and no shared slot has a free function: [`take`] finds no room
     /// here for anything.
     fn full(&self) -> bool {
-        let slot_full = |s: &u8| self.used.get(s) == Some(&u8::MAX);
-        (self.lo..=self.hi).all(|s| self.used.get(&s).is_some_and(|&u| u != 0))
-            && self.agg_slots.iter().all(slot_full)
-            && self.pack_slots.iter().all(slot_full)
+        self.free_slot().is_none() && (self.agg_slots | self.pack_slots) & !self.full_slots == 0
+    }
+
+    /// Take `functions` (bit f = function f) of `slot` (slots past the last are none).
+    fn mark(&mut self, slot: u8, functions: u8) {
+        let Some(used) = self.used.get_mut(usize::from(slot)) else {
+            return;
+        };
+        *used |= functions;
+        if *used != 0 {
+            self.occupied |= 1 << slot;
+        }
+        if *used == u8::MAX {
+            self.full_slots |= 1 << slot;
+        }
+    }
+
+    /// The functions in use in `slot` (bit f = function f).
+    pub fn slot_used(&self, slot: u8) -> u8 {
+        self.used.get(usize::from(slot)).copied().unwrap_or(0)
+    }
+
+    /// The lowest slot of the bus with no function in use.
+    fn free_slot(&self) -> Option<u8> {
+        if self.lo > self.hi {
+            return None;
+        }
+        let range = ((1u64 << (self.hi + 1)) - (1u64 << self.lo)) as u32;
+        let free = range & !self.occupied;
+        (free != 0).then(|| free.trailing_zeros() as u8)
     }
 }
 
@@ -716,8 +853,8 @@ impl Inst {
 /// item joins a shared slot `share` allows, else takes the lowest free slot.
 fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8, u8)> {
     let shared = match mode {
-        Mode::Aggregate => Some(&inst.agg_slots),
-        Mode::Pack => Some(&inst.pack_slots),
+        Mode::Aggregate => Some(inst.agg_slots),
+        Mode::Pack => Some(inst.pack_slots),
         Mode::Whole => None,
     };
     let may_join = |s: u8| match share {
@@ -725,35 +862,120 @@ fn take(inst: &mut Inst, mode: Mode, width: u8, share: Share) -> Option<(u32, u8
         Share::Only(only) => only == Some((inst.index, s)),
     };
     if let Some(set) = shared {
-        let found = set.iter().filter(|&&s| may_join(s)).find_map(|&s| {
-            let used = inst.used.get(&s).copied().unwrap_or(0);
+        // Full slots have no function to give.
+        let open = set & !inst.full_slots;
+        let found = bit_slots(open).filter(|&s| may_join(s)).find_map(|s| {
+            let used = inst.slot_used(s);
             (0..pci::FUNCTIONS_PER_SLOT)
                 .find(|f| used & (1 << f) == 0)
                 .map(|f| (s, f))
         });
         if let Some((s, fnc)) = found {
-            *inst.used.entry(s).or_default() |= 1 << fnc;
+            inst.mark(s, 1 << fnc);
             return Some((inst.index, s, fnc));
         }
     }
     if matches!(share, Share::JoinOnly) {
         return None;
     }
-    let slot = (inst.lo..=inst.hi).find(|s| inst.used.get(s).copied().unwrap_or(0) == 0)?;
+    let slot = inst.free_slot()?;
     let mask = if width >= pci::FUNCTIONS_PER_SLOT {
         u8::MAX
     } else {
         (1u8 << width) - 1
     };
-    inst.used.insert(slot, mask);
+    inst.mark(slot, mask);
     match mode {
-        Mode::Aggregate => {
-            inst.agg_slots.insert(slot);
-        }
-        Mode::Pack => {
-            inst.pack_slots.insert(slot);
-        }
+        Mode::Aggregate => inst.agg_slots |= 1 << slot,
+        Mode::Pack => inst.pack_slots |= 1 << slot,
         Mode::Whole => {}
     }
     Some((inst.index, slot, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An added bus of index `index` with slots `lo`-`hi`, nothing used, the slots of
+    /// `agg` shared by aggregating controllers.
+    fn blank(index: u32, lo: u8, hi: u8, agg: u32) -> Inst {
+        Inst {
+            index,
+            model: String::new(),
+            zone: None,
+            hotplug: false,
+            address: None,
+            existing: None,
+            used: [0; SLOTS],
+            occupied: 0,
+            full_slots: 0,
+            agg_slots: agg,
+            pack_slots: 0,
+            lo,
+            hi,
+        }
+    }
+
+    proptest! {
+        /// Slots as bits come back as the set of slots they were made from, lowest first.
+        #[test]
+        fn slot_bits_hold_the_slots(slots in proptest::collection::btree_set(0u8..40, 0..40)) {
+            let bits = slot_bits(slots.iter().copied());
+            let back: Vec<u8> = bit_slots(bits).collect();
+            let want: Vec<u8> = slots.iter().copied().filter(|&s| usize::from(s) < SLOTS).collect();
+            prop_assert_eq!(back, want);
+        }
+
+        /// The buses while decoding hold what a map by index given the same instances
+        /// holds (a later instance of an index replacing the earlier), and become it.
+        #[test]
+        fn buses_hold_what_a_map_holds(
+            puts in proptest::collection::vec((prop_oneof![0u32..40, 4094u32..4098], any::<u8>()), 0..80),
+        ) {
+            let mut buses = Buses::default();
+            let mut map = BTreeMap::new();
+            for &(i, lo) in &puts {
+                buses.put(blank(i, lo, 0, 0));
+                map.insert(i, lo);
+                prop_assert_eq!(buses.get(i).map(|b| b.lo), Some(lo));
+                if let Some(b) = buses.get_mut(i) {
+                    b.lo = b.lo.wrapping_add(1);
+                }
+                map.insert(i, lo.wrapping_add(1));
+            }
+            let got: Vec<(u32, u32, u8)> =
+                buses.into_map().into_iter().map(|(k, b)| (k, b.index, b.lo)).collect();
+            let want: Vec<(u32, u32, u8)> = map.into_iter().map(|(k, lo)| (k, k, lo)).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// Marked functions read back as a map of them would: the lowest free slot,
+        /// fullness and the functions of each slot, whatever the slot range and marks.
+        #[test]
+        fn marks_read_as_a_map(
+            lo in 0u8..34,
+            hi in 0u8..34,
+            agg in any::<u32>(),
+            marks in proptest::collection::vec((0u8..40, any::<u8>()), 0..60),
+        ) {
+            let mut inst = blank(1, lo, hi.min(pci::MAX_SLOT), agg);
+            let mut map: BTreeMap<u8, u8> = BTreeMap::new();
+            for &(slot, functions) in &marks {
+                inst.mark(slot, functions);
+                if usize::from(slot) < SLOTS {
+                    *map.entry(slot).or_default() |= functions;
+                }
+                let used = |s: u8| map.get(&s).copied().unwrap_or(0);
+                let free = (inst.lo..=inst.hi).find(|&s| used(s) == 0);
+                prop_assert_eq!(inst.free_slot(), free);
+                let full = free.is_none() && bit_slots(agg).all(|s| used(s) == u8::MAX);
+                prop_assert_eq!(inst.full(), full);
+                for s in 0..SLOTS as u8 {
+                    prop_assert_eq!(inst.slot_used(s), used(s));
+                }
+            }
+        }
+    }
 }

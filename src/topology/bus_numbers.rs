@@ -100,9 +100,18 @@ fn pci_buses<'a>(
     controllers: &'a [ControllerEntry],
     cat: &'a crate::catalog::Catalog,
 ) -> PciBuses<'a> {
+    buses_of(controllers, &super::pci_models(controllers, cat))
+}
+
+/// [`pci_buses`] of controllers whose PCI models are looked up already
+/// ([`super::pci_models`]).
+fn buses_of<'a>(
+    controllers: &'a [ControllerEntry],
+    models: &[Option<&'a PciModel>],
+) -> PciBuses<'a> {
     let mut buses = PciBuses::new();
-    for c in controllers {
-        if let Some(m) = cat.pci.get(&c.model) {
+    for (c, m) in controllers.iter().zip(models) {
+        if let Some(m) = m {
             buses.entry(c.index).or_insert((c, m));
         }
     }
@@ -113,46 +122,71 @@ fn pci_buses<'a>(
 /// depth-first walk that gives each bus its guest number: what the bus-number budgets
 /// read (the verifier, the expander ranges the planner hands out).
 pub(crate) fn needs(buses: &PciBuses<'_>) -> (u32, BTreeMap<u32, u32>) {
-    let parent = |i: u32| match buses.get(&i)?.0.address {
-        Some(Address::Pci(a)) => Some(a.bus),
-        _ => None,
-    };
+    needs_of(buses.iter().map(|(&i, &(c, m))| (i, c, m)))
+}
+
+/// [`needs`] of buses given as (index, controller, model), indexes distinct.
+fn needs_of<'a>(
+    buses: impl Iterator<Item = (u32, &'a ControllerEntry, &'a PciModel)>,
+) -> (u32, BTreeMap<u32, u32>) {
+    // Each bus's parent bus, whether it is an expander and its bus numbers, by index.
+    let mut up: super::ByIndex<(Option<u32>, bool)> = super::ByIndex::default();
+    let mut own: Vec<(u32, u32)> = Vec::new();
+    let mut root_bus: Option<u32> = None;
+    for (i, c, m) in buses {
+        let parent = match c.address {
+            Some(Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        };
+        up.insert(i, (parent, m.numa));
+        if i == 0 {
+            root_bus = Some(m.bus_numbers);
+        } else {
+            own.push((i, m.bus_numbers));
+        }
+    }
+    let count = own.len() + usize::from(root_bus.is_some());
     // The hierarchy of each bus: the first expander at or above it (walking up at most
     // as many steps as there are buses, so that a cycle ends).
     let owner = |i: u32| {
         let mut cur = i;
-        for _ in 0..=buses.len() {
-            let (_, m) = buses.get(&cur)?;
-            if m.numa {
+        for _ in 0..=count {
+            let &(parent, numa) = up.get(cur)?;
+            if numa {
                 return Some(cur);
             }
-            match parent(cur) {
+            match parent {
                 Some(p) if p != 0 => cur = p,
                 _ => return None,
             }
         }
         None
     };
-    let mut root_need = buses.get(&0).map_or(1, |(_, m)| m.bus_numbers);
+    let mut root_need = root_bus.unwrap_or(1);
     let mut expander_need = BTreeMap::new();
-    for (&i, (_, m)) in buses {
-        if i == 0 {
-            continue;
-        }
+    for (i, numbers) in own {
         match owner(i) {
-            Some(e) => *expander_need.entry(e).or_default() += m.bus_numbers,
-            None => root_need += m.bus_numbers,
+            Some(e) => *expander_need.entry(e).or_default() += numbers,
+            None => root_need += numbers,
         }
     }
     (root_need, expander_need)
 }
 
-/// [`needs`] of a plan's PCI controllers (`cat` names their models).
+/// [`needs`] of a plan's PCI controllers, `models` their PCI models
+/// ([`super::pci_models`]).
 pub(crate) fn needs_of_controllers(
     controllers: &[ControllerEntry],
-    cat: &crate::catalog::Catalog,
+    models: &[Option<&PciModel>],
 ) -> (u32, BTreeMap<u32, u32>) {
-    needs(&pci_buses(controllers, cat))
+    // The first controller of each index (as [`pci_buses`] keeps).
+    let mut seen: super::ByIndex<()> = super::ByIndex::default();
+    let first = controllers
+        .iter()
+        .zip(models)
+        .filter_map(|(c, m)| Some((c.index, c, (*m)?)))
+        .filter(|&(i, _, _)| seen.insert(i, ()).is_none());
+    needs_of(first)
 }
 
 /// Number the buses below `bus` depth-first from `next`; expander buses are skipped (they
@@ -173,5 +207,88 @@ fn walk(
         guest.insert(i, *next + m.bus_numbers.saturating_sub(1));
         *next += m.bus_numbers.max(1);
         walk(buses, children, i, next, seen, guest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::topology::PciAddress;
+    use proptest::prelude::*;
+
+    /// The needs as first written: a map of the buses, each bus's owner found by lookups
+    /// in it (the reference the table-based [`needs`] must agree with).
+    fn reference(buses: &PciBuses<'_>) -> (u32, BTreeMap<u32, u32>) {
+        let parent = |i: u32| match buses.get(&i)?.0.address {
+            Some(Address::Pci(a)) => Some(a.bus),
+            _ => None,
+        };
+        let owner = |i: u32| {
+            let mut cur = i;
+            for _ in 0..=buses.len() {
+                let (_, m) = buses.get(&cur)?;
+                if m.numa {
+                    return Some(cur);
+                }
+                match parent(cur) {
+                    Some(p) if p != 0 => cur = p,
+                    _ => return None,
+                }
+            }
+            None
+        };
+        let mut root_need = buses.get(&0).map_or(1, |(_, m)| m.bus_numbers);
+        let mut expander_need = BTreeMap::new();
+        for (&i, (_, m)) in buses {
+            if i == 0 {
+                continue;
+            }
+            match owner(i) {
+                Some(e) => *expander_need.entry(e).or_default() += m.bus_numbers,
+                None => root_need += m.bus_numbers,
+            }
+        }
+        (root_need, expander_need)
+    }
+
+    proptest! {
+        /// Bus-number needs agree with the reference on any controllers: duplicate
+        /// indexes, cycles, missing parents, expanders anywhere, large indexes, models of
+        /// every kind (storage ones and unknown ones included).
+        #[test]
+        fn needs_agree_with_the_reference(
+            entries in proptest::collection::vec(
+                (
+                    prop_oneof![0u32..24, 4094u32..4098, any::<u32>()],
+                    0usize..64,
+                    proptest::option::of(prop_oneof![0u32..24, 4094u32..4098]),
+                ),
+                0..40,
+            ),
+        ) {
+            let cat = Catalog::embedded();
+            let names: Vec<&String> = cat
+                .pci
+                .keys()
+                .chain(cat.storage.keys())
+                .collect();
+            let controllers: Vec<ControllerEntry> = entries
+                .iter()
+                .map(|&(index, model, parent)| ControllerEntry {
+                    index,
+                    model: names
+                        .get(model)
+                        .map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+                    address: parent.map(|b| Address::Pci(PciAddress::new(b, 1, 0))),
+                    ..Default::default()
+                })
+                .collect();
+            let buses = pci_buses(&controllers, cat);
+            let want = reference(&buses);
+            prop_assert_eq!(&needs(&buses), &want);
+            let models = crate::topology::pci_models(&controllers, cat);
+            prop_assert_eq!(&needs_of_controllers(&controllers, &models), &want);
+        }
     }
 }

@@ -13,35 +13,40 @@
 //! new ones are not enough — so the windows left (the ports with I/O-BAR devices and the
 //! ports still padded) fit the budget.
 
-use super::{Address, ControllerEntry};
-use crate::catalog::{Catalog, IoBar};
+use super::{Address, ByIndex, ControllerEntry};
+use crate::catalog::{Catalog, IoBar, PciModel};
 use crate::spec::DeviceEntry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The buses (controller indexes) that hold a function with an I/O BAR: the bridges and
-/// ports that need an I/O window for what sits directly on them.
+/// ports that need an I/O window for what sits directly on them. `models`: the PCI model
+/// of each controller ([`super::pci_models`]).
 pub(crate) fn io_buses(
     controllers: &[ControllerEntry],
+    models: &[Option<&PciModel>],
     devices: &[DeviceEntry],
     cat: &Catalog,
 ) -> BTreeSet<u32> {
-    let express: BTreeMap<u32, bool> = controllers
+    let express: ByIndex<bool> = controllers
         .iter()
-        .filter_map(|c| Some((c.index, cat.pci.get(&c.model)?.bus.express)))
+        .zip(models)
+        .filter_map(|(c, m)| Some((c.index, m.as_ref()?.bus.express)))
         .collect();
     let placed = devices
         .iter()
         .map(|d| (d.kind.as_str(), &d.address))
         .chain(controllers.iter().map(|c| (c.model.as_str(), &c.address)));
+    let mut kinds = super::Memo::default();
     placed
         .filter_map(|(kind, address)| {
-            let (Some(k), Some(Address::Pci(a))) = (cat.kind(kind), address) else {
+            let Some(Address::Pci(a)) = address else {
                 return None;
             };
+            let k = kinds.get(kind, |n| cat.kind(n))?;
             let io = match k.io_bar {
                 IoBar::None => false,
                 IoBar::Always => true,
-                IoBar::Legacy => a.bus == 0 || !express.get(&a.bus).copied().unwrap_or(false),
+                IoBar::Legacy => a.bus == 0 || !express.get(a.bus).copied().unwrap_or(false),
             };
             io.then_some(a.bus)
         })
@@ -54,19 +59,18 @@ pub(crate) fn io_buses(
 /// without `io_reserve: 0` and with no I/O-BAR function at or below them.
 pub(crate) fn padded_ports(
     controllers: &[ControllerEntry],
+    models: &[Option<&PciModel>],
     io_buses: &BTreeSet<u32>,
-    cat: &Catalog,
 ) -> Vec<usize> {
     let with_io = with_io_below(controllers, io_buses);
     (0..controllers.len())
         .filter(|&i| {
             let c = &controllers[i];
-            // The controller's own fields first, the catalog's model by name last.
             c.hotplug != Some(false)
                 && c.pref64_reserve.is_none()
                 && c.io_reserve != Some(0)
+                && models[i].is_some_and(|m| m.resource_reserve)
                 && !with_io.contains(&c.index)
-                && cat.pci.get(&c.model).is_some_and(|m| m.resource_reserve)
         })
         .collect()
 }
@@ -74,7 +78,7 @@ pub(crate) fn padded_ports(
 /// The buses (controller indexes) at or above a bus of `io_buses`: the bridges whose
 /// I/O window holds an I/O BAR.
 fn with_io_below(controllers: &[ControllerEntry], io_buses: &BTreeSet<u32>) -> BTreeSet<u32> {
-    let parent: BTreeMap<u32, u32> = controllers
+    let parent: ByIndex<u32> = controllers
         .iter()
         .filter_map(|c| match &c.address {
             Some(Address::Pci(a)) => Some((c.index, a.bus)),
@@ -85,7 +89,7 @@ fn with_io_below(controllers: &[ControllerEntry], io_buses: &BTreeSet<u32>) -> B
     for &b in io_buses {
         let mut bus = Some(b);
         while let Some(x) = bus.filter(|x| with_io.insert(*x)) {
-            bus = parent.get(&x).copied();
+            bus = parent.get(x).copied();
         }
     }
     with_io
@@ -100,13 +104,11 @@ fn with_io_below(controllers: &[ControllerEntry], io_buses: &BTreeSet<u32>) -> B
 /// instead (see the module's text).
 pub(crate) fn padded_bridges(
     controllers: &[ControllerEntry],
+    models: &[Option<&PciModel>],
     io_buses: &BTreeSet<u32>,
     firmware: &crate::catalog::UefiFirmware,
-    cat: &Catalog,
 ) -> Vec<usize> {
-    let expanders = controllers
-        .iter()
-        .any(|c| cat.pci.get(&c.model).is_some_and(|m| m.numa));
+    let expanders = models.iter().any(|m| m.is_some_and(|m| m.numa));
     if !expanders {
         return Vec::new();
     }

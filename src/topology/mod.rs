@@ -5,6 +5,7 @@ mod bus_numbers;
 mod indexes;
 pub(crate) mod io_padding;
 pub mod mmio64;
+mod models;
 
 pub use address::*;
 pub(crate) use bus_numbers::{
@@ -13,6 +14,7 @@ pub(crate) use bus_numbers::{
 pub use bus_numbers::{BusNumbering, PciBuses};
 pub use indexes::storage_device_indexes;
 pub use mmio64::Mmio64;
+pub(crate) use models::{kinds as catalog_kinds, pci_models, ByIndex, Memo};
 
 use crate::spec::{DeviceEntry, Tunables};
 use schemars::JsonSchema;
