@@ -10,27 +10,17 @@ pub(crate) fn decimal(n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
     let mut at = buf.len();
     let mut rest = n;
     loop {
-        let (mut chunk, more) = if rest > u128::from(u64::MAX) {
+        let (chunk, more) = if rest > u128::from(u64::MAX) {
             ((rest % CHUNK) as u64, rest / CHUNK)
         } else {
             (rest as u64, 0)
         };
-        let start = at;
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (chunk % 10) as u8;
-            chunk /= 10;
-            if chunk == 0 {
-                break;
-            }
-        }
+        // A chunk below others has all its 19 digits, leading zeros included.
+        let len = if more == 0 { digit_count(chunk) } else { 19 };
+        at -= len;
+        write_digits(chunk, &mut buf[at..at + len]);
         if more == 0 {
             break;
-        }
-        // A chunk below others has all its 19 digits, leading zeros included.
-        while at > start - 19 {
-            at -= 1;
-            buf[at] = b'0';
         }
         rest = more;
     }
@@ -39,6 +29,25 @@ pub(crate) fn decimal(n: u128, negative: bool, buf: &mut [u8; 40]) -> &str {
         buf[at] = b'-';
     }
     std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
+/// How many decimal digits `n` has.
+pub(crate) fn digit_count(n: u64) -> usize {
+    let (mut digits, mut above) = (1, n / 10);
+    while above > 0 {
+        digits += 1;
+        above /= 10;
+    }
+    digits
+}
+
+/// The last `out.len()` decimal digits of `n` into `out` (all of them, when it is
+/// [`digit_count`] bytes long; leading zeros when longer).
+pub(crate) fn write_digits(mut n: u64, out: &mut [u8]) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 #[cfg(test)]
@@ -71,10 +80,14 @@ mod tests {
                 n.to_string()
             );
         }
-        let mut buf = [0u8; 40];
-        assert_eq!(
-            super::decimal(u128::MAX, false, &mut buf),
-            u128::MAX.to_string()
-        );
+        for n in [u128::MAX, u128::from(u64::MAX), u128::from(u64::MAX) + 1] {
+            let mut buf = [0u8; 40];
+            assert_eq!(super::decimal(n, false, &mut buf), n.to_string());
+        }
+        for n in [0, 9, 10, 99, 100, 12345, u64::MAX / 10, u64::MAX] {
+            let mut out = vec![0; super::digit_count(n)];
+            super::write_digits(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

@@ -24,6 +24,21 @@ fn at_line(line: usize, message: String) -> Error {
     }
 }
 
+/// `s` without its leading spaces (`trim_start_matches(' ')` by a byte loop: the
+/// general pattern search costs more than the few spaces of a YAML line).
+#[inline]
+pub(crate) fn skip_spaces(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| b == b' ').count();
+    &s[n..]
+}
+
+/// `s` without its trailing spaces (`trim_end_matches(' ')` by a byte loop).
+#[inline]
+pub(crate) fn drop_trailing_spaces(s: &str) -> &str {
+    let n = s.bytes().rev().take_while(|&b| b == b' ').count();
+    &s[..s.len() - n]
+}
+
 /// Whether a line holds nothing but whitespace or a comment.
 fn blank(line: &str) -> bool {
     line.trim_start()
@@ -53,8 +68,8 @@ pub(crate) fn lines(text: &str) -> Vec<&str> {
 
 /// Refuse what the YAML parser would take without a location, or take too long over:
 /// no document at all, a second document, collections nested deeper than
-/// [`MAX_YAML_DEPTH`].
-fn check_shape(text: &str) -> Result<(), Error> {
+/// [`MAX_YAML_DEPTH`]. The text's lines ([`lines`]) when it passes.
+fn check_shape(text: &str) -> Result<Vec<&str>, Error> {
     let lines = lines(text);
     let mut content = false;
     let mut ended = false;
@@ -108,22 +123,50 @@ fn check_shape(text: &str) -> Result<(), Error> {
             ),
         ));
     }
-    Ok(())
+    Ok(lines)
 }
 
-/// An ASCII character that means nothing to [`max_depth`] outside quotes.
-fn ordinary(b: u8) -> bool {
-    b.is_ascii()
-        && !matches!(
-            b,
+/// Bytes that mean nothing to [`max_depth`] outside quotes: ASCII but for the
+/// indicators, brackets, quotes and `#` (whitespace included: it is told apart where a
+/// run of them ends).
+const ORDINARY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 128 {
+        table[c] = !matches!(
+            c as u8,
             b'#' | b'-' | b'?' | b'[' | b']' | b'{' | b'}' | b'\'' | b'"'
-        )
+        );
+        c += 1;
+    }
+    table
+};
+
+/// [`ORDINARY`] once a line has content: `-` and `?` are indicators only before it.
+const ORDINARY_AFTER_CONTENT: [bool; 256] = {
+    let mut table = ORDINARY;
+    table[b'-' as usize] = true;
+    table[b'?' as usize] = true;
+    table
+};
+
+/// The character at byte `at` of `text` (a character boundary), read without decoding
+/// when it is ASCII.
+#[inline(always)]
+fn char_at(text: &str, at: usize) -> Option<char> {
+    match text.as_bytes().get(at) {
+        Some(&b) if b.is_ascii() => Some(char::from(b)),
+        Some(_) => text[at..].chars().next(),
+        None => None,
+    }
 }
 
 /// An upper estimate of how deep YAML collections nest, and the line where the depth
 /// first passes the limit (or the deepest line): block levels by indentation, one level
 /// per `- `/`? ` indicator opening a line, one per open `[`/`{`. Quoted scalars,
-/// comments and block scalars are skipped. Linear in the size of the text.
+/// comments and block scalars are skipped. Linear in the size of the text: one pass over
+/// the characters, ASCII read as bytes (a test holds it equal to the plain
+/// character-by-character reading).
 fn max_depth(lines: &[&str]) -> (usize, usize) {
     let mut indents: Vec<usize> = Vec::new();
     let mut flow = 0usize;
@@ -131,7 +174,7 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
     let mut block_scalar: Option<usize> = None;
     let (mut best, mut best_line) = (0, 1);
     for (n, line) in lines.iter().enumerate() {
-        let indent = line.len() - line.trim_start_matches(' ').len();
+        let indent = line.len() - skip_spaces(line).len();
         if let Some(parent) = block_scalar {
             if blank(line) || indent > parent {
                 continue;
@@ -152,45 +195,54 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
         let mut raw_prev: Option<char> = None;
         let mut i = 0;
         while i < bytes.len() {
-            // A run of ASCII characters that change nothing but the last character seen
-            // (and, outside quotes, the last non-space one): taken at once.
+            // A run of ordinary ASCII characters outside quotes, or of ones that are not
+            // the quote's end (nor an escape) inside them: they change nothing but the
+            // last character seen (and, outside quotes, the last non-space one), so the
+            // run is taken at once.
             let start = i;
             match quote {
                 None => {
-                    while i < bytes.len() && ordinary(bytes[i]) {
+                    let ordinary = if leading {
+                        &ORDINARY
+                    } else {
+                        &ORDINARY_AFTER_CONTENT
+                    };
+                    while i < bytes.len() && ordinary[usize::from(bytes[i])] {
                         i += 1;
                     }
-                    if let Some(&b) = bytes[start..i]
-                        .iter()
-                        .rfind(|b| !(**b as char).is_whitespace())
-                    {
-                        leading = false;
-                        prev = Some(b as char);
-                    }
-                    if i > start && depth > best {
-                        best = depth;
-                        best_line = n + 1;
+                    if i > start {
+                        // char::is_whitespace of an ASCII byte.
+                        let space = |c: u8| c.is_ascii_whitespace() || c == 0x0b;
+                        if let Some(&c) = bytes[start..i].iter().rev().find(|&&c| !space(c)) {
+                            leading = false;
+                            prev = Some(char::from(c));
+                        }
+                        if depth > best {
+                            best = depth;
+                            best_line = n + 1;
+                        }
                     }
                 }
                 Some(q) => {
+                    let (q, escapes) = (q as u8, q == '"');
                     while i < bytes.len()
                         && bytes[i].is_ascii()
-                        && bytes[i] != q as u8
-                        && !(q == '"' && bytes[i] == b'\\')
+                        && bytes[i] != q
+                        && !(escapes && bytes[i] == b'\\')
                     {
                         i += 1;
                     }
                 }
             }
             if i > start {
-                raw_prev = Some(bytes[i - 1] as char);
+                raw_prev = Some(char::from(bytes[i - 1]));
                 continue;
             }
-            let Some(c) = text[i..].chars().next() else {
+            let Some(c) = char_at(text, i) else {
                 break;
             };
             i += c.len_utf8();
-            let peek = text[i..].chars().next();
+            let peek = char_at(text, i);
             // Skip the character after this one.
             let mut skip = || {
                 if let Some(p) = peek {
@@ -254,9 +306,11 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
         if best > MAX_YAML_DEPTH {
             return (best, best_line);
         }
-        // A block scalar (`key: |`, `- >-`) swallows the more indented lines below.
+        // A block scalar (`key: |`, `- >-`) swallows the more indented lines below (its
+        // header ends in `|`, `>`, a chomping `-`/`+` or an indentation digit).
         let t = line.trim_end();
-        if quote.is_none() && flow == 0 {
+        let header_end = |c: u8| matches!(c, b'|' | b'>' | b'-' | b'+') || c.is_ascii_digit();
+        if quote.is_none() && flow == 0 && t.bytes().last().is_some_and(header_end) {
             let head = t.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
             if head.ends_with(" |") || head.ends_with(" >") || head == "|" || head == ">" {
                 block_scalar = Some(indent);
@@ -269,15 +323,15 @@ fn max_depth(lines: &[&str]) -> (usize, usize) {
 /// Parse YAML (JSON is valid YAML) into `T`; errors carry the YAML path, line and column,
 /// in the user's words (see [`translate`]).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
-    check_shape(text)?;
-    from_checked_str(text)
+    let lines = check_shape(text)?;
+    from_checked_str(text, &lines)
 }
 
 /// [`from_str`] of a text whose shape [`check_shape`] has passed: the fast reader
 /// ([`reader`]) when it is sure of the value, else serde_yaml (always on an error, so
 /// its message and location are serde_yaml's).
-fn from_checked_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
-    if let Some(value) = reader::from_str(text) {
+fn from_checked_str<T: DeserializeOwned>(text: &str, lines: &[&str]) -> Result<T, Error> {
+    if let Some(value) = reader::from_lines(text, lines) {
         return Ok(value);
     }
     serde_from_checked_str(text)
@@ -297,8 +351,8 @@ pub(crate) fn from_str_all<T: DeserializeOwned>(
     more: impl FnOnce(&serde_yaml::Value) -> Vec<Error>,
 ) -> Result<T, Error> {
     // Refused for its shape (too deep, two documents): nothing more is parsed.
-    check_shape(text)?;
-    let first = match from_checked_str::<T>(text) {
+    let lines = check_shape(text)?;
+    let first = match from_checked_str::<T>(text, &lines) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
@@ -878,7 +932,13 @@ fn shorten_quoted(message: &str) -> String {
 
 /// Serialize `value` as YAML.
 pub fn to_string<T: Serialize>(value: &T) -> String {
-    writer::write(value).unwrap_or_else(|| {
+    to_string_sized(value, 4096)
+}
+
+/// [`to_string`] of a value whose text is expected to be about `capacity` bytes long:
+/// written into a buffer of that size at once (no regrowing and copying as it fills).
+pub(crate) fn to_string_sized<T: Serialize>(value: &T, capacity: usize) -> String {
+    writer::write(value, capacity).unwrap_or_else(|| {
         serde_yaml::to_string(value).unwrap_or_else(|e| format!("# serialization failed: {e}\n"))
     })
 }

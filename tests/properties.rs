@@ -255,6 +255,8 @@ proptest! {
                 // Determinism: same input, byte-identical output.
                 let again = devaddr::plan(&spec).unwrap();
                 prop_assert_eq!(again.to_yaml(), plan.to_yaml());
+                // The direct YAML writer writes serde_yaml's text, byte for byte.
+                prop_assert_eq!(plan.to_yaml(), serde_yaml::to_string(&plan).unwrap());
                 // Idempotence: a plan planned again is unchanged (also through YAML text).
                 let replanned = devaddr::plan(&plan.to_spec()).unwrap();
                 prop_assert_eq!(&replanned, &plan);

@@ -16,14 +16,21 @@
 //! returns the same value.
 
 use crate::limits::MAX_YAML_DEPTH;
+use crate::yaml::{drop_trailing_spaces, skip_spaces};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
 /// `text` deserialized as a `T` when the fast reader is sure of the result, else `None`
 /// (read it with serde_yaml then).
+#[cfg(test)]
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Option<T> {
-    let events = parse(text)?;
+    from_lines(text, &crate::yaml::lines(text))
+}
+
+/// [`from_str`] of `text` already split into its `lines` (`crate::yaml::lines`).
+pub(crate) fn from_lines<T: DeserializeOwned>(text: &str, lines: &[&str]) -> Option<T> {
+    let events = parse(text, lines)?;
     let mut reader = Reader {
         events: &events,
         pos: 0,
@@ -57,16 +64,16 @@ struct Line<'a> {
 }
 
 /// The events of `text`, or `None` when it is not in the subset.
-fn parse(text: &str) -> Option<Vec<Event<'_>>> {
+fn parse<'a>(text: &'a str, raw_lines: &[&'a str]) -> Option<Vec<Event<'a>>> {
     if !printable(text) {
         return None;
     }
     let mut lines = Vec::new();
     let mut marker = false;
-    for raw in crate::yaml::lines(text) {
-        let body = raw.trim_start_matches(' ');
+    for &raw in raw_lines {
+        let body = skip_spaces(raw);
         let indent = raw.len() - body.len();
-        let body = body.trim_end_matches(' ');
+        let body = drop_trailing_spaces(body);
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
@@ -141,7 +148,7 @@ impl<'a> Parser<'a, '_> {
     fn seq(&mut self, col: usize, mut text: &'a str) -> Option<()> {
         self.open(Event::SeqStart)?;
         loop {
-            let item = text[1..].trim_start_matches(' ');
+            let item = skip_spaces(&text[1..]);
             if done(item) {
                 self.below(col, false)?;
             } else {
@@ -249,7 +256,7 @@ impl<'a> Parser<'a, '_> {
         } else {
             Event::MapStart
         })?;
-        let mut s = text[1..].trim_start_matches(' ');
+        let mut s = skip_spaces(&text[1..]);
         let end = if seq { Event::SeqEnd } else { Event::MapEnd };
         if let Some(r) = s.strip_prefix(close) {
             self.close(end)?;
@@ -272,9 +279,9 @@ impl<'a> Parser<'a, '_> {
                     return None;
                 }
                 self.events.push(k);
-                s = r.trim_start_matches(' ');
+                s = skip_spaces(r);
             }
-            s = match s.as_bytes().first()? {
+            s = skip_spaces(match s.as_bytes().first()? {
                 b'[' | b'{' => self.flow(s)?,
                 b'\'' | b'"' => {
                     let (v, r) = quoted(s)?;
@@ -286,10 +293,9 @@ impl<'a> Parser<'a, '_> {
                     self.events.push(Event::Scalar(Cow::Borrowed(v), true));
                     r
                 }
-            }
-            .trim_start_matches(' ');
+            });
             if let Some(r) = s.strip_prefix(',') {
-                s = r.trim_start_matches(' ');
+                s = skip_spaces(r);
                 if s.is_empty() || s.starts_with([']', '}', ',']) {
                     return None; // a trailing comma or an empty entry
                 }
@@ -304,7 +310,7 @@ impl<'a> Parser<'a, '_> {
 
 /// Nothing, or a comment set off by a space, left on a line.
 fn comment_only(rest: &str) -> Option<()> {
-    let t = rest.trim_start_matches(' ');
+    let t = skip_spaces(rest);
     (t.is_empty() || (t.starts_with('#') && t.len() < rest.len())).then_some(())
 }
 
@@ -334,7 +340,7 @@ fn key(text: &str) -> Option<Option<(Event<'_>, &str)>> {
     if !(after.is_empty() || after.starts_with(' ')) || text.len() - rest.len() > MAX_KEY {
         return None;
     }
-    Some(Some((k, after.trim_start_matches(' '))))
+    Some(Some((k, skip_spaces(after))))
 }
 
 /// A plain scalar opening `s` on one line: its value and the rest of the line from the
@@ -351,6 +357,9 @@ fn plain(s: &str, flow: bool) -> Option<(&str, &str)> {
     }
     let mut end = b.len();
     for i in 1..b.len() {
+        if !PLAIN_MARK[usize::from(b[i])] {
+            continue; // the common case, decided by one look-up
+        }
         let stop = match b[i] {
             b':' => b
                 .get(i + 1)
@@ -365,8 +374,20 @@ fn plain(s: &str, flow: bool) -> Option<(&str, &str)> {
             break;
         }
     }
-    Some((s[..end].trim_end_matches(' '), &s[end..]))
+    Some((drop_trailing_spaces(&s[..end]), &s[end..]))
 }
+
+/// The bytes [`plain`] looks at inside a scalar: `:`, `#`, `?` and the flow indicators.
+const PLAIN_MARK: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let marks = b":#?,[]{}";
+    while i < marks.len() {
+        table[marks[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A quoted scalar opening `s` and closed on the same line: its value and the rest of
 /// the line after the closing quote. Double-quoted: the escapes `\\ \" \/ \n \t \uXXXX`.
