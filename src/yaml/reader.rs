@@ -595,18 +595,27 @@ macro_rules! int {
 }
 int!(u64 u128 i64 i128);
 
-/// A non-negative integer: `+` allowed once, `0x`/`0o`/`0b`, no leading zeros.
-fn unsigned<T: Int>(v: &str) -> Option<T> {
-    let u = v.strip_prefix('+').unwrap_or(v);
+/// `u` read after a `0x`/`0o`/`0b` prefix: `Some(Some(n))`; `Some(None)` when a sign follows
+/// the prefix (no integer at all); `None` when no prefix reads it.
+fn prefixed<T: Int>(u: &str) -> Option<Option<T>> {
     for (prefix, radix) in RADIXES {
         if let Some(rest) = u.strip_prefix(prefix) {
             if rest.starts_with(['+', '-']) {
-                return None;
+                return Some(None);
             }
             if let Some(n) = T::radix(rest, radix) {
-                return Some(n);
+                return Some(Some(n));
             }
         }
+    }
+    None
+}
+
+/// A non-negative integer: `+` allowed once, `0x`/`0o`/`0b`, no leading zeros.
+fn unsigned<T: Int>(v: &str) -> Option<T> {
+    let u = v.strip_prefix('+').unwrap_or(v);
+    if let Some(read) = prefixed(u) {
+        return read;
     }
     if u.starts_with(['+', '-']) || leading_zero(v) {
         return None;
@@ -636,15 +645,8 @@ fn negative<T: Int>(v: &str) -> Option<T> {
 /// A signed integer for an `i64` field: either sign, any prefix.
 fn signed<T: Int>(v: &str) -> Option<T> {
     let u = unsigned_part(v)?;
-    for (prefix, radix) in RADIXES {
-        if let Some(rest) = u.strip_prefix(prefix) {
-            if rest.starts_with(['+', '-']) {
-                return None;
-            }
-            if let Some(n) = T::radix(rest, radix) {
-                return Some(n);
-            }
-        }
+    if let Some(read) = prefixed(u) {
+        return read;
     }
     // `u` keeps a `-` (only `+` is taken off), so no prefix matched it above.
     if let Some(n) = negative_prefixed(v) {
